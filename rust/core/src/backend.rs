@@ -1,0 +1,127 @@
+//! Inference backends: the [`Backend`] trait the pipeline runs tiles through, and its default
+//! implementation on tract (pure Rust, CPU). No tract type leaves this module.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tract_onnx::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Runs a model on one tile at a time. Implementations are shared between threads.
+pub trait Backend: Send + Sync {
+    /// What ran, for logs and result records (e.g. "tract 0.23.9 (CPU)").
+    fn describe(&self) -> String;
+
+    /// Runs one input tensor of `shape` (row-major, the model's axis order); returns the output
+    /// values and the output shape.
+    fn run(&self, input: &[f32], shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>)>;
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// The tract backend: the ONNX graph is parsed once; one optimised plan is built per tile shape
+/// (tract cannot optimise this kind of U-Net with symbolic height and width) and kept.
+pub struct TractBackend {
+    model: InferenceModel,
+    plans: Mutex<HashMap<Vec<usize>, Plan>>,
+    source: String,
+}
+
+impl TractBackend {
+    /// Loads and checks the ONNX file at `path`; `first_shape` is compiled immediately so that a
+    /// model whose description does not match its weights is refused at load time.
+    pub fn load(path: &Path, first_shape: &[usize]) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::model(format!("cannot read the model weights {}: {e}", path.display()))
+        })?;
+        let model = tract_onnx::onnx().model_for_read(&mut bytes.as_slice()).map_err(|e| {
+            Error::model(format!(
+                "{} is not a valid ONNX model ({e}): re-export or re-download the weights",
+                path.display()
+            ))
+        })?;
+        if model.inputs.len() != 1 {
+            return Err(Error::model(format!(
+                "{} has {} inputs; brightseg runs models with exactly one input",
+                path.display(),
+                model.inputs.len()
+            )));
+        }
+        let backend = TractBackend {
+            model,
+            plans: Mutex::new(HashMap::new()),
+            source: path.display().to_string(),
+        };
+        backend.plan(first_shape)?;
+        Ok(backend)
+    }
+
+    fn plan(&self, shape: &[usize]) -> Result<Plan> {
+        if let Some(plan) = self.plans.lock().map_err(|_| poisoned())?.get(shape) {
+            return Ok(plan.clone());
+        }
+        let shape_text =
+            shape.iter().map(ToString::to_string).collect::<Vec<_>>().join("×");
+        let mismatch = |e: TractError| {
+            Error::model(format!(
+                "the ONNX file {} does not accept a {shape_text} input, which its description \
+                 allows: the description (bioimageio.yaml/rdf.yaml) does not match the weights \
+                 ({e})",
+                self.source
+            ))
+        };
+        let plan = self
+            .model
+            .clone()
+            .with_input_fact(0, f32::fact(shape).into())
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(mismatch)?;
+        self.plans.lock().map_err(|_| poisoned())?.insert(shape.to_vec(), plan.clone());
+        Ok(plan)
+    }
+}
+
+fn poisoned() -> Error {
+    Error::backend("a previous inference failed inside tract and left its plan cache unusable")
+}
+
+impl Backend for TractBackend {
+    fn describe(&self) -> String {
+        "tract 0.23.9 (CPU)".to_owned()
+    }
+
+    fn run(&self, input: &[f32], shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
+        let plan = self.plan(shape)?;
+        let tensor = Tensor::from_shape(shape, input)
+            .map_err(|e| Error::backend(format!("cannot build the input tensor: {e}")))?;
+        let outputs = plan
+            .run(tvec!(tensor.into()))
+            .map_err(|e| Error::backend(format!("tract failed running the model: {e}")))?;
+        let out = outputs
+            .first()
+            .ok_or_else(|| Error::backend("the model produced no output"))?;
+        let view = out.to_plain_array_view::<f32>().map_err(|e| {
+            Error::backend(format!("the model output is not float32 ({e}): not supported"))
+        })?;
+        Ok((view.iter().copied().collect(), view.shape().to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_onnx_is_a_model_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("w.onnx");
+        std::fs::write(&p, b"definitely not protobuf \x00\x01\x02").expect("write");
+        let e = TractBackend::load(&p, &[1, 1, 64, 64]).err().expect("must fail");
+        assert_eq!(e.kind(), crate::error::ErrorKind::Model);
+        let missing = TractBackend::load(&dir.path().join("none.onnx"), &[1, 1, 64, 64]);
+        assert!(missing.err().expect("must fail").to_string().contains("cannot read"));
+    }
+}

@@ -1,0 +1,568 @@
+//! Reading images (TIFF incl. ImageJ hyperstacks and OME-TIFF, PNG, JPEG) and writing label and
+//! probability images as TIFF files that ImageJ opens with the right calibration.
+//!
+//! Decoding is done by the `tiff` and `image` crates; this module only interprets metadata
+//! (ImageJ description, OME-XML, resolution tags) and lays planes out as an [`Image`].
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tiff::decoder::{Decoder, DecodingResult, Limits};
+use tiff::encoder::{colortype, Rational, TiffEncoder};
+use tiff::tags::{ResolutionUnit, Tag};
+use tiff::ColorType;
+
+use crate::error::{Error, Result};
+use crate::image::{Calibration, Image, PixelData, Plane};
+
+/// Largest decoded plane we accept, so that a lying header cannot make us allocate without bound.
+pub const MAX_PLANE_BYTES: usize = 8 << 30;
+
+/// Reads an image file. TIFF (`.tif`, `.tiff`, OME-TIFF) keeps its calibration; PNG and JPEG
+/// are uncalibrated. RGB images become three channels (or one, when all three are equal).
+pub fn read_image(path: &Path) -> Result<Image> {
+    let bytes_head = {
+        use std::io::Read;
+        let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let mut head = [0u8; 4];
+        let n = f.read(&mut head).map_err(|e| Error::io("read", path, e))?;
+        head[..n].to_vec()
+    };
+    let is_tiff = bytes_head.starts_with(b"II*\0")
+        || bytes_head.starts_with(b"MM\0*")
+        || bytes_head.starts_with(b"II+\0")
+        || bytes_head.starts_with(b"MM\0+");
+    if is_tiff {
+        read_tiff(path)
+    } else {
+        read_other(path)
+    }
+}
+
+fn corrupt(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::image(format!(
+        "cannot decode {}: {what} (is it a complete, uncorrupted image file?)",
+        path.display()
+    ))
+}
+
+fn read_other(path: &Path) -> Result<Image> {
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| Error::io("open", path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io("read", path, e))?;
+    if reader.format().is_none() {
+        return Err(Error::image(format!(
+            "{} is not an image brightseg can read: use TIFF (8/16/32-bit, ImageJ or OME-TIFF), \
+             PNG or JPEG",
+            path.display()
+        )));
+    }
+    let dynimg = reader.decode().map_err(|e| corrupt(path, e))?;
+    let (w, h) = (dynimg.width() as usize, dynimg.height() as usize);
+    use image::DynamicImage as D;
+    let planes = match dynimg {
+        D::ImageLuma8(b) => vec![PixelData::U8(b.into_raw())],
+        D::ImageLuma16(b) => vec![PixelData::U16(b.into_raw())],
+        D::ImageLumaA8(_) | D::ImageLumaA16(_) => {
+            vec![PixelData::U16(dynimg.to_luma16().into_raw())]
+        }
+        D::ImageRgb16(_) | D::ImageRgba16(_) => split_rgb16(&dynimg.to_rgb16().into_raw()),
+        D::ImageRgb32F(_) | D::ImageRgba32F(_) => {
+            let raw = dynimg.to_rgb32f().into_raw();
+            (0..3)
+                .map(|c| PixelData::F32(raw.iter().skip(c).step_by(3).copied().collect()))
+                .collect()
+        }
+        other => split_rgb8(&other.to_rgb8().into_raw()),
+    };
+    assemble_colour(planes, w, h, Calibration::default())
+}
+
+fn split_rgb8(raw: &[u8]) -> Vec<PixelData> {
+    (0..3).map(|c| PixelData::U8(raw.iter().skip(c).step_by(3).copied().collect())).collect()
+}
+
+fn split_rgb16(raw: &[u16]) -> Vec<PixelData> {
+    (0..3).map(|c| PixelData::U16(raw.iter().skip(c).step_by(3).copied().collect())).collect()
+}
+
+/// One channel when all given planes are equal (a grey image stored as colour), else RGB.
+fn assemble_colour(
+    mut planes: Vec<PixelData>,
+    w: usize,
+    h: usize,
+    calibration: Calibration,
+) -> Result<Image> {
+    if planes.len() == 3 && planes[0] == planes[1] && planes[1] == planes[2] {
+        planes.truncate(1);
+    }
+    if planes.len() == 1 {
+        let data = planes.pop().ok_or_else(|| Error::image("no pixel data"))?;
+        return Ok(Image::single(Plane::new(w, h, data)?, calibration));
+    }
+    let n = planes.len();
+    let planes = planes.into_iter().map(|d| Plane::new(w, h, d)).collect::<Result<Vec<_>>>()?;
+    let mut img = Image::new(planes, n, 1, 1, calibration)?.with_channel_names(vec![
+        Some("red".into()),
+        Some("green".into()),
+        Some("blue".into()),
+    ]);
+    img.is_rgb = true;
+    Ok(img)
+}
+
+/// Dimensions and calibration from an ImageJ `ImageDescription` ("ImageJ=1.53t\nchannels=2…").
+#[derive(Debug, Default, PartialEq)]
+struct ImageJMeta {
+    channels: Option<usize>,
+    slices: Option<usize>,
+    frames: Option<usize>,
+    unit_to_um: Option<f64>,
+}
+
+fn parse_imagej_description(desc: &str) -> Option<ImageJMeta> {
+    if !desc.starts_with("ImageJ=") {
+        return None;
+    }
+    let mut meta = ImageJMeta::default();
+    for line in desc.lines() {
+        let Some((key, value)) = line.split_once('=') else { continue };
+        let value = value.trim();
+        match key.trim() {
+            "channels" => meta.channels = value.parse().ok(),
+            "slices" => meta.slices = value.parse().ok(),
+            "frames" => meta.frames = value.parse().ok(),
+            "unit" => meta.unit_to_um = unit_to_um(value),
+            _ => {}
+        }
+    }
+    Some(meta)
+}
+
+/// Micrometres per unit for the length units ImageJ and OME write.
+fn unit_to_um(unit: &str) -> Option<f64> {
+    match unit.trim() {
+        "micron" | "microns" | "um" | "µm" | "μm" | "\\u00B5m" | "micrometer" | "micrometre" => {
+            Some(1.0)
+        }
+        "nm" | "nanometer" | "nanometre" => Some(1e-3),
+        "mm" | "millimeter" | "millimetre" => Some(1e3),
+        "cm" | "centimeter" | "centimetre" => Some(1e4),
+        "m" | "meter" | "metre" => Some(1e6),
+        "inch" | "in" => Some(25_400.0),
+        _ => None,
+    }
+}
+
+/// Dimensions, order and calibration from OME-XML.
+#[derive(Debug, Default)]
+struct OmeMeta {
+    size_c: usize,
+    size_z: usize,
+    size_t: usize,
+    dimension_order: String,
+    pixel_width_um: Option<f64>,
+    pixel_height_um: Option<f64>,
+    channel_names: Vec<Option<String>>,
+}
+
+fn parse_ome_xml(xml: &str) -> Option<OmeMeta> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let pixels = doc.descendants().find(|n| n.tag_name().name() == "Pixels")?;
+    let size = |name: &str| pixels.attribute(name).and_then(|v| v.parse::<usize>().ok());
+    let physical = |axis: &str| {
+        let value = pixels.attribute(format!("PhysicalSize{axis}").as_str())?.parse::<f64>().ok()?;
+        let unit = pixels.attribute(format!("PhysicalSize{axis}Unit").as_str()).unwrap_or("µm");
+        Some(value * unit_to_um(unit)?).filter(|v| *v > 0.0 && v.is_finite())
+    };
+    let channel_names = pixels
+        .children()
+        .filter(|n| n.tag_name().name() == "Channel")
+        .map(|n| n.attribute("Name").map(str::to_owned))
+        .collect();
+    Some(OmeMeta {
+        size_c: size("SizeC").unwrap_or(1).max(1),
+        size_z: size("SizeZ").unwrap_or(1).max(1),
+        size_t: size("SizeT").unwrap_or(1).max(1),
+        dimension_order: pixels.attribute("DimensionOrder").unwrap_or("XYCZT").to_owned(),
+        pixel_width_um: physical("X"),
+        pixel_height_um: physical("Y"),
+        channel_names,
+    })
+}
+
+/// Maps IFD index `i` in OME `order` (e.g. "XYZCT": z fastest) to (c, z, t).
+fn ome_plane_index(order: &str, i: usize, c: usize, z: usize, t: usize) -> (usize, usize, usize) {
+    let mut rest = i;
+    let (mut ci, mut zi, mut ti) = (0, 0, 0);
+    for axis in order.chars().skip(2) {
+        let (n, slot) = match axis {
+            'C' => (c, &mut ci),
+            'Z' => (z, &mut zi),
+            _ => (t, &mut ti),
+        };
+        *slot = rest % n;
+        rest /= n;
+    }
+    (ci, zi, ti)
+}
+
+fn decoded_to_pixels(result: DecodingResult) -> PixelData {
+    fn f<T: Copy>(v: Vec<T>, conv: impl Fn(T) -> f32) -> PixelData {
+        PixelData::F32(v.into_iter().map(conv).collect())
+    }
+    match result {
+        DecodingResult::U8(v) => PixelData::U8(v),
+        DecodingResult::U16(v) => PixelData::U16(v),
+        DecodingResult::F32(v) => PixelData::F32(v),
+        DecodingResult::U32(v) => f(v, |x| x as f32),
+        DecodingResult::U64(v) => f(v, |x| x as f32),
+        DecodingResult::I8(v) => f(v, f32::from),
+        DecodingResult::I16(v) => f(v, f32::from),
+        DecodingResult::I32(v) => f(v, |x| x as f32),
+        DecodingResult::I64(v) => f(v, |x| x as f32),
+        DecodingResult::F64(v) => f(v, |x| x as f32),
+        DecodingResult::F16(v) => f(v, f32::from),
+    }
+}
+
+fn read_tiff(path: &Path) -> Result<Image> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = MAX_PLANE_BYTES;
+    limits.intermediate_buffer_size = MAX_PLANE_BYTES;
+    let mut dec = Decoder::new(BufReader::new(file))
+        .map_err(|e| corrupt(path, e))?
+        .with_limits(limits);
+
+    let description = dec.get_tag(Tag::ImageDescription).ok().and_then(|v| v.into_string().ok());
+    let imagej = description.as_deref().and_then(parse_imagej_description);
+    let ome = description.as_deref().filter(|d| d.contains("<OME")).and_then(parse_ome_xml);
+    let calibration = tiff_calibration(&mut dec, imagej.as_ref(), ome.as_ref());
+
+    let (w, h) = dec.dimensions().map_err(|e| corrupt(path, e))?;
+    let (w, h) = (w as usize, h as usize);
+    if w == 0 || h == 0 {
+        return Err(Error::image(format!("{} is empty (0 pixels)", path.display())));
+    }
+
+    // Decode every page of the first image's size (ImageJ and OME write one plane per page).
+    let mut pages: Vec<PixelData> = Vec::new();
+    let mut rgb_pages = 0usize;
+    loop {
+        let (pw, ph) = dec.dimensions().map_err(|e| corrupt(path, e))?;
+        if (pw as usize, ph as usize) == (w, h) {
+            let colour = dec.colortype().map_err(|e| corrupt(path, e))?;
+            let data = dec.read_image().map_err(|e| corrupt(path, e))?;
+            match colour {
+                ColorType::Gray(_) => pages.push(decoded_to_pixels(data)),
+                ColorType::RGB(_) => {
+                    rgb_pages += 1;
+                    match decoded_to_pixels(data) {
+                        PixelData::U8(v) => pages.extend(split_rgb8(&v)),
+                        PixelData::U16(v) => pages.extend(split_rgb16(&v)),
+                        PixelData::F32(v) => pages.extend((0..3).map(|c| {
+                            PixelData::F32(v.iter().skip(c).step_by(3).copied().collect())
+                        })),
+                    }
+                }
+                other => {
+                    return Err(Error::image(format!(
+                        "{} has colour type {other:?}, which brightseg does not read: save it as \
+                         greyscale or RGB TIFF",
+                        path.display()
+                    )))
+                }
+            }
+        }
+        if !dec.more_images() {
+            break;
+        }
+        dec.next_image().map_err(|e| corrupt(path, e))?;
+    }
+    let n = pages.len();
+    if rgb_pages == 1 && n == 3 {
+        return assemble_colour(pages, w, h, calibration);
+    }
+    if rgb_pages > 0 {
+        return Err(Error::image(format!(
+            "{} is an RGB stack: split the channels first (Image › Color › Split Channels)",
+            path.display()
+        )));
+    }
+
+    if let Some(ome) = ome.filter(|o| o.size_c * o.size_z * o.size_t == n) {
+        let (c, z, t) = (ome.size_c, ome.size_z, ome.size_t);
+        let mut slots: Vec<Option<PixelData>> = (0..n).map(|_| None).collect();
+        for (i, data) in pages.into_iter().enumerate() {
+            let (ci, zi, ti) = ome_plane_index(&ome.dimension_order, i, c, z, t);
+            slots[(ti * z + zi) * c + ci] = Some(data);
+        }
+        let planes = slots
+            .into_iter()
+            .map(|d| Plane::new(w, h, d.ok_or_else(|| corrupt(path, "OME plane missing"))?))
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(Image::new(planes, c, z, t, calibration)?.with_channel_names(ome.channel_names));
+    }
+
+    let planes = pages.into_iter().map(|d| Plane::new(w, h, d)).collect::<Result<Vec<_>>>()?;
+    let (c, z, t) = match &imagej {
+        Some(m) => {
+            let c = m.channels.unwrap_or(1).max(1);
+            let z = m.slices.unwrap_or(1).max(1);
+            let t = m.frames.unwrap_or(1).max(1);
+            if c * z * t == n {
+                (c, z, t)
+            } else if c == 1 && t == 1 {
+                (1, n, 1)
+            } else {
+                return Err(corrupt(
+                    path,
+                    format!("ImageJ header says {c}×{z}×{t} planes but the file holds {n}"),
+                ));
+            }
+        }
+        None => (1, n, 1),
+    };
+    Image::new(planes, c, z, t, calibration)
+}
+
+fn tiff_calibration<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    imagej: Option<&ImageJMeta>,
+    ome: Option<&OmeMeta>,
+) -> Calibration {
+    if let Some(o) = ome {
+        if o.pixel_width_um.is_some() {
+            return Calibration {
+                pixel_width_um: o.pixel_width_um,
+                pixel_height_um: o.pixel_height_um.or(o.pixel_width_um),
+            };
+        }
+    }
+    let res = |dec: &mut Decoder<R>, tag| {
+        use tiff::decoder::ifd::Value;
+        let v = match dec.get_tag(tag).ok()? {
+            Value::Rational(n, d) => f64::from(n) / f64::from(d),
+            Value::Float(f) => f64::from(f),
+            Value::Double(f) => f,
+            _ => return None,
+        };
+        Some(v).filter(|r| *r > 0.0 && r.is_finite())
+    };
+    let Some(xres) = res(dec, Tag::XResolution) else { return Calibration::default() };
+    let yres = res(dec, Tag::YResolution).unwrap_or(xres);
+    let unit_um = match imagej.and_then(|m| m.unit_to_um) {
+        Some(u) => Some(u),
+        None if imagej.is_some() => None,
+        None => match dec.get_tag(Tag::ResolutionUnit).ok().and_then(|v| v.into_u16().ok()) {
+            // Centimetre: scanners and microscopes; inch only when the density is microscopic
+            // (72 or 300 dpi are screen/print defaults, not a calibration).
+            Some(3) => Some(1e4),
+            Some(2) if xres > 1000.0 => Some(25_400.0),
+            _ => None,
+        },
+    };
+    match unit_um {
+        Some(u) => Calibration { pixel_width_um: Some(u / xres), pixel_height_um: Some(u / yres) },
+        None => Calibration::default(),
+    }
+}
+
+/// Pixels of one plane to write: labels (16- or 32-bit) or a float image.
+#[derive(Debug, Clone, Copy)]
+pub enum OutputPlane<'a> {
+    /// Object labels; written as 16-bit when every label fits, else 32-bit.
+    Labels(&'a [u32]),
+    /// Float values such as probabilities.
+    Float(&'a [f32]),
+}
+
+/// Writes `planes` (one per slice/frame, each `width × height`) as an ImageJ TIFF with the given
+/// calibration, atomically: the file appears complete or not at all.
+pub fn write_tiff(
+    path: &Path,
+    width: usize,
+    height: usize,
+    planes: &[OutputPlane<'_>],
+    calibration: Calibration,
+) -> Result<()> {
+    let labels16 = planes.iter().all(|p| match p {
+        OutputPlane::Labels(l) => l.iter().all(|&v| v <= u32::from(u16::MAX)),
+        OutputPlane::Float(_) => true,
+    });
+    write_atomically(path, |file| {
+        let mut enc = TiffEncoder::new(BufWriter::new(file)).map_err(tiff_write_error)?;
+        let mut description = format!("ImageJ=1.53t\nimages={}\n", planes.len());
+        if planes.len() > 1 {
+            description.push_str(&format!("slices={}\n", planes.len()));
+        }
+        let resolution = calibration.pixel_width_um.zip(calibration.pixel_height_um);
+        if resolution.is_some() {
+            description.push_str("unit=micron\n");
+        }
+        if planes.iter().any(|p| matches!(p, OutputPlane::Labels(_))) {
+            description.push_str("min=0.0\n");
+        }
+        let (w, h) = (width as u32, height as u32);
+        for plane in planes {
+            macro_rules! write_plane {
+                ($ct:ty, $data:expr) => {{
+                    let mut img = enc.new_image::<$ct>(w, h).map_err(tiff_write_error)?;
+                    img.encoder()
+                        .write_tag(Tag::ImageDescription, description.as_str())
+                        .map_err(tiff_write_error)?;
+                    if let Some((pw, ph)) = resolution {
+                        img.resolution_unit(ResolutionUnit::None);
+                        img.x_resolution(to_rational(1.0 / pw));
+                        img.y_resolution(to_rational(1.0 / ph));
+                    }
+                    img.write_data($data).map_err(tiff_write_error)?;
+                }};
+            }
+            match plane {
+                OutputPlane::Labels(l) if labels16 => {
+                    let v: Vec<u16> = l.iter().map(|&x| x as u16).collect();
+                    write_plane!(colortype::Gray16, &v)
+                }
+                OutputPlane::Labels(l) => write_plane!(colortype::Gray32, l),
+                OutputPlane::Float(f) => write_plane!(colortype::Gray32Float, f),
+            }
+        }
+        Ok(())
+    })
+}
+
+fn tiff_write_error(e: tiff::TiffError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// A rational close to `v` (pixels per µm), precise to about 1e-7 relative.
+fn to_rational(v: f64) -> Rational {
+    let mut d: u32 = 1_000_000;
+    while d > 1 && v * f64::from(d) > f64::from(u32::MAX) {
+        d /= 10;
+    }
+    Rational { n: (v * f64::from(d)).round() as u32, d }
+}
+
+/// Writes a file through `write` into a temporary file next to `path`, then renames it into
+/// place, so a crash or error never leaves a half-written `path`.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(File) -> std::io::Result<()>,
+) -> Result<()> {
+    let tmp = temp_path_for(path);
+    let result = File::create(&tmp).and_then(|f| {
+        let sync = f.try_clone();
+        write(f)?;
+        sync?.sync_all()
+    });
+    let result = result.and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io("write", path, e));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically (see [`write_atomically`]).
+pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, |mut f| f.write_all(bytes))
+}
+
+fn temp_path_for(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+}
+
+/// True for file names brightseg can read (by extension), used when expanding folders.
+pub fn is_supported_image_name(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    matches!(ext.as_deref(), Some("tif" | "tiff" | "png" | "jpg" | "jpeg"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn imagej_description() {
+        let m = parse_imagej_description(
+            "ImageJ=1.53t\nimages=20\nchannels=2\nframes=10\nhyperstack=true\nunit=micron\n",
+        )
+        .expect("ImageJ header");
+        assert_eq!(m.channels, Some(2));
+        assert_eq!(m.frames, Some(10));
+        assert_eq!(m.slices, None);
+        assert_eq!(m.unit_to_um, Some(1.0));
+        assert!(parse_imagej_description("something else").is_none());
+    }
+
+    #[test]
+    fn ome_order_and_calibration() {
+        let xml = r#"<?xml version="1.0"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">
+          <Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint16"
+          SizeX="4" SizeY="3" SizeC="2" SizeZ="3" SizeT="1" PhysicalSizeX="650" PhysicalSizeXUnit="nm"
+          PhysicalSizeY="0.65"><Channel ID="Channel:0:0" Name="BF"/><Channel ID="Channel:0:1" Name="DAPI"/>
+          </Pixels></Image></OME>"#;
+        let m = parse_ome_xml(xml).expect("OME");
+        assert_eq!((m.size_c, m.size_z, m.size_t), (2, 3, 1));
+        assert!((m.pixel_width_um.expect("x") - 0.65).abs() < 1e-12);
+        assert_eq!(m.channel_names[1].as_deref(), Some("DAPI"));
+        // XYZCT: z fastest. IFD 4 = z 1 of channel 1.
+        assert_eq!(ome_plane_index("XYZCT", 4, 2, 3, 1), (1, 1, 0));
+        assert_eq!(ome_plane_index("XYCZT", 4, 2, 3, 1), (0, 2, 0));
+    }
+
+    #[test]
+    fn write_then_read_keeps_values_and_calibration() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let labels: Vec<u32> = (0..12).collect();
+        let path = dir.path().join("labels.tif");
+        write_tiff(&path, 4, 3, &[OutputPlane::Labels(&labels)], Calibration::square(0.619))
+            .expect("write");
+        let img = read_image(&path).expect("read back");
+        assert_eq!(img.plane(0, 0, 0).data(), &PixelData::U16((0..12).collect()));
+        let pw = img.calibration.pixel_width_um.expect("calibrated");
+        assert!((pw - 0.619).abs() < 1e-6, "{pw}");
+
+        let big: Vec<u32> = vec![70_000; 12];
+        let probs: Vec<f32> = (0..12).map(|i| i as f32 / 12.0).collect();
+        write_tiff(
+            &path,
+            4,
+            3,
+            &[OutputPlane::Labels(&big), OutputPlane::Float(&probs)],
+            Calibration::default(),
+        )
+        .expect("write 32-bit");
+        let img = read_image(&path).expect("read back");
+        assert_eq!(img.slices(), 2);
+        assert_eq!(img.plane(0, 0, 0).at(3, 2), 70_000.0);
+        assert_eq!(img.plane(0, 1, 0).at(3, 2), 11.0 / 12.0);
+        assert_eq!(img.calibration, Calibration::default());
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1, "no temp files left");
+    }
+
+    #[test]
+    fn not_an_image_and_truncated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = dir.path().join("notes.tif");
+        std::fs::write(&text, b"hello, this is text").expect("write");
+        let e = read_image(&text).expect_err("text is not an image");
+        assert_eq!(e.kind(), ErrorKind::Image);
+
+        let full = dir.path().join("full.tif");
+        let data: Vec<f32> = vec![1.0; 64 * 64];
+        write_tiff(&full, 64, 64, &[OutputPlane::Float(&data)], Calibration::default())
+            .expect("write");
+        let bytes = std::fs::read(&full).expect("read");
+        let cut = dir.path().join("cut.tif");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+        assert!(read_image(&cut).is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! # brightseg
+//!
+//! Turns an image plane into labelled nuclei: reads microscopy images, runs a U-Net described in
+//! the bioimage.io style over overlapping tiles, thresholds and splits the probability into
+//! objects, and measures them with Harmony's population statistics. It knows nothing of JNI,
+//! ImageJ or the command line; those are thin adapters over this crate. The network runs behind
+//! the [`backend::Backend`] trait (tract by default), whose types never appear in this API.
+//!
+//! The data flow, one module per step: [`io`] → [`image`] → [`normalize`] → [`tiling`] →
+//! [`backend`] → [`objects`] → [`measure`], composed by [`pipeline::find_nuclei`]; [`model`]
+//! reads the model description that drives it and [`error`] is the error every step returns.
+//!
+//! ```no_run
+//! use brightseg::{io, pipeline::{find_nuclei, Model, NucleiParams}};
+//! # fn main() -> brightseg::Result<()> {
+//! let image = io::read_image("cells.tif".as_ref())?;
+//! let model = Model::load("models/unet2d_nuclei_broad".as_ref())?;
+//! let plane = image.plane(image.resolve_channel(None)?, 0, 0);
+//! let result = find_nuclei(&model, plane, image.calibration, &NucleiParams::default(), &|_| {})?;
+//! println!("{} nuclei, mean size {:.1} µm²", result.stats.count, result.stats.size_mean);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod error;
+pub mod image;
+pub mod io;
+pub mod measure;
+pub mod model;
+pub mod normalize;
+pub mod objects;
+pub mod pipeline;
+pub mod tiling;
+
+pub use error::{Error, ErrorKind, Result};

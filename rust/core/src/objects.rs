@@ -1,0 +1,480 @@
+//! From a probability map to labelled objects: threshold, connected components, hole filling,
+//! seeded watershed split of touching nuclei (markers = h-maxima of the distance transform) and
+//! the size filter.
+//!
+//! Work is done per component inside its bounding box, so memory beyond the label plane is
+//! bounded by the largest object, not by the image.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Parameters of the object step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ObjectParams {
+    /// Pixels with probability above this are foreground.
+    pub threshold: f32,
+    /// Objects smaller than this many pixels are dropped (after splitting).
+    pub min_area_px: f64,
+    /// Split touching objects by a seeded watershed.
+    pub split: bool,
+    /// A distance-transform peak must rise this many pixels above the saddle to its neighbour
+    /// to seed an object of its own (the `h` of the h-maxima). Larger splits less.
+    pub split_depth_px: f32,
+}
+
+/// Labels of a plane: 0 = background, 1..=count objects numbered in raster order of their first
+/// pixel (as `skimage.measure.label` numbers them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Labels {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Row-major labels.
+    pub data: Vec<u32>,
+    /// Number of objects.
+    pub count: usize,
+}
+
+const NEIGHBOURS_8: [(isize, isize); 8] =
+    [(-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)];
+const NEIGHBOURS_4: [(isize, isize); 4] = [(0, -1), (-1, 0), (1, 0), (0, 1)];
+
+/// Connected components of `mask` (8-connected when `diagonal`, else 4-connected), numbered in
+/// raster order of their first pixel. Returns the label plane and the number of components.
+pub fn label_components(mask: &[bool], width: usize, height: usize, diagonal: bool) -> Labels {
+    let mut data = vec![0u32; mask.len()];
+    let mut count = 0u32;
+    let mut queue = VecDeque::new();
+    let nbrs: &[(isize, isize)] = if diagonal { &NEIGHBOURS_8 } else { &NEIGHBOURS_4 };
+    for start in 0..mask.len() {
+        if !mask[start] || data[start] != 0 {
+            continue;
+        }
+        count += 1;
+        data[start] = count;
+        queue.push_back(start);
+        while let Some(p) = queue.pop_front() {
+            let (x, y) = ((p % width) as isize, (p / width) as isize);
+            for &(dx, dy) in nbrs {
+                let (nx, ny) = (x + dx, y + dy);
+                if nx < 0 || ny < 0 || nx >= width as isize || ny >= height as isize {
+                    continue;
+                }
+                let q = ny as usize * width + nx as usize;
+                if mask[q] && data[q] == 0 {
+                    data[q] = count;
+                    queue.push_back(q);
+                }
+            }
+        }
+    }
+    Labels { width, height, data, count: count as usize }
+}
+
+/// Exact Euclidean distance of every foreground pixel to the nearest background pixel (0 on
+/// background), as `scipy.ndimage.distance_transform_edt` computes it. Pixels outside the plane
+/// do not count as background.
+pub fn distance_transform(mask: &[bool], width: usize, height: usize) -> Vec<f32> {
+    const INF: f64 = 1e20;
+    let mut sq: Vec<f64> = mask.iter().map(|&m| if m { INF } else { 0.0 }).collect();
+    let mut f = Vec::new();
+    let mut out = Vec::new();
+    // Columns, then rows (Felzenszwalb & Huttenlocher's lower envelope of parabolas).
+    for x in 0..width {
+        f.clear();
+        f.extend((0..height).map(|y| sq[y * width + x]));
+        edt_1d(&f, &mut out);
+        for y in 0..height {
+            sq[y * width + x] = out[y];
+        }
+    }
+    for y in 0..height {
+        f.clear();
+        f.extend_from_slice(&sq[y * width..(y + 1) * width]);
+        edt_1d(&f, &mut out);
+        sq[y * width..(y + 1) * width].copy_from_slice(&out);
+    }
+    sq.iter().map(|&d| if d >= INF { f32::INFINITY } else { d.sqrt() as f32 }).collect()
+}
+
+fn edt_1d(f: &[f64], d: &mut Vec<f64>) {
+    let n = f.len();
+    d.clear();
+    d.resize(n, 0.0);
+    let mut v = vec![0usize; n];
+    let mut z = vec![0f64; n + 1];
+    let mut k = 0usize;
+    z[0] = f64::NEG_INFINITY;
+    z[1] = f64::INFINITY;
+    let inf = 1e20;
+    // Skip leading infinite samples: parabolas of infinite height never win.
+    let Some(first) = (0..n).find(|&q| f[q] < inf) else {
+        d.fill(inf);
+        return;
+    };
+    v[0] = first;
+    for q in first + 1..n {
+        if f[q] >= inf {
+            continue;
+        }
+        loop {
+            let p = v[k];
+            let s = ((f[q] + (q * q) as f64) - (f[p] + (p * p) as f64)) / (2.0 * (q - p) as f64);
+            if s <= z[k] && k > 0 {
+                k -= 1;
+            } else {
+                k += 1;
+                v[k] = q;
+                z[k] = s;
+                z[k + 1] = f64::INFINITY;
+                break;
+            }
+        }
+    }
+    let mut k = 0usize;
+    for (q, dq) in d.iter_mut().enumerate() {
+        while z[k + 1] < q as f64 {
+            k += 1;
+        }
+        let p = v[k];
+        let diff = q as f64 - p as f64;
+        *dq = diff * diff + f[p];
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+struct Key(f32);
+impl Eq for Key {}
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// Markers for splitting: the h-maxima of `height_map` inside `mask` (regional maxima of the
+/// morphological reconstruction of `height_map - h` under `height_map`), labelled 1..n.
+pub fn h_maxima_markers(
+    height_map: &[f32],
+    mask: &[bool],
+    width: usize,
+    height: usize,
+    h: f32,
+) -> Labels {
+    let n = height_map.len();
+    // Reconstruction by dilation with a max-priority queue.
+    let mut rec: Vec<f32> =
+        (0..n).map(|i| if mask[i] { (height_map[i] - h).max(0.0) } else { 0.0 }).collect();
+    let mut heap: BinaryHeap<(Key, usize)> =
+        (0..n).filter(|&i| mask[i]).map(|i| (Key(rec[i]), i)).collect();
+    while let Some((Key(v), p)) = heap.pop() {
+        if v < rec[p] {
+            continue;
+        }
+        for_each_neighbour(p, width, height, &NEIGHBOURS_8, |q| {
+            if mask[q] {
+                let cand = v.min(height_map[q]);
+                if cand > rec[q] {
+                    rec[q] = cand;
+                    heap.push((Key(cand), q));
+                }
+            }
+        });
+    }
+    // Regional maxima of the reconstruction: flat 8-connected plateaus with no higher neighbour.
+    let mut plateau = vec![0u32; n];
+    let mut markers = vec![0u32; n];
+    let mut count = 0u32;
+    let mut members = Vec::new();
+    let mut queue = VecDeque::new();
+    let mut next_plateau = 0u32;
+    for start in 0..n {
+        if !mask[start] || plateau[start] != 0 {
+            continue;
+        }
+        next_plateau += 1;
+        let value = rec[start];
+        let mut is_max = value > 0.0;
+        members.clear();
+        plateau[start] = next_plateau;
+        queue.push_back(start);
+        while let Some(p) = queue.pop_front() {
+            members.push(p);
+            for_each_neighbour(p, width, height, &NEIGHBOURS_8, |q| {
+                if !mask[q] {
+                    return;
+                }
+                if rec[q] > value {
+                    is_max = false;
+                } else if rec[q] == value && plateau[q] == 0 {
+                    plateau[q] = next_plateau;
+                    queue.push_back(q);
+                }
+            });
+        }
+        if is_max {
+            count += 1;
+            for &p in &members {
+                markers[p] = count;
+            }
+        }
+    }
+    Labels { width, height, data: markers, count: count as usize }
+}
+
+#[inline]
+fn for_each_neighbour(
+    p: usize,
+    width: usize,
+    height: usize,
+    nbrs: &[(isize, isize)],
+    mut f: impl FnMut(usize),
+) {
+    let (x, y) = ((p % width) as isize, (p / width) as isize);
+    for &(dx, dy) in nbrs {
+        let (nx, ny) = (x + dx, y + dy);
+        if nx >= 0 && ny >= 0 && (nx as usize) < width && (ny as usize) < height {
+            f(ny as usize * width + nx as usize);
+        }
+    }
+}
+
+/// Seeded watershed: floods `image` (lowest first) from `markers` inside `mask`, 4-connected,
+/// pixels of equal height in the order they were reached — the same flooding rule as
+/// `skimage.segmentation.watershed`.
+pub fn watershed(
+    image: &[f32],
+    markers: &[u32],
+    mask: &[bool],
+    width: usize,
+    height: usize,
+) -> Vec<u32> {
+    let mut out: Vec<u32> = markers.iter().zip(mask).map(|(&m, &k)| if k { m } else { 0 }).collect();
+    let mut heap: BinaryHeap<Reverse<(Key, u64, usize)>> = BinaryHeap::new();
+    for (i, &m) in out.iter().enumerate() {
+        if m != 0 {
+            heap.push(Reverse((Key(image[i]), 0, i)));
+        }
+    }
+    let mut age = 1u64;
+    while let Some(Reverse((_, _, p))) = heap.pop() {
+        let label = out[p];
+        for_each_neighbour(p, width, height, &NEIGHBOURS_4, |q| {
+            if mask[q] && out[q] == 0 {
+                out[q] = label;
+                age += 1;
+                heap.push(Reverse((Key(image[q]), age, q)));
+            }
+        });
+    }
+    out
+}
+
+/// Fills holes of a binary object: background regions (4-connected) that do not reach the edge.
+pub fn fill_holes(mask: &mut [bool], width: usize, height: usize) {
+    let mut outside = vec![false; mask.len()];
+    let mut queue = VecDeque::new();
+    for p in 0..mask.len() {
+        let (x, y) = (p % width, p / width);
+        if !mask[p] && (x == 0 || y == 0 || x + 1 == width || y + 1 == height) {
+            outside[p] = true;
+            queue.push_back(p);
+        }
+    }
+    while let Some(p) = queue.pop_front() {
+        for_each_neighbour(p, width, height, &NEIGHBOURS_4, |q| {
+            if !mask[q] && !outside[q] {
+                outside[q] = true;
+                queue.push_back(q);
+            }
+        });
+    }
+    for (m, o) in mask.iter_mut().zip(&outside) {
+        *m = !*o;
+    }
+}
+
+/// Turns a probability map into labelled objects: threshold, 8-connected components, holes
+/// filled, touching objects split, small objects dropped, labels renumbered in raster order.
+pub fn find_objects(prob: &[f32], width: usize, height: usize, params: &ObjectParams) -> Labels {
+    let mask: Vec<bool> = prob.iter().map(|&p| p > params.threshold).collect();
+    let components = label_components(&mask, width, height, true);
+    drop(mask);
+    let mut data = components.data;
+    // Bounding boxes of the components.
+    let mut boxes = vec![(usize::MAX, usize::MAX, 0usize, 0usize); components.count + 1];
+    for (i, &l) in data.iter().enumerate() {
+        if l != 0 {
+            let b = &mut boxes[l as usize];
+            let (x, y) = (i % width, i / width);
+            *b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
+        }
+    }
+    // Component ids live in the low range; pieces of split components get fresh ids above it.
+    let mut next_id = components.count as u32 + 1;
+    for (id, &(x0, y0, x1, y1)) in boxes.iter().enumerate().skip(1) {
+        let id = id as u32;
+        // Local box with a one-pixel border of background.
+        let (bx0, by0) = (x0.saturating_sub(1), y0.saturating_sub(1));
+        let (bx1, by1) = ((x1 + 1).min(width - 1), (y1 + 1).min(height - 1));
+        let (bw, bh) = (bx1 - bx0 + 1, by1 - by0 + 1);
+        let global = |lx: usize, ly: usize| (by0 + ly) * width + bx0 + lx;
+        let mut local: Vec<bool> =
+            (0..bw * bh).map(|i| data[global(i % bw, i / bw)] == id).collect();
+        fill_holes(&mut local, bw, bh);
+        for (i, &m) in local.iter().enumerate() {
+            let g = global(i % bw, i / bw);
+            if m && data[g] == 0 {
+                data[g] = id;
+            }
+        }
+        if !params.split {
+            continue;
+        }
+        let dist = distance_transform(&local, bw, bh);
+        let markers = h_maxima_markers(&dist, &local, bw, bh, params.split_depth_px);
+        if markers.count <= 1 {
+            continue;
+        }
+        let neg: Vec<f32> = dist.iter().map(|d| -d).collect();
+        let pieces = watershed(&neg, &markers.data, &local, bw, bh);
+        for (i, &piece) in pieces.iter().enumerate() {
+            if piece > 1 {
+                data[global(i % bw, i / bw)] = next_id + piece - 2;
+            }
+        }
+        next_id += markers.count as u32 - 1;
+    }
+    relabel_and_filter(data, width, height, params.min_area_px)
+}
+
+/// Drops labels with fewer than `min_area_px` pixels and renumbers the rest 1..n in raster order
+/// of their first pixel.
+pub fn relabel_and_filter(mut data: Vec<u32>, width: usize, height: usize, min_area_px: f64) -> Labels {
+    let max = data.iter().copied().max().unwrap_or(0) as usize;
+    let mut area = vec![0u64; max + 1];
+    for &l in &data {
+        area[l as usize] += 1;
+    }
+    let mut map = vec![0u32; max + 1];
+    let mut assigned = vec![false; max + 1];
+    let mut count = 0u32;
+    for l in data.iter_mut() {
+        let old = *l as usize;
+        if old == 0 {
+            continue;
+        }
+        if !assigned[old] {
+            assigned[old] = true;
+            if area[old] as f64 >= min_area_px {
+                count += 1;
+                map[old] = count;
+            }
+        }
+        *l = map[old];
+    }
+    Labels { width, height, data, count: count as usize }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(rows: &[&str]) -> (Vec<bool>, usize, usize) {
+        let w = rows[0].len();
+        let mask = rows.iter().flat_map(|r| r.chars().map(|c| c == '#')).collect();
+        (mask, w, rows.len())
+    }
+
+    #[test]
+    fn components_4_and_8_connected() {
+        let (m, w, h) = grid(&["#..#", ".#..", "....", "##.#"]);
+        assert_eq!(label_components(&m, w, h, true).count, 4);
+        let l4 = label_components(&m, w, h, false);
+        assert_eq!(l4.count, 5);
+        assert_eq!(l4.data[..4], [1, 0, 0, 2], "numbered in raster order");
+    }
+
+    fn naive_edt(mask: &[bool], w: usize) -> Vec<f32> {
+        (0..mask.len())
+            .map(|p| {
+                if !mask[p] {
+                    return 0.0;
+                }
+                let (x, y) = ((p % w) as f64, (p / w) as f64);
+                (0..mask.len())
+                    .filter(|&q| !mask[q])
+                    .map(|q| ((q % w) as f64 - x).hypot((q / w) as f64 - y))
+                    .fold(f64::INFINITY, f64::min) as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn distance_transform_matches_brute_force() {
+        let mut seed = 7u32;
+        for _ in 0..20 {
+            let (w, h) = (13, 9);
+            let mask: Vec<bool> = (0..w * h)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (seed >> 24) % 5 != 0
+                })
+                .collect();
+            let fast = distance_transform(&mask, w, h);
+            let slow = naive_edt(&mask, w);
+            for (a, b) in fast.iter().zip(&slow) {
+                assert!((a - b).abs() < 1e-5 || (a.is_infinite() && b.is_infinite()), "{a} {b}");
+            }
+        }
+    }
+
+    /// Two overlapping discs of radius r, centres `gap` apart.
+    fn two_discs(r: f64, gap: f64) -> (Vec<f32>, usize, usize) {
+        let (w, h) = ((4.0 * r + gap) as usize + 4, (2.0 * r) as usize + 6);
+        let cy = h as f64 / 2.0;
+        let c1 = 2.0 + r;
+        let c2 = c1 + gap;
+        let prob = (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as f64, (i / w) as f64);
+                let inside = (x - c1).hypot(y - cy) <= r || (x - c2).hypot(y - cy) <= r;
+                if inside {
+                    0.9
+                } else {
+                    0.1
+                }
+            })
+            .collect();
+        (prob, w, h)
+    }
+
+    #[test]
+    fn splits_touching_discs_but_not_a_single_one() {
+        let params =
+            ObjectParams { threshold: 0.5, min_area_px: 5.0, split: true, split_depth_px: 2.0 };
+        let (prob, w, h) = two_discs(10.0, 16.0);
+        let labels = find_objects(&prob, w, h, &params);
+        assert_eq!(labels.count, 2, "two touching nuclei are split");
+        let no_split = ObjectParams { split: false, ..params };
+        assert_eq!(find_objects(&prob, w, h, &no_split).count, 1);
+        let (prob, w, h) = two_discs(10.0, 0.0);
+        assert_eq!(find_objects(&prob, w, h, &params).count, 1, "one disc stays whole");
+    }
+
+    #[test]
+    fn fills_holes_and_filters_by_size() {
+        let (m, w, h) = grid(&["......", ".####.", ".#..#.", ".####.", "......", "#....."]);
+        let prob: Vec<f32> = m.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        let params =
+            ObjectParams { threshold: 0.5, min_area_px: 2.0, split: false, split_depth_px: 2.0 };
+        let labels = find_objects(&prob, w, h, &params);
+        assert_eq!(labels.count, 1, "the single pixel is dropped");
+        assert_eq!(labels.data.iter().filter(|&&l| l == 1).count(), 12, "hole filled");
+    }
+}

@@ -1,0 +1,370 @@
+//! "Find Nuclei DNN" as one function: probability by tiled inference, objects, measurements and
+//! population statistics.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::backend::{Backend, TractBackend};
+use crate::error::{Error, Result};
+use crate::image::{Calibration, PixelData, Plane};
+use crate::measure::{measure_objects, ObjectMeasurement, PopulationStats};
+use crate::model::{Axis, ModelCard, Postprocessing};
+use crate::normalize::{sigmoid, Normalizer};
+use crate::objects::{find_objects, Labels, ObjectParams};
+use crate::tiling::{mirror, plan_axis};
+
+/// Progress of a long step, reported after each unit of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// What is being done.
+    pub stage: Stage,
+    /// Units done so far.
+    pub done: usize,
+    /// Units in all.
+    pub total: usize,
+}
+
+/// The steps of Find Nuclei that report progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Running the network tile by tile.
+    Inference,
+    /// Thresholding, splitting and measuring objects.
+    Objects,
+}
+
+/// A loaded model: its description and the backend holding the optimised network.
+pub struct Model {
+    card: ModelCard,
+    backend: Box<dyn Backend>,
+}
+
+impl Model {
+    /// Loads the model in `path` (a folder or its description file) with the tract backend.
+    pub fn load(path: &Path) -> Result<Self> {
+        let card = ModelCard::load(path)?;
+        if !card.onnx_path.is_file() {
+            return Err(Error::model(format!(
+                "the model's ONNX weights {} are missing: the model folder is incomplete",
+                card.onnx_path.display()
+            )));
+        }
+        let (th, tw) = card.tile_shape(card.defaults.tile_size, card.defaults.tile_size);
+        let backend = TractBackend::load(&card.onnx_path, &card.input_shape(th, tw))?;
+        Ok(Model { card, backend: Box::new(backend) })
+    }
+
+    /// A model running on another backend.
+    pub fn with_backend(card: ModelCard, backend: Box<dyn Backend>) -> Self {
+        Model { card, backend }
+    }
+
+    /// The model description.
+    pub fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    /// Which backend runs the model.
+    pub fn backend_description(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// Runs the model on one tile already normalised, `h × w`, returning the probability
+    /// (post-processing applied) for the tile, row-major.
+    pub fn run_tile(&self, tile: &[f32], h: usize, w: usize) -> Result<Vec<f32>> {
+        let card = &self.card;
+        let shape = card.input_shape(h, w);
+        let (values, out_shape) = self.backend.run(tile, &shape)?;
+        if out_shape.len() != card.output_axes.len() {
+            return Err(Error::model(format!(
+                "the model output has {} axes but its description lists {}",
+                out_shape.len(),
+                card.output_axes.len()
+            )));
+        }
+        let mut strides = vec![1usize; out_shape.len()];
+        for i in (0..out_shape.len().saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * out_shape[i + 1];
+        }
+        let (mut sy, mut sx, mut base) = (0, 0, 0);
+        for (i, axis) in card.output_axes.iter().enumerate() {
+            match axis {
+                Axis::Y if out_shape[i] == h => sy = strides[i],
+                Axis::X if out_shape[i] == w => sx = strides[i],
+                Axis::Y | Axis::X => {
+                    return Err(Error::model(format!(
+                        "for a {h}×{w} tile the model returned shape {out_shape:?}: the \
+                         description's output shape does not match the network"
+                    )))
+                }
+                Axis::Channel if card.output_channel < out_shape[i] => {
+                    base = card.output_channel * strides[i]
+                }
+                Axis::Channel => {
+                    return Err(Error::model("the model output has fewer channels than described"))
+                }
+                Axis::Batch => {}
+            }
+        }
+        let post = &card.postprocessing;
+        Ok((0..h * w)
+            .map(|i| {
+                let mut v = values[base + (i / w) * sy + (i % w) * sx];
+                for step in post {
+                    v = match *step {
+                        Postprocessing::Sigmoid => sigmoid(v),
+                        Postprocessing::ScaleLinear { gain, offset } => {
+                            (f64::from(v) * gain + offset) as f32
+                        }
+                        Postprocessing::Clip { min, max } => {
+                            f64::from(v).clamp(min, max) as f32
+                        }
+                    };
+                }
+                v
+            })
+            .collect())
+    }
+
+    /// The probability map of `plane`, same size, by overlapping tiles blended without seams.
+    /// Tiles run in parallel on the current rayon pool; memory beyond the input and output is
+    /// one tile per worker.
+    pub fn predict(&self, plane: &Plane, progress: &(dyn Fn(Progress) + Sync)) -> Result<Vec<f32>> {
+        plane.check_finite()?;
+        let card = &self.card;
+        let (w, h) = (plane.width(), plane.height());
+        let normalizer = Normalizer::for_plane(plane, &card.preprocessing);
+        let (th, tw) = card.tile_shape(h, w);
+        let ty = plan_axis(h, th, card.halo.0, card.size_y.alignment())?;
+        let tx = plan_axis(w, tw, card.halo.1, card.size_x.alignment())?;
+        let tiles: Vec<(usize, usize)> = (0..ty.starts.len())
+            .flat_map(|iy| (0..tx.starts.len()).map(move |ix| (iy, ix)))
+            .collect();
+        let total = tiles.len();
+        let done = AtomicUsize::new(0);
+        progress(Progress { stage: Stage::Inference, done: 0, total });
+        let output = Mutex::new(vec![0.0f32; w * h]);
+        tiles.par_iter().try_for_each(|&(iy, ix)| -> Result<()> {
+            let (y0, x0) = (ty.starts[iy], tx.starts[ix]);
+            let mut tile = vec![0.0f32; th * tw];
+            for ly in 0..th {
+                let sy = mirror((y0 + ly) as isize, h);
+                for lx in 0..tw {
+                    let sx = mirror((x0 + lx) as isize, w);
+                    tile[ly * tw + lx] = normalizer.apply(plane.at(sx, sy));
+                }
+            }
+            let prob = self.run_tile(&tile, th, tw)?;
+            let (wy, wx) = (&ty.weights[iy], &tx.weights[ix]);
+            let mut out = output.lock().map_err(|_| Error::backend("a worker thread failed"))?;
+            for ly in 0..th.min(h - y0) {
+                let row = (y0 + ly) * w;
+                for lx in 0..tw.min(w - x0) {
+                    let weight = wy[ly] * wx[lx];
+                    if weight > 0.0 {
+                        out[row + x0 + lx] += weight * prob[ly * tw + lx];
+                    }
+                }
+            }
+            drop(out);
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            progress(Progress { stage: Stage::Inference, done: n, total });
+            Ok(())
+        })?;
+        let mut out = output.into_inner().map_err(|_| Error::backend("a worker thread failed"))?;
+        out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+            for (x, v) in row.iter_mut().enumerate() {
+                *v /= ty.norm[y] * tx.norm[x];
+            }
+        });
+        Ok(out)
+    }
+}
+
+/// Parameters of Find Nuclei. `None` takes the model card's default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NucleiParams {
+    /// Probability threshold in [0, 1].
+    pub threshold: Option<f32>,
+    /// Minimum nucleus area in µm².
+    pub min_size_um2: Option<f64>,
+    /// Split touching nuclei.
+    pub split: bool,
+    /// Depth in pixels a distance peak needs to seed its own nucleus (see [`ObjectParams`]).
+    pub split_depth_px: f32,
+}
+
+impl Default for NucleiParams {
+    fn default() -> Self {
+        NucleiParams { threshold: None, min_size_um2: None, split: true, split_depth_px: 2.0 }
+    }
+}
+
+impl NucleiParams {
+    /// Checks ranges before any work is done.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(t) = self.threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(Error::invalid(format!(
+                    "threshold {t} is outside [0, 1]: it is a probability (0.5 is usual)"
+                )));
+            }
+        }
+        if let Some(m) = self.min_size_um2 {
+            if !m.is_finite() || m < 0.0 {
+                return Err(Error::invalid(format!(
+                    "minimum size {m} µm² is invalid: give an area of 0 or more (10 is usual)"
+                )));
+            }
+        }
+        if !self.split_depth_px.is_finite() || self.split_depth_px <= 0.0 {
+            return Err(Error::invalid(format!(
+                "split depth {} must be a positive number of pixels",
+                self.split_depth_px
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Everything Find Nuclei produces for one plane.
+#[derive(Debug, Clone)]
+pub struct NucleiResult {
+    /// Probability map, same size as the input, row-major.
+    pub probability: Vec<f32>,
+    /// Nucleus labels (0 = background).
+    pub labels: Labels,
+    /// One measurement per nucleus, by label.
+    pub objects: Vec<ObjectMeasurement>,
+    /// Harmony population statistics of nucleus sizes.
+    pub stats: PopulationStats,
+    /// Threshold used.
+    pub threshold: f32,
+    /// Minimum size used, µm².
+    pub min_size_um2: f64,
+    /// Pixel width used for µm values.
+    pub pixel_width_um: f64,
+    /// Pixel height used for µm values.
+    pub pixel_height_um: f64,
+    /// False when the image had no calibration and 1 µm per pixel was assumed.
+    pub calibrated: bool,
+    /// Which backend ran the model.
+    pub backend: String,
+}
+
+/// Finds nuclei in `plane`: probability, objects, measurements and statistics.
+pub fn find_nuclei(
+    model: &Model,
+    plane: &Plane,
+    calibration: Calibration,
+    params: &NucleiParams,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<NucleiResult> {
+    params.validate()?;
+    let card = model.card();
+    let threshold = params.threshold.unwrap_or(card.defaults.threshold);
+    let min_size_um2 = params.min_size_um2.unwrap_or(card.defaults.min_size_um2);
+    let calibrated = calibration.pixel_area_um2().is_some();
+    let pw = calibration.pixel_width_um.unwrap_or(1.0);
+    let ph = calibration.pixel_height_um.unwrap_or(pw);
+    if !calibrated {
+        log::warn!("image is not calibrated: assuming 1 µm per pixel for sizes and positions");
+    }
+    let probability = match card.pixel_size_um.filter(|_| calibrated) {
+        Some(model_px) if ((pw / model_px) - 1.0).abs() > 0.01 || (ph / model_px - 1.0).abs() > 0.01 => {
+            log::info!("resampling from {pw:.4} µm to the model's {model_px:.4} µm pixels");
+            let (nw, nh) = (
+                ((plane.width() as f64 * pw / model_px).round() as usize).max(1),
+                ((plane.height() as f64 * ph / model_px).round() as usize).max(1),
+            );
+            let resampled = resample_plane(plane, nw, nh)?;
+            let p = model.predict(&resampled, progress)?;
+            resample(&p, nw, nh, plane.width(), plane.height())
+        }
+        _ => model.predict(plane, progress)?,
+    };
+    progress(Progress { stage: Stage::Objects, done: 0, total: 1 });
+    let object_params = ObjectParams {
+        threshold,
+        min_area_px: min_size_um2 / (pw * ph),
+        split: params.split,
+        split_depth_px: params.split_depth_px,
+    };
+    let labels = find_objects(&probability, plane.width(), plane.height(), &object_params);
+    let objects = measure_objects(&labels, &probability, plane, pw, ph);
+    let sizes: Vec<f64> = objects.iter().map(|o| o.area_um2).collect();
+    progress(Progress { stage: Stage::Objects, done: 1, total: 1 });
+    Ok(NucleiResult {
+        probability,
+        labels,
+        stats: PopulationStats::from_sizes(&sizes),
+        objects,
+        threshold,
+        min_size_um2,
+        pixel_width_um: pw,
+        pixel_height_um: ph,
+        calibrated,
+        backend: model.backend_description(),
+    })
+}
+
+/// Bilinear resampling of a row-major float map (pixel centres aligned).
+pub fn resample(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
+    let sample = |x: f64, y: f64| -> f32 {
+        let x = x.clamp(0.0, (sw - 1) as f64);
+        let y = y.clamp(0.0, (sh - 1) as f64);
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(sw - 1), (y0 + 1).min(sh - 1));
+        let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
+        let top = src[y0 * sw + x0] * (1.0 - fx) + src[y0 * sw + x1] * fx;
+        let bottom = src[y1 * sw + x0] * (1.0 - fx) + src[y1 * sw + x1] * fx;
+        top * (1.0 - fy) + bottom * fy
+    };
+    let (kx, ky) = (sw as f64 / dw as f64, sh as f64 / dh as f64);
+    (0..dw * dh)
+        .map(|i| {
+            let (x, y) = ((i % dw) as f64, (i / dw) as f64);
+            sample((x + 0.5) * kx - 0.5, (y + 0.5) * ky - 0.5)
+        })
+        .collect()
+}
+
+fn resample_plane(plane: &Plane, dw: usize, dh: usize) -> Result<Plane> {
+    let src: Vec<f32> = (0..plane.data().len()).map(|i| plane.value(i)).collect();
+    Plane::new(dw, dh, PixelData::F32(resample(&src, plane.width(), plane.height(), dw, dh)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_checked() {
+        let bad = [
+            NucleiParams { threshold: Some(1.5), ..Default::default() },
+            NucleiParams { threshold: Some(f32::NAN), ..Default::default() },
+            NucleiParams { min_size_um2: Some(-1.0), ..Default::default() },
+            NucleiParams { split_depth_px: 0.0, ..Default::default() },
+        ];
+        for p in bad {
+            assert_eq!(
+                p.validate().expect_err("invalid").kind(),
+                crate::error::ErrorKind::InvalidParameter
+            );
+        }
+        assert!(NucleiParams::default().validate().is_ok());
+    }
+
+    #[test]
+    fn resampling_keeps_constant_and_ramps() {
+        let src: Vec<f32> = (0..16).map(|i| (i % 4) as f32).collect();
+        let same = resample(&src, 4, 4, 4, 4);
+        assert_eq!(same, src);
+        let up = resample(&src, 4, 4, 8, 8);
+        assert_eq!(up.len(), 64);
+        assert!(up.iter().all(|v| (0.0..=3.0).contains(v)));
+    }
+}

@@ -1,0 +1,127 @@
+//! The tile grid: where tiles go along each axis and how their outputs are blended.
+//!
+//! Each tile discards a `halo` border on sides facing another tile and fades in over a ramp of
+//! complementary sin²/cos² weights, so overlapping tiles sum to a seamless result. Weights are
+//! separable, so their per-pixel sum is the product of two 1-D sums and needs no extra plane.
+
+use crate::error::{Error, Result};
+
+/// Tile placement and blending weights along one axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AxisTiles {
+    /// Tile length (the model's input size on this axis).
+    pub tile: usize,
+    /// Start of each tile; tiles never start outside the image.
+    pub starts: Vec<usize>,
+    /// Blending weight of each tile position, one vector per tile.
+    pub weights: Vec<Vec<f32>>,
+    /// Sum of weights of all tiles at each image position (always > 0).
+    pub norm: Vec<f32>,
+}
+
+/// Plans tiles of length `tile` over `extent` pixels, discarding `halo` pixels on inner sides and
+/// blending over a ramp of `halo` pixels (at least 8), with starts on multiples of `align` where
+/// the image allows it.
+pub fn plan_axis(extent: usize, tile: usize, halo: usize, align: usize) -> Result<AxisTiles> {
+    if extent == 0 || tile == 0 {
+        return Err(Error::invalid("cannot tile an empty axis"));
+    }
+    if extent <= tile {
+        let mut w = vec![0.0; tile];
+        w[..extent].fill(1.0);
+        return Ok(AxisTiles {
+            tile,
+            starts: vec![0],
+            weights: vec![w],
+            norm: vec![1.0; extent],
+        });
+    }
+    let ramp = halo.max(8);
+    let align = align.max(1);
+    let stride = tile.saturating_sub(2 * halo + ramp) / align * align;
+    if stride == 0 {
+        return Err(Error::invalid(format!(
+            "tile size {tile} is too small for a halo of {halo} pixels: use tiles of at least {}",
+            2 * halo + ramp + align
+        )));
+    }
+    let mut starts = vec![0];
+    while starts[starts.len() - 1] + tile < extent {
+        let next = starts[starts.len() - 1] + stride;
+        starts.push(next.min(extent - tile));
+    }
+    let ramp_up = |p: usize| -> f32 {
+        if p < halo {
+            0.0
+        } else if p < halo + ramp {
+            let t = ((p - halo) as f64 + 0.5) / ramp as f64;
+            (std::f64::consts::FRAC_PI_2 * t).sin().powi(2) as f32
+        } else {
+            1.0
+        }
+    };
+    let mut norm = vec![0.0f32; extent];
+    let weights: Vec<Vec<f32>> = starts
+        .iter()
+        .map(|&s| {
+            let first = s == 0;
+            let last = s + tile == extent;
+            let w: Vec<f32> = (0..tile)
+                .map(|p| {
+                    let left = if first { 1.0 } else { ramp_up(p) };
+                    let right = if last { 1.0 } else { ramp_up(tile - 1 - p) };
+                    left * right
+                })
+                .collect();
+            for (p, &v) in w.iter().enumerate() {
+                norm[s + p] += v;
+            }
+            w
+        })
+        .collect();
+    Ok(AxisTiles { tile, starts, weights, norm })
+}
+
+/// Index into `0..n` for any (possibly out-of-range) position, mirroring at the edges
+/// (`… 2 1 0 | 0 1 2 … n-1 | n-1 n-2 …`), so padding works even when n is 1.
+#[inline]
+pub fn mirror(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    let period = 2 * n;
+    let m = i.rem_euclid(period);
+    (if m >= n { period - 1 - m } else { m }) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pixel_is_covered_and_weights_are_partitions_of_unity_inside() {
+        for extent in [1, 100, 512, 513, 1000, 1537, 4096, 5000] {
+            let t = plan_axis(extent, 512, 32, 32).expect("plan");
+            assert!(t.norm.iter().all(|&n| n > 0.0), "extent {extent}");
+            assert!(t.starts.iter().all(|&s| s + 512 <= extent.max(512)));
+            assert_eq!(*t.starts.last().expect("a tile") + 512 >= extent, true);
+            // Regular spacing: complementary ramps sum to one.
+            if extent == 4096 {
+                for (x, n) in t.norm.iter().enumerate().take(3584) {
+                    assert!((n - 1.0).abs() < 1e-5, "x {x}: {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn starts_are_aligned_except_the_last() {
+        let t = plan_axis(1000, 512, 32, 32).expect("plan");
+        assert_eq!(t.starts, vec![0, 416, 488]);
+        assert!(plan_axis(1000, 64, 32, 8).is_err(), "tile too small for its halo");
+    }
+
+    #[test]
+    fn mirror_padding() {
+        assert_eq!((-3..6).map(|i| mirror(i, 3)).collect::<Vec<_>>(), [2, 1, 0, 0, 1, 2, 2, 1, 0]);
+        assert_eq!(mirror(5, 1), 0);
+    }
+}
