@@ -1,1 +1,112 @@
-fn main(){}
+//! `brightseg`: find nuclei in microscopy images from the command line.
+//!
+//! Flags and glue only: every image operation is in the `brightseg` library. Exit codes: 0 all
+//! images done, 1 some images failed (the rest were processed), 2 nothing could be started
+//! (bad arguments, model or output folder).
+
+mod find_nuclei;
+mod models;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Deep-learning nucleus segmentation for microscopy images.
+#[derive(Parser, Debug)]
+#[command(name = "brightseg", version, about, long_about = None)]
+struct Cli {
+    /// Print debug details (or set RUST_LOG=debug).
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Find nuclei in images or folders of images (Harmony's "Find Nuclei DNN").
+    FindNuclei(FindNucleiArgs),
+    /// List the models brightseg can find, with where they are.
+    Models,
+}
+
+/// Arguments of `find-nuclei`.
+#[derive(Args, Debug, Clone)]
+pub struct FindNucleiArgs {
+    /// Images (TIFF, OME-TIFF, PNG, JPEG) or folders holding them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Model name (see `brightseg models`) or model folder.
+    #[arg(long, short)]
+    pub model: String,
+    /// Probability threshold in [0, 1] [default: from the model, else 0.5].
+    #[arg(long, short)]
+    pub threshold: Option<f32>,
+    /// Minimum nucleus area in µm² [default: from the model, else 10].
+    #[arg(long = "min-size")]
+    pub min_size: Option<f64>,
+    /// Channel to segment: number from 1, or name (needed for multi-channel images).
+    #[arg(long, short)]
+    pub channel: Option<String>,
+    /// Pixel size in µm, overriding the file's calibration (needed for PNG/JPEG sizes in µm).
+    #[arg(long = "pixel-size")]
+    pub pixel_size: Option<f64>,
+    /// Output folder.
+    #[arg(long, short, default_value = "brightseg-results")]
+    pub out: PathBuf,
+    /// Worker threads [default: all cores].
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Also write the probability image (32-bit TIFF).
+    #[arg(long)]
+    pub probability: bool,
+    /// Also write a QC overlay PNG (outlines over the image).
+    #[arg(long)]
+    pub overlay: bool,
+    /// Do not split touching nuclei.
+    #[arg(long = "no-split")]
+    pub no_split: bool,
+    /// Depth (pixels of the distance transform) a peak needs to become its own nucleus.
+    #[arg(long = "split-depth", default_value_t = 2.0)]
+    pub split_depth: f32,
+    /// Process images again even when their outputs exist.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let default_level = if cli.verbose { "debug" } else { "warn" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(format!(
+        "{default_level},tract_onnx=error,tract_hir=error,tract_core=error"
+    )))
+    .format_timestamp(None)
+    .format_target(false)
+    .init();
+    let outcome = match cli.command {
+        Command::FindNuclei(args) => find_nuclei::run(&args),
+        Command::Models => models::list().map(|()| find_nuclei::Outcome::AllDone),
+    };
+    match outcome {
+        Ok(find_nuclei::Outcome::AllDone) => ExitCode::SUCCESS,
+        Ok(find_nuclei::Outcome::SomeFailed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -34,14 +34,19 @@ impl TractBackend {
     /// model whose description does not match its weights is refused at load time.
     pub fn load(path: &Path, first_shape: &[usize]) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| {
-            Error::model(format!("cannot read the model weights {}: {e}", path.display()))
-        })?;
-        let model = tract_onnx::onnx().model_for_read(&mut bytes.as_slice()).map_err(|e| {
             Error::model(format!(
-                "{} is not a valid ONNX model ({e}): re-export or re-download the weights",
+                "cannot read the model weights {}: {e}",
                 path.display()
             ))
         })?;
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut bytes.as_slice())
+            .map_err(|e| {
+                Error::model(format!(
+                    "{} is not a valid ONNX model ({e}): re-export or re-download the weights",
+                    path.display()
+                ))
+            })?;
         if model.inputs.len() != 1 {
             return Err(Error::model(format!(
                 "{} has {} inputs; brightseg runs models with exactly one input",
@@ -62,8 +67,11 @@ impl TractBackend {
         if let Some(plan) = self.plans.lock().map_err(|_| poisoned())?.get(shape) {
             return Ok(plan.clone());
         }
-        let shape_text =
-            shape.iter().map(ToString::to_string).collect::<Vec<_>>().join("×");
+        let shape_text = shape
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("×");
         let mismatch = |e: TractError| {
             Error::model(format!(
                 "the ONNX file {} does not accept a {shape_text} input, which its description \
@@ -79,7 +87,10 @@ impl TractBackend {
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(mismatch)?;
-        self.plans.lock().map_err(|_| poisoned())?.insert(shape.to_vec(), plan.clone());
+        self.plans
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(shape.to_vec(), plan.clone());
         Ok(plan)
     }
 }
@@ -104,7 +115,9 @@ impl Backend for TractBackend {
             .first()
             .ok_or_else(|| Error::backend("the model produced no output"))?;
         let view = out.to_plain_array_view::<f32>().map_err(|e| {
-            Error::backend(format!("the model output is not float32 ({e}): not supported"))
+            Error::backend(format!(
+                "the model output is not float32 ({e}): not supported"
+            ))
         })?;
         Ok((view.iter().copied().collect(), view.shape().to_vec()))
     }
@@ -119,9 +132,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("w.onnx");
         std::fs::write(&p, b"definitely not protobuf \x00\x01\x02").expect("write");
-        let e = TractBackend::load(&p, &[1, 1, 64, 64]).err().expect("must fail");
+        let e = TractBackend::load(&p, &[1, 1, 64, 64])
+            .err()
+            .expect("must fail");
         assert_eq!(e.kind(), crate::error::ErrorKind::Model);
         let missing = TractBackend::load(&dir.path().join("none.onnx"), &[1, 1, 64, 64]);
-        assert!(missing.err().expect("must fail").to_string().contains("cannot read"));
+        assert!(missing
+            .err()
+            .expect("must fail")
+            .to_string()
+            .contains("cannot read"));
     }
 }

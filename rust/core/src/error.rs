@@ -33,7 +33,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error of `kind` with a user-facing `message` (what was wrong and what to do).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), source: None }
+        Error {
+            kind,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attaches the lower-level cause, shown after the message.
@@ -64,7 +68,10 @@ impl Error {
 
     /// An I/O error on `path`, keeping the OS error as its source.
     pub fn io(action: &str, path: &std::path::Path, source: std::io::Error) -> Self {
-        Self::new(ErrorKind::Io, format!("cannot {action} {}: {source}", path.display()))
+        Self::new(
+            ErrorKind::Io,
+            format!("cannot {action} {}: {source}", path.display()),
+        )
     }
 
     /// The kind of this error.
@@ -86,7 +93,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -57,14 +57,20 @@ impl Plane {
                 "image is empty ({width} × {height} pixels): nothing to segment"
             )));
         }
-        let expected = width.checked_mul(height).ok_or_else(|| Error::image("image too large"))?;
+        let expected = width
+            .checked_mul(height)
+            .ok_or_else(|| Error::image("image too large"))?;
         if data.len() != expected {
             return Err(Error::invalid(format!(
                 "pixel array holds {} values but {width} × {height} = {expected} were expected",
                 data.len()
             )));
         }
-        Ok(Plane { width, height, data })
+        Ok(Plane {
+            width,
+            height,
+            data,
+        })
     }
 
     /// Width in pixels.
@@ -138,7 +144,10 @@ pub struct Calibration {
 impl Calibration {
     /// Square pixels of `size_um` micrometres.
     pub fn square(size_um: f64) -> Self {
-        Calibration { pixel_width_um: Some(size_um), pixel_height_um: Some(size_um) }
+        Calibration {
+            pixel_width_um: Some(size_um),
+            pixel_height_um: Some(size_um),
+        }
     }
 
     /// Area of one pixel in µm², when both sizes are known.
@@ -179,7 +188,9 @@ impl Image {
         }
         let (w, h) = (planes[0].width, planes[0].height);
         if planes.iter().any(|p| p.width != w || p.height != h) {
-            return Err(Error::image("image planes differ in size: not a regular stack"));
+            return Err(Error::image(
+                "image planes differ in size: not a regular stack",
+            ));
         }
         Ok(Image {
             planes,
@@ -265,7 +276,11 @@ impl Image {
             if self.channels == 1 {
                 return Ok(0);
             }
-            let what = if self.is_rgb { "an RGB colour image" } else { "a multi-channel image" };
+            let what = if self.is_rgb {
+                "an RGB colour image"
+            } else {
+                "a multi-channel image"
+            };
             return Err(Error::invalid(format!(
                 "the model needs one channel but this is {what} with {} channels: choose one with \
                  --channel (channels: {})",
@@ -284,7 +299,10 @@ impl Image {
             )));
         }
         (0..self.channels)
-            .find(|&c| self.channel_name(c).is_some_and(|n| n.eq_ignore_ascii_case(choice)))
+            .find(|&c| {
+                self.channel_name(c)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(choice))
+            })
             .ok_or_else(|| {
                 Error::invalid(format!(
                     "no channel is named \"{choice}\": the image's channels are {}",

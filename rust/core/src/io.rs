@@ -81,11 +81,15 @@ fn read_other(path: &Path) -> Result<Image> {
 }
 
 fn split_rgb8(raw: &[u8]) -> Vec<PixelData> {
-    (0..3).map(|c| PixelData::U8(raw.iter().skip(c).step_by(3).copied().collect())).collect()
+    (0..3)
+        .map(|c| PixelData::U8(raw.iter().skip(c).step_by(3).copied().collect()))
+        .collect()
 }
 
 fn split_rgb16(raw: &[u16]) -> Vec<PixelData> {
-    (0..3).map(|c| PixelData::U16(raw.iter().skip(c).step_by(3).copied().collect())).collect()
+    (0..3)
+        .map(|c| PixelData::U16(raw.iter().skip(c).step_by(3).copied().collect()))
+        .collect()
 }
 
 /// One channel when all given planes are equal (a grey image stored as colour), else RGB.
@@ -103,7 +107,10 @@ fn assemble_colour(
         return Ok(Image::single(Plane::new(w, h, data)?, calibration));
     }
     let n = planes.len();
-    let planes = planes.into_iter().map(|d| Plane::new(w, h, d)).collect::<Result<Vec<_>>>()?;
+    let planes = planes
+        .into_iter()
+        .map(|d| Plane::new(w, h, d))
+        .collect::<Result<Vec<_>>>()?;
     let mut img = Image::new(planes, n, 1, 1, calibration)?.with_channel_names(vec![
         Some("red".into()),
         Some("green".into()),
@@ -128,7 +135,9 @@ fn parse_imagej_description(desc: &str) -> Option<ImageJMeta> {
     }
     let mut meta = ImageJMeta::default();
     for line in desc.lines() {
-        let Some((key, value)) = line.split_once('=') else { continue };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
         let value = value.trim();
         match key.trim() {
             "channels" => meta.channels = value.parse().ok(),
@@ -170,11 +179,18 @@ struct OmeMeta {
 
 fn parse_ome_xml(xml: &str) -> Option<OmeMeta> {
     let doc = roxmltree::Document::parse(xml).ok()?;
-    let pixels = doc.descendants().find(|n| n.tag_name().name() == "Pixels")?;
+    let pixels = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "Pixels")?;
     let size = |name: &str| pixels.attribute(name).and_then(|v| v.parse::<usize>().ok());
     let physical = |axis: &str| {
-        let value = pixels.attribute(format!("PhysicalSize{axis}").as_str())?.parse::<f64>().ok()?;
-        let unit = pixels.attribute(format!("PhysicalSize{axis}Unit").as_str()).unwrap_or("µm");
+        let value = pixels
+            .attribute(format!("PhysicalSize{axis}").as_str())?
+            .parse::<f64>()
+            .ok()?;
+        let unit = pixels
+            .attribute(format!("PhysicalSize{axis}Unit").as_str())
+            .unwrap_or("µm");
         Some(value * unit_to_um(unit)?).filter(|v| *v > 0.0 && v.is_finite())
     };
     let channel_names = pixels
@@ -186,7 +202,10 @@ fn parse_ome_xml(xml: &str) -> Option<OmeMeta> {
         size_c: size("SizeC").unwrap_or(1).max(1),
         size_z: size("SizeZ").unwrap_or(1).max(1),
         size_t: size("SizeT").unwrap_or(1).max(1),
-        dimension_order: pixels.attribute("DimensionOrder").unwrap_or("XYCZT").to_owned(),
+        dimension_order: pixels
+            .attribute("DimensionOrder")
+            .unwrap_or("XYCZT")
+            .to_owned(),
         pixel_width_um: physical("X"),
         pixel_height_um: physical("Y"),
         channel_names,
@@ -237,15 +256,24 @@ fn read_tiff(path: &Path) -> Result<Image> {
         .map_err(|e| corrupt(path, e))?
         .with_limits(limits);
 
-    let description = dec.get_tag(Tag::ImageDescription).ok().and_then(|v| v.into_string().ok());
+    let description = dec
+        .get_tag(Tag::ImageDescription)
+        .ok()
+        .and_then(|v| v.into_string().ok());
     let imagej = description.as_deref().and_then(parse_imagej_description);
-    let ome = description.as_deref().filter(|d| d.contains("<OME")).and_then(parse_ome_xml);
+    let ome = description
+        .as_deref()
+        .filter(|d| d.contains("<OME"))
+        .and_then(parse_ome_xml);
     let calibration = tiff_calibration(&mut dec, imagej.as_ref(), ome.as_ref());
 
     let (w, h) = dec.dimensions().map_err(|e| corrupt(path, e))?;
     let (w, h) = (w as usize, h as usize);
     if w == 0 || h == 0 {
-        return Err(Error::image(format!("{} is empty (0 pixels)", path.display())));
+        return Err(Error::image(format!(
+            "{} is empty (0 pixels)",
+            path.display()
+        )));
     }
 
     // Decode every page of the first image's size (ImageJ and OME write one plane per page).
@@ -307,7 +335,10 @@ fn read_tiff(path: &Path) -> Result<Image> {
         return Ok(Image::new(planes, c, z, t, calibration)?.with_channel_names(ome.channel_names));
     }
 
-    let planes = pages.into_iter().map(|d| Plane::new(w, h, d)).collect::<Result<Vec<_>>>()?;
+    let planes = pages
+        .into_iter()
+        .map(|d| Plane::new(w, h, d))
+        .collect::<Result<Vec<_>>>()?;
     let (c, z, t) = match &imagej {
         Some(m) => {
             let c = m.channels.unwrap_or(1).max(1);
@@ -352,12 +383,18 @@ fn tiff_calibration<R: std::io::Read + std::io::Seek>(
         };
         Some(v).filter(|r| *r > 0.0 && r.is_finite())
     };
-    let Some(xres) = res(dec, Tag::XResolution) else { return Calibration::default() };
+    let Some(xres) = res(dec, Tag::XResolution) else {
+        return Calibration::default();
+    };
     let yres = res(dec, Tag::YResolution).unwrap_or(xres);
     let unit_um = match imagej.and_then(|m| m.unit_to_um) {
         Some(u) => Some(u),
         None if imagej.is_some() => None,
-        None => match dec.get_tag(Tag::ResolutionUnit).ok().and_then(|v| v.into_u16().ok()) {
+        None => match dec
+            .get_tag(Tag::ResolutionUnit)
+            .ok()
+            .and_then(|v| v.into_u16().ok())
+        {
             // Centimetre: scanners and microscopes; inch only when the density is microscopic
             // (72 or 300 dpi are screen/print defaults, not a calibration).
             Some(3) => Some(1e4),
@@ -366,7 +403,10 @@ fn tiff_calibration<R: std::io::Read + std::io::Seek>(
         },
     };
     match unit_um {
-        Some(u) => Calibration { pixel_width_um: Some(u / xres), pixel_height_um: Some(u / yres) },
+        Some(u) => Calibration {
+            pixel_width_um: Some(u / xres),
+            pixel_height_um: Some(u / yres),
+        },
         None => Calibration::default(),
     }
 }
@@ -445,7 +485,10 @@ fn to_rational(v: f64) -> Rational {
     while d > 1 && v * f64::from(d) > f64::from(u32::MAX) {
         d /= 10;
     }
-    Rational { n: (v * f64::from(d)).round() as u32, d }
+    Rational {
+        n: (v * f64::from(d)).round() as u32,
+        d,
+    }
 }
 
 /// Writes a file through `write` into a temporary file next to `path`, then renames it into
@@ -474,14 +517,38 @@ pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn temp_path_for(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+}
+
+/// Writes an 8-bit RGB picture (row-major, 3 bytes per pixel) as PNG, atomically.
+pub fn write_png_rgb(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Result<()> {
+    use image::ImageEncoder;
+    write_atomically(path, |f| {
+        image::codecs::png::PngEncoder::new(BufWriter::new(f))
+            .write_image(
+                rgb,
+                width as u32,
+                height as u32,
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(std::io::Error::other)
+    })
 }
 
 /// True for file names brightseg can read (by extension), used when expanding folders.
 pub fn is_supported_image_name(path: &Path) -> bool {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    matches!(ext.as_deref(), Some("tif" | "tiff" | "png" | "jpg" | "jpeg"))
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    matches!(
+        ext.as_deref(),
+        Some("tif" | "tiff" | "png" | "jpg" | "jpeg")
+    )
 }
 
 #[cfg(test)]
@@ -523,10 +590,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let labels: Vec<u32> = (0..12).collect();
         let path = dir.path().join("labels.tif");
-        write_tiff(&path, 4, 3, &[OutputPlane::Labels(&labels)], Calibration::square(0.619))
-            .expect("write");
+        write_tiff(
+            &path,
+            4,
+            3,
+            &[OutputPlane::Labels(&labels)],
+            Calibration::square(0.619),
+        )
+        .expect("write");
         let img = read_image(&path).expect("read back");
-        assert_eq!(img.plane(0, 0, 0).data(), &PixelData::U16((0..12).collect()));
+        assert_eq!(
+            img.plane(0, 0, 0).data(),
+            &PixelData::U16((0..12).collect())
+        );
         let pw = img.calibration.pixel_width_um.expect("calibrated");
         assert!((pw - 0.619).abs() < 1e-6, "{pw}");
 
@@ -545,7 +621,11 @@ mod tests {
         assert_eq!(img.plane(0, 0, 0).at(3, 2), 70_000.0);
         assert_eq!(img.plane(0, 1, 0).at(3, 2), 11.0 / 12.0);
         assert_eq!(img.calibration, Calibration::default());
-        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1, "no temp files left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("list").count(),
+            1,
+            "no temp files left"
+        );
     }
 
     #[test]
@@ -558,8 +638,14 @@ mod tests {
 
         let full = dir.path().join("full.tif");
         let data: Vec<f32> = vec![1.0; 64 * 64];
-        write_tiff(&full, 64, 64, &[OutputPlane::Float(&data)], Calibration::default())
-            .expect("write");
+        write_tiff(
+            &full,
+            64,
+            64,
+            &[OutputPlane::Float(&data)],
+            Calibration::default(),
+        )
+        .expect("write");
         let bytes = std::fs::read(&full).expect("read");
         let cut = dir.path().join("cut.tif");
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");

@@ -31,6 +31,7 @@ pub mod model;
 pub mod normalize;
 pub mod objects;
 pub mod pipeline;
+pub mod render;
 pub mod tiling;
 
 pub use error::{Error, ErrorKind, Result};

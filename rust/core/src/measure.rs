@@ -33,6 +33,41 @@ pub struct ObjectMeasurement {
     pub roundness: f64,
 }
 
+impl ObjectMeasurement {
+    /// Column names of a per-object table, units in brackets, in [`ObjectMeasurement::values`]
+    /// order. The CLI's CSV and the Fiji Results table both use this list.
+    pub const COLUMNS: [&'static str; 11] = [
+        "Object",
+        "Area [µm²]",
+        "X [µm]",
+        "Y [µm]",
+        "BX [px]",
+        "BY [px]",
+        "Width [px]",
+        "Height [px]",
+        "Mean Probability",
+        "Mean Intensity",
+        "Roundness",
+    ];
+
+    /// The values in [`ObjectMeasurement::COLUMNS`] order.
+    pub fn values(&self) -> [f64; 11] {
+        [
+            f64::from(self.id),
+            self.area_um2,
+            self.centroid_x_um,
+            self.centroid_y_um,
+            self.bbox_x as f64,
+            self.bbox_y as f64,
+            self.bbox_width as f64,
+            self.bbox_height as f64,
+            self.mean_probability,
+            self.mean_intensity,
+            self.roundness,
+        ]
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Acc {
     n: u64,
@@ -101,7 +136,10 @@ pub fn measure_objects(
             let n = a.n as f64;
             let (mx, my) = (a.sx / n, a.sy / n);
             // Central moments in µm², with the 1/12 of a pixel's own extent as ImageJ adds it.
-            let (pw2, ph2) = (pixel_width_um * pixel_width_um, pixel_height_um * pixel_height_um);
+            let (pw2, ph2) = (
+                pixel_width_um * pixel_width_um,
+                pixel_height_um * pixel_height_um,
+            );
             let mu20 = (a.sxx / n - mx * mx + 1.0 / 12.0) * pw2;
             let mu02 = (a.syy / n - my * my + 1.0 / 12.0) * ph2;
             let mu11 = (a.sxy / n - mx * my) * pixel_width_um * pixel_height_um;
@@ -120,7 +158,11 @@ pub fn measure_objects(
                 bbox_height: a.y1 - a.y0 + 1,
                 mean_probability: a.sp / n,
                 mean_intensity: a.si / n,
-                roundness: if major > 0.0 { (minor / major).sqrt() } else { 1.0 },
+                roundness: if major > 0.0 {
+                    (minor / major).sqrt()
+                } else {
+                    1.0
+                },
             }
         })
         .collect()
@@ -246,14 +288,22 @@ mod tests {
                 data[y * 6 + x] = 1;
             }
         }
-        let labels = Labels { width: 6, height: 4, data, count: 1 };
+        let labels = Labels {
+            width: 6,
+            height: 4,
+            data,
+            count: 1,
+        };
         let prob = vec![0.75f32; 24];
         let plane = Plane::new(6, 4, PixelData::U8(vec![100; 24])).expect("plane");
         let m = &measure_objects(&labels, &prob, &plane, 0.5, 0.5)[0];
         assert_eq!(m.area_px, 8);
         assert_eq!(m.area_um2, 2.0);
         assert_eq!((m.centroid_x_um, m.centroid_y_um), (1.5, 1.0));
-        assert_eq!((m.bbox_x, m.bbox_y, m.bbox_width, m.bbox_height), (1, 1, 4, 2));
+        assert_eq!(
+            (m.bbox_x, m.bbox_y, m.bbox_width, m.bbox_height),
+            (1, 1, 4, 2)
+        );
         assert_eq!((m.mean_probability, m.mean_intensity), (0.75, 100.0));
         // Second moments of a 4 × 2 box: (16-1)/12 + 1/12 and (4-1)/12 + 1/12 → ratio 1/4.
         assert!((m.roundness - 0.5).abs() < 1e-12, "{}", m.roundness);

@@ -198,9 +198,15 @@ impl ModelCard {
     pub fn load(path: &Path) -> Result<Self> {
         let card_path = find_card(path)?;
         let text = std::fs::read_to_string(&card_path).map_err(|e| {
-            Error::model(format!("cannot read model description {}: {e}", card_path.display()))
+            Error::model(format!(
+                "cannot read model description {}: {e}",
+                card_path.display()
+            ))
         })?;
-        let folder = card_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let folder = card_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         Self::parse(&text, &folder, &card_path)
     }
 
@@ -208,7 +214,9 @@ impl ModelCard {
     pub fn parse(text: &str, folder: &Path, card_path: &Path) -> Result<Self> {
         let where_ = card_path.display().to_string();
         let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| {
-            Error::model(format!("{where_} is not valid YAML: {e}: fix or replace the file"))
+            Error::model(format!(
+                "{where_} is not valid YAML: {e}: fix or replace the file"
+            ))
         })?;
         Parser { doc: &doc, where_ }.card(folder, card_path)
     }
@@ -216,7 +224,10 @@ impl ModelCard {
     /// The (height, width) of the tiles to run for an image of `height × width` pixels.
     pub fn tile_shape(&self, height: usize, width: usize) -> (usize, usize) {
         let preferred = self.defaults.tile_size;
-        (self.size_y.choose(height, preferred), self.size_x.choose(width, preferred))
+        (
+            self.size_y.choose(height, preferred),
+            self.size_x.choose(width, preferred),
+        )
     }
 
     /// The input tensor shape for a tile of `h × w` pixels, in the model's axis order.
@@ -273,10 +284,14 @@ fn get<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
 }
 
 fn as_f64(v: &Value) -> Option<f64> {
-    v.as_f64().or_else(|| v.as_i64().map(|i| i as f64)).or_else(|| {
-        // A one-element list (per-channel value for our single channel).
-        v.as_sequence().filter(|s| s.len() == 1).and_then(|s| as_f64(&s[0]))
-    })
+    v.as_f64()
+        .or_else(|| v.as_i64().map(|i| i as f64))
+        .or_else(|| {
+            // A one-element list (per-channel value for our single channel).
+            v.as_sequence()
+                .filter(|s| s.len() == 1)
+                .and_then(|s| as_f64(&s[0]))
+        })
 }
 
 fn as_usize(v: &Value) -> Option<usize> {
@@ -298,9 +313,17 @@ impl Parser<'_> {
                 return Err(self.err(format!("describes a {t}, not a model")));
             }
         }
-        let name = get(doc, "name").and_then(Value::as_str).unwrap_or("unnamed model").to_owned();
-        let description = get(doc, "description").and_then(Value::as_str).unwrap_or("").to_owned();
-        let license = get(doc, "license").and_then(Value::as_str).map(str::to_owned);
+        let name = get(doc, "name")
+            .and_then(Value::as_str)
+            .unwrap_or("unnamed model")
+            .to_owned();
+        let description = get(doc, "description")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let license = get(doc, "license")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
 
         let input = self.single_tensor("inputs")?;
         let output = self.single_tensor("outputs")?;
@@ -317,7 +340,9 @@ impl Parser<'_> {
         }
         if let Some(dt) = get(input, "data_type").and_then(Value::as_str) {
             if dt != "float32" {
-                return Err(self.err(format!("input data type {dt} is not supported (float32 is)")));
+                return Err(self.err(format!(
+                    "input data type {dt} is not supported (float32 is)"
+                )));
             }
         }
         let (size_y, size_x) = sizes;
@@ -347,7 +372,10 @@ impl Parser<'_> {
             input_axes,
             output_axes,
             output_channel: out_channels.saturating_sub(1).min(
-                config.and_then(|c| get(c, "output_channel")).and_then(as_usize).unwrap_or(0),
+                config
+                    .and_then(|c| get(c, "output_channel"))
+                    .and_then(as_usize)
+                    .unwrap_or(0),
             ),
             size_y,
             size_x,
@@ -378,7 +406,13 @@ impl Parser<'_> {
         &self,
         tensor: &Value,
         is_input: bool,
-    ) -> Result<(Vec<Axis>, (AxisSize, AxisSize), usize, Option<f64>, (usize, usize))> {
+    ) -> Result<(
+        Vec<Axis>,
+        (AxisSize, AxisSize),
+        usize,
+        Option<f64>,
+        (usize, usize),
+    )> {
         let axes_v = get(tensor, "axes").ok_or_else(|| self.err("a tensor has no `axes`"))?;
         let mut axes = Vec::new();
         let mut sizes: Vec<Option<AxisSize>> = Vec::new();
@@ -388,8 +422,9 @@ impl Parser<'_> {
         if let Some(letters) = axes_v.as_str() {
             // Format 0.4: "bcyx", shape list or {min, step}, halo list.
             let shape = get(tensor, "shape");
-            let fixed: Option<Vec<usize>> =
-                shape.and_then(Value::as_sequence).map(|s| s.iter().filter_map(as_usize).collect());
+            let fixed: Option<Vec<usize>> = shape
+                .and_then(Value::as_sequence)
+                .map(|s| s.iter().filter_map(as_usize).collect());
             let min: Option<Vec<usize>> = shape
                 .and_then(|s| get(s, "min"))
                 .and_then(Value::as_sequence)
@@ -406,9 +441,10 @@ impl Parser<'_> {
                 let axis = self.axis_from_letter(ch)?;
                 let size = match (&fixed, &min, &step) {
                     (Some(f), _, _) if f.len() > i => Some(AxisSize { min: f[i], step: 0 }),
-                    (_, Some(m), Some(s)) if m.len() > i && s.len() > i => {
-                        Some(AxisSize { min: m[i], step: s[i] })
-                    }
+                    (_, Some(m), Some(s)) if m.len() > i && s.len() > i => Some(AxisSize {
+                        min: m[i],
+                        step: s[i],
+                    }),
                     _ => None,
                 };
                 if axis == Axis::Channel {
@@ -477,7 +513,10 @@ impl Parser<'_> {
             }
         }
         let pos = |target: Axis| axes.iter().position(|&a| a == target);
-        if axes.iter().any(|a| axes.iter().filter(|b| *b == a).count() > 1) {
+        if axes
+            .iter()
+            .any(|a| axes.iter().filter(|b| *b == a).count() > 1)
+        {
             return Err(self.err("an axis appears twice"));
         }
         let (Some(iy), Some(ix)) = (pos(Axis::Y), pos(Axis::X)) else {
@@ -492,7 +531,13 @@ impl Parser<'_> {
                 }
             }
         }
-        Ok((axes, (size_of(iy), size_of(ix)), channels, pixel_size, (halos[iy], halos[ix])))
+        Ok((
+            axes,
+            (size_of(iy), size_of(ix)),
+            channels,
+            pixel_size,
+            (halos[iy], halos[ix]),
+        ))
     }
 
     fn axis_from_letter(&self, ch: char) -> Result<Axis> {
@@ -572,12 +617,16 @@ impl Parser<'_> {
                         return Err(self.err("scale_range per_dataset is not supported"));
                     }
                     if kwargs.and_then(|k| get(k, "reference_tensor")).is_some() {
-                        return Err(self.err("scale_range with a reference_tensor is not supported"));
+                        return Err(
+                            self.err("scale_range with a reference_tensor is not supported")
+                        );
                     }
                     let lo = self.kw(kwargs, "min_percentile").unwrap_or(0.0);
                     let hi = self.kw(kwargs, "max_percentile").unwrap_or(100.0);
                     if !(0.0..=100.0).contains(&lo) || !(0.0..=100.0).contains(&hi) || lo >= hi {
-                        return Err(self.err(format!("scale_range percentiles {lo}, {hi} are invalid")));
+                        return Err(
+                            self.err(format!("scale_range percentiles {lo}, {hi} are invalid"))
+                        );
                     }
                     Preprocessing::ScaleRange {
                         min_percentile: lo,
@@ -641,7 +690,11 @@ impl Parser<'_> {
         let Some(onnx) = get(weights, "onnx") else {
             let formats: Vec<String> = weights
                 .as_mapping()
-                .map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                .map(|m| {
+                    m.keys()
+                        .filter_map(|k| k.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             return Err(self.err(format!(
                 "has no ONNX weights (it has: {}); export the model to ONNX first",
@@ -659,7 +712,9 @@ impl Parser<'_> {
         }
         let rel = Path::new(source);
         if rel.is_absolute()
-            || rel.components().any(|c| matches!(c, std::path::Component::ParentDir))
+            || rel
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
         {
             return Err(self.err(format!(
                 "onnx weights source `{source}` points outside the model folder: it must be a \
@@ -712,7 +767,10 @@ config:
     #[test]
     fn parses_v05_card() {
         let c = parse(V05).expect("valid card");
-        assert_eq!(c.input_axes, vec![Axis::Batch, Axis::Channel, Axis::Y, Axis::X]);
+        assert_eq!(
+            c.input_axes,
+            vec![Axis::Batch, Axis::Channel, Axis::Y, Axis::X]
+        );
         assert_eq!(c.size_y, AxisSize { min: 64, step: 16 });
         assert_eq!(c.halo, (16, 16));
         assert_eq!(c.pixel_size_um, Some(0.62));
@@ -720,7 +778,10 @@ config:
         assert_eq!(c.defaults.min_size_um2, 12.0);
         assert_eq!(c.onnx_path, Path::new("/m/model.onnx"));
         assert_eq!(c.postprocessing, vec![Postprocessing::Sigmoid]);
-        assert!(matches!(c.preprocessing[0], Preprocessing::ScaleRange { .. }));
+        assert!(matches!(
+            c.preprocessing[0],
+            Preprocessing::ScaleRange { .. }
+        ));
         assert_eq!(c.input_shape(96, 128), vec![1, 1, 96, 128]);
     }
 
@@ -751,22 +812,37 @@ weights:
         assert_eq!(c.halo, (8, 8));
         assert_eq!(
             c.preprocessing,
-            vec![Preprocessing::ZeroMeanUnitVariance { fixed: None, eps: 1e-6 }]
+            vec![Preprocessing::ZeroMeanUnitVariance {
+                fixed: None,
+                eps: 1e-6
+            }]
         );
     }
 
     #[test]
     fn refuses_what_it_cannot_honour() {
         let cases = [
-            (V05.replace("model.onnx}", "../../etc/x.onnx}"), "outside the model folder"),
-            (V05.replace("onnx: {source: model.onnx}", "torchscript: {source: w.pt}"), "ONNX"),
+            (
+                V05.replace("model.onnx}", "../../etc/x.onnx}"),
+                "outside the model folder",
+            ),
+            (
+                V05.replace("onnx: {source: model.onnx}", "torchscript: {source: w.pt}"),
+                "ONNX",
+            ),
             (V05.replace("id: sigmoid", "id: binarize"), "binarize"),
-            (V05.replace("channel_names: [bf]", "channel_names: [r, g, b]"), "3 input channels"),
+            (
+                V05.replace("channel_names: [bf]", "channel_names: [r, g, b]"),
+                "3 input channels",
+            ),
             ("[1, 2".to_owned(), "not valid YAML"),
         ];
         for (text, expected) in cases {
             let e = parse(&text).expect_err(expected);
-            assert!(e.to_string().contains(expected), "{e} should mention {expected}");
+            assert!(
+                e.to_string().contains(expected),
+                "{e} should mention {expected}"
+            );
         }
     }
 
@@ -774,7 +850,11 @@ weights:
     fn tile_size_choice() {
         let s = AxisSize { min: 64, step: 16 };
         assert_eq!(s.choose(100, 512), 112, "smallest size holding the image");
-        assert_eq!(s.choose(2000, 512), 512, "largest size not above the preference");
+        assert_eq!(
+            s.choose(2000, 512),
+            512,
+            "largest size not above the preference"
+        );
         assert_eq!(s.choose(10, 512), 64);
         let fixed = AxisSize { min: 512, step: 0 };
         assert_eq!(fixed.choose(100, 256), 512);

@@ -27,17 +27,31 @@ impl Normalizer {
                 Preprocessing::ZeroMeanUnitVariance { fixed, eps } => {
                     let (mean, std) = fixed.unwrap_or_else(|| mean_std(plane));
                     let scale = 1.0 / (std + eps);
-                    Step::Affine { scale: scale as f32, offset: (-mean * scale) as f32 }
+                    Step::Affine {
+                        scale: scale as f32,
+                        offset: (-mean * scale) as f32,
+                    }
                 }
-                Preprocessing::ScaleRange { min_percentile, max_percentile, eps } => {
+                Preprocessing::ScaleRange {
+                    min_percentile,
+                    max_percentile,
+                    eps,
+                } => {
                     let [lo, hi] = percentiles(plane, [min_percentile, max_percentile]);
                     let scale = 1.0 / (hi - lo + eps);
-                    Step::Affine { scale: scale as f32, offset: (-lo * scale) as f32 }
+                    Step::Affine {
+                        scale: scale as f32,
+                        offset: (-lo * scale) as f32,
+                    }
                 }
-                Preprocessing::ScaleLinear { gain, offset } => {
-                    Step::Affine { scale: gain as f32, offset: offset as f32 }
-                }
-                Preprocessing::Clip { min, max } => Step::Clip { min: min as f32, max: max as f32 },
+                Preprocessing::ScaleLinear { gain, offset } => Step::Affine {
+                    scale: gain as f32,
+                    offset: offset as f32,
+                },
+                Preprocessing::Clip { min, max } => Step::Clip {
+                    min: min as f32,
+                    max: max as f32,
+                },
                 Preprocessing::Sigmoid => Step::Sigmoid,
             })
             .collect();
@@ -67,7 +81,9 @@ pub fn sigmoid(x: f32) -> f32 {
 /// Mean and population standard deviation (numpy's `std`, ddof 0) of all pixels.
 pub fn mean_std(plane: &Plane) -> (f64, f64) {
     let n = plane.data().len() as f64;
-    let sum: f64 = (0..plane.data().len()).map(|i| f64::from(plane.value(i))).sum();
+    let sum: f64 = (0..plane.data().len())
+        .map(|i| f64::from(plane.value(i)))
+        .sum();
     let mean = sum / n;
     let var: f64 = (0..plane.data().len())
         .map(|i| {
@@ -157,8 +173,12 @@ mod tests {
         let as_f64: Vec<f64> = vals.iter().map(|&v| f64::from(v)).collect();
         let planes = [
             Plane::new(1001, 1, PixelData::U16(vals.clone())).expect("plane"),
-            Plane::new(1001, 1, PixelData::F32(vals.iter().map(|&v| f32::from(v)).collect()))
-                .expect("plane"),
+            Plane::new(
+                1001,
+                1,
+                PixelData::F32(vals.iter().map(|&v| f32::from(v)).collect()),
+            )
+            .expect("plane"),
         ];
         for plane in &planes {
             for p in [0.0, 1.0, 33.3, 50.0, 99.8, 100.0] {
@@ -174,11 +194,17 @@ mod tests {
         let plane = Plane::new(4, 1, PixelData::U8(vec![1, 2, 3, 4])).expect("plane");
         let n = Normalizer::for_plane(
             &plane,
-            &[Preprocessing::ZeroMeanUnitVariance { fixed: None, eps: 0.0 }],
+            &[Preprocessing::ZeroMeanUnitVariance {
+                fixed: None,
+                eps: 0.0,
+            }],
         );
         let out: Vec<f32> = (0..4).map(|i| n.apply(plane.value(i))).collect();
         let mean: f32 = out.iter().sum::<f32>() / 4.0;
         let var: f32 = out.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
-        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5, "{mean} {var}");
+        assert!(
+            mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5,
+            "{mean} {var}"
+        );
     }
 }

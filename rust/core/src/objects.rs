@@ -36,8 +36,16 @@ pub struct Labels {
     pub count: usize,
 }
 
-const NEIGHBOURS_8: [(isize, isize); 8] =
-    [(-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)];
+const NEIGHBOURS_8: [(isize, isize); 8] = [
+    (-1, -1),
+    (0, -1),
+    (1, -1),
+    (-1, 0),
+    (1, 0),
+    (-1, 1),
+    (0, 1),
+    (1, 1),
+];
 const NEIGHBOURS_4: [(isize, isize); 4] = [(0, -1), (-1, 0), (1, 0), (0, 1)];
 
 /// Connected components of `mask` (8-connected when `diagonal`, else 4-connected), numbered in
@@ -46,7 +54,11 @@ pub fn label_components(mask: &[bool], width: usize, height: usize, diagonal: bo
     let mut data = vec![0u32; mask.len()];
     let mut count = 0u32;
     let mut queue = VecDeque::new();
-    let nbrs: &[(isize, isize)] = if diagonal { &NEIGHBOURS_8 } else { &NEIGHBOURS_4 };
+    let nbrs: &[(isize, isize)] = if diagonal {
+        &NEIGHBOURS_8
+    } else {
+        &NEIGHBOURS_4
+    };
     for start in 0..mask.len() {
         if !mask[start] || data[start] != 0 {
             continue;
@@ -69,7 +81,12 @@ pub fn label_components(mask: &[bool], width: usize, height: usize, diagonal: bo
             }
         }
     }
-    Labels { width, height, data, count: count as usize }
+    Labels {
+        width,
+        height,
+        data,
+        count: count as usize,
+    }
 }
 
 /// Exact Euclidean distance of every foreground pixel to the nearest background pixel (0 on
@@ -95,7 +112,15 @@ pub fn distance_transform(mask: &[bool], width: usize, height: usize) -> Vec<f32
         edt_1d(&f, &mut out);
         sq[y * width..(y + 1) * width].copy_from_slice(&out);
     }
-    sq.iter().map(|&d| if d >= INF { f32::INFINITY } else { d.sqrt() as f32 }).collect()
+    sq.iter()
+        .map(|&d| {
+            if d >= INF {
+                f32::INFINITY
+            } else {
+                d.sqrt() as f32
+            }
+        })
+        .collect()
 }
 
 fn edt_1d(f: &[f64], d: &mut Vec<f64>) {
@@ -168,10 +193,19 @@ pub fn h_maxima_markers(
 ) -> Labels {
     let n = height_map.len();
     // Reconstruction by dilation with a max-priority queue.
-    let mut rec: Vec<f32> =
-        (0..n).map(|i| if mask[i] { (height_map[i] - h).max(0.0) } else { 0.0 }).collect();
-    let mut heap: BinaryHeap<(Key, usize)> =
-        (0..n).filter(|&i| mask[i]).map(|i| (Key(rec[i]), i)).collect();
+    let mut rec: Vec<f32> = (0..n)
+        .map(|i| {
+            if mask[i] {
+                (height_map[i] - h).max(0.0)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mut heap: BinaryHeap<(Key, usize)> = (0..n)
+        .filter(|&i| mask[i])
+        .map(|i| (Key(rec[i]), i))
+        .collect();
     while let Some((Key(v), p)) = heap.pop() {
         if v < rec[p] {
             continue;
@@ -224,7 +258,12 @@ pub fn h_maxima_markers(
             }
         }
     }
-    Labels { width, height, data: markers, count: count as usize }
+    Labels {
+        width,
+        height,
+        data: markers,
+        count: count as usize,
+    }
 }
 
 #[inline]
@@ -254,7 +293,11 @@ pub fn watershed(
     width: usize,
     height: usize,
 ) -> Vec<u32> {
-    let mut out: Vec<u32> = markers.iter().zip(mask).map(|(&m, &k)| if k { m } else { 0 }).collect();
+    let mut out: Vec<u32> = markers
+        .iter()
+        .zip(mask)
+        .map(|(&m, &k)| if k { m } else { 0 })
+        .collect();
     let mut heap: BinaryHeap<Reverse<(Key, u64, usize)>> = BinaryHeap::new();
     for (i, &m) in out.iter().enumerate() {
         if m != 0 {
@@ -324,8 +367,9 @@ pub fn find_objects(prob: &[f32], width: usize, height: usize, params: &ObjectPa
         let (bx1, by1) = ((x1 + 1).min(width - 1), (y1 + 1).min(height - 1));
         let (bw, bh) = (bx1 - bx0 + 1, by1 - by0 + 1);
         let global = |lx: usize, ly: usize| (by0 + ly) * width + bx0 + lx;
-        let mut local: Vec<bool> =
-            (0..bw * bh).map(|i| data[global(i % bw, i / bw)] == id).collect();
+        let mut local: Vec<bool> = (0..bw * bh)
+            .map(|i| data[global(i % bw, i / bw)] == id)
+            .collect();
         fill_holes(&mut local, bw, bh);
         for (i, &m) in local.iter().enumerate() {
             let g = global(i % bw, i / bw);
@@ -355,7 +399,12 @@ pub fn find_objects(prob: &[f32], width: usize, height: usize, params: &ObjectPa
 
 /// Drops labels with fewer than `min_area_px` pixels and renumbers the rest 1..n in raster order
 /// of their first pixel.
-pub fn relabel_and_filter(mut data: Vec<u32>, width: usize, height: usize, min_area_px: f64) -> Labels {
+pub fn relabel_and_filter(
+    mut data: Vec<u32>,
+    width: usize,
+    height: usize,
+    min_area_px: f64,
+) -> Labels {
     let max = data.iter().copied().max().unwrap_or(0) as usize;
     let mut area = vec![0u64; max + 1];
     for &l in &data {
@@ -378,7 +427,12 @@ pub fn relabel_and_filter(mut data: Vec<u32>, width: usize, height: usize, min_a
         }
         *l = map[old];
     }
-    Labels { width, height, data, count: count as usize }
+    Labels {
+        width,
+        height,
+        data,
+        count: count as usize,
+    }
 }
 
 #[cfg(test)]
@@ -387,7 +441,10 @@ mod tests {
 
     fn grid(rows: &[&str]) -> (Vec<bool>, usize, usize) {
         let w = rows[0].len();
-        let mask = rows.iter().flat_map(|r| r.chars().map(|c| c == '#')).collect();
+        let mask = rows
+            .iter()
+            .flat_map(|r| r.chars().map(|c| c == '#'))
+            .collect();
         (mask, w, rows.len())
     }
 
@@ -429,7 +486,10 @@ mod tests {
             let fast = distance_transform(&mask, w, h);
             let slow = naive_edt(&mask, w);
             for (a, b) in fast.iter().zip(&slow) {
-                assert!((a - b).abs() < 1e-5 || (a.is_infinite() && b.is_infinite()), "{a} {b}");
+                assert!(
+                    (a - b).abs() < 1e-5 || (a.is_infinite() && b.is_infinite()),
+                    "{a} {b}"
+                );
             }
         }
     }
@@ -456,25 +516,44 @@ mod tests {
 
     #[test]
     fn splits_touching_discs_but_not_a_single_one() {
-        let params =
-            ObjectParams { threshold: 0.5, min_area_px: 5.0, split: true, split_depth_px: 2.0 };
+        let params = ObjectParams {
+            threshold: 0.5,
+            min_area_px: 5.0,
+            split: true,
+            split_depth_px: 2.0,
+        };
         let (prob, w, h) = two_discs(10.0, 16.0);
         let labels = find_objects(&prob, w, h, &params);
         assert_eq!(labels.count, 2, "two touching nuclei are split");
-        let no_split = ObjectParams { split: false, ..params };
+        let no_split = ObjectParams {
+            split: false,
+            ..params
+        };
         assert_eq!(find_objects(&prob, w, h, &no_split).count, 1);
         let (prob, w, h) = two_discs(10.0, 0.0);
-        assert_eq!(find_objects(&prob, w, h, &params).count, 1, "one disc stays whole");
+        assert_eq!(
+            find_objects(&prob, w, h, &params).count,
+            1,
+            "one disc stays whole"
+        );
     }
 
     #[test]
     fn fills_holes_and_filters_by_size() {
         let (m, w, h) = grid(&["......", ".####.", ".#..#.", ".####.", "......", "#....."]);
         let prob: Vec<f32> = m.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
-        let params =
-            ObjectParams { threshold: 0.5, min_area_px: 2.0, split: false, split_depth_px: 2.0 };
+        let params = ObjectParams {
+            threshold: 0.5,
+            min_area_px: 2.0,
+            split: false,
+            split_depth_px: 2.0,
+        };
         let labels = find_objects(&prob, w, h, &params);
         assert_eq!(labels.count, 1, "the single pixel is dropped");
-        assert_eq!(labels.data.iter().filter(|&&l| l == 1).count(), 12, "hole filled");
+        assert_eq!(
+            labels.data.iter().filter(|&&l| l == 1).count(),
+            12,
+            "hole filled"
+        );
     }
 }

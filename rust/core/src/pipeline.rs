@@ -54,7 +54,10 @@ impl Model {
         }
         let (th, tw) = card.tile_shape(card.defaults.tile_size, card.defaults.tile_size);
         let backend = TractBackend::load(&card.onnx_path, &card.input_shape(th, tw))?;
-        Ok(Model { card, backend: Box::new(backend) })
+        Ok(Model {
+            card,
+            backend: Box::new(backend),
+        })
     }
 
     /// A model running on another backend.
@@ -104,7 +107,9 @@ impl Model {
                     base = card.output_channel * strides[i]
                 }
                 Axis::Channel => {
-                    return Err(Error::model("the model output has fewer channels than described"))
+                    return Err(Error::model(
+                        "the model output has fewer channels than described",
+                    ))
                 }
                 Axis::Batch => {}
             }
@@ -119,9 +124,7 @@ impl Model {
                         Postprocessing::ScaleLinear { gain, offset } => {
                             (f64::from(v) * gain + offset) as f32
                         }
-                        Postprocessing::Clip { min, max } => {
-                            f64::from(v).clamp(min, max) as f32
-                        }
+                        Postprocessing::Clip { min, max } => f64::from(v).clamp(min, max) as f32,
                     };
                 }
                 v
@@ -145,7 +148,11 @@ impl Model {
             .collect();
         let total = tiles.len();
         let done = AtomicUsize::new(0);
-        progress(Progress { stage: Stage::Inference, done: 0, total });
+        progress(Progress {
+            stage: Stage::Inference,
+            done: 0,
+            total,
+        });
         let output = Mutex::new(vec![0.0f32; w * h]);
         tiles.par_iter().try_for_each(|&(iy, ix)| -> Result<()> {
             let (y0, x0) = (ty.starts[iy], tx.starts[ix]);
@@ -159,7 +166,9 @@ impl Model {
             }
             let prob = self.run_tile(&tile, th, tw)?;
             let (wy, wx) = (&ty.weights[iy], &tx.weights[ix]);
-            let mut out = output.lock().map_err(|_| Error::backend("a worker thread failed"))?;
+            let mut out = output
+                .lock()
+                .map_err(|_| Error::backend("a worker thread failed"))?;
             for ly in 0..th.min(h - y0) {
                 let row = (y0 + ly) * w;
                 for lx in 0..tw.min(w - x0) {
@@ -171,10 +180,16 @@ impl Model {
             }
             drop(out);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            progress(Progress { stage: Stage::Inference, done: n, total });
+            progress(Progress {
+                stage: Stage::Inference,
+                done: n,
+                total,
+            });
             Ok(())
         })?;
-        let mut out = output.into_inner().map_err(|_| Error::backend("a worker thread failed"))?;
+        let mut out = output
+            .into_inner()
+            .map_err(|_| Error::backend("a worker thread failed"))?;
         out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
             for (x, v) in row.iter_mut().enumerate() {
                 *v /= ty.norm[y] * tx.norm[x];
@@ -199,7 +214,12 @@ pub struct NucleiParams {
 
 impl Default for NucleiParams {
     fn default() -> Self {
-        NucleiParams { threshold: None, min_size_um2: None, split: true, split_depth_px: 2.0 }
+        NucleiParams {
+            threshold: None,
+            min_size_um2: None,
+            split: true,
+            split_depth_px: 2.0,
+        }
     }
 }
 
@@ -271,10 +291,12 @@ pub fn find_nuclei(
     let pw = calibration.pixel_width_um.unwrap_or(1.0);
     let ph = calibration.pixel_height_um.unwrap_or(pw);
     if !calibrated {
-        log::warn!("image is not calibrated: assuming 1 µm per pixel for sizes and positions");
+        log::info!("image is not calibrated: assuming 1 µm per pixel for sizes and positions");
     }
     let probability = match card.pixel_size_um.filter(|_| calibrated) {
-        Some(model_px) if ((pw / model_px) - 1.0).abs() > 0.01 || (ph / model_px - 1.0).abs() > 0.01 => {
+        Some(model_px)
+            if ((pw / model_px) - 1.0).abs() > 0.01 || (ph / model_px - 1.0).abs() > 0.01 =>
+        {
             log::info!("resampling from {pw:.4} µm to the model's {model_px:.4} µm pixels");
             let (nw, nh) = (
                 ((plane.width() as f64 * pw / model_px).round() as usize).max(1),
@@ -286,7 +308,11 @@ pub fn find_nuclei(
         }
         _ => model.predict(plane, progress)?,
     };
-    progress(Progress { stage: Stage::Objects, done: 0, total: 1 });
+    progress(Progress {
+        stage: Stage::Objects,
+        done: 0,
+        total: 1,
+    });
     let object_params = ObjectParams {
         threshold,
         min_area_px: min_size_um2 / (pw * ph),
@@ -296,7 +322,11 @@ pub fn find_nuclei(
     let labels = find_objects(&probability, plane.width(), plane.height(), &object_params);
     let objects = measure_objects(&labels, &probability, plane, pw, ph);
     let sizes: Vec<f64> = objects.iter().map(|o| o.area_um2).collect();
-    progress(Progress { stage: Stage::Objects, done: 1, total: 1 });
+    progress(Progress {
+        stage: Stage::Objects,
+        done: 1,
+        total: 1,
+    });
     Ok(NucleiResult {
         probability,
         labels,
@@ -334,7 +364,11 @@ pub fn resample(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<
 
 fn resample_plane(plane: &Plane, dw: usize, dh: usize) -> Result<Plane> {
     let src: Vec<f32> = (0..plane.data().len()).map(|i| plane.value(i)).collect();
-    Plane::new(dw, dh, PixelData::F32(resample(&src, plane.width(), plane.height(), dw, dh)))
+    Plane::new(
+        dw,
+        dh,
+        PixelData::F32(resample(&src, plane.width(), plane.height(), dw, dh)),
+    )
 }
 
 #[cfg(test)]
@@ -344,10 +378,22 @@ mod tests {
     #[test]
     fn parameters_are_checked() {
         let bad = [
-            NucleiParams { threshold: Some(1.5), ..Default::default() },
-            NucleiParams { threshold: Some(f32::NAN), ..Default::default() },
-            NucleiParams { min_size_um2: Some(-1.0), ..Default::default() },
-            NucleiParams { split_depth_px: 0.0, ..Default::default() },
+            NucleiParams {
+                threshold: Some(1.5),
+                ..Default::default()
+            },
+            NucleiParams {
+                threshold: Some(f32::NAN),
+                ..Default::default()
+            },
+            NucleiParams {
+                min_size_um2: Some(-1.0),
+                ..Default::default()
+            },
+            NucleiParams {
+                split_depth_px: 0.0,
+                ..Default::default()
+            },
         ];
         for p in bad {
             assert_eq!(

@@ -79,7 +79,12 @@ pub fn plan_axis(extent: usize, tile: usize, halo: usize, align: usize) -> Resul
             w
         })
         .collect();
-    Ok(AxisTiles { tile, starts, weights, norm })
+    Ok(AxisTiles {
+        tile,
+        starts,
+        weights,
+        norm,
+    })
 }
 
 /// Index into `0..n` for any (possibly out-of-range) position, mirroring at the edges
@@ -116,12 +121,18 @@ mod tests {
     fn starts_are_aligned_except_the_last() {
         let t = plan_axis(1000, 512, 32, 32).expect("plan");
         assert_eq!(t.starts, vec![0, 416, 488]);
-        assert!(plan_axis(1000, 64, 32, 8).is_err(), "tile too small for its halo");
+        assert!(
+            plan_axis(1000, 64, 32, 8).is_err(),
+            "tile too small for its halo"
+        );
     }
 
     #[test]
     fn mirror_padding() {
-        assert_eq!((-3..6).map(|i| mirror(i, 3)).collect::<Vec<_>>(), [2, 1, 0, 0, 1, 2, 2, 1, 0]);
+        assert_eq!(
+            (-3..6).map(|i| mirror(i, 3)).collect::<Vec<_>>(),
+            [2, 1, 0, 0, 1, 2, 2, 1, 0]
+        );
         assert_eq!(mirror(5, 1), 0);
     }
 }

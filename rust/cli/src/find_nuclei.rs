@@ -1,0 +1,420 @@
+//! `brightseg find-nuclei`: a resumable batch over images, writing per-image outputs and one
+//! summary table.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use brightseg::image::Calibration;
+use brightseg::io::{self, OutputPlane};
+use brightseg::measure::{ObjectMeasurement, PopulationStats};
+use brightseg::pipeline::{find_nuclei, Model, NucleiParams, NucleiResult, Progress, Stage};
+use brightseg::render::overlay_rgb;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::FindNucleiArgs;
+
+/// How a batch ended when it could start at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every image was processed (or already was).
+    AllDone,
+    /// Some images failed; they are listed in the summary with their error.
+    SomeFailed,
+}
+
+/// Columns of `summary.csv` before and after the Harmony statistics.
+const SUMMARY_LEAD: [&str; 6] = ["Image", "Channel", "T", "Z", "Status", "Message"];
+const SUMMARY_TAIL: [&str; 5] = [
+    "Threshold",
+    "Minimum Size [µm²]",
+    "Pixel Size [µm]",
+    "Model",
+    "Backend",
+];
+const SUMMARY_FILE: &str = "summary.csv";
+
+/// Output file names of one input image.
+struct Outputs {
+    labels: PathBuf,
+    probability: PathBuf,
+    objects: PathBuf,
+    summary: PathBuf,
+    overlay_stem: PathBuf,
+}
+
+impl Outputs {
+    fn for_input(out: &Path, input: &Path) -> Self {
+        let name = input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let lower = name.to_ascii_lowercase();
+        let stem = [
+            ".ome.tiff",
+            ".ome.tif",
+            ".tiff",
+            ".tif",
+            ".png",
+            ".jpeg",
+            ".jpg",
+        ]
+        .iter()
+        .find(|ext| lower.ends_with(*ext))
+        .map_or(name.as_str(), |ext| &name[..name.len() - ext.len()]);
+        let f = |suffix: &str| out.join(format!("{stem}{suffix}"));
+        Outputs {
+            labels: f("_labels.tif"),
+            probability: f("_probability.tif"),
+            objects: f("_objects.csv"),
+            summary: f("_summary.csv"),
+            overlay_stem: f("_overlay"),
+        }
+    }
+
+    fn overlay(&self, t: usize, z: usize, planes: usize) -> PathBuf {
+        let stem = self.overlay_stem.to_string_lossy();
+        if planes == 1 {
+            PathBuf::from(format!("{stem}.png"))
+        } else {
+            PathBuf::from(format!("{stem}_t{}_z{}.png", t + 1, z + 1))
+        }
+    }
+
+    /// True when a previous run finished this image with the outputs now asked for. The
+    /// per-image summary is written last, so its presence means the rest is complete.
+    fn complete(&self, args: &FindNucleiArgs) -> bool {
+        self.summary.is_file()
+            && self.labels.is_file()
+            && self.objects.is_file()
+            && (!args.probability || self.probability.is_file())
+            && (!args.overlay || self.overlay(0, 0, 1).is_file() || self.overlay(0, 0, 2).is_file())
+    }
+}
+
+/// Expands folders (sorted, non-recursive) and keeps files as given.
+fn expand_inputs(inputs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file() && io::is_supported_image_name(p))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if found.is_empty() {
+                log::warn!("{} holds no TIFF, PNG or JPEG images", input.display());
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    files
+}
+
+fn check_output_folder(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| {
+        format!(
+            "cannot create output folder {}: choose a writable --out",
+            out.display()
+        )
+    })?;
+    let probe = out.join(format!(".brightseg-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "output folder {} is not writable: choose another --out",
+            out.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Runs the batch.
+pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
+    let params = NucleiParams {
+        threshold: args.threshold,
+        min_size_um2: args.min_size,
+        split: !args.no_split,
+        split_depth_px: args.split_depth,
+    };
+    params.validate()?;
+    if let Some(ps) = args.pixel_size {
+        if !ps.is_finite() || ps <= 0.0 {
+            bail!("pixel size {ps} µm is invalid: give a positive number such as 0.65");
+        }
+    }
+    if args.jobs == Some(0) {
+        bail!("--jobs 0 is invalid: give at least 1 thread");
+    }
+    let inputs = expand_inputs(&args.inputs);
+    if inputs.is_empty() {
+        bail!("no images to process: give image files or folders holding TIFF, PNG or JPEG files");
+    }
+    let mut seen = std::collections::HashMap::new();
+    for input in &inputs {
+        let labels = Outputs::for_input(&args.out, input).labels;
+        if let Some(other) = seen.insert(labels, input.clone()) {
+            bail!(
+                "{} and {} would write the same output files: rename one or run them with \
+                 different --out folders",
+                other.display(),
+                input.display()
+            );
+        }
+    }
+    check_output_folder(&args.out)?;
+    let model_path = crate::models::resolve(&args.model)?;
+    let model = Model::load(&model_path)?;
+    log::info!(
+        "model {} on {}",
+        model.card().name,
+        model.backend_description()
+    );
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .context("cannot start worker threads")?;
+
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(inputs.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} images · {elapsed} · {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut failed = 0usize;
+    let mut nuclei = 0usize;
+    for input in &inputs {
+        let name = input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let outputs = Outputs::for_input(&args.out, input);
+        bar.set_message(name.clone());
+        if !args.overwrite && outputs.complete(args) {
+            match read_rows(&outputs.summary) {
+                Ok(previous) => {
+                    log::info!("{name}: outputs exist, skipped");
+                    rows.extend(previous);
+                    bar.inc(1);
+                    continue;
+                }
+                Err(e) => log::warn!("{name}: redoing it ({e:#})"),
+            }
+        }
+        let result = pool.install(|| process_image(input, &outputs, &model, &params, args, &bar));
+        match result {
+            Ok((image_rows, n)) => {
+                nuclei += n;
+                rows.extend(image_rows);
+            }
+            Err(e) => {
+                failed += 1;
+                bar.suspend(|| eprintln!("error: {}: {e:#}", input.display()));
+                let mut row = vec![name, String::new(), String::new(), String::new()];
+                row.push("error".to_owned());
+                row.push(format!("{e:#}"));
+                rows.push(row);
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let summary_path = args.out.join(SUMMARY_FILE);
+    write_csv(&summary_path, &summary_header(), &rows)?;
+    if !args.quiet {
+        eprintln!(
+            "{} image(s), {nuclei} nuclei found in this run, {failed} failed → {}",
+            inputs.len(),
+            summary_path.display()
+        );
+    }
+    Ok(if failed > 0 {
+        Outcome::SomeFailed
+    } else {
+        Outcome::AllDone
+    })
+}
+
+fn summary_header() -> Vec<String> {
+    SUMMARY_LEAD
+        .iter()
+        .chain(PopulationStats::COLUMNS.iter())
+        .chain(SUMMARY_TAIL.iter())
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Processes one image: every (t, z) plane of the chosen channel. Returns its summary rows and
+/// the number of nuclei.
+fn process_image(
+    input: &Path,
+    outputs: &Outputs,
+    model: &Model,
+    params: &NucleiParams,
+    args: &FindNucleiArgs,
+    bar: &ProgressBar,
+) -> Result<(Vec<Vec<String>>, usize)> {
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let image = io::read_image(input)?;
+    let channel = image.resolve_channel(args.channel.as_deref())?;
+    let calibration = match args.pixel_size {
+        Some(ps) => Calibration::square(ps),
+        None => image.calibration,
+    };
+    if calibration.pixel_area_um2().is_none() {
+        bar.suspend(|| {
+            log::warn!("{name}: no pixel size in the file; assuming 1 µm (set --pixel-size)")
+        });
+    }
+    let planes: Vec<(usize, usize)> = (0..image.frames())
+        .flat_map(|t| (0..image.slices()).map(move |z| (t, z)))
+        .collect();
+    let status = Mutex::new(String::new());
+    let mut results: Vec<(usize, usize, NucleiResult)> = Vec::new();
+    for &(t, z) in &planes {
+        let plane = image.plane(channel, z, t);
+        let report = |p: Progress| {
+            if p.stage == Stage::Inference {
+                if let Ok(mut s) = status.lock() {
+                    *s = format!("{name}: tile {}/{}", p.done, p.total);
+                    bar.set_message(s.clone());
+                }
+            }
+        };
+        let r = find_nuclei(model, plane, calibration, params, &report)
+            .with_context(|| plane_label(&name, t, z, planes.len()))?;
+        results.push((t, z, r));
+    }
+    let (w, h) = (image.width(), image.height());
+    let cal = Calibration {
+        pixel_width_um: Some(results[0].2.pixel_width_um),
+        pixel_height_um: Some(results[0].2.pixel_height_um),
+    };
+    let cal = if calibration.pixel_area_um2().is_some() {
+        cal
+    } else {
+        Calibration::default()
+    };
+    let label_planes: Vec<OutputPlane<'_>> = results
+        .iter()
+        .map(|(_, _, r)| OutputPlane::Labels(&r.labels.data))
+        .collect();
+    io::write_tiff(&outputs.labels, w, h, &label_planes, cal)?;
+    if args.probability {
+        let prob_planes: Vec<OutputPlane<'_>> = results
+            .iter()
+            .map(|(_, _, r)| OutputPlane::Float(&r.probability))
+            .collect();
+        io::write_tiff(&outputs.probability, w, h, &prob_planes, cal)?;
+    }
+    if args.overlay {
+        for (t, z, r) in &results {
+            let rgb = overlay_rgb(image.plane(channel, *z, *t), &r.labels);
+            io::write_png_rgb(&outputs.overlay(*t, *z, planes.len()), w, h, &rgb)?;
+        }
+    }
+    let object_header: Vec<String> = ["Image", "T", "Z"]
+        .iter()
+        .chain(ObjectMeasurement::COLUMNS.iter())
+        .map(|s| (*s).to_owned())
+        .collect();
+    let object_rows: Vec<Vec<String>> = results
+        .iter()
+        .flat_map(|(t, z, r)| {
+            let name = &name;
+            r.objects.iter().map(move |o| {
+                let mut row = vec![name.clone(), (t + 1).to_string(), (z + 1).to_string()];
+                row.extend(o.values().iter().map(|v| number(*v)));
+                row
+            })
+        })
+        .collect();
+    write_csv(&outputs.objects, &object_header, &object_rows)?;
+    let channel_label = image.channel_name(channel).map_or_else(
+        || (channel + 1).to_string(),
+        |n| format!("{} ({n})", channel + 1),
+    );
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|(t, z, r)| {
+            let mut row = vec![
+                name.clone(),
+                channel_label.clone(),
+                (t + 1).to_string(),
+                (z + 1).to_string(),
+                "ok".to_owned(),
+                if r.calibrated {
+                    String::new()
+                } else {
+                    "uncalibrated: 1 µm/pixel assumed".into()
+                },
+            ];
+            row.extend(r.stats.values().iter().map(|v| number(*v)));
+            row.push(number(f64::from(r.threshold)));
+            row.push(number(r.min_size_um2));
+            row.push(number(r.pixel_width_um));
+            row.push(model.card().name.clone());
+            row.push(r.backend.clone());
+            row
+        })
+        .collect();
+    // Written last: its presence marks the image as complete.
+    write_csv(&outputs.summary, &summary_header(), &rows)?;
+    let count = results.iter().map(|(_, _, r)| r.stats.count).sum();
+    Ok((rows, count))
+}
+
+fn plane_label(name: &str, t: usize, z: usize, planes: usize) -> String {
+    if planes == 1 {
+        name.to_owned()
+    } else {
+        format!("{name} (t={}, z={})", t + 1, z + 1)
+    }
+}
+
+fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header)?;
+    for row in rows {
+        w.write_record(row)?;
+    }
+    let bytes = w.into_inner().context("cannot format CSV")?;
+    io::write_bytes_atomically(path, &bytes)?;
+    Ok(())
+}
+
+fn read_rows(path: &Path) -> Result<Vec<Vec<String>>> {
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let header: Vec<String> = r.headers()?.iter().map(str::to_owned).collect();
+    if header != summary_header() {
+        bail!(
+            "{} has other columns than this version writes",
+            path.display()
+        );
+    }
+    r.records()
+        .map(|rec| Ok(rec?.iter().map(str::to_owned).collect()))
+        .collect()
+}
