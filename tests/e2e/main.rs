@@ -1,1 +1,7 @@
+//! End-to-end tests: real models, real TIFFs, the real CLI, and trusted libraries as oracles.
 
+mod accuracy;
+mod cli;
+mod models;
+mod oracles;
+mod util;

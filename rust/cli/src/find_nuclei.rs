@@ -223,6 +223,7 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
                 let mut row = vec![name, String::new(), String::new(), String::new()];
                 row.push("error".to_owned());
                 row.push(format!("{e:#}"));
+                row.resize(summary_header().len(), String::new());
                 rows.push(row);
             }
         }

@@ -33,6 +33,7 @@ enum Command {
 
 /// Arguments of `find-nuclei`.
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct FindNucleiArgs {
     /// Images (TIFF, OME-TIFF, PNG, JPEG) or folders holding them.
     #[arg(required = true)]
@@ -68,7 +69,7 @@ pub struct FindNucleiArgs {
     #[arg(long = "no-split")]
     pub no_split: bool,
     /// Depth (pixels of the distance transform) a peak needs to become its own nucleus.
-    #[arg(long = "split-depth", default_value_t = 2.0)]
+    #[arg(long = "split-depth", default_value_t = 0.5)]
     pub split_depth: f32,
     /// Process images again even when their outputs exist.
     #[arg(long)]

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::error::{Error, Result};
 
@@ -25,6 +26,8 @@ type Plan = Arc<TypedRunnableModel>;
 /// (tract cannot optimise this kind of U-Net with symbolic height and width) and kept.
 pub struct TractBackend {
     model: InferenceModel,
+    /// The input shape the ONNX file itself declares; `None` for a symbolic dimension.
+    declared: Option<Vec<Option<usize>>>,
     plans: Mutex<HashMap<Vec<usize>, Plan>>,
     source: String,
 }
@@ -54,8 +57,26 @@ impl TractBackend {
                 model.inputs.len()
             )));
         }
+        let declared = model.input_fact(0).ok().and_then(|f| {
+            f.shape.is_open().then_some(()).map_or_else(
+                || {
+                    Some(
+                        f.shape
+                            .dims()
+                            .map(|d| {
+                                d.concretize()
+                                    .and_then(|d| d.as_i64())
+                                    .and_then(|d| usize::try_from(d).ok())
+                            })
+                            .collect(),
+                    )
+                },
+                |()| None,
+            )
+        });
         let backend = TractBackend {
             model,
+            declared,
             plans: Mutex::new(HashMap::new()),
             source: path.display().to_string(),
         };
@@ -80,6 +101,26 @@ impl TractBackend {
                 self.source
             ))
         };
+        if let Some(declared) = &self.declared {
+            let fits = declared.len() == shape.len()
+                && declared
+                    .iter()
+                    .zip(shape)
+                    .all(|(d, s)| d.is_none_or(|d| d == *s));
+            if !fits {
+                let text: Vec<String> = declared
+                    .iter()
+                    .map(|d| d.map_or_else(|| "?".to_owned(), |d| d.to_string()))
+                    .collect();
+                return Err(Error::model(format!(
+                    "the model description asks for a {shape_text} input but the ONNX file {} \
+                     declares {}: the description (bioimageio.yaml/rdf.yaml) does not match the \
+                     weights; fix its input sizes",
+                    self.source,
+                    text.join("×")
+                )));
+            }
+        }
         let plan = self
             .model
             .clone()

@@ -27,6 +27,7 @@ pub mod error;
 pub mod image;
 pub mod io;
 pub mod measure;
+pub mod metrics;
 pub mod model;
 pub mod normalize;
 pub mod objects;

@@ -218,7 +218,7 @@ impl Default for NucleiParams {
             threshold: None,
             min_size_um2: None,
             split: true,
-            split_depth_px: 2.0,
+            split_depth_px: 0.5,
         }
     }
 }

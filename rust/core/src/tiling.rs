@@ -107,7 +107,7 @@ mod tests {
             let t = plan_axis(extent, 512, 32, 32).expect("plan");
             assert!(t.norm.iter().all(|&n| n > 0.0), "extent {extent}");
             assert!(t.starts.iter().all(|&s| s + 512 <= extent.max(512)));
-            assert_eq!(*t.starts.last().expect("a tile") + 512 >= extent, true);
+            assert!(*t.starts.last().expect("a tile") + 512 >= extent);
             // Regular spacing: complementary ramps sum to one.
             if extent == 4096 {
                 for (x, n) in t.norm.iter().enumerate().take(3584) {

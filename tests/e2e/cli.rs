@@ -1,0 +1,271 @@
+//! The `brightseg` binary on real and on broken inputs: outputs, resumability, and one clear
+//! line for every mistake, with nothing half-written left behind.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use brightseg::image::Calibration;
+use brightseg::io::{write_png_rgb, write_tiff, OutputPlane};
+
+use crate::util::*;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_clean_failure(o: &std::process::Output, expected: &str, out_dir: &Path) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "must fail: {err}");
+    assert!(
+        err.contains(expected),
+        "stderr should mention {expected:?}: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "no panic: {err}"
+    );
+    let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert!(!error_lines.is_empty(), "an error line: {err}");
+    if out_dir.exists() {
+        for entry in std::fs::read_dir(out_dir).expect("list") {
+            let name = entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            assert!(
+                !name.ends_with(".partial"),
+                "half-written file left: {name}"
+            );
+            assert!(
+                !name.ends_with("_labels.tif"),
+                "no outputs for a failed image: {name}"
+            );
+        }
+    }
+}
+
+fn run(inputs: &[&Path], model: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<&OsStr> = vec![os("find-nuclei"), os("--quiet")];
+    args.extend(inputs.iter().map(|p| p.as_os_str()));
+    args.extend([
+        os("--model"),
+        model.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    args.extend(extra.iter().map(|s| os(s)));
+    brightseg(&args)
+}
+
+#[test]
+fn bad_inputs_give_one_clear_error_each() {
+    let Some(model) = shared_model() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let p = |n: &str| tmp.path().join(n);
+    let out = p("out");
+    std::fs::write(p("text.tif"), "this is not an image").expect("write");
+    let mut good = Vec::new();
+    write_tiff(
+        &p("good.tif"),
+        64,
+        64,
+        &[OutputPlane::Float(&vec![1.0; 64 * 64])],
+        Calibration::default(),
+    )
+    .expect("tiff");
+    good.extend(std::fs::read(p("good.tif")).expect("read"));
+    std::fs::write(p("truncated.tif"), &good[..good.len() / 3]).expect("write");
+    let mut nan = vec![1.0f32; 64 * 64];
+    nan[100] = f32::NAN;
+    nan[200] = f32::INFINITY;
+    write_tiff(
+        &p("nan.tif"),
+        64,
+        64,
+        &[OutputPlane::Float(&nan)],
+        Calibration::default(),
+    )
+    .expect("tiff");
+    let rgb: Vec<u8> = (0..64 * 64 * 3).map(|i| (i % 7 * 30) as u8).collect();
+    write_png_rgb(&p("rgb.png"), 64, 64, &rgb).expect("png");
+    std::fs::write(p("empty.tif"), zero_sized_tiff()).expect("write");
+
+    let cases: [(&str, &[&str], &str); 5] = [
+        ("text.tif", &[], "cannot decode"),
+        ("truncated.tif", &[], "cannot decode"),
+        ("nan.tif", &[], "2 NaN or infinite"),
+        ("rgb.png", &[], "choose one with --channel"),
+        ("empty.tif", &[], "text.tif"),
+    ];
+    for (file, extra, expected) in cases {
+        let o = run(&[&p(file)], &model, &out, extra);
+        let expected = if file == "empty.tif" {
+            "empty.tif"
+        } else {
+            expected
+        };
+        assert_clean_failure(&o, expected, &out);
+        assert_eq!(o.status.code(), Some(1), "{file}: an image error exits 1");
+    }
+    let unknown_channel = run(&[&p("rgb.png")], &model, &out, &["--channel", "DAPI"]);
+    assert_clean_failure(&unknown_channel, "no channel is named \"DAPI\"", &out);
+
+    // Mistakes that stop the batch before it starts exit 2.
+    let setup_cases: [(&[&str], &str); 3] = [
+        (&["--threshold", "1.5"], "outside [0, 1]"),
+        (&["--min-size", "-3"], "minimum size -3"),
+        (&["--pixel-size", "0"], "pixel size 0"),
+    ];
+    for (extra, expected) in setup_cases {
+        let o = run(&[&p("good.tif")], &model, &out, extra);
+        assert_clean_failure(&o, expected, &out);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+    }
+    let not_writable = run(&[&p("good.tif")], &model, &p("text.tif").join("sub"), &[]);
+    assert_clean_failure(&not_writable, "choose a writable --out", &out);
+    assert_eq!(not_writable.status.code(), Some(2));
+
+    // Broken models.
+    let no_onnx = p("model-without-weights");
+    std::fs::create_dir_all(&no_onnx).expect("mkdir");
+    std::fs::copy(
+        model.join("bioimageio.yaml"),
+        no_onnx.join("bioimageio.yaml"),
+    )
+    .expect("copy");
+    let o = run(&[&p("good.tif")], &no_onnx, &out, &[]);
+    assert_clean_failure(&o, "weights", &out);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::write(no_onnx.join("weights.onnx"), b"\x08\x01garbage").expect("write");
+    let o = run(&[&p("good.tif")], &no_onnx, &out, &[]);
+    assert_clean_failure(&o, "not a valid ONNX model", &out);
+    let o = run(&[&p("good.tif")], &p("no-such-model"), &out, &[]);
+    assert_clean_failure(&o, "not found", &out);
+}
+
+/// A TIFF whose header claims 0 × 0 pixels.
+fn zero_sized_tiff() -> Vec<u8> {
+    let mut b = b"II*\0\x08\0\0\0".to_vec();
+    let entries: [(u16, u16, u32, u32); 8] = [
+        (256, 3, 1, 0), // ImageWidth
+        (257, 3, 1, 0), // ImageLength
+        (258, 3, 1, 8), // BitsPerSample
+        (259, 3, 1, 1), // Compression none
+        (262, 3, 1, 1), // BlackIsZero
+        (273, 4, 1, 8), // StripOffsets
+        (278, 3, 1, 1), // RowsPerStrip
+        (279, 4, 1, 0), // StripByteCounts
+    ];
+    b.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, ty, count, value) in entries {
+        b.extend_from_slice(&tag.to_le_bytes());
+        b.extend_from_slice(&ty.to_le_bytes());
+        b.extend_from_slice(&count.to_le_bytes());
+        b.extend_from_slice(&value.to_le_bytes());
+    }
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b
+}
+
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .expect("csv")
+        .lines()
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn a_batch_writes_calibrated_outputs_skips_done_images_and_survives_a_bad_one() {
+    let (Some(model), Some(bf)) = (
+        shared_model(),
+        data("ndev/scratch-assay-labeled-10T-2Ch.tiff"),
+    ) else {
+        return;
+    };
+    let Some(img2d) = data("stardist/img2d.tif") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let folder = tmp.path().join("plate");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    std::fs::copy(&img2d, folder.join("a_img2d.tif")).expect("copy");
+    std::fs::write(folder.join("b_corrupt.tif"), b"II*\0garbage").expect("write");
+    std::fs::copy(&img2d, folder.join("c_img2d.tif")).expect("copy");
+    let out = tmp.path().join("out");
+    let o = run(
+        &[&folder],
+        &model,
+        &out,
+        &["--overlay", "--probability", "--jobs", "2"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let summary = csv_rows(&out.join("summary.csv"));
+    assert_eq!(summary.len(), 4, "header + three images");
+    assert_eq!(summary[1][4], "ok");
+    assert_eq!(summary[2][4], "error");
+    assert!(summary[2][5].contains("cannot decode"), "{:?}", summary[2]);
+    assert_eq!(summary[3][4], "ok");
+    let count: usize = summary[1][6].parse().expect("count");
+    assert!(count > 50, "{count} nuclei");
+    let objects = csv_rows(&out.join("a_img2d_objects.csv"));
+    assert_eq!(objects.len() - 1, count, "one objects row per nucleus");
+    for f in [
+        "a_img2d_labels.tif",
+        "a_img2d_probability.tif",
+        "a_img2d_overlay.png",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let labels = brightseg::io::read_image(&out.join("a_img2d_labels.tif")).expect("labels");
+    let max = labels.plane(0, 0, 0).min_max().1 as usize;
+    assert_eq!(max, count, "labels 1..=count");
+
+    // Second run: finished images are skipped (files untouched), the bad one is retried.
+    let before = std::fs::metadata(out.join("a_img2d_labels.tif"))
+        .expect("meta")
+        .modified()
+        .expect("mtime");
+    let o = run(&[&folder], &model, &out, &["--overlay", "--probability"]);
+    assert_eq!(o.status.code(), Some(1));
+    let after = std::fs::metadata(out.join("a_img2d_labels.tif"))
+        .expect("meta")
+        .modified()
+        .expect("mtime");
+    assert_eq!(before, after, "a finished image is not redone");
+    assert_eq!(
+        csv_rows(&out.join("summary.csv")),
+        summary,
+        "same summary after resuming"
+    );
+
+    // A multi-channel OME-TIFF time series, channel chosen by name; calibration kept.
+    let out2 = tmp.path().join("out2");
+    let o = run(&[&bf], &model, &out2, &["--channel", "H3342"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = csv_rows(&out2.join("summary.csv"));
+    assert_eq!(rows.len(), 11, "one row per time point");
+    assert_eq!(rows[1][1], "1 (H3342)");
+    let labels: PathBuf = out2.join("scratch-assay-labeled-10T-2Ch_labels.tif");
+    let l = brightseg::io::read_image(&labels).expect("labels");
+    assert_eq!(l.slices() * l.frames(), 10);
+    let pw = l.calibration.pixel_width_um.expect("calibrated labels");
+    assert!((pw - 0.619).abs() < 1e-6, "{pw}");
+}
+
+#[test]
+fn models_lists_what_it_finds() {
+    let Some(model) = shared_model() else { return };
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_brightseg"))
+        .arg("models")
+        .env("BRIGHTSEG_MODEL_PATH", model.parent().expect("parent"))
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(
+        text.contains("unet2d_nuclei_broad") && text.contains("MIT"),
+        "{text}"
+    );
+}

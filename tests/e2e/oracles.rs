@@ -1,0 +1,172 @@
+//! Labelling, distance transform, watershed and measurements against scikit-image and SciPy on
+//! real nucleus masks (StarDist's img2d ground truth).
+
+use brightseg::image::{PixelData, Plane};
+use brightseg::measure::measure_objects;
+use brightseg::objects::{
+    distance_transform, h_maxima_markers, label_components, watershed, Labels,
+};
+
+use crate::util::*;
+
+struct Case {
+    mask: Vec<bool>,
+    w: usize,
+    h: usize,
+    tmp: tempfile::TempDir,
+}
+
+fn real_mask() -> Option<Case> {
+    let path = data("stardist/mask2d.tif")?;
+    let image = brightseg::io::read_image(&path).expect("read mask");
+    let plane = image.plane(0, 0, 0);
+    let (w, h) = (plane.width(), plane.height());
+    let mask = (0..w * h).map(|i| plane.value(i) > 0.0).collect();
+    Some(Case {
+        mask,
+        w,
+        h,
+        tmp: tempfile::tempdir().expect("tempdir"),
+    })
+}
+
+impl Case {
+    fn save_mask(&self) -> std::path::PathBuf {
+        let p = self.tmp.path().join("mask.npy");
+        let m: Vec<u32> = self.mask.iter().map(|&b| u32::from(b)).collect();
+        write_npy(&p, &[self.h, self.w], &m);
+        p
+    }
+}
+
+#[test]
+fn connected_components_equal_skimage_label() {
+    let (Some(case), Some(py)) = (real_mask(), python()) else {
+        return;
+    };
+    let mask = case.save_mask();
+    let out = case.tmp.path().join("labels.npy");
+    oracle(&py, &[os("label"), mask.as_os_str(), out.as_os_str()]);
+    let (_, expected) = read_npy::<u32>(&out);
+    let ours = label_components(&case.mask, case.w, case.h, true);
+    println!("{} components", ours.count);
+    assert!(ours.count > 50);
+    assert_eq!(ours.data, expected, "same labels, same numbering");
+}
+
+#[test]
+fn distance_transform_equals_scipy() {
+    let (Some(case), Some(py)) = (real_mask(), python()) else {
+        return;
+    };
+    let mask = case.save_mask();
+    let out = case.tmp.path().join("edt.npy");
+    oracle(&py, &[os("edt"), mask.as_os_str(), out.as_os_str()]);
+    let (_, expected) = read_npy::<f32>(&out);
+    let ours = distance_transform(&case.mask, case.w, case.h);
+    // SciPy treats pixels outside the image as foreground too; compare away from the border.
+    let mut worst = 0.0f32;
+    for y in 0..case.h {
+        for x in 0..case.w {
+            let i = y * case.w + x;
+            if ours[i].is_finite()
+                && expected[i] < x.min(y).min(case.w - 1 - x).min(case.h - 1 - y) as f32
+            {
+                worst = worst.max((ours[i] - expected[i]).abs());
+            }
+        }
+    }
+    assert!(worst < 1e-4, "max difference {worst}");
+}
+
+#[test]
+fn watershed_split_agrees_with_skimage_given_the_same_markers() {
+    let (Some(case), Some(py)) = (real_mask(), python()) else {
+        return;
+    };
+    let dist = distance_transform(&case.mask, case.w, case.h);
+    let markers = h_maxima_markers(&dist, &case.mask, case.w, case.h, 2.0);
+    let neg: Vec<f32> = dist
+        .iter()
+        .map(|d| if d.is_finite() { -d } else { 0.0 })
+        .collect();
+    let ours = watershed(&neg, &markers.data, &case.mask, case.w, case.h);
+    let p = |n: &str| case.tmp.path().join(n);
+    write_npy(&p("image.npy"), &[case.h, case.w], &neg);
+    write_npy(&p("markers.npy"), &[case.h, case.w], &markers.data);
+    let mask = case.save_mask();
+    oracle(
+        &py,
+        &[
+            os("watershed"),
+            p("image.npy").as_os_str(),
+            p("markers.npy").as_os_str(),
+            mask.as_os_str(),
+            p("ws.npy").as_os_str(),
+        ],
+    );
+    let (_, expected) = read_npy::<u32>(&p("ws.npy"));
+    let fg = case.mask.iter().filter(|&&m| m).count();
+    let same = ours
+        .iter()
+        .zip(&expected)
+        .zip(&case.mask)
+        .filter(|((a, b), &m)| m && a == b)
+        .count();
+    let agreement = same as f64 / fg as f64;
+    println!(
+        "{} markers; watershed agrees with skimage on {:.3} % of foreground",
+        markers.count,
+        100.0 * agreement
+    );
+    assert!(markers.count > 100, "touching nuclei give extra markers");
+    assert!(agreement > 0.995, "{agreement}");
+}
+
+#[test]
+fn areas_centroids_and_boxes_equal_skimage_regionprops() {
+    let (Some(case), Some(py)) = (real_mask(), python()) else {
+        return;
+    };
+    let labels: Labels = {
+        let image =
+            brightseg::io::read_image(&data("stardist/mask2d.tif").expect("mask")).expect("read");
+        let plane = image.plane(0, 0, 0);
+        let raw: Vec<u32> = (0..case.w * case.h)
+            .map(|i| plane.value(i) as u32)
+            .collect();
+        let count = raw.iter().copied().max().unwrap_or(0) as usize;
+        Labels {
+            width: case.w,
+            height: case.h,
+            data: raw,
+            count,
+        }
+    };
+    let lp = case.tmp.path().join("labels.npy");
+    write_npy(&lp, &[case.h, case.w], &labels.data);
+    let out = case.tmp.path().join("props.npy");
+    oracle(&py, &[os("regionprops"), lp.as_os_str(), out.as_os_str()]);
+    let (shape, props) = read_npy::<f64>(&out);
+    let prob = vec![0.5f32; case.w * case.h];
+    let plane = Plane::new(case.w, case.h, PixelData::U8(vec![1; case.w * case.h])).expect("plane");
+    let ours = measure_objects(&labels, &prob, &plane, 0.5, 0.5);
+    assert_eq!(ours.len(), shape[0]);
+    for (o, row) in ours.iter().zip(props.chunks(8)) {
+        assert_eq!(f64::from(o.id), row[0]);
+        assert_eq!(o.area_px as f64, row[1]);
+        assert_eq!(o.area_um2, row[1] * 0.25);
+        assert!((o.centroid_y_um / 0.5 - 0.5 - row[2]).abs() < 1e-9);
+        assert!((o.centroid_x_um / 0.5 - 0.5 - row[3]).abs() < 1e-9);
+        assert_eq!(
+            [
+                o.bbox_y,
+                o.bbox_x,
+                o.bbox_y + o.bbox_height,
+                o.bbox_x + o.bbox_width
+            ]
+            .map(|v| v as f64),
+            [row[4], row[5], row[6], row[7]]
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Shared helpers: where things are, skipping outside CI, .npy files, running the CLI and the
+//! Python oracles.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// `path` if it exists; in CI a missing path fails the test, elsewhere it skips with a message.
+pub fn require(path: PathBuf, how_to_get_it: &str) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
+    }
+    let msg = format!("{} is missing ({how_to_get_it})", path.display());
+    assert!(!in_ci(), "{msg}");
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+/// The third-party bioimage.io model in ../shared/models.
+pub fn shared_model() -> Option<PathBuf> {
+    require(
+        repo_root().join("../shared/models/unet2d_nuclei_broad"),
+        "the shared models folder sits beside the repository in CI and on developer machines",
+    )
+}
+
+/// A data file fetched by scripts/fetch-data.sh.
+pub fn data(relative: &str) -> Option<PathBuf> {
+    let dir =
+        std::env::var_os("BRIGHTSEG_DATA").map_or_else(|| repo_root().join("data"), PathBuf::from);
+    require(dir.join(relative), "run scripts/fetch-data.sh")
+}
+
+/// The Python interpreter with the oracle packages (tests/oracle/requirements.txt).
+pub fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("BRIGHTSEG_PYTHON")
+        .map_or_else(|| repo_root().join(".venv/bin/python"), PathBuf::from);
+    require(candidate, "create it with scripts/setup-test-env.sh")
+}
+
+/// Runs tests/oracle/oracle.py with `args`; panics with its stderr when it fails.
+pub fn oracle(python: &Path, args: &[&OsStr]) {
+    let out = Command::new(python)
+        .arg(repo_root().join("tests/oracle/oracle.py"))
+        .args(args)
+        .output()
+        .expect("start python");
+    assert!(
+        out.status.success(),
+        "oracle failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn brightseg(args: &[&OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_brightseg"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("BRIGHTSEG_MODEL_PATH")
+        .output()
+        .expect("start brightseg")
+}
+
+/// A minimal .npy (format 1.0) of little-endian values.
+pub trait NpyScalar: Copy {
+    const DESCR: &'static str;
+    fn to_le(self) -> Vec<u8>;
+    fn from_le(b: &[u8]) -> Self;
+}
+
+impl NpyScalar for f32 {
+    const DESCR: &'static str = "<f4";
+    fn to_le(self) -> Vec<u8> {
+        self.to_le_bytes().to_vec()
+    }
+    fn from_le(b: &[u8]) -> Self {
+        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+}
+
+impl NpyScalar for u32 {
+    const DESCR: &'static str = "<u4";
+    fn to_le(self) -> Vec<u8> {
+        self.to_le_bytes().to_vec()
+    }
+    fn from_le(b: &[u8]) -> Self {
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+}
+
+impl NpyScalar for f64 {
+    const DESCR: &'static str = "<f8";
+    fn to_le(self) -> Vec<u8> {
+        self.to_le_bytes().to_vec()
+    }
+    fn from_le(b: &[u8]) -> Self {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[..8]);
+        f64::from_le_bytes(a)
+    }
+}
+
+pub fn write_npy<T: NpyScalar>(path: &Path, shape: &[usize], data: &[T]) {
+    let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
+    let shape_txt = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape_txt}, }}",
+        T::DESCR
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in data {
+        bytes.extend(v.to_le());
+    }
+    std::fs::write(path, bytes).expect("write npy");
+}
+
+/// Reads a .npy written by numpy (version 1 or 2 header); returns shape and values.
+pub fn read_npy<T: NpyScalar>(path: &Path) -> (Vec<usize>, Vec<T>) {
+    let bytes = std::fs::read(path).expect("read npy");
+    assert_eq!(&bytes[..6], b"\x93NUMPY");
+    let (header_len, start) = if bytes[6] == 1 {
+        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
+    } else {
+        (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )
+    };
+    let header = std::str::from_utf8(&bytes[start..start + header_len]).expect("header");
+    assert!(header.contains(T::DESCR), "{header} is not {}", T::DESCR);
+    assert!(header.contains("'fortran_order': False"));
+    let shape_txt = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("shape");
+    let shape: Vec<usize> = shape_txt
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let size = std::mem::size_of::<T>();
+    let data = bytes[start + header_len..]
+        .chunks_exact(size)
+        .map(T::from_le)
+        .collect();
+    (shape, data)
+}
+
+pub fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}

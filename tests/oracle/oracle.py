@@ -1,0 +1,55 @@
+"""Reference computations by trusted libraries, for brightseg's end-to-end tests.
+
+Each subcommand reads .npy inputs and writes .npy outputs, so the Rust tests can compare our
+results with onnxruntime, scikit-image and SciPy on the same data.
+
+  onnx MODEL.onnx INPUT.npy OUT.npy            raw ONNX output (onnxruntime, CPU, 1 thread)
+  label MASK.npy OUT.npy                        skimage.measure.label, 8-connected
+  edt MASK.npy OUT.npy                          scipy.ndimage.distance_transform_edt
+  watershed IMAGE.npy MARKERS.npy MASK.npy OUT.npy   skimage.segmentation.watershed
+  regionprops LABELS.npy OUT.npy                area, centroid (row, col), bbox per label
+"""
+import sys
+
+import numpy as np
+
+
+def main(argv):
+    cmd, *args = argv
+    if cmd == "onnx":
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        sess = ort.InferenceSession(args[0], opts, providers=["CPUExecutionProvider"])
+        x = np.load(args[1]).astype(np.float32)
+        out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        np.save(args[2], out.astype(np.float32))
+    elif cmd == "label":
+        from skimage.measure import label
+
+        np.save(args[1], label(np.load(args[0]) > 0, connectivity=2).astype(np.uint32))
+    elif cmd == "edt":
+        from scipy.ndimage import distance_transform_edt
+
+        np.save(args[1], distance_transform_edt(np.load(args[0]) > 0).astype(np.float32))
+    elif cmd == "watershed":
+        from skimage.segmentation import watershed
+
+        image, markers, mask = (np.load(a) for a in args[:3])
+        out = watershed(image, markers.astype(np.int32), mask=mask > 0)
+        np.save(args[3], out.astype(np.uint32))
+    elif cmd == "regionprops":
+        from skimage.measure import regionprops
+
+        rows = [
+            [r.label, r.area, r.centroid[0], r.centroid[1], *r.bbox]
+            for r in regionprops(np.load(args[0]).astype(np.int32))
+        ]
+        np.save(args[1], np.array(rows, dtype=np.float64).reshape(-1, 8))
+    else:
+        raise SystemExit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
