@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what brightseg needs to build and test on Debian/Ubuntu: a C toolchain, Python with
+# venv, and Rust (rustup, only when no cargo is found). Safe to run again.
+set -euo pipefail
+
+need_apt=()
+command -v cc >/dev/null || need_apt+=(build-essential)
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv python3-pip)
+command -v curl >/dev/null || need_apt+=(curl ca-certificates)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "Installing Debian packages: ${need_apt[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need_apt[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    echo "Rust is installed in ~/.cargo/bin: add it to PATH (source ~/.cargo/env)"
+  else
+    echo "Installing Rust with rustup (stable toolchain)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
+  fi
+fi
