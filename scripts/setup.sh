@@ -9,6 +9,9 @@ command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv python3-pip)
 command -v curl >/dev/null || need_apt+=(curl ca-certificates)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+# ImageJ 1.x and a JDK: the tests check that ImageJ opens our TIFFs (the Fiji plugin builds on them).
+[ -f /usr/share/java/ij.jar ] || need_apt+=(libij-java)
+command -v javac >/dev/null || need_apt+=(default-jdk-headless)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -71,6 +71,7 @@ fn bad_inputs_give_one_clear_error_each() {
         64,
         64,
         &[OutputPlane::Float(&vec![1.0; 64 * 64])],
+        1,
         Calibration::default(),
     )
     .expect("tiff");
@@ -84,6 +85,7 @@ fn bad_inputs_give_one_clear_error_each() {
         64,
         64,
         &[OutputPlane::Float(&nan)],
+        1,
         Calibration::default(),
     )
     .expect("tiff");
@@ -249,7 +251,11 @@ fn a_batch_writes_calibrated_outputs_skips_done_images_and_survives_a_bad_one() 
     assert_eq!(rows[1][1], "1 (H3342)");
     let labels: PathBuf = out2.join("scratch-assay-labeled-10T-2Ch_labels.tif");
     let l = brightseg::io::read_image(&labels).expect("labels");
-    assert_eq!(l.slices() * l.frames(), 10);
+    assert_eq!(
+        (l.slices(), l.frames()),
+        (1, 10),
+        "time points stay time points"
+    );
     let pw = l.calibration.pixel_width_um.expect("calibrated labels");
     assert!((pw - 0.619).abs() < 1e-6, "{pw}");
 }

@@ -2,6 +2,7 @@
 
 mod accuracy;
 mod cli;
+mod imagej;
 mod models;
 mod oracles;
 mod util;

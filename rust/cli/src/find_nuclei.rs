@@ -321,13 +321,20 @@ fn process_image(
         .iter()
         .map(|(_, _, r)| OutputPlane::Labels(&r.labels.data))
         .collect();
-    io::write_tiff(&outputs.labels, w, h, &label_planes, cal)?;
+    io::write_tiff(&outputs.labels, w, h, &label_planes, image.frames(), cal)?;
     if args.probability {
         let prob_planes: Vec<OutputPlane<'_>> = results
             .iter()
             .map(|(_, _, r)| OutputPlane::Float(&r.probability))
             .collect();
-        io::write_tiff(&outputs.probability, w, h, &prob_planes, cal)?;
+        io::write_tiff(
+            &outputs.probability,
+            w,
+            h,
+            &prob_planes,
+            image.frames(),
+            cal,
+        )?;
     }
     if args.overlay {
         for (t, z, r) in &results {

@@ -9,8 +9,8 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use tiff::decoder::{Decoder, DecodingResult, Limits};
-use tiff::encoder::{colortype, Rational, TiffEncoder};
-use tiff::tags::{ResolutionUnit, Tag};
+use tiff::encoder::{Rational, TiffEncoder};
+use tiff::tags::Tag;
 use tiff::ColorType;
 
 use crate::error::{Error, Result};
@@ -420,15 +420,24 @@ pub enum OutputPlane<'a> {
     Float(&'a [f32]),
 }
 
-/// Writes `planes` (one per slice/frame, each `width × height`) as an ImageJ TIFF with the given
-/// calibration, atomically: the file appears complete or not at all.
+/// Writes `planes` (each `width × height`; z fastest, then time, over `frames` time points) as an
+/// ImageJ TIFF with the given calibration, atomically: the file appears complete or not at all.
 pub fn write_tiff(
     path: &Path,
     width: usize,
     height: usize,
     planes: &[OutputPlane<'_>],
+    frames: usize,
     calibration: Calibration,
 ) -> Result<()> {
+    let frames = frames.max(1);
+    if planes.is_empty() || planes.len() % frames != 0 {
+        return Err(Error::invalid(format!(
+            "{} planes cannot be split into {frames} time points",
+            planes.len()
+        )));
+    }
+    let slices = planes.len() / frames;
     let labels16 = planes.iter().all(|p| match p {
         OutputPlane::Labels(l) => l.iter().all(|&v| v <= u32::from(u16::MAX)),
         OutputPlane::Float(_) => true,
@@ -436,40 +445,91 @@ pub fn write_tiff(
     write_atomically(path, |file| {
         let mut enc = TiffEncoder::new(BufWriter::new(file)).map_err(tiff_write_error)?;
         let mut description = format!("ImageJ=1.53t\nimages={}\n", planes.len());
-        if planes.len() > 1 {
-            description.push_str(&format!("slices={}\n", planes.len()));
+        if slices > 1 {
+            description.push_str(&format!("slices={slices}\n"));
+        }
+        if frames > 1 {
+            description.push_str(&format!("frames={frames}\n"));
+        }
+        if slices > 1 && frames > 1 {
+            description.push_str("hyperstack=true\n");
         }
         let resolution = calibration.pixel_width_um.zip(calibration.pixel_height_um);
         if resolution.is_some() {
             description.push_str("unit=micron\n");
         }
-        if planes.iter().any(|p| matches!(p, OutputPlane::Labels(_))) {
-            description.push_str("min=0.0\n");
+        let (bits, sample_format): (u16, u16) = match planes[0] {
+            OutputPlane::Labels(_) if labels16 => (16, 1),
+            OutputPlane::Labels(_) => (32, 1),
+            OutputPlane::Float(_) => (32, 3),
+        };
+        if planes.iter().any(|p| {
+            !matches!(
+                (p, sample_format),
+                (OutputPlane::Labels(_), 1) | (OutputPlane::Float(_), 3)
+            )
+        }) {
+            return Err(std::io::Error::other(
+                "all planes of a TIFF must have the same type",
+            ));
         }
-        let (w, h) = (width as u32, height as u32);
-        for plane in planes {
-            macro_rules! write_plane {
-                ($ct:ty, $data:expr) => {{
-                    let mut img = enc.new_image::<$ct>(w, h).map_err(tiff_write_error)?;
-                    img.encoder()
-                        .write_tag(Tag::ImageDescription, description.as_str())
-                        .map_err(tiff_write_error)?;
-                    if let Some((pw, ph)) = resolution {
-                        img.resolution_unit(ResolutionUnit::None);
-                        img.x_resolution(to_rational(1.0 / pw));
-                        img.y_resolution(to_rational(1.0 / ph));
+        let plane_bytes = (width * height * usize::from(bits / 8)) as u64;
+        // ImageJ's layout: the first directory, then every plane's pixels back to back (ImageJ
+        // reads `images=n` planes contiguously from the first offset), then the other
+        // directories pointing into that block, so other readers see a normal multi-page TIFF.
+        let mut first_offset = 0u64;
+        for k in 0..planes.len() {
+            let mut dir = enc.image_directory().map_err(tiff_write_error)?;
+            if k == 0 {
+                for (n, p) in planes.iter().enumerate() {
+                    let offset = match p {
+                        OutputPlane::Labels(l) if labels16 => {
+                            let v: Vec<u16> = l.iter().map(|&x| x as u16).collect();
+                            dir.write_data(v.as_slice())
+                        }
+                        OutputPlane::Labels(l) => dir.write_data(*l),
+                        OutputPlane::Float(f) => dir.write_data(*f),
                     }
-                    img.write_data($data).map_err(tiff_write_error)?;
-                }};
-            }
-            match plane {
-                OutputPlane::Labels(l) if labels16 => {
-                    let v: Vec<u16> = l.iter().map(|&x| x as u16).collect();
-                    write_plane!(colortype::Gray16, &v)
+                    .map_err(tiff_write_error)?;
+                    if n == 0 {
+                        first_offset = offset;
+                    } else if offset != first_offset + n as u64 * plane_bytes {
+                        return Err(std::io::Error::other("TIFF planes are not contiguous"));
+                    }
                 }
-                OutputPlane::Labels(l) => write_plane!(colortype::Gray32, l),
-                OutputPlane::Float(f) => write_plane!(colortype::Gray32Float, f),
+                dir.write_tag(Tag::ImageDescription, description.as_str())
+                    .map_err(tiff_write_error)?;
             }
+            let offset = u32::try_from(first_offset + k as u64 * plane_bytes).map_err(|_| {
+                std::io::Error::other("image too large for a classic TIFF (over 4 GB)")
+            })?;
+            let w = |dir: &mut tiff::encoder::DirectoryEncoder<'_, _, _>, tag, v: u32| {
+                dir.write_tag(tag, v).map_err(tiff_write_error)
+            };
+            w(&mut dir, Tag::ImageWidth, width as u32)?;
+            w(&mut dir, Tag::ImageLength, height as u32)?;
+            dir.write_tag(Tag::BitsPerSample, bits)
+                .map_err(tiff_write_error)?;
+            dir.write_tag(Tag::Compression, 1u16)
+                .map_err(tiff_write_error)?;
+            dir.write_tag(Tag::PhotometricInterpretation, 1u16)
+                .map_err(tiff_write_error)?;
+            w(&mut dir, Tag::StripOffsets, offset)?;
+            dir.write_tag(Tag::SamplesPerPixel, 1u16)
+                .map_err(tiff_write_error)?;
+            w(&mut dir, Tag::RowsPerStrip, height as u32)?;
+            w(&mut dir, Tag::StripByteCounts, plane_bytes as u32)?;
+            dir.write_tag(Tag::SampleFormat, sample_format)
+                .map_err(tiff_write_error)?;
+            if let Some((pw, ph)) = resolution {
+                dir.write_tag(Tag::XResolution, to_rational(1.0 / pw))
+                    .map_err(tiff_write_error)?;
+                dir.write_tag(Tag::YResolution, to_rational(1.0 / ph))
+                    .map_err(tiff_write_error)?;
+                dir.write_tag(Tag::ResolutionUnit, 1u16)
+                    .map_err(tiff_write_error)?;
+            }
+            dir.finish().map_err(tiff_write_error)?;
         }
         Ok(())
     })
@@ -479,15 +539,15 @@ fn tiff_write_error(e: tiff::TiffError) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
-/// A rational close to `v` (pixels per µm), precise to about 1e-7 relative.
+/// The rational closest to `v` (pixels per µm) with the largest denominator that keeps the
+/// numerator in range, so ImageJ's `1 / resolution` gives back the pixel size to ~1e-9.
 fn to_rational(v: f64) -> Rational {
-    let mut d: u32 = 1_000_000;
-    while d > 1 && v * f64::from(d) > f64::from(u32::MAX) {
-        d /= 10;
-    }
+    let d = (f64::from(u32::MAX) / v.max(1.0))
+        .floor()
+        .clamp(1.0, f64::from(u32::MAX));
     Rational {
-        n: (v * f64::from(d)).round() as u32,
-        d,
+        n: (v * d).round() as u32,
+        d: d as u32,
     }
 }
 
@@ -595,6 +655,7 @@ mod tests {
             4,
             3,
             &[OutputPlane::Labels(&labels)],
+            1,
             Calibration::square(0.619),
         )
         .expect("write");
@@ -604,23 +665,33 @@ mod tests {
             &PixelData::U16((0..12).collect())
         );
         let pw = img.calibration.pixel_width_um.expect("calibrated");
-        assert!((pw - 0.619).abs() < 1e-6, "{pw}");
+        assert!((pw - 0.619).abs() < 1e-9, "{pw}");
 
         let big: Vec<u32> = vec![70_000; 12];
+        let big2: Vec<u32> = (0..12).map(|i| 100_000 + i).collect();
+        let series = [OutputPlane::Labels(&big), OutputPlane::Labels(&big2)];
+        write_tiff(&path, 4, 3, &series, 2, Calibration::default()).expect("write 32-bit");
+        let img = read_image(&path).expect("read back");
+        assert_eq!((img.slices(), img.frames()), (1, 2));
+        assert_eq!(img.plane(0, 0, 0).at(3, 2), 70_000.0);
+        assert_eq!(img.plane(0, 0, 1).at(3, 2), 100_011.0);
+        assert_eq!(img.calibration, Calibration::default());
         let probs: Vec<f32> = (0..12).map(|i| i as f32 / 12.0).collect();
         write_tiff(
             &path,
             4,
             3,
-            &[OutputPlane::Labels(&big), OutputPlane::Float(&probs)],
+            &[OutputPlane::Float(&probs)],
+            1,
             Calibration::default(),
         )
-        .expect("write 32-bit");
-        let img = read_image(&path).expect("read back");
-        assert_eq!(img.slices(), 2);
-        assert_eq!(img.plane(0, 0, 0).at(3, 2), 70_000.0);
-        assert_eq!(img.plane(0, 1, 0).at(3, 2), 11.0 / 12.0);
-        assert_eq!(img.calibration, Calibration::default());
+        .expect("write float");
+        assert_eq!(
+            read_image(&path).expect("read").plane(0, 0, 0).at(3, 2),
+            11.0 / 12.0
+        );
+        let mixed = [OutputPlane::Float(&probs), OutputPlane::Labels(&big)];
+        assert!(write_tiff(&path, 4, 3, &mixed, 1, Calibration::default()).is_err());
         assert_eq!(
             std::fs::read_dir(dir.path()).expect("list").count(),
             1,
@@ -643,6 +714,7 @@ mod tests {
             64,
             64,
             &[OutputPlane::Float(&data)],
+            1,
             Calibration::default(),
         )
         .expect("write");
