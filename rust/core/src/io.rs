@@ -483,14 +483,19 @@ pub fn write_tiff(
             if k == 0 {
                 for (n, p) in planes.iter().enumerate() {
                     let offset = match p {
+                        // Converted a block of rows at a time, so no second full plane is held.
                         OutputPlane::Labels(l) if labels16 => {
-                            let v: Vec<u16> = l.iter().map(|&x| x as u16).collect();
-                            dir.write_data(v.as_slice())
+                            let mut first = None;
+                            for chunk in l.chunks(1 << 20) {
+                                let v: Vec<u16> = chunk.iter().map(|&x| x as u16).collect();
+                                let at = dir.write_data(v.as_slice()).map_err(tiff_write_error)?;
+                                first.get_or_insert(at);
+                            }
+                            first.ok_or_else(|| std::io::Error::other("empty plane"))?
                         }
-                        OutputPlane::Labels(l) => dir.write_data(*l),
-                        OutputPlane::Float(f) => dir.write_data(*f),
-                    }
-                    .map_err(tiff_write_error)?;
+                        OutputPlane::Labels(l) => dir.write_data(*l).map_err(tiff_write_error)?,
+                        OutputPlane::Float(f) => dir.write_data(*f).map_err(tiff_write_error)?,
+                    };
                     if n == 0 {
                         first_offset = offset;
                     } else if offset != first_offset + n as u64 * plane_bytes {

@@ -2,7 +2,7 @@
 //! (the "sample"), so that tiled inference sees exactly what whole-image inference would.
 
 use crate::image::{PixelData, Plane};
-use crate::model::Preprocessing;
+use crate::model::{Postprocessing, Preprocessing};
 
 /// One resolved value mapping.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,6 +53,25 @@ impl Normalizer {
                     max: max as f32,
                 },
                 Preprocessing::Sigmoid => Step::Sigmoid,
+            })
+            .collect();
+        Normalizer { steps: resolved }
+    }
+
+    /// The mapping a model card's post-processing describes (no statistics needed).
+    pub fn for_postprocessing(steps: &[Postprocessing]) -> Self {
+        let resolved = steps
+            .iter()
+            .map(|s| match *s {
+                Postprocessing::Sigmoid => Step::Sigmoid,
+                Postprocessing::ScaleLinear { gain, offset } => Step::Affine {
+                    scale: gain as f32,
+                    offset: offset as f32,
+                },
+                Postprocessing::Clip { min, max } => Step::Clip {
+                    min: min as f32,
+                    max: max as f32,
+                },
             })
             .collect();
         Normalizer { steps: resolved }

@@ -51,7 +51,18 @@ const NEIGHBOURS_4: [(isize, isize); 4] = [(0, -1), (-1, 0), (1, 0), (0, 1)];
 /// Connected components of `mask` (8-connected when `diagonal`, else 4-connected), numbered in
 /// raster order of their first pixel. Returns the label plane and the number of components.
 pub fn label_components(mask: &[bool], width: usize, height: usize, diagonal: bool) -> Labels {
-    let mut data = vec![0u32; mask.len()];
+    label_components_where(|i| mask[i], width, height, diagonal)
+}
+
+/// [`label_components`] of the pixels for which `inside(index)` holds, without a mask plane.
+pub fn label_components_where(
+    inside: impl Fn(usize) -> bool,
+    width: usize,
+    height: usize,
+    diagonal: bool,
+) -> Labels {
+    let n = width * height;
+    let mut data = vec![0u32; n];
     let mut count = 0u32;
     let mut queue = VecDeque::new();
     let nbrs: &[(isize, isize)] = if diagonal {
@@ -59,8 +70,8 @@ pub fn label_components(mask: &[bool], width: usize, height: usize, diagonal: bo
     } else {
         &NEIGHBOURS_4
     };
-    for start in 0..mask.len() {
-        if !mask[start] || data[start] != 0 {
+    for start in 0..n {
+        if data[start] != 0 || !inside(start) {
             continue;
         }
         count += 1;
@@ -74,7 +85,7 @@ pub fn label_components(mask: &[bool], width: usize, height: usize, diagonal: bo
                     continue;
                 }
                 let q = ny as usize * width + nx as usize;
-                if mask[q] && data[q] == 0 {
+                if data[q] == 0 && inside(q) {
                     data[q] = count;
                     queue.push_back(q);
                 }
@@ -345,9 +356,7 @@ pub fn fill_holes(mask: &mut [bool], width: usize, height: usize) {
 /// Turns a probability map into labelled objects: threshold, 8-connected components, holes
 /// filled, touching objects split, small objects dropped, labels renumbered in raster order.
 pub fn find_objects(prob: &[f32], width: usize, height: usize, params: &ObjectParams) -> Labels {
-    let mask: Vec<bool> = prob.iter().map(|&p| p > params.threshold).collect();
-    let components = label_components(&mask, width, height, true);
-    drop(mask);
+    let components = label_components_where(|i| prob[i] > params.threshold, width, height, true);
     let mut data = components.data;
     // Bounding boxes of the components.
     let mut boxes = vec![(usize::MAX, usize::MAX, 0usize, 0usize); components.count + 1];

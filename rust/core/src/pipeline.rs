@@ -11,8 +11,8 @@ use crate::backend::{Backend, TractBackend};
 use crate::error::{Error, Result};
 use crate::image::{Calibration, PixelData, Plane};
 use crate::measure::{measure_objects, ObjectMeasurement, PopulationStats};
-use crate::model::{Axis, ModelCard, Postprocessing};
-use crate::normalize::{sigmoid, Normalizer};
+use crate::model::{Axis, ModelCard};
+use crate::normalize::Normalizer;
 use crate::objects::{find_objects, Labels, ObjectParams};
 use crate::tiling::{mirror, plan_axis};
 
@@ -114,21 +114,9 @@ impl Model {
                 Axis::Batch => {}
             }
         }
-        let post = &card.postprocessing;
+        let post = Normalizer::for_postprocessing(&card.postprocessing);
         Ok((0..h * w)
-            .map(|i| {
-                let mut v = values[base + (i / w) * sy + (i % w) * sx];
-                for step in post {
-                    v = match *step {
-                        Postprocessing::Sigmoid => sigmoid(v),
-                        Postprocessing::ScaleLinear { gain, offset } => {
-                            (f64::from(v) * gain + offset) as f32
-                        }
-                        Postprocessing::Clip { min, max } => f64::from(v).clamp(min, max) as f32,
-                    };
-                }
-                v
-            })
+            .map(|i| post.apply(values[base + (i / w) * sy + (i % w) * sx]))
             .collect())
     }
 
