@@ -2,7 +2,6 @@
 //! summary table.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use brightseg::image::Calibration;
@@ -291,16 +290,12 @@ fn process_image(
     let planes: Vec<(usize, usize)> = (0..image.frames())
         .flat_map(|t| (0..image.slices()).map(move |z| (t, z)))
         .collect();
-    let status = Mutex::new(String::new());
     let mut results: Vec<(usize, usize, NucleiResult)> = Vec::new();
     for &(t, z) in &planes {
         let plane = image.plane(channel, z, t);
         let report = |p: Progress| {
             if p.stage == Stage::Inference {
-                if let Ok(mut s) = status.lock() {
-                    *s = format!("{name}: tile {}/{}", p.done, p.total);
-                    bar.set_message(s.clone());
-                }
+                bar.set_message(format!("{name}: tile {}/{}", p.done, p.total));
             }
         };
         let r = find_nuclei(model, plane, calibration, params, &report)
