@@ -44,10 +44,7 @@ struct Outputs {
 
 impl Outputs {
     fn for_input(out: &Path, input: &Path) -> Self {
-        let name = input
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = crate::file_name(input);
         let lower = name.to_ascii_lowercase();
         let stem = [
             ".ome.tiff",
@@ -193,10 +190,7 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
     let mut failed = 0usize;
     let mut nuclei = 0usize;
     for input in &inputs {
-        let name = input
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = crate::file_name(input);
         let outputs = Outputs::for_input(&args.out, input);
         bar.set_message(name.clone());
         if !args.overwrite && outputs.complete(args) {
@@ -272,10 +266,7 @@ fn process_image(
     args: &FindNucleiArgs,
     bar: &ProgressBar,
 ) -> Result<(Vec<Vec<String>>, usize)> {
-    let name = input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = crate::file_name(input);
     let image = io::read_image(input)?;
     let channel = image.resolve_channel(args.channel.as_deref())?;
     let calibration = match args.pixel_size {

@@ -84,6 +84,13 @@ pub struct FindNucleiArgs {
     pub quiet: bool,
 }
 
+/// The last component of `path` as text (empty when there is none), for tables and messages.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

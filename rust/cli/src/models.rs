@@ -57,22 +57,29 @@ pub fn resolve(name_or_path: &str) -> Result<PathBuf> {
     if as_path.exists() {
         return Ok(as_path);
     }
-    if let Some(found) = discover()
-        .into_iter()
+    let models = discover();
+    if let Some(found) = models
+        .iter()
         .find(|p| p.file_name().is_some_and(|n| n == name_or_path))
     {
-        return Ok(found);
+        return Ok(found.clone());
     }
-    let known: Vec<String> = discover()
-        .iter()
-        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect();
+    let known: Vec<String> = models.iter().map(|p| crate::file_name(p)).collect();
     bail!(
         "model \"{name_or_path}\" not found: give a model folder, or one of the known models ({}); \
          folders searched: {}",
         if known.is_empty() { "none found".to_owned() } else { known.join(", ") },
-        search_path().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        searched()
     )
+}
+
+/// The search path as one line, for messages.
+fn searched() -> String {
+    search_path()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `brightseg models`: one line per model.
@@ -81,19 +88,12 @@ pub fn list() -> Result<()> {
     if models.is_empty() {
         println!(
             "No models found. Searched: {}\nSet BRIGHTSEG_MODEL_PATH to a folder of model folders.",
-            search_path()
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            searched()
         );
         return Ok(());
     }
     for folder in models {
-        let name = folder
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = crate::file_name(&folder);
         match ModelCard::load(&folder) {
             Ok(card) => println!(
                 "{name}\t{}\tthreshold {} · min size {} µm² · {}\t{}",

@@ -78,18 +78,12 @@ pub fn label_components_where(
         data[start] = count;
         queue.push_back(start);
         while let Some(p) = queue.pop_front() {
-            let (x, y) = ((p % width) as isize, (p / width) as isize);
-            for &(dx, dy) in nbrs {
-                let (nx, ny) = (x + dx, y + dy);
-                if nx < 0 || ny < 0 || nx >= width as isize || ny >= height as isize {
-                    continue;
-                }
-                let q = ny as usize * width + nx as usize;
+            for_each_neighbour(p, width, height, nbrs, |q| {
                 if data[q] == 0 && inside(q) {
                     data[q] = count;
                     queue.push_back(q);
                 }
-            }
+            });
         }
     }
     Labels {
