@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use brightseg::image::Calibration;
 use brightseg::io::{self, OutputPlane};
-use brightseg::measure::{ObjectMeasurement, PopulationStats};
+use brightseg::measure::{
+    ObjectMeasurement, PopulationStats, SUMMARY_LEAD_COLUMNS, SUMMARY_TAIL_COLUMNS,
+    UNCALIBRATED_MESSAGE,
+};
 use brightseg::pipeline::{find_nuclei, Model, NucleiParams, NucleiResult, Progress, Stage};
 use brightseg::render::overlay_rgb;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,15 +25,6 @@ pub enum Outcome {
     SomeFailed,
 }
 
-/// Columns of `summary.csv` before and after the Harmony statistics.
-const SUMMARY_LEAD: [&str; 6] = ["Image", "Channel", "T", "Z", "Status", "Message"];
-const SUMMARY_TAIL: [&str; 5] = [
-    "Threshold",
-    "Minimum Size [µm²]",
-    "Pixel Size [µm]",
-    "Model",
-    "Backend",
-];
 const SUMMARY_FILE: &str = "summary.csv";
 
 /// Output file names of one input image.
@@ -240,10 +234,10 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
 }
 
 fn summary_header() -> Vec<String> {
-    SUMMARY_LEAD
+    SUMMARY_LEAD_COLUMNS
         .iter()
         .chain(PopulationStats::COLUMNS.iter())
-        .chain(SUMMARY_TAIL.iter())
+        .chain(SUMMARY_TAIL_COLUMNS.iter())
         .map(|s| (*s).to_owned())
         .collect()
 }
@@ -361,7 +355,7 @@ fn process_image(
                 if r.calibrated {
                     String::new()
                 } else {
-                    "uncalibrated: 1 µm/pixel assumed".into()
+                    UNCALIBRATED_MESSAGE.into()
                 },
             ];
             row.extend(r.stats.values().iter().map(|v| number(*v)));

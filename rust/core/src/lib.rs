@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod catalog;
 pub mod error;
 pub mod image;
 pub mod io;

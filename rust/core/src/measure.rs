@@ -168,6 +168,22 @@ pub fn measure_objects(
         .collect()
 }
 
+/// Columns of a summary table (one row per image plane) before [`PopulationStats::COLUMNS`].
+/// The CLI's `summary.csv` and the Fiji summary table share this layout.
+pub const SUMMARY_LEAD_COLUMNS: [&str; 6] = ["Image", "Channel", "T", "Z", "Status", "Message"];
+
+/// Columns of a summary table after [`PopulationStats::COLUMNS`]: the settings that produced it.
+pub const SUMMARY_TAIL_COLUMNS: [&str; 5] = [
+    "Threshold",
+    "Minimum Size [µm²]",
+    "Pixel Size [µm]",
+    "Model",
+    "Backend",
+];
+
+/// The message a summary row carries for an image without calibration.
+pub const UNCALIBRATED_MESSAGE: &str = "uncalibrated: 1 µm/pixel assumed";
+
 /// Population statistics of object sizes, named as Harmony names them. Statistics of an empty
 /// population are NaN (count and sum are 0).
 #[derive(Debug, Clone, Copy, PartialEq)]
