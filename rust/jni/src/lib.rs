@@ -1,0 +1,405 @@
+//! # brightseg-jni
+//!
+//! The native library behind brightseg's Java API (`io.github.brightseg`) and Fiji plugin: a thin
+//! JNI bridge over the `brightseg` core. It holds no image science of its own.
+//!
+//! Every export is one line: it hands its arguments to an inner function returning
+//! [`error::JniResult`] and resolves the outcome with [`error::ThrowJavaException`], which turns
+//! errors into Java exceptions (the table is in [`error`]) and catches panics (`with_env` wraps
+//! the call in `catch_unwind`), so no Rust panic ever reaches the JVM. Models are `long` handles
+//! from a registry ([`session`]), so a closed or forged handle is an exception, not a crash.
+//! Log lines wait in a queue ([`logging`]) until Java collects them.
+//!
+//! The Java declarations live in `java/src/main/java/io/github/brightseg/NativeLib.java`; each
+//! export names its declaration in a comment.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod logging;
+pub mod nuclei;
+pub mod session;
+
+use std::path::PathBuf;
+
+use brightseg::measure::{
+    ObjectMeasurement, PopulationStats, SUMMARY_LEAD_COLUMNS, SUMMARY_TAIL_COLUMNS,
+    UNCALIBRATED_MESSAGE,
+};
+use jni::objects::{
+    JByteArray, JClass, JDoubleArray, JFloatArray, JIntArray, JObject, JShortArray, JString,
+};
+use jni::sys::{jboolean, jdouble, jint, jlong};
+use jni::{Env, EnvUnowned};
+
+use error::{JniError, JniResult, ThrowJavaException};
+use nuclei::Request;
+
+/// Runs `inner` with a JNI environment: errors become Java exceptions and panics are caught.
+fn run_jni<'local, T: Default>(
+    unowned: &mut EnvUnowned<'local>,
+    inner: impl FnOnce(&mut Env<'local>) -> JniResult<T>,
+) -> T {
+    logging::init();
+    unowned.with_env(inner).resolve::<ThrowJavaException>()
+}
+
+fn java_string<'local>(env: &mut Env<'local>, s: &str) -> JniResult<JString<'local>> {
+    Ok(JString::from_str(env, s)?)
+}
+
+fn rust_string(env: &Env<'_>, s: &JString<'_>, what: &str) -> JniResult<String> {
+    if s.is_null() {
+        return Err(JniError::InvalidArgument(format!("{what} is null")));
+    }
+    Ok(s.try_to_string(env)?)
+}
+
+fn double_array<'local>(env: &mut Env<'local>, values: &[f64]) -> JniResult<JDoubleArray<'local>> {
+    let array = env.new_double_array(values.len())?;
+    array.set_region(env, 0, values)?;
+    Ok(array)
+}
+
+fn version_inner<'local>(env: &mut Env<'local>) -> JniResult<JString<'local>> {
+    java_string(env, env!("CARGO_PKG_VERSION"))
+}
+
+fn open_inner(env: &mut Env<'_>, path: &JString<'_>, threads: jint) -> JniResult<jlong> {
+    let path = rust_string(env, path, "the model path")?;
+    session::open(&PathBuf::from(path), threads)
+}
+
+fn model_name_inner<'local>(env: &mut Env<'local>, handle: jlong) -> JniResult<JString<'local>> {
+    let s = session::get(handle)?;
+    java_string(env, &s.model.card().name)
+}
+
+fn backend_inner<'local>(env: &mut Env<'local>, handle: jlong) -> JniResult<JString<'local>> {
+    let s = session::get(handle)?;
+    java_string(env, &s.model.backend_description())
+}
+
+fn defaults_inner<'local>(env: &mut Env<'local>, handle: jlong) -> JniResult<JDoubleArray<'local>> {
+    let s = session::get(handle)?;
+    let card = s.model.card();
+    double_array(
+        env,
+        &[
+            f64::from(card.defaults.threshold),
+            card.defaults.min_size_um2,
+            card.pixel_size_um.unwrap_or(f64::NAN),
+        ],
+    )
+}
+
+fn discover_inner<'local>(
+    env: &mut Env<'local>,
+    search_path: &JString<'_>,
+) -> JniResult<JString<'local>> {
+    let joined = rust_string(env, search_path, "the model search path")?;
+    let dirs: Vec<PathBuf> = std::env::split_paths(&joined).collect();
+    let found: Vec<String> = brightseg::catalog::discover(&dirs)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    java_string(env, &found.join("\n"))
+}
+
+fn columns_inner<'local>(env: &mut Env<'local>, which: jint) -> JniResult<JString<'local>> {
+    let columns: &[&str] = match which {
+        0 => &ObjectMeasurement::COLUMNS,
+        1 => &PopulationStats::COLUMNS,
+        2 => &SUMMARY_LEAD_COLUMNS,
+        3 => &SUMMARY_TAIL_COLUMNS,
+        4 => &[UNCALIBRATED_MESSAGE],
+        _ => return Err(JniError::InvalidArgument(format!("no column list {which}"))),
+    };
+    java_string(env, &columns.join("\t"))
+}
+
+fn layout_inner<'local>(env: &mut Env<'local>) -> JniResult<JIntArray<'local>> {
+    let layout = [nuclei::HEADER_LEN, nuclei::STATS_LEN, nuclei::OBJECT_LEN].map(|v| v as i32);
+    let array = env.new_int_array(layout.len())?;
+    array.set_region(env, 0, &layout)?;
+    Ok(array)
+}
+
+fn drain_log_inner<'local>(env: &mut Env<'local>) -> JniResult<JString<'local>> {
+    java_string(env, &logging::drain())
+}
+
+fn self_test_panic_inner(env: &mut Env<'_>, message: &JString<'_>) -> JniResult<()> {
+    let message = rust_string(env, message, "the message")?;
+    panic!("self-test panic: {message}")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn request(
+    handle: jlong,
+    width: jint,
+    height: jint,
+    pixel_width_um: jdouble,
+    pixel_height_um: jdouble,
+    threshold: jdouble,
+    min_size_um2: jdouble,
+    split: jboolean,
+    split_depth_px: jdouble,
+) -> Request {
+    Request {
+        handle,
+        width,
+        height,
+        pixel_width_um,
+        pixel_height_um,
+        threshold,
+        min_size_um2,
+        split,
+        split_depth_px,
+    }
+}
+
+/// Exports. Each is one line over an inner function; the Java declaration is named above it.
+#[allow(unsafe_code)] // `#[unsafe(no_mangle)]` is how the JVM finds the functions; nothing else.
+mod exports {
+    use super::*;
+
+    /// `static native String version()`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_version<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+    ) -> JString<'l> {
+        run_jni(&mut env, version_inner)
+    }
+
+    /// `static native long open(String modelPath, int threads)`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_open<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        path: JString<'l>,
+        threads: jint,
+    ) -> jlong {
+        run_jni(&mut env, |env| open_inner(env, &path, threads))
+    }
+
+    /// `static native void close(long handle)`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_close<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        handle: jlong,
+    ) {
+        run_jni(&mut env, |_| {
+            session::close(handle);
+            Ok(())
+        })
+    }
+
+    /// `static native int openCount()`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_openCount<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+    ) -> jint {
+        run_jni(&mut env, |_| {
+            Ok(i32::try_from(session::open_count()).unwrap_or(i32::MAX))
+        })
+    }
+
+    /// `static native String modelName(long handle)`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_modelName<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        handle: jlong,
+    ) -> JString<'l> {
+        run_jni(&mut env, |env| model_name_inner(env, handle))
+    }
+
+    /// `static native String backend(long handle)`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_backend<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        handle: jlong,
+    ) -> JString<'l> {
+        run_jni(&mut env, |env| backend_inner(env, handle))
+    }
+
+    /// `static native double[] modelDefaults(long handle)`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_modelDefaults<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        handle: jlong,
+    ) -> JDoubleArray<'l> {
+        run_jni(&mut env, |env| defaults_inner(env, handle))
+    }
+
+    /// `static native String discoverModels(String searchPath)`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_discoverModels<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        search_path: JString<'l>,
+    ) -> JString<'l> {
+        run_jni(&mut env, |env| discover_inner(env, &search_path))
+    }
+
+    /// `static native String columns(int which)`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_columns<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        which: jint,
+    ) -> JString<'l> {
+        run_jni(&mut env, |env| columns_inner(env, which))
+    }
+
+    /// `static native int[] packedLayout()`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_packedLayout<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+    ) -> JIntArray<'l> {
+        run_jni(&mut env, layout_inner)
+    }
+
+    /// `static native String drainLog()`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_drainLog<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+    ) -> JString<'l> {
+        run_jni(&mut env, drain_log_inner)
+    }
+
+    /// `static native void selfTestPanic(String message)`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_selfTestPanic<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        message: JString<'l>,
+    ) {
+        run_jni(&mut env, |env| self_test_panic_inner(env, &message))
+    }
+
+    /// `static native double[] findNuclei8(long handle, byte[] pixels, int width, int height,
+    /// double pixelWidthUm, double pixelHeightUm, double threshold, double minSizeUm2,
+    /// boolean split, double splitDepthPx, float[] probabilityOut, int[] labelsOut,
+    /// ProgressListener listener)`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_findNuclei8<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        handle: jlong,
+        pixels: JByteArray<'l>,
+        width: jint,
+        height: jint,
+        pw: jdouble,
+        ph: jdouble,
+        threshold: jdouble,
+        min_size: jdouble,
+        split: jboolean,
+        depth: jdouble,
+        probability: JFloatArray<'l>,
+        labels: JIntArray<'l>,
+        listener: JObject<'l>,
+    ) -> JDoubleArray<'l> {
+        let r = request(
+            handle, width, height, pw, ph, threshold, min_size, split, depth,
+        );
+        run_jni(&mut env, |env| {
+            find_nuclei_inner(
+                env,
+                &r,
+                |env| nuclei::plane_from_java(env, &pixels, &r, nuclei::bytes_to_pixels),
+                &probability,
+                &labels,
+                &listener,
+            )
+        })
+    }
+
+    /// `static native double[] findNuclei16(long handle, short[] pixels, …)`, as `findNuclei8`.
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_findNuclei16<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        handle: jlong,
+        pixels: JShortArray<'l>,
+        width: jint,
+        height: jint,
+        pw: jdouble,
+        ph: jdouble,
+        threshold: jdouble,
+        min_size: jdouble,
+        split: jboolean,
+        depth: jdouble,
+        probability: JFloatArray<'l>,
+        labels: JIntArray<'l>,
+        listener: JObject<'l>,
+    ) -> JDoubleArray<'l> {
+        let r = request(
+            handle, width, height, pw, ph, threshold, min_size, split, depth,
+        );
+        run_jni(&mut env, |env| {
+            find_nuclei_inner(
+                env,
+                &r,
+                |env| nuclei::plane_from_java(env, &pixels, &r, nuclei::shorts_to_pixels),
+                &probability,
+                &labels,
+                &listener,
+            )
+        })
+    }
+
+    /// `static native double[] findNuclei32(long handle, float[] pixels, …)`, as `findNuclei8`.
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_findNuclei32<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        handle: jlong,
+        pixels: JFloatArray<'l>,
+        width: jint,
+        height: jint,
+        pw: jdouble,
+        ph: jdouble,
+        threshold: jdouble,
+        min_size: jdouble,
+        split: jboolean,
+        depth: jdouble,
+        probability: JFloatArray<'l>,
+        labels: JIntArray<'l>,
+        listener: JObject<'l>,
+    ) -> JDoubleArray<'l> {
+        let r = request(
+            handle, width, height, pw, ph, threshold, min_size, split, depth,
+        );
+        run_jni(&mut env, |env| {
+            find_nuclei_inner(
+                env,
+                &r,
+                |env| nuclei::plane_from_java(env, &pixels, &r, nuclei::floats_to_pixels),
+                &probability,
+                &labels,
+                &listener,
+            )
+        })
+    }
+}
+
+fn find_nuclei_inner<'local>(
+    env: &mut Env<'local>,
+    request: &Request,
+    read_plane: impl FnOnce(&Env<'local>) -> JniResult<brightseg::image::Plane>,
+    probability: &JFloatArray<'_>,
+    labels: &JIntArray<'_>,
+    listener: &JObject<'_>,
+) -> JniResult<JDoubleArray<'local>> {
+    let plane = read_plane(env)?;
+    let packed = nuclei::run(env, plane, request, probability, labels, listener)?;
+    double_array(env, &packed)
+}

@@ -1,0 +1,392 @@
+//! Find Nuclei across JNI: pixels in (one copy into Rust), probability and labels out into arrays
+//! the caller allocated, measurements out as one packed `double[]` (layout below) that the Java
+//! side turns into objects.
+
+use std::sync::mpsc;
+
+use brightseg::image::{Calibration, PixelData, Plane};
+use brightseg::measure::{ObjectMeasurement, PopulationStats};
+use brightseg::pipeline::{find_nuclei, NucleiParams, NucleiResult, Progress, Stage};
+use jni::objects::{JFloatArray, JIntArray, JObject, JPrimitiveArray, TypeArray};
+use jni::{jni_sig, jni_str, Env, JValue};
+
+use crate::error::{JniError, JniResult};
+use crate::session;
+
+/// Values before the statistics in the packed result: threshold, minimum size µm², pixel width
+/// µm, pixel height µm, calibrated (1/0), number of objects.
+pub const HEADER_LEN: usize = 6;
+/// Values per object in the packed result, in [`ObjectMeasurement::COLUMNS`] order.
+pub const OBJECT_LEN: usize = ObjectMeasurement::COLUMNS.len();
+/// Values of the statistics in the packed result, in [`PopulationStats::COLUMNS`] order.
+pub const STATS_LEN: usize = PopulationStats::COLUMNS.len();
+
+/// Settings of one call, as Java passed them. NaN threshold or minimum size: the model's default.
+/// NaN pixel width: the image is uncalibrated.
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    /// Model handle.
+    pub handle: i64,
+    /// Image width in pixels.
+    pub width: i32,
+    /// Image height in pixels.
+    pub height: i32,
+    /// Pixel width in µm, or NaN.
+    pub pixel_width_um: f64,
+    /// Pixel height in µm, or NaN (then square pixels).
+    pub pixel_height_um: f64,
+    /// Probability threshold, or NaN.
+    pub threshold: f64,
+    /// Minimum size in µm², or NaN.
+    pub min_size_um2: f64,
+    /// Split touching nuclei.
+    pub split: bool,
+    /// Split depth in pixels.
+    pub split_depth_px: f64,
+}
+
+impl Request {
+    fn pixel_count(&self) -> JniResult<usize> {
+        let (w, h) = (self.width, self.height);
+        if w <= 0 || h <= 0 {
+            return Err(JniError::InvalidArgument(format!(
+                "image size {w} × {h} is invalid: width and height must be positive"
+            )));
+        }
+        (w as usize)
+            .checked_mul(h as usize)
+            .ok_or_else(|| JniError::InvalidArgument(format!("image size {w} × {h} is too large")))
+    }
+
+    fn calibration(&self) -> JniResult<Calibration> {
+        let check = |v: f64, what: &str| -> JniResult<Option<f64>> {
+            if v.is_nan() {
+                Ok(None)
+            } else if v.is_finite() && v > 0.0 {
+                Ok(Some(v))
+            } else {
+                Err(JniError::InvalidArgument(format!(
+                    "pixel {what} {v} µm is invalid: give a positive size, or NaN when the image \
+                     is not calibrated"
+                )))
+            }
+        };
+        let pw = check(self.pixel_width_um, "width")?;
+        let ph = check(self.pixel_height_um, "height")?.or(pw);
+        Ok(Calibration {
+            pixel_width_um: pw,
+            pixel_height_um: if pw.is_some() { ph } else { None },
+        })
+    }
+
+    fn params(&self) -> NucleiParams {
+        let given = |v: f64| (!v.is_nan()).then_some(v);
+        NucleiParams {
+            threshold: given(self.threshold).map(|t| t as f32),
+            min_size_um2: given(self.min_size_um2),
+            split: self.split,
+            split_depth_px: self.split_depth_px as f32,
+        }
+    }
+}
+
+/// Copies a Java array of exactly `expected` values into a Rust vector (the one copy).
+pub fn read_array<T: TypeArray + Default + Clone>(
+    env: &Env<'_>,
+    array: &JPrimitiveArray<'_, T>,
+    expected: usize,
+    what: &str,
+) -> JniResult<Vec<T>> {
+    if array.is_null() {
+        return Err(JniError::InvalidArgument(format!(
+            "the {what} array is null"
+        )));
+    }
+    let len = array.len(env)?;
+    if len != expected {
+        return Err(JniError::InvalidArgument(format!(
+            "the {what} array has {len} values but width × height is {expected}"
+        )));
+    }
+    let mut values = vec![T::default(); len];
+    array.get_region(env, 0, &mut values)?;
+    Ok(values)
+}
+
+/// Pixels as ImageJ holds them: `byte[]` (8-bit), `short[]` (16-bit), `float[]` (32-bit).
+/// Java's signed bytes and shorts are reinterpreted as unsigned, as ImageJ does.
+pub fn plane_from_java<T: TypeArray + Default + Clone>(
+    env: &Env<'_>,
+    pixels: &JPrimitiveArray<'_, T>,
+    request: &Request,
+    convert: fn(Vec<T>) -> PixelData,
+) -> JniResult<Plane> {
+    let n = request.pixel_count()?;
+    let values = read_array(env, pixels, n, "pixel")?;
+    Ok(Plane::new(
+        request.width as usize,
+        request.height as usize,
+        convert(values),
+    )?)
+}
+
+/// `byte[]` to 8-bit pixels (reinterpreting, in place).
+pub fn bytes_to_pixels(v: Vec<i8>) -> PixelData {
+    PixelData::U8(v.into_iter().map(|b| b as u8).collect())
+}
+
+/// `short[]` to 16-bit pixels (reinterpreting, in place).
+pub fn shorts_to_pixels(v: Vec<i16>) -> PixelData {
+    PixelData::U16(v.into_iter().map(|s| s as u16).collect())
+}
+
+/// `float[]` to 32-bit pixels.
+pub fn floats_to_pixels(v: Vec<f32>) -> PixelData {
+    PixelData::F32(v)
+}
+
+/// Runs Find Nuclei on `plane`, reporting progress to `listener` (an
+/// `io.github.brightseg.ProgressListener`, or null) on the calling thread, fills the output
+/// arrays and returns the packed measurements.
+pub fn run<'local>(
+    env: &mut Env<'local>,
+    plane: Plane,
+    request: &Request,
+    probability_out: &JFloatArray<'_>,
+    labels_out: &JIntArray<'_>,
+    listener: &JObject<'_>,
+) -> JniResult<Vec<f64>> {
+    let n = request.pixel_count()?;
+    for (len, what) in [
+        (nullable_len(env, probability_out)?, "probability output"),
+        (nullable_len(env, labels_out)?, "label output"),
+    ] {
+        match len {
+            None => {
+                return Err(JniError::InvalidArgument(format!(
+                    "the {what} array is null"
+                )))
+            }
+            Some(len) if len != n => {
+                return Err(JniError::InvalidArgument(format!(
+                    "the {what} array has {len} values but width × height is {n}"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    let calibration = request.calibration()?;
+    let params = request.params();
+    params.validate()?;
+    let session = session::get(request.handle)?;
+
+    // The work runs on a helper thread inside the model's pool; this (Java) thread forwards its
+    // progress to the listener, since only it may call into Java.
+    let (sender, receiver) = mpsc::channel::<Progress>();
+    let mut listener_failed = false;
+    let outcome = std::thread::scope(|scope| {
+        let session = &session;
+        let plane = &plane;
+        let worker = scope.spawn(move || {
+            let report = |p: Progress| {
+                let _ = sender.send(p);
+            };
+            session
+                .pool
+                .install(|| find_nuclei(&session.model, plane, calibration, &params, &report))
+        });
+        for p in receiver {
+            if !listener_failed && !listener.is_null() {
+                let stage = match p.stage {
+                    Stage::Inference => 0,
+                    Stage::Objects => 1,
+                };
+                let args = [
+                    JValue::Int(stage),
+                    JValue::Int(clamp_i32(p.done)),
+                    JValue::Int(clamp_i32(p.total)),
+                ];
+                let called =
+                    env.call_method(listener, jni_str!("onProgress"), jni_sig!("(III)V"), &args);
+                // An exception from the listener (a cancel, say) stays pending for Java; the
+                // work finishes, but nothing more is reported.
+                listener_failed = called.is_err();
+            }
+        }
+        worker.join()
+    });
+    let result = match outcome {
+        Ok(result) => result?,
+        Err(payload) => std::panic::resume_unwind(payload),
+    };
+    if listener_failed {
+        return Err(JniError::Jni(jni::errors::Error::JavaException));
+    }
+    probability_out.set_region(env, 0, &result.probability)?;
+    let labels: Vec<i32> = result
+        .labels
+        .data
+        .iter()
+        .map(|&l| i32::try_from(l).unwrap_or(i32::MAX))
+        .collect();
+    labels_out.set_region(env, 0, &labels)?;
+    Ok(pack(&result))
+}
+
+fn nullable_len<T: TypeArray>(
+    env: &Env<'_>,
+    a: &JPrimitiveArray<'_, T>,
+) -> JniResult<Option<usize>> {
+    if a.is_null() {
+        Ok(None)
+    } else {
+        Ok(Some(a.len(env)?))
+    }
+}
+
+fn clamp_i32(v: usize) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// Packs the measurements: header ([`HEADER_LEN`]), statistics ([`STATS_LEN`]), then
+/// [`OBJECT_LEN`] values per object.
+pub fn pack(result: &NucleiResult) -> Vec<f64> {
+    let mut out = Vec::with_capacity(HEADER_LEN + STATS_LEN + OBJECT_LEN * result.objects.len());
+    out.extend([
+        f64::from(result.threshold),
+        result.min_size_um2,
+        result.pixel_width_um,
+        result.pixel_height_um,
+        if result.calibrated { 1.0 } else { 0.0 },
+        result.objects.len() as f64,
+    ]);
+    out.extend(result.stats.values());
+    for o in &result.objects {
+        out.extend(o.values());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        Request {
+            handle: 0,
+            width: 4,
+            height: 3,
+            pixel_width_um: f64::NAN,
+            pixel_height_um: f64::NAN,
+            threshold: f64::NAN,
+            min_size_um2: 12.5,
+            split: true,
+            split_depth_px: 0.5,
+        }
+    }
+
+    #[test]
+    fn nan_means_model_default_and_uncalibrated() {
+        let r = request();
+        assert_eq!(r.pixel_count().expect("valid"), 12);
+        let c = r.calibration().expect("valid");
+        assert_eq!((c.pixel_width_um, c.pixel_height_um), (None, None));
+        let p = r.params();
+        assert_eq!((p.threshold, p.min_size_um2), (None, Some(12.5)));
+        let square = Request {
+            pixel_width_um: 0.65,
+            ..r
+        };
+        let c = square.calibration().expect("valid");
+        assert_eq!(
+            (c.pixel_width_um, c.pixel_height_um),
+            (Some(0.65), Some(0.65))
+        );
+    }
+
+    #[test]
+    fn bad_sizes_and_calibrations_are_invalid_arguments() {
+        for bad in [
+            Request {
+                width: 0,
+                ..request()
+            },
+            Request {
+                height: -3,
+                ..request()
+            },
+        ] {
+            assert!(matches!(
+                bad.pixel_count(),
+                Err(JniError::InvalidArgument(_))
+            ));
+        }
+        for v in [0.0, -1.0, f64::INFINITY] {
+            let bad = Request {
+                pixel_width_um: v,
+                ..request()
+            };
+            assert!(matches!(
+                bad.calibration(),
+                Err(JniError::InvalidArgument(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn signed_java_values_become_unsigned_pixels() {
+        match bytes_to_pixels(vec![-1, 0, 127, -128]) {
+            PixelData::U8(v) => assert_eq!(v, vec![255, 0, 127, 128]),
+            other => panic!("not 8-bit: {}", other.type_name()),
+        }
+        match shorts_to_pixels(vec![-1, 1000, i16::MIN]) {
+            PixelData::U16(v) => assert_eq!(v, vec![65535, 1000, 32768]),
+            other => panic!("not 16-bit: {}", other.type_name()),
+        }
+    }
+
+    #[test]
+    fn packed_layout_is_header_stats_objects() {
+        let sizes = [10.0, 30.0];
+        let objects: Vec<ObjectMeasurement> = (1..=2)
+            .map(|id| ObjectMeasurement {
+                id,
+                area_px: 10,
+                area_um2: sizes[id as usize - 1],
+                centroid_x_um: 1.0,
+                centroid_y_um: 2.0,
+                bbox_x: 0,
+                bbox_y: 0,
+                bbox_width: 3,
+                bbox_height: 4,
+                mean_probability: 0.9,
+                mean_intensity: 100.0,
+                roundness: 0.8,
+            })
+            .collect();
+        let result = NucleiResult {
+            probability: vec![],
+            labels: brightseg::objects::Labels {
+                width: 0,
+                height: 0,
+                data: vec![],
+                count: 0,
+            },
+            stats: PopulationStats::from_sizes(&sizes),
+            objects,
+            threshold: 0.5,
+            min_size_um2: 10.0,
+            pixel_width_um: 0.5,
+            pixel_height_um: 0.5,
+            calibrated: true,
+            backend: "tract".into(),
+        };
+        let packed = pack(&result);
+        assert_eq!(packed.len(), HEADER_LEN + STATS_LEN + 2 * OBJECT_LEN);
+        assert_eq!(&packed[..HEADER_LEN], &[0.5, 10.0, 0.5, 0.5, 1.0, 2.0]);
+        assert_eq!(packed[HEADER_LEN], 2.0); // Number of Objects
+        assert_eq!(packed[HEADER_LEN + 1], 20.0); // Size mean
+        let second = HEADER_LEN + STATS_LEN + OBJECT_LEN;
+        assert_eq!(&packed[second..second + 2], &[2.0, 30.0]);
+    }
+}

@@ -1,0 +1,117 @@
+//! Open models behind `long` handles.
+//!
+//! A handle is a number from a registry, not a pointer: a closed, forged or stale handle is an
+//! error (`IllegalStateException` in Java), never a dangling dereference. Calls in flight hold
+//! their own reference, so closing a model while another thread uses it cannot free it under
+//! that thread.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use brightseg::pipeline::Model;
+
+use crate::error::{JniError, JniResult};
+
+/// One open model and the threads that run it.
+pub struct Session {
+    /// The loaded model.
+    pub model: Model,
+    /// Worker threads for this model's tiles (as many as the caller asked for).
+    pub pool: rayon::ThreadPool,
+}
+
+static NEXT_HANDLE: AtomicI64 = AtomicI64::new(1);
+static SESSIONS: Mutex<Option<HashMap<i64, Arc<Session>>>> = Mutex::new(None);
+
+fn with_sessions<R>(f: impl FnOnce(&mut HashMap<i64, Arc<Session>>) -> R) -> R {
+    let mut guard = SESSIONS.lock().unwrap_or_else(PoisonError::into_inner);
+    f(guard.get_or_insert_with(HashMap::new))
+}
+
+/// Loads the model in `path` with `threads` worker threads (0: one per core) and returns its
+/// handle.
+pub fn open(path: &Path, threads: i32) -> JniResult<i64> {
+    let threads = usize::try_from(threads).map_err(|_| {
+        JniError::InvalidArgument(format!(
+            "threads = {threads} is invalid: give 0 (one per core) or a positive number"
+        ))
+    })?;
+    if path.as_os_str().is_empty() {
+        return Err(JniError::InvalidArgument(
+            "no model given: pass a model folder or its bioimageio.yaml".into(),
+        ));
+    }
+    let model = Model::load(path)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("brightseg-worker-{i}"))
+        .build()
+        .map_err(|e| {
+            JniError::Core(brightseg::Error::backend(format!(
+                "cannot start {threads} worker threads: {e}"
+            )))
+        })?;
+    log::info!(
+        "opened model \"{}\" from {} on {} ({} threads)",
+        model.card().name,
+        path.display(),
+        model.backend_description(),
+        pool.current_num_threads()
+    );
+    let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+    with_sessions(|s| s.insert(handle, Arc::new(Session { model, pool })));
+    Ok(handle)
+}
+
+/// The session behind `handle`, kept alive for as long as the caller holds it.
+pub fn get(handle: i64) -> JniResult<Arc<Session>> {
+    with_sessions(|s| s.get(&handle).cloned()).ok_or_else(|| {
+        JniError::ClosedHandle(if handle == 0 {
+            "this Segmenter is closed".to_owned()
+        } else {
+            format!("model handle {handle} is closed or was never opened")
+        })
+    })
+}
+
+/// Releases `handle`; 0 and handles already closed are ignored. Memory is freed when the last
+/// call using the model returns.
+pub fn close(handle: i64) {
+    if handle != 0 && with_sessions(|s| s.remove(&handle)).is_some() {
+        log::debug!("closed model handle {handle}");
+    }
+}
+
+/// Number of open models (for tests and diagnostics).
+pub fn open_count() -> usize {
+    with_sessions(|s| s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_closed_handles_are_errors_not_crashes() {
+        assert!(matches!(get(0), Err(JniError::ClosedHandle(_))));
+        assert!(matches!(get(123_456_789), Err(JniError::ClosedHandle(_))));
+        close(0);
+        close(987_654_321);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_before_loading() {
+        assert!(matches!(
+            open(Path::new("/x"), -1),
+            Err(JniError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            open(Path::new(""), 1),
+            Err(JniError::InvalidArgument(_))
+        ));
+        let missing = open(Path::new("/no/such/model"), 1);
+        assert!(matches!(missing, Err(JniError::Core(_))), "{missing:?}");
+    }
+}
