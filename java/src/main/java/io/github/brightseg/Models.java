@@ -1,0 +1,80 @@
+package io.github.brightseg;
+
+import java.io.File;
+import java.io.FileNotFoundException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * Finding models: a model is a folder with a {@code bioimageio.yaml} (or {@code rdf.yaml}), its
+ * ONNX weights and a licence; a search path is a list of folders holding model folders. The
+ * search itself is the native core's, so Fiji and the CLI find the same models.
+ */
+public final class Models {
+    private Models() {
+    }
+
+    /**
+     * The default search path: {@code $BRIGHTSEG_MODEL_PATH} (folders separated by
+     * {@code File.pathSeparator}), then {@code ~/.local/share/brightseg/models}. Front ends add
+     * their own folders (Fiji: {@code Fiji.app/models}).
+     */
+    public static List<Path> defaultSearchPath() {
+        List<Path> dirs = new ArrayList<>();
+        String env = System.getenv("BRIGHTSEG_MODEL_PATH");
+        if (env != null) {
+            for (String part : env.split(File.pathSeparator)) {
+                if (!part.isEmpty()) {
+                    dirs.add(Paths.get(part));
+                }
+            }
+        }
+        dirs.add(Paths.get(System.getProperty("user.home"), ".local", "share", "brightseg", "models"));
+        return dirs;
+    }
+
+    /** Every model folder on {@code searchPath}; the first folder of a name wins. */
+    public static List<Path> discover(List<Path> searchPath) {
+        StringBuilder joined = new StringBuilder();
+        for (Path p : searchPath) {
+            if (joined.length() > 0) {
+                joined.append(File.pathSeparator);
+            }
+            joined.append(p);
+        }
+        String found = NativeLib.call(() -> NativeLib.discoverModels(joined.toString()));
+        List<Path> models = new ArrayList<>();
+        for (String line : found.split("\n")) {
+            if (!line.isEmpty()) {
+                models.add(Paths.get(line));
+            }
+        }
+        return Collections.unmodifiableList(models);
+    }
+
+    /** A model given by folder (or description file) path, or by a folder name on the path. */
+    public static Path resolve(String nameOrPath, List<Path> searchPath) throws FileNotFoundException {
+        if (nameOrPath == null || nameOrPath.trim().isEmpty()) {
+            throw new IllegalArgumentException("no model given: choose a model or a model folder");
+        }
+        Path asPath = Paths.get(nameOrPath);
+        if (Files.exists(asPath)) {
+            return asPath;
+        }
+        List<String> known = new ArrayList<>();
+        for (Path model : discover(searchPath)) {
+            String name = String.valueOf(model.getFileName());
+            if (name.equals(nameOrPath)) {
+                return model;
+            }
+            known.add(name);
+        }
+        throw new FileNotFoundException("model \"" + nameOrPath + "\" not found: give a model "
+                + "folder, or one of the known models (" + (known.isEmpty() ? "none found"
+                        : String.join(", ", known)) + "); folders searched: " + searchPath);
+    }
+}

@@ -1,0 +1,174 @@
+package io.github.brightseg;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Finds and loads the native library, in this order:
+ * <ol>
+ * <li>the file named by the system property {@code brightseg.native.library}, if set;</li>
+ * <li>the copy inside this jar ({@code /native/<os>-<arch>/libbrightseg_jni.so}), extracted to a
+ * per-user cache folder ({@code $XDG_CACHE_HOME/brightseg/native/<sha256>/}, private to the
+ * user) under a name given by its SHA-256, written to a temporary file and moved into place
+ * atomically, and verified by hash before loading — so JVMs starting at once never see a
+ * half-written file and nobody can swap it;</li>
+ * <li>{@code System.loadLibrary("brightseg_jni")}, i.e. {@code java.library.path}.</li>
+ * </ol>
+ * The failure message lists every place tried and what to do.
+ */
+final class NativeLoader {
+    static final String LIBRARY = "brightseg_jni";
+    static final String PROPERTY = "brightseg.native.library";
+
+    private NativeLoader() {
+    }
+
+    /** The resource path of the library for this platform. */
+    static String resourcePath() {
+        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
+        String osName = os.contains("linux") ? "linux" : os.contains("mac") ? "macos"
+                : os.contains("win") ? "windows" : os.replace(' ', '_');
+        String archName = arch.equals("amd64") || arch.equals("x86_64") ? "x86_64"
+                : arch.equals("aarch64") || arch.equals("arm64") ? "aarch64" : arch;
+        return "/native/" + osName + "-" + archName + "/" + System.mapLibraryName(LIBRARY);
+    }
+
+    /** Loads the library; throws {@link UnsatisfiedLinkError} explaining every attempt. */
+    static void load() {
+        List<String> tried = new ArrayList<>();
+        String explicit = System.getProperty(PROPERTY);
+        if (explicit != null && !explicit.isEmpty()) {
+            try {
+                System.load(Paths.get(explicit).toAbsolutePath().toString());
+                return;
+            } catch (UnsatisfiedLinkError e) {
+                tried.add("-D" + PROPERTY + "=" + explicit + ": " + e.getMessage());
+            }
+        }
+        String resource = resourcePath();
+        try {
+            byte[] bytes = readResource(resource);
+            if (bytes == null) {
+                tried.add("jar resource " + resource + ": not in this jar (no build for this "
+                        + "platform)");
+            } else {
+                loadFromCache(bytes);
+                return;
+            }
+        } catch (IOException | UnsatisfiedLinkError e) {
+            tried.add("jar resource " + resource + " extracted to " + cacheRoot() + ": "
+                    + e.getMessage());
+        }
+        try {
+            System.loadLibrary(LIBRARY);
+            return;
+        } catch (UnsatisfiedLinkError e) {
+            tried.add("java.library.path (" + System.getProperty("java.library.path") + "): "
+                    + e.getMessage());
+        }
+        throw new UnsatisfiedLinkError("brightseg cannot load its native library "
+                + System.mapLibraryName(LIBRARY) + ". Tried:\n  - " + String.join("\n  - ", tried)
+                + "\nWhat to do: use the brightseg jar built for your platform (linux-x86_64), "
+                + "make sure " + cacheRoot() + " is writable, or put the library in a folder "
+                + "on java.library.path, or point -D" + PROPERTY + "= at it.");
+    }
+
+    static Path cacheRoot() {
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        Path base = xdg != null && !xdg.isEmpty() ? Paths.get(xdg)
+                : Paths.get(System.getProperty("user.home"), ".cache");
+        return base.resolve("brightseg").resolve("native");
+    }
+
+    private static byte[] readResource(String resource) throws IOException {
+        try (InputStream in = NativeLoader.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                return null;
+            }
+            ByteArrayOutputStream out = new ByteArrayOutputStream(1 << 20);
+            byte[] buffer = new byte[1 << 16];
+            int n;
+            while ((n = in.read(buffer)) > 0) {
+                out.write(buffer, 0, n);
+            }
+            return out.toByteArray();
+        }
+    }
+
+    static String sha256(byte[] bytes) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(bytes);
+            StringBuilder hex = new StringBuilder();
+            for (byte b : digest) {
+                hex.append(String.format("%02x", b & 0xff));
+            }
+            return hex.toString();
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    }
+
+    private static void createPrivateDirectories(Path dir) throws IOException {
+        try {
+            Files.createDirectories(dir,
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        } catch (UnsupportedOperationException e) {
+            Files.createDirectories(dir);
+        }
+    }
+
+    private static void loadFromCache(byte[] bytes) throws IOException {
+        String hash = sha256(bytes);
+        Path dir = cacheRoot().resolve(hash.substring(0, 32));
+        Path target = dir.resolve(System.mapLibraryName(LIBRARY));
+        createPrivateDirectories(dir);
+        boolean valid = Files.isRegularFile(target) && hash.equals(sha256(Files.readAllBytes(target)));
+        if (!valid) {
+            Path temp = Files.createTempFile(dir, "extract-", ".tmp");
+            try {
+                Files.write(temp, bytes);
+                try {
+                    Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE,
+                            StandardCopyOption.REPLACE_EXISTING);
+                } catch (AtomicMoveNotSupportedException e) {
+                    Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
+                }
+            } catch (FileAlreadyExistsException e) {
+                // Another JVM won the race with the same bytes.
+            } finally {
+                Files.deleteIfExists(temp);
+            }
+            if (!hash.equals(sha256(Files.readAllBytes(target)))) {
+                throw new IOException("the extracted library " + target
+                        + " does not match the jar's copy (changed on disk?)");
+            }
+        }
+        try {
+            System.load(target.toString());
+        } catch (UnsatisfiedLinkError e) {
+            String message = String.valueOf(e.getMessage());
+            if (!message.contains("already loaded in another classloader")) {
+                throw e;
+            }
+            // A second class loader in the same JVM (ImageJ can make one) needs its own copy.
+            Path privateCopy = Files.createTempFile(dir, "loader-", ".so");
+            privateCopy.toFile().deleteOnExit();
+            Files.write(privateCopy, bytes);
+            System.load(privateCopy.toString());
+        }
+    }
+}

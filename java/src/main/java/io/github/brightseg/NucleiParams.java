@@ -1,0 +1,108 @@
+package io.github.brightseg;
+
+/**
+ * Settings of one Find Nuclei call. Immutable; {@code with…} return copies. NaN threshold or
+ * minimum size means "the model's default"; NaN pixel size means the image is not calibrated (then
+ * 1 µm per pixel is assumed, and the result says so).
+ */
+public final class NucleiParams {
+    private final double threshold;
+    private final double minSizeUm2;
+    private final double pixelWidthUm;
+    private final double pixelHeightUm;
+    private final boolean split;
+    private final double splitDepthPx;
+    private final ProgressListener listener;
+
+    private NucleiParams(double threshold, double minSizeUm2, double pixelWidthUm,
+            double pixelHeightUm, boolean split, double splitDepthPx, ProgressListener listener) {
+        this.threshold = threshold;
+        this.minSizeUm2 = minSizeUm2;
+        this.pixelWidthUm = pixelWidthUm;
+        this.pixelHeightUm = pixelHeightUm;
+        this.split = split;
+        this.splitDepthPx = splitDepthPx;
+        this.listener = listener;
+    }
+
+    /** Model defaults, uncalibrated, touching nuclei split, no progress reports. */
+    public static NucleiParams defaults() {
+        return new NucleiParams(Double.NaN, Double.NaN, Double.NaN, Double.NaN, true, 0.5, null);
+    }
+
+    /** Probability above which a pixel is nucleus, in [0, 1]. */
+    public NucleiParams withThreshold(double threshold) {
+        return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
+                splitDepthPx, listener);
+    }
+
+    /** Smallest nucleus kept, µm². */
+    public NucleiParams withMinSizeUm2(double minSizeUm2) {
+        return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
+                splitDepthPx, listener);
+    }
+
+    /** Square pixels of this size in µm. */
+    public NucleiParams withPixelSizeUm(double pixelSizeUm) {
+        return withPixelSizeUm(pixelSizeUm, pixelSizeUm);
+    }
+
+    /** Pixel width and height in µm. */
+    public NucleiParams withPixelSizeUm(double widthUm, double heightUm) {
+        return new NucleiParams(threshold, minSizeUm2, widthUm, heightUm, split, splitDepthPx,
+                listener);
+    }
+
+    /** Whether touching nuclei are split (watershed on the distance transform). */
+    public NucleiParams withSplit(boolean split) {
+        return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
+                splitDepthPx, listener);
+    }
+
+    /** Depth in pixels a distance peak needs to seed its own nucleus (larger splits less). */
+    public NucleiParams withSplitDepthPx(double splitDepthPx) {
+        return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
+                splitDepthPx, listener);
+    }
+
+    /** Where progress goes (may be null). */
+    public NucleiParams withProgress(ProgressListener listener) {
+        return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
+                splitDepthPx, listener);
+    }
+
+    /** Threshold, or NaN for the model's default. */
+    public double threshold() {
+        return threshold;
+    }
+
+    /** Minimum size µm², or NaN for the model's default. */
+    public double minSizeUm2() {
+        return minSizeUm2;
+    }
+
+    /** Pixel width µm, or NaN when uncalibrated. */
+    public double pixelWidthUm() {
+        return pixelWidthUm;
+    }
+
+    /** Pixel height µm, or NaN when uncalibrated. */
+    public double pixelHeightUm() {
+        return pixelHeightUm;
+    }
+
+    /** Whether touching nuclei are split. */
+    public boolean split() {
+        return split;
+    }
+
+    /** Split depth in pixels. */
+    public double splitDepthPx() {
+        return splitDepthPx;
+    }
+
+    /** Progress listener, or null. */
+    public ProgressListener progressListener() {
+        return listener;
+    }
+}

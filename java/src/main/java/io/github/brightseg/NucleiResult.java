@@ -1,0 +1,127 @@
+package io.github.brightseg;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * Everything Find Nuclei produced for one plane: probability and label planes (row-major,
+ * {@code width × height}), one {@link Nucleus} per label, the population statistics, and the
+ * settings, calibration and backend that produced them.
+ */
+public final class NucleiResult {
+    private final int width;
+    private final int height;
+    private final float[] probability;
+    private final int[] labels;
+    private final List<Nucleus> nuclei;
+    private final PopulationStatistics statistics;
+    private final double threshold;
+    private final double minSizeUm2;
+    private final double pixelWidthUm;
+    private final double pixelHeightUm;
+    private final boolean calibrated;
+    private final String model;
+    private final String backend;
+
+    NucleiResult(int width, int height, float[] probability, int[] labels, double[] packed,
+            String model, String backend) {
+        int[] layout = NativeLib.layout();
+        int header = layout[0];
+        int stats = layout[1];
+        int perObject = layout[2];
+        this.width = width;
+        this.height = height;
+        this.probability = probability;
+        this.labels = labels;
+        this.threshold = packed[0];
+        this.minSizeUm2 = packed[1];
+        this.pixelWidthUm = packed[2];
+        this.pixelHeightUm = packed[3];
+        this.calibrated = packed[4] != 0;
+        int count = (int) packed[5];
+        if (packed.length != header + stats + count * perObject) {
+            throw new BrightsegException("native result has " + packed.length
+                    + " values, expected " + (header + stats + count * perObject)
+                    + ": the native library does not match this jar; reinstall brightseg");
+        }
+        this.statistics = new PopulationStatistics(packed, header, stats);
+        List<Nucleus> list = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            list.add(new Nucleus(packed, header + stats + i * perObject, perObject));
+        }
+        this.nuclei = Collections.unmodifiableList(list);
+        this.model = model;
+        this.backend = backend;
+    }
+
+    /** Image width in pixels. */
+    public int width() {
+        return width;
+    }
+
+    /** Image height in pixels. */
+    public int height() {
+        return height;
+    }
+
+    /** Probability of each pixel being nucleus, row-major (the array itself, not a copy). */
+    public float[] probability() {
+        return probability;
+    }
+
+    /** Label of each pixel (0 = background, 1..n nuclei), row-major (not a copy). */
+    public int[] labels() {
+        return labels;
+    }
+
+    /** Largest label (the number of nuclei). */
+    public int maxLabel() {
+        return nuclei.size();
+    }
+
+    /** The nuclei, by label. */
+    public List<Nucleus> nuclei() {
+        return nuclei;
+    }
+
+    /** Harmony population statistics of nucleus sizes. */
+    public PopulationStatistics statistics() {
+        return statistics;
+    }
+
+    /** Threshold used. */
+    public double threshold() {
+        return threshold;
+    }
+
+    /** Minimum size used, µm². */
+    public double minSizeUm2() {
+        return minSizeUm2;
+    }
+
+    /** Pixel width used for µm values. */
+    public double pixelWidthUm() {
+        return pixelWidthUm;
+    }
+
+    /** Pixel height used for µm values. */
+    public double pixelHeightUm() {
+        return pixelHeightUm;
+    }
+
+    /** False when the image had no calibration and 1 µm per pixel was assumed. */
+    public boolean calibrated() {
+        return calibrated;
+    }
+
+    /** Name of the model that ran. */
+    public String model() {
+        return model;
+    }
+
+    /** The backend and device that ran the model, e.g. "tract (CPU)". */
+    public String backend() {
+        return backend;
+    }
+}

@@ -1,0 +1,203 @@
+package io.github.brightseg;
+
+import java.io.IOException;
+import java.lang.ref.Cleaner;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * An open model that finds nuclei. Thread-safe: several threads may call {@code findNuclei} at
+ * once (their tiles share the model's worker threads). Close it when done, best with
+ * try-with-resources; closing twice is harmless, using it after close throws
+ * {@link IllegalStateException}.
+ *
+ * <pre>{@code
+ * try (Segmenter s = Segmenter.open(Paths.get("models/nuclei"), SegmenterOptions.defaults())) {
+ *     NucleiResult r = s.findNuclei(pixels, width, height,
+ *             NucleiParams.defaults().withPixelSizeUm(0.65).withThreshold(0.5));
+ *     System.out.println(r.statistics().count() + " nuclei");
+ * }
+ * }</pre>
+ */
+public final class Segmenter implements AutoCloseable {
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    /** The handle, shared with the cleaner so a forgotten Segmenter is still released. */
+    private static final class Handle implements Runnable {
+        final AtomicLong value;
+
+        Handle(long value) {
+            this.value = new AtomicLong(value);
+        }
+
+        @Override
+        public void run() {
+            long h = value.getAndSet(0);
+            if (h != 0) {
+                NativeLib.close(h);
+            }
+        }
+    }
+
+    /** Forwards native progress (called from Rust as {@code onProgress(III)V}) and the log. */
+    private static final class NativeProgress {
+        private final ProgressListener listener;
+
+        NativeProgress(ProgressListener listener) {
+            this.listener = listener;
+        }
+
+        @SuppressWarnings("unused") // called from native code
+        void onProgress(int stage, int done, int total) {
+            NativeLog.drain();
+            if (listener != null) {
+                listener.onProgress(ProgressListener.Stage.values()[stage], done, total);
+            }
+        }
+    }
+
+    private final Handle handle;
+    private final Cleaner.Cleanable cleanable;
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final String modelName;
+    private final String backend;
+    private final double[] defaults;
+
+    private Segmenter(long h) {
+        this.handle = new Handle(h);
+        this.cleanable = CLEANER.register(this, handle);
+        this.modelName = NativeLib.call(() -> NativeLib.modelName(h));
+        this.backend = NativeLib.call(() -> NativeLib.backend(h));
+        this.defaults = NativeLib.call(() -> NativeLib.modelDefaults(h));
+    }
+
+    /**
+     * Opens the model in {@code model} (a folder, or its {@code bioimageio.yaml}).
+     *
+     * @throws IOException when the folder or its files cannot be read
+     * @throws BrightsegException when the model is unusable (the message says why)
+     */
+    public static Segmenter open(Path model, SegmenterOptions options) throws IOException {
+        if (model == null) {
+            throw new IllegalArgumentException("no model given");
+        }
+        if (!java.nio.file.Files.exists(model)) {
+            throw new java.io.FileNotFoundException("model " + model + " not found: give a model "
+                    + "folder (with bioimageio.yaml and an ONNX file) or its bioimageio.yaml");
+        }
+        SegmenterOptions opts = options == null ? SegmenterOptions.defaults() : options;
+        long h = NativeLib.call(() -> NativeLib.open(model.toString(), opts.threads()));
+        return new Segmenter(h);
+    }
+
+    /** Opens {@code model} with default options. */
+    public static Segmenter open(Path model) throws IOException {
+        return open(model, SegmenterOptions.defaults());
+    }
+
+    /** The model's name (from its description). */
+    public String modelName() {
+        return modelName;
+    }
+
+    /** The backend and device that run this model, e.g. "tract (CPU)". */
+    public String backend() {
+        return backend;
+    }
+
+    /** The model's default threshold. */
+    public double defaultThreshold() {
+        return defaults[0];
+    }
+
+    /** The model's default minimum size, µm². */
+    public double defaultMinSizeUm2() {
+        return defaults[1];
+    }
+
+    /** The pixel size the model was trained at, µm, or NaN when it does not say. */
+    public double modelPixelSizeUm() {
+        return defaults[2];
+    }
+
+    /** Whether {@link #close()} was called. */
+    public boolean isClosed() {
+        return handle.value.get() == 0;
+    }
+
+    /** Finds nuclei in an 8-bit plane (ImageJ's {@code byte[]}, read as unsigned). */
+    public NucleiResult findNuclei(byte[] pixels, int width, int height, NucleiParams params) {
+        return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei8(
+                h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, progress));
+    }
+
+    /** Finds nuclei in a 16-bit plane (ImageJ's {@code short[]}, read as unsigned). */
+    public NucleiResult findNuclei(short[] pixels, int width, int height, NucleiParams params) {
+        return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei16(
+                h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, progress));
+    }
+
+    /** Finds nuclei in a 32-bit plane. */
+    public NucleiResult findNuclei(float[] pixels, int width, int height, NucleiParams params) {
+        return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei32(
+                h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, progress));
+    }
+
+    @FunctionalInterface
+    private interface NativeCall {
+        double[] run(long handle, NucleiParams params, float[] probability, int[] labels,
+                Object progress);
+    }
+
+    private NucleiResult run(int width, int height, NucleiParams params, NativeCall call) {
+        if (width <= 0 || height <= 0) {
+            throw new IllegalArgumentException("image size " + width + " × " + height
+                    + " is invalid: width and height must be positive");
+        }
+        long n = (long) width * height;
+        if (n > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("image size " + width + " × " + height
+                    + " is too large for one Java array; process it in parts");
+        }
+        NucleiParams p = params == null ? NucleiParams.defaults() : params;
+        lock.readLock().lock();
+        try {
+            long h = handle.value.get();
+            if (h == 0) {
+                throw new IllegalStateException("this Segmenter is closed");
+            }
+            float[] probability = new float[(int) n];
+            int[] labels = new int[(int) n];
+            NativeProgress progress = new NativeProgress(p.progressListener());
+            double[] packed = NativeLib.call(() -> call.run(h, p, probability, labels, progress));
+            return new NucleiResult(width, height, probability, labels, packed, modelName, backend);
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    /** Releases the model; waits for calls in progress; closing twice does nothing. */
+    @Override
+    public void close() {
+        lock.writeLock().lock();
+        try {
+            cleanable.clean();
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
+    /** Number of models open in this JVM (for diagnostics and tests). */
+    public static int openModels() {
+        return NativeLib.call(NativeLib::openCount);
+    }
+
+    /** Version of the native library. */
+    public static String nativeVersion() {
+        return NativeLib.call(NativeLib::version);
+    }
+}
