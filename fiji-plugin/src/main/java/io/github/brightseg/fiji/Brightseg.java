@@ -1,0 +1,187 @@
+package io.github.brightseg.fiji;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.WindowManager;
+import ij.io.FileSaver;
+import ij.measure.ResultsTable;
+
+/**
+ * Helpers for ImageJ macros, called with {@code call("io.github.brightseg.fiji.Brightseg.…")}.
+ * Commands of brightseg never open a modal dialog when run from a macro; they record their error
+ * here, print it to the log and to stderr, and the macro decides:
+ *
+ * <pre>
+ * run("Find Nuclei DNN", "channel=1 model=nuclei-brightfield");
+ * err = call("io.github.brightseg.fiji.Brightseg.lastError");
+ * if (err != "") exit(err);
+ * n = call("io.github.brightseg.fiji.Brightseg.summary", "Number of Objects");
+ * // at the end of a batch script run with ImageJ -batch, exit non-zero on failure:
+ * call("io.github.brightseg.fiji.Brightseg.exitOnError");
+ * </pre>
+ */
+public final class Brightseg {
+    private static volatile String lastError = "";
+    private static volatile boolean anyError;
+    private static volatile Map<String, String> lastSummary = Collections.emptyMap();
+    private static final Map<String, ResultsTable> TABLES = new LinkedHashMap<>();
+    private static final Map<String, ImagePlus> OUTPUT_IMAGES = new LinkedHashMap<>();
+
+    private Brightseg() {
+    }
+
+    /** The error of the last brightseg command, or "" when it succeeded. */
+    public static String lastError() {
+        return lastError;
+    }
+
+    /** "true" when the last brightseg command succeeded. */
+    public static String succeeded() {
+        return String.valueOf(lastError.isEmpty());
+    }
+
+    /**
+     * Ends the JVM with exit code 1 (after printing the error to stderr) when any brightseg command
+     * of this session failed; otherwise does nothing. For batch scripts: {@code ImageJ -batch}
+     * always exits 0 by itself.
+     */
+    public static String exitOnError() {
+        if (anyError) {
+            System.err.println("brightseg: exiting with status 1: " + (lastError.isEmpty()
+                    ? "an earlier command failed" : lastError));
+            System.err.flush();
+            System.exit(1);
+        }
+        return "";
+    }
+
+    /** Ends the JVM with the given exit code (a number), e.g. from a batch script. */
+    public static String exit(String code) {
+        int status;
+        try {
+            status = Integer.parseInt(code.trim());
+        } catch (NumberFormatException e) {
+            status = 2;
+        }
+        System.out.flush();
+        System.err.flush();
+        System.exit(status);
+        return "";
+    }
+
+    /** A value of the last summary row (e.g. "Number of Objects"), or "" when there is none. */
+    public static String summary(String column) {
+        String v = lastSummary.get(column);
+        return v == null ? "" : v;
+    }
+
+    /**
+     * Saves the table titled {@code title} (e.g. "Nuclei" or "Nuclei Summary") as CSV; works
+     * where no table window exists (batch mode, headless). Returns "" or the error.
+     */
+    public static String saveTable(String title, String path) {
+        ResultsTable table = table(title);
+        if (table == null) {
+            return "no table named \"" + title + "\"";
+        }
+        try {
+            table.saveAs(path);
+            return "";
+        } catch (java.io.IOException e) {
+            return "cannot save " + path + ": " + e.getMessage();
+        }
+    }
+
+    /**
+     * Opens the image file {@code imagePath} and runs Find Nuclei DNN on it with {@code options}
+     * (the same keys as the command). This is the route for plain ImageJ without a display, where
+     * neither {@code open()} nor {@code run()} works; it also works everywhere else. Returns ""
+     * on success, else the error (also in {@link #lastError()}).
+     */
+    public static String findNuclei(String imagePath, String options) {
+        ImagePlus imp;
+        try {
+            imp = IJ.openImage(imagePath);
+        } catch (RuntimeException e) {
+            imp = null;
+        }
+        if (imp == null) {
+            String message = "cannot open image " + imagePath
+                    + ": not a file ImageJ can read (TIFF, PNG, JPEG, …)";
+            recordError(message);
+            IJ.log("Find Nuclei DNN failed: " + message);
+            System.err.println("brightseg: Find Nuclei DNN failed: " + message);
+            return message;
+        }
+        WindowManager.setTempCurrentImage(imp);
+        new FindNucleiDnn().run(options == null ? "" : options);
+        return lastError;
+    }
+
+    /**
+     * Saves the image titled {@code title} (e.g. "Nuclei Labels") as TIFF, also where it has no
+     * window (batch mode, headless). Returns "" or the error.
+     */
+    public static String saveImage(String title, String path) {
+        ImagePlus imp = OUTPUT_IMAGES.get(title);
+        if (imp == null) {
+            imp = WindowManager.getImage(title);
+        }
+        if (imp == null) {
+            return "no image named \"" + title + "\"";
+        }
+        return new FileSaver(imp).saveAsTiff(path) ? "" : "cannot save " + path;
+    }
+
+    /** Number of rows of the table titled {@code title}, or -1 when there is none. */
+    public static String rows(String title) {
+        ResultsTable table = table(title);
+        return String.valueOf(table == null ? -1 : table.size());
+    }
+
+    static void recordSuccess(Map<String, String> summaryRow) {
+        lastError = "";
+        lastSummary = Collections.unmodifiableMap(new LinkedHashMap<>(summaryRow));
+    }
+
+    static void recordError(String message) {
+        lastError = message;
+        anyError = true;
+        lastSummary = Collections.emptyMap();
+    }
+
+    static void clearError() {
+        lastError = "";
+    }
+
+    /** Remembers an output image so macros can save it where no window exists. */
+    static synchronized void rememberImage(ImagePlus imp) {
+        OUTPUT_IMAGES.put(imp.getTitle(), imp);
+    }
+
+    /** The table with this title: its window's if shown, else the one brightseg keeps. */
+    static synchronized ResultsTable table(String title) {
+        ResultsTable shown = null;
+        try {
+            shown = ResultsTable.getResultsTable(title);
+        } catch (RuntimeException e) {
+            IJ.log("brightseg: cannot look up table " + title + ": " + e);
+        }
+        return shown != null ? shown : TABLES.get(title);
+    }
+
+    /** The table with this title, created when missing. */
+    static synchronized ResultsTable tableOrNew(String title) {
+        ResultsTable t = table(title);
+        if (t == null) {
+            t = new ResultsTable();
+            t.showRowNumbers(false);
+        }
+        TABLES.put(title, t);
+        return t;
+    }
+}

@@ -1,0 +1,401 @@
+package io.github.brightseg.fiji;
+
+import java.awt.GraphicsEnvironment;
+import java.awt.HeadlessException;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.ImageStack;
+import ij.Macro;
+import ij.WindowManager;
+import ij.gui.GenericDialog;
+import ij.gui.Overlay;
+import ij.gui.Roi;
+import ij.io.DirectoryChooser;
+import ij.macro.Interpreter;
+import ij.measure.ResultsTable;
+import ij.plugin.PlugIn;
+import ij.plugin.frame.Recorder;
+import ij.plugin.frame.RoiManager;
+import ij.process.FloatProcessor;
+import ij.process.ImageProcessor;
+import ij.process.ShortProcessor;
+
+import io.github.brightseg.Columns;
+import io.github.brightseg.Models;
+import io.github.brightseg.NativeLog;
+import io.github.brightseg.NucleiParams;
+import io.github.brightseg.NucleiResult;
+import io.github.brightseg.ProgressListener;
+import io.github.brightseg.Segmenter;
+import io.github.brightseg.SegmenterOptions;
+
+/**
+ * {@code Plugins › brightseg › Find Nuclei DNN}: finds nuclei in the current image with a U-Net,
+ * Harmony style. Outputs: a per-object table named after the population, a summary table
+ * ("population Summary", one row per image plane, appended across a batch), outlines in the ROI
+ * Manager and as an overlay, the probability image and the label image.
+ *
+ * <p>Three ways to run it: from the menu (a dialog, recorded by the macro recorder); from a macro
+ * with options ({@code run("Find Nuclei DNN", "channel=1 model=…")}, no dialog; also in Fiji's
+ * {@code --headless}); and in plain ImageJ without a display through
+ * {@code call("ij.IJ.runPlugIn", "io.github.brightseg.fiji.FindNucleiDnn", "channel=1 model=…")}.
+ * Macro keys are listed in {@link FindNucleiSettings}. From a macro, errors never open a dialog:
+ * see {@link Brightseg}.
+ */
+public class FindNucleiDnn implements PlugIn {
+    private static final String TITLE = "Find Nuclei DNN";
+
+    /** The model last opened, kept open for the next image of a batch. */
+    private static Segmenter cached;
+    private static String cachedKey;
+
+    @Override
+    public void run(String arg) {
+        Brightseg.clearError();
+        NativeLogToImageJ.install();
+        boolean interactive = Macro.getOptions() == null && (arg == null || arg.trim().isEmpty())
+                && !GraphicsEnvironment.isHeadless() && !IJ.isMacro();
+        try {
+            runChecked(arg);
+        } catch (Exception | LinkageError e) {
+            fail(describe(e), interactive);
+        } finally {
+            IJ.showProgress(1.0);
+        }
+    }
+
+    private static String describe(Throwable e) {
+        String message = e.getMessage();
+        if (message == null || message.isEmpty()) {
+            message = e.getClass().getSimpleName();
+        }
+        if (e instanceof IOException && !(e instanceof java.io.FileNotFoundException)) {
+            message = "file problem: " + message;
+        }
+        return message;
+    }
+
+    private static void fail(String message, boolean interactive) {
+        Brightseg.recordError(message);
+        IJ.log(TITLE + " failed: " + message);
+        System.err.println("brightseg: " + TITLE + " failed: " + message);
+        IJ.showStatus(TITLE + " failed");
+        if (interactive) {
+            IJ.error(TITLE, message);
+        }
+    }
+
+    /** Folders searched for models: Fiji.app/models, then the Java API's defaults. */
+    static List<Path> searchPath() {
+        List<Path> dirs = new ArrayList<>();
+        String ijDir = IJ.getDirectory("imagej");
+        if (ijDir != null) {
+            dirs.add(Paths.get(ijDir, "models"));
+        }
+        String pluginsDir = IJ.getDirectory("plugins");
+        if (pluginsDir != null) {
+            dirs.add(Paths.get(pluginsDir).resolveSibling("models"));
+        }
+        dirs.addAll(Models.defaultSearchPath());
+        List<Path> unique = new ArrayList<>();
+        for (Path d : dirs) {
+            Path n = d.toAbsolutePath().normalize();
+            if (!unique.contains(n)) {
+                unique.add(n);
+            }
+        }
+        return unique;
+    }
+
+    private void runChecked(String arg) throws IOException {
+        String options = Macro.getOptions();
+        if (options == null && arg != null && !arg.trim().isEmpty()) {
+            options = arg; // IJ.runPlugIn(class, options): the truly headless route
+        }
+        ImagePlus imp = WindowManager.getCurrentImage();
+        if (imp == null) {
+            throw new IllegalArgumentException("no image is open: open the image to segment first");
+        }
+        int channels = ImagePlanes.channels(imp);
+        double[] pixelSize = ImagePlanes.pixelSizeUm(imp);
+        List<Path> searchPath = searchPath();
+        FindNucleiSettings s;
+        if (options != null) {
+            s = FindNucleiSettings.fromMacro(options);
+            if (s.channel == 0) {
+                if (channels > 1) {
+                    throw new IllegalArgumentException("\"" + imp.getTitle() + "\" has " + channels
+                            + " channels: choose the one to segment with channel=1 … channel="
+                            + channels);
+                }
+                s.channel = 1;
+            }
+        } else if (GraphicsEnvironment.isHeadless()) {
+            throw new IllegalArgumentException("no options given and no display for a dialog: "
+                    + "give options, e.g. \"channel=1 model=<name or folder>\"");
+        } else {
+            s = askUser(imp, channels, searchPath, pixelSize == null);
+            if (s == null) {
+                return; // cancelled
+            }
+        }
+        if (s.channel > channels) {
+            throw new IllegalArgumentException("channel " + s.channel + " does not exist: \""
+                    + imp.getTitle() + "\" has " + channels + " channel" + (channels > 1 ? "s" : ""));
+        }
+        if (pixelSize == null) {
+            IJ.log(TITLE + ": \"" + imp.getTitle() + "\" is not calibrated; sizes assume 1 µm per "
+                    + "pixel (set the pixel size with Image › Properties…)");
+        }
+        Path modelPath = Models.resolve(s.model, searchPath);
+        Segmenter segmenter = segmenter(modelPath, s);
+        process(imp, s, segmenter, pixelSize);
+    }
+
+    private static FindNucleiSettings askUser(ImagePlus imp, int channels, List<Path> searchPath,
+            boolean uncalibrated) {
+        List<String> names = new ArrayList<>();
+        for (Path p : Models.discover(searchPath)) {
+            names.add(String.valueOf(p.getFileName()));
+        }
+        names.add(FindNucleiSettings.CUSTOM_CHOICE);
+        String[] channelChoices = new String[channels];
+        for (int c = 0; c < channels; c++) {
+            channelChoices[c] = String.valueOf(c + 1);
+        }
+        String note = uncalibrated ? "This image is not calibrated: sizes will assume 1 µm per "
+                + "pixel.\nSet the pixel size with Image > Properties... first." : null;
+        GenericDialog gd;
+        try {
+            gd = FindNucleiSettings.dialog(channelChoices, imp.getChannel(),
+                    names.toArray(new String[0]), note);
+        } catch (HeadlessException e) {
+            throw new IllegalArgumentException("no display for the dialog: give macro options");
+        }
+        gd.showDialog();
+        if (gd.wasCanceled()) {
+            return null;
+        }
+        FindNucleiSettings s = FindNucleiSettings.fromDialog(gd, channels > 1);
+        if (s.model.isEmpty()) {
+            String dir = new DirectoryChooser("Choose a model folder").getDirectory();
+            if (dir == null) {
+                return null;
+            }
+            s.model = dir;
+        }
+        if (Recorder.record && !names.contains(s.model)) {
+            Recorder.recordOption(FindNucleiSettings.key(FindNucleiSettings.CUSTOM), s.model);
+        }
+        return s;
+    }
+
+    private static synchronized Segmenter segmenter(Path model, FindNucleiSettings s)
+            throws IOException {
+        String key = model.toAbsolutePath().normalize() + "|" + s.backend;
+        if (cached != null && key.equals(cachedKey) && !cached.isClosed()) {
+            return cached;
+        }
+        if (cached != null) {
+            cached.close();
+            cached = null;
+        }
+        IJ.showStatus(TITLE + ": loading model " + model.getFileName() + "…");
+        cached = Segmenter.open(model, SegmenterOptions.defaults().withBackend(s.backend));
+        cachedKey = key;
+        return cached;
+    }
+
+    private static final class Plane {
+        final int z;
+        final int t;
+        final NucleiResult result;
+
+        Plane(int z, int t, NucleiResult result) {
+            this.z = z;
+            this.t = t;
+            this.result = result;
+        }
+    }
+
+    private static void process(ImagePlus imp, FindNucleiSettings s, Segmenter segmenter,
+            double[] pixelSize) {
+        int slices = imp.getNSlices();
+        int frames = imp.getNFrames();
+        int planes = slices * frames;
+        NucleiParams base = NucleiParams.defaults()
+                .withThreshold(s.threshold)
+                .withMinSizeUm2(s.minimumUm2);
+        if (pixelSize != null) {
+            base = base.withPixelSizeUm(pixelSize[0], pixelSize[1]);
+        }
+        List<Plane> results = new ArrayList<>(planes);
+        long start = System.nanoTime();
+        for (int t = 1; t <= frames; t++) {
+            for (int z = 1; z <= slices; z++) {
+                final int index = results.size();
+                ProgressListener progress = (stage, done, total) -> {
+                    double within = stage == ProgressListener.Stage.INFERENCE
+                            ? 0.9 * done / Math.max(1, total) : 0.9 + 0.1 * done / Math.max(1, total);
+                    IJ.showProgress((index + within) / planes);
+                    IJ.showStatus(TITLE + ": " + (planes > 1 ? "plane " + (index + 1) + "/" + planes
+                            + ", " : "") + (stage == ProgressListener.Stage.INFERENCE
+                                    ? "tile " + done + "/" + total : "measuring"));
+                };
+                NucleiResult r = ImagePlanes.findNuclei(segmenter, imp, s.channel, z, t,
+                        base.withProgress(progress));
+                results.add(new Plane(z, t, r));
+            }
+        }
+        String title = imp.getTitle();
+        String channel = String.valueOf(s.channel);
+        ResultsTable objects = Brightseg.tableOrNew(s.population);
+        objects.reset();
+        ResultsTable summary = Brightseg.tableOrNew(s.population + " Summary");
+        Map<String, String> lastRow = new LinkedHashMap<>();
+        int total = 0;
+        for (Plane p : results) {
+            NucleiTables.addObjects(objects, title, p.t, p.z, p.result);
+            NucleiTables.addSummary(summary, title, channel, p.t, p.z, p.result);
+            total += p.result.nuclei().size();
+        }
+        for (String column : summary.getHeadings()) {
+            lastRow.put(column, summary.getStringValue(column, summary.size() - 1));
+        }
+        show(objects, s.population);
+        show(summary, s.population + " Summary");
+        boolean stack = imp.getStackSize() > 1;
+        if (s.outlines) {
+            addOutlines(imp, results, s, stack);
+        }
+        if (s.probability) {
+            showImage(imp, s.imageName, results, true);
+        }
+        if (s.labelImage) {
+            showImage(imp, s.population + " Labels", results, false);
+        }
+        NucleiResult first = results.get(0).result;
+        IJ.log(String.format("%s: %s — %d %s in %d plane%s (threshold %.2f, minimum %.1f µm², "
+                + "model %s, %s) in %.1f s", TITLE, title, total, s.population, planes,
+                planes > 1 ? "s" : "", first.threshold(), first.minSizeUm2(), first.model(),
+                first.backend(), (System.nanoTime() - start) / 1e9));
+        IJ.showStatus(TITLE + ": " + total + " " + s.population);
+        Brightseg.recordSuccess(lastRow);
+    }
+
+    private static void show(ResultsTable table, String title) {
+        try {
+            table.show(title);
+        } catch (HeadlessException e) {
+            // No window without a display; macros reach the table through Brightseg.
+        }
+    }
+
+    private static void addOutlines(ImagePlus imp, List<Plane> results, FindNucleiSettings s,
+            boolean stack) {
+        Overlay overlay = new Overlay();
+        List<Roi> all = new ArrayList<>();
+        for (Plane p : results) {
+            List<Roi> rois = NucleiOutlines.rois(p.result, s.population, s.channel, p.z, p.t, stack);
+            for (Roi roi : rois) {
+                roi.setStrokeColor(java.awt.Color.YELLOW);
+                overlay.add(roi);
+            }
+            all.addAll(rois);
+        }
+        imp.setOverlay(overlay);
+        RoiManager rm;
+        try {
+            rm = RoiManager.getInstance2();
+            if (rm == null) {
+                rm = Interpreter.isBatchMode() ? Interpreter.getBatchModeRoiManager()
+                        : new RoiManager();
+            }
+        } catch (HeadlessException e) {
+            IJ.log(TITLE + ": no ROI Manager without a display; outlines are on the image's overlay");
+            return;
+        }
+        if (rm == null) {
+            return;
+        }
+        for (Roi roi : all) {
+            rm.addRoi(roi);
+        }
+    }
+
+    private static void showImage(ImagePlus source, String title, List<Plane> results,
+            boolean probability) {
+        int w = source.getWidth();
+        int h = source.getHeight();
+        int maxLabel = 0;
+        for (Plane p : results) {
+            maxLabel = Math.max(maxLabel, p.result.maxLabel());
+        }
+        ImageStack stack = new ImageStack(w, h);
+        for (Plane p : results) {
+            ImageProcessor ip;
+            if (probability) {
+                ip = new FloatProcessor(w, h, p.result.probability());
+            } else if (maxLabel <= 65535) {
+                short[] px = new short[w * h];
+                int[] labels = p.result.labels();
+                for (int i = 0; i < px.length; i++) {
+                    px[i] = (short) labels[i];
+                }
+                ip = new ShortProcessor(w, h, px, null);
+            } else {
+                float[] px = new float[w * h];
+                int[] labels = p.result.labels();
+                for (int i = 0; i < px.length; i++) {
+                    px[i] = labels[i];
+                }
+                ip = new FloatProcessor(w, h, px);
+            }
+            stack.addSlice(null, ip);
+        }
+        ImagePlus out = new ImagePlus(title, stack);
+        out.setDimensions(1, source.getNSlices(), source.getNFrames());
+        out.setCalibration(source.getCalibration().copy());
+        out.getCalibration().disableDensityCalibration();
+        if (probability) {
+            out.setDisplayRange(0, 1);
+        } else {
+            out.setDisplayRange(0, Math.max(1, maxLabel));
+        }
+        Brightseg.rememberImage(out);
+        try {
+            out.show();
+        } catch (HeadlessException e) {
+            // No display: the image stays reachable through Brightseg.saveImage.
+        }
+    }
+
+    /** Sends the native log to the ImageJ log (once per session). */
+    static final class NativeLogToImageJ {
+        private static boolean installed;
+
+        static synchronized void install() {
+            if (!installed) {
+                NativeLog.setSink((level, message) -> {
+                    if (!"DEBUG".equals(level) && !"TRACE".equals(level)) {
+                        IJ.log("brightseg " + level.toLowerCase(java.util.Locale.ROOT) + ": " + message);
+                    }
+                });
+                installed = true;
+            }
+        }
+    }
+
+    /** Column names of the tables, for scripts (same as the CLI's CSV files). */
+    public static List<String> objectColumns() {
+        return Columns.objects();
+    }
+}

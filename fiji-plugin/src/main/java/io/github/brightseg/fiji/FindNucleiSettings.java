@@ -1,0 +1,196 @@
+package io.github.brightseg.fiji;
+
+import ij.Macro;
+import ij.gui.GenericDialog;
+
+import io.github.brightseg.Backend;
+
+/**
+ * Every field of Find Nuclei DNN: its dialog label, its macro key and its default, in one place.
+ * An ImageJ 1.x macro key is the first word of the label, lowercased, so first words are unique:
+ *
+ * <pre>
+ * channel=2 model=nuclei-brightfield threshold=0.5 minimum=10 population=Nuclei
+ * image=[Nuclei Prediction] probability label outlines backend=Auto
+ * </pre>
+ *
+ * {@code model} takes a model name from the list or a model folder path; {@code custom=} gives
+ * the folder when {@code model=[Custom...]}. Checkboxes are on when their key is present. In a
+ * macro, a missing threshold or minimum size means the model's default; a missing channel is an
+ * error for images with several channels.
+ */
+final class FindNucleiSettings {
+    static final String CHANNEL = "Channel";
+    static final String MODEL = "Model";
+    static final String CUSTOM = "Custom model folder";
+    static final String THRESHOLD = "Threshold";
+    static final String MINIMUM = "Minimum size [µm²]";
+    static final String POPULATION = "Population name";
+    static final String IMAGE = "Image name (probability)";
+    static final String PROBABILITY = "Probability image";
+    static final String LABEL = "Label image";
+    static final String OUTLINES = "Outlines in ROI Manager";
+    static final String BACKEND = "Backend";
+    static final String CUSTOM_CHOICE = "Custom...";
+
+    static final double DEFAULT_THRESHOLD = 0.5;
+    static final double DEFAULT_MINIMUM = 10;
+    static final String DEFAULT_POPULATION = "Nuclei";
+    static final String DEFAULT_IMAGE = "Nuclei Prediction";
+
+    /** Channel, from 1; 0 when not given. */
+    int channel;
+    /** Model name or folder. */
+    String model = "";
+    /** Probability threshold; NaN for the model's default. */
+    double threshold = DEFAULT_THRESHOLD;
+    /** Minimum size µm²; NaN for the model's default. */
+    double minimumUm2 = DEFAULT_MINIMUM;
+    String population = DEFAULT_POPULATION;
+    String imageName = DEFAULT_IMAGE;
+    boolean probability = true;
+    boolean labelImage = true;
+    boolean outlines = true;
+    Backend backend = Backend.AUTO;
+
+    /** Last settings used in the dialog (ImageJ keeps dialog choices per session). */
+    private static FindNucleiSettings last = new FindNucleiSettings();
+
+    /** The macro key of a label: its first word, lowercased, cut at ':'. */
+    static String key(String label) {
+        String first = label.split(" ")[0];
+        int colon = first.indexOf(':');
+        return (colon >= 0 ? first.substring(0, colon) : first).toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** Settings from macro options; missing values follow the class comment. */
+    static FindNucleiSettings fromMacro(String options) {
+        FindNucleiSettings s = new FindNucleiSettings();
+        String channel = Macro.getValue(options, key(CHANNEL), null);
+        if (channel != null) {
+            try {
+                s.channel = Integer.parseInt(channel.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("channel=" + channel
+                        + " is not a channel number: give channel=1, channel=2, …");
+            }
+            if (s.channel < 1) {
+                throw new IllegalArgumentException("channel=" + channel + " is invalid: channels count from 1");
+            }
+        }
+        s.model = Macro.getValue(options, key(MODEL), "").trim();
+        if (s.model.equalsIgnoreCase(CUSTOM_CHOICE) || s.model.isEmpty()) {
+            s.model = Macro.getValue(options, key(CUSTOM), "").trim();
+        }
+        if (s.model.isEmpty()) {
+            throw new IllegalArgumentException(
+                    "no model given: add model=<name or folder> to the options");
+        }
+        s.threshold = number(options, THRESHOLD);
+        s.minimumUm2 = number(options, MINIMUM);
+        s.population = Macro.getValue(options, key(POPULATION), DEFAULT_POPULATION).trim();
+        s.imageName = Macro.getValue(options, key(IMAGE), DEFAULT_IMAGE).trim();
+        s.probability = flag(options, PROBABILITY);
+        s.labelImage = flag(options, LABEL);
+        s.outlines = flag(options, OUTLINES);
+        s.backend = Backend.fromLabel(Macro.getValue(options, key(BACKEND), Backend.AUTO.label()));
+        s.check();
+        return s;
+    }
+
+    private static double number(String options, String label) {
+        String value = Macro.getValue(options, key(label), null);
+        if (value == null) {
+            return Double.NaN;
+        }
+        try {
+            return Double.parseDouble(value.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key(label) + "=" + value + " is not a number");
+        }
+    }
+
+    private static boolean flag(String options, String label) {
+        // A checkbox key stands alone ("outlines") or with a value ("outlines=true").
+        String key = key(label);
+        for (String word : (" " + options + " ").split("\\s+")) {
+            if (word.equals(key)) {
+                return true;
+            }
+        }
+        String value = Macro.getValue(options, key, null);
+        return value != null && !value.equalsIgnoreCase("false");
+    }
+
+    /** Range checks, before any work. */
+    void check() {
+        if (!Double.isNaN(threshold) && !(threshold >= 0 && threshold <= 1)) {
+            throw new IllegalArgumentException("threshold " + threshold
+                    + " is outside [0, 1]: it is a probability (0.5 is usual)");
+        }
+        if (!Double.isNaN(minimumUm2) && !(minimumUm2 >= 0 && !Double.isInfinite(minimumUm2))) {
+            throw new IllegalArgumentException("minimum size " + minimumUm2
+                    + " µm² is invalid: give 0 or more (10 is usual)");
+        }
+        if (population.isEmpty()) {
+            throw new IllegalArgumentException("the population name is empty: give one, e.g. Nuclei");
+        }
+        if (probability && imageName.isEmpty()) {
+            throw new IllegalArgumentException("the probability image name is empty");
+        }
+    }
+
+    /** Builds the dialog with the last used values. */
+    static GenericDialog dialog(String[] channels, int currentChannel, String[] models,
+            String calibrationNote) {
+        FindNucleiSettings l = last;
+        GenericDialog gd = new GenericDialog("Find Nuclei DNN");
+        if (channels.length > 1) {
+            gd.addChoice(CHANNEL, channels, channels[Math.max(0, currentChannel - 1)]);
+        }
+        String model = l.model;
+        boolean known = false;
+        for (String m : models) {
+            known |= m.equals(model);
+        }
+        gd.addChoice(MODEL, models, known ? model : models[0]);
+        gd.addStringField(CUSTOM, known ? "" : model, 30);
+        gd.addNumericField(THRESHOLD, Double.isNaN(l.threshold) ? DEFAULT_THRESHOLD : l.threshold, 2);
+        gd.addNumericField(MINIMUM, Double.isNaN(l.minimumUm2) ? DEFAULT_MINIMUM : l.minimumUm2, 1);
+        gd.addMessage("Output");
+        gd.addStringField(POPULATION, l.population, 20);
+        gd.addStringField(IMAGE, l.imageName, 20);
+        gd.addCheckbox(PROBABILITY, l.probability);
+        gd.addCheckbox(LABEL, l.labelImage);
+        gd.addCheckbox(OUTLINES, l.outlines);
+        gd.addChoice(BACKEND, Backend.labels(), l.backend.label());
+        if (calibrationNote != null) {
+            gd.addMessage(calibrationNote);
+        }
+        gd.addHelp("https://github.com/brightseg/brightseg#fiji");
+        return gd;
+    }
+
+    /** Reads a shown dialog (in the order {@link #dialog} built it) and remembers the values. */
+    static FindNucleiSettings fromDialog(GenericDialog gd, boolean hasChannelChoice) {
+        FindNucleiSettings s = new FindNucleiSettings();
+        s.channel = hasChannelChoice ? gd.getNextChoiceIndex() + 1 : 1;
+        String model = gd.getNextChoice();
+        String custom = gd.getNextString().trim();
+        s.model = model.equals(CUSTOM_CHOICE) ? custom : model;
+        s.threshold = gd.getNextNumber();
+        s.minimumUm2 = gd.getNextNumber();
+        s.population = gd.getNextString().trim();
+        s.imageName = gd.getNextString().trim();
+        s.probability = gd.getNextBoolean();
+        s.labelImage = gd.getNextBoolean();
+        s.outlines = gd.getNextBoolean();
+        s.backend = Backend.fromLabel(gd.getNextChoice());
+        if (gd.invalidNumber()) {
+            throw new IllegalArgumentException("threshold and minimum size must be numbers");
+        }
+        s.check();
+        last = s;
+        return s;
+    }
+}

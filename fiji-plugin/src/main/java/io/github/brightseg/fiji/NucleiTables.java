@@ -1,0 +1,70 @@
+package io.github.brightseg.fiji;
+
+import java.util.List;
+
+import ij.measure.ResultsTable;
+
+import io.github.brightseg.Columns;
+import io.github.brightseg.Nucleus;
+import io.github.brightseg.NucleiResult;
+
+/**
+ * Turns results into ImageJ tables, with the same columns as the CLI's CSV files: a per-object
+ * table (Image, T, Z, then the object columns) and summary rows (Image, Channel, T, Z, Status,
+ * Message, Harmony statistics, settings, model, backend).
+ */
+final class NucleiTables {
+    private NucleiTables() {
+    }
+
+    /** Appends one row per nucleus of {@code r} to {@code table}. */
+    static void addObjects(ResultsTable table, String image, int t, int z, NucleiResult r) {
+        List<String> columns = Columns.objects();
+        for (Nucleus n : r.nuclei()) {
+            table.incrementCounter();
+            table.addValue("Image", image);
+            table.addValue("T", t);
+            table.addValue("Z", z);
+            double[] values = n.values();
+            for (int i = 0; i < columns.size(); i++) {
+                table.addValue(columns.get(i), values[i]);
+            }
+        }
+    }
+
+    /** Appends the summary row of one plane to {@code table}. */
+    static void addSummary(ResultsTable table, String image, String channel, int t, int z,
+            NucleiResult r) {
+        List<String> lead = Columns.summaryLead();
+        List<String> stats = Columns.statistics();
+        List<String> tail = Columns.summaryTail();
+        table.incrementCounter();
+        String[] leadValues = {image, channel, String.valueOf(t), String.valueOf(z), "ok",
+            r.calibrated() ? "" : Columns.uncalibratedMessage()};
+        for (int i = 0; i < lead.size(); i++) {
+            if (i == 2 || i == 3) {
+                table.addValue(lead.get(i), Double.parseDouble(leadValues[i]));
+            } else {
+                table.addValue(lead.get(i), leadValues[i]);
+            }
+        }
+        double[] values = r.statistics().values();
+        for (int i = 0; i < stats.size(); i++) {
+            table.addValue(stats.get(i), values[i]);
+        }
+        table.addValue(tail.get(0), r.threshold());
+        table.addValue(tail.get(1), r.minSizeUm2());
+        table.addValue(tail.get(2), r.pixelWidthUm());
+        table.addValue(tail.get(3), r.model());
+        table.addValue(tail.get(4), r.backend());
+    }
+
+    /** Appends an error row (the image could not be processed) to {@code table}. */
+    static void addFailure(ResultsTable table, String image, String channel, String message) {
+        table.incrementCounter();
+        table.addValue("Image", image);
+        table.addValue("Channel", channel);
+        table.addValue("Status", "error");
+        table.addValue("Message", message);
+    }
+}

@@ -1,0 +1,318 @@
+package io.github.brightseg;
+
+import static org.junit.Assert.assertArrayEquals;
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.io.FileNotFoundException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import org.junit.AfterClass;
+import org.junit.BeforeClass;
+import org.junit.Test;
+
+/** Crosses the JNI boundary for real: the real native library, model and image. */
+public class SegmenterTest {
+    private static Segmenter segmenter;
+    private static TestData.Image16 image;
+    private static NucleiResult reference;
+    private static final List<String> LOG = Collections.synchronizedList(new ArrayList<>());
+
+    @BeforeClass
+    public static void openModel() throws Exception {
+        NativeLog.setSink((level, message) -> LOG.add(level + " " + message));
+        Path model = TestData.model();
+        image = TestData.read16(TestData.data("stardist/img2d.tif"));
+        segmenter = Segmenter.open(model, SegmenterOptions.defaults().withThreads(2));
+        reference = segmenter.findNuclei(image.pixels, image.width, image.height, params());
+    }
+
+    /** 0.5 µm pixels and a 2.5 µm² (10 pixel) minimum, as the CLI's accuracy test uses 10 px. */
+    private static NucleiParams params() {
+        return NucleiParams.defaults().withPixelSizeUm(0.5).withMinSizeUm2(2.5);
+    }
+
+    @AfterClass
+    public static void close() {
+        if (segmenter != null) {
+            segmenter.close();
+        }
+        NativeLog.setSink(null);
+    }
+
+    @Test
+    public void findsTheNucleiOfARealImage() throws Exception {
+        TestData.Image16 truth = TestData.read16(TestData.data("stardist/mask2d.tif"));
+        int[] truthLabels = new int[truth.pixels.length];
+        for (int i = 0; i < truthLabels.length; i++) {
+            truthLabels[i] = truth.at(i);
+        }
+        double f1 = TestData.objectF1(reference.labels(), truthLabels);
+        assertTrue("object F1 against StarDist's mask2d is " + f1, f1 >= 0.70);
+        assertTrue(reference.nuclei().size() > 80);
+        assertEquals(reference.nuclei().size(), reference.statistics().count());
+        assertTrue(reference.calibrated());
+        assertEquals(0.5, reference.pixelWidthUm(), 0);
+        assertEquals(0.5, reference.threshold(), 1e-6);
+        assertEquals(2.5, reference.minSizeUm2(), 1e-9);
+        assertTrue(reference.backend(), reference.backend().startsWith("tract"));
+        assertEquals("UNet 2D Nuclei Broad", reference.model());
+    }
+
+    @Test
+    public void measurementsAgreeWithTheLabelAndProbabilityPlanes() {
+        int n = reference.maxLabel();
+        long[] area = new long[n + 1];
+        double[] probability = new double[n + 1];
+        for (int i = 0; i < reference.labels().length; i++) {
+            int l = reference.labels()[i];
+            assertTrue(l >= 0 && l <= n);
+            area[l]++;
+            probability[l] += reference.probability()[i];
+        }
+        double sum = 0;
+        for (Nucleus nucleus : reference.nuclei()) {
+            int id = nucleus.id();
+            assertEquals(area[id] * 0.25, nucleus.areaUm2(), 1e-9);
+            assertEquals(probability[id] / area[id], nucleus.meanProbability(), 1e-4);
+            assertTrue(nucleus.areaUm2() >= 2.5);
+            assertTrue(nucleus.meanProbability() > 0.5);
+            assertTrue(nucleus.roundness() > 0 && nucleus.roundness() <= 1);
+            sum += nucleus.areaUm2();
+        }
+        assertEquals(sum, reference.statistics().sum(), 1e-6);
+        double[] areas = reference.nuclei().stream().mapToDouble(Nucleus::areaUm2).sorted().toArray();
+        assertEquals(areas[0], reference.statistics().min(), 0);
+        assertEquals(areas[areas.length - 1], reference.statistics().max(), 0);
+    }
+
+    @Test
+    public void pixelTypesGiveTheSameResult() {
+        float[] asFloat = new float[image.pixels.length];
+        for (int i = 0; i < asFloat.length; i++) {
+            asFloat[i] = image.at(i);
+        }
+        NucleiResult r = segmenter.findNuclei(asFloat, image.width, image.height,
+                params());
+        assertArrayEquals(reference.labels(), r.labels());
+        // 8-bit: a real image scaled down still finds about as many nuclei.
+        int max = 0;
+        for (int i = 0; i < image.pixels.length; i++) {
+            max = Math.max(max, image.at(i));
+        }
+        byte[] asByte = new byte[image.pixels.length];
+        for (int i = 0; i < asByte.length; i++) {
+            asByte[i] = (byte) Math.round(255.0 * image.at(i) / max);
+        }
+        NucleiResult r8 = segmenter.findNuclei(asByte, image.width, image.height,
+                params());
+        assertEquals(reference.nuclei().size(), r8.nuclei().size(), reference.nuclei().size() / 10.0);
+    }
+
+    @Test
+    public void settingsChangeTheResultAsDocumented() {
+        NucleiResult uncalibrated = segmenter.findNuclei(image.pixels, image.width, image.height,
+                NucleiParams.defaults());
+        assertFalse(uncalibrated.calibrated());
+        assertEquals(1.0, uncalibrated.pixelWidthUm(), 0);
+        NucleiResult strict = segmenter.findNuclei(image.pixels, image.width, image.height,
+                params().withMinSizeUm2(60));
+        for (Nucleus n : strict.nuclei()) {
+            assertTrue(n.areaUm2() >= 60);
+        }
+        assertTrue(strict.nuclei().size() < reference.nuclei().size());
+        NucleiResult unsplit = segmenter.findNuclei(image.pixels, image.width, image.height,
+                params().withSplit(false));
+        assertTrue(unsplit.nuclei().size() <= reference.nuclei().size());
+    }
+
+    @Test
+    public void progressIsReportedOnTheCallingThread() {
+        List<String> seen = new ArrayList<>();
+        Thread caller = Thread.currentThread();
+        segmenter.findNuclei(image.pixels, image.width, image.height, NucleiParams.defaults()
+                .withProgress((stage, done, total) -> {
+                    assertEquals(caller, Thread.currentThread());
+                    seen.add(stage + " " + done + "/" + total);
+                }));
+        assertTrue(seen.toString(), seen.contains("INFERENCE 0/" + seen.get(0).split("/")[1]));
+        assertEquals("OBJECTS 1/1", seen.get(seen.size() - 1));
+    }
+
+    @Test
+    public void aThrowingListenerReachesTheCallerAndTheModelStillWorks() {
+        try {
+            segmenter.findNuclei(image.pixels, image.width, image.height, NucleiParams.defaults()
+                    .withProgress((stage, done, total) -> {
+                        throw new IllegalStateException("cancelled by the user");
+                    }));
+            fail("the listener's exception should reach the caller");
+        } catch (IllegalStateException e) {
+            assertEquals("cancelled by the user", e.getMessage());
+        }
+        NucleiResult again = segmenter.findNuclei(image.pixels, image.width, image.height,
+                params());
+        assertArrayEquals(reference.labels(), again.labels());
+    }
+
+    @Test
+    public void eightThreadsOnOneModelGiveIdenticalResults() throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        try {
+            List<Future<NucleiResult>> futures = new ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                futures.add(pool.submit(() -> segmenter.findNuclei(image.pixels, image.width,
+                        image.height, params())));
+            }
+            for (Future<NucleiResult> f : futures) {
+                NucleiResult r = f.get();
+                assertArrayEquals(reference.labels(), r.labels());
+                assertArrayEquals(reference.probability(), r.probability(), 0f);
+                assertArrayEquals(reference.statistics().values(), r.statistics().values(), 0);
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+
+    @Test
+    public void badArgumentsAreIllegalArgumentExceptions() {
+        NucleiParams p = NucleiParams.defaults();
+        expectIllegalArgument(() -> segmenter.findNuclei(new short[10], image.width, image.height, p),
+                "has 10 values but width × height is 262144");
+        expectIllegalArgument(() -> segmenter.findNuclei((short[]) null, 4, 4, p), "null");
+        expectIllegalArgument(() -> segmenter.findNuclei(new short[16], -4, -4, p), "invalid");
+        expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
+                p.withThreshold(1.5)), "outside [0, 1]");
+        expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
+                p.withMinSizeUm2(-1)), "minimum size");
+        expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
+                p.withPixelSizeUm(-0.5)), "pixel width");
+        expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
+                p.withSplitDepthPx(Double.NaN)), "split depth");
+        expectIllegalArgument(() -> SegmenterOptions.defaults().withThreads(-1), "threads");
+        // NaN threshold means the model's default, not an error.
+        NucleiResult r = segmenter.findNuclei(image.pixels, image.width, image.height,
+                p.withThreshold(Double.NaN).withPixelSizeUm(0.5));
+        assertEquals(0.5, r.threshold(), 1e-6);
+    }
+
+    private static void expectIllegalArgument(Runnable call, String fragment) {
+        try {
+            call.run();
+            fail("expected IllegalArgumentException containing \"" + fragment + "\"");
+        } catch (IllegalArgumentException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains(fragment));
+        }
+    }
+
+    @Test
+    public void missingAndCorruptModelsAreClearErrors() throws Exception {
+        try {
+            Segmenter.open(TestData.missing());
+            fail("a missing model must not open");
+        } catch (FileNotFoundException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("not found"));
+        }
+        Path dir = Files.createTempDirectory("corrupt-model");
+        Files.write(dir.resolve("bioimageio.yaml"), "format_version: [this is: not a card".getBytes("UTF-8"));
+        try {
+            Segmenter.open(dir);
+            fail("a corrupt model must not open");
+        } catch (BrightsegException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("bioimageio.yaml"));
+        }
+        Path garbageWeights = Files.createTempDirectory("garbage-weights");
+        Files.copy(TestData.model().resolve("bioimageio.yaml"), garbageWeights.resolve("bioimageio.yaml"));
+        Files.write(garbageWeights.resolve("weights.onnx"), new byte[] {1, 2, 3, 4, 5});
+        try {
+            Segmenter.open(garbageWeights);
+            fail("garbage weights must not open");
+        } catch (BrightsegException e) {
+            assertNotNull(e.getMessage());
+        }
+    }
+
+    @Test
+    public void closedHandlesThrowAndClosingTwiceIsHarmless() throws Exception {
+        int before = Segmenter.openModels();
+        Segmenter s = Segmenter.open(TestData.model(), SegmenterOptions.defaults().withThreads(1));
+        assertEquals(before + 1, Segmenter.openModels());
+        s.close();
+        s.close();
+        assertTrue(s.isClosed());
+        assertEquals(before, Segmenter.openModels());
+        try {
+            s.findNuclei(image.pixels, image.width, image.height, NucleiParams.defaults());
+            fail("a closed Segmenter must throw");
+        } catch (IllegalStateException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("closed"));
+        }
+        // A forged handle is refused by the native side too, not dereferenced.
+        try {
+            NativeLib.modelName(424242);
+            fail("an unknown handle must throw");
+        } catch (IllegalStateException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("never opened"));
+        }
+    }
+
+    @Test
+    public void aNativePanicBecomesAnExceptionAndTheJvmGoesOn() {
+        try {
+            NativeLib.call(() -> {
+                NativeLib.selfTestPanic("checking the barrier");
+                return null;
+            });
+            fail("the panic must surface as an exception");
+        } catch (BrightsegException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("checking the barrier"));
+        }
+        NucleiResult r = segmenter.findNuclei(image.pixels, image.width, image.height,
+                params());
+        assertEquals(reference.nuclei().size(), r.nuclei().size());
+    }
+
+    @Test
+    public void nativeLogLinesReachJava() {
+        assertTrue(LOG.toString(), LOG.stream().anyMatch(l -> l.startsWith("INFO opened model")));
+    }
+
+    @Test
+    public void tableColumnsAreHarmonys() {
+        assertEquals(Arrays.asList("Number of Objects", "Size [µm²] Mean", "Size [µm²] CV %",
+                "Size [µm²] StdDev", "Size [µm²] Median", "Size [µm²] Max", "Size [µm²] Min",
+                "Size [µm²] Sum"), Columns.statistics());
+        assertEquals("Area [µm²]", Columns.objects().get(1));
+        assertEquals(reference.nuclei().get(0).values().length, Columns.objects().size());
+        assertEquals(Arrays.asList("Image", "Channel", "T", "Z", "Status", "Message"),
+                Columns.summaryLead());
+        assertEquals("Backend", Columns.summaryTail().get(Columns.summaryTail().size() - 1));
+    }
+
+    @Test
+    public void modelsAreDiscoveredByFolderName() throws Exception {
+        Path parent = TestData.model().getParent();
+        List<Path> found = Models.discover(Collections.singletonList(parent));
+        assertTrue(found.toString(), found.contains(TestData.model()));
+        String name = TestData.model().getFileName().toString();
+        assertEquals(TestData.model(), Models.resolve(name, Collections.singletonList(parent)));
+        try {
+            Models.resolve("no-such-model", Collections.singletonList(parent));
+            fail();
+        } catch (FileNotFoundException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains(name));
+        }
+    }
+}
