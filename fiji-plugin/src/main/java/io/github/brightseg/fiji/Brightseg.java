@@ -89,11 +89,68 @@ public final class Brightseg {
             return "no table named \"" + title + "\"";
         }
         try {
-            table.saveAs(path);
+            java.nio.file.Files.write(java.nio.file.Paths.get(path),
+                    csv(table).getBytes(java.nio.charset.StandardCharsets.UTF_8));
             return "";
-        } catch (java.io.IOException e) {
+        } catch (java.io.IOException | RuntimeException e) {
             return "cannot save " + path + ": " + e.getMessage();
         }
+    }
+
+    /** A table as CSV with every digit (ImageJ's own "Save As" rounds to the shown decimals). */
+    static String csv(ResultsTable table) {
+        StringBuilder out = new StringBuilder();
+        String[] headings = table.getHeadings();
+        java.util.List<String> columns = new java.util.ArrayList<>();
+        for (String h : headings) {
+            if (!h.equals(" ") && !h.isEmpty()) {
+                columns.add(h);
+            }
+        }
+        for (int c = 0; c < columns.size(); c++) {
+            out.append(c > 0 ? "," : "").append(quote(columns.get(c)));
+        }
+        out.append('\n');
+        for (int row = 0; row < table.size(); row++) {
+            for (int c = 0; c < columns.size(); c++) {
+                out.append(c > 0 ? "," : "").append(quote(cell(table, columns.get(c), row)));
+            }
+            out.append('\n');
+        }
+        return out.toString();
+    }
+
+    /** A cell as text: numbers with every digit, text as is, NaN as "NaN". */
+    static String cell(ResultsTable table, String column, int row) {
+        String text = table.getStringValue(column, row);
+        double value = table.getValue(column, row);
+        if (text != null && isNumber(text) && !Double.isNaN(value)) {
+            return repr(value);
+        }
+        return text == null ? "" : text;
+    }
+
+    private static boolean isNumber(String text) {
+        try {
+            Double.parseDouble(text);
+            return true;
+        } catch (NumberFormatException | NullPointerException e) {
+            return false;
+        }
+    }
+
+    private static String repr(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e15) {
+            return String.valueOf((long) v);
+        }
+        return String.valueOf(v);
+    }
+
+    private static String quote(String s) {
+        if (s.contains(",") || s.contains("\"") || s.contains("\n")) {
+            return "\"" + s.replace("\"", "\"\"") + "\"";
+        }
+        return s;
     }
 
     /**

@@ -268,7 +268,7 @@ public class FindNucleiDnn implements PlugIn {
             total += p.result.nuclei().size();
         }
         for (String column : summary.getHeadings()) {
-            lastRow.put(column, summary.getStringValue(column, summary.size() - 1));
+            lastRow.put(column, Brightseg.cell(summary, column, summary.size() - 1));
         }
         show(objects, s.population);
         show(summary, s.population + " Summary");

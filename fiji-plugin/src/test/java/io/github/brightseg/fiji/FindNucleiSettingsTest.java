@@ -1,0 +1,86 @@
+package io.github.brightseg.fiji;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+
+import org.junit.Test;
+
+import io.github.brightseg.Backend;
+
+/** Macro keys and option parsing of Find Nuclei DNN. */
+public class FindNucleiSettingsTest {
+    private static final List<String> LABELS = Arrays.asList(FindNucleiSettings.CHANNEL,
+            FindNucleiSettings.MODEL, FindNucleiSettings.CUSTOM, FindNucleiSettings.THRESHOLD,
+            FindNucleiSettings.MINIMUM, FindNucleiSettings.POPULATION, FindNucleiSettings.IMAGE,
+            FindNucleiSettings.PROBABILITY, FindNucleiSettings.LABEL, FindNucleiSettings.OUTLINES,
+            FindNucleiSettings.BACKEND);
+
+    @Test
+    public void everyFieldHasItsOwnMacroKey() {
+        List<String> keys = Arrays.asList("channel", "model", "custom", "threshold", "minimum",
+                "population", "image", "probability", "label", "outlines", "backend");
+        for (int i = 0; i < LABELS.size(); i++) {
+            assertEquals(keys.get(i), FindNucleiSettings.key(LABELS.get(i)));
+            // ImageJ's own derivation of the key from a label agrees with ours.
+            assertEquals(keys.get(i), ij.Macro.trimKey(LABELS.get(i).split(" ")[0].toLowerCase()));
+        }
+        assertEquals(keys.size(), new HashSet<>(keys).size());
+    }
+
+    @Test
+    public void parsesARecordedMacroLine() {
+        FindNucleiSettings s = FindNucleiSettings.fromMacro("channel=2 model=nuclei-brightfield "
+                + "threshold=0.6 minimum=12.5 population=Kerne image=[Kerne Prediction] "
+                + "probability outlines backend=CPU");
+        assertEquals(2, s.channel);
+        assertEquals("nuclei-brightfield", s.model);
+        assertEquals(0.6, s.threshold, 0);
+        assertEquals(12.5, s.minimumUm2, 0);
+        assertEquals("Kerne", s.population);
+        assertEquals("Kerne Prediction", s.imageName);
+        assertTrue(s.probability);
+        assertFalse(s.labelImage);
+        assertTrue(s.outlines);
+        assertEquals(Backend.CPU, s.backend);
+    }
+
+    @Test
+    public void missingValuesMeanModelDefaultsAndCustomGivesTheFolder() {
+        FindNucleiSettings s = FindNucleiSettings.fromMacro("model=[Custom...] custom=[/models/my model]");
+        assertEquals("/models/my model", s.model);
+        assertEquals(0, s.channel);
+        assertTrue(Double.isNaN(s.threshold));
+        assertTrue(Double.isNaN(s.minimumUm2));
+        assertEquals("Nuclei", s.population);
+        assertFalse(s.probability || s.labelImage || s.outlines);
+        assertEquals(Backend.AUTO, s.backend);
+    }
+
+    @Test
+    public void badOptionsAreRefusedWithAMessage() {
+        String[][] cases = {
+            {"threshold=0.5", "no model given"},
+            {"model=m threshold=1.5", "outside [0, 1]"},
+            {"model=m threshold=half", "not a number"},
+            {"model=m minimum=-3", "minimum size"},
+            {"model=m channel=two", "not a channel number"},
+            {"model=m channel=0", "count from 1"},
+            {"model=m backend=TPU", "unknown backend"},
+            {"model=m population=[]", "population name is empty"},
+        };
+        for (String[] c : cases) {
+            try {
+                FindNucleiSettings.fromMacro(c[0]);
+                fail("accepted " + c[0]);
+            } catch (IllegalArgumentException e) {
+                assertTrue(c[0] + " -> " + e.getMessage(), e.getMessage().contains(c[1]));
+            }
+        }
+    }
+}
