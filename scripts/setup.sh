@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what brightseg needs to build and test on Debian/Ubuntu: a C toolchain, Python with
-# venv, and Rust (rustup, only when no cargo is found). Safe to run again.
+# venv, a JDK, ImageJ 1.x, Gradle, JUnit 4 and Xvfb (for the Fiji plugin and its tests), and Rust
+# (rustup, only when no cargo is found). Safe to run again.
 set -euo pipefail
 
 need_apt=()
@@ -12,6 +13,11 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 # ImageJ 1.x and a JDK: the tests check that ImageJ opens our TIFFs (the Fiji plugin builds on them).
 [ -f /usr/share/java/ij.jar ] || need_apt+=(libij-java)
 command -v javac >/dev/null || need_apt+=(default-jdk-headless)
+# The Java build (Debian's Gradle, offline against the system jars) and its tests.
+command -v gradle >/dev/null || need_apt+=(gradle)
+[ -f /usr/share/java/junit4.jar ] || need_apt+=(junit4)
+command -v xvfb-run >/dev/null || need_apt+=(xvfb xauth)
+command -v strip >/dev/null || need_apt+=(binutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

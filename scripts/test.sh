@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Sets up everything and runs all tests: unit tests, end-to-end tests on real images with the
-# real CLI, and the oracle comparisons (onnxruntime, scikit-image, SciPy).
+# Sets up everything and runs all tests: Rust unit tests; the Java API's and the Fiji plugin's
+# JUnit tests across the JNI boundary; end-to-end tests of the CLI on real images; Debian's real
+# ImageJ running the plugin in macros (Xvfb -batch and truly headless); and the oracle comparisons
+# (onnxruntime, scikit-image, SciPy, ImageJ's Analyze Particles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 scripts/fetch-data.sh
 scripts/setup-test-env.sh
-cargo test --workspace --no-fail-fast
+# One cargo profile (dev, optimised: see Cargo.toml) for the tests, the CLI and the native library
+# that Gradle packs into the jar, so every crate is compiled once.
+cargo test --workspace --no-run --quiet
+status=0
+echo "== Java: JUnit tests and the Fiji plugin jar (build/fiji/Fiji.app)"
+gradle --console=plain -PcargoProfile=dev test fijiDist || status=$?
+echo "== Rust: unit and end-to-end tests"
+cargo test --workspace --no-fail-fast || status=$?
+exit "$status"

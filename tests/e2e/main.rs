@@ -2,6 +2,7 @@
 
 mod accuracy;
 mod cli;
+mod fiji;
 mod imagej;
 mod models;
 mod oracles;

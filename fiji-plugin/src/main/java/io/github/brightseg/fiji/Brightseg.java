@@ -220,15 +220,20 @@ public final class Brightseg {
         OUTPUT_IMAGES.put(imp.getTitle(), imp);
     }
 
-    /** The table with this title: its window's if shown, else the one brightseg keeps. */
+    /**
+     * The table with this title: the one brightseg keeps (full precision), else a table window
+     * of that title (ImageJ keeps only the shown decimals there).
+     */
     static synchronized ResultsTable table(String title) {
-        ResultsTable shown = null;
-        try {
-            shown = ResultsTable.getResultsTable(title);
-        } catch (RuntimeException e) {
-            IJ.log("brightseg: cannot look up table " + title + ": " + e);
+        ResultsTable ours = TABLES.get(title);
+        if (ours != null) {
+            return ours;
         }
-        return shown != null ? shown : TABLES.get(title);
+        try {
+            return ResultsTable.getResultsTable(title);
+        } catch (RuntimeException e) {
+            return null;
+        }
     }
 
     /** The table with this title, created when missing. */

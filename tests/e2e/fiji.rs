@@ -1,0 +1,367 @@
+//! The Fiji plugin inside Debian's real ImageJ 1.x, against the jar Gradle built
+//! (`build/fiji/Fiji.app/plugins/brightseg_-VERSION.jar`): macros in `-batch` mode under Xvfb,
+//! and the truly headless route (`-Djava.awt.headless=true`, no display at all). ImageJ always
+//! runs inside `timeout`, since a macro error under Xvfb would otherwise hang on a modal dialog.
+//! Oracles: the CLI's summary and objects CSV on the same file, and ImageJ's own Analyze
+//! Particles measurement of the plugin's label image.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use brightseg::image::Calibration;
+use brightseg::io::{read_image, write_png_rgb, write_tiff, OutputPlane};
+
+use crate::util::*;
+
+/// Seconds ImageJ may take before the test calls it a hang.
+const IMAGEJ_TIMEOUT_S: &str = "300";
+
+fn plugin_jar() -> Option<PathBuf> {
+    require(
+        repo_root().join(format!(
+            "build/fiji/Fiji.app/plugins/brightseg_-{}.jar",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "build it with `gradle fijiDist` (scripts/test.sh does)",
+    )
+}
+
+struct Inputs {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    plugins: PathBuf,
+    model: PathBuf,
+    /// A real 16-bit image with 0.5 µm pixels.
+    calibrated: PathBuf,
+    /// A colour image (3 channels).
+    rgb: PathBuf,
+}
+
+fn inputs() -> Option<Inputs> {
+    let jar = plugin_jar()?;
+    let model = shared_model()?;
+    let img = data("stardist/img2d.tif")?;
+    require(
+        "/usr/share/java/ij.jar".into(),
+        "install Debian's libij-java (scripts/setup.sh does)",
+    )?;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_path_buf();
+    let plugins = dir.join("ij/plugins");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    std::fs::copy(&jar, plugins.join(jar.file_name().expect("jar name"))).expect("copy jar");
+    let image = read_image(&img).expect("read img2d");
+    let plane = image.plane(0, 0, 0);
+    let values: Vec<f32> = (0..plane.width() * plane.height())
+        .map(|i| plane.value(i))
+        .collect();
+    // Pixel values of img2d are integers < 65536, so 32-bit float keeps them exactly.
+    let calibrated = dir.join("calibrated.tif");
+    write_tiff(
+        &calibrated,
+        plane.width(),
+        plane.height(),
+        &[OutputPlane::Float(&values)],
+        1,
+        Calibration::square(0.5),
+    )
+    .expect("write calibrated TIFF");
+    let rgb = dir.join("colour.png");
+    let (w, h) = (96usize, 64usize);
+    let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i * 7919 % 251) as u8).collect();
+    write_png_rgb(&rgb, w, h, &pixels).expect("write png");
+    Some(Inputs {
+        _dir: tmp,
+        dir,
+        plugins,
+        model,
+        calibrated,
+        rgb,
+    })
+}
+
+struct ImageJOutcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl ImageJOutcome {
+    /// The text after `tag ` on the line starting with it.
+    fn line(&self, tag: &str) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{tag} ")))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {tag} line in ImageJ's output:\n{}\n{}",
+                    self.stdout, self.stderr
+                )
+            })
+            .to_owned()
+    }
+}
+
+/// Runs `macro_text` with ImageJ -batch, under Xvfb (`display`) or truly headless.
+fn run_imagej(inputs: &Inputs, macro_text: &str, display: bool) -> ImageJOutcome {
+    let macro_file = inputs
+        .dir
+        .join(if display { "xvfb.ijm" } else { "headless.ijm" });
+    std::fs::write(&macro_file, macro_text).expect("write macro");
+    let mut cmd = Command::new("timeout");
+    cmd.arg(IMAGEJ_TIMEOUT_S);
+    if display {
+        cmd.args(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24"]);
+    }
+    cmd.arg("java");
+    if !display {
+        cmd.arg("-Djava.awt.headless=true");
+    }
+    let out = cmd
+        .arg(format!(
+            "-Dplugins.dir={}",
+            inputs.plugins.parent().expect("ij dir").display()
+        ))
+        .args(["-jar", "/usr/share/java/ij.jar", "-batch"])
+        .arg(&macro_file)
+        .env("XDG_CACHE_HOME", inputs.dir.join("cache"))
+        .env_remove("BRIGHTSEG_MODEL_PATH")
+        .output()
+        .expect("run timeout/xvfb-run/java (scripts/setup.sh installs xvfb)");
+    let outcome = ImageJOutcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_ne!(
+        outcome.code,
+        Some(124),
+        "ImageJ hung (killed after {IMAGEJ_TIMEOUT_S} s):\n{}\n{}",
+        outcome.stdout,
+        outcome.stderr
+    );
+    outcome
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let header = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.expect("row").iter().map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Cells equal as text, or as numbers within a relative 1e-9.
+fn assert_same_cell(column: &str, fiji: &str, cli: &str) {
+    match (fiji.parse::<f64>(), cli.parse::<f64>()) {
+        (Ok(a), Ok(b)) if a.is_nan() && b.is_nan() => {}
+        (Ok(a), Ok(b)) => assert!(
+            (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+            "{column}: Fiji {fiji} vs CLI {cli}"
+        ),
+        _ => assert_eq!(fiji, cli, "{column}"),
+    }
+}
+
+/// The Fiji summary row equals the CLI's summary row for the same file, column by column.
+fn assert_summary_matches_cli(inputs: &Inputs, fiji_summary: &Path, cli_args: &[&str]) {
+    let cli_out = inputs.dir.join(format!("cli-{}", cli_args.join("_")));
+    let mut args = vec![
+        os("find-nuclei"),
+        inputs.calibrated.as_os_str(),
+        os("--model"),
+        inputs.model.as_os_str(),
+        os("--out"),
+        cli_out.as_os_str(),
+        os("--quiet"),
+    ];
+    args.extend(cli_args.iter().map(|a| os(a)));
+    let out = brightseg(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (cli_header, cli_rows) = read_csv(&cli_out.join("summary.csv"));
+    let (fiji_header, fiji_rows) = read_csv(fiji_summary);
+    assert_eq!(fiji_header, cli_header, "summary columns differ");
+    let fiji_row = fiji_rows.last().expect("a Fiji summary row");
+    assert_eq!(cli_rows.len(), 1);
+    for ((column, f), c) in cli_header.iter().zip(fiji_row).zip(&cli_rows[0]) {
+        assert_same_cell(column, f, c);
+    }
+    // And object by object.
+    let (cli_obj_header, cli_objects) = read_csv(&cli_out.join("calibrated_objects.csv"));
+    let objects_csv = fiji_summary.with_file_name(
+        fiji_summary
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .replace("summary", "objects"),
+    );
+    let (fiji_obj_header, fiji_objects) = read_csv(&objects_csv);
+    assert_eq!(fiji_obj_header, cli_obj_header);
+    assert_eq!(fiji_objects.len(), cli_objects.len());
+    for (f, c) in fiji_objects.iter().zip(&cli_objects) {
+        for ((column, a), b) in cli_obj_header.iter().zip(f).zip(c) {
+            assert_same_cell(column, a, b);
+        }
+    }
+}
+
+fn macro_path(p: &Path) -> String {
+    p.display().to_string().replace('\\', "/")
+}
+
+#[test]
+fn xvfb_batch_macro_matches_the_cli_and_imagejs_own_measurements() {
+    let Some(inputs) = inputs() else { return };
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let macro_text = format!(
+        r#"
+open("{image}");
+run("Find Nuclei DNN", "model=[{model}] threshold=0.5 minimum=10 population=Nuclei image=[Nuclei Prediction] probability label outlines backend=Auto");
+err = call("{helper}.lastError");
+if (err != "") {{ print("FAILED " + err); call("{helper}.exit", "3"); }}
+print("ROIS " + roiManager("count"));
+print("IMAGES " + getTitle() + "|" + isOpen("Nuclei Prediction") + "|" + isOpen("Nuclei Labels"));
+print("SAVED " + call("{helper}.saveTable", "Nuclei Summary", "{dir}/xvfb_summary.csv") + call("{helper}.saveTable", "Nuclei", "{dir}/xvfb_objects.csv"));
+n = parseInt(call("{helper}.summary", "Number of Objects"));
+print("COUNT " + n);
+// ImageJ's own measurement of every label of the plugin's label image.
+selectImage("Nuclei Labels");
+run("Set Measurements...", "area redirect=None decimal=9");
+run("Clear Results");
+areas = "";
+for (i = 1; i <= n; i++) {{
+  setThreshold(i, i);
+  before = nResults;
+  run("Analyze Particles...", "display");
+  a = 0;
+  for (r = before; r < nResults; r++) a += getResult("Area", r);
+  areas = areas + d2s(a, 9) + ";";
+}}
+print("AREAS " + areas);
+run("Find Nuclei DNN", "model=/no/such/model");
+print("BADMODEL " + call("{helper}.lastError"));
+open("{rgb}");
+run("Find Nuclei DNN", "model=[{model}]");
+print("RGB " + call("{helper}.lastError"));
+call("{helper}.exitOnError");
+print("NOT REACHED");
+"#,
+        image = macro_path(&inputs.calibrated),
+        model = macro_path(&inputs.model),
+        dir = macro_path(&inputs.dir),
+        rgb = macro_path(&inputs.rgb),
+    );
+    let run = run_imagej(&inputs, &macro_text, true);
+    assert!(
+        !run.stdout.contains("FAILED"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let count: usize = run.line("COUNT").trim().parse().expect("count");
+    assert!(count > 60, "{count} nuclei");
+    assert_eq!(
+        run.line("ROIS").trim(),
+        count.to_string(),
+        "one outline per nucleus"
+    );
+    assert_eq!(run.line("IMAGES").trim(), "Nuclei Labels|1|1");
+    assert_eq!(run.line("SAVED").trim(), "");
+    // Errors are reported to the macro, never as a dialog (which would hang), and
+    // exitOnError turns them into exit code 1.
+    assert!(run.line("BADMODEL").contains("not found"), "{}", run.stdout);
+    assert!(run.line("RGB").contains("has 3 channels"), "{}", run.stdout);
+    assert!(!run.stdout.contains("NOT REACHED"));
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("brightseg: exiting with status 1"));
+
+    assert_summary_matches_cli(
+        &inputs,
+        &inputs.dir.join("xvfb_summary.csv"),
+        &["--threshold", "0.5", "--min-size", "10"],
+    );
+    // Per-object areas equal ImageJ's Analyze Particles on the label image.
+    let (header, objects) = read_csv(&inputs.dir.join("xvfb_objects.csv"));
+    let area_col = header
+        .iter()
+        .position(|h| h == "Area [µm²]")
+        .expect("area column");
+    let ij_areas: Vec<f64> = run
+        .line("AREAS")
+        .split(';')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().expect("area"))
+        .collect();
+    assert_eq!(ij_areas.len(), objects.len());
+    for (row, ij) in objects.iter().zip(&ij_areas) {
+        let ours: f64 = row[area_col].parse().expect("area");
+        assert!((ours - ij).abs() < 1e-6, "area {ours} vs ImageJ's {ij}");
+    }
+}
+
+#[test]
+fn truly_headless_imagej_runs_the_plugin_through_our_macro_function() {
+    let Some(inputs) = inputs() else { return };
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let macro_text = format!(
+        r#"
+r = call("{helper}.findNuclei", "{image}", "model=[{model}] threshold=0.5 minimum=10 label");
+print("RESULT [" + r + "]");
+print("SAVED " + call("{helper}.saveTable", "Nuclei Summary", "{dir}/headless_summary.csv") + call("{helper}.saveTable", "Nuclei", "{dir}/headless_objects.csv") + call("{helper}.saveImage", "Nuclei Labels", "{dir}/headless_labels.tif"));
+print("RGB " + call("{helper}.findNuclei", "{rgb}", "model=[{model}]"));
+print("BADMODEL " + call("{helper}.findNuclei", "{image}", "model=/no/such/model"));
+call("{helper}.exitOnError");
+"#,
+        image = macro_path(&inputs.calibrated),
+        model = macro_path(&inputs.model),
+        dir = macro_path(&inputs.dir),
+        rgb = macro_path(&inputs.rgb),
+    );
+    let run = run_imagej(&inputs, &macro_text, false);
+    assert_eq!(
+        run.line("RESULT").trim(),
+        "[]",
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(run.line("SAVED").trim(), "");
+    assert!(run.line("RGB").contains("has 3 channels"), "{}", run.stdout);
+    assert!(run.line("BADMODEL").contains("not found"));
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(!run.stderr.contains("HeadlessException"), "{}", run.stderr);
+    assert_summary_matches_cli(
+        &inputs,
+        &inputs.dir.join("headless_summary.csv"),
+        &["--threshold", "0.5", "--min-size", "10"],
+    );
+    // The label image saved from a headless session is the CLI's, pixel for pixel.
+    let ours = read_image(&inputs.dir.join("headless_labels.tif")).expect("labels");
+    let cli = read_image(
+        &inputs
+            .dir
+            .join("cli---threshold_0.5_--min-size_10/calibrated_labels.tif"),
+    )
+    .expect("CLI labels");
+    let (a, b) = (ours.plane(0, 0, 0), cli.plane(0, 0, 0));
+    let differ = (0..a.width() * a.height())
+        .filter(|&i| a.value(i) != b.value(i))
+        .count();
+    assert_eq!(
+        differ, 0,
+        "label pixels differ between headless Fiji and the CLI"
+    );
+    assert_eq!(ours.calibration.pixel_width_um, Some(0.5));
+}
