@@ -252,6 +252,8 @@ for (i = 1; i <= n; i++) {{
 print("AREAS " + areas);
 run("Find Nuclei DNN", "model=/no/such/model");
 print("BADMODEL " + call("{helper}.lastError"));
+run("Find Nuclei DNN");
+print("NOOPTIONS " + call("{helper}.lastError"));
 open("{rgb}");
 run("Find Nuclei DNN", "model=[{model}]");
 print("RGB " + call("{helper}.lastError"));
@@ -283,6 +285,11 @@ print("NOT REACHED");
     // exitOnError turns them into exit code 1.
     assert!(run.line("BADMODEL").contains("not found"), "{}", run.stdout);
     assert!(run.line("RGB").contains("has 3 channels"), "{}", run.stdout);
+    assert!(
+        run.line("NOOPTIONS").contains("no options given"),
+        "{}",
+        run.stdout
+    );
     assert!(!run.stdout.contains("NOT REACHED"));
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("brightseg: exiting with status 1"));

@@ -285,110 +285,60 @@ mod exports {
         run_jni(&mut env, |env| self_test_panic_inner(env, &message))
     }
 
-    /// `static native double[] findNuclei8(long handle, byte[] pixels, int width, int height,
-    /// double pixelWidthUm, double pixelHeightUm, double threshold, double minSizeUm2,
-    /// boolean split, double splitDepthPx, float[] probabilityOut, int[] labelsOut,
-    /// ProgressListener listener)`
-    #[unsafe(no_mangle)]
-    pub extern "system" fn Java_io_github_brightseg_NativeLib_findNuclei8<'l>(
-        mut env: EnvUnowned<'l>,
-        _c: JClass<'l>,
-        handle: jlong,
-        pixels: JByteArray<'l>,
-        width: jint,
-        height: jint,
-        pw: jdouble,
-        ph: jdouble,
-        threshold: jdouble,
-        min_size: jdouble,
-        split: jboolean,
-        depth: jdouble,
-        probability: JFloatArray<'l>,
-        labels: JIntArray<'l>,
-        listener: JObject<'l>,
-    ) -> JDoubleArray<'l> {
-        let r = request(
-            handle, width, height, pw, ph, threshold, min_size, split, depth,
-        );
-        run_jni(&mut env, |env| {
-            find_nuclei_inner(
-                env,
-                &r,
-                |env| nuclei::plane_from_java(env, &pixels, &r, nuclei::bytes_to_pixels),
-                &probability,
-                &labels,
-                &listener,
-            )
-        })
+    /// One Find Nuclei export per Java pixel array type; each is one call of
+    /// [`super::find_nuclei_inner`].
+    macro_rules! find_nuclei_export {
+        ($(#[$doc:meta])* $name:ident, $array:ident, $convert:path) => {
+            $(#[$doc])*
+            #[unsafe(no_mangle)]
+            #[allow(clippy::too_many_arguments)]
+            pub extern "system" fn $name<'l>(
+                mut env: EnvUnowned<'l>,
+                _c: JClass<'l>,
+                handle: jlong,
+                pixels: $array<'l>,
+                width: jint,
+                height: jint,
+                pw: jdouble,
+                ph: jdouble,
+                threshold: jdouble,
+                min_size: jdouble,
+                split: jboolean,
+                depth: jdouble,
+                probability: JFloatArray<'l>,
+                labels: JIntArray<'l>,
+                listener: JObject<'l>,
+            ) -> JDoubleArray<'l> {
+                let r = request(handle, width, height, pw, ph, threshold, min_size, split, depth);
+                run_jni(&mut env, |env| {
+                    let read = |env: &Env<'l>| nuclei::plane_from_java(env, &pixels, &r, $convert);
+                    find_nuclei_inner(env, &r, read, &probability, &labels, &listener)
+                })
+            }
+        };
     }
 
-    /// `static native double[] findNuclei16(long handle, short[] pixels, …)`, as `findNuclei8`.
-    #[unsafe(no_mangle)]
-    pub extern "system" fn Java_io_github_brightseg_NativeLib_findNuclei16<'l>(
-        mut env: EnvUnowned<'l>,
-        _c: JClass<'l>,
-        handle: jlong,
-        pixels: JShortArray<'l>,
-        width: jint,
-        height: jint,
-        pw: jdouble,
-        ph: jdouble,
-        threshold: jdouble,
-        min_size: jdouble,
-        split: jboolean,
-        depth: jdouble,
-        probability: JFloatArray<'l>,
-        labels: JIntArray<'l>,
-        listener: JObject<'l>,
-    ) -> JDoubleArray<'l> {
-        let r = request(
-            handle, width, height, pw, ph, threshold, min_size, split, depth,
-        );
-        run_jni(&mut env, |env| {
-            find_nuclei_inner(
-                env,
-                &r,
-                |env| nuclei::plane_from_java(env, &pixels, &r, nuclei::shorts_to_pixels),
-                &probability,
-                &labels,
-                &listener,
-            )
-        })
-    }
-
-    /// `static native double[] findNuclei32(long handle, float[] pixels, …)`, as `findNuclei8`.
-    #[unsafe(no_mangle)]
-    pub extern "system" fn Java_io_github_brightseg_NativeLib_findNuclei32<'l>(
-        mut env: EnvUnowned<'l>,
-        _c: JClass<'l>,
-        handle: jlong,
-        pixels: JFloatArray<'l>,
-        width: jint,
-        height: jint,
-        pw: jdouble,
-        ph: jdouble,
-        threshold: jdouble,
-        min_size: jdouble,
-        split: jboolean,
-        depth: jdouble,
-        probability: JFloatArray<'l>,
-        labels: JIntArray<'l>,
-        listener: JObject<'l>,
-    ) -> JDoubleArray<'l> {
-        let r = request(
-            handle, width, height, pw, ph, threshold, min_size, split, depth,
-        );
-        run_jni(&mut env, |env| {
-            find_nuclei_inner(
-                env,
-                &r,
-                |env| nuclei::plane_from_java(env, &pixels, &r, nuclei::floats_to_pixels),
-                &probability,
-                &labels,
-                &listener,
-            )
-        })
-    }
+    find_nuclei_export!(
+        /// `static native double[] findNuclei8(long handle, byte[] pixels, int width, int height,
+        /// double pixelWidthUm, double pixelHeightUm, double threshold, double minSizeUm2,
+        /// boolean split, double splitDepthPx, float[] probabilityOut, int[] labelsOut,
+        /// Object listener)`
+        Java_io_github_brightseg_NativeLib_findNuclei8,
+        JByteArray,
+        nuclei::bytes_to_pixels
+    );
+    find_nuclei_export!(
+        /// `static native double[] findNuclei16(long handle, short[] pixels, …)`, as `findNuclei8`.
+        Java_io_github_brightseg_NativeLib_findNuclei16,
+        JShortArray,
+        nuclei::shorts_to_pixels
+    );
+    find_nuclei_export!(
+        /// `static native double[] findNuclei32(long handle, float[] pixels, …)`, as `findNuclei8`.
+        Java_io_github_brightseg_NativeLib_findNuclei32,
+        JFloatArray,
+        nuclei::floats_to_pixels
+    );
 }
 
 fn find_nuclei_inner<'local>(

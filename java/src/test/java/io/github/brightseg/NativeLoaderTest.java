@@ -5,8 +5,11 @@ import static org.junit.Assert.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -18,17 +21,11 @@ public class NativeLoaderTest {
     public void libraryIsExtractedToAPrivateHashNamedCacheFile() throws Exception {
         NativeLib.ensureLoaded();
         assertEquals(NativeLib.jarVersion(), Segmenter.nativeVersion());
-        Path root = NativeLoader.cacheRoot();
-        List<Path> libraries;
-        try (Stream<Path> files = Files.walk(root)) {
-            libraries = files.filter(p -> p.getFileName().toString().equals("libbrightseg_jni.so"))
-                    .collect(Collectors.toList());
-        }
-        assertEquals(libraries.toString(), 1, libraries.size());
-        Path lib = libraries.get(0);
-        byte[] bytes = Files.readAllBytes(lib);
-        String hash = NativeLoader.sha256(bytes);
-        assertEquals(hash.substring(0, 32), lib.getParent().getFileName().toString());
+        byte[] packed = NativeLoader.class.getResourceAsStream(NativeLoader.resourcePath()).readAllBytes();
+        String hash = NativeLoader.sha256(packed);
+        Path lib = NativeLoader.cacheRoot().resolve(hash.substring(0, 32)).resolve("libbrightseg_jni.so");
+        assertTrue(lib + " exists", Files.isRegularFile(lib));
+        assertEquals(hash, NativeLoader.sha256(Files.readAllBytes(lib)));
         assertEquals("rwx------", PosixFilePermissions.toString(
                 Files.getPosixFilePermissions(lib.getParent())));
         try (Stream<Path> files = Files.list(lib.getParent())) {
@@ -36,5 +33,70 @@ public class NativeLoaderTest {
                     files.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")));
         }
         assertTrue(NativeLoader.resourcePath().endsWith("/libbrightseg_jni.so"));
+    }
+
+    /** Runs {@link LoaderProbe} in {@code n} JVMs at once; returns their output lines. */
+    private static List<String> probe(int n, String classpath, Path cache, String... jvmArgs)
+            throws Exception {
+        List<Process> processes = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            List<String> cmd = new ArrayList<>();
+            cmd.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
+            for (String a : jvmArgs) {
+                cmd.add(a);
+            }
+            cmd.add("-cp");
+            cmd.add(classpath);
+            cmd.add(LoaderProbe.class.getName());
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+            pb.environment().put("XDG_CACHE_HOME", cache.toString());
+            processes.add(pb.start());
+        }
+        List<String> lines = new ArrayList<>();
+        for (Process p : processes) {
+            assertTrue("a probe JVM hung", p.waitFor(120, TimeUnit.SECONDS));
+            String out = new String(p.getInputStream().readAllBytes(), "UTF-8").trim();
+            lines.add(out.substring(out.lastIndexOf('\n') + 1));
+        }
+        return lines;
+    }
+
+    @Test
+    public void sixJvmsStartingAtOnceShareOneExtractedCopy() throws Exception {
+        Path cache = Files.createTempDirectory("brightseg-cache");
+        List<String> lines = probe(6, System.getProperty("java.class.path"), cache);
+        for (String line : lines) {
+            assertEquals("VERSION " + Segmenter.nativeVersion(), line);
+        }
+        try (Stream<Path> files = Files.walk(cache)) {
+            List<Path> all = files.filter(Files::isRegularFile).collect(Collectors.toList());
+            assertEquals(all.toString(), 1, all.size());
+        }
+    }
+
+    @Test
+    public void withoutTheJarCopyItFallsBackToJavaLibraryPathOrSaysWhatToDo() throws Exception {
+        // The classes alone, without the resources that carry the library.
+        String classes = Paths.get(NativeLib.class.getProtectionDomain().getCodeSource()
+                .getLocation().toURI()) + java.io.File.pathSeparator
+                + Paths.get(LoaderProbe.class.getProtectionDomain().getCodeSource()
+                        .getLocation().toURI());
+        Path cache = Files.createTempDirectory("brightseg-cache");
+        Path empty = Files.createTempDirectory("no-library-here");
+        String failure = probe(1, classes, cache, "-Djava.library.path=" + empty).get(0);
+        assertTrue(failure, failure.startsWith("ERROR brightseg cannot load its native library"));
+        assertTrue(failure, failure.contains("not in this jar"));
+        assertTrue(failure, failure.contains("java.library.path (" + empty + ")"));
+        assertTrue(failure, failure.contains("What to do"));
+        // With the library on java.library.path it loads from there.
+        Path lib = Files.createTempDirectory("library-path");
+        Files.copy(NativeLoader.class.getResourceAsStream(NativeLoader.resourcePath()),
+                lib.resolve("libbrightseg_jni.so"));
+        String loaded = probe(1, classes, cache, "-Djava.library.path=" + lib).get(0);
+        assertEquals("VERSION " + Segmenter.nativeVersion(), loaded);
+        // And an explicit file wins over everything.
+        String explicit = probe(1, classes, cache,
+                "-Dbrightseg.native.library=" + lib.resolve("libbrightseg_jni.so")).get(0);
+        assertEquals("VERSION " + Segmenter.nativeVersion(), explicit);
     }
 }

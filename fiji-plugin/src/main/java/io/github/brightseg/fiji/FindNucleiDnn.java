@@ -141,6 +141,10 @@ public class FindNucleiDnn implements PlugIn {
         } else if (GraphicsEnvironment.isHeadless()) {
             throw new IllegalArgumentException("no options given and no display for a dialog: "
                     + "give options, e.g. \"channel=1 model=<name or folder>\"");
+        } else if (IJ.isMacro() && Interpreter.isBatchMode()) {
+            // A dialog nobody can see would wait forever (ImageJ -batch on a server).
+            throw new IllegalArgumentException("no options given in a batch-mode macro: give "
+                    + "them, e.g. run(\"Find Nuclei DNN\", \"channel=1 model=<name or folder>\")");
         } else {
             s = askUser(imp, channels, searchPath, pixelSize == null);
             if (s == null) {
@@ -191,9 +195,10 @@ public class FindNucleiDnn implements PlugIn {
                 return null;
             }
             s.model = dir;
-        }
-        if (Recorder.record && !names.contains(s.model)) {
-            Recorder.recordOption(FindNucleiSettings.key(FindNucleiSettings.CUSTOM), s.model);
+            // The dialog recorded an empty custom=; record the chosen folder under its own key.
+            if (Recorder.record) {
+                Recorder.recordOption(FindNucleiSettings.FOLDER_KEY, dir);
+            }
         }
         return s;
     }

@@ -14,8 +14,9 @@ import io.github.brightseg.Backend;
  * image=[Nuclei Prediction] probability label outlines backend=Auto
  * </pre>
  *
- * {@code model} takes a model name from the list or a model folder path; {@code custom=} gives
- * the folder when {@code model=[Custom...]}. Checkboxes are on when their key is present. In a
+ * {@code model} takes a model name from the list or a model folder path; {@code custom=} (or
+ * {@code folder=}, recorded when the folder was picked with the chooser) gives the folder when
+ * {@code model=[Custom...]}. Checkboxes are on when their key is present. In a
  * macro, a missing threshold or minimum size means the model's default; a missing channel is an
  * error for images with several channels.
  */
@@ -32,6 +33,8 @@ final class FindNucleiSettings {
     static final String OUTLINES = "Outlines in ROI Manager";
     static final String BACKEND = "Backend";
     static final String CUSTOM_CHOICE = "Custom...";
+    /** Key the recorder uses for a folder picked with the folder chooser after the dialog. */
+    static final String FOLDER_KEY = "folder";
 
     static final double DEFAULT_THRESHOLD = 0.5;
     static final double DEFAULT_MINIMUM = 10;
@@ -81,6 +84,9 @@ final class FindNucleiSettings {
         s.model = Macro.getValue(options, key(MODEL), "").trim();
         if (s.model.equalsIgnoreCase(CUSTOM_CHOICE) || s.model.isEmpty()) {
             s.model = Macro.getValue(options, key(CUSTOM), "").trim();
+            if (s.model.isEmpty()) {
+                s.model = Macro.getValue(options, FOLDER_KEY, "").trim();
+            }
         }
         if (s.model.isEmpty()) {
             throw new IllegalArgumentException(

@@ -60,6 +60,8 @@ public class FindNucleiSettingsTest {
         assertEquals("Nuclei", s.population);
         assertFalse(s.probability || s.labelImage || s.outlines);
         assertEquals(Backend.AUTO, s.backend);
+        FindNucleiSettings chosen = FindNucleiSettings.fromMacro("model=[Custom...] custom=[] folder=/m/x/");
+        assertEquals("/m/x/", chosen.model);
     }
 
     @Test
