@@ -372,3 +372,100 @@ call("{helper}.exitOnError");
     );
     assert_eq!(ours.calibration.pixel_width_um, Some(0.5));
 }
+
+#[test]
+fn the_dialog_is_recorded_by_the_macro_recorder_and_the_recording_replays() {
+    let Some(inputs) = inputs() else { return };
+    let models_dir = inputs.model.parent().expect("models folder").to_path_buf();
+    let classes = inputs.dir.join("classes");
+    let javac = Command::new("javac")
+        .args(["-cp", "/usr/share/java/ij.jar", "-d"])
+        .arg(&classes)
+        .arg(repo_root().join("tests/imagej/RecordFindNuclei.java"))
+        .output()
+        .expect("javac");
+    assert!(
+        javac.status.success(),
+        "{}",
+        String::from_utf8_lossy(&javac.stderr)
+    );
+    // A real ImageJ window with the recorder on; the dialog gets Threshold 0.45, Minimum 12, OK.
+    let out = Command::new("timeout")
+        .arg(IMAGEJ_TIMEOUT_S)
+        .args(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "java"])
+        .arg(format!(
+            "-Dplugins.dir={}",
+            inputs.plugins.parent().expect("ij").display()
+        ))
+        .arg("-cp")
+        .arg(format!("/usr/share/java/ij.jar:{}", classes.display()))
+        .arg("RecordFindNuclei")
+        .arg(&inputs.calibrated)
+        .env("BRIGHTSEG_MODEL_PATH", &models_dir)
+        .env("XDG_CACHE_HOME", inputs.dir.join("cache"))
+        .output()
+        .expect("run the recorder");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_ne!(out.status.code(), Some(124), "the dialog hung");
+    let recorded = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RECORDED "))
+        .unwrap_or_else(|| {
+            panic!(
+                "nothing recorded:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .to_owned();
+    let model_name = inputs
+        .model
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    for key in [
+        format!("model={model_name}"),
+        "threshold=0.45".to_owned(),
+        "minimum=12".to_owned(),
+        "population=Nuclei".to_owned(),
+        "image=[Nuclei Prediction]".to_owned(),
+        "probability".to_owned(),
+        "label".to_owned(),
+        "outlines".to_owned(),
+        "backend=Auto".to_owned(),
+    ] {
+        assert!(recorded.contains(&key), "{key} missing from {recorded}");
+    }
+    // The recorded line, replayed by a batch macro, gives the same settings.
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let macro_text = format!(
+        "open(\"{}\");\n{recorded}\nprint(\"ERR [\" + call(\"{helper}.lastError\") + \"]\");\nprint(\"SETTINGS \" + call(\"{helper}.summary\", \"Threshold\") + \" \" + call(\"{helper}.summary\", \"Minimum Size [µm²]\"));\n",
+        macro_path(&inputs.calibrated)
+    );
+    std::fs::write(inputs.dir.join("replay.ijm"), macro_text).expect("macro");
+    let out = Command::new("timeout")
+        .arg(IMAGEJ_TIMEOUT_S)
+        .args(["xvfb-run", "-a", "java"])
+        .arg(format!(
+            "-Dplugins.dir={}",
+            inputs.plugins.parent().expect("ij").display()
+        ))
+        .args(["-jar", "/usr/share/java/ij.jar", "-batch"])
+        .arg(inputs.dir.join("replay.ijm"))
+        .env("BRIGHTSEG_MODEL_PATH", &models_dir)
+        .env("XDG_CACHE_HOME", inputs.dir.join("cache"))
+        .output()
+        .expect("replay");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ERR []"), "{stdout}");
+    let settings = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SETTINGS "))
+        .expect("settings line");
+    let values: Vec<f64> = settings
+        .split_whitespace()
+        .map(|v| v.parse().expect("number"))
+        .collect();
+    assert!((values[0] - 0.45).abs() < 1e-6, "{settings}");
+    assert_eq!(values[1], 12.0, "{settings}");
+}

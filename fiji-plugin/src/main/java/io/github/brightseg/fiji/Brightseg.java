@@ -76,7 +76,26 @@ public final class Brightseg {
     /** A value of the last summary row (e.g. "Number of Objects"), or "" when there is none. */
     public static String summary(String column) {
         String v = lastSummary.get(column);
+        if (v == null) {
+            String wanted = columnKey(column);
+            for (Map.Entry<String, String> e : lastSummary.entrySet()) {
+                if (columnKey(e.getKey()).equals(wanted)) {
+                    return e.getValue();
+                }
+            }
+        }
         return v == null ? "" : v;
+    }
+
+    /**
+     * A column name reduced to ASCII letters, digits and %, with µm² (also typed um2, or garbled
+     * by a macro file read in another encoding) as "um2": "Size [µm²] Mean" → "sizeum2mean".
+     */
+    static String columnKey(String column) {
+        String t = column.toLowerCase(java.util.Locale.ROOT)
+                .replace("µm²", "um2").replace("\u03bcm²", "um2").replace("um^2", "um2")
+                .replaceAll("[^\\x00-\\x7f]+m[^\\x00-\\x7f]+", "um2");
+        return t.replaceAll("[^a-z0-9%]", "");
     }
 
     /**

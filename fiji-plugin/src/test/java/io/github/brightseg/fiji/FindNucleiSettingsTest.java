@@ -85,4 +85,16 @@ public class FindNucleiSettingsTest {
             }
         }
     }
+
+    @Test
+    public void summaryColumnsAreFoundHoweverMicronsAreWritten() {
+        String key = Brightseg.columnKey("Size [µm²] Mean");
+        assertEquals("sizeum2mean", key);
+        assertEquals(key, Brightseg.columnKey("Size [um2] Mean"));
+        assertEquals(key, Brightseg.columnKey("size [um^2] mean"));
+        // UTF-8 read as Latin-1, and as ASCII (replacement characters).
+        assertEquals(key, Brightseg.columnKey("Size [\u00c2\u00b5m\u00c2\u00b2] Mean"));
+        assertEquals(key, Brightseg.columnKey("Size [\ufffd\ufffdm\ufffd\ufffd] Mean"));
+        assertEquals("sizeum2cv%", Brightseg.columnKey("Size [µm²] CV %"));
+    }
 }
