@@ -6,4 +6,5 @@ mod fiji;
 mod imagej;
 mod models;
 mod oracles;
+mod scale;
 mod util;

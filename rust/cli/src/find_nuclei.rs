@@ -14,6 +14,7 @@ use brightseg::pipeline::{find_nuclei, Model, NucleiParams, NucleiResult, Progre
 use brightseg::render::overlay_rgb;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::batch::{BatchRecord, Settings};
 use crate::FindNucleiArgs;
 
 /// How a batch ended when it could start at all.
@@ -25,19 +26,19 @@ pub enum Outcome {
     SomeFailed,
 }
 
-const SUMMARY_FILE: &str = "summary.csv";
+pub(crate) const SUMMARY_FILE: &str = "summary.csv";
 
 /// Output file names of one input image.
-struct Outputs {
+pub(crate) struct Outputs {
     labels: PathBuf,
     probability: PathBuf,
-    objects: PathBuf,
+    pub(crate) objects: PathBuf,
     summary: PathBuf,
     overlay_stem: PathBuf,
 }
 
 impl Outputs {
-    fn for_input(out: &Path, input: &Path) -> Self {
+    pub(crate) fn for_input(out: &Path, input: &Path) -> Self {
         let name = crate::file_name(input);
         let lower = name.to_ascii_lowercase();
         let stem = [
@@ -142,12 +143,12 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
     if args.jobs == Some(0) {
         bail!("--jobs 0 is invalid: give at least 1 thread");
     }
-    let inputs = expand_inputs(&args.inputs);
-    if inputs.is_empty() {
+    let all_inputs = expand_inputs(&args.inputs);
+    if all_inputs.is_empty() {
         bail!("no images to process: give image files or folders holding TIFF, PNG or JPEG files");
     }
     let mut seen = std::collections::HashMap::new();
-    for input in &inputs {
+    for input in &all_inputs {
         let labels = Outputs::for_input(&args.out, input).labels;
         if let Some(other) = seen.insert(labels, input.clone()) {
             bail!(
@@ -158,6 +159,21 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
             );
         }
     }
+    let inputs: Vec<PathBuf> = match args.shard {
+        Some(shard) => all_inputs
+            .iter()
+            .filter(|p| shard.contains(p))
+            .cloned()
+            .collect(),
+        None => all_inputs.clone(),
+    };
+    if let Some(shard) = args.shard {
+        log::info!(
+            "shard {shard}: {} of {} images",
+            inputs.len(),
+            all_inputs.len()
+        );
+    }
     check_output_folder(&args.out)?;
     let model_path = crate::models::resolve(&args.model)?;
     let model = Model::load(&model_path)?;
@@ -166,6 +182,23 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
         model.card().name,
         model.backend_description()
     );
+    let record = BatchRecord {
+        brightseg_version: env!("CARGO_PKG_VERSION").to_owned(),
+        settings: Settings {
+            model: model.card().name.clone(),
+            threshold: args.threshold,
+            min_size_um2: args.min_size,
+            channel: args.channel.clone(),
+            pixel_size_um: args.pixel_size,
+            split: !args.no_split,
+            split_depth_px: args.split_depth,
+        },
+        shard: args.shard.map(|s| s.to_string()),
+        all_inputs,
+        inputs: inputs.clone(),
+    };
+    record.check_compatible(&args.out, args.overwrite)?;
+    record.write(&args.out)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()
@@ -233,7 +266,7 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
     })
 }
 
-fn summary_header() -> Vec<String> {
+pub(crate) fn summary_header() -> Vec<String> {
     SUMMARY_LEAD_COLUMNS
         .iter()
         .chain(PopulationStats::COLUMNS.iter())
@@ -242,7 +275,7 @@ fn summary_header() -> Vec<String> {
         .collect()
 }
 
-fn number(v: f64) -> String {
+pub(crate) fn number(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_owned()
     } else {
@@ -381,7 +414,7 @@ fn plane_label(name: &str, t: usize, z: usize, planes: usize) -> String {
     }
 }
 
-fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()> {
+pub(crate) fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(header)?;
     for row in rows {
@@ -392,7 +425,7 @@ fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()>
     Ok(())
 }
 
-fn read_rows(path: &Path) -> Result<Vec<Vec<String>>> {
+pub(crate) fn read_rows(path: &Path) -> Result<Vec<Vec<String>>> {
     let mut r =
         csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     let header: Vec<String> = r.headers()?.iter().map(str::to_owned).collect();

@@ -4,8 +4,12 @@
 //! images done, 1 some images failed (the rest were processed), 2 nothing could be started
 //! (bad arguments, model or output folder).
 
+mod batch;
 mod find_nuclei;
+mod merge;
 mod models;
+mod naming;
+mod shard;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +38,25 @@ enum Command {
     FindNuclei(FindNucleiArgs),
     /// List the models brightseg can find, with where they are.
     Models,
+    /// Join the output folders of several find-nuclei runs (shards, plates) into one summary,
+    /// one objects table and, with --naming, a per-well table.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `merge`.
+#[derive(Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// Output folders of find-nuclei runs (e.g. one per shard).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Folder for the merged summary.csv, objects.csv and wells.csv.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Plate naming scheme: `operetta` (Harmony exports), `metaxpress`, or a regular expression
+    /// with named groups plate, well (or row and column) and field. Adds Plate, Well and Field
+    /// columns and writes wells.csv.
+    #[arg(long)]
+    pub naming: Option<String>,
 }
 
 /// Arguments of `find-nuclei`.
@@ -82,6 +105,10 @@ pub struct FindNucleiArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Process only share i of n (from 1): a stable split by file name, for cluster array jobs.
+    /// Give each shard its own --out, then join them with `brightseg merge`.
+    #[arg(long)]
+    pub shard: Option<shard::Shard>,
 }
 
 /// The last component of `path` as text (empty when there is none), for tables and messages.
@@ -113,6 +140,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::FindNuclei(args) => find_nuclei::run(&args),
         Command::Models => models::list().map(|()| find_nuclei::Outcome::AllDone),
+        Command::Merge(args) => merge::run(&args),
     };
     match outcome {
         Ok(find_nuclei::Outcome::AllDone) => ExitCode::SUCCESS,

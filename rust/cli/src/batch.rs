@@ -1,0 +1,174 @@
+//! `batch.yaml`, written into every output folder when a batch starts: the settings, the shard
+//! and the inputs of the batch. It lets a rerun refuse to mix outputs of other settings into the
+//! folder, and lets `brightseg merge` check that shards fit together (same settings, every image
+//! exactly once).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// File name of the record inside an output folder.
+pub const BATCH_FILE: &str = "batch.yaml";
+
+/// The settings that decide the numbers in the outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Model name (from its description).
+    pub model: String,
+    /// Threshold asked for (none: the model's default).
+    pub threshold: Option<f32>,
+    /// Minimum size asked for, µm² (none: the model's default).
+    pub min_size_um2: Option<f64>,
+    /// Channel asked for.
+    pub channel: Option<String>,
+    /// Pixel size forced, µm.
+    pub pixel_size_um: Option<f64>,
+    /// Touching nuclei split.
+    pub split: bool,
+    /// Split depth, pixels.
+    pub split_depth_px: f32,
+}
+
+impl Settings {
+    /// The differences to `other`, one "name: ours → theirs" each.
+    pub fn differences(&self, other: &Settings) -> Vec<String> {
+        let mut d = Vec::new();
+        let mut check = |name: &str, a: String, b: String| {
+            if a != b {
+                d.push(format!("{name}: {a} → {b}"));
+            }
+        };
+        check("model", self.model.clone(), other.model.clone());
+        check("threshold", show(self.threshold), show(other.threshold));
+        check(
+            "min size",
+            show(self.min_size_um2),
+            show(other.min_size_um2),
+        );
+        check(
+            "channel",
+            show(self.channel.as_ref()),
+            show(other.channel.as_ref()),
+        );
+        check(
+            "pixel size",
+            show(self.pixel_size_um),
+            show(other.pixel_size_um),
+        );
+        check("split", self.split.to_string(), other.split.to_string());
+        check(
+            "split depth",
+            self.split_depth_px.to_string(),
+            other.split_depth_px.to_string(),
+        );
+        d
+    }
+}
+
+fn show<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "model default".to_owned(), |v| v.to_string())
+}
+
+/// What one run of `find-nuclei` into one folder was asked to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    /// brightseg version that wrote the folder.
+    pub brightseg_version: String,
+    /// Settings.
+    pub settings: Settings,
+    /// `i/n` when the batch was one shard.
+    pub shard: Option<String>,
+    /// Every input of the whole batch, as given (folders expanded), before sharding.
+    pub all_inputs: Vec<PathBuf>,
+    /// The inputs this folder is responsible for.
+    pub inputs: Vec<PathBuf>,
+}
+
+impl BatchRecord {
+    /// Reads `dir/batch.yaml`, or None when the folder has none.
+    pub fn read(dir: &Path) -> Result<Option<BatchRecord>> {
+        let path = dir.join(BATCH_FILE);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let record = serde_yaml_ng::from_str(&text)
+            .with_context(|| format!("{} is not a brightseg batch record", path.display()))?;
+        Ok(Some(record))
+    }
+
+    /// Writes `dir/batch.yaml` atomically.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let text = serde_yaml_ng::to_string(self).context("cannot format the batch record")?;
+        brightseg::io::write_bytes_atomically(&dir.join(BATCH_FILE), text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Refuses to continue in `dir` when earlier outputs there were made with other settings.
+    pub fn check_compatible(&self, dir: &Path, overwrite: bool) -> Result<()> {
+        let Some(previous) = BatchRecord::read(dir)? else {
+            return Ok(());
+        };
+        let diff = previous.settings.differences(&self.settings);
+        if !diff.is_empty() && !overwrite {
+            bail!(
+                "{} holds outputs made with other settings ({}): choose another --out, or give \
+                 --overwrite to redo every image",
+                dir.display(),
+                diff.join("; ")
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            model: "UNet".into(),
+            threshold: Some(0.5),
+            min_size_um2: None,
+            channel: Some("2".into()),
+            pixel_size_um: None,
+            split: true,
+            split_depth_px: 0.5,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_names_differences() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let record = BatchRecord {
+            brightseg_version: "0.1.0".into(),
+            settings: settings(),
+            shard: Some("2/3".into()),
+            all_inputs: vec!["a.tif".into(), "b.tif".into()],
+            inputs: vec!["b.tif".into()],
+        };
+        record.write(dir.path()).expect("write");
+        assert_eq!(
+            BatchRecord::read(dir.path()).expect("read"),
+            Some(record.clone())
+        );
+        record
+            .check_compatible(dir.path(), false)
+            .expect("same settings");
+        let mut other = record.clone();
+        other.settings.threshold = Some(0.6);
+        other.settings.min_size_um2 = Some(20.0);
+        let err = other
+            .check_compatible(dir.path(), false)
+            .expect_err("differs");
+        let msg = format!("{err}");
+        assert!(msg.contains("threshold: 0.5 → 0.6"), "{msg}");
+        assert!(msg.contains("min size: model default → 20"), "{msg}");
+        other
+            .check_compatible(dir.path(), true)
+            .expect("overwrite allows it");
+    }
+}

@@ -1,0 +1,220 @@
+//! Scale-out: `--shard i/n` splits a batch so that shards together process every image once, and
+//! `brightseg merge` joins their outputs into exactly what one process writes, with plate, well
+//! and field parsed from Harmony-style file names.
+
+use std::path::{Path, PathBuf};
+
+use brightseg::image::Calibration;
+use brightseg::io::{read_image, write_tiff, OutputPlane};
+
+use crate::util::*;
+
+/// Two plates × 4 wells × 2 fields of 128 × 128 crops of a real image, named as Harmony
+/// exports them (`<plate>/Images/r01c01f01p01-ch1sk1fk1fl1.tiff`).
+fn make_plates(root: &Path, image: &Path) -> Vec<PathBuf> {
+    let img = read_image(image).expect("read image");
+    let plane = img.plane(0, 0, 0);
+    let mut folders = Vec::new();
+    let mut k = 0usize;
+    for plate in ["PlateA", "PlateB"] {
+        let dir = root.join(plate).join("Images");
+        std::fs::create_dir_all(&dir).expect("plate dir");
+        for (row, col) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+            for field in 1..=2 {
+                let (x0, y0) = ((k % 4) * 128, (k / 4 % 4) * 128);
+                k += 1;
+                let crop: Vec<f32> = (0..128 * 128)
+                    .map(|i| plane.at(x0 + i % 128, y0 + i / 128))
+                    .collect();
+                let name = format!("r{row:02}c{col:02}f{field:02}p01-ch1sk1fk1fl1.tiff");
+                write_tiff(
+                    &dir.join(name),
+                    128,
+                    128,
+                    &[OutputPlane::Float(&crop)],
+                    1,
+                    Calibration::square(0.5),
+                )
+                .expect("write crop");
+            }
+        }
+        folders.push(dir);
+    }
+    folders
+}
+
+fn run_ok(args: &[&std::ffi::OsStr]) -> String {
+    let out = brightseg(args);
+    assert!(
+        out.status.success(),
+        "brightseg {:?} failed: {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn find_nuclei(model: &Path, input: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        os("find-nuclei"),
+        input.as_os_str(),
+        os("--model"),
+        model.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+        os("--quiet"),
+        os("--jobs"),
+        os("1"),
+    ];
+    args.extend(extra.iter().map(|a| os(a)));
+    run_ok(&args);
+}
+
+fn merge(dirs: &[PathBuf], out: &Path) -> std::process::Output {
+    let mut args = vec![
+        os("merge"),
+        os("--naming"),
+        os("operetta"),
+        os("--out"),
+        out.as_os_str(),
+    ];
+    args.extend(dirs.iter().map(|d| d.as_os_str()));
+    brightseg(&args)
+}
+
+#[test]
+fn sharded_runs_merge_to_exactly_the_single_process_result() {
+    let (Some(model), Some(image)) = (shared_model(), data("stardist/img2d.tif")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let plates = make_plates(&root.join("screen"), &image);
+    let mut single = Vec::new();
+    let mut shards = Vec::new();
+    for (p, plate) in plates.iter().enumerate() {
+        let out = root.join(format!("single/{p}"));
+        find_nuclei(&model, plate, &out, &[]);
+        single.push(out);
+        for i in 1..=3 {
+            let out = root.join(format!("shards/{p}/{i}"));
+            find_nuclei(&model, plate, &out, &["--shard", &format!("{i}/3")]);
+            shards.push(out);
+        }
+    }
+    let merged_single = root.join("merged-single");
+    let merged_shards = root.join("merged-shards");
+    assert!(merge(&single, &merged_single).status.success());
+    // Shards given in another order change nothing.
+    shards.reverse();
+    let out = merge(&shards, &merged_shards);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for table in ["summary.csv", "objects.csv", "wells.csv"] {
+        let a = std::fs::read_to_string(merged_single.join(table)).expect("single table");
+        let b = std::fs::read_to_string(merged_shards.join(table)).expect("sharded table");
+        assert_eq!(a, b, "{table} differs between one process and 3 shards");
+    }
+    let summary = std::fs::read_to_string(merged_shards.join("summary.csv")).expect("summary");
+    let lines: Vec<&str> = summary.lines().collect();
+    assert!(
+        lines[0].starts_with("Plate,Well,Field,Image,Channel,T,Z,Status"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines.len(), 1 + 16, "one row per image");
+    assert!(
+        lines[1].starts_with("PlateA,A01,1,r01c01f01p01"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[16].starts_with("PlateB,B02,2,r02c02f02p01"),
+        "{}",
+        lines[16]
+    );
+    // Every shard had work and each image was done once.
+    let per_shard: Vec<usize> = shards
+        .iter()
+        .map(|d| {
+            std::fs::read_to_string(d.join("summary.csv"))
+                .expect("shard summary")
+                .lines()
+                .count()
+                - 1
+        })
+        .collect();
+    assert_eq!(per_shard.iter().sum::<usize>(), 16, "{per_shard:?}");
+    // wells.csv: 2 plates × 4 wells, 2 fields each, objects summed over the fields.
+    let wells = std::fs::read_to_string(merged_shards.join("wells.csv")).expect("wells");
+    let rows: Vec<Vec<&str>> = wells
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 8, "{wells}");
+    let objects = std::fs::read_to_string(merged_shards.join("objects.csv")).expect("objects");
+    for r in &rows {
+        assert_eq!((r[2], r[3]), ("2", "2"), "{wells}");
+        let in_well = objects
+            .lines()
+            .filter(|l| l.starts_with(&format!("{},{},", r[0], r[1])))
+            .count();
+        assert_eq!(
+            r[4],
+            in_well.to_string(),
+            "Number of Objects of {} {}",
+            r[0],
+            r[1]
+        );
+    }
+}
+
+#[test]
+fn merge_refuses_missing_duplicated_and_mixed_shards() {
+    let (Some(model), Some(image)) = (shared_model(), data("stardist/img2d.tif")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let plates = make_plates(&root.join("screen"), &image);
+    let plate = &plates[0];
+    let s1 = root.join("s1");
+    let s2 = root.join("s2");
+    find_nuclei(&model, plate, &s1, &["--shard", "1/2"]);
+    find_nuclei(&model, plate, &s2, &["--shard", "2/2"]);
+    let out = root.join("merged");
+    let missing = merge(std::slice::from_ref(&s1), &out);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("in none of the given folders"));
+    let twice = merge(&[s1.clone(), s2.clone(), s1.clone()], &out);
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("processed twice"));
+    let s2b = root.join("s2b");
+    find_nuclei(
+        &model,
+        plate,
+        &s2b,
+        &["--shard", "2/2", "--threshold", "0.7"],
+    );
+    let mixed = merge(&[s1.clone(), s2b.clone()], &out);
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("mixed settings"));
+    // Rerunning into a folder with other settings is refused unless --overwrite.
+    let rerun = brightseg(&[
+        os("find-nuclei"),
+        plate.as_os_str(),
+        os("--model"),
+        model.as_os_str(),
+        os("--out"),
+        s1.as_os_str(),
+        os("--shard"),
+        os("1/2"),
+        os("--min-size"),
+        os("30"),
+    ]);
+    assert_eq!(rerun.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&rerun.stderr).contains("other settings"));
+    assert!(merge(&[s1, s2], &out).status.success());
+}
