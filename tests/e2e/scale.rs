@@ -11,7 +11,7 @@ use crate::util::*;
 
 /// Two plates × 4 wells × 2 fields of 128 × 128 crops of a real image, named as Harmony
 /// exports them (`<plate>/Images/r01c01f01p01-ch1sk1fk1fl1.tiff`).
-fn make_plates(root: &Path, image: &Path) -> Vec<PathBuf> {
+pub fn make_plates(root: &Path, image: &Path) -> Vec<PathBuf> {
     let img = read_image(image).expect("read image");
     let plane = img.plane(0, 0, 0);
     let mut folders = Vec::new();
@@ -217,4 +217,60 @@ fn merge_refuses_missing_duplicated_and_mixed_shards() {
     assert_eq!(rerun.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&rerun.stderr).contains("other settings"));
     assert!(merge(&[s1, s2], &out).status.success());
+}
+
+#[test]
+fn the_snakemake_workflow_gives_the_single_process_result() {
+    let (Some(model), Some(image)) = (shared_model(), data("stardist/img2d.tif")) else {
+        return;
+    };
+    let Some(snakemake) = require(
+        repo_root().join(".venv/bin/snakemake"),
+        "create it with scripts/setup-test-env.sh",
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let plates = make_plates(&root.join("screen"), &image);
+    let results = root.join("results");
+    let out = std::process::Command::new(&snakemake)
+        .arg("-s")
+        .arg(repo_root().join("workflows/Snakefile"))
+        .args(["--cores", "2", "--quiet", "--directory"])
+        .arg(root)
+        .arg("--config")
+        .arg(format!("screen={}", root.join("screen").display()))
+        .arg(format!("model={}", model.display()))
+        .arg(format!("out={}", results.display()))
+        .arg(format!("brightseg={}", env!("CARGO_BIN_EXE_brightseg")))
+        .args(["shards=3", "threads_per_job=1", "min_size_um2=10"])
+        .env_remove("BRIGHTSEG_MODEL_PATH")
+        .output()
+        .expect("run snakemake");
+    assert!(
+        out.status.success(),
+        "snakemake failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same screen in one process per plate, merged the same way.
+    let mut single = Vec::new();
+    for (p, plate) in plates.iter().enumerate() {
+        let dir = root.join(format!("single/{p}"));
+        find_nuclei(
+            &model,
+            plate,
+            &dir,
+            &["--threshold", "0.5", "--min-size", "10"],
+        );
+        single.push(dir);
+    }
+    let merged_single = root.join("merged-single");
+    assert!(merge(&single, &merged_single).status.success());
+    for table in ["summary.csv", "objects.csv", "wells.csv"] {
+        let a = std::fs::read_to_string(merged_single.join(table)).expect("single");
+        let b = std::fs::read_to_string(results.join("merged").join(table)).expect("workflow");
+        assert_eq!(a, b, "{table}: workflow and single process differ");
+    }
 }

@@ -9,6 +9,7 @@ mod find_nuclei;
 mod merge;
 mod models;
 mod naming;
+mod resources;
 mod shard;
 
 use std::path::PathBuf;
@@ -41,6 +42,28 @@ enum Command {
     /// Join the output folders of several find-nuclei runs (shards, plates) into one summary,
     /// one objects table and, with --naming, a per-well table.
     Merge(MergeArgs),
+    /// Estimate the memory and threads one find-nuclei job needs (for cluster schedulers).
+    Resources(ResourcesArgs),
+}
+
+/// Arguments of `resources`.
+#[derive(Args, Debug, Clone)]
+pub struct ResourcesArgs {
+    /// Model name or folder.
+    #[arg(long, short)]
+    pub model: String,
+    /// Worker threads of the job.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Width of the largest image, pixels.
+    #[arg(long, default_value_t = 2160)]
+    pub width: u64,
+    /// Height of the largest image, pixels.
+    #[arg(long, default_value_t = 2160)]
+    pub height: u64,
+    /// Print YAML instead of key=value.
+    #[arg(long)]
+    pub yaml: bool,
 }
 
 /// Arguments of `merge`.
@@ -141,6 +164,7 @@ fn main() -> ExitCode {
         Command::FindNuclei(args) => find_nuclei::run(&args),
         Command::Models => models::list().map(|()| find_nuclei::Outcome::AllDone),
         Command::Merge(args) => merge::run(&args),
+        Command::Resources(args) => resources::run(&args).map(|()| find_nuclei::Outcome::AllDone),
     };
     match outcome {
         Ok(find_nuclei::Outcome::AllDone) => ExitCode::SUCCESS,
