@@ -3,7 +3,7 @@
 //! they fit together: the same settings everywhere, and every image of each batch processed by
 //! exactly one shard. With `--naming`, adds Plate, Well and Field columns and a per-well table.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -65,6 +65,85 @@ fn object_header() -> Vec<String> {
         .chain(ObjectMeasurement::COLUMNS.iter())
         .map(|s| (*s).to_owned())
         .collect()
+}
+
+/// A wells.csv row.
+fn well_row((plate, name): &(String, String), well: &Well) -> Vec<String> {
+    let stats = PopulationStats::from_sizes(&well.sizes);
+    [
+        plate.clone(),
+        name.clone(),
+        well.fields.len().to_string(),
+        well.images.to_string(),
+    ]
+    .into_iter()
+    .chain(stats.values().iter().map(|v| number(*v)))
+    .collect()
+}
+
+/// Appends the summary rows of `input` (one per plane); true when its planes all succeeded.
+fn add_summary_rows(
+    part: &Part,
+    input: &Path,
+    pos: &PlatePosition,
+    plate_columns: &dyn Fn(&PlatePosition) -> Vec<String>,
+    summary_rows: &mut Vec<Vec<String>>,
+    failed: &mut usize,
+) -> Result<bool> {
+    let name = crate::file_name(input);
+    let rows = part.rows.get(&name).with_context(|| {
+        format!(
+            "{} has no result for {name} although it was given that image: run the shard again",
+            part.dir.display()
+        )
+    })?;
+    let mut ok = true;
+    for row in rows {
+        if row.get(4).is_none_or(|s| s != "ok") {
+            ok = false;
+            *failed += 1;
+        }
+        summary_rows.push(
+            plate_columns(pos)
+                .into_iter()
+                .chain(row.iter().cloned())
+                .collect(),
+        );
+    }
+    Ok(ok)
+}
+
+/// Copies the objects of `input` into `writer`, collecting their areas; returns how many.
+fn stream_objects<W: std::io::Write>(
+    part: &Part,
+    input: &Path,
+    pos: &PlatePosition,
+    plate_columns: &dyn Fn(&PlatePosition) -> Vec<String>,
+    writer: &mut csv::Writer<W>,
+    well: &mut Well,
+) -> Result<usize> {
+    const AREA: usize = 4; // Image, T, Z, Object, Area [µm²]
+    let objects = Outputs::for_input(&part.dir, input).objects;
+    let mut reader = csv::Reader::from_path(&objects)
+        .with_context(|| format!("cannot read {}", objects.display()))?;
+    let header: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+    if header != object_header() {
+        bail!(
+            "{} has other columns than this version writes",
+            objects.display()
+        );
+    }
+    let lead = plate_columns(pos);
+    let mut n = 0;
+    for record in reader.records() {
+        let record = record?;
+        if let Some(area) = record.get(AREA).and_then(|a| a.parse::<f64>().ok()) {
+            well.sizes.push(area);
+        }
+        writer.write_record(lead.iter().map(String::as_str).chain(record.iter()))?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Runs the merge.
@@ -170,73 +249,65 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
         Vec::new()
     };
 
-    let mut summary_rows = Vec::new();
-    let mut object_rows = Vec::new();
-    let mut wells: BTreeMap<(String, String), Well> = BTreeMap::new();
-    let mut failed = 0usize;
-    let area_index = 3 + 1; // Image, T, Z, Object, Area [µm²]
-    for ((part_index, input), pos) in &entries {
-        let part = &parts[*part_index];
-        let name = crate::file_name(input);
-        let rows = part.rows.get(&name).with_context(|| {
-            format!(
-                "{} has no result for {name} although it was given that image: run the shard \
-                 again",
-                part.dir.display()
-            )
-        })?;
-        let mut ok = false;
-        for row in rows {
-            if row.get(4).is_some_and(|s| s == "ok") {
-                ok = true;
-            } else {
-                failed += 1;
-            }
-            summary_rows.push(
-                plate_columns(pos)
-                    .into_iter()
-                    .chain(row.iter().cloned())
-                    .collect(),
-            );
-        }
-        let well = wells
-            .entry((pos.plate.clone(), pos.well.clone()))
-            .or_default();
-        well.fields.insert(pos.field.clone());
-        well.images += 1;
-        if ok {
-            let objects = Outputs::for_input(&part.dir, input).objects;
-            let mut reader = csv::Reader::from_path(&objects)
-                .with_context(|| format!("cannot read {}", objects.display()))?;
-            let header: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
-            if header != object_header() {
-                bail!(
-                    "{} has other columns than this version writes",
-                    objects.display()
-                );
-            }
-            for record in reader.records() {
-                let record: Vec<String> = record?.iter().map(str::to_owned).collect();
-                if let Some(area) = record.get(area_index).and_then(|a| a.parse::<f64>().ok()) {
-                    well.sizes.push(area);
-                }
-                object_rows.push(plate_columns(pos).into_iter().chain(record).collect());
-            }
-        }
-    }
-
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let with_lead = |h: Vec<String>| -> Vec<String> { lead.iter().cloned().chain(h).collect() };
+    // Objects stream straight into objects.csv (a screen has far too many to hold), and since
+    // entries are sorted by plate and well, each well is complete when the next one starts.
+    let mut summary_rows = Vec::new();
+    let mut well_rows: Vec<Vec<String>> = Vec::new();
+    let mut failed = 0usize;
+    let mut object_count = 0usize;
+    let mut failure: Option<anyhow::Error> = None;
+    let objects_path = args.out.join("objects.csv");
+    brightseg::io::write_atomically(&objects_path, |file| {
+        let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        let mut stream = || -> Result<()> {
+            writer.write_record(with_lead(object_header()))?;
+            let mut current: Option<((String, String), Well)> = None;
+            for ((part_index, input), pos) in &entries {
+                let part = &parts[*part_index];
+                let key = (pos.plate.clone(), pos.well.clone());
+                if current.as_ref().is_none_or(|(k, _)| *k != key) {
+                    if let Some((k, well)) = current.take() {
+                        well_rows.push(well_row(&k, &well));
+                    }
+                    current = Some((key, Well::default()));
+                }
+                let Some((_, well)) = current.as_mut() else {
+                    continue;
+                };
+                let ok = add_summary_rows(
+                    part,
+                    input,
+                    pos,
+                    &plate_columns,
+                    &mut summary_rows,
+                    &mut failed,
+                )?;
+                well.fields.insert(pos.field.clone());
+                well.images += 1;
+                if ok {
+                    object_count +=
+                        stream_objects(part, input, pos, &plate_columns, &mut writer, well)?;
+                }
+            }
+            if let Some((k, well)) = current.take() {
+                well_rows.push(well_row(&k, &well));
+            }
+            writer.flush()?;
+            Ok(())
+        };
+        stream().map_err(|e| {
+            failure = Some(e);
+            std::io::Error::other("merge stopped")
+        })
+    })
+    .map_err(|e| failure.take().unwrap_or_else(|| e.into()))?;
     write_csv(
         &args.out.join(SUMMARY_FILE),
         &with_lead(summary_header()),
         &summary_rows,
-    )?;
-    write_csv(
-        &args.out.join("objects.csv"),
-        &with_lead(object_header()),
-        &object_rows,
     )?;
     if naming.is_some() {
         let header: Vec<String> = ["Plate", "Well", "Fields", "Images"]
@@ -244,28 +315,13 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
             .chain(PopulationStats::COLUMNS.iter())
             .map(|s| (*s).to_owned())
             .collect();
-        let rows: Vec<Vec<String>> = wells
-            .iter()
-            .map(|((plate, name), well)| {
-                let stats = PopulationStats::from_sizes(&well.sizes);
-                [
-                    plate.clone(),
-                    name.clone(),
-                    well.fields.len().to_string(),
-                    well.images.to_string(),
-                ]
-                .into_iter()
-                .chain(stats.values().iter().map(|v| number(*v)))
-                .collect()
-            })
-            .collect();
-        write_csv(&args.out.join("wells.csv"), &header, &rows)?;
+        write_csv(&args.out.join("wells.csv"), &header, &well_rows)?;
     }
     eprintln!(
         "merged {} folder(s): {} image(s), {} object(s), {failed} failed plane(s) → {}",
         parts.len(),
         entries.len(),
-        object_rows.len(),
+        object_count,
         args.out.display()
     );
     Ok(if failed > 0 {
