@@ -106,13 +106,13 @@ impl BatchRecord {
         Ok(())
     }
 
-    /// Refuses to continue in `dir` when earlier outputs there were made with other settings.
+    /// Refuses to continue in `dir` when finished outputs there were made with other settings.
     pub fn check_compatible(&self, dir: &Path, overwrite: bool) -> Result<()> {
         let Some(previous) = BatchRecord::read(dir)? else {
             return Ok(());
         };
         let diff = previous.settings.differences(&self.settings);
-        if !diff.is_empty() && !overwrite {
+        if !diff.is_empty() && !overwrite && holds_finished_images(dir) {
             bail!(
                 "{} holds outputs made with other settings ({}): choose another --out, or give \
                  --overwrite to redo every image",
@@ -122,6 +122,15 @@ impl BatchRecord {
         }
         Ok(())
     }
+}
+
+/// Whether any image in `dir` was finished (its per-image summary, written last, exists).
+fn holds_finished_images(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().ends_with("_summary.csv"))
+    })
 }
 
 #[cfg(test)]
@@ -159,6 +168,11 @@ mod tests {
             .check_compatible(dir.path(), false)
             .expect("same settings");
         let mut other = record.clone();
+        other.settings.threshold = Some(0.9);
+        other
+            .check_compatible(dir.path(), false)
+            .expect("no finished image yet: nothing to protect");
+        std::fs::write(dir.path().join("b_summary.csv"), "").expect("finished image");
         other.settings.threshold = Some(0.6);
         other.settings.min_size_um2 = Some(20.0);
         let err = other
