@@ -90,13 +90,13 @@ impl Request {
     }
 }
 
-/// Copies a Java array of exactly `expected` values into a Rust vector (the one copy).
-pub fn read_array<T: TypeArray + Default + Clone>(
+/// Checks that `array` is not null and holds exactly `expected` values.
+fn check_len<T: TypeArray>(
     env: &Env<'_>,
     array: &JPrimitiveArray<'_, T>,
     expected: usize,
     what: &str,
-) -> JniResult<Vec<T>> {
+) -> JniResult<()> {
     if array.is_null() {
         return Err(JniError::InvalidArgument(format!(
             "the {what} array is null"
@@ -108,7 +108,18 @@ pub fn read_array<T: TypeArray + Default + Clone>(
             "the {what} array has {len} values but width × height is {expected}"
         )));
     }
-    let mut values = vec![T::default(); len];
+    Ok(())
+}
+
+/// Copies a Java array of exactly `expected` values into a Rust vector (the one copy).
+pub fn read_array<T: TypeArray + Default + Clone>(
+    env: &Env<'_>,
+    array: &JPrimitiveArray<'_, T>,
+    expected: usize,
+    what: &str,
+) -> JniResult<Vec<T>> {
+    check_len(env, array, expected, what)?;
+    let mut values = vec![T::default(); expected];
     array.get_region(env, 0, &mut values)?;
     Ok(values)
 }
@@ -157,24 +168,8 @@ pub fn run<'local>(
     listener: &JObject<'_>,
 ) -> JniResult<Vec<f64>> {
     let n = request.pixel_count()?;
-    for (len, what) in [
-        (nullable_len(env, probability_out)?, "probability output"),
-        (nullable_len(env, labels_out)?, "label output"),
-    ] {
-        match len {
-            None => {
-                return Err(JniError::InvalidArgument(format!(
-                    "the {what} array is null"
-                )))
-            }
-            Some(len) if len != n => {
-                return Err(JniError::InvalidArgument(format!(
-                    "the {what} array has {len} values but width × height is {n}"
-                )))
-            }
-            Some(_) => {}
-        }
-    }
+    check_len(env, probability_out, n, "probability output")?;
+    check_len(env, labels_out, n, "label output")?;
     let calibration = request.calibration()?;
     let params = request.params();
     params.validate()?;
@@ -231,17 +226,6 @@ pub fn run<'local>(
         .collect();
     labels_out.set_region(env, 0, &labels)?;
     Ok(pack(&result))
-}
-
-fn nullable_len<T: TypeArray>(
-    env: &Env<'_>,
-    a: &JPrimitiveArray<'_, T>,
-) -> JniResult<Option<usize>> {
-    if a.is_null() {
-        Ok(None)
-    } else {
-        Ok(Some(a.len(env)?))
-    }
 }
 
 fn clamp_i32(v: usize) -> i32 {
