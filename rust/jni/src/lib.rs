@@ -92,12 +92,28 @@ fn defaults_inner<'local>(env: &mut Env<'local>, handle: jlong) -> JniResult<JDo
     )
 }
 
+/// A search path given as folders joined by the platform's path separator.
+fn search_path(env: &Env<'_>, joined: &JString<'_>) -> JniResult<Vec<PathBuf>> {
+    let joined = rust_string(env, joined, "the model search path")?;
+    Ok(std::env::split_paths(&joined).collect())
+}
+
+fn resolve_inner<'local>(
+    env: &mut Env<'local>,
+    name_or_path: &JString<'_>,
+    joined: &JString<'_>,
+) -> JniResult<JString<'local>> {
+    let name = rust_string(env, name_or_path, "the model")?;
+    let dirs = search_path(env, joined)?;
+    let found = brightseg::catalog::resolve(&name, &dirs)?;
+    java_string(env, &found.display().to_string())
+}
+
 fn discover_inner<'local>(
     env: &mut Env<'local>,
     search_path: &JString<'_>,
 ) -> JniResult<JString<'local>> {
-    let joined = rust_string(env, search_path, "the model search path")?;
-    let dirs: Vec<PathBuf> = std::env::split_paths(&joined).collect();
+    let dirs = self::search_path(env, search_path)?;
     let found: Vec<String> = brightseg::catalog::discover(&dirs)
         .iter()
         .map(|p| p.display().to_string())
@@ -131,31 +147,6 @@ fn drain_log_inner<'local>(env: &mut Env<'local>) -> JniResult<JString<'local>> 
 fn self_test_panic_inner(env: &mut Env<'_>, message: &JString<'_>) -> JniResult<()> {
     let message = rust_string(env, message, "the message")?;
     panic!("self-test panic: {message}")
-}
-
-#[allow(clippy::too_many_arguments)]
-fn request(
-    handle: jlong,
-    width: jint,
-    height: jint,
-    pixel_width_um: jdouble,
-    pixel_height_um: jdouble,
-    threshold: jdouble,
-    min_size_um2: jdouble,
-    split: jboolean,
-    split_depth_px: jdouble,
-) -> Request {
-    Request {
-        handle,
-        width,
-        height,
-        pixel_width_um,
-        pixel_height_um,
-        threshold,
-        min_size_um2,
-        split,
-        split_depth_px,
-    }
 }
 
 /// Exports. Each is one line over an inner function; the Java declaration is named above it.
@@ -247,6 +238,19 @@ mod exports {
         run_jni(&mut env, |env| discover_inner(env, &search_path))
     }
 
+    /// `static native String resolveModel(String nameOrPath, String searchPath)`
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_resolveModel<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        name_or_path: JString<'l>,
+        search_path: JString<'l>,
+    ) -> JString<'l> {
+        run_jni(&mut env, |env| {
+            resolve_inner(env, &name_or_path, &search_path)
+        })
+    }
+
     /// `static native String columns(int which)`
     #[unsafe(no_mangle)]
     pub extern "system" fn Java_io_github_brightseg_NativeLib_columns<'l>(
@@ -309,7 +313,17 @@ mod exports {
                 labels: JIntArray<'l>,
                 listener: JObject<'l>,
             ) -> JDoubleArray<'l> {
-                let r = request(handle, width, height, pw, ph, threshold, min_size, split, depth);
+                let r = Request {
+                    handle,
+                    width,
+                    height,
+                    pixel_width_um: pw,
+                    pixel_height_um: ph,
+                    threshold,
+                    min_size_um2: min_size,
+                    split,
+                    split_depth_px: depth,
+                };
                 run_jni(&mut env, |env| {
                     let read = |env: &Env<'l>| nuclei::plane_from_java(env, &pixels, &r, $convert);
                     find_nuclei_inner(env, &r, read, &probability, &labels, &listener)

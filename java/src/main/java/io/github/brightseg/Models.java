@@ -2,7 +2,6 @@ package io.github.brightseg;
 
 import java.io.File;
 import java.io.FileNotFoundException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
@@ -39,14 +38,8 @@ public final class Models {
 
     /** Every model folder on {@code searchPath}; the first folder of a name wins. */
     public static List<Path> discover(List<Path> searchPath) {
-        StringBuilder joined = new StringBuilder();
-        for (Path p : searchPath) {
-            if (joined.length() > 0) {
-                joined.append(File.pathSeparator);
-            }
-            joined.append(p);
-        }
-        String found = NativeLib.call(() -> NativeLib.discoverModels(joined.toString()));
+        String joined = join(searchPath);
+        String found = NativeLib.call(() -> NativeLib.discoverModels(joined));
         List<Path> models = new ArrayList<>();
         for (String line : found.split("\n")) {
             if (!line.isEmpty()) {
@@ -56,25 +49,32 @@ public final class Models {
         return Collections.unmodifiableList(models);
     }
 
-    /** A model given by folder (or description file) path, or by a folder name on the path. */
+    /**
+     * A model given by folder (or description file) path, or by a folder name on the path; the
+     * same rules and message as the CLI (the native catalog).
+     */
     public static Path resolve(String nameOrPath, List<Path> searchPath) throws FileNotFoundException {
         if (nameOrPath == null || nameOrPath.trim().isEmpty()) {
             throw new IllegalArgumentException("no model given: choose a model or a model folder");
         }
-        Path asPath = Paths.get(nameOrPath);
-        if (Files.exists(asPath)) {
-            return asPath;
+        String joined = join(searchPath);
+        NativeLib.ensureLoaded();
+        try {
+            return Paths.get(NativeLib.call(() -> NativeLib.resolveModel(nameOrPath, joined)));
+        } catch (BrightsegException e) {
+            // The native catalog's "not found" (it names the known models and the folders).
+            throw new FileNotFoundException(e.getMessage());
         }
-        List<String> known = new ArrayList<>();
-        for (Path model : discover(searchPath)) {
-            String name = String.valueOf(model.getFileName());
-            if (name.equals(nameOrPath)) {
-                return model;
+    }
+
+    private static String join(List<Path> searchPath) {
+        StringBuilder joined = new StringBuilder();
+        for (Path p : searchPath) {
+            if (joined.length() > 0) {
+                joined.append(File.pathSeparator);
             }
-            known.add(name);
+            joined.append(p);
         }
-        throw new FileNotFoundException("model \"" + nameOrPath + "\" not found: give a model "
-                + "folder, or one of the known models (" + (known.isEmpty() ? "none found"
-                        : String.join(", ", known)) + "); folders searched: " + searchPath);
+        return joined.toString();
     }
 }

@@ -93,6 +93,8 @@ final class NativeLib {
 
     static native String discoverModels(String searchPath);
 
+    static native String resolveModel(String nameOrPath, String searchPath);
+
     static native String columns(int which);
 
     static native int[] packedLayout();
