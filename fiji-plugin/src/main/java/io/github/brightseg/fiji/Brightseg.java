@@ -188,9 +188,7 @@ public final class Brightseg {
         if (imp == null) {
             String message = "cannot open image " + imagePath
                     + ": not a file ImageJ can read (TIFF, PNG, JPEG, …)";
-            recordError(message);
-            IJ.log("Find Nuclei DNN failed: " + message);
-            System.err.println("brightseg: Find Nuclei DNN failed: " + message);
+            FindNucleiDnn.fail(message, false);
             return message;
         }
         WindowManager.setTempCurrentImage(imp);

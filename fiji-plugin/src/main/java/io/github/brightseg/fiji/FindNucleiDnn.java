@@ -28,7 +28,6 @@ import ij.process.FloatProcessor;
 import ij.process.ImageProcessor;
 import ij.process.ShortProcessor;
 
-import io.github.brightseg.Columns;
 import io.github.brightseg.Models;
 import io.github.brightseg.NativeLog;
 import io.github.brightseg.NucleiParams;
@@ -83,7 +82,8 @@ public class FindNucleiDnn implements PlugIn {
         return message;
     }
 
-    private static void fail(String message, boolean interactive) {
+    /** Reports a failure: recorded for macros, logged, on stderr; a dialog only when interactive. */
+    static void fail(String message, boolean interactive) {
         Brightseg.recordError(message);
         IJ.log(TITLE + " failed: " + message);
         System.err.println("brightseg: " + TITLE + " failed: " + message);
@@ -397,10 +397,5 @@ public class FindNucleiDnn implements PlugIn {
                 installed = true;
             }
         }
-    }
-
-    /** Column names of the tables, for scripts (same as the CLI's CSV files). */
-    public static List<String> objectColumns() {
-        return Columns.objects();
     }
 }

@@ -39,15 +39,12 @@ final class NucleiTables {
         List<String> stats = Columns.statistics();
         List<String> tail = Columns.summaryTail();
         table.incrementCounter();
-        String[] leadValues = {image, channel, String.valueOf(t), String.valueOf(z), "ok",
-            r.calibrated() ? "" : Columns.uncalibratedMessage()};
-        for (int i = 0; i < lead.size(); i++) {
-            if (i == 2 || i == 3) {
-                table.addValue(lead.get(i), Double.parseDouble(leadValues[i]));
-            } else {
-                table.addValue(lead.get(i), leadValues[i]);
-            }
-        }
+        table.addValue(lead.get(0), image);
+        table.addValue(lead.get(1), channel);
+        table.addValue(lead.get(2), t);
+        table.addValue(lead.get(3), z);
+        table.addValue(lead.get(4), "ok");
+        table.addValue(lead.get(5), r.calibrated() ? "" : Columns.uncalibratedMessage());
         double[] values = r.statistics().values();
         for (int i = 0; i < stats.size(); i++) {
             table.addValue(stats.get(i), values[i]);
@@ -57,14 +54,5 @@ final class NucleiTables {
         table.addValue(tail.get(2), r.pixelWidthUm());
         table.addValue(tail.get(3), r.model());
         table.addValue(tail.get(4), r.backend());
-    }
-
-    /** Appends an error row (the image could not be processed) to {@code table}. */
-    static void addFailure(ResultsTable table, String image, String channel, String message) {
-        table.incrementCounter();
-        table.addValue("Image", image);
-        table.addValue("Channel", channel);
-        table.addValue("Status", "error");
-        table.addValue("Message", message);
     }
 }
