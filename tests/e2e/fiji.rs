@@ -102,8 +102,14 @@ impl ImageJOutcome {
     }
 }
 
-/// Runs `macro_text` with ImageJ -batch, under Xvfb (`display`) or truly headless.
-fn run_imagej(inputs: &Inputs, macro_text: &str, display: bool) -> ImageJOutcome {
+/// Runs `macro_text` with ImageJ -batch, under Xvfb (`display`) or truly headless, with
+/// `BRIGHTSEG_MODEL_PATH` set to `models` (or unset).
+fn run_imagej(
+    inputs: &Inputs,
+    macro_text: &str,
+    display: bool,
+    models: Option<&Path>,
+) -> ImageJOutcome {
     let macro_file = inputs
         .dir
         .join(if display { "xvfb.ijm" } else { "headless.ijm" });
@@ -117,6 +123,10 @@ fn run_imagej(inputs: &Inputs, macro_text: &str, display: bool) -> ImageJOutcome
     if !display {
         cmd.arg("-Djava.awt.headless=true");
     }
+    match models {
+        Some(dir) => cmd.env("BRIGHTSEG_MODEL_PATH", dir),
+        None => cmd.env_remove("BRIGHTSEG_MODEL_PATH"),
+    };
     let out = cmd
         .arg(format!(
             "-Dplugins.dir={}",
@@ -125,7 +135,6 @@ fn run_imagej(inputs: &Inputs, macro_text: &str, display: bool) -> ImageJOutcome
         .args(["-jar", "/usr/share/java/ij.jar", "-batch"])
         .arg(&macro_file)
         .env("XDG_CACHE_HOME", inputs.dir.join("cache"))
-        .env_remove("BRIGHTSEG_MODEL_PATH")
         .output()
         .expect("run timeout/xvfb-run/java (scripts/setup.sh installs xvfb)");
     let outcome = ImageJOutcome {
@@ -265,7 +274,7 @@ print("NOT REACHED");
         dir = macro_path(&inputs.dir),
         rgb = macro_path(&inputs.rgb),
     );
-    let run = run_imagej(&inputs, &macro_text, true);
+    let run = run_imagej(&inputs, &macro_text, true, None);
     assert!(
         !run.stdout.contains("FAILED"),
         "{}\n{}",
@@ -336,7 +345,7 @@ call("{helper}.exitOnError");
         dir = macro_path(&inputs.dir),
         rgb = macro_path(&inputs.rgb),
     );
-    let run = run_imagej(&inputs, &macro_text, false);
+    let run = run_imagej(&inputs, &macro_text, false, None);
     assert_eq!(
         run.line("RESULT").trim(),
         "[]",
@@ -442,26 +451,9 @@ fn the_dialog_is_recorded_by_the_macro_recorder_and_the_recording_replays() {
         "open(\"{}\");\n{recorded}\nprint(\"ERR [\" + call(\"{helper}.lastError\") + \"]\");\nprint(\"SETTINGS \" + call(\"{helper}.summary\", \"Threshold\") + \" \" + call(\"{helper}.summary\", \"Minimum Size [µm²]\"));\n",
         macro_path(&inputs.calibrated)
     );
-    std::fs::write(inputs.dir.join("replay.ijm"), macro_text).expect("macro");
-    let out = Command::new("timeout")
-        .arg(IMAGEJ_TIMEOUT_S)
-        .args(["xvfb-run", "-a", "java"])
-        .arg(format!(
-            "-Dplugins.dir={}",
-            inputs.plugins.parent().expect("ij").display()
-        ))
-        .args(["-jar", "/usr/share/java/ij.jar", "-batch"])
-        .arg(inputs.dir.join("replay.ijm"))
-        .env("BRIGHTSEG_MODEL_PATH", &models_dir)
-        .env("XDG_CACHE_HOME", inputs.dir.join("cache"))
-        .output()
-        .expect("replay");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("ERR []"), "{stdout}");
-    let settings = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("SETTINGS "))
-        .expect("settings line");
+    let replay = run_imagej(&inputs, &macro_text, true, Some(&models_dir));
+    assert!(replay.stdout.contains("ERR []"), "{}", replay.stdout);
+    let settings = replay.line("SETTINGS");
     let values: Vec<f64> = settings
         .split_whitespace()
         .map(|v| v.parse().expect("number"))
