@@ -176,7 +176,7 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
     }
     check_output_folder(&args.out)?;
     let model_path = crate::models::resolve(&args.model)?;
-    let model = Model::load(&model_path)?;
+    let model = Model::load_with(&model_path, &args.engine.options(args.jobs.unwrap_or(0)))?;
     log::info!(
         "model {} on {}",
         model.card().name,

@@ -110,6 +110,8 @@ pub struct FindNucleiArgs {
     /// Worker threads [default: all cores].
     #[arg(long, short)]
     pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Also write the probability image (32-bit TIFF).
     #[arg(long)]
     pub probability: bool,
@@ -132,6 +134,30 @@ pub struct FindNucleiArgs {
     /// Give each shard its own --out, then join them with `brightseg merge`.
     #[arg(long)]
     pub shard: Option<shard::Shard>,
+}
+
+/// Which inference engine runs the model (shared by find-nuclei and bench).
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Inference engine: auto (CUDA through ONNX Runtime when its GPU build and a GPU are found,
+    /// else tract), tract (pure Rust, CPU), ort-cpu or ort-cuda (ONNX Runtime).
+    #[arg(long, default_value = "auto")]
+    pub backend: brightseg::backend::BackendChoice,
+    /// ONNX Runtime library (libonnxruntime.so or its folder) for the ort backends [default:
+    /// $BRIGHTSEG_ORT_LIB, else the onnxruntime(-gpu) Python wheel installed here].
+    #[arg(long = "ort-lib", value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    /// The core's backend options for `threads` worker threads (0: all cores).
+    pub fn options(&self, threads: usize) -> brightseg::backend::BackendOptions {
+        brightseg::backend::BackendOptions {
+            choice: self.backend,
+            threads,
+            ort_library: self.ort_lib.clone(),
+        }
+    }
 }
 
 /// The last component of `path` as text (empty when there is none), for tables and messages.

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::backend::{Backend, TractBackend};
+use crate::backend::{open_backend, Backend, BackendOptions};
 use crate::error::{Error, Result};
 use crate::image::{Calibration, PixelData, Plane};
 use crate::measure::{measure_objects, ObjectMeasurement, PopulationStats};
@@ -43,8 +43,14 @@ pub struct Model {
 }
 
 impl Model {
-    /// Loads the model in `path` (a folder or its description file) with the tract backend.
+    /// Loads the model in `path` (a folder or its description file) on the default backend
+    /// choice (auto: CUDA when an ONNX Runtime GPU build and a GPU are found, else tract).
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_with(path, &BackendOptions::default())
+    }
+
+    /// Loads the model in `path` on the backend `options` choose.
+    pub fn load_with(path: &Path, options: &BackendOptions) -> Result<Self> {
         let card = ModelCard::load(path)?;
         if !card.onnx_path.is_file() {
             return Err(Error::model(format!(
@@ -53,11 +59,8 @@ impl Model {
             )));
         }
         let (th, tw) = card.tile_shape(card.defaults.tile_size, card.defaults.tile_size);
-        let backend = TractBackend::load(&card.onnx_path, &card.input_shape(th, tw))?;
-        Ok(Model {
-            card,
-            backend: Box::new(backend),
-        })
+        let backend = open_backend(&card.onnx_path, &card.input_shape(th, tw), options)?;
+        Ok(Model { card, backend })
     }
 
     /// A model running on another backend.

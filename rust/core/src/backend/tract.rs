@@ -1,5 +1,4 @@
-//! Inference backends: the [`Backend`] trait the pipeline runs tiles through, and its default
-//! implementation on tract (pure Rust, CPU). No tract type leaves this module.
+//! The default backend: tract (pure Rust, CPU). No tract type leaves this module.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,17 +7,8 @@ use std::sync::{Arc, Mutex};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
+use super::Backend;
 use crate::error::{Error, Result};
-
-/// Runs a model on one tile at a time. Implementations are shared between threads.
-pub trait Backend: Send + Sync {
-    /// What ran, for logs and result records (e.g. "tract 0.23.9 (CPU)").
-    fn describe(&self) -> String;
-
-    /// Runs one input tensor of `shape` (row-major, the model's axis order); returns the output
-    /// values and the output shape.
-    fn run(&self, input: &[f32], shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>)>;
-}
 
 type Plan = Arc<TypedRunnableModel>;
 
