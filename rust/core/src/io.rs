@@ -431,7 +431,7 @@ pub fn write_tiff(
     calibration: Calibration,
 ) -> Result<()> {
     let frames = frames.max(1);
-    if planes.is_empty() || planes.len() % frames != 0 {
+    if planes.is_empty() || !planes.len().is_multiple_of(frames) {
         return Err(Error::invalid(format!(
             "{} planes cannot be split into {frames} time points",
             planes.len()

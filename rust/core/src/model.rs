@@ -79,7 +79,7 @@ impl AxisSize {
         } else {
             // Fixed-size models: the largest power of two dividing the size, capped at 32.
             let mut a = 1;
-            while a < 32 && self.min % (a * 2) == 0 {
+            while a < 32 && self.min.is_multiple_of(a * 2) {
                 a *= 2;
             }
             a

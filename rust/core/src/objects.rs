@@ -483,7 +483,7 @@ mod tests {
             let mask: Vec<bool> = (0..w * h)
                 .map(|_| {
                     seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    (seed >> 24) % 5 != 0
+                    !(seed >> 24).is_multiple_of(5)
                 })
                 .collect();
             let fast = distance_transform(&mask, w, h);

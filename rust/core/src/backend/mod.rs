@@ -226,7 +226,7 @@ mod tests {
             "GPU".parse::<BackendChoice>().ok(),
             Some(BackendChoice::OrtCuda)
         );
-        let e = "tensorrt".parse::<BackendChoice>().err().expect("unknown");
+        let e = "tensorrt".parse::<BackendChoice>().expect_err("unknown");
         assert!(e.to_string().contains("ort-cuda"), "{e}");
     }
 }
