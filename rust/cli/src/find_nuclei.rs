@@ -254,10 +254,16 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
     write_csv(&summary_path, &summary_header(), &rows)?;
     if !args.quiet {
         eprintln!(
-            "{} image(s), {nuclei} nuclei found in this run, {failed} failed → {}",
+            "{} image(s), {nuclei} nuclei found in this run, {failed} failed, on {} → {}",
             inputs.len(),
+            model.backend_description(),
             summary_path.display()
         );
+    }
+    if args.report_peak_memory {
+        if let Some(kb) = crate::bench::peak_rss_kb() {
+            eprintln!("peak_rss_kb={kb}");
+        }
     }
     Ok(if failed > 0 {
         Outcome::SomeFailed

@@ -5,6 +5,7 @@
 //! (bad arguments, model or output folder).
 
 mod batch;
+mod bench;
 mod find_nuclei;
 mod merge;
 mod models;
@@ -44,6 +45,9 @@ enum Command {
     Merge(MergeArgs),
     /// Estimate the memory and threads one find-nuclei job needs (for cluster schedulers).
     Resources(ResourcesArgs),
+    /// Measure speed and memory: tract vs ONNX Runtime (ours and Python's) on the same tiles,
+    /// end-to-end megapixels per second, peak memory on a huge image, JNI overhead.
+    Bench(bench::BenchArgs),
 }
 
 /// Arguments of `resources`.
@@ -134,6 +138,9 @@ pub struct FindNucleiArgs {
     /// Give each shard its own --out, then join them with `brightseg merge`.
     #[arg(long)]
     pub shard: Option<shard::Shard>,
+    /// Print the process's peak resident memory at the end (for `brightseg bench`).
+    #[arg(long = "report-peak-memory", hide = true)]
+    pub report_peak_memory: bool,
 }
 
 /// Which inference engine runs the model (shared by find-nuclei and bench).
@@ -191,6 +198,7 @@ fn main() -> ExitCode {
         Command::Models => models::list().map(|()| find_nuclei::Outcome::AllDone),
         Command::Merge(args) => merge::run(&args),
         Command::Resources(args) => resources::run(&args).map(|()| find_nuclei::Outcome::AllDone),
+        Command::Bench(args) => bench::run(&args).map(|()| find_nuclei::Outcome::AllDone),
     };
     match outcome {
         Ok(find_nuclei::Outcome::AllDone) => ExitCode::SUCCESS,

@@ -418,6 +418,8 @@ pub enum OutputPlane<'a> {
     Labels(&'a [u32]),
     /// Float values such as probabilities.
     Float(&'a [f32]),
+    /// 16-bit grey values, such as a camera image.
+    Gray16(&'a [u16]),
 }
 
 /// Writes `planes` (each `width × height`; z fastest, then time, over `frames` time points) as an
@@ -440,7 +442,7 @@ pub fn write_tiff(
     let slices = planes.len() / frames;
     let labels16 = planes.iter().all(|p| match p {
         OutputPlane::Labels(l) => l.iter().all(|&v| v <= u32::from(u16::MAX)),
-        OutputPlane::Float(_) => true,
+        OutputPlane::Float(_) | OutputPlane::Gray16(_) => true,
     });
     write_atomically(path, |file| {
         let mut enc = TiffEncoder::new(BufWriter::new(file)).map_err(tiff_write_error)?;
@@ -458,16 +460,18 @@ pub fn write_tiff(
         if resolution.is_some() {
             description.push_str("unit=micron\n");
         }
-        let (bits, sample_format): (u16, u16) = match planes[0] {
-            OutputPlane::Labels(_) if labels16 => (16, 1),
-            OutputPlane::Labels(_) => (32, 1),
-            OutputPlane::Float(_) => (32, 3),
+        let format = |p: &OutputPlane<'_>| -> (u16, u16) {
+            match p {
+                OutputPlane::Labels(_) if labels16 => (16, 1),
+                OutputPlane::Labels(_) => (32, 1),
+                OutputPlane::Float(_) => (32, 3),
+                OutputPlane::Gray16(_) => (16, 1),
+            }
         };
+        let (bits, sample_format) = format(&planes[0]);
         if planes.iter().any(|p| {
-            !matches!(
-                (p, sample_format),
-                (OutputPlane::Labels(_), 1) | (OutputPlane::Float(_), 3)
-            )
+            format(p) != (bits, sample_format)
+                || std::mem::discriminant(p) != std::mem::discriminant(&planes[0])
         }) {
             return Err(std::io::Error::other(
                 "all planes of a TIFF must have the same type",
@@ -495,6 +499,7 @@ pub fn write_tiff(
                         }
                         OutputPlane::Labels(l) => dir.write_data(*l).map_err(tiff_write_error)?,
                         OutputPlane::Float(f) => dir.write_data(*f).map_err(tiff_write_error)?,
+                        OutputPlane::Gray16(g) => dir.write_data(*g).map_err(tiff_write_error)?,
                     };
                     if n == 0 {
                         first_offset = offset;

@@ -14,6 +14,11 @@
 //! export names its declaration in a comment.
 #![deny(missing_docs)]
 
+/// The same allocator as the CLI, so the Java path and the command line spend the same time
+/// and memory in allocation (glibc's per-thread arenas kept worker memory resident).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod error;
 pub mod logging;
 pub mod nuclei;
@@ -21,6 +26,7 @@ pub mod session;
 
 use std::path::PathBuf;
 
+use brightseg::backend::BackendChoice;
 use brightseg::measure::{
     ObjectMeasurement, PopulationStats, SUMMARY_LEAD_COLUMNS, SUMMARY_TAIL_COLUMNS,
     UNCALIBRATED_MESSAGE,
@@ -64,9 +70,25 @@ fn version_inner<'local>(env: &mut Env<'local>) -> JniResult<JString<'local>> {
     java_string(env, env!("CARGO_PKG_VERSION"))
 }
 
-fn open_inner(env: &mut Env<'_>, path: &JString<'_>, threads: jint) -> JniResult<jlong> {
+fn open_inner(
+    env: &mut Env<'_>,
+    path: &JString<'_>,
+    threads: jint,
+    backend: &JString<'_>,
+    ort_library: &JString<'_>,
+) -> JniResult<jlong> {
     let path = rust_string(env, path, "the model path")?;
-    session::open(&PathBuf::from(path), threads)
+    let choice: BackendChoice = rust_string(env, backend, "the backend")?.parse()?;
+    let ort_library = if ort_library.is_null() {
+        None
+    } else {
+        Some(PathBuf::from(rust_string(
+            env,
+            ort_library,
+            "the ONNX Runtime library",
+        )?))
+    };
+    session::open(&PathBuf::from(path), threads, choice, ort_library)
 }
 
 fn model_name_inner<'local>(env: &mut Env<'local>, handle: jlong) -> JniResult<JString<'local>> {
@@ -163,15 +185,20 @@ mod exports {
         run_jni(&mut env, version_inner)
     }
 
-    /// `static native long open(String modelPath, int threads)`
+    /// `static native long open(String modelPath, int threads, String backend,
+    /// String ortLibrary)`
     #[unsafe(no_mangle)]
     pub extern "system" fn Java_io_github_brightseg_NativeLib_open<'l>(
         mut env: EnvUnowned<'l>,
         _c: JClass<'l>,
         path: JString<'l>,
         threads: jint,
+        backend: JString<'l>,
+        ort_library: JString<'l>,
     ) -> jlong {
-        run_jni(&mut env, |env| open_inner(env, &path, threads))
+        run_jni(&mut env, |env| {
+            open_inner(env, &path, threads, &backend, &ort_library)
+        })
     }
 
     /// `static native void close(long handle)`

@@ -6,10 +6,11 @@
 //! that thread.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use brightseg::backend::{BackendChoice, BackendOptions};
 use brightseg::pipeline::Model;
 
 use crate::error::{JniError, JniResult};
@@ -30,9 +31,14 @@ fn with_sessions<R>(f: impl FnOnce(&mut HashMap<i64, Arc<Session>>) -> R) -> R {
     f(guard.get_or_insert_with(HashMap::new))
 }
 
-/// Loads the model in `path` with `threads` worker threads (0: one per core) and returns its
-/// handle.
-pub fn open(path: &Path, threads: i32) -> JniResult<i64> {
+/// Loads the model in `path` on the backend `choice` (ONNX Runtime from `ort_library` when
+/// given) with `threads` worker threads (0: one per core) and returns its handle.
+pub fn open(
+    path: &Path,
+    threads: i32,
+    choice: BackendChoice,
+    ort_library: Option<PathBuf>,
+) -> JniResult<i64> {
     let threads = usize::try_from(threads).map_err(|_| {
         JniError::InvalidArgument(format!(
             "threads = {threads} is invalid: give 0 (one per core) or a positive number"
@@ -43,7 +49,14 @@ pub fn open(path: &Path, threads: i32) -> JniResult<i64> {
             "no model given: pass a model folder or its bioimageio.yaml".into(),
         ));
     }
-    let model = Model::load(path)?;
+    let model = Model::load_with(
+        path,
+        &BackendOptions {
+            choice,
+            threads,
+            ort_library,
+        },
+    )?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("brightseg-worker-{i}"))
@@ -104,14 +117,14 @@ mod tests {
     #[test]
     fn bad_arguments_are_refused_before_loading() {
         assert!(matches!(
-            open(Path::new("/x"), -1),
+            open(Path::new("/x"), -1, BackendChoice::Tract, None),
             Err(JniError::InvalidArgument(_))
         ));
         assert!(matches!(
-            open(Path::new(""), 1),
+            open(Path::new(""), 1, BackendChoice::Tract, None),
             Err(JniError::InvalidArgument(_))
         ));
-        let missing = open(Path::new("/no/such/model"), 1);
+        let missing = open(Path::new("/no/such/model"), 1, BackendChoice::Tract, None);
         assert!(matches!(missing, Err(JniError::Core(_))), "{missing:?}");
     }
 }

@@ -1,24 +1,38 @@
 package io.github.brightseg;
 
 /**
- * Which engine runs the network. Today both choices run tract (pure Rust, CPU); a GPU choice
- * arrives with the ONNX Runtime backend. Every result records the backend that actually ran.
+ * Which engine runs the network. Every result records the backend that actually ran
+ * ({@link Segmenter#backend()}, {@link NucleiResult}).
  */
 public enum Backend {
-    /** The best backend available on this machine. */
-    AUTO("Auto"),
-    /** The CPU backend (tract). */
-    CPU("CPU");
+    /** CUDA through ONNX Runtime when its GPU build and a GPU are found, else tract (CPU). */
+    AUTO("Auto", "auto"),
+    /** tract: pure Rust on the CPU, needs nothing installed. */
+    CPU("CPU", "tract"),
+    /** ONNX Runtime on the CPU (needs the onnxruntime library). */
+    CPU_ONNXRUNTIME("CPU (ONNX Runtime)", "ort-cpu"),
+    /**
+     * ONNX Runtime with CUDA (needs the onnxruntime-gpu library); falls back to its CPU provider,
+     * with a log line that says why, when CUDA cannot start.
+     */
+    GPU("GPU (CUDA)", "ort-cuda");
 
     private final String label;
+    private final String nativeName;
 
-    Backend(String label) {
+    Backend(String label, String nativeName) {
         this.label = label;
+        this.nativeName = nativeName;
     }
 
     /** The name shown in dialogs and accepted in macros. */
     public String label() {
         return label;
+    }
+
+    /** The name the CLI uses ({@code --backend}): auto, tract, ort-cpu, ort-cuda. */
+    public String nativeName() {
+        return nativeName;
     }
 
     /** All labels, in dialog order. */
@@ -31,14 +45,15 @@ public enum Backend {
         return labels;
     }
 
-    /** The backend with this label (case-insensitive). */
+    /** The backend with this label or CLI name (case-insensitive). */
     public static Backend fromLabel(String label) {
+        String wanted = label.trim();
         for (Backend b : values()) {
-            if (b.label.equalsIgnoreCase(label.trim())) {
+            if (b.label.equalsIgnoreCase(wanted) || b.nativeName.equalsIgnoreCase(wanted)) {
                 return b;
             }
         }
-        throw new IllegalArgumentException(
-                "unknown backend \"" + label + "\": choose one of " + String.join(", ", labels()));
+        throw new IllegalArgumentException("unknown backend \"" + label + "\": choose one of "
+                + String.join(", ", labels()));
     }
 }

@@ -79,7 +79,7 @@ final class NativeLib {
 
     static native String version();
 
-    static native long open(String modelPath, int threads);
+    static native long open(String modelPath, int threads, String backend, String ortLibrary);
 
     static native void close(long handle);
 

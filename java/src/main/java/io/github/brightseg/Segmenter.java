@@ -87,7 +87,10 @@ public final class Segmenter implements AutoCloseable {
                     + "folder (with bioimageio.yaml and an ONNX file) or its bioimageio.yaml");
         }
         SegmenterOptions opts = options == null ? SegmenterOptions.defaults() : options;
-        long h = NativeLib.call(() -> NativeLib.open(model.toString(), opts.threads()));
+        String library =
+                opts.onnxRuntimeLibrary() == null ? null : opts.onnxRuntimeLibrary().toString();
+        long h = NativeLib.call(() -> NativeLib.open(
+                model.toString(), opts.threads(), opts.backend().nativeName(), library));
         return new Segmenter(h);
     }
 
@@ -101,7 +104,10 @@ public final class Segmenter implements AutoCloseable {
         return modelName;
     }
 
-    /** The backend and device that run this model, e.g. "tract (CPU)". */
+    /**
+     * The backend and device that run this model, e.g. "tract 0.23.9 (CPU)" or
+     * "onnxruntime 1.31.1 (CUDA, device 0)".
+     */
     public String backend() {
         return backend;
     }

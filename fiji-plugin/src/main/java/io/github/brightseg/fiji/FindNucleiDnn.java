@@ -205,7 +205,8 @@ public class FindNucleiDnn implements PlugIn {
 
     private static synchronized Segmenter segmenter(Path model, FindNucleiSettings s)
             throws IOException {
-        String key = model.toAbsolutePath().normalize() + "|" + s.backend;
+        String key = model.toAbsolutePath().normalize() + "|" + s.backend + "|"
+                + s.onnxRuntimeLibrary;
         if (cached != null && key.equals(cachedKey) && !cached.isClosed()) {
             return cached;
         }
@@ -214,7 +215,11 @@ public class FindNucleiDnn implements PlugIn {
             cached = null;
         }
         IJ.showStatus(TITLE + ": loading model " + model.getFileName() + "…");
-        cached = Segmenter.open(model, SegmenterOptions.defaults().withBackend(s.backend));
+        SegmenterOptions options = SegmenterOptions.defaults().withBackend(s.backend);
+        if (!s.onnxRuntimeLibrary.isEmpty()) {
+            options = options.withOnnxRuntimeLibrary(Paths.get(s.onnxRuntimeLibrary));
+        }
+        cached = Segmenter.open(model, options);
         cachedKey = key;
         return cached;
     }

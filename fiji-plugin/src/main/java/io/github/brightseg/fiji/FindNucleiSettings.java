@@ -11,7 +11,7 @@ import io.github.brightseg.Backend;
  *
  * <pre>
  * channel=2 model=nuclei-brightfield threshold=0.5 minimum=10 population=Nuclei
- * image=[Nuclei Prediction] probability label outlines backend=Auto
+ * image=[Nuclei Prediction] probability label outlines backend=Auto [onnx=/path/to/libonnxruntime.so]
  * </pre>
  *
  * {@code model} takes a model name from the list or a model folder path; {@code custom=} (or
@@ -32,6 +32,9 @@ final class FindNucleiSettings {
     static final String LABEL = "Label image";
     static final String OUTLINES = "Outlines in ROI Manager";
     static final String BACKEND = "Backend";
+    static final String ONNX_RUNTIME = "ONNX Runtime library (empty: search)";
+    /** ImageJ preference remembering the ONNX Runtime library between sessions. */
+    static final String ONNX_RUNTIME_PREF = "brightseg.onnxruntime";
     static final String CUSTOM_CHOICE = "Custom...";
     /** Key the recorder uses for a folder picked with the folder chooser after the dialog. */
     static final String FOLDER_KEY = "folder";
@@ -55,6 +58,8 @@ final class FindNucleiSettings {
     boolean labelImage = true;
     boolean outlines = true;
     Backend backend = Backend.AUTO;
+    /** libonnxruntime.so (or its folder) for the ONNX Runtime backends; empty: search. */
+    String onnxRuntimeLibrary = ij.Prefs.get(ONNX_RUNTIME_PREF, "");
 
     /** Last settings used in the dialog (ImageJ keeps dialog choices per session). */
     private static FindNucleiSettings last = new FindNucleiSettings();
@@ -100,6 +105,8 @@ final class FindNucleiSettings {
         s.labelImage = flag(options, LABEL);
         s.outlines = flag(options, OUTLINES);
         s.backend = Backend.fromLabel(Macro.getValue(options, key(BACKEND), Backend.AUTO.label()));
+        s.onnxRuntimeLibrary =
+                Macro.getValue(options, key(ONNX_RUNTIME), s.onnxRuntimeLibrary).trim();
         s.check();
         return s;
     }
@@ -170,6 +177,7 @@ final class FindNucleiSettings {
         gd.addCheckbox(LABEL, l.labelImage);
         gd.addCheckbox(OUTLINES, l.outlines);
         gd.addChoice(BACKEND, Backend.labels(), l.backend.label());
+        gd.addStringField(ONNX_RUNTIME, l.onnxRuntimeLibrary, 30);
         if (calibrationNote != null) {
             gd.addMessage(calibrationNote);
         }
@@ -192,6 +200,8 @@ final class FindNucleiSettings {
         s.labelImage = gd.getNextBoolean();
         s.outlines = gd.getNextBoolean();
         s.backend = Backend.fromLabel(gd.getNextChoice());
+        s.onnxRuntimeLibrary = gd.getNextString().trim();
+        ij.Prefs.set(ONNX_RUNTIME_PREF, s.onnxRuntimeLibrary);
         if (gd.invalidNumber()) {
             throw new IllegalArgumentException("threshold and minimum size must be numbers");
         }

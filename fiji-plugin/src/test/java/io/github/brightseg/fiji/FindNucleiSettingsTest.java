@@ -19,12 +19,12 @@ public class FindNucleiSettingsTest {
             FindNucleiSettings.MODEL, FindNucleiSettings.CUSTOM, FindNucleiSettings.THRESHOLD,
             FindNucleiSettings.MINIMUM, FindNucleiSettings.POPULATION, FindNucleiSettings.IMAGE,
             FindNucleiSettings.PROBABILITY, FindNucleiSettings.LABEL, FindNucleiSettings.OUTLINES,
-            FindNucleiSettings.BACKEND);
+            FindNucleiSettings.BACKEND, FindNucleiSettings.ONNX_RUNTIME);
 
     @Test
     public void everyFieldHasItsOwnMacroKey() {
         List<String> keys = Arrays.asList("channel", "model", "custom", "threshold", "minimum",
-                "population", "image", "probability", "label", "outlines", "backend");
+                "population", "image", "probability", "label", "outlines", "backend", "onnx");
         for (int i = 0; i < LABELS.size(); i++) {
             assertEquals(keys.get(i), FindNucleiSettings.key(LABELS.get(i)));
             // ImageJ's own derivation of the key from a label agrees with ours.

@@ -1,0 +1,834 @@
+//! `brightseg bench`: speed and memory measured in one run, as ratios to a reference measured in
+//! the same run — tract and our ONNX Runtime backend against Python onnxruntime on the same
+//! ONNX file and the same tile; end-to-end Find Nuclei megapixels per second; peak resident
+//! memory on a huge image (a child process); the JNI call's overhead against the in-process path.
+//! Prints a table and, with --markdown, writes it with the machine it ran on.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use brightseg::backend::{find_onnxruntime, open_backend, Backend, BackendChoice, BackendOptions};
+use brightseg::image::{Calibration, PixelData, Plane};
+use brightseg::io::{self, OutputPlane};
+use brightseg::normalize::Normalizer;
+use brightseg::pipeline::{find_nuclei, Model, NucleiParams};
+use clap::Args;
+use rayon::prelude::*;
+
+/// The Python reference script, embedded so the binary measures without the source tree.
+const PYTHON_REFERENCE: &str = include_str!("../../../scripts/bench/onnxruntime_reference.py");
+
+/// Arguments of `bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Model name (see `brightseg models`) or model folder.
+    #[arg(long, short)]
+    pub model: String,
+    /// Image whose content fills the test images (mirrored to each size)
+    /// [default: data/stardist/img2d.tif].
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Thread counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub threads: Vec<usize>,
+    /// Tiles per engine comparison (per thread count).
+    #[arg(long, default_value_t = 8)]
+    pub tiles: usize,
+    /// Edge in pixels of the end-to-end image.
+    #[arg(long = "e2e-size", default_value_t = 2048)]
+    pub e2e_size: usize,
+    /// End-to-end repeats (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Edge in pixels of the peak-memory image (0: skip that part).
+    #[arg(long = "large-size", default_value_t = 20000)]
+    pub large_size: usize,
+    /// Backend of the peak-memory run [default: the fastest measured end to end].
+    #[arg(long = "large-backend")]
+    pub large_backend: Option<BackendChoice>,
+    /// Pixel size in µm given to the test images.
+    #[arg(long = "pixel-size", default_value_t = 0.5)]
+    pub pixel_size: f64,
+    /// ONNX Runtime library for our ort backends [default: $BRIGHTSEG_ORT_LIB, else an
+    /// installed onnxruntime wheel].
+    #[arg(long = "ort-lib", value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Python with onnxruntime, the outside reference [default: $BRIGHTSEG_PYTHON, else
+    /// .venv/bin/python, else python3].
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+    /// brightseg-api jar (with its native library) for the JNI overhead; skipped when absent
+    /// [default: java/build/libs/brightseg-api-*.jar].
+    #[arg(long)]
+    pub jar: Option<PathBuf>,
+    /// Also measure CUDA: our ort-cuda backend and Python onnxruntime's CUDA provider.
+    #[arg(long)]
+    pub cuda: bool,
+    /// Write the results as Markdown (with the machine) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+}
+
+/// One engine of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Ours(BackendChoice),
+    Python { cuda: bool },
+}
+
+impl Engine {
+    fn label(self) -> &'static str {
+        match self {
+            Engine::Ours(BackendChoice::Tract) => "brightseg tract",
+            Engine::Ours(BackendChoice::OrtCpu) => "brightseg ort-cpu",
+            Engine::Ours(BackendChoice::OrtCuda) => "brightseg ort-cuda",
+            Engine::Ours(BackendChoice::Auto) => "brightseg auto",
+            Engine::Python { cuda: false } => "Python onnxruntime (CPU)",
+            Engine::Python { cuda: true } => "Python onnxruntime (CUDA)",
+        }
+    }
+}
+
+/// What one engine did on the tiles at one thread count.
+struct TileTiming {
+    engine: Engine,
+    threads: usize,
+    ms_per_tile: Option<f64>,
+    detail: String,
+}
+
+/// What one backend did end to end at one thread count.
+struct EndToEnd {
+    choice: BackendChoice,
+    threads: usize,
+    seconds: f64,
+    megapixels_per_second: f64,
+    backend: String,
+}
+
+/// Runs every part and prints (and optionally writes) the report.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.threads.is_empty() || args.threads.contains(&0) {
+        bail!("--threads needs positive thread counts, e.g. 1,2");
+    }
+    let model_path = crate::models::resolve(&args.model)?;
+    let card = brightseg::model::ModelCard::load(&model_path)?;
+    let image_path = args
+        .image
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("data/stardist/img2d.tif"));
+    let source = io::read_image(&image_path).with_context(|| {
+        format!(
+            "cannot read the bench image {} (run scripts/fetch-data.sh or give --image)",
+            image_path.display()
+        )
+    })?;
+    let source = source.plane(source.resolve_channel(None)?, 0, 0).clone();
+    let work = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let mut report = Report::new(args, &card, &image_path);
+
+    let ort_found = find_onnxruntime(args.ort_lib.as_deref());
+    let mut ours = vec![BackendChoice::Tract];
+    match &ort_found {
+        Ok(lib) => {
+            ours.push(BackendChoice::OrtCpu);
+            if args.cuda {
+                if lib.has_cuda_provider() {
+                    ours.push(BackendChoice::OrtCuda);
+                } else {
+                    report.note(format!(
+                        "ort-cuda skipped: {} is a CPU build",
+                        lib.path.display()
+                    ));
+                }
+            }
+        }
+        Err(e) => report.note(format!("ort backends skipped: {e}")),
+    }
+
+    // 1. The same tile through every engine.
+    let (th, tw) = card.tile_shape(card.defaults.tile_size, card.defaults.tile_size);
+    let shape = card.input_shape(th, tw);
+    let tile_plane = mirrored(&source, tw, th)?;
+    let normalizer = Normalizer::for_plane(&tile_plane, &card.preprocessing);
+    let tile: Vec<f32> = (0..th * tw)
+        .map(|i| normalizer.apply(tile_plane.value(i)))
+        .collect();
+    let tile_file = work.path().join("tile.f32");
+    let bytes: Vec<u8> = tile.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&tile_file, bytes).context("cannot write the bench tile")?;
+    report.tile_shape = shape.clone();
+    let python = python_path(args.python.as_deref());
+    for &threads in &args.threads {
+        for &choice in &ours {
+            if choice == BackendChoice::OrtCuda && threads != args.threads[0] {
+                continue;
+            }
+            report.tiles.push(time_tiles(
+                &card.onnx_path,
+                &shape,
+                &tile,
+                choice,
+                threads,
+                args,
+            ));
+        }
+        let cudas: &[bool] = if args.cuda && threads == args.threads[0] {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &cuda in cudas {
+            report.tiles.push(time_python(
+                &python,
+                &card.onnx_path,
+                &tile_file,
+                &shape,
+                threads,
+                args.tiles,
+                cuda,
+            ));
+        }
+    }
+
+    // 2. End to end on one image.
+    let plane = mirrored(&source, args.e2e_size, args.e2e_size)?;
+    let calibration = Calibration::square(args.pixel_size);
+    for &threads in &args.threads {
+        for &choice in &ours {
+            if choice == BackendChoice::OrtCuda && threads != args.threads[0] {
+                continue;
+            }
+            match end_to_end(&model_path, &plane, calibration, choice, threads, args) {
+                Ok(e) => {
+                    eprintln!(
+                        "end to end {} at {threads} thread(s): {:.2} s, {:.2} MP/s",
+                        choice, e.seconds, e.megapixels_per_second
+                    );
+                    report.e2e.push(e);
+                }
+                Err(e) => report.note(format!("end to end {choice} failed: {e:#}")),
+            }
+        }
+    }
+
+    // 3. JNI overhead against the same call in process.
+    if let Some(jar) = find_jar(args.jar.as_deref()) {
+        let threads = *args.threads.iter().max().unwrap_or(&1);
+        match jni_overhead(&jar, &model_path, &plane, threads, args, work.path()) {
+            Ok(j) => report.jni = Some(j),
+            Err(e) => report.note(format!("JNI overhead not measured: {e:#}")),
+        }
+    } else {
+        report.note(
+            "JNI overhead not measured: no brightseg-api jar (build it with `gradle build`, or \
+             give --jar)"
+                .to_owned(),
+        );
+    }
+
+    // 4. Peak memory on a huge image, in a child process.
+    if args.large_size > 0 {
+        let choice = args.large_backend.unwrap_or_else(|| {
+            report
+                .e2e
+                .iter()
+                .max_by(|a, b| a.megapixels_per_second.total_cmp(&b.megapixels_per_second))
+                .map_or(BackendChoice::Tract, |e| e.choice)
+        });
+        let threads = *args.threads.iter().max().unwrap_or(&1);
+        match peak_memory(&source, &model_path, choice, threads, args, work.path()) {
+            Ok(m) => report.memory = Some(m),
+            Err(e) => report.note(format!("peak memory not measured: {e:#}")),
+        }
+    }
+
+    let text = report.markdown();
+    println!("{text}");
+    if let Some(path) = &args.markdown {
+        io::write_bytes_atomically(path, text.as_bytes())?;
+        eprintln!("written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// `source` mirrored (like tiles are padded) to `width × height`, as 16-bit when it is.
+fn mirrored(source: &Plane, width: usize, height: usize) -> Result<Plane> {
+    let (sw, sh) = (source.width(), source.height());
+    let index = |x: usize, y: usize| {
+        let period = |v: usize, n: usize| {
+            let m = v % (2 * n);
+            if m < n {
+                m
+            } else {
+                2 * n - 1 - m
+            }
+        };
+        period(y, sh) * sw + period(x, sw)
+    };
+    let data = match source.data() {
+        PixelData::U16(v) => PixelData::U16(
+            (0..width * height)
+                .into_par_iter()
+                .map(|i| v[index(i % width, i / width)])
+                .collect(),
+        ),
+        PixelData::U8(v) => PixelData::U16(
+            (0..width * height)
+                .into_par_iter()
+                .map(|i| u16::from(v[index(i % width, i / width)]))
+                .collect(),
+        ),
+        PixelData::F32(v) => PixelData::F32(
+            (0..width * height)
+                .into_par_iter()
+                .map(|i| v[index(i % width, i / width)])
+                .collect(),
+        ),
+    };
+    Ok(Plane::new(width, height, data)?)
+}
+
+fn pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start worker threads")
+}
+
+/// Our backend on `args.tiles` copies of the tile, fed the way the pipeline feeds it (tiles in
+/// parallel on `threads` workers; ONNX Runtime serialises them and uses `threads` itself).
+fn time_tiles(
+    onnx: &Path,
+    shape: &[usize],
+    tile: &[f32],
+    choice: BackendChoice,
+    threads: usize,
+    args: &BenchArgs,
+) -> TileTiming {
+    let engine = Engine::Ours(choice);
+    let options = BackendOptions {
+        choice,
+        threads,
+        ort_library: args.ort_lib.clone(),
+    };
+    let outcome = (|| -> Result<(f64, String)> {
+        let backend: Box<dyn Backend> = open_backend(onnx, shape, &options)?;
+        let workers = pool(threads)?;
+        let batch = |n: usize| -> Result<f64> {
+            let start = Instant::now();
+            workers.install(|| {
+                (0..n)
+                    .into_par_iter()
+                    .try_for_each(|_| backend.run(tile, shape).map(|_| ()))
+            })?;
+            Ok(start.elapsed().as_secs_f64())
+        };
+        batch(threads)?;
+        let seconds = batch(args.tiles.max(threads))?;
+        Ok((
+            seconds * 1000.0 / args.tiles.max(threads) as f64,
+            backend.describe(),
+        ))
+    })();
+    let (ms_per_tile, detail) = match outcome {
+        Ok((ms, d)) => (Some(ms), d),
+        Err(e) => (None, format!("failed: {e:#}")),
+    };
+    eprintln!(
+        "{} at {threads} thread(s): {}",
+        engine.label(),
+        ms_per_tile.map_or_else(|| detail.clone(), |ms| format!("{ms:.1} ms per tile"))
+    );
+    TileTiming {
+        engine,
+        threads,
+        ms_per_tile,
+        detail,
+    }
+}
+
+fn python_path(explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("BRIGHTSEG_PYTHON").map(PathBuf::from))
+        .or_else(|| {
+            let venv = PathBuf::from(".venv/bin/python");
+            venv.is_file().then_some(venv)
+        })
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// Python onnxruntime on the same tile, sequentially with `threads` intra-op threads.
+fn time_python(
+    python: &Path,
+    onnx: &Path,
+    tile_file: &Path,
+    shape: &[usize],
+    threads: usize,
+    tiles: usize,
+    cuda: bool,
+) -> TileTiming {
+    let engine = Engine::Python { cuda };
+    let shape_text: Vec<String> = shape.iter().map(ToString::to_string).collect();
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(PYTHON_REFERENCE)
+        .arg(onnx)
+        .arg(tile_file)
+        .arg(shape_text.join("x"))
+        .arg(threads.to_string())
+        .arg(tiles.max(threads).to_string())
+        .arg(if cuda { "cuda" } else { "cpu" })
+        .output();
+    let (ms_per_tile, detail) = match output {
+        Err(e) => (None, format!("cannot run {}: {e}", python.display())),
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let value = |key: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                    .map(str::to_owned)
+            };
+            match (
+                value("ms_per_tile").and_then(|v| v.parse().ok()),
+                value("error"),
+            ) {
+                (Some(ms), _) => (
+                    Some(ms),
+                    format!(
+                        "onnxruntime {} ({})",
+                        value("version").unwrap_or_default(),
+                        value("providers").unwrap_or_default()
+                    ),
+                ),
+                (None, Some(e)) => (None, e),
+                (None, None) => (
+                    None,
+                    format!(
+                        "the Python reference failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                            .lines()
+                            .last()
+                            .unwrap_or("")
+                    ),
+                ),
+            }
+        }
+    };
+    eprintln!(
+        "{} at {threads} thread(s): {}",
+        engine.label(),
+        ms_per_tile.map_or_else(|| detail.clone(), |ms| format!("{ms:.1} ms per tile"))
+    );
+    TileTiming {
+        engine,
+        threads,
+        ms_per_tile,
+        detail,
+    }
+}
+
+/// Find Nuclei on `plane` in this process (no file I/O), median of `args.repeats` runs.
+fn end_to_end(
+    model_path: &Path,
+    plane: &Plane,
+    calibration: Calibration,
+    choice: BackendChoice,
+    threads: usize,
+    args: &BenchArgs,
+) -> Result<EndToEnd> {
+    let model = Model::load_with(
+        model_path,
+        &BackendOptions {
+            choice,
+            threads,
+            ort_library: args.ort_lib.clone(),
+        },
+    )?;
+    let workers = pool(threads)?;
+    let mut seconds = Vec::new();
+    for _ in 0..args.repeats.max(1) {
+        let start = Instant::now();
+        workers.install(|| {
+            find_nuclei(
+                &model,
+                plane,
+                calibration,
+                &NucleiParams::default(),
+                &|_| {},
+            )
+        })?;
+        seconds.push(start.elapsed().as_secs_f64());
+    }
+    let seconds = median(&mut seconds);
+    let megapixels = (plane.width() * plane.height()) as f64 / 1e6;
+    Ok(EndToEnd {
+        choice,
+        threads,
+        seconds,
+        megapixels_per_second: megapixels / seconds,
+        backend: model.backend_description(),
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn find_jar(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(jar) = explicit {
+        return Some(jar.to_path_buf());
+    }
+    let dir = Path::new("java/build/libs");
+    let mut jars: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("brightseg-api-") && n.ends_with(".jar"))
+        })
+        .collect();
+    jars.sort();
+    jars.pop()
+}
+
+/// The JNI path against the in-process path: same image, model, tract, threads.
+struct JniTiming {
+    threads: usize,
+    in_process_ms: f64,
+    jni_ms: f64,
+}
+
+fn jni_overhead(
+    jar: &Path,
+    model_path: &Path,
+    plane: &Plane,
+    threads: usize,
+    args: &BenchArgs,
+    work: &Path,
+) -> Result<JniTiming> {
+    let PixelData::U16(pixels) = plane.data() else {
+        bail!("the JNI comparison needs a 16-bit image");
+    };
+    let raw = work.join("plane.u16");
+    let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&raw, bytes).context("cannot write the JNI bench plane")?;
+    let repeats = args.repeats.max(1);
+    let rust = end_to_end(
+        model_path,
+        plane,
+        Calibration::square(args.pixel_size),
+        BackendChoice::Tract,
+        threads,
+        args,
+    )?;
+    let out = Command::new("java")
+        .arg("-cp")
+        .arg(jar)
+        .arg("io.github.brightseg.Bench")
+        .arg(model_path)
+        .arg(&raw)
+        .arg(plane.width().to_string())
+        .arg(plane.height().to_string())
+        .arg(args.pixel_size.to_string())
+        .arg(threads.to_string())
+        .arg(repeats.to_string())
+        .output()
+        .context("cannot start java")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let jni_ms: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("median_ms="))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| {
+            format!(
+                "the Java bench printed no timing: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    let timing = JniTiming {
+        threads,
+        in_process_ms: rust.seconds * 1000.0,
+        jni_ms,
+    };
+    eprintln!(
+        "JNI: {:.0} ms vs in process {:.0} ms ({:+.1} %)",
+        timing.jni_ms,
+        timing.in_process_ms,
+        (timing.jni_ms / timing.in_process_ms - 1.0) * 100.0
+    );
+    Ok(timing)
+}
+
+/// Peak resident memory of `brightseg find-nuclei` on a `large_size²` 16-bit TIFF.
+struct MemoryUse {
+    size: usize,
+    choice: BackendChoice,
+    threads: usize,
+    peak_kb: u64,
+    seconds: f64,
+}
+
+fn peak_memory(
+    source: &Plane,
+    model_path: &Path,
+    choice: BackendChoice,
+    threads: usize,
+    args: &BenchArgs,
+    work: &Path,
+) -> Result<MemoryUse> {
+    let size = args.large_size;
+    let big = work.join(format!("large-{size}.tif"));
+    {
+        eprintln!("writing a {size} × {size} 16-bit test image…");
+        let plane = mirrored(source, size, size)?;
+        let PixelData::U16(pixels) = plane.data() else {
+            bail!("the peak-memory image must be 16-bit");
+        };
+        io::write_tiff(
+            &big,
+            size,
+            size,
+            &[OutputPlane::Gray16(pixels)],
+            1,
+            Calibration::square(args.pixel_size),
+        )?;
+    }
+    eprintln!("find-nuclei on it with {choice} at {threads} thread(s)…");
+    let exe = std::env::current_exe().context("cannot find the brightseg executable")?;
+    let mut command = Command::new(exe);
+    command
+        .arg("find-nuclei")
+        .arg(&big)
+        .arg("--model")
+        .arg(model_path)
+        .arg("--backend")
+        .arg(choice.name())
+        .arg("--jobs")
+        .arg(threads.to_string())
+        .arg("--out")
+        .arg(work.join("large-out"))
+        .arg("--quiet")
+        .arg("--report-peak-memory");
+    if let Some(lib) = &args.ort_lib {
+        command.arg("--ort-lib").arg(lib);
+    }
+    let start = Instant::now();
+    let out = command.output().context("cannot start find-nuclei")?;
+    let seconds = start.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!("find-nuclei failed: {stderr}");
+    }
+    let peak_kb = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss_kb="))
+        .and_then(|v| v.trim().parse().ok())
+        .context("find-nuclei reported no peak memory")?;
+    Ok(MemoryUse {
+        size,
+        choice,
+        threads,
+        peak_kb,
+        seconds,
+    })
+}
+
+/// This process's peak resident memory in kB (Linux: VmHWM in /proc/self/status).
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Everything measured, and the machine.
+struct Report {
+    machine: String,
+    model: String,
+    image: String,
+    tile_shape: Vec<usize>,
+    tiles: Vec<TileTiming>,
+    e2e_size: usize,
+    e2e: Vec<EndToEnd>,
+    jni: Option<JniTiming>,
+    memory: Option<MemoryUse>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn new(args: &BenchArgs, card: &brightseg::model::ModelCard, image: &Path) -> Self {
+        Report {
+            machine: machine_description(),
+            model: format!("{} ({})", card.name, card.onnx_path.display()),
+            image: image.display().to_string(),
+            tile_shape: Vec::new(),
+            tiles: Vec::new(),
+            e2e_size: args.e2e_size,
+            e2e: Vec::new(),
+            jni: None,
+            memory: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn note(&mut self, note: String) {
+        eprintln!("note: {note}");
+        self.notes.push(note);
+    }
+
+    fn reference_ms(&self, threads: usize, cuda: bool) -> Option<f64> {
+        self.tiles
+            .iter()
+            .find(|t| t.threads == threads && t.engine == Engine::Python { cuda })
+            .and_then(|t| t.ms_per_tile)
+    }
+
+    fn markdown(&self) -> String {
+        let mut s = String::new();
+        let shape: Vec<String> = self.tile_shape.iter().map(ToString::to_string).collect();
+        let _ = writeln!(s, "## {}\n", self.machine);
+        let _ = writeln!(
+            s,
+            "brightseg {} · model {} · tile {} · image content from {}\n",
+            env!("CARGO_PKG_VERSION"),
+            self.model,
+            shape.join("×"),
+            self.image
+        );
+        let _ = writeln!(s, "### Inference on the same tile\n");
+        let _ = writeln!(
+            s,
+            "| engine | threads | ms per tile | ratio to Python onnxruntime | ran on |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for t in &self.tiles {
+            let cuda = matches!(
+                t.engine,
+                Engine::Ours(BackendChoice::OrtCuda) | Engine::Python { cuda: true }
+            );
+            let ratio = t
+                .ms_per_tile
+                .zip(self.reference_ms(t.threads, cuda))
+                .map_or_else(|| "—".to_owned(), |(ms, r)| format!("{:.2}", ms / r));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {ratio} | {} |",
+                t.engine.label(),
+                if cuda {
+                    "GPU".to_owned()
+                } else {
+                    t.threads.to_string()
+                },
+                t.ms_per_tile
+                    .map_or_else(|| "—".to_owned(), |ms| format!("{ms:.1}")),
+                t.detail
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\n### End-to-end Find Nuclei ({0} × {0} image, in process, file I/O excluded)\n",
+            self.e2e_size
+        );
+        let _ = writeln!(s, "| backend | threads | seconds | MP/s | ran on |");
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for e in &self.e2e {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.2} | {:.2} | {} |",
+                e.choice, e.threads, e.seconds, e.megapixels_per_second, e.backend
+            );
+        }
+        if let Some(j) = &self.jni {
+            let _ = writeln!(
+                s,
+                "\n### JNI call vs in-process call (same image, tract, {} threads)\n",
+                j.threads
+            );
+            let _ = writeln!(s, "| in process ms | Java API ms | overhead |");
+            let _ = writeln!(s, "|---|---|---|");
+            let _ = writeln!(
+                s,
+                "| {:.0} | {:.0} | {:+.1} % |",
+                j.in_process_ms,
+                j.jni_ms,
+                (j.jni_ms / j.in_process_ms - 1.0) * 100.0
+            );
+        }
+        if let Some(m) = &self.memory {
+            let image_mb = (m.size * m.size * 2) as f64 / 1e6;
+            let peak_mb = m.peak_kb as f64 * 1024.0 / 1e6;
+            let _ = writeln!(
+                s,
+                "\n### Peak memory (brightseg find-nuclei, {0} × {0} 16-bit TIFF)\n",
+                m.size
+            );
+            let _ = writeln!(
+                s,
+                "| backend | threads | peak RSS MB | image MB | beyond the image MB | seconds |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|---|---|");
+            let _ = writeln!(
+                s,
+                "| {} | {} | {peak_mb:.0} | {image_mb:.0} | {:.0} | {:.0} |",
+                m.choice,
+                m.threads,
+                peak_mb - image_mb,
+                m.seconds
+            );
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(s, "\nNotes:\n");
+            for n in &self.notes {
+                let _ = writeln!(s, "- {n}");
+            }
+        }
+        s
+    }
+}
+
+/// CPU model, cores, memory, GPU and OS, as one line.
+fn machine_description() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory_gb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or_else(
+            || "?".to_owned(),
+            |kb| format!("{:.0}", kb / 1024.0 / 1024.0),
+        );
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_owned());
+    let gpu = Command::new("nvidia-smi")
+        .args(["--query-gpu=name,driver_version", "--format=csv,noheader"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|g| !g.is_empty())
+        .map_or_else(String::new, |g| format!(" · GPU {g}"));
+    format!("{cpu} · {cores} logical cores · {memory_gb} GiB · {os}{gpu}")
+}
