@@ -167,3 +167,21 @@ pub fn read_npy<T: NpyScalar>(path: &Path) -> (Vec<usize>, Vec<T>) {
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
+
+/// The ONNX Runtime library of the test environment's CPU wheel (or $BRIGHTSEG_TEST_ORT_LIB).
+pub fn ort_library() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("BRIGHTSEG_TEST_ORT_LIB") {
+        return require(PathBuf::from(path), "BRIGHTSEG_TEST_ORT_LIB names it");
+    }
+    let lib = repo_root().join(".venv/lib");
+    let python = std::fs::read_dir(&lib).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python3")))
+    });
+    require(
+        python.map_or(lib, |p| p.join("site-packages/onnxruntime/capi")),
+        "create it with scripts/setup-test-env.sh (it installs the onnxruntime wheel)",
+    )
+}

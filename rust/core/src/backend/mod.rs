@@ -23,7 +23,7 @@ pub use tract::TractBackend;
 /// Runs a model on one tile at a time. Implementations are shared between threads.
 pub trait Backend: Send + Sync {
     /// What ran, for logs and result records (e.g. "tract 0.23.9 (CPU)",
-    /// "onnxruntime 1.31.1 (CUDA, device 0)").
+    /// "onnxruntime 1.31.1 on CUDA device 0"); never contains a comma, so CSV cells stay plain.
     fn describe(&self) -> String;
 
     /// Runs one input tensor of `shape` (row-major, the model's axis order); returns the output

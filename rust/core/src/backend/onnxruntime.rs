@@ -175,9 +175,9 @@ impl OrtBackend {
             )));
         }
         let description = if cuda {
-            format!("onnxruntime {version} (CUDA, device 0)")
+            format!("onnxruntime {version} on CUDA device 0")
         } else {
-            format!("onnxruntime {version} (CPU, {threads} threads)")
+            format!("onnxruntime {version} on CPU ({threads} threads)")
         };
         let backend = OrtBackend {
             session: Mutex::new(session),

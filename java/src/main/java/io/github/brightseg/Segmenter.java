@@ -106,7 +106,7 @@ public final class Segmenter implements AutoCloseable {
 
     /**
      * The backend and device that run this model, e.g. "tract 0.23.9 (CPU)" or
-     * "onnxruntime 1.31.1 (CUDA, device 0)".
+     * "onnxruntime 1.31.1 on CUDA device 0".
      */
     public String backend() {
         return backend;

@@ -1,0 +1,199 @@
+//! The backend choice: tract and ONNX Runtime (the CPU wheel of the test environment) give the
+//! same numbers on the same tiles; the CLI says which ran, falls back from CUDA with a reason,
+//! and refuses a wrong library clearly; `brightseg bench` measures and reports.
+
+use std::path::Path;
+
+use brightseg::backend::{BackendChoice, BackendOptions};
+use brightseg::image::{PixelData, Plane};
+use brightseg::io::read_image;
+use brightseg::normalize::Normalizer;
+use brightseg::pipeline::Model;
+
+use crate::util::{brightseg, data, ort_library, os, shared_model};
+
+fn load(model: &Path, choice: BackendChoice, lib: &Path) -> Model {
+    Model::load_with(
+        model,
+        &BackendOptions {
+            choice,
+            threads: 2,
+            ort_library: Some(lib.to_path_buf()),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{choice}: {e}"))
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// A `w × h` window of `plane` from its top-left corner.
+fn crop(plane: &Plane, w: usize, h: usize) -> Plane {
+    let values: Vec<f32> = (0..w * h).map(|i| plane.at(i % w, i / w)).collect();
+    Plane::new(w, h, PixelData::F32(values)).expect("crop")
+}
+
+#[test]
+fn tract_and_onnxruntime_agree_on_the_same_tiles() {
+    let (Some(model), Some(lib), Some(img)) =
+        (shared_model(), ort_library(), data("stardist/img2d.tif"))
+    else {
+        return;
+    };
+    let tract = load(&model, BackendChoice::Tract, &lib);
+    let ort = load(&model, BackendChoice::OrtCpu, &lib);
+    assert!(tract.backend_description().starts_with("tract"));
+    assert!(
+        ort.backend_description().starts_with("onnxruntime ")
+            && ort.backend_description().contains("CPU"),
+        "{}",
+        ort.backend_description()
+    );
+    let image = read_image(&img).expect("image");
+    let plane = image.plane(0, 0, 0);
+    // Several tile shapes the model accepts, from the same real image.
+    for (h, w) in [(512, 512), (256, 384), (128, 128)] {
+        let window = crop(plane, w, h);
+        let norm = Normalizer::for_plane(&window, &tract.card().preprocessing);
+        let tile: Vec<f32> = (0..w * h).map(|i| norm.apply(window.value(i))).collect();
+        let a = tract.run_tile(&tile, h, w).expect("tract");
+        let b = ort.run_tile(&tile, h, w).expect("ort");
+        let diff = max_abs_diff(&a, &b);
+        println!("{h}×{w} tile: tract vs onnxruntime max abs difference {diff:e}");
+        assert!(diff <= 1e-4, "{h}×{w}: {diff}");
+    }
+    // And whole-image prediction, tiles blended, on both.
+    let a = tract.predict(plane, &|_| {}).expect("tract");
+    let b = ort.predict(plane, &|_| {}).expect("ort");
+    assert!(max_abs_diff(&a, &b) <= 1e-4);
+}
+
+fn summary_row(out: &Path) -> csv::StringRecord {
+    let mut reader = csv::Reader::from_path(out.join("summary.csv")).expect("summary");
+    let headers = reader.headers().expect("headers").clone();
+    let row = reader.records().next().expect("a row").expect("row");
+    assert_eq!(headers.len(), row.len());
+    row
+}
+
+fn column(out: &Path, name: &str) -> String {
+    let mut reader = csv::Reader::from_path(out.join("summary.csv")).expect("summary");
+    let index = reader
+        .headers()
+        .expect("headers")
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    summary_row(out)[index].to_owned()
+}
+
+#[test]
+fn the_cli_runs_each_backend_and_records_which_ran() {
+    let (Some(model), Some(lib), Some(img)) =
+        (shared_model(), ort_library(), data("stardist/img2d.tif"))
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run = |backend: &str, ort_lib: &Path| {
+        let out = tmp.path().join(backend);
+        let result = brightseg(&[
+            os("find-nuclei"),
+            img.as_os_str(),
+            os("--model"),
+            model.as_os_str(),
+            os("--pixel-size"),
+            os("0.5"),
+            os("--backend"),
+            os(backend),
+            os("--ort-lib"),
+            ort_lib.as_os_str(),
+            os("--jobs"),
+            os("2"),
+            os("--out"),
+            out.as_os_str(),
+        ]);
+        (out, result)
+    };
+    let (tract_out, tract) = run("tract", &lib);
+    assert!(tract.status.success());
+    assert!(column(&tract_out, "Backend").starts_with("tract"));
+    let (ort_out, ort) = run("ort-cpu", &lib);
+    let stderr = String::from_utf8_lossy(&ort.stderr);
+    assert!(ort.status.success(), "{stderr}");
+    assert!(stderr.contains("on onnxruntime"), "the run says what ran: {stderr}");
+    assert!(column(&ort_out, "Backend").starts_with("onnxruntime "));
+    let count = |out: &Path| -> i64 {
+        column(out, "Number of Objects")
+            .parse()
+            .expect("a count")
+    };
+    assert!((count(&tract_out) - count(&ort_out)).abs() <= 1);
+
+    // CUDA asked for with a CPU-only library: it runs on the CPU and says why.
+    let (cuda_out, cuda) = run("ort-cuda", &lib);
+    let stderr = String::from_utf8_lossy(&cuda.stderr);
+    assert!(cuda.status.success(), "{stderr}");
+    assert!(stderr.contains("CUDA is not available"), "{stderr}");
+    assert!(column(&cuda_out, "Backend").contains("on CPU"));
+
+    // A library that is not one: a clear error, nothing processed.
+    let (_, wrong) = run("ort-cpu", &tmp.path().join("no-such-lib.so"));
+    assert_eq!(wrong.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("not an ONNX Runtime library"), "{stderr}");
+    // An unknown backend name lists the choices.
+    let (_, unknown) = run("tpu", &lib);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("ort-cuda"));
+}
+
+#[test]
+fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
+    let (Some(model), Some(lib), Some(img)) =
+        (shared_model(), ort_library(), data("stardist/img2d.tif"))
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let md = tmp.path().join("BENCHMARKS.md");
+    let out = brightseg(&[
+        os("bench"),
+        os("--model"),
+        model.as_os_str(),
+        os("--image"),
+        img.as_os_str(),
+        os("--threads"),
+        os("1"),
+        os("--tiles"),
+        os("1"),
+        os("--e2e-size"),
+        os("256"),
+        os("--repeats"),
+        os("1"),
+        os("--large-size"),
+        os("600"),
+        os("--ort-lib"),
+        lib.as_os_str(),
+        os("--markdown"),
+        md.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&md).expect("markdown written");
+    for row in [
+        "| brightseg tract | 1 |",
+        "| brightseg ort-cpu | 1 |",
+        "| Python onnxruntime (CPU) | 1 |",
+        "| tract | 1 |",
+        "| ort-cpu | 1 |",
+    ] {
+        assert!(text.contains(row), "missing {row:?} in\n{text}");
+    }
+    // The reference's own ratio is 1 and the peak-memory run reported a real figure.
+    assert!(text.contains("| 1.00 |"), "{text}");
+    assert!(text.contains("### Peak memory"), "{text}");
+    assert!(text.contains("logical cores"), "{text}");
+}
