@@ -10,7 +10,7 @@ use brightseg::io::read_image;
 use brightseg::normalize::Normalizer;
 use brightseg::pipeline::Model;
 
-use crate::util::{brightseg, data, ort_library, os, shared_model};
+use crate::util::{brightseg, data, ort_library, os, python, shared_model};
 
 fn load(model: &Path, choice: BackendChoice, lib: &Path) -> Model {
     Model::load_with(
@@ -26,13 +26,26 @@ fn load(model: &Path, choice: BackendChoice, lib: &Path) -> Model {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
-/// A `w × h` window of `plane` from its top-left corner.
-fn crop(plane: &Plane, w: usize, h: usize) -> Plane {
-    let values: Vec<f32> = (0..w * h).map(|i| plane.at(i % w, i / w)).collect();
-    Plane::new(w, h, PixelData::F32(values)).expect("crop")
+/// A `w × h` plane whose pixel (x, y) is `plane`'s pixel `source(x, y)`.
+fn window(
+    plane: &Plane,
+    w: usize,
+    h: usize,
+    source: impl Fn(usize, usize) -> (usize, usize),
+) -> Plane {
+    let values: Vec<f32> = (0..w * h)
+        .map(|i| {
+            let (x, y) = source(i % w, i / w);
+            plane.at(x, y)
+        })
+        .collect();
+    Plane::new(w, h, PixelData::F32(values)).expect("window")
 }
 
 #[test]
@@ -53,21 +66,36 @@ fn tract_and_onnxruntime_agree_on_the_same_tiles() {
     );
     let image = read_image(&img).expect("image");
     let plane = image.plane(0, 0, 0);
-    // Several tile shapes the model accepts, from the same real image.
-    for (h, w) in [(512, 512), (256, 384), (128, 128)] {
-        let window = crop(plane, w, h);
-        let norm = Normalizer::for_plane(&window, &tract.card().preprocessing);
-        let tile: Vec<f32> = (0..w * h).map(|i| norm.apply(window.value(i))).collect();
-        let a = tract.run_tile(&tile, h, w).expect("tract");
-        let b = ort.run_tile(&tile, h, w).expect("ort");
+    // The model takes 512 × 512 tiles only: the real image, and its mirror image.
+    let mirrored = window(plane, 512, 512, |x, y| (511 - x, 511 - y));
+    for (name, tile_plane) in [("image", plane), ("mirrored", &mirrored)] {
+        let norm = Normalizer::for_plane(tile_plane, &tract.card().preprocessing);
+        let tile: Vec<f32> = (0..512 * 512)
+            .map(|i| norm.apply(tile_plane.value(i)))
+            .collect();
+        let a = tract.run_tile(&tile, 512, 512).expect("tract");
+        let b = ort.run_tile(&tile, 512, 512).expect("ort");
         let diff = max_abs_diff(&a, &b);
-        println!("{h}×{w} tile: tract vs onnxruntime max abs difference {diff:e}");
-        assert!(diff <= 1e-4, "{h}×{w}: {diff}");
+        println!("{name}: tract vs onnxruntime max abs difference {diff:e}");
+        assert!(diff <= 1e-4, "{name}: {diff}");
     }
-    // And whole-image prediction, tiles blended, on both.
-    let a = tract.predict(plane, &|_| {}).expect("tract");
-    let b = ort.predict(plane, &|_| {}).expect("ort");
-    assert!(max_abs_diff(&a, &b) <= 1e-4);
+    // Whole-image prediction over several overlapping tiles, blended, on both.
+    let big = window(plane, 900, 700, |x, y| (mirror(x), mirror(y)));
+    let a = tract.predict(&big, &|_| {}).expect("tract");
+    let b = ort.predict(&big, &|_| {}).expect("ort");
+    let diff = max_abs_diff(&a, &b);
+    println!("900×700 image: max abs difference {diff:e}");
+    assert!(diff <= 1e-4, "{diff}");
+}
+
+/// Mirrors a coordinate into 0..512.
+fn mirror(v: usize) -> usize {
+    let m = v % 1024;
+    if m < 512 {
+        m
+    } else {
+        1023 - m
+    }
 }
 
 fn summary_row(out: &Path) -> csv::StringRecord {
@@ -123,13 +151,12 @@ fn the_cli_runs_each_backend_and_records_which_ran() {
     let (ort_out, ort) = run("ort-cpu", &lib);
     let stderr = String::from_utf8_lossy(&ort.stderr);
     assert!(ort.status.success(), "{stderr}");
-    assert!(stderr.contains("on onnxruntime"), "the run says what ran: {stderr}");
+    assert!(
+        stderr.contains("on onnxruntime"),
+        "the run says what ran: {stderr}"
+    );
     assert!(column(&ort_out, "Backend").starts_with("onnxruntime "));
-    let count = |out: &Path| -> i64 {
-        column(out, "Number of Objects")
-            .parse()
-            .expect("a count")
-    };
+    let count = |out: &Path| -> i64 { column(out, "Number of Objects").parse().expect("a count") };
     assert!((count(&tract_out) - count(&ort_out)).abs() <= 1);
 
     // CUDA asked for with a CPU-only library: it runs on the CPU and says why.
@@ -152,9 +179,12 @@ fn the_cli_runs_each_backend_and_records_which_ran() {
 
 #[test]
 fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
-    let (Some(model), Some(lib), Some(img)) =
-        (shared_model(), ort_library(), data("stardist/img2d.tif"))
-    else {
+    let (Some(model), Some(lib), Some(img), Some(py)) = (
+        shared_model(),
+        ort_library(),
+        data("stardist/img2d.tif"),
+        python(),
+    ) else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -177,6 +207,8 @@ fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
         os("600"),
         os("--ort-lib"),
         lib.as_os_str(),
+        os("--python"),
+        py.as_os_str(),
         os("--markdown"),
         md.as_os_str(),
     ]);

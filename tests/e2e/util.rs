@@ -175,10 +175,10 @@ pub fn ort_library() -> Option<PathBuf> {
     }
     let lib = repo_root().join(".venv/lib");
     let python = std::fs::read_dir(&lib).ok().and_then(|entries| {
-        entries
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python3")))
+        entries.flatten().map(|e| e.path()).find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("python3"))
+        })
     });
     require(
         python.map_or(lib, |p| p.join("site-packages/onnxruntime/capi")),

@@ -177,7 +177,10 @@ impl OrtBackend {
         let description = if cuda {
             format!("onnxruntime {version} on CUDA device 0")
         } else {
-            format!("onnxruntime {version} on CPU ({threads} threads)")
+            format!(
+                "onnxruntime {version} on CPU ({threads} thread{})",
+                if threads == 1 { "" } else { "s" }
+            )
         };
         let backend = OrtBackend {
             session: Mutex::new(session),
