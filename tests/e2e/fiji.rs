@@ -461,3 +461,38 @@ fn the_dialog_is_recorded_by_the_macro_recorder_and_the_recording_replays() {
     assert!((values[0] - 0.45).abs() < 1e-6, "{settings}");
     assert_eq!(values[1], 12.0, "{settings}");
 }
+
+#[test]
+fn a_macro_chooses_onnx_runtime_and_the_summary_says_it_ran() {
+    let (Some(inputs), Some(lib)) = (inputs(), ort_library()) else {
+        return;
+    };
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let macro_text = format!(
+        r#"
+r = call("{helper}.findNuclei", "{image}", "model=[{model}] backend=[CPU (ONNX Runtime)] onnx=[{lib}]");
+print("RESULT [" + r + "]");
+print("BACKEND " + call("{helper}.summary", "Backend"));
+print("COUNT " + call("{helper}.summary", "Number of Objects"));
+w = call("{helper}.findNuclei", "{image}", "model=[{model}] backend=ort-cpu onnx=/no/such/libonnxruntime.so");
+print("WRONG " + w);
+"#,
+        image = macro_path(&inputs.calibrated),
+        model = macro_path(&inputs.model),
+        lib = macro_path(&lib),
+    );
+    let run = run_imagej(&inputs, &macro_text, false, None);
+    assert_eq!(run.line("RESULT").trim(), "[]", "{}\n{}", run.stdout, run.stderr);
+    let backend = run.line("BACKEND");
+    assert!(
+        backend.starts_with("onnxruntime ") && backend.contains("CPU"),
+        "{backend}"
+    );
+    let count: usize = run.line("COUNT").trim().parse().expect("a count");
+    assert!(count > 80, "{count}");
+    assert!(
+        run.line("WRONG").contains("not an ONNX Runtime library"),
+        "{}",
+        run.stdout
+    );
+}
