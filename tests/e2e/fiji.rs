@@ -482,7 +482,13 @@ print("WRONG " + w);
         lib = macro_path(&lib),
     );
     let run = run_imagej(&inputs, &macro_text, false, None);
-    assert_eq!(run.line("RESULT").trim(), "[]", "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.line("RESULT").trim(),
+        "[]",
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
     let backend = run.line("BACKEND");
     assert!(
         backend.starts_with("onnxruntime ") && backend.contains("CPU"),

@@ -2,11 +2,13 @@
 //! seeded watershed split of touching nuclei (markers = h-maxima of the distance transform) and
 //! the size filter.
 //!
-//! Work is done per component inside its bounding box, so memory beyond the label plane is
-//! bounded by the largest object, not by the image.
+//! Work is done per component inside its bounding box, components in parallel a batch at a
+//! time, so memory beyond the label plane is bounded by the batch's objects, not by the image.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
+
+use rayon::prelude::*;
 
 /// Parameters of the object step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -362,42 +364,89 @@ pub fn find_objects(prob: &[f32], width: usize, height: usize, params: &ObjectPa
         }
     }
     // Component ids live in the low range; pieces of split components get fresh ids above it.
+    // Each component is worked out on its own (in parallel, a batch at a time so memory stays
+    // bounded), then applied in id order; a component only ever writes background or its own
+    // pixels, so a nucleus lying in another's hole keeps its pixels.
     let mut next_id = components.count as u32 + 1;
-    for (id, &(x0, y0, x1, y1)) in boxes.iter().enumerate().skip(1) {
-        let id = id as u32;
-        // Local box with a one-pixel border of background.
-        let (bx0, by0) = (x0.saturating_sub(1), y0.saturating_sub(1));
-        let (bx1, by1) = ((x1 + 1).min(width - 1), (y1 + 1).min(height - 1));
-        let (bw, bh) = (bx1 - bx0 + 1, by1 - by0 + 1);
-        let global = |lx: usize, ly: usize| (by0 + ly) * width + bx0 + lx;
-        let mut local: Vec<bool> = (0..bw * bh)
-            .map(|i| data[global(i % bw, i / bw)] == id)
+    let ids: Vec<u32> = (1..=components.count as u32).collect();
+    for batch in ids.chunks(COMPONENT_BATCH) {
+        let outcomes: Vec<ComponentOutcome> = batch
+            .par_iter()
+            .map(|&id| settle_component(&data, width, height, id, boxes[id as usize], params))
             .collect();
-        fill_holes(&mut local, bw, bh);
-        for (i, &m) in local.iter().enumerate() {
-            let g = global(i % bw, i / bw);
-            if m && data[g] == 0 {
-                data[g] = id;
+        for (&id, outcome) in batch.iter().zip(&outcomes) {
+            for &g in &outcome.holes {
+                if data[g] == 0 {
+                    data[g] = id;
+                }
             }
-        }
-        if !params.split {
-            continue;
-        }
-        let dist = distance_transform(&local, bw, bh);
-        let markers = h_maxima_markers(&dist, &local, bw, bh, params.split_depth_px);
-        if markers.count <= 1 {
-            continue;
-        }
-        let neg: Vec<f32> = dist.iter().map(|d| -d).collect();
-        let pieces = watershed(&neg, &markers.data, &local, bw, bh);
-        for (i, &piece) in pieces.iter().enumerate() {
-            if piece > 1 {
-                data[global(i % bw, i / bw)] = next_id + piece - 2;
+            for &(g, piece) in &outcome.pieces {
+                if data[g] == id {
+                    data[g] = next_id + piece - 2;
+                }
             }
+            next_id += outcome.extra_pieces;
         }
-        next_id += markers.count as u32 - 1;
     }
     relabel_and_filter(data, width, height, params.min_area_px)
+}
+
+/// Components worked out in parallel at a time.
+const COMPONENT_BATCH: usize = 4096;
+
+/// What one component changes: the holes it fills and, when split, the pixels of its pieces
+/// after the first (piece numbers from 2), as plane indices.
+struct ComponentOutcome {
+    holes: Vec<usize>,
+    pieces: Vec<(usize, u32)>,
+    extra_pieces: u32,
+}
+
+/// Fills the holes of component `id` (bounding box `bbox`) and splits it by a seeded watershed,
+/// reading only the component labels.
+fn settle_component(
+    data: &[u32],
+    width: usize,
+    height: usize,
+    id: u32,
+    (x0, y0, x1, y1): (usize, usize, usize, usize),
+    params: &ObjectParams,
+) -> ComponentOutcome {
+    // Local box with a one-pixel border of background.
+    let (bx0, by0) = (x0.saturating_sub(1), y0.saturating_sub(1));
+    let (bx1, by1) = ((x1 + 1).min(width - 1), (y1 + 1).min(height - 1));
+    let (bw, bh) = (bx1 - bx0 + 1, by1 - by0 + 1);
+    let global = |i: usize| (by0 + i / bw) * width + bx0 + i % bw;
+    let own: Vec<bool> = (0..bw * bh).map(|i| data[global(i)] == id).collect();
+    let mut local = own.clone();
+    fill_holes(&mut local, bw, bh);
+    let holes = (0..bw * bh)
+        .filter(|&i| local[i] && !own[i])
+        .map(global)
+        .collect();
+    let mut outcome = ComponentOutcome {
+        holes,
+        pieces: Vec::new(),
+        extra_pieces: 0,
+    };
+    if !params.split {
+        return outcome;
+    }
+    let dist = distance_transform(&local, bw, bh);
+    let markers = h_maxima_markers(&dist, &local, bw, bh, params.split_depth_px);
+    if markers.count <= 1 {
+        return outcome;
+    }
+    let neg: Vec<f32> = dist.iter().map(|d| -d).collect();
+    let pieces = watershed(&neg, &markers.data, &local, bw, bh);
+    outcome.pieces = pieces
+        .iter()
+        .enumerate()
+        .filter(|(_, &piece)| piece > 1)
+        .map(|(i, &piece)| (global(i), piece))
+        .collect();
+    outcome.extra_pieces = markers.count as u32 - 1;
+    outcome
 }
 
 /// Drops labels with fewer than `min_area_px` pixels and renumbers the rest 1..n in raster order
@@ -558,5 +607,54 @@ mod tests {
             12,
             "hole filled"
         );
+    }
+
+    #[test]
+    fn a_nucleus_in_anothers_hole_keeps_its_pixels() {
+        let (m, w, h) = grid(&[
+            "#######", "#.....#", "#.###.#", "#.###.#", "#.###.#", "#.....#", "#######",
+        ]);
+        let prob: Vec<f32> = m.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        let params = ObjectParams {
+            threshold: 0.5,
+            min_area_px: 1.0,
+            split: false,
+            split_depth_px: 2.0,
+        };
+        let labels = find_objects(&prob, w, h, &params);
+        assert_eq!(labels.count, 2);
+        let inner = labels.data.iter().filter(|&&l| l == 2).count();
+        assert_eq!(inner, 9, "the inner object keeps all its pixels");
+        assert_eq!(
+            labels.data.iter().filter(|&&l| l == 1).count(),
+            49 - 9,
+            "the ring fills the gap around it"
+        );
+    }
+
+    #[test]
+    fn the_result_does_not_depend_on_the_number_of_threads() {
+        // Nine pairs of touching discs, each pair split in two.
+        let (pair, pw, ph) = two_discs(10.0, 17.0);
+        let (w, h) = (3 * pw, 3 * ph);
+        let prob: Vec<f32> = (0..w * h)
+            .map(|i| pair[(i / w % ph) * pw + i % w % pw])
+            .collect();
+        let params = ObjectParams {
+            threshold: 0.5,
+            min_area_px: 1.0,
+            split: true,
+            split_depth_px: 2.0,
+        };
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool")
+                .install(|| find_objects(&prob, w, h, &params))
+        };
+        let one = run(1);
+        assert_eq!(one.count, 18);
+        assert_eq!(one, run(4));
     }
 }
