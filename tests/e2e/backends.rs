@@ -209,6 +209,7 @@ fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
         lib.as_os_str(),
         os("--python"),
         py.as_os_str(),
+        os("--profile-tract"),
         os("--markdown"),
         md.as_os_str(),
     ]);
@@ -227,5 +228,9 @@ fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
     // The reference's own ratio is 1 and the peak-memory run reported a real figure.
     assert!(text.contains("| 1.00 |"), "{text}");
     assert!(text.contains("### Peak memory"), "{text}");
+    assert!(
+        text.contains("### Where tract's time goes") && text.contains(" % |"),
+        "tract's time by operator: {text}"
+    );
     assert!(text.contains("logical cores"), "{text}");
 }

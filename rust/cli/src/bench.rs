@@ -67,6 +67,9 @@ pub struct BenchArgs {
     /// Also measure CUDA: our ort-cuda backend and Python onnxruntime's CUDA provider.
     #[arg(long)]
     pub cuda: bool,
+    /// Also time tract operator by operator on the tile (where its time goes).
+    #[arg(long = "profile-tract")]
+    pub profile_tract: bool,
     /// Write the results as Markdown (with the machine) to this file.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
@@ -191,6 +194,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 args.tiles,
                 cuda,
             ));
+        }
+    }
+
+    if args.profile_tract {
+        match profile_tract(&card.onnx_path, &shape, &tile) {
+            Ok(p) => report.tract_profile = p,
+            Err(e) => report.note(format!("tract profile failed: {e:#}")),
         }
     }
 
@@ -360,6 +370,26 @@ fn python_path(explicit: Option<&Path>) -> PathBuf {
             venv.is_file().then_some(venv)
         })
         .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// tract's time per operator kind on the tile: one warm-up run, then three timed runs.
+fn profile_tract(onnx: &Path, shape: &[usize], tile: &[f32]) -> Result<Vec<(String, f64)>> {
+    let tract = brightseg::backend::TractBackend::load(onnx, shape)?;
+    tract.profile(tile, shape)?;
+    let mut total: Vec<(String, f64)> = Vec::new();
+    for _ in 0..3 {
+        for (op, seconds) in tract.profile(tile, shape)? {
+            match total.iter_mut().find(|(o, _)| *o == op) {
+                Some(entry) => entry.1 += seconds / 3.0,
+                None => total.push((op, seconds / 3.0)),
+            }
+        }
+    }
+    total.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (op, seconds) in &total {
+        eprintln!("tract {op}: {:.1} ms", seconds * 1000.0);
+    }
+    Ok(total)
 }
 
 /// Python onnxruntime on the same tile, sequentially with `threads` intra-op threads.
@@ -656,6 +686,7 @@ struct Report {
     image: String,
     tile_shape: Vec<usize>,
     tiles: Vec<TileTiming>,
+    tract_profile: Vec<(String, f64)>,
     e2e_size: usize,
     e2e: Vec<EndToEnd>,
     jni: Option<JniTiming>,
@@ -671,6 +702,7 @@ impl Report {
             image: image.display().to_string(),
             tile_shape: Vec::new(),
             tiles: Vec::new(),
+            tract_profile: Vec::new(),
             e2e_size: args.e2e_size,
             e2e: Vec::new(),
             jni: None,
@@ -731,6 +763,24 @@ impl Report {
                     .map_or_else(|| "—".to_owned(), |ms| format!("{ms:.1}")),
                 t.detail
             );
+        }
+        if !self.tract_profile.is_empty() {
+            let total: f64 = self.tract_profile.iter().map(|(_, t)| t).sum();
+            let _ = writeln!(s, "\n### Where tract's time goes (one tile, one thread)\n");
+            let _ = writeln!(s, "| operator | ms | share |");
+            let _ = writeln!(s, "|---|---|---|");
+            for (op, seconds) in self
+                .tract_profile
+                .iter()
+                .filter(|(_, t)| *t >= total * 0.005)
+            {
+                let _ = writeln!(
+                    s,
+                    "| {op} | {:.1} | {:.1} % |",
+                    seconds * 1000.0,
+                    seconds / total * 100.0
+                );
+            }
         }
         let _ = writeln!(
             s,
