@@ -10,7 +10,7 @@ use brightseg::io::read_image;
 use brightseg::normalize::Normalizer;
 use brightseg::pipeline::Model;
 
-use crate::util::{brightseg, data, ort_library, os, python, shared_model};
+use crate::util::{brightseg, data, max_abs_diff, ort_library, os, python, shared_model};
 
 fn load(model: &Path, choice: BackendChoice, lib: &Path) -> Model {
     Model::load_with(
@@ -22,14 +22,6 @@ fn load(model: &Path, choice: BackendChoice, lib: &Path) -> Model {
         },
     )
     .unwrap_or_else(|e| panic!("{choice}: {e}"))
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// A `w × h` plane whose pixel (x, y) is `plane`'s pixel `source(x, y)`.

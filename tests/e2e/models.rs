@@ -16,14 +16,6 @@ fn test_input(model_dir: &Path) -> Plane {
     Plane::new(512, 512, PixelData::F32(data)).expect("plane")
 }
 
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn unet2d_nuclei_broad_reproduces_its_test_output_with_both_card_formats() {
     let Some(dir) = shared_model() else { return };

@@ -185,3 +185,12 @@ pub fn ort_library() -> Option<PathBuf> {
         "create it with scripts/setup-test-env.sh (it installs the onnxruntime wheel)",
     )
 }
+
+/// The largest absolute difference between two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

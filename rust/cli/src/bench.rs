@@ -103,6 +103,23 @@ struct TileTiming {
     detail: String,
 }
 
+impl TileTiming {
+    /// The timing, printed as it is taken.
+    fn reported(engine: Engine, threads: usize, ms_per_tile: Option<f64>, detail: String) -> Self {
+        eprintln!(
+            "{} at {threads} thread(s): {}",
+            engine.label(),
+            ms_per_tile.map_or_else(|| detail.clone(), |ms| format!("{ms:.1} ms per tile"))
+        );
+        TileTiming {
+            engine,
+            threads,
+            ms_per_tile,
+            detail,
+        }
+    }
+}
+
 /// What one backend did end to end at one thread count.
 struct EndToEnd {
     choice: BackendChoice,
@@ -348,17 +365,7 @@ fn time_tiles(
         Ok((ms, d)) => (Some(ms), d),
         Err(e) => (None, format!("failed: {e:#}")),
     };
-    eprintln!(
-        "{} at {threads} thread(s): {}",
-        engine.label(),
-        ms_per_tile.map_or_else(|| detail.clone(), |ms| format!("{ms:.1} ms per tile"))
-    );
-    TileTiming {
-        engine,
-        threads,
-        ms_per_tile,
-        detail,
-    }
+    TileTiming::reported(engine, threads, ms_per_tile, detail)
 }
 
 fn python_path(explicit: Option<&Path>) -> PathBuf {
@@ -449,17 +456,7 @@ fn time_python(
             }
         }
     };
-    eprintln!(
-        "{} at {threads} thread(s): {}",
-        engine.label(),
-        ms_per_tile.map_or_else(|| detail.clone(), |ms| format!("{ms:.1} ms per tile"))
-    );
-    TileTiming {
-        engine,
-        threads,
-        ms_per_tile,
-        detail,
-    }
+    TileTiming::reported(engine, threads, ms_per_tile, detail)
 }
 
 /// Find Nuclei on `plane` in this process (no file I/O), median of `args.repeats` runs.
