@@ -460,19 +460,17 @@ pub fn write_tiff(
         if resolution.is_some() {
             description.push_str("unit=micron\n");
         }
-        let format = |p: &OutputPlane<'_>| -> (u16, u16) {
-            match p {
-                OutputPlane::Labels(_) if labels16 => (16, 1),
-                OutputPlane::Labels(_) => (32, 1),
-                OutputPlane::Float(_) => (32, 3),
-                OutputPlane::Gray16(_) => (16, 1),
-            }
+        let (bits, sample_format): (u16, u16) = match planes[0] {
+            OutputPlane::Labels(_) if labels16 => (16, 1),
+            OutputPlane::Labels(_) => (32, 1),
+            OutputPlane::Float(_) => (32, 3),
+            OutputPlane::Gray16(_) => (16, 1),
         };
-        let (bits, sample_format) = format(&planes[0]);
-        if planes.iter().any(|p| {
-            format(p) != (bits, sample_format)
-                || std::mem::discriminant(p) != std::mem::discriminant(&planes[0])
-        }) {
+        // One kind of plane per file (the label width is decided for all planes together).
+        if planes
+            .iter()
+            .any(|p| std::mem::discriminant(p) != std::mem::discriminant(&planes[0]))
+        {
             return Err(std::io::Error::other(
                 "all planes of a TIFF must have the same type",
             ));

@@ -105,9 +105,6 @@ pub struct BackendOptions {
     pub ort_library: Option<PathBuf>,
 }
 
-/// Whether this build can run ONNX Runtime (the Cargo feature `ort`).
-pub const ORT_BUILT: bool = cfg!(feature = "ort");
-
 /// Opens the backend `options` ask for on the ONNX file `onnx`; `first_shape` runs (or compiles)
 /// once at once, so that weights that do not match their description are refused at load time.
 pub fn open_backend(
@@ -128,22 +125,45 @@ fn open_auto(
     first_shape: &[usize],
     options: &BackendOptions,
 ) -> Result<Box<dyn Backend>> {
-    if ORT_BUILT {
-        match find_onnxruntime(options.ort_library.as_deref()) {
-            Ok(lib) if lib.has_cuda_provider() => {
-                match open_ort_cuda_strict(onnx, first_shape, options, &lib) {
-                    Ok(backend) => return Ok(backend),
-                    Err(e) => log::info!("backend auto: CUDA did not start ({e}); using tract"),
-                }
-            }
-            Ok(lib) => log::debug!(
-                "backend auto: {} has no CUDA provider (CPU wheel); using tract",
-                lib.path.display()
-            ),
-            Err(e) => log::debug!("backend auto: {e}; using tract"),
-        }
+    if let Some(cuda) = cuda_if_available(onnx, first_shape, options) {
+        return Ok(cuda);
     }
     Ok(Box::new(TractBackend::load(onnx, first_shape)?))
+}
+
+/// ONNX Runtime on CUDA when a GPU build of it is found and starts; `None` (and a log line
+/// saying why) otherwise.
+#[cfg(feature = "ort")]
+fn cuda_if_available(
+    onnx: &Path,
+    first_shape: &[usize],
+    options: &BackendOptions,
+) -> Option<Box<dyn Backend>> {
+    match find_onnxruntime(options.ort_library.as_deref()) {
+        Ok(lib) if lib.has_cuda_provider() => {
+            match onnxruntime::OrtBackend::load_cuda_only(onnx, first_shape, &lib, options.threads)
+            {
+                Ok(backend) => return Some(Box::new(backend)),
+                Err(e) => log::info!("backend auto: CUDA did not start ({e}); using tract"),
+            }
+        }
+        Ok(lib) => log::debug!(
+            "backend auto: {} has no CUDA provider (CPU wheel); using tract",
+            lib.path.display()
+        ),
+        Err(e) => log::debug!("backend auto: {e}; using tract"),
+    }
+    None
+}
+
+/// Without ONNX Runtime built in there is no CUDA to try.
+#[cfg(not(feature = "ort"))]
+fn cuda_if_available(
+    _onnx: &Path,
+    _first_shape: &[usize],
+    _options: &BackendOptions,
+) -> Option<Box<dyn Backend>> {
+    None
 }
 
 #[cfg(feature = "ort")]
@@ -170,31 +190,6 @@ fn open_ort(
     options: &BackendOptions,
 ) -> Result<Box<dyn Backend>> {
     Err(not_built(options.choice))
-}
-
-#[cfg(feature = "ort")]
-fn open_ort_cuda_strict(
-    onnx: &Path,
-    first_shape: &[usize],
-    options: &BackendOptions,
-    lib: &OrtLibrary,
-) -> Result<Box<dyn Backend>> {
-    Ok(Box::new(onnxruntime::OrtBackend::load_cuda_only(
-        onnx,
-        first_shape,
-        lib,
-        options.threads,
-    )?))
-}
-
-#[cfg(not(feature = "ort"))]
-fn open_ort_cuda_strict(
-    _onnx: &Path,
-    _first_shape: &[usize],
-    _options: &BackendOptions,
-    _lib: &OrtLibrary,
-) -> Result<Box<dyn Backend>> {
-    Err(not_built(BackendChoice::OrtCuda))
 }
 
 #[cfg(not(feature = "ort"))]

@@ -138,15 +138,12 @@ impl TractBackend {
             .insert(shape.to_vec(), plan.clone());
         Ok(plan)
     }
-}
 
-impl TractBackend {
     /// Runs `input` once, timing every node of the optimised plan; returns seconds per operator
     /// kind (e.g. "Conv", "Resize"), largest first. For `brightseg bench --profile-tract`.
     pub fn profile(&self, input: &[f32], shape: &[usize]) -> Result<Vec<(String, f64)>> {
         let plan = self.plan(shape)?;
-        let tensor = Tensor::from_shape(shape, input)
-            .map_err(|e| Error::backend(format!("cannot build the input tensor: {e}")))?;
+        let tensor = input_tensor(input, shape)?;
         let mut state = tract_onnx::tract_core::plan::SimpleState::new(&plan)
             .map_err(|e| Error::backend(format!("cannot start a tract run: {e}")))?;
         let mut seconds: HashMap<String, f64> = HashMap::new();
@@ -165,6 +162,12 @@ impl TractBackend {
     }
 }
 
+/// `input` as a tract tensor of `shape`.
+fn input_tensor(input: &[f32], shape: &[usize]) -> Result<Tensor> {
+    Tensor::from_shape(shape, input)
+        .map_err(|e| Error::backend(format!("cannot build the input tensor: {e}")))
+}
+
 fn poisoned() -> Error {
     Error::backend("a previous inference failed inside tract and left its plan cache unusable")
 }
@@ -176,8 +179,7 @@ impl Backend for TractBackend {
 
     fn run(&self, input: &[f32], shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
         let plan = self.plan(shape)?;
-        let tensor = Tensor::from_shape(shape, input)
-            .map_err(|e| Error::backend(format!("cannot build the input tensor: {e}")))?;
+        let tensor = input_tensor(input, shape)?;
         let outputs = plan
             .run(tvec!(tensor.into()))
             .map_err(|e| Error::backend(format!("tract failed running the model: {e}")))?;
