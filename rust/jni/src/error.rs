@@ -159,6 +159,10 @@ mod tests {
 
     #[test]
     fn panic_messages_survive_format_and_literal_payloads() {
+        // These panics reach the process-wide panic hook, which queues them as log records.
+        let _queue = crate::logging::GLOBAL_LOG_TEST_LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let literal = std::panic::catch_unwind(|| panic!("plain")).expect_err("panics");
         assert_eq!(panic_message(literal.as_ref()), "plain");
         let n = 3;
