@@ -169,6 +169,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Err(e) => report.note(format!("ort backends skipped: {e}")),
     }
 
+    // CUDA runs once, at the first thread count; the CPU engines at every one.
+    let measured_at = |threads: usize| {
+        ours.iter()
+            .copied()
+            .filter(move |&c| c != BackendChoice::OrtCuda || threads == args.threads[0])
+    };
+
     // 1. The same tile through every engine.
     let (th, tw) = card.tile_shape(card.defaults.tile_size, card.defaults.tile_size);
     let shape = card.input_shape(th, tw);
@@ -183,10 +190,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     report.tile_shape = shape.clone();
     let python = python_path(args.python.as_deref());
     for &threads in &args.threads {
-        for &choice in &ours {
-            if choice == BackendChoice::OrtCuda && threads != args.threads[0] {
-                continue;
-            }
+        for choice in measured_at(threads) {
             report.tiles.push(time_tiles(
                 &card.onnx_path,
                 &shape,
@@ -225,10 +229,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let plane = mirrored(&source, args.e2e_size, args.e2e_size)?;
     let calibration = Calibration::square(args.pixel_size);
     for &threads in &args.threads {
-        for &choice in &ours {
-            if choice == BackendChoice::OrtCuda && threads != args.threads[0] {
-                continue;
-            }
+        for choice in measured_at(threads) {
             match end_to_end(&model_path, &plane, calibration, choice, threads, args) {
                 Ok(e) => {
                     eprintln!(
