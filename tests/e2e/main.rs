@@ -7,5 +7,6 @@ mod fiji;
 mod imagej;
 mod models;
 mod oracles;
+mod reliability;
 mod scale;
 mod util;

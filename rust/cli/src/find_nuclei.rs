@@ -115,7 +115,7 @@ fn check_output_folder(out: &Path) -> Result<()> {
             out.display()
         )
     })?;
-    let probe = out.join(format!(".brightseg-write-test-{}", std::process::id()));
+    let probe = io::temp_path_for(&out.join("brightseg-write-test"));
     std::fs::write(&probe, b"").with_context(|| {
         format!(
             "output folder {} is not writable: choose another --out",
@@ -123,6 +123,9 @@ fn check_output_folder(out: &Path) -> Result<()> {
         )
     })?;
     let _ = std::fs::remove_file(probe);
+    // A batch that was killed (power cut, scheduler time limit) leaves at most the temporary
+    // files it was writing; the finished outputs are complete, the rest is redone.
+    io::remove_stale_partials(out)?;
     Ok(())
 }
 

@@ -4,6 +4,8 @@
 //! images done, 1 some images failed (the rest were processed), 2 nothing could be started
 //! (bad arguments, model or output folder).
 
+#![forbid(unsafe_code)]
+
 mod batch;
 mod bench;
 mod find_nuclei;

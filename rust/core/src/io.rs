@@ -584,12 +584,45 @@ pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomically(path, |mut f| f.write_all(bytes))
 }
 
-fn temp_path_for(path: &Path) -> PathBuf {
+/// The temporary file [`write_atomically`] writes before renaming it to `path`:
+/// `.NAME.PID.partial` beside it, so writers in different processes never collide and a
+/// leftover can be traced to the process that left it.
+pub fn temp_path_for(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+}
+
+/// Removes the half-written temporary files that killed processes left in `dir` (see
+/// [`temp_path_for`]); files of processes still running are left alone. Where process ids
+/// cannot be checked (no `/proc`), only this process's own leftovers are removed. Returns how
+/// many were removed.
+pub fn remove_stale_partials(dir: &Path) -> Result<usize> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
+    let own = std::process::id();
+    let can_check = Path::new("/proc/self").exists();
+    let mut removed = 0;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = partial_owner(&name) else {
+            continue;
+        };
+        let stale = pid == own || (can_check && !Path::new("/proc").join(pid.to_string()).exists());
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            log::info!("removed {name}, left half-written by a process that was stopped");
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The process id in a `.NAME.PID.partial` file name.
+fn partial_owner(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix('.')?.strip_suffix(".partial")?;
+    let (_, pid) = rest.rsplit_once('.')?;
+    pid.parse().ok()
 }
 
 /// Writes an 8-bit RGB picture (row-major, 3 bytes per pixel) as PNG, atomically.
@@ -705,6 +738,31 @@ mod tests {
             1,
             "no temp files left"
         );
+    }
+
+    #[test]
+    fn stale_partials_of_stopped_processes_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        // A process id that cannot be running (above Linux's pid_max limit of 2^22).
+        let dead = d.join(".a_labels.tif.99999999.partial");
+        let own = temp_path_for(&d.join("b_summary.csv"));
+        let parent = std::os::unix::process::parent_id();
+        let live = d.join(format!(".c_objects.csv.{parent}.partial"));
+        let unrelated = [
+            d.join("a_labels.tif"),
+            d.join(".hidden"),
+            d.join(".x.y.partial"),
+        ];
+        for f in [&dead, &own, &live].into_iter().chain(&unrelated) {
+            std::fs::write(f, b"half").expect("write");
+        }
+        assert_eq!(partial_owner(".a.tif.12.partial"), Some(12));
+        assert_eq!(partial_owner("a.tif.12.partial"), None);
+        assert_eq!(remove_stale_partials(d).expect("clean"), 2);
+        assert!(!dead.exists() && !own.exists(), "stale ones removed");
+        assert!(live.exists(), "a running process's file is kept");
+        assert!(unrelated.iter().all(|f| f.exists()), "other files are kept");
     }
 
     #[test]

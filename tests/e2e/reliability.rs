@@ -1,0 +1,191 @@
+//! Batches that lose nothing: the CLI killed (SIGKILL) at random points of a batch and restarted
+//! ends with outputs identical, byte for byte, to an uninterrupted run, and never leaves a
+//! half-written file behind.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use brightseg::image::{Calibration, PixelData};
+use brightseg::io::{read_image, write_tiff, OutputPlane};
+
+use crate::util::*;
+
+/// Six different 192² crops of StarDist's img2d (16-bit, calibrated) and a corrupt file between
+/// them, so a batch has several images to be killed in and one failure to report.
+fn make_batch(folder: &Path, img2d: &Path) {
+    std::fs::create_dir_all(folder).expect("mkdir");
+    let image = read_image(img2d).expect("img2d");
+    let plane = image.plane(0, 0, 0);
+    let PixelData::U16(pixels) = plane.data() else {
+        panic!("img2d is 16-bit");
+    };
+    let (w, side) = (plane.width(), 192);
+    for (i, (x0, y0)) in [(0, 0), (160, 0), (320, 0), (0, 300), (160, 300), (320, 300)]
+        .into_iter()
+        .enumerate()
+    {
+        let crop: Vec<u16> = (0..side)
+            .flat_map(|y| {
+                let row = (y0 + y) * w + x0;
+                pixels[row..row + side].iter().copied()
+            })
+            .collect();
+        write_tiff(
+            &folder.join(format!("field{i}.tif")),
+            side,
+            side,
+            &[OutputPlane::Gray16(&crop)],
+            1,
+            Calibration::square(0.5),
+        )
+        .expect("write crop");
+        if i == 2 {
+            std::fs::write(folder.join("field2b_corrupt.tif"), b"II*\0\x08\0\0\0broken")
+                .expect("write corrupt");
+        }
+    }
+}
+
+fn find_nuclei_command(folder: &Path, model: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_brightseg"));
+    cmd.args([
+        "find-nuclei",
+        "--quiet",
+        "--probability",
+        "--overlay",
+        "--jobs",
+        "2",
+    ])
+    .arg(folder)
+    .arg("--model")
+    .arg(model)
+    .arg("--out")
+    .arg(out)
+    .arg("--backend")
+    .arg("tract")
+    .env_remove("BRIGHTSEG_MODEL_PATH")
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    cmd
+}
+
+/// Every file of `dir` with its bytes.
+fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .map(|e| {
+            let e = e.expect("entry");
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect()
+}
+
+/// A small seeded generator (xorshift), so the kill points are random but reproducible.
+struct KillPoints(u64);
+
+impl KillPoints {
+    fn next_fraction(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[test]
+fn a_batch_killed_at_random_points_and_restarted_equals_an_uninterrupted_run() {
+    let (Some(model), Some(img2d)) = (shared_model(), data("stardist/img2d.tif")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let folder = tmp.path().join("plate");
+    make_batch(&folder, &img2d);
+
+    let reference = tmp.path().join("reference");
+    let started = Instant::now();
+    let status = find_nuclei_command(&folder, &model, &reference)
+        .status()
+        .expect("run");
+    let full_run = started.elapsed();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the corrupt image fails, the rest is done"
+    );
+    let expected = contents(&reference);
+    assert_eq!(
+        expected.len(),
+        1 + 1 + 6 * 5,
+        "batch.yaml, summary.csv and 5 files per good image: {:?}",
+        expected.keys()
+    );
+
+    let out: PathBuf = tmp.path().join("killed");
+    let mut points = KillPoints(0x5eed_b417_c4e5);
+    let mut killed_after_some_output = 0;
+    for round in 0..8 {
+        let wait = full_run.mul_f64(0.1 + 0.8 * points.next_fraction());
+        let mut child = find_nuclei_command(&folder, &model, &out)
+            .spawn()
+            .expect("start");
+        std::thread::sleep(wait);
+        if child.try_wait().expect("poll").is_some() {
+            break; // it finished before the kill: nothing left to interrupt
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        // Whatever is there is complete: every finished file is one the reference has, equal
+        // to it byte for byte (batch.yaml and the per-image files); only temporary files may
+        // be half-written.
+        let now = contents(&out);
+        for (name, bytes) in &now {
+            if name.ends_with(".partial") {
+                continue;
+            }
+            let want = expected
+                .get(name)
+                .unwrap_or_else(|| panic!("round {round}: unexpected file {name}"));
+            assert!(
+                bytes == want,
+                "round {round}: {name} differs from the reference"
+            );
+        }
+        if now.keys().any(|n| n.ends_with("_summary.csv")) {
+            killed_after_some_output += 1;
+        }
+        if round == 0 {
+            // The write windows are short, so a kill in the middle of one is rare: leave what
+            // such a kill leaves (a temporary file of a process that no longer runs) as well.
+            std::fs::write(
+                out.join(".field3_labels.tif.99999999.partial"),
+                b"II*\0half",
+            )
+            .expect("plant a half-written file");
+        }
+    }
+    let status = find_nuclei_command(&folder, &model, &out)
+        .status()
+        .expect("final run");
+    assert_eq!(status.code(), Some(1));
+    let got = contents(&out);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "same files, no temporary file left"
+    );
+    for (name, bytes) in &got {
+        assert!(
+            bytes == &expected[name],
+            "{name} differs from the uninterrupted run"
+        );
+    }
+    assert!(
+        killed_after_some_output > 0,
+        "at least one kill landed after the first image was finished"
+    );
+}
