@@ -30,45 +30,6 @@ fn unet2d_nuclei_broad_reproduces_its_test_output_with_both_card_formats() {
     }
 }
 
-/// A model folder around the shared dynamic-size ONNX with our own card.
-fn dynamic_model(dir: &Path, tile_size: usize, sizes: &str) -> std::path::PathBuf {
-    let src = dir.join("weights_dynamic_hw.onnx");
-    let folder = tempfile::tempdir().expect("tempdir").keep();
-    std::fs::copy(src, folder.join("model.onnx")).expect("copy weights");
-    let card = format!(
-        r#"format_version: 0.5.4
-type: model
-name: dynamic test
-inputs:
-  - id: raw
-    axes:
-      - type: batch
-      - type: channel
-        channel_names: [raw]
-      - {{type: space, id: y, size: {sizes}}}
-      - {{type: space, id: x, size: {sizes}}}
-    preprocessing:
-      - id: zero_mean_unit_variance
-outputs:
-  - id: prob
-    axes:
-      - type: batch
-      - type: channel
-        channel_names: [prob]
-      - {{type: space, id: y, halo: 32, size: {{tensor_id: raw, axis_id: y}}}}
-      - {{type: space, id: x, halo: 32, size: {{tensor_id: raw, axis_id: x}}}}
-    postprocessing:
-      - id: sigmoid
-weights:
-  onnx: {{source: model.onnx}}
-config:
-  brightseg: {{tile_size: {tile_size}}}
-"#
-    );
-    std::fs::write(folder.join("bioimageio.yaml"), card).expect("write card");
-    folder
-}
-
 #[test]
 fn tiled_inference_equals_whole_image_inference() {
     let Some(dir) = shared_model() else { return };

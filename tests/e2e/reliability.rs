@@ -189,3 +189,93 @@ fn a_batch_killed_at_random_points_and_restarted_equals_an_uninterrupted_run() {
         "at least one kill landed after the first image was finished"
     );
 }
+
+fn run_cli(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let o = brightseg(args);
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_image_over_the_memory_budget_is_refused_with_what_it_needs_and_what_helps() {
+    let (Some(model), Some(img2d)) = (shared_model(), data("stardist/img2d.tif")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("out");
+    let base = |extra: &[&str]| {
+        let mut a: Vec<std::ffi::OsString> = vec!["find-nuclei".into(), "--quiet".into()];
+        a.push(img2d.clone().into());
+        a.extend(["--model".into(), model.clone().into(), "--out".into()]);
+        a.push(out.clone().into());
+        a.extend(["--backend".into(), "tract".into()]);
+        a.extend(extra.iter().map(|s| (*s).into()));
+        a
+    };
+    let args = base(&["--memory-budget", "200M", "--jobs", "2"]);
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let (code, err) = run_cli(&refs);
+    assert_eq!(code, Some(1), "the image fails, the batch goes on: {err}");
+    assert!(
+        err.contains("needs about 453 MB but the memory budget is 210 MB")
+            && err.contains("512 × 512 plane with 1 worker thread(s) and 512 × 512 tiles")
+            && err.contains("(--jobs, --tile-size, --memory-budget)"),
+        "{err}"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
+    assert!(
+        summary.contains(",error,") && summary.contains("memory budget"),
+        "{summary}"
+    );
+    assert!(
+        !out.join("img2d_labels.tif").exists(),
+        "nothing written for it"
+    );
+
+    for (flag, value, expected) in [
+        ("--memory-budget", "8X", "is not a size"),
+        ("--tile-size", "256", "exactly 512 × 512 pixels"),
+    ] {
+        let args = base(&[flag, value]);
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let (code, err) = run_cli(&refs);
+        assert_eq!(code, Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(expected), "{flag} {value}: {err}");
+    }
+
+    // A model that takes any tile size: following the advice (small tiles) fits the budget.
+    let dynamic = dynamic_model(&model, 512, "{min: 64, step: 16}");
+    let dyn_out = tmp.path().join("dynamic");
+    let run_dynamic = |extra: &[&str]| {
+        let mut a: Vec<std::ffi::OsString> = vec!["find-nuclei".into(), "--quiet".into()];
+        a.push(img2d.clone().into());
+        a.extend(["--model".into(), dynamic.clone().into(), "--out".into()]);
+        a.push(dyn_out.clone().into());
+        a.extend(["--backend".into(), "tract".into(), "--overwrite".into()]);
+        a.extend(extra.iter().map(|s| (*s).into()));
+        let refs: Vec<&std::ffi::OsStr> = a.iter().map(|a| a.as_os_str()).collect();
+        run_cli(&refs)
+    };
+    let (code, err) = run_dynamic(&["--memory-budget", "200M"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("use fewer worker threads or smaller tiles"),
+        "{err}"
+    );
+    let (code, err) = run_dynamic(&[
+        "--memory-budget",
+        "200M",
+        "--tile-size",
+        "128",
+        "--jobs",
+        "1",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    for (size, expected) in [("20", "too small for a halo"), ("100000", "at most 4096")] {
+        let (code, err) = run_dynamic(&["--tile-size", size]);
+        assert_eq!(code, Some(2), "--tile-size {size}: {err}");
+        assert!(err.contains(expected), "--tile-size {size}: {err}");
+    }
+}

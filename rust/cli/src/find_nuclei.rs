@@ -179,7 +179,13 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
     }
     check_output_folder(&args.out)?;
     let model_path = crate::models::resolve(&args.model)?;
-    let model = Model::load_with(&model_path, &args.engine.options(args.jobs.unwrap_or(0)))?;
+    let mut model = Model::load_with(&model_path, &args.engine.options(args.jobs.unwrap_or(0)))?;
+    let budget = args.memory_budget.unwrap_or_default();
+    model.set_memory_budget(budget);
+    if let Some(size) = args.tile_size {
+        model.set_tile_size(size)?;
+    }
+    log::info!("memory budget {budget}");
     log::info!(
         "model {} on {}",
         model.card().name,
@@ -242,10 +248,11 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
             }
             Err(e) => {
                 failed += 1;
-                bar.suspend(|| eprintln!("error: {}: {e:#}", input.display()));
+                let message = with_flag_hint(&e);
+                bar.suspend(|| eprintln!("error: {}: {message}", input.display()));
                 let mut row = vec![name, String::new(), String::new(), String::new()];
                 row.push("error".to_owned());
-                row.push(format!("{e:#}"));
+                row.push(message);
                 row.resize(summary_header().len(), String::new());
                 rows.push(row);
             }
@@ -273,6 +280,20 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
     } else {
         Outcome::AllDone
     })
+}
+
+/// The error's message; for an image over the memory budget, followed by the flags that help.
+fn with_flag_hint(e: &anyhow::Error) -> String {
+    let over_budget = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<brightseg::Error>()
+            .is_some_and(|b| b.kind() == brightseg::ErrorKind::ResourceLimit)
+    });
+    if over_budget {
+        format!("{e:#} (--jobs, --tile-size, --memory-budget)")
+    } else {
+        format!("{e:#}")
+    }
 }
 
 pub(crate) fn summary_header() -> Vec<String> {
@@ -303,7 +324,7 @@ fn process_image(
     bar: &ProgressBar,
 ) -> Result<(Vec<Vec<String>>, usize)> {
     let name = crate::file_name(input);
-    let image = io::read_image(input)?;
+    let image = io::read_image_within(input, model.memory_budget())?;
     let channel = image.resolve_channel(args.channel.as_deref())?;
     let calibration = match args.pixel_size {
         Some(ps) => Calibration::square(ps),

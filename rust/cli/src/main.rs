@@ -61,6 +61,9 @@ pub struct ResourcesArgs {
     /// Worker threads of the job.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Preferred tile edge in pixels, as given to find-nuclei [default: from the model].
+    #[arg(long = "tile-size", value_name = "PIXELS")]
+    pub tile_size: Option<usize>,
     /// Width of the largest image, pixels.
     #[arg(long, default_value_t = 2160)]
     pub width: u64,
@@ -118,6 +121,15 @@ pub struct FindNucleiArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Memory the job may use, e.g. 8G or 512M; images that would need more are refused with a
+    /// message instead of exhausting the machine [default: 80 % of this machine's memory or of
+    /// the job's cgroup limit].
+    #[arg(long = "memory-budget", value_name = "SIZE", value_parser = parse_budget)]
+    pub memory_budget: Option<brightseg::budget::MemoryBudget>,
+    /// Preferred tile edge in pixels (rounded to a size the model accepts); smaller tiles need
+    /// less memory per worker thread [default: from the model, else 512].
+    #[arg(long = "tile-size", value_name = "PIXELS")]
+    pub tile_size: Option<usize>,
     /// Also write the probability image (32-bit TIFF).
     #[arg(long)]
     pub probability: bool,
@@ -167,6 +179,11 @@ impl EngineArgs {
             ort_library: self.ort_lib.clone(),
         }
     }
+}
+
+/// Parses `--memory-budget` (clap shows the message on a bad value).
+fn parse_budget(text: &str) -> Result<brightseg::budget::MemoryBudget, String> {
+    brightseg::budget::MemoryBudget::parse(text).map_err(|e| e.to_string())
 }
 
 /// The last component of `path` as text (empty when there is none), for tables and messages.

@@ -17,6 +17,8 @@ pub enum ErrorKind {
     Model,
     /// The inference backend failed while running a model.
     Backend,
+    /// The work would need more memory than the memory budget allows (see [`crate::budget`]).
+    ResourceLimit,
 }
 
 /// The error type of every fallible brightseg function.
@@ -64,6 +66,11 @@ impl Error {
     /// Shorthand for [`ErrorKind::Backend`].
     pub fn backend(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Backend, message)
+    }
+
+    /// Shorthand for [`ErrorKind::ResourceLimit`].
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::ResourceLimit, message)
     }
 
     /// An I/O error on `path`, keeping the OS error as its source.

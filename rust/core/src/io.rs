@@ -13,6 +13,7 @@ use tiff::encoder::{Rational, TiffEncoder};
 use tiff::tags::Tag;
 use tiff::ColorType;
 
+use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
 use crate::image::{Calibration, Image, PixelData, Plane};
 
@@ -22,6 +23,12 @@ pub const MAX_PLANE_BYTES: usize = 8 << 30;
 /// Reads an image file. TIFF (`.tif`, `.tiff`, OME-TIFF) keeps its calibration; PNG and JPEG
 /// are uncalibrated. RGB images become three channels (or one, when all three are equal).
 pub fn read_image(path: &Path) -> Result<Image> {
+    read_image_within(path, MemoryBudget::automatic())
+}
+
+/// Reads an image file like [`read_image`], refusing files whose headers say they would decode
+/// to more than `budget` before the pixels are allocated.
+pub fn read_image_within(path: &Path, budget: MemoryBudget) -> Result<Image> {
     let bytes_head = {
         use std::io::Read;
         let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
@@ -34,9 +41,9 @@ pub fn read_image(path: &Path) -> Result<Image> {
         || bytes_head.starts_with(b"II+\0")
         || bytes_head.starts_with(b"MM\0+");
     if is_tiff {
-        read_tiff(path)
+        read_tiff(path, budget)
     } else {
-        read_other(path)
+        read_other(path, budget)
     }
 }
 
@@ -47,7 +54,10 @@ fn corrupt(path: &Path, what: impl std::fmt::Display) -> Error {
     ))
 }
 
-fn read_other(path: &Path) -> Result<Image> {
+/// What to do about a file too large for the memory budget.
+const SPLIT_ADVICE: &str = "crop it, split its planes into several files, or bin it";
+
+fn read_other(path: &Path, budget: MemoryBudget) -> Result<Image> {
     let reader = image::ImageReader::open(path)
         .map_err(|e| Error::io("open", path, e))?
         .with_guessed_format()
@@ -59,7 +69,19 @@ fn read_other(path: &Path) -> Result<Image> {
             path.display()
         )));
     }
-    let dynimg = reader.decode().map_err(|e| corrupt(path, e))?;
+    use image::ImageDecoder;
+    let mut decoder = reader.into_decoder().map_err(|e| corrupt(path, e))?;
+    let (dw, dh) = decoder.dimensions();
+    // The decoded buffer, and the channels split out of it.
+    budget.check(
+        decoder.total_bytes().saturating_mul(2),
+        &format!("reading {} ({dw} × {dh} pixels)", path.display()),
+        SPLIT_ADVICE,
+    )?;
+    let mut limits = image::Limits::no_limits();
+    limits.max_alloc = Some(budget.limit());
+    decoder.set_limits(limits).map_err(|e| corrupt(path, e))?;
+    let dynimg = image::DynamicImage::from_decoder(decoder).map_err(|e| corrupt(path, e))?;
     let (w, h) = (dynimg.width() as usize, dynimg.height() as usize);
     use image::DynamicImage as D;
     let planes = match dynimg {
@@ -228,6 +250,26 @@ fn ome_plane_index(order: &str, i: usize, c: usize, z: usize, t: usize) -> (usiz
     (ci, zi, ti)
 }
 
+/// Bytes a TIFF page of `colour` takes once decoded and stored as [`PixelData`] (8- and 16-bit
+/// samples as they are, everything else as 32-bit floats, the wider of decoded and stored).
+fn decoded_page_bytes(w: usize, h: usize, colour: ColorType) -> u64 {
+    let (samples, bits) = match colour {
+        ColorType::Gray(b) => (1, b),
+        ColorType::RGB(b) => (3, b),
+        ColorType::RGBA(b) | ColorType::CMYK(b) => (4, b),
+        ColorType::GrayA(b) => (2, b),
+        _ => (4, 32),
+    };
+    let sample_bytes = match bits {
+        8 => 1,
+        16 => 2,
+        b => u64::from(b).div_ceil(8).max(4),
+    };
+    (w as u64)
+        .saturating_mul(h as u64)
+        .saturating_mul(samples * sample_bytes)
+}
+
 fn decoded_to_pixels(result: DecodingResult) -> PixelData {
     fn f<T: Copy>(v: Vec<T>, conv: impl Fn(T) -> f32) -> PixelData {
         PixelData::F32(v.into_iter().map(conv).collect())
@@ -247,11 +289,13 @@ fn decoded_to_pixels(result: DecodingResult) -> PixelData {
     }
 }
 
-fn read_tiff(path: &Path) -> Result<Image> {
+fn read_tiff(path: &Path, budget: MemoryBudget) -> Result<Image> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let plane_limit =
+        usize::try_from(budget.limit()).map_or(MAX_PLANE_BYTES, |b| b.min(MAX_PLANE_BYTES));
     let mut limits = Limits::default();
-    limits.decoding_buffer_size = MAX_PLANE_BYTES;
-    limits.intermediate_buffer_size = MAX_PLANE_BYTES;
+    limits.decoding_buffer_size = plane_limit;
+    limits.intermediate_buffer_size = plane_limit;
     let mut dec = Decoder::new(BufReader::new(file))
         .map_err(|e| corrupt(path, e))?
         .with_limits(limits);
@@ -279,10 +323,22 @@ fn read_tiff(path: &Path) -> Result<Image> {
     // Decode every page of the first image's size (ImageJ and OME write one plane per page).
     let mut pages: Vec<PixelData> = Vec::new();
     let mut rgb_pages = 0usize;
+    let mut decoded_bytes = 0u64;
     loop {
         let (pw, ph) = dec.dimensions().map_err(|e| corrupt(path, e))?;
         if (pw as usize, ph as usize) == (w, h) {
             let colour = dec.colortype().map_err(|e| corrupt(path, e))?;
+            // Checked from the header, before the page's pixels are allocated.
+            decoded_bytes = decoded_bytes.saturating_add(decoded_page_bytes(w, h, colour));
+            budget.check(
+                decoded_bytes,
+                &format!(
+                    "reading {} ({w} × {h} pixels, {} planes so far)",
+                    path.display(),
+                    pages.len() + 1
+                ),
+                SPLIT_ADVICE,
+            )?;
             let data = dec.read_image().map_err(|e| corrupt(path, e))?;
             match colour {
                 ColorType::Gray(_) => pages.push(decoded_to_pixels(data)),
@@ -763,6 +819,69 @@ mod tests {
         assert!(!dead.exists() && !own.exists(), "stale ones removed");
         assert!(live.exists(), "a running process's file is kept");
         assert!(unrelated.iter().all(|f| f.exists()), "other files are kept");
+    }
+
+    /// A little-endian TIFF whose header claims a `width × height` 16-bit plane, with 16 bytes
+    /// of pixel data: what a corrupt or hostile file looks like.
+    fn lying_tiff(width: u32, height: u32) -> Vec<u8> {
+        let entries: [(u16, u16, u32); 8] = [
+            (256, 4, width),
+            (257, 4, height),
+            (258, 3, 16),
+            (259, 3, 1),
+            (262, 3, 1),
+            (273, 4, 8 + 2 + 8 * 12 + 4),
+            (278, 4, height),
+            (279, 4, 16),
+        ];
+        let mut b = b"II*\0\x08\0\0\0".to_vec();
+        b.extend((entries.len() as u16).to_le_bytes());
+        for (tag, kind, value) in entries {
+            b.extend(tag.to_le_bytes());
+            b.extend(kind.to_le_bytes());
+            b.extend(1u32.to_le_bytes());
+            if kind == 3 {
+                b.extend((value as u16).to_le_bytes());
+                b.extend([0, 0]);
+            } else {
+                b.extend(value.to_le_bytes());
+            }
+        }
+        b.extend(0u32.to_le_bytes());
+        b.extend([7u8; 16]);
+        b
+    }
+
+    #[test]
+    fn sizes_from_headers_are_checked_against_the_budget_before_decoding() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let small = dir.path().join("small.tif");
+        std::fs::write(&small, lying_tiff(4, 2)).expect("write");
+        let img = read_image(&small).expect("an honest 4 × 2 header reads");
+        assert_eq!(
+            img.plane(0, 0, 0).at(0, 0),
+            f32::from(u16::from_le_bytes([7, 7]))
+        );
+
+        let huge = dir.path().join("huge.tif");
+        std::fs::write(&huge, lying_tiff(4_000_000_000, 4_000_000_000)).expect("write");
+        let e = read_image(&huge).expect_err("a 4e9 × 4e9 header is refused");
+        assert_eq!(e.kind(), ErrorKind::ResourceLimit, "{e}");
+        assert!(
+            e.message().contains("4000000000 × 4000000000 pixels"),
+            "{e}"
+        );
+        assert!(e.message().contains("crop it"), "{e}");
+
+        let budget = MemoryBudget::bytes(10_000);
+        let e = read_image_within(&small, MemoryBudget::bytes(8)).expect_err("16 bytes > 8");
+        assert_eq!(e.kind(), ErrorKind::ResourceLimit);
+        let png = dir.path().join("picture.png");
+        write_png_rgb(&png, 64, 64, &vec![9u8; 64 * 64 * 3]).expect("write png");
+        let e = read_image_within(&png, budget).expect_err("24 kB of RGB > 10 kB");
+        assert_eq!(e.kind(), ErrorKind::ResourceLimit);
+        assert!(e.message().contains("64 × 64 pixels"), "{e}");
+        read_image_within(&png, MemoryBudget::bytes(100_000)).expect("fits");
     }
 
     #[test]

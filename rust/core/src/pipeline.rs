@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::backend::{open_backend, Backend, BackendOptions};
+use crate::budget::{self, MemoryBudget};
 use crate::error::{Error, Result};
 use crate::image::{Calibration, PixelData, Plane};
 use crate::measure::{measure_objects, ObjectMeasurement, PopulationStats};
@@ -15,6 +16,9 @@ use crate::model::{Axis, ModelCard};
 use crate::normalize::Normalizer;
 use crate::objects::{find_objects, Labels, ObjectParams};
 use crate::tiling::{mirror, plan_axis};
+
+/// Largest tile edge [`Model::set_tile_size`] accepts.
+pub const MAX_TILE_SIZE: usize = 4096;
 
 /// Progress of a long step, reported after each unit of work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +44,7 @@ pub enum Stage {
 pub struct Model {
     card: ModelCard,
     backend: Box<dyn Backend>,
+    memory_budget: MemoryBudget,
 }
 
 impl Model {
@@ -60,12 +65,79 @@ impl Model {
         }
         let (th, tw) = card.tile_shape(card.defaults.tile_size, card.defaults.tile_size);
         let backend = open_backend(&card.onnx_path, &card.input_shape(th, tw), options)?;
-        Ok(Model { card, backend })
+        Ok(Model::with_backend(card, backend))
     }
 
     /// A model running on another backend.
     pub fn with_backend(card: ModelCard, backend: Box<dyn Backend>) -> Self {
-        Model { card, backend }
+        Model {
+            card,
+            backend,
+            memory_budget: MemoryBudget::automatic(),
+        }
+    }
+
+    /// Sets the memory a prediction may use; larger planes are refused with a message instead
+    /// of exhausting the machine (default: [`MemoryBudget::automatic`]).
+    pub fn set_memory_budget(&mut self, budget: MemoryBudget) {
+        self.memory_budget = budget;
+    }
+
+    /// The memory a prediction may use.
+    pub fn memory_budget(&self) -> MemoryBudget {
+        self.memory_budget
+    }
+
+    /// Sets the preferred tile edge in pixels (rounded to a size the model accepts). Smaller
+    /// tiles need less memory per worker; larger ones waste less work on overlaps.
+    pub fn set_tile_size(&mut self, size: usize) -> Result<()> {
+        if size > MAX_TILE_SIZE {
+            return Err(Error::invalid(format!(
+                "tile size {size} is too large: give at most {MAX_TILE_SIZE} pixels"
+            )));
+        }
+        if self.card.size_y.step == 0 || self.card.size_x.step == 0 {
+            return Err(Error::invalid(format!(
+                "this model takes tiles of exactly {} × {} pixels: its tile size cannot be changed",
+                self.card.size_y.min, self.card.size_x.min
+            )));
+        }
+        let mut card = self.card.clone();
+        card.defaults.tile_size = size;
+        // The tiling's own rules decide (the halo and blending ramp must fit in a tile).
+        let far = 4 * MAX_TILE_SIZE;
+        let (th, tw) = card.tile_shape(far, far);
+        plan_axis(far, th, card.halo.0, card.size_y.alignment())?;
+        plan_axis(far, tw, card.halo.1, card.size_x.alignment())?;
+        self.card = card;
+        Ok(())
+    }
+
+    /// Memory to find nuclei in a `width × height` plane on the current thread pool, beyond
+    /// the plane itself (see [`budget::find_nuclei_bytes`]), with the check's description.
+    fn memory_need(&self, width: usize, height: usize) -> (u64, String) {
+        let (th, tw) = self.card.tile_shape(height, width);
+        let tiles = height.div_ceil(th.max(1)) * width.div_ceil(tw.max(1));
+        let workers = rayon::current_num_threads().min(tiles).max(1);
+        (
+            budget::find_nuclei_bytes(width, height, th, tw, workers),
+            format!(
+                "finding nuclei in a {width} × {height} plane with {workers} worker thread(s) \
+                 and {th} × {tw} tiles"
+            ),
+        )
+    }
+
+    /// Refuses a `width × height` plane that would need more memory than the budget.
+    pub fn check_memory(&self, width: usize, height: usize) -> Result<()> {
+        let (need, what) = self.memory_need(width, height);
+        let fixed = self.card.size_y.step == 0 || self.card.size_x.step == 0;
+        let advice = if fixed {
+            "use fewer worker threads"
+        } else {
+            "use fewer worker threads or smaller tiles"
+        };
+        self.memory_budget.check(need, &what, advice)
     }
 
     /// The model description.
@@ -130,6 +202,7 @@ impl Model {
         plane.check_finite()?;
         let card = &self.card;
         let (w, h) = (plane.width(), plane.height());
+        self.check_memory(w, h)?;
         let normalizer = Normalizer::for_plane(plane, &card.preprocessing);
         let (th, tw) = card.tile_shape(h, w);
         let ty = plan_axis(h, th, card.halo.0, card.size_y.alignment())?;

@@ -27,6 +27,7 @@ pub mod session;
 use std::path::PathBuf;
 
 use brightseg::backend::BackendChoice;
+use brightseg::budget::MemoryBudget;
 use brightseg::measure::{
     ObjectMeasurement, PopulationStats, SUMMARY_LEAD_COLUMNS, SUMMARY_TAIL_COLUMNS,
     UNCALIBRATED_MESSAGE,
@@ -76,6 +77,7 @@ fn open_inner(
     threads: jint,
     backend: &JString<'_>,
     ort_library: &JString<'_>,
+    limits: (jlong, jint),
 ) -> JniResult<jlong> {
     let path = rust_string(env, path, "the model path")?;
     let choice: BackendChoice = rust_string(env, backend, "the backend")?.parse()?;
@@ -88,7 +90,34 @@ fn open_inner(
             "the ONNX Runtime library",
         )?))
     };
-    session::open(&PathBuf::from(path), threads, choice, ort_library)
+    let (memory_budget, tile_size) = limits;
+    let memory_budget = match u64::try_from(memory_budget) {
+        Ok(0) => MemoryBudget::automatic(),
+        Ok(bytes) => MemoryBudget::bytes(bytes),
+        Err(_) => {
+            return Err(JniError::InvalidArgument(format!(
+                "memory budget {memory_budget} bytes is invalid: give 0 (automatic) or a \
+                 positive number of bytes"
+            )))
+        }
+    };
+    let tile_size = match usize::try_from(tile_size) {
+        Ok(0) => None,
+        Ok(size) => Some(size),
+        Err(_) => {
+            return Err(JniError::InvalidArgument(format!(
+                "tile size {tile_size} is invalid: give 0 (the model's) or a positive number"
+            )))
+        }
+    };
+    let engine = session::Engine {
+        threads,
+        choice,
+        ort_library,
+        memory_budget,
+        tile_size,
+    };
+    session::open(&PathBuf::from(path), &engine)
 }
 
 fn model_name_inner<'local>(env: &mut Env<'local>, handle: jlong) -> JniResult<JString<'local>> {
@@ -186,7 +215,7 @@ mod exports {
     }
 
     /// `static native long open(String modelPath, int threads, String backend,
-    /// String ortLibrary)`
+    /// String ortLibrary, long memoryBudget, int tileSize)`
     #[unsafe(no_mangle)]
     pub extern "system" fn Java_io_github_brightseg_NativeLib_open<'l>(
         mut env: EnvUnowned<'l>,
@@ -195,9 +224,18 @@ mod exports {
         threads: jint,
         backend: JString<'l>,
         ort_library: JString<'l>,
+        memory_budget: jlong,
+        tile_size: jint,
     ) -> jlong {
         run_jni(&mut env, |env| {
-            open_inner(env, &path, threads, &backend, &ort_library)
+            open_inner(
+                env,
+                &path,
+                threads,
+                &backend,
+                &ort_library,
+                (memory_budget, tile_size),
+            )
         })
     }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use brightseg::backend::{BackendChoice, BackendOptions};
+use brightseg::budget::MemoryBudget;
 use brightseg::pipeline::Model;
 
 use crate::error::{JniError, JniResult};
@@ -31,14 +32,23 @@ fn with_sessions<R>(f: impl FnOnce(&mut HashMap<i64, Arc<Session>>) -> R) -> R {
     f(guard.get_or_insert_with(HashMap::new))
 }
 
-/// Loads the model in `path` on the backend `choice` (ONNX Runtime from `ort_library` when
-/// given) with `threads` worker threads (0: one per core) and returns its handle.
-pub fn open(
-    path: &Path,
-    threads: i32,
-    choice: BackendChoice,
-    ort_library: Option<PathBuf>,
-) -> JniResult<i64> {
+/// How a session's model runs: what `NativeLib.open` was given.
+pub struct Engine {
+    /// Worker threads (negative is refused, 0: one per core).
+    pub threads: i32,
+    /// The backend asked for.
+    pub choice: BackendChoice,
+    /// ONNX Runtime library, when given.
+    pub ort_library: Option<PathBuf>,
+    /// Memory a prediction may use.
+    pub memory_budget: MemoryBudget,
+    /// Preferred tile edge (None: the model's).
+    pub tile_size: Option<usize>,
+}
+
+/// Loads the model in `path` on the `engine` asked for and returns its handle.
+pub fn open(path: &Path, engine: &Engine) -> JniResult<i64> {
+    let threads = engine.threads;
     let threads = usize::try_from(threads).map_err(|_| {
         JniError::InvalidArgument(format!(
             "threads = {threads} is invalid: give 0 (one per core) or a positive number"
@@ -49,14 +59,18 @@ pub fn open(
             "no model given: pass a model folder or its bioimageio.yaml".into(),
         ));
     }
-    let model = Model::load_with(
+    let mut model = Model::load_with(
         path,
         &BackendOptions {
-            choice,
+            choice: engine.choice,
             threads,
-            ort_library,
+            ort_library: engine.ort_library.clone(),
         },
     )?;
+    model.set_memory_budget(engine.memory_budget);
+    if let Some(size) = engine.tile_size {
+        model.set_tile_size(size)?;
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("brightseg-worker-{i}"))
@@ -114,17 +128,27 @@ mod tests {
         close(987_654_321);
     }
 
+    fn engine(threads: i32) -> Engine {
+        Engine {
+            threads,
+            choice: BackendChoice::Tract,
+            ort_library: None,
+            memory_budget: MemoryBudget::automatic(),
+            tile_size: None,
+        }
+    }
+
     #[test]
     fn bad_arguments_are_refused_before_loading() {
         assert!(matches!(
-            open(Path::new("/x"), -1, BackendChoice::Tract, None),
+            open(Path::new("/x"), &engine(-1)),
             Err(JniError::InvalidArgument(_))
         ));
         assert!(matches!(
-            open(Path::new(""), 1, BackendChoice::Tract, None),
+            open(Path::new(""), &engine(1)),
             Err(JniError::InvalidArgument(_))
         ));
-        let missing = open(Path::new("/no/such/model"), 1, BackendChoice::Tract, None);
+        let missing = open(Path::new("/no/such/model"), &engine(1));
         assert!(matches!(missing, Err(JniError::Core(_))), "{missing:?}");
     }
 }

@@ -79,7 +79,8 @@ final class NativeLib {
 
     static native String version();
 
-    static native long open(String modelPath, int threads, String backend, String ortLibrary);
+    static native long open(String modelPath, int threads, String backend, String ortLibrary,
+            long memoryBudget, int tileSize);
 
     static native void close(long handle);
 

@@ -89,8 +89,9 @@ public final class Segmenter implements AutoCloseable {
         SegmenterOptions opts = options == null ? SegmenterOptions.defaults() : options;
         String library =
                 opts.onnxRuntimeLibrary() == null ? null : opts.onnxRuntimeLibrary().toString();
-        long h = NativeLib.call(() -> NativeLib.open(
-                model.toString(), opts.threads(), opts.backend().nativeName(), library));
+        long h = NativeLib.call(() -> NativeLib.open(model.toString(), opts.threads(),
+                opts.backend().nativeName(), library, opts.effectiveMemoryBudget(),
+                opts.tileSize()));
         return new Segmenter(h);
     }
 

@@ -1,0 +1,140 @@
+package io.github.brightseg;
+
+import static org.junit.Assert.assertArrayEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import org.junit.BeforeClass;
+import org.junit.Test;
+
+/**
+ * The JVM never crashes: many handles at once, memory limits, and pixel values that make no
+ * sense all end in a result or a Java exception, and the JVM goes on working.
+ */
+public class ReliabilityTest {
+    private static Path model;
+    private static TestData.Image16 image;
+    private static NucleiResult reference;
+
+    private static NucleiParams params() {
+        return NucleiParams.defaults().withPixelSizeUm(0.5).withMinSizeUm2(2.5);
+    }
+
+    @BeforeClass
+    public static void singleThreadedReference() throws Exception {
+        model = TestData.model();
+        image = TestData.read16(TestData.data("stardist/img2d.tif"));
+        try (Segmenter s = Segmenter.open(model, SegmenterOptions.defaults().withThreads(1))) {
+            reference = s.findNuclei(image.pixels, image.width, image.height, params());
+        }
+        assertTrue(reference.statistics().count() > 50);
+    }
+
+    @Test
+    public void eightHandlesInParallelGiveTheSingleThreadedResult() throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        List<Segmenter> handles = new ArrayList<>();
+        try {
+            for (int i = 0; i < 8; i++) {
+                handles.add(Segmenter.open(model, SegmenterOptions.defaults().withThreads(1)));
+            }
+            List<Future<NucleiResult>> results = new ArrayList<>();
+            for (Segmenter s : handles) {
+                results.add(pool.submit(
+                        () -> s.findNuclei(image.pixels, image.width, image.height, params())));
+            }
+            for (Future<NucleiResult> f : results) {
+                NucleiResult r = f.get();
+                assertArrayEquals(reference.labels(), r.labels());
+                assertArrayEquals(reference.probability(), r.probability(), 0f);
+                assertArrayEquals(reference.statistics().values(), r.statistics().values(), 0);
+            }
+        } finally {
+            for (Segmenter s : handles) {
+                s.close();
+            }
+            pool.shutdown();
+        }
+    }
+
+    @Test
+    public void anImageOverTheMemoryBudgetIsAnExceptionNotACrash() throws Exception {
+        SegmenterOptions tight = SegmenterOptions.defaults().withThreads(1)
+                .withMemoryBudget(200_000_000L);
+        try (Segmenter s = Segmenter.open(model, tight)) {
+            try {
+                s.findNuclei(image.pixels, image.width, image.height, params());
+                fail("a 512 × 512 image needs more than 200 MB with this model");
+            } catch (BrightsegException e) {
+                assertTrue(e.getMessage(), e.getMessage().contains("needs about 453 MB"));
+                assertTrue(e.getMessage(), e.getMessage().contains("memory budget is 200 MB"));
+            }
+        }
+        try (Segmenter s = Segmenter.open(model,
+                SegmenterOptions.defaults().withMemoryBudget(1L << 40))) {
+            assertArrayEquals(reference.labels(),
+                    s.findNuclei(image.pixels, image.width, image.height, params()).labels());
+        }
+        assertTrue("the automatic budget is positive",
+                SegmenterOptions.defaults().effectiveMemoryBudget() > 0);
+        expectIllegalArgument(() -> SegmenterOptions.defaults().withMemoryBudget(-1), "budget");
+        expectIllegalArgument(() -> SegmenterOptions.defaults().withTileSize(-5), "tile size");
+        try {
+            Segmenter.open(model, SegmenterOptions.defaults().withTileSize(256)).close();
+            fail("this model's tiles are fixed");
+        } catch (IllegalArgumentException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("exactly 512 × 512"));
+        }
+    }
+
+    @Test
+    public void nonsensePixelsGiveAnExceptionOrASaneResult() throws Exception {
+        int w = 96;
+        int h = 80;
+        float[][] inputs = new float[5][w * h];
+        java.util.Arrays.fill(inputs[0], Float.NaN);
+        java.util.Arrays.fill(inputs[1], Float.POSITIVE_INFINITY);
+        for (int i = 0; i < w * h; i++) {
+            inputs[2][i] = (i % 2 == 0) ? Float.MAX_VALUE : -Float.MAX_VALUE;
+            inputs[3][i] = Float.MIN_VALUE * (i % 7);
+        }
+        inputs[4][17] = Float.NaN;
+        try (Segmenter s = Segmenter.open(model, SegmenterOptions.defaults().withThreads(2))) {
+            for (int k = 0; k < inputs.length; k++) {
+                try {
+                    NucleiResult r = s.findNuclei(inputs[k], w, h, params());
+                    for (float p : r.probability()) {
+                        assertFalse("input " + k + ": probability " + p,
+                                Float.isNaN(p) || p < 0 || p > 1);
+                    }
+                    for (int label : r.labels()) {
+                        assertTrue(label >= 0 && label <= r.statistics().count());
+                    }
+                } catch (BrightsegException e) {
+                    assertTrue("input " + k + ": " + e.getMessage(),
+                            e.getMessage().contains("NaN") || e.getMessage().contains("infinite"));
+                }
+            }
+            // The handle and the JVM go on working.
+            assertArrayEquals(reference.labels(),
+                    s.findNuclei(image.pixels, image.width, image.height, params()).labels());
+        }
+    }
+
+    private static void expectIllegalArgument(Runnable call, String fragment) {
+        try {
+            call.run();
+            fail("expected IllegalArgumentException containing \"" + fragment + "\"");
+        } catch (IllegalArgumentException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains(fragment));
+        }
+    }
+}
