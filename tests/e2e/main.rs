@@ -4,6 +4,7 @@ mod accuracy;
 mod backends;
 mod cli;
 mod fiji;
+mod fuzzing;
 mod imagej;
 mod models;
 mod oracles;

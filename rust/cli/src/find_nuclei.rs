@@ -282,15 +282,19 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
     })
 }
 
-/// The error's message; for an image over the memory budget, followed by the flags that help.
+/// The error's message; for an image over the memory budget, followed by the flags that help
+/// (worker threads and tiles only help while finding nuclei, not while reading the file).
 fn with_flag_hint(e: &anyhow::Error) -> String {
     let over_budget = e.chain().any(|cause| {
         cause
             .downcast_ref::<brightseg::Error>()
             .is_some_and(|b| b.kind() == brightseg::ErrorKind::ResourceLimit)
     });
-    if over_budget {
-        format!("{e:#} (--jobs, --tile-size, --memory-budget)")
+    let message = format!("{e:#}");
+    if over_budget && message.contains("worker thread") {
+        format!("{message} (--jobs, --tile-size, --memory-budget)")
+    } else if over_budget {
+        format!("{message} (--memory-budget)")
     } else {
         format!("{e:#}")
     }

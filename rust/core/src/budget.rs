@@ -138,7 +138,11 @@ pub struct Size(pub u64);
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0 as f64;
-        if b >= 1e9 {
+        if self.0 == u64::MAX {
+            f.write_str("more than 18 million TB")
+        } else if b >= 1e12 {
+            write!(f, "{:.0} TB", b / 1e12)
+        } else if b >= 1e9 {
             write!(f, "{:.1} GB", b / 1e9)
         } else if b >= 1e6 {
             write!(f, "{:.0} MB", b / 1e6)

@@ -5,7 +5,7 @@
 //! (ImageJ description, OME-XML, resolution tags) and lays planes out as an [`Image`].
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use tiff::decoder::{Decoder, DecodingResult, Limits};
@@ -29,21 +29,35 @@ pub fn read_image(path: &Path) -> Result<Image> {
 /// Reads an image file like [`read_image`], refusing files whose headers say they would decode
 /// to more than `budget` before the pixels are allocated.
 pub fn read_image_within(path: &Path, budget: MemoryBudget) -> Result<Image> {
-    let bytes_head = {
-        use std::io::Read;
-        let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-        let mut head = [0u8; 4];
-        let n = f.read(&mut head).map_err(|e| Error::io("read", path, e))?;
-        head[..n].to_vec()
-    };
-    let is_tiff = bytes_head.starts_with(b"II*\0")
-        || bytes_head.starts_with(b"MM\0*")
-        || bytes_head.starts_with(b"II+\0")
-        || bytes_head.starts_with(b"MM\0+");
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    read_image_from(BufReader::new(file), path, budget)
+}
+
+/// Decodes an image held in memory (the bytes of a TIFF, PNG or JPEG file); `name` is only used
+/// in messages.
+pub fn read_image_from_bytes(bytes: &[u8], name: &Path, budget: MemoryBudget) -> Result<Image> {
+    read_image_from(std::io::Cursor::new(bytes), name, budget)
+}
+
+fn read_image_from<R: BufRead + Seek>(
+    mut reader: R,
+    path: &Path,
+    budget: MemoryBudget,
+) -> Result<Image> {
+    let mut head = [0u8; 4];
+    let n = reader
+        .read(&mut head)
+        .and_then(|n| reader.rewind().map(|()| n))
+        .map_err(|e| Error::io("read", path, e))?;
+    let head = &head[..n];
+    let is_tiff = head.starts_with(b"II*\0")
+        || head.starts_with(b"MM\0*")
+        || head.starts_with(b"II+\0")
+        || head.starts_with(b"MM\0+");
     if is_tiff {
-        read_tiff(path, budget)
+        read_tiff(reader, path, budget)
     } else {
-        read_other(path, budget)
+        read_other(reader, path, budget)
     }
 }
 
@@ -57,9 +71,8 @@ fn corrupt(path: &Path, what: impl std::fmt::Display) -> Error {
 /// What to do about a file too large for the memory budget.
 const SPLIT_ADVICE: &str = "crop it, split its planes into several files, or bin it";
 
-fn read_other(path: &Path, budget: MemoryBudget) -> Result<Image> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| Error::io("open", path, e))?
+fn read_other<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) -> Result<Image> {
+    let reader = image::ImageReader::new(reader)
         .with_guessed_format()
         .map_err(|e| Error::io("read", path, e))?;
     if reader.format().is_none() {
@@ -289,14 +302,13 @@ fn decoded_to_pixels(result: DecodingResult) -> PixelData {
     }
 }
 
-fn read_tiff(path: &Path, budget: MemoryBudget) -> Result<Image> {
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+fn read_tiff<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) -> Result<Image> {
     let plane_limit =
         usize::try_from(budget.limit()).map_or(MAX_PLANE_BYTES, |b| b.min(MAX_PLANE_BYTES));
     let mut limits = Limits::default();
     limits.decoding_buffer_size = plane_limit;
     limits.intermediate_buffer_size = plane_limit;
-    let mut dec = Decoder::new(BufReader::new(file))
+    let mut dec = Decoder::new(reader)
         .map_err(|e| corrupt(path, e))?
         .with_limits(limits);
 
@@ -333,7 +345,7 @@ fn read_tiff(path: &Path, budget: MemoryBudget) -> Result<Image> {
             budget.check(
                 decoded_bytes,
                 &format!(
-                    "reading {} ({w} × {h} pixels, {} planes so far)",
+                    "reading {} ({w} × {h} pixels, {} plane(s) so far)",
                     path.display(),
                     pages.len() + 1
                 ),

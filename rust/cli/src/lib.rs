@@ -1,0 +1,239 @@
+//! `brightseg`: find nuclei in microscopy images from the command line. The binary is
+//! `src/main.rs`; this library holds its arguments and commands, so that fuzzing and tests can
+//! parse command lines exactly as the binary does.
+//!
+//! Flags and glue only: every image operation is in the `brightseg` library. Exit codes: 0 all
+//! images done, 1 some images failed (the rest were processed), 2 nothing could be started
+//! (bad arguments, model or output folder).
+
+#![forbid(unsafe_code)]
+
+mod batch;
+mod bench;
+mod find_nuclei;
+mod merge;
+mod models;
+mod naming;
+mod resources;
+mod shard;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Parses a command line (program name first) as the binary does, without running anything.
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args)
+}
+
+/// Deep-learning nucleus segmentation for microscopy images.
+#[derive(Parser, Debug)]
+#[command(name = "brightseg", version, about, long_about = None)]
+pub struct Cli {
+    /// Print debug details (or set RUST_LOG=debug).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Find nuclei in images or folders of images (Harmony's "Find Nuclei DNN").
+    FindNuclei(FindNucleiArgs),
+    /// List the models brightseg can find, with where they are.
+    Models,
+    /// Join the output folders of several find-nuclei runs (shards, plates) into one summary,
+    /// one objects table and, with --naming, a per-well table.
+    Merge(MergeArgs),
+    /// Estimate the memory and threads one find-nuclei job needs (for cluster schedulers).
+    Resources(ResourcesArgs),
+    /// Measure speed and memory: tract vs ONNX Runtime (ours and Python's) on the same tiles,
+    /// end-to-end megapixels per second, peak memory on a huge image, JNI overhead.
+    Bench(bench::BenchArgs),
+}
+
+/// Arguments of `resources`.
+#[derive(Args, Debug, Clone)]
+pub struct ResourcesArgs {
+    /// Model name or folder.
+    #[arg(long, short)]
+    pub model: String,
+    /// Worker threads of the job.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Preferred tile edge in pixels, as given to find-nuclei [default: from the model].
+    #[arg(long = "tile-size", value_name = "PIXELS")]
+    pub tile_size: Option<usize>,
+    /// Width of the largest image, pixels.
+    #[arg(long, default_value_t = 2160)]
+    pub width: u64,
+    /// Height of the largest image, pixels.
+    #[arg(long, default_value_t = 2160)]
+    pub height: u64,
+    /// Print YAML instead of key=value.
+    #[arg(long)]
+    pub yaml: bool,
+}
+
+/// Arguments of `merge`.
+#[derive(Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// Output folders of find-nuclei runs (e.g. one per shard).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Folder for the merged summary.csv, objects.csv and wells.csv.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Plate naming scheme: `operetta` (Harmony exports), `metaxpress`, or a regular expression
+    /// with named groups plate, well (or row and column) and field. Adds Plate, Well and Field
+    /// columns and writes wells.csv.
+    #[arg(long)]
+    pub naming: Option<String>,
+}
+
+/// Arguments of `find-nuclei`.
+#[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
+pub struct FindNucleiArgs {
+    /// Images (TIFF, OME-TIFF, PNG, JPEG) or folders holding them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Model name (see `brightseg models`) or model folder.
+    #[arg(long, short)]
+    pub model: String,
+    /// Probability threshold in [0, 1] [default: from the model, else 0.5].
+    #[arg(long, short)]
+    pub threshold: Option<f32>,
+    /// Minimum nucleus area in µm² [default: from the model, else 10].
+    #[arg(long = "min-size")]
+    pub min_size: Option<f64>,
+    /// Channel to segment: number from 1, or name (needed for multi-channel images).
+    #[arg(long, short)]
+    pub channel: Option<String>,
+    /// Pixel size in µm, overriding the file's calibration (needed for PNG/JPEG sizes in µm).
+    #[arg(long = "pixel-size")]
+    pub pixel_size: Option<f64>,
+    /// Output folder.
+    #[arg(long, short, default_value = "brightseg-results")]
+    pub out: PathBuf,
+    /// Worker threads [default: all cores].
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Memory the job may use, e.g. 8G or 512M; images that would need more are refused with a
+    /// message instead of exhausting the machine [default: 80 % of this machine's memory or of
+    /// the job's cgroup limit].
+    #[arg(long = "memory-budget", value_name = "SIZE", value_parser = parse_budget)]
+    pub memory_budget: Option<brightseg::budget::MemoryBudget>,
+    /// Preferred tile edge in pixels (rounded to a size the model accepts); smaller tiles need
+    /// less memory per worker thread [default: from the model, else 512].
+    #[arg(long = "tile-size", value_name = "PIXELS")]
+    pub tile_size: Option<usize>,
+    /// Also write the probability image (32-bit TIFF).
+    #[arg(long)]
+    pub probability: bool,
+    /// Also write a QC overlay PNG (outlines over the image).
+    #[arg(long)]
+    pub overlay: bool,
+    /// Do not split touching nuclei.
+    #[arg(long = "no-split")]
+    pub no_split: bool,
+    /// Depth (pixels of the distance transform) a peak needs to become its own nucleus.
+    #[arg(long = "split-depth", default_value_t = 0.5)]
+    pub split_depth: f32,
+    /// Process images again even when their outputs exist.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Process only share i of n (from 1): a stable split by file name, for cluster array jobs.
+    /// Give each shard its own --out, then join them with `brightseg merge`.
+    #[arg(long)]
+    pub shard: Option<shard::Shard>,
+    /// Print the process's peak resident memory at the end (for `brightseg bench`).
+    #[arg(long = "report-peak-memory", hide = true)]
+    pub report_peak_memory: bool,
+}
+
+/// Which inference engine runs the model (shared by find-nuclei and bench).
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Inference engine: auto (CUDA through ONNX Runtime when its GPU build and a GPU are found,
+    /// else tract), tract (pure Rust, CPU), ort-cpu or ort-cuda (ONNX Runtime).
+    #[arg(long, default_value = "auto")]
+    pub backend: brightseg::backend::BackendChoice,
+    /// ONNX Runtime library (libonnxruntime.so or its folder) for the ort backends [default:
+    /// $BRIGHTSEG_ORT_LIB, else the onnxruntime(-gpu) Python wheel installed here].
+    #[arg(long = "ort-lib", value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    /// The core's backend options for `threads` worker threads (0: all cores).
+    pub fn options(&self, threads: usize) -> brightseg::backend::BackendOptions {
+        brightseg::backend::BackendOptions {
+            choice: self.backend,
+            threads,
+            ort_library: self.ort_lib.clone(),
+        }
+    }
+}
+
+/// Parses `--memory-budget` (clap shows the message on a bad value).
+fn parse_budget(text: &str) -> Result<brightseg::budget::MemoryBudget, String> {
+    brightseg::budget::MemoryBudget::parse(text).map_err(|e| e.to_string())
+}
+
+/// The last component of `path` as text (empty when there is none), for tables and messages.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Parses the process's arguments, runs the command and returns the exit code (0 all done, 1
+/// some images failed, 2 nothing could be started).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let default_level = if cli.verbose { "debug" } else { "warn" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(format!(
+        "{default_level},tract_onnx=error,tract_hir=error,tract_core=error"
+    )))
+    .format_timestamp(None)
+    .format_target(false)
+    .init();
+    let outcome = match cli.command {
+        Command::FindNuclei(args) => find_nuclei::run(&args),
+        Command::Models => models::list().map(|()| find_nuclei::Outcome::AllDone),
+        Command::Merge(args) => merge::run(&args),
+        Command::Resources(args) => resources::run(&args).map(|()| find_nuclei::Outcome::AllDone),
+        Command::Bench(args) => bench::run(&args).map(|()| find_nuclei::Outcome::AllDone),
+    };
+    match outcome {
+        Ok(find_nuclei::Outcome::AllDone) => ExitCode::SUCCESS,
+        Ok(find_nuclei::Outcome::SomeFailed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
