@@ -12,11 +12,16 @@ use crate::util::*;
 /// Two plates × 4 wells × 2 fields of 128 × 128 crops of a real image, named as Harmony
 /// exports them (`<plate>/Images/r01c01f01p01-ch1sk1fk1fl1.tiff`).
 pub fn make_plates(root: &Path, image: &Path) -> Vec<PathBuf> {
+    make_named_plates(root, image, ["PlateA", "PlateB"])
+}
+
+/// [`make_plates`] with the plate folders named `names`.
+pub fn make_named_plates(root: &Path, image: &Path, names: [&str; 2]) -> Vec<PathBuf> {
     let img = read_image(image).expect("read image");
     let plane = img.plane(0, 0, 0);
     let mut folders = Vec::new();
     let mut k = 0usize;
-    for plate in ["PlateA", "PlateB"] {
+    for plate in names {
         let dir = root.join(plate).join("Images");
         std::fs::create_dir_all(&dir).expect("plate dir");
         for (row, col) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
@@ -232,7 +237,9 @@ fn the_snakemake_workflow_gives_the_single_process_result() {
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path();
-    let plates = make_plates(&root.join("screen"), &image);
+    // A plate folder whose name would run a command if it ever reached a shell unquoted.
+    let hostile = "Plate B'$(touch PWNED)'`touch PWNED`;touch PWNED";
+    let plates = make_named_plates(&root.join("screen"), &image, ["PlateA", hostile]);
     let results = root.join("results");
     let out = std::process::Command::new(&snakemake)
         .arg("-s")
@@ -254,6 +261,16 @@ fn the_snakemake_workflow_gives_the_single_process_result() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    for dir in [
+        root.to_path_buf(),
+        repo_root(),
+        std::env::current_dir().expect("cwd"),
+    ] {
+        assert!(
+            !dir.join("PWNED").exists(),
+            "a folder name ran as a command"
+        );
+    }
     // The same screen in one process per plate, merged the same way.
     let mut single = Vec::new();
     for (p, plate) in plates.iter().enumerate() {
