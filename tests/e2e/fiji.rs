@@ -234,6 +234,16 @@ fn macro_path(p: &Path) -> String {
 fn xvfb_batch_macro_matches_the_cli_and_imagejs_own_measurements() {
     let Some(inputs) = inputs() else { return };
     let helper = "io.github.brightseg.fiji.Brightseg";
+    // Hostile files: NaN pixels, a header claiming 60000 × 60000 pixels over 16 bytes of data
+    // (ImageJ's reader fails on it), and a TIFF cut off in its pixel data.
+    let nan = inputs.dir.join("nan.tif");
+    let mut values = vec![1.0f32; 64 * 64];
+    values[100] = f32::NAN;
+    write_tiff(&nan, 64, 64, &[OutputPlane::Float(&values)], 1, Calibration::square(0.5))
+        .expect("write NaN TIFF");
+    let regressions = repo_root().join("tests/fuzz-regressions/read_image");
+    let lying = regressions.join("header-60000x60000-16-bytes.tif");
+    let truncated = regressions.join("truncated-strip.tif");
     let macro_text = format!(
         r#"
 open("{image}");
@@ -331,6 +341,16 @@ print("NOT REACHED");
 fn truly_headless_imagej_runs_the_plugin_through_our_macro_function() {
     let Some(inputs) = inputs() else { return };
     let helper = "io.github.brightseg.fiji.Brightseg";
+    // Hostile files: NaN pixels, a header claiming 60000 × 60000 pixels over 16 bytes of data
+    // (ImageJ's reader fails on it), and a TIFF cut off in its pixel data.
+    let nan = inputs.dir.join("nan.tif");
+    let mut values = vec![1.0f32; 64 * 64];
+    values[100] = f32::NAN;
+    write_tiff(&nan, 64, 64, &[OutputPlane::Float(&values)], 1, Calibration::square(0.5))
+        .expect("write NaN TIFF");
+    let regressions = repo_root().join("tests/fuzz-regressions/read_image");
+    let lying = regressions.join("header-60000x60000-16-bytes.tif");
+    let truncated = regressions.join("truncated-strip.tif");
     let macro_text = format!(
         r#"
 r = call("{helper}.findNuclei", "{image}", "model=[{model}] threshold=0.5 minimum=10 label");
@@ -338,12 +358,19 @@ print("RESULT [" + r + "]");
 print("SAVED " + call("{helper}.saveTable", "Nuclei Summary", "{dir}/headless_summary.csv") + call("{helper}.saveTable", "Nuclei", "{dir}/headless_objects.csv") + call("{helper}.saveImage", "Nuclei Labels", "{dir}/headless_labels.tif"));
 print("RGB " + call("{helper}.findNuclei", "{rgb}", "model=[{model}]"));
 print("BADMODEL " + call("{helper}.findNuclei", "{image}", "model=/no/such/model"));
+print("NAN " + call("{helper}.findNuclei", "{nan}", "model=[{model}]"));
+print("LYING " + call("{helper}.findNuclei", "{lying}", "model=[{model}]"));
+print("TRUNCATED " + call("{helper}.findNuclei", "{truncated}", "model=[{model}]"));
+print("AFTER [" + call("{helper}.findNuclei", "{image}", "model=[{model}]") + "]");
 call("{helper}.exitOnError");
 "#,
         image = macro_path(&inputs.calibrated),
         model = macro_path(&inputs.model),
         dir = macro_path(&inputs.dir),
         rgb = macro_path(&inputs.rgb),
+        nan = macro_path(&nan),
+        lying = macro_path(&lying),
+        truncated = macro_path(&truncated),
     );
     let run = run_imagej(&inputs, &macro_text, false, None);
     assert_eq!(
@@ -356,6 +383,11 @@ call("{helper}.exitOnError");
     assert_eq!(run.line("SAVED").trim(), "");
     assert!(run.line("RGB").contains("has 3 channels"), "{}", run.stdout);
     assert!(run.line("BADMODEL").contains("not found"));
+    assert!(run.line("NAN").contains("NaN"), "{}", run.stdout);
+    assert!(run.line("LYING").contains("cannot open image"), "{}", run.stdout);
+    // ImageJ's reader pads a cut-off strip with zeros and opens it; the macro goes on either way.
+    assert!(run.stdout.contains("TRUNCATED"), "{}", run.stdout);
+    assert_eq!(run.line("AFTER").trim(), "[]", "ImageJ goes on: {}", run.stdout);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(!run.stderr.contains("HeadlessException"), "{}", run.stderr);
     assert_summary_matches_cli(
@@ -447,6 +479,16 @@ fn the_dialog_is_recorded_by_the_macro_recorder_and_the_recording_replays() {
     }
     // The recorded line, replayed by a batch macro, gives the same settings.
     let helper = "io.github.brightseg.fiji.Brightseg";
+    // Hostile files: NaN pixels, a header claiming 60000 × 60000 pixels over 16 bytes of data
+    // (ImageJ's reader fails on it), and a TIFF cut off in its pixel data.
+    let nan = inputs.dir.join("nan.tif");
+    let mut values = vec![1.0f32; 64 * 64];
+    values[100] = f32::NAN;
+    write_tiff(&nan, 64, 64, &[OutputPlane::Float(&values)], 1, Calibration::square(0.5))
+        .expect("write NaN TIFF");
+    let regressions = repo_root().join("tests/fuzz-regressions/read_image");
+    let lying = regressions.join("header-60000x60000-16-bytes.tif");
+    let truncated = regressions.join("truncated-strip.tif");
     let macro_text = format!(
         "open(\"{}\");\n{recorded}\nprint(\"ERR [\" + call(\"{helper}.lastError\") + \"]\");\nprint(\"SETTINGS \" + call(\"{helper}.summary\", \"Threshold\") + \" \" + call(\"{helper}.summary\", \"Minimum Size [µm²]\"));\n",
         macro_path(&inputs.calibrated)
@@ -468,6 +510,16 @@ fn a_macro_chooses_onnx_runtime_and_the_summary_says_it_ran() {
         return;
     };
     let helper = "io.github.brightseg.fiji.Brightseg";
+    // Hostile files: NaN pixels, a header claiming 60000 × 60000 pixels over 16 bytes of data
+    // (ImageJ's reader fails on it), and a TIFF cut off in its pixel data.
+    let nan = inputs.dir.join("nan.tif");
+    let mut values = vec![1.0f32; 64 * 64];
+    values[100] = f32::NAN;
+    write_tiff(&nan, 64, 64, &[OutputPlane::Float(&values)], 1, Calibration::square(0.5))
+        .expect("write NaN TIFF");
+    let regressions = repo_root().join("tests/fuzz-regressions/read_image");
+    let lying = regressions.join("header-60000x60000-16-bytes.tif");
+    let truncated = regressions.join("truncated-strip.tif");
     let macro_text = format!(
         r#"
 r = call("{helper}.findNuclei", "{image}", "model=[{model}] backend=[CPU (ONNX Runtime)] onnx=[{lib}]");

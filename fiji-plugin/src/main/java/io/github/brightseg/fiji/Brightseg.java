@@ -184,6 +184,12 @@ public final class Brightseg {
             imp = IJ.openImage(imagePath);
         } catch (RuntimeException e) {
             imp = null;
+        } catch (OutOfMemoryError e) {
+            // One huge array the header asked for, refused at once: the heap is still fine.
+            String message = "cannot open image " + imagePath + ": it needs more memory than "
+                    + "ImageJ has (Edit › Options › Memory & Threads), or its header is corrupt";
+            FindNucleiDnn.fail(message, false);
+            return message;
         }
         if (imp == null) {
             String message = "cannot open image " + imagePath
