@@ -2,7 +2,8 @@
 # Sets up everything and runs all tests: Rust unit tests; the Java API's and the Fiji plugin's
 # JUnit tests across the JNI boundary; end-to-end tests of the CLI on real images; Debian's real
 # ImageJ running the plugin in macros (Xvfb -batch and truly headless); and the oracle comparisons
-# (onnxruntime, scikit-image, SciPy, ImageJ's Analyze Particles).
+# (onnxruntime, scikit-image, SciPy, ImageJ's Analyze Particles); then a short fuzzing run of
+# every parser that takes user bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -17,4 +18,6 @@ echo "== Java: JUnit tests and the Fiji plugin jar (build/fiji/Fiji.app)"
 gradle --console=plain -PcargoProfile=dev test fijiDist || status=$?
 echo "== Rust: unit and end-to-end tests"
 cargo test --workspace --no-fail-fast || status=$?
+echo "== Fuzzing: every parser of user bytes, 60 s each (scripts/fuzz.sh; longer runs: README)"
+FUZZ_QUICK=1 scripts/fuzz.sh "${BRIGHTSEG_FUZZ_SECONDS:-60}" || status=$?
 exit "$status"

@@ -239,8 +239,15 @@ fn xvfb_batch_macro_matches_the_cli_and_imagejs_own_measurements() {
     let nan = inputs.dir.join("nan.tif");
     let mut values = vec![1.0f32; 64 * 64];
     values[100] = f32::NAN;
-    write_tiff(&nan, 64, 64, &[OutputPlane::Float(&values)], 1, Calibration::square(0.5))
-        .expect("write NaN TIFF");
+    write_tiff(
+        &nan,
+        64,
+        64,
+        &[OutputPlane::Float(&values)],
+        1,
+        Calibration::square(0.5),
+    )
+    .expect("write NaN TIFF");
     let regressions = repo_root().join("tests/fuzz-regressions/read_image");
     let lying = regressions.join("header-60000x60000-16-bytes.tif");
     let truncated = regressions.join("truncated-strip.tif");
@@ -346,8 +353,15 @@ fn truly_headless_imagej_runs_the_plugin_through_our_macro_function() {
     let nan = inputs.dir.join("nan.tif");
     let mut values = vec![1.0f32; 64 * 64];
     values[100] = f32::NAN;
-    write_tiff(&nan, 64, 64, &[OutputPlane::Float(&values)], 1, Calibration::square(0.5))
-        .expect("write NaN TIFF");
+    write_tiff(
+        &nan,
+        64,
+        64,
+        &[OutputPlane::Float(&values)],
+        1,
+        Calibration::square(0.5),
+    )
+    .expect("write NaN TIFF");
     let regressions = repo_root().join("tests/fuzz-regressions/read_image");
     let lying = regressions.join("header-60000x60000-16-bytes.tif");
     let truncated = regressions.join("truncated-strip.tif");
@@ -384,10 +398,19 @@ call("{helper}.exitOnError");
     assert!(run.line("RGB").contains("has 3 channels"), "{}", run.stdout);
     assert!(run.line("BADMODEL").contains("not found"));
     assert!(run.line("NAN").contains("NaN"), "{}", run.stdout);
-    assert!(run.line("LYING").contains("cannot open image"), "{}", run.stdout);
+    assert!(
+        run.line("LYING").contains("cannot open image"),
+        "{}",
+        run.stdout
+    );
     // ImageJ's reader pads a cut-off strip with zeros and opens it; the macro goes on either way.
     assert!(run.stdout.contains("TRUNCATED"), "{}", run.stdout);
-    assert_eq!(run.line("AFTER").trim(), "[]", "ImageJ goes on: {}", run.stdout);
+    assert_eq!(
+        run.line("AFTER").trim(),
+        "[]",
+        "ImageJ goes on: {}",
+        run.stdout
+    );
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(!run.stderr.contains("HeadlessException"), "{}", run.stderr);
     assert_summary_matches_cli(
@@ -484,8 +507,15 @@ fn the_dialog_is_recorded_by_the_macro_recorder_and_the_recording_replays() {
     let nan = inputs.dir.join("nan.tif");
     let mut values = vec![1.0f32; 64 * 64];
     values[100] = f32::NAN;
-    write_tiff(&nan, 64, 64, &[OutputPlane::Float(&values)], 1, Calibration::square(0.5))
-        .expect("write NaN TIFF");
+    write_tiff(
+        &nan,
+        64,
+        64,
+        &[OutputPlane::Float(&values)],
+        1,
+        Calibration::square(0.5),
+    )
+    .expect("write NaN TIFF");
     let regressions = repo_root().join("tests/fuzz-regressions/read_image");
     let lying = regressions.join("header-60000x60000-16-bytes.tif");
     let truncated = regressions.join("truncated-strip.tif");
@@ -515,8 +545,15 @@ fn a_macro_chooses_onnx_runtime_and_the_summary_says_it_ran() {
     let nan = inputs.dir.join("nan.tif");
     let mut values = vec![1.0f32; 64 * 64];
     values[100] = f32::NAN;
-    write_tiff(&nan, 64, 64, &[OutputPlane::Float(&values)], 1, Calibration::square(0.5))
-        .expect("write NaN TIFF");
+    write_tiff(
+        &nan,
+        64,
+        64,
+        &[OutputPlane::Float(&values)],
+        1,
+        Calibration::square(0.5),
+    )
+    .expect("write NaN TIFF");
     let regressions = repo_root().join("tests/fuzz-regressions/read_image");
     let lying = regressions.join("header-60000x60000-16-bytes.tif");
     let truncated = regressions.join("truncated-strip.tif");
