@@ -234,23 +234,6 @@ fn macro_path(p: &Path) -> String {
 fn xvfb_batch_macro_matches_the_cli_and_imagejs_own_measurements() {
     let Some(inputs) = inputs() else { return };
     let helper = "io.github.brightseg.fiji.Brightseg";
-    // Hostile files: NaN pixels, a header claiming 60000 × 60000 pixels over 16 bytes of data
-    // (ImageJ's reader fails on it), and a TIFF cut off in its pixel data.
-    let nan = inputs.dir.join("nan.tif");
-    let mut values = vec![1.0f32; 64 * 64];
-    values[100] = f32::NAN;
-    write_tiff(
-        &nan,
-        64,
-        64,
-        &[OutputPlane::Float(&values)],
-        1,
-        Calibration::square(0.5),
-    )
-    .expect("write NaN TIFF");
-    let regressions = repo_root().join("tests/fuzz-regressions/read_image");
-    let lying = regressions.join("header-60000x60000-16-bytes.tif");
-    let truncated = regressions.join("truncated-strip.tif");
     let macro_text = format!(
         r#"
 open("{image}");
@@ -502,23 +485,6 @@ fn the_dialog_is_recorded_by_the_macro_recorder_and_the_recording_replays() {
     }
     // The recorded line, replayed by a batch macro, gives the same settings.
     let helper = "io.github.brightseg.fiji.Brightseg";
-    // Hostile files: NaN pixels, a header claiming 60000 × 60000 pixels over 16 bytes of data
-    // (ImageJ's reader fails on it), and a TIFF cut off in its pixel data.
-    let nan = inputs.dir.join("nan.tif");
-    let mut values = vec![1.0f32; 64 * 64];
-    values[100] = f32::NAN;
-    write_tiff(
-        &nan,
-        64,
-        64,
-        &[OutputPlane::Float(&values)],
-        1,
-        Calibration::square(0.5),
-    )
-    .expect("write NaN TIFF");
-    let regressions = repo_root().join("tests/fuzz-regressions/read_image");
-    let lying = regressions.join("header-60000x60000-16-bytes.tif");
-    let truncated = regressions.join("truncated-strip.tif");
     let macro_text = format!(
         "open(\"{}\");\n{recorded}\nprint(\"ERR [\" + call(\"{helper}.lastError\") + \"]\");\nprint(\"SETTINGS \" + call(\"{helper}.summary\", \"Threshold\") + \" \" + call(\"{helper}.summary\", \"Minimum Size [µm²]\"));\n",
         macro_path(&inputs.calibrated)
@@ -540,23 +506,6 @@ fn a_macro_chooses_onnx_runtime_and_the_summary_says_it_ran() {
         return;
     };
     let helper = "io.github.brightseg.fiji.Brightseg";
-    // Hostile files: NaN pixels, a header claiming 60000 × 60000 pixels over 16 bytes of data
-    // (ImageJ's reader fails on it), and a TIFF cut off in its pixel data.
-    let nan = inputs.dir.join("nan.tif");
-    let mut values = vec![1.0f32; 64 * 64];
-    values[100] = f32::NAN;
-    write_tiff(
-        &nan,
-        64,
-        64,
-        &[OutputPlane::Float(&values)],
-        1,
-        Calibration::square(0.5),
-    )
-    .expect("write NaN TIFF");
-    let regressions = repo_root().join("tests/fuzz-regressions/read_image");
-    let lying = regressions.join("header-60000x60000-16-bytes.tif");
-    let truncated = regressions.join("truncated-strip.tif");
     let macro_text = format!(
         r#"
 r = call("{helper}.findNuclei", "{image}", "model=[{model}] backend=[CPU (ONNX Runtime)] onnx=[{lib}]");
