@@ -94,7 +94,7 @@ fn bad_inputs_give_one_clear_error_each() {
     std::fs::write(p("empty.tif"), zero_sized_tiff()).expect("write");
 
     let cases: [(&str, &[&str], &str); 5] = [
-        ("text.tif", &[], "cannot decode"),
+        ("text.tif", &[], "is not an image brightseg can read"),
         ("truncated.tif", &[], "cannot decode"),
         ("nan.tif", &[], "2 NaN or infinite"),
         ("rgb.png", &[], "choose one with --channel"),
