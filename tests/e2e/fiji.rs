@@ -480,6 +480,7 @@ fn the_dialog_is_recorded_by_the_macro_recorder_and_the_recording_replays() {
         "label".to_owned(),
         "outlines".to_owned(),
         "backend=Auto".to_owned(),
+        "memory=0".to_owned(),
     ] {
         assert!(recorded.contains(&key), "{key} missing from {recorded}");
     }

@@ -190,8 +190,24 @@ fn a_batch_killed_at_random_points_and_restarted_equals_an_uninterrupted_run() {
     );
 }
 
-fn run_cli(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
-    let o = brightseg(args);
+/// Runs `brightseg find-nuclei IMAGE --model MODEL --out OUT --backend tract EXTRA…` and
+/// returns its exit code and stderr.
+fn find_nuclei_with(
+    image: &Path,
+    model: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let mut args: Vec<&std::ffi::OsStr> = vec![os("find-nuclei"), os("--quiet"), image.as_os_str()];
+    args.extend([
+        os("--model"),
+        model.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    args.extend([os("--backend"), os("tract")]);
+    args.extend(extra.iter().map(|s| os(s)));
+    let o = brightseg(&args);
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -205,18 +221,8 @@ fn an_image_over_the_memory_budget_is_refused_with_what_it_needs_and_what_helps(
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("out");
-    let base = |extra: &[&str]| {
-        let mut a: Vec<std::ffi::OsString> = vec!["find-nuclei".into(), "--quiet".into()];
-        a.push(img2d.clone().into());
-        a.extend(["--model".into(), model.clone().into(), "--out".into()]);
-        a.push(out.clone().into());
-        a.extend(["--backend".into(), "tract".into()]);
-        a.extend(extra.iter().map(|s| (*s).into()));
-        a
-    };
-    let args = base(&["--memory-budget", "200M", "--jobs", "2"]);
-    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    let (code, err) = run_cli(&refs);
+    let run = |extra: &[&str]| find_nuclei_with(&img2d, &model, &out, extra);
+    let (code, err) = run(&["--memory-budget", "200M", "--jobs", "2"]);
     assert_eq!(code, Some(1), "the image fails, the batch goes on: {err}");
     assert!(
         err.contains("needs about 453 MB but the memory budget is 210 MB")
@@ -238,9 +244,7 @@ fn an_image_over_the_memory_budget_is_refused_with_what_it_needs_and_what_helps(
         ("--memory-budget", "8X", "is not a size"),
         ("--tile-size", "256", "exactly 512 × 512 pixels"),
     ] {
-        let args = base(&[flag, value]);
-        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-        let (code, err) = run_cli(&refs);
+        let (code, err) = run(&[flag, value]);
         assert_eq!(code, Some(2), "{flag} {value}: {err}");
         assert!(err.contains(expected), "{flag} {value}: {err}");
     }
@@ -249,14 +253,8 @@ fn an_image_over_the_memory_budget_is_refused_with_what_it_needs_and_what_helps(
     let dynamic = dynamic_model(&model, 512, "{min: 64, step: 16}");
     let dyn_out = tmp.path().join("dynamic");
     let run_dynamic = |extra: &[&str]| {
-        let mut a: Vec<std::ffi::OsString> = vec!["find-nuclei".into(), "--quiet".into()];
-        a.push(img2d.clone().into());
-        a.extend(["--model".into(), dynamic.clone().into(), "--out".into()]);
-        a.push(dyn_out.clone().into());
-        a.extend(["--backend".into(), "tract".into(), "--overwrite".into()]);
-        a.extend(extra.iter().map(|s| (*s).into()));
-        let refs: Vec<&std::ffi::OsStr> = a.iter().map(|a| a.as_os_str()).collect();
-        run_cli(&refs)
+        let extra: Vec<&str> = ["--overwrite"].iter().chain(extra).copied().collect();
+        find_nuclei_with(&img2d, &dynamic, &dyn_out, &extra)
     };
     let (code, err) = run_dynamic(&["--memory-budget", "200M"]);
     assert_eq!(code, Some(1), "{err}");

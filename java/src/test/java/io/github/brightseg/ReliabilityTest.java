@@ -53,9 +53,7 @@ public class ReliabilityTest {
             }
             for (Future<NucleiResult> f : results) {
                 NucleiResult r = f.get();
-                assertArrayEquals(reference.labels(), r.labels());
-                assertArrayEquals(reference.probability(), r.probability(), 0f);
-                assertArrayEquals(reference.statistics().values(), r.statistics().values(), 0);
+                TestData.assertSameResult(reference, r);
             }
         } finally {
             for (Segmenter s : handles) {

@@ -177,9 +177,7 @@ public class SegmenterTest {
             }
             for (Future<NucleiResult> f : futures) {
                 NucleiResult r = f.get();
-                assertArrayEquals(reference.labels(), r.labels());
-                assertArrayEquals(reference.probability(), r.probability(), 0f);
-                assertArrayEquals(reference.statistics().values(), r.statistics().values(), 0);
+                TestData.assertSameResult(reference, r);
             }
         } finally {
             pool.shutdown();

@@ -70,6 +70,14 @@ final class TestData {
         return new Image16(w, h, px);
     }
 
+    /** Asserts two results are identical: labels, probabilities and statistics, bit for bit. */
+    static void assertSameResult(NucleiResult expected, NucleiResult actual) {
+        org.junit.Assert.assertArrayEquals(expected.labels(), actual.labels());
+        org.junit.Assert.assertArrayEquals(expected.probability(), actual.probability(), 0f);
+        org.junit.Assert.assertArrayEquals(expected.statistics().values(),
+                actual.statistics().values(), 0);
+    }
+
     static Path missing() {
         return Paths.get("/no/such/brightseg/model");
     }

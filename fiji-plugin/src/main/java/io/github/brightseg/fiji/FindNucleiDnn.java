@@ -206,7 +206,7 @@ public class FindNucleiDnn implements PlugIn {
     private static synchronized Segmenter segmenter(Path model, FindNucleiSettings s)
             throws IOException {
         String key = model.toAbsolutePath().normalize() + "|" + s.backend + "|"
-                + s.onnxRuntimeLibrary;
+                + s.onnxRuntimeLibrary + "|" + s.memoryBudgetMB;
         if (cached != null && key.equals(cachedKey) && !cached.isClosed()) {
             return cached;
         }
@@ -215,7 +215,8 @@ public class FindNucleiDnn implements PlugIn {
             cached = null;
         }
         IJ.showStatus(TITLE + ": loading model " + model.getFileName() + "…");
-        SegmenterOptions options = SegmenterOptions.defaults().withBackend(s.backend);
+        SegmenterOptions options = SegmenterOptions.defaults().withBackend(s.backend)
+                .withMemoryBudget((long) (s.memoryBudgetMB * (1 << 20)));
         if (!s.onnxRuntimeLibrary.isEmpty()) {
             options = options.withOnnxRuntimeLibrary(Paths.get(s.onnxRuntimeLibrary));
         }

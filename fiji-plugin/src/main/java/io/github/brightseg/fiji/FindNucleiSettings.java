@@ -12,11 +12,13 @@ import io.github.brightseg.Backend;
  * <pre>
  * channel=2 model=nuclei-brightfield threshold=0.5 minimum=10 population=Nuclei
  * image=[Nuclei Prediction] probability label outlines backend=Auto [onnx=/path/to/libonnxruntime.so]
+ * [memory=4096]
  * </pre>
  *
  * {@code model} takes a model name from the list or a model folder path; {@code custom=} (or
  * {@code folder=}, recorded when the folder was picked with the chooser) gives the folder when
- * {@code model=[Custom...]}. Checkboxes are on when their key is present. In a
+ * {@code model=[Custom...]}. Checkboxes are on when their key is present. {@code memory} is the
+ * native memory budget in MB (0 or missing: 80 % of what the Java heap's maximum leaves). In a
  * macro, a missing threshold or minimum size means the model's default; a missing channel is an
  * error for images with several channels.
  */
@@ -33,6 +35,9 @@ final class FindNucleiSettings {
     static final String OUTLINES = "Outlines in ROI Manager";
     static final String BACKEND = "Backend";
     static final String ONNX_RUNTIME = "ONNX Runtime library (empty: search)";
+    static final String MEMORY = "Memory budget [MB] (0: automatic)";
+    /** ImageJ preference remembering the memory budget between sessions. */
+    static final String MEMORY_PREF = "brightseg.memoryBudgetMB";
     /** ImageJ preference remembering the ONNX Runtime library between sessions. */
     static final String ONNX_RUNTIME_PREF = "brightseg.onnxruntime";
     static final String CUSTOM_CHOICE = "Custom...";
@@ -60,6 +65,8 @@ final class FindNucleiSettings {
     Backend backend = Backend.AUTO;
     /** libonnxruntime.so (or its folder) for the ONNX Runtime backends; empty: search. */
     String onnxRuntimeLibrary = ij.Prefs.get(ONNX_RUNTIME_PREF, "");
+    /** Native memory budget in MB; 0: automatic. */
+    double memoryBudgetMB = ij.Prefs.get(MEMORY_PREF, 0.0);
 
     /** Last settings used in the dialog (ImageJ keeps dialog choices per session). */
     private static FindNucleiSettings last = new FindNucleiSettings();
@@ -107,6 +114,8 @@ final class FindNucleiSettings {
         s.backend = Backend.fromLabel(Macro.getValue(options, key(BACKEND), Backend.AUTO.label()));
         s.onnxRuntimeLibrary =
                 Macro.getValue(options, key(ONNX_RUNTIME), s.onnxRuntimeLibrary).trim();
+        double memory = number(options, MEMORY);
+        s.memoryBudgetMB = Double.isNaN(memory) ? s.memoryBudgetMB : memory;
         s.check();
         return s;
     }
@@ -145,6 +154,10 @@ final class FindNucleiSettings {
             throw new IllegalArgumentException("minimum size " + minimumUm2
                     + " µm² is invalid: give 0 or more (10 is usual)");
         }
+        if (!(memoryBudgetMB >= 0 && memoryBudgetMB < 1e12)) {
+            throw new IllegalArgumentException("memory budget " + memoryBudgetMB
+                    + " MB is invalid: give 0 (automatic) or a number of megabytes");
+        }
         if (population.isEmpty()) {
             throw new IllegalArgumentException("the population name is empty: give one, e.g. Nuclei");
         }
@@ -178,6 +191,7 @@ final class FindNucleiSettings {
         gd.addCheckbox(OUTLINES, l.outlines);
         gd.addChoice(BACKEND, Backend.labels(), l.backend.label());
         gd.addStringField(ONNX_RUNTIME, l.onnxRuntimeLibrary, 30);
+        gd.addNumericField(MEMORY, l.memoryBudgetMB, 0);
         if (calibrationNote != null) {
             gd.addMessage(calibrationNote);
         }
@@ -202,10 +216,13 @@ final class FindNucleiSettings {
         s.backend = Backend.fromLabel(gd.getNextChoice());
         s.onnxRuntimeLibrary = gd.getNextString().trim();
         ij.Prefs.set(ONNX_RUNTIME_PREF, s.onnxRuntimeLibrary);
+        s.memoryBudgetMB = gd.getNextNumber();
         if (gd.invalidNumber()) {
-            throw new IllegalArgumentException("threshold and minimum size must be numbers");
+            throw new IllegalArgumentException(
+                    "threshold, minimum size and memory budget must be numbers");
         }
         s.check();
+        ij.Prefs.set(MEMORY_PREF, s.memoryBudgetMB);
         last = s;
         return s;
     }

@@ -19,12 +19,13 @@ public class FindNucleiSettingsTest {
             FindNucleiSettings.MODEL, FindNucleiSettings.CUSTOM, FindNucleiSettings.THRESHOLD,
             FindNucleiSettings.MINIMUM, FindNucleiSettings.POPULATION, FindNucleiSettings.IMAGE,
             FindNucleiSettings.PROBABILITY, FindNucleiSettings.LABEL, FindNucleiSettings.OUTLINES,
-            FindNucleiSettings.BACKEND, FindNucleiSettings.ONNX_RUNTIME);
+            FindNucleiSettings.BACKEND, FindNucleiSettings.ONNX_RUNTIME, FindNucleiSettings.MEMORY);
 
     @Test
     public void everyFieldHasItsOwnMacroKey() {
         List<String> keys = Arrays.asList("channel", "model", "custom", "threshold", "minimum",
-                "population", "image", "probability", "label", "outlines", "backend", "onnx");
+                "population", "image", "probability", "label", "outlines", "backend", "onnx",
+                "memory");
         for (int i = 0; i < LABELS.size(); i++) {
             assertEquals(keys.get(i), FindNucleiSettings.key(LABELS.get(i)));
             // ImageJ's own derivation of the key from a label agrees with ours.
@@ -75,6 +76,8 @@ public class FindNucleiSettingsTest {
             {"model=m channel=0", "count from 1"},
             {"model=m backend=TPU", "unknown backend"},
             {"model=m population=[]", "population name is empty"},
+            {"model=m memory=-5", "memory budget"},
+            {"model=m memory=lots", "not a number"},
         };
         for (String[] c : cases) {
             try {
@@ -96,5 +99,39 @@ public class FindNucleiSettingsTest {
         assertEquals(key, Brightseg.columnKey("Size [\u00c2\u00b5m\u00c2\u00b2] Mean"));
         assertEquals(key, Brightseg.columnKey("Size [\ufffd\ufffdm\ufffd\ufffd] Mean"));
         assertEquals("sizeum2cv%", Brightseg.columnKey("Size [µm²] CV %"));
+    }
+
+    /**
+     * Macro options fuzzed: seeded random mixes of real keys, values, brackets, quotes and
+     * garbage give settings or an IllegalArgumentException with a message, never another
+     * exception (which would surface as a stack trace in the macro).
+     */
+    @Test
+    public void randomMacroOptionsGiveSettingsOrAMessage() {
+        String[] pieces = {"channel=", "model=", "custom=", "threshold=", "minimum=",
+            "population=", "image=", "probability", "label", "outlines", "backend=", "onnx=",
+            "memory=", "folder=", "[", "]", " ", "  ", "=", "\"", "'", "0", "-1", "1e309", "NaN",
+            "0.5", "m", "Custom...", "CPU", "GPU (CUDA)", "\u00b5m\u00b2", "\t", "\n", "[a b]",
+            "999999999999", "x".repeat(300)};
+        java.util.Random random = new java.util.Random(0xb5e6);
+        int parsed = 0;
+        for (int i = 0; i < 20000; i++) {
+            StringBuilder options = new StringBuilder();
+            for (int n = random.nextInt(12); n > 0; n--) {
+                options.append(pieces[random.nextInt(pieces.length)]);
+                if (random.nextBoolean()) {
+                    options.append(' ');
+                }
+            }
+            try {
+                FindNucleiSettings s = FindNucleiSettings.fromMacro(options.toString());
+                assertFalse(s.model.isEmpty());
+                parsed++;
+            } catch (IllegalArgumentException e) {
+                assertTrue(options + " gives no message", e.getMessage() != null
+                        && !e.getMessage().isEmpty());
+            }
+        }
+        assertTrue("some random options parse: " + parsed, parsed > 100);
     }
 }
