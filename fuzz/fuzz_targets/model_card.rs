@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use brightseg::model::ModelCard;
+use brightseg::model::{ModelCard, MAX_TILE_EDGE};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,9 +18,14 @@ fuzz_target!(|data: &[u8]| {
             "weights outside the model folder: {}",
             card.onnx_path.display()
         );
-        for (h, w) in [(1, 1), (100, 3000), (512, 512)] {
+        // Whatever the description says, tiles stay within what brightseg runs, and defaults
+        // keep their meaning.
+        for (h, w) in [(1, 1), (100, 3000), (512, 512), (100_000, 100_000)] {
             let (th, tw) = card.tile_shape(h, w);
+            assert!(th <= MAX_TILE_EDGE && tw <= MAX_TILE_EDGE, "tile {th} × {tw}");
             let _ = card.input_shape(th, tw);
         }
+        assert!((0.0..=1.0).contains(&card.defaults.threshold));
+        assert!(card.defaults.min_size_um2 >= 0.0);
     }
 });

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use brightseg::backend::{BackendChoice, BackendOptions};
 use brightseg::budget::MemoryBudget;
-use brightseg::model::ModelCard;
+use brightseg::model::{ModelCard, MAX_TILE_EDGE};
 use brightseg::pipeline::Model;
 
 use crate::util::*;
@@ -85,6 +85,11 @@ fn model_description_regressions_are_errors_not_panics() {
             assert!(
                 card.onnx_path.starts_with(folder),
                 "weights outside the folder"
+            );
+            let (th, tw) = card.tile_shape(100_000, 100_000);
+            assert!(
+                th <= MAX_TILE_EDGE && tw <= MAX_TILE_EDGE,
+                "tile {th} × {tw}"
             );
         }
     });

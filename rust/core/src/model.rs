@@ -22,6 +22,9 @@ pub const DEFAULT_MIN_SIZE_UM2: f64 = 10.0;
 pub const DEFAULT_TILE_SIZE: usize = 512;
 /// Overlap margin (per side) used when the model card gives no halo.
 pub const DEFAULT_HALO: usize = 32;
+/// Largest tile edge brightseg runs (one 4096² tile is 64 MB of input alone); descriptions
+/// asking for more are refused, so a description cannot make us allocate without bound.
+pub const MAX_TILE_EDGE: usize = 4096;
 
 /// One axis of a model tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,6 +365,7 @@ impl Parser<'_> {
             None if halo == (0, 0) => (DEFAULT_HALO, DEFAULT_HALO),
             None => halo,
         };
+        self.check_ranges(size_y, size_x, &defaults, pixel_size_um, halo)?;
         Ok(ModelCard {
             name,
             description,
@@ -685,6 +689,55 @@ impl Parser<'_> {
         Ok(out)
     }
 
+    /// Refuses values a description may not set: tiles larger than [`MAX_TILE_EDGE`], halos that
+    /// leave no tile, and defaults outside their meaning (probabilities, sizes, pixel sizes).
+    fn check_ranges(
+        &self,
+        size_y: AxisSize,
+        size_x: AxisSize,
+        defaults: &ModelDefaults,
+        pixel_size_um: Option<f64>,
+        halo: (usize, usize),
+    ) -> Result<()> {
+        for (axis, size) in [("y", size_y), ("x", size_x)] {
+            if size.min == 0 || size.min > MAX_TILE_EDGE || size.step > MAX_TILE_EDGE {
+                return Err(self.err(format!(
+                    "input axis {axis} asks for tiles of {} pixels (step {}): brightseg runs \
+                     tiles of 1 to {MAX_TILE_EDGE} pixels",
+                    size.min, size.step
+                )));
+            }
+        }
+        if !(1..=MAX_TILE_EDGE).contains(&defaults.tile_size) {
+            return Err(self.err(format!(
+                "config.brightseg.tile_size {} is outside 1 to {MAX_TILE_EDGE} pixels",
+                defaults.tile_size
+            )));
+        }
+        if halo.0.max(halo.1) >= MAX_TILE_EDGE / 2 {
+            return Err(self.err(format!(
+                "a halo of {} pixels leaves nothing of a tile",
+                halo.0.max(halo.1)
+            )));
+        }
+        if !(0.0..=1.0).contains(&defaults.threshold) {
+            return Err(self.err(format!(
+                "config.brightseg.threshold {} is not a probability in [0, 1]",
+                defaults.threshold
+            )));
+        }
+        if !(defaults.min_size_um2.is_finite() && defaults.min_size_um2 >= 0.0) {
+            return Err(self.err(format!(
+                "config.brightseg.min_size_um2 {} is not a size (0 or more µm²)",
+                defaults.min_size_um2
+            )));
+        }
+        if let Some(px) = pixel_size_um.filter(|p| !(p.is_finite() && *p > 0.0)) {
+            return Err(self.err(format!("pixel size {px} µm is not a positive number")));
+        }
+        Ok(())
+    }
+
     fn onnx_weights(&self, folder: &Path) -> Result<PathBuf> {
         let weights = get(self.doc, "weights").ok_or_else(|| self.err("has no `weights`"))?;
         let Some(onnx) = get(weights, "onnx") else {
@@ -836,6 +889,34 @@ weights:
                 "3 input channels",
             ),
             ("[1, 2".to_owned(), "not valid YAML"),
+            (
+                V05.replace("{min: 64, step: 16}", "1000000"),
+                "tiles of 1 to 4096 pixels",
+            ),
+            (
+                V05.replace("{min: 64, step: 16}", "{min: 0, step: 16}"),
+                "has size 0",
+            ),
+            (
+                V05.replace("threshold: 0.4", "threshold: 0.4, tile_size: 1.0e12"),
+                "tile_size",
+            ),
+            (
+                V05.replace("threshold: 0.4", "threshold: .nan"),
+                "not a probability",
+            ),
+            (
+                V05.replace("min_size_um2: 12", "min_size_um2: -4"),
+                "not a size",
+            ),
+            (
+                V05.replace("threshold: 0.4", "threshold: 0.4, pixel_size_um: 0"),
+                "not a positive number",
+            ),
+            (
+                V05.replace("threshold: 0.4", "threshold: 0.4, halo: 5000"),
+                "leaves nothing",
+            ),
         ];
         for (text, expected) in cases {
             let e = parse(&text).expect_err(expected);

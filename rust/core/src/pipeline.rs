@@ -18,7 +18,7 @@ use crate::objects::{find_objects, Labels, ObjectParams};
 use crate::tiling::{mirror, plan_axis};
 
 /// Largest tile edge [`Model::set_tile_size`] accepts.
-pub const MAX_TILE_SIZE: usize = 4096;
+pub const MAX_TILE_SIZE: usize = crate::model::MAX_TILE_EDGE;
 
 /// Progress of a long step, reported after each unit of work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
