@@ -83,8 +83,8 @@ public class ReliabilityTest {
         }
         assertTrue("the automatic budget is positive",
                 SegmenterOptions.defaults().effectiveMemoryBudget() > 0);
-        expectIllegalArgument(() -> SegmenterOptions.defaults().withMemoryBudget(-1), "budget");
-        expectIllegalArgument(() -> SegmenterOptions.defaults().withTileSize(-5), "tile size");
+        TestData.expectIllegalArgument(() -> SegmenterOptions.defaults().withMemoryBudget(-1), "budget");
+        TestData.expectIllegalArgument(() -> SegmenterOptions.defaults().withTileSize(-5), "tile size");
         try {
             Segmenter.open(model, SegmenterOptions.defaults().withTileSize(256)).close();
             fail("this model's tiles are fixed");
@@ -124,15 +124,6 @@ public class ReliabilityTest {
             // The handle and the JVM go on working.
             assertArrayEquals(reference.labels(),
                     s.findNuclei(image.pixels, image.width, image.height, params()).labels());
-        }
-    }
-
-    private static void expectIllegalArgument(Runnable call, String fragment) {
-        try {
-            call.run();
-            fail("expected IllegalArgumentException containing \"" + fragment + "\"");
-        } catch (IllegalArgumentException e) {
-            assertTrue(e.getMessage(), e.getMessage().contains(fragment));
         }
     }
 }

@@ -187,32 +187,23 @@ public class SegmenterTest {
     @Test
     public void badArgumentsAreIllegalArgumentExceptions() {
         NucleiParams p = NucleiParams.defaults();
-        expectIllegalArgument(() -> segmenter.findNuclei(new short[10], image.width, image.height, p),
+        TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[10], image.width, image.height, p),
                 "has 10 values but width × height is 262144");
-        expectIllegalArgument(() -> segmenter.findNuclei((short[]) null, 4, 4, p), "null");
-        expectIllegalArgument(() -> segmenter.findNuclei(new short[16], -4, -4, p), "invalid");
-        expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
+        TestData.expectIllegalArgument(() -> segmenter.findNuclei((short[]) null, 4, 4, p), "null");
+        TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[16], -4, -4, p), "invalid");
+        TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
                 p.withThreshold(1.5)), "outside [0, 1]");
-        expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
+        TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
                 p.withMinSizeUm2(-1)), "minimum size");
-        expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
+        TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
                 p.withPixelSizeUm(-0.5)), "pixel width");
-        expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
+        TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
                 p.withSplitDepthPx(Double.NaN)), "split depth");
-        expectIllegalArgument(() -> SegmenterOptions.defaults().withThreads(-1), "threads");
+        TestData.expectIllegalArgument(() -> SegmenterOptions.defaults().withThreads(-1), "threads");
         // NaN threshold means the model's default, not an error.
         NucleiResult r = segmenter.findNuclei(image.pixels, image.width, image.height,
                 p.withThreshold(Double.NaN).withPixelSizeUm(0.5));
         assertEquals(0.5, r.threshold(), 1e-6);
-    }
-
-    private static void expectIllegalArgument(Runnable call, String fragment) {
-        try {
-            call.run();
-            fail("expected IllegalArgumentException containing \"" + fragment + "\"");
-        } catch (IllegalArgumentException e) {
-            assertTrue(e.getMessage(), e.getMessage().contains(fragment));
-        }
     }
 
     @Test

@@ -78,6 +78,17 @@ final class TestData {
                 actual.statistics().values(), 0);
     }
 
+    /** Runs {@code call}, which must throw an IllegalArgumentException mentioning {@code fragment}. */
+    static void expectIllegalArgument(Runnable call, String fragment) {
+        try {
+            call.run();
+            org.junit.Assert.fail(
+                    "expected IllegalArgumentException containing \"" + fragment + "\"");
+        } catch (IllegalArgumentException e) {
+            org.junit.Assert.assertTrue(e.getMessage(), e.getMessage().contains(fragment));
+        }
+    }
+
     static Path missing() {
         return Paths.get("/no/such/brightseg/model");
     }
