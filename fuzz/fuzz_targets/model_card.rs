@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
         // keep their meaning.
         for (h, w) in [(1, 1), (100, 3000), (512, 512), (100_000, 100_000)] {
             let (th, tw) = card.tile_shape(h, w);
-            assert!(th <= MAX_TILE_EDGE && tw <= MAX_TILE_EDGE, "tile {th} × {tw}");
+            assert!(
+                th <= MAX_TILE_EDGE && tw <= MAX_TILE_EDGE,
+                "tile {th} × {tw}"
+            );
             let _ = card.input_shape(th, tw);
         }
         assert!((0.0..=1.0).contains(&card.defaults.threshold));

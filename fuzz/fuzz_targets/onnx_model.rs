@@ -60,8 +60,12 @@ fuzz_target!(|data: &[u8]| {
         ort_library: None,
     };
     if let Ok(model) = Model::load_with(dir, &options) {
-        let plane = Plane::new(70, 64, PixelData::U8((0..70 * 64).map(|i| i as u8).collect()))
-            .expect("plane");
+        let plane = Plane::new(
+            70,
+            64,
+            PixelData::U8((0..70 * 64).map(|i| i as u8).collect()),
+        )
+        .expect("plane");
         if let Ok(p) = model.predict(&plane, &|_| {}) {
             assert_eq!(p.len(), 70 * 64);
         }
