@@ -296,7 +296,7 @@ fn with_flag_hint(e: &anyhow::Error) -> String {
     } else if over_budget {
         format!("{message} (--memory-budget)")
     } else {
-        format!("{e:#}")
+        message
     }
 }
 

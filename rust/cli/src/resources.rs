@@ -9,13 +9,22 @@ use brightseg::model::ModelCard;
 
 use crate::ResourcesArgs;
 
-/// Memory in MB for one job: the image's 16-bit pixels plus the work of finding nuclei in it
-/// (the same estimate find-nuclei checks against its memory budget).
-pub fn estimate_mb(tile_h: usize, tile_w: usize, threads: usize, pixels: u64) -> u64 {
+/// Memory in MB for one job on a `width × height` image: its 16-bit pixels plus the work of
+/// finding nuclei in it (the same estimate find-nuclei checks against its memory budget).
+pub fn estimate_mb(tile_h: usize, tile_w: usize, threads: usize, width: u64, height: u64) -> u64 {
     const INPUT_BYTES_PER_PIXEL: u64 = 2;
-    let side = (pixels as f64).sqrt().ceil() as usize;
-    let work = brightseg::budget::find_nuclei_bytes(side, side, tile_h, tile_w, threads);
-    (work + pixels * INPUT_BYTES_PER_PIXEL).div_ceil(1_000_000)
+    let extent = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let work = brightseg::budget::find_nuclei_bytes(
+        extent(width),
+        extent(height),
+        tile_h,
+        tile_w,
+        threads,
+    );
+    let input = width
+        .saturating_mul(height)
+        .saturating_mul(INPUT_BYTES_PER_PIXEL);
+    work.saturating_add(input).div_ceil(1_000_000)
 }
 
 /// Prints `mem_mb=… threads=… tile=…x…` (or YAML with --yaml) for the model and image size.
@@ -24,8 +33,7 @@ pub fn run(args: &ResourcesArgs) -> Result<()> {
     let card = ModelCard::load(&path)?;
     let tile = args.tile_size.unwrap_or(card.defaults.tile_size);
     let (th, tw) = card.tile_shape(tile, tile);
-    let pixels = args.width * args.height;
-    let mem = estimate_mb(th, tw, args.threads, pixels);
+    let mem = estimate_mb(th, tw, args.threads, args.width, args.height);
     if args.yaml {
         println!(
             "mem_mb: {mem}\nthreads: {}\ntile: [{th}, {tw}]",
@@ -44,9 +52,9 @@ mod tests {
     #[test]
     fn covers_the_measured_peak_and_grows_with_what_costs_memory() {
         // Measured: 10000² image, 2 workers, 512² tiles → 1.08 GB peak.
-        let est = estimate_mb(512, 512, 2, 10_000 * 10_000);
+        let est = estimate_mb(512, 512, 2, 10_000, 10_000);
         assert!((1080..2500).contains(&est), "{est}");
-        assert!(estimate_mb(512, 512, 4, 1_000_000) > estimate_mb(512, 512, 2, 1_000_000));
-        assert!(estimate_mb(256, 256, 2, 1_000_000) < estimate_mb(512, 512, 2, 1_000_000));
+        assert!(estimate_mb(512, 512, 4, 1000, 1000) > estimate_mb(512, 512, 2, 1000, 1000));
+        assert!(estimate_mb(256, 256, 2, 1000, 1000) < estimate_mb(512, 512, 2, 1000, 1000));
     }
 }
