@@ -10,4 +10,5 @@ mod models;
 mod oracles;
 mod reliability;
 mod scale;
+mod training;
 mod util;

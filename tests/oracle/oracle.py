@@ -8,6 +8,8 @@ results with onnxruntime, scikit-image and SciPy on the same data.
   edt MASK.npy OUT.npy                          scipy.ndimage.distance_transform_edt
   watershed IMAGE.npy MARKERS.npy MASK.npy OUT.npy   skimage.segmentation.watershed
   regionprops LABELS.npy OUT.npy                area, centroid (row, col), bbox per label
+  thresholds IMAGE.npy OUT.npy                  skimage threshold_otsu, threshold_li, threshold_triangle
+  gaussian IMAGE.npy SIGMA OUT.npy              scipy.ndimage.gaussian_filter (reflect, truncate 4)
 """
 import sys
 
@@ -47,6 +49,18 @@ def main(argv):
             for r in regionprops(np.load(args[0]).astype(np.int32))
         ]
         np.save(args[1], np.array(rows, dtype=np.float64).reshape(-1, 8))
+    elif cmd == "thresholds":
+        from skimage.filters import threshold_li, threshold_otsu, threshold_triangle
+
+        image = np.load(args[0]).astype(np.float32)
+        out = [threshold_otsu(image), threshold_li(image), threshold_triangle(image)]
+        np.save(args[1], np.array(out, dtype=np.float64))
+    elif cmd == "gaussian":
+        from scipy.ndimage import gaussian_filter
+
+        image = np.load(args[0]).astype(np.float64)
+        out = gaussian_filter(image, float(args[1]), mode="reflect", truncate=4.0)
+        np.save(args[2], out.astype(np.float32))
     else:
         raise SystemExit(f"unknown command {cmd}")
 

@@ -16,6 +16,9 @@ mod models;
 mod naming;
 mod resources;
 mod shard;
+pub mod train_args;
+#[cfg(feature = "train")]
+mod train_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +60,15 @@ pub enum Command {
     /// Measure speed and memory: tract vs ONNX Runtime (ours and Python's) on the same tiles,
     /// end-to-end megapixels per second, peak memory on a huge image, JNI overhead.
     Bench(bench::BenchArgs),
+    /// Derive nucleus targets (masks, weights, QC overlay) from a nuclear stain channel, check
+    /// its registration with the brightfield, and score them against labels when given.
+    Targets(train_args::TargetsArgs),
+    /// Train a model (see `brightseg train nuclei --help`).
+    #[command(subcommand)]
+    Train(train_args::TrainCommand),
+    /// Score a model on images with known nuclei: pixel F1, balanced accuracy, object
+    /// precision/recall/F1 at IoU 0.5, count error.
+    Evaluate(train_args::EvaluateArgs),
 }
 
 /// Arguments of `resources`.
@@ -227,6 +239,20 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::run(&args),
         Command::Resources(args) => resources::run(&args).map(|()| find_nuclei::Outcome::AllDone),
         Command::Bench(args) => bench::run(&args).map(|()| find_nuclei::Outcome::AllDone),
+        #[cfg(feature = "train")]
+        Command::Targets(args) => train_cmd::targets(&args).map(|()| find_nuclei::Outcome::AllDone),
+        #[cfg(feature = "train")]
+        Command::Train(command) => {
+            train_cmd::train(&command, cli.verbose).map(|()| find_nuclei::Outcome::AllDone)
+        }
+        #[cfg(feature = "train")]
+        Command::Evaluate(args) => {
+            train_cmd::evaluate(&args).map(|()| find_nuclei::Outcome::AllDone)
+        }
+        #[cfg(not(feature = "train"))]
+        Command::Targets(_) | Command::Train(_) | Command::Evaluate(_) => Err(anyhow::anyhow!(
+            "this brightseg was built without training support: rebuild with --features train"
+        )),
     };
     match outcome {
         Ok(find_nuclei::Outcome::AllDone) => ExitCode::SUCCESS,

@@ -70,6 +70,62 @@ pub fn match_objects(predicted: &Labels, truth: &Labels, iou: f64) -> ObjectMatc
     }
 }
 
+/// Pixel-level agreement of a binary prediction with a binary truth.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PixelScores {
+    /// Pixels in both.
+    pub true_positives: u64,
+    /// Predicted, not true.
+    pub false_positives: u64,
+    /// True, not predicted.
+    pub false_negatives: u64,
+    /// In neither.
+    pub true_negatives: u64,
+}
+
+impl PixelScores {
+    /// Counts of `predicted` against `truth` (same length).
+    pub fn count(predicted: impl Iterator<Item = bool>, truth: impl Iterator<Item = bool>) -> Self {
+        let mut s = PixelScores::default();
+        for (p, t) in predicted.zip(truth) {
+            match (p, t) {
+                (true, true) => s.true_positives += 1,
+                (true, false) => s.false_positives += 1,
+                (false, true) => s.false_negatives += 1,
+                (false, false) => s.true_negatives += 1,
+            }
+        }
+        s
+    }
+
+    /// Sum of two counts (pooling images).
+    pub fn add(&self, other: &PixelScores) -> PixelScores {
+        PixelScores {
+            true_positives: self.true_positives + other.true_positives,
+            false_positives: self.false_positives + other.false_positives,
+            false_negatives: self.false_negatives + other.false_negatives,
+            true_negatives: self.true_negatives + other.true_negatives,
+        }
+    }
+
+    /// F1 (Dice) of the foreground: 2 TP / (2 TP + FP + FN); 1 when both are empty.
+    pub fn f1(&self) -> f64 {
+        let d = 2 * self.true_positives + self.false_positives + self.false_negatives;
+        if d == 0 {
+            1.0
+        } else {
+            2.0 * self.true_positives as f64 / d as f64
+        }
+    }
+
+    /// Mean of sensitivity and specificity (a class missing from the truth counts as 1).
+    pub fn balanced_accuracy(&self) -> f64 {
+        let ratio = |a: u64, b: u64| if a + b == 0 { 1.0 } else { a as f64 / (a + b) as f64 };
+        0.5 * (ratio(self.true_positives, self.false_negatives)
+            + ratio(self.true_negatives, self.false_positives))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +151,16 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(m.f1, 0.5);
+    }
+
+    #[test]
+    fn pixel_scores_count_and_combine() {
+        let p = [true, true, false, false, true];
+        let t = [true, false, true, false, true];
+        let s = PixelScores::count(p.into_iter(), t.into_iter());
+        assert_eq!((s.true_positives, s.false_positives, s.false_negatives, s.true_negatives), (2, 1, 1, 1));
+        assert!((s.f1() - 4.0 / 6.0).abs() < 1e-12);
+        assert!((s.balanced_accuracy() - 0.5 * (2.0 / 3.0 + 0.5)).abs() < 1e-12);
+        assert_eq!(s.add(&s).true_positives, 4);
     }
 }

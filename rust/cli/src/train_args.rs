@@ -1,0 +1,199 @@
+//! Arguments of the training subcommands (`targets`, `train nuclei`, `evaluate`). They are
+//! always compiled, so the fuzzer parses them as the binary does; running them needs the
+//! `train` feature (on by default).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// Which channels and which part of the images to use (shared by the training commands).
+#[derive(Args, Debug, Clone, Default)]
+pub struct SelectionArgs {
+    /// Frames (time points, from 0) to use: a number or a range such as 0-6 [default: all].
+    #[arg(long, value_name = "RANGE")]
+    pub frames: Option<String>,
+    /// Region to use, in pixels: x,y,width,height [default: the whole image].
+    #[arg(long, value_name = "X,Y,W,H")]
+    pub region: Option<String>,
+    /// Pixel size in µm, overriding the files' calibration.
+    #[arg(long = "pixel-size", value_name = "UM")]
+    pub pixel_size: Option<f64>,
+}
+
+/// How targets are derived from the nuclear stain.
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// Automatic threshold: otsu, li or triangle.
+    #[arg(long = "threshold-method", default_value = "otsu")]
+    pub threshold_method: String,
+    /// Background subtraction radius in µm (top-hat; 0: off).
+    #[arg(long = "background-radius", default_value_t = 25.0, value_name = "UM")]
+    pub background_radius: f64,
+    /// Gaussian smoothing before thresholding, σ in µm.
+    #[arg(long, default_value_t = 1.0, value_name = "UM")]
+    pub smoothing: f64,
+    /// Smallest target nucleus in µm² (smaller ones are marked uncertain).
+    #[arg(long = "target-min-size", default_value_t = 10.0, value_name = "UM2")]
+    pub target_min_size: f64,
+    /// Width of the uncertain band around each nucleus outline, µm (weight 0 in the loss).
+    #[arg(long, default_value_t = 1.0, value_name = "UM")]
+    pub uncertain: f64,
+    /// Move the stain onto the brightfield by the shift phase correlation finds (when clear).
+    #[arg(long)]
+    pub register: bool,
+}
+
+/// Arguments of `targets`.
+#[derive(Args, Debug, Clone)]
+pub struct TargetsArgs {
+    /// Images holding the nuclear stain (and, for the registration check, the brightfield).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Stain channel (number from 1, or name).
+    #[arg(long, short = 'f')]
+    pub fluorescence: String,
+    /// Brightfield channel, to check that the two channels are registered.
+    #[arg(long, short = 'b')]
+    pub brightfield: Option<String>,
+    /// A label channel of the same images to score the targets against (e.g. nuclei).
+    #[arg(long = "truth-channel")]
+    pub truth_channel: Option<String>,
+    /// Label images to score the targets against, one per input image.
+    #[arg(long, num_args = 1..)]
+    pub truth: Vec<PathBuf>,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output folder for NAME.targets.tif (labels), NAME.weights.tif and NAME.targets.png.
+    #[arg(long, short, default_value = "brightseg-targets")]
+    pub out: PathBuf,
+}
+
+/// Subcommands of `train`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum TrainCommand {
+    /// Train a nuclei U-Net on brightfield images, with targets from a paired nuclear stain
+    /// (or from label images).
+    Nuclei(TrainNucleiArgs),
+}
+
+/// Arguments of `train nuclei`.
+#[derive(Args, Debug, Clone)]
+pub struct TrainNucleiArgs {
+    /// Images with a brightfield channel and a nuclear stain channel (TIFF, OME-TIFF).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Brightfield (transmitted light) channel: number from 1, or name.
+    #[arg(long, short = 'b')]
+    pub brightfield: String,
+    /// Nuclear stain channel (Hoechst, DAPI): number from 1, or name.
+    #[arg(long, short = 'f')]
+    pub fluorescence: Option<String>,
+    /// Label images (one per input image) to learn from instead of the stain.
+    #[arg(long, num_args = 1..)]
+    pub masks: Vec<PathBuf>,
+    /// A label channel of the input images to learn from instead of the stain.
+    #[arg(long = "mask-channel")]
+    pub mask_channel: Option<String>,
+    /// Model folder to write (its name is the model's name).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Network: standard (depth 4, width 16) or tiny (depth 4, width 4).
+    #[arg(long, default_value = "standard")]
+    pub architecture: String,
+    /// Override the network depth (levels, 2 to 6).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Override the network width (channels at full resolution).
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Most epochs.
+    #[arg(long, default_value_t = 60)]
+    pub epochs: usize,
+    /// Steps per epoch.
+    #[arg(long, default_value_t = 40)]
+    pub steps: usize,
+    /// Patches per step.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Patch edge in pixels.
+    #[arg(long, default_value_t = 128)]
+    pub patch: usize,
+    /// Peak learning rate (Adam, cosine decay).
+    #[arg(long = "learning-rate", default_value_t = 2e-3)]
+    pub learning_rate: f64,
+    /// Stop after this many epochs without a better validation F1.
+    #[arg(long, default_value_t = 12)]
+    pub patience: usize,
+    /// Random seed (same seed, data and threads: same model).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of each image's width (right-hand strip) held out for validation.
+    #[arg(long = "val-fraction", default_value_t = 0.25)]
+    pub val_fraction: f64,
+    /// Use only the first N images (after --frames and --region), for learning curves.
+    #[arg(long = "max-images", value_name = "N")]
+    pub max_images: Option<usize>,
+    /// Fine-tune from this model folder (one written by brightseg train).
+    #[arg(long = "from", value_name = "FOLDER")]
+    pub from: Option<PathBuf>,
+    /// Stop after this long, keeping the best model: e.g. 90s, 20m, 2h.
+    #[arg(long = "time-budget", value_name = "DURATION")]
+    pub time_budget: Option<String>,
+    /// Worker threads [default: all cores].
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// A line for the model description's training_data (repeatable).
+    #[arg(long = "training-data", value_name = "TEXT")]
+    pub training_data: Vec<String>,
+    /// Licence of the trained weights (SPDX identifier).
+    #[arg(long, default_value = "CC-BY-4.0")]
+    pub license: String,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Arguments of `evaluate`.
+#[derive(Args, Debug, Clone)]
+pub struct EvaluateArgs {
+    /// Images to segment.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Model name (see `brightseg models`) or model folder.
+    #[arg(long, short)]
+    pub model: String,
+    /// Channel to segment: number from 1, or name.
+    #[arg(long, short)]
+    pub channel: Option<String>,
+    /// Label images with the true nuclei, one per input image.
+    #[arg(long, num_args = 1..)]
+    pub truth: Vec<PathBuf>,
+    /// A label channel of the input images with the true nuclei.
+    #[arg(long = "truth-channel")]
+    pub truth_channel: Option<String>,
+    /// Derive the truth from this nuclear stain channel (as `brightseg targets` does).
+    #[arg(long = "truth-from-fluorescence", value_name = "CHANNEL")]
+    pub truth_from_fluorescence: Option<String>,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Probability threshold [default: the model's].
+    #[arg(long, short)]
+    pub threshold: Option<f32>,
+    /// Minimum nucleus area in µm² [default: the model's].
+    #[arg(long = "min-size")]
+    pub min_size: Option<f64>,
+    /// Also write the scores as CSV here (one row per image and a total row).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Worker threads [default: all cores].
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+}

@@ -1,0 +1,538 @@
+//! `brightseg targets`, `brightseg train nuclei` and `brightseg evaluate`: flags and glue over
+//! brightseg-train and the inference core.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use brightseg::backend::{BackendChoice, BackendOptions};
+use brightseg::image::{Calibration, PixelData, Plane};
+use brightseg::io::{write_png_rgb, write_tiff, OutputPlane};
+use brightseg::metrics::{match_objects, PixelScores};
+use brightseg::pipeline::Model;
+use brightseg::objects::Labels;
+use brightseg::pipeline::{find_nuclei, NucleiParams};
+use brightseg::render::overlay_rgb;
+use brightseg_train::dataset::{load_fields, Field, FieldSpec, Frames, Region};
+use brightseg_train::nuclei::{train_nuclei, NucleiTraining};
+use brightseg_train::register::{phase_correlation, translate};
+use brightseg_train::targets::{nucleus_targets, TargetParams};
+use brightseg_train::trainer::{Progress, TrainConfig};
+use brightseg_train::unet::Architecture;
+
+use crate::train_args::{
+    EvaluateArgs, SelectionArgs, TargetArgs, TargetsArgs, TrainCommand, TrainNucleiArgs,
+};
+
+fn field_spec(selection: &SelectionArgs) -> Result<FieldSpec> {
+    let frames = selection
+        .frames
+        .as_deref()
+        .map(str::parse::<Frames>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let region = selection
+        .region
+        .as_deref()
+        .map(str::parse::<Region>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if let Some(p) = selection.pixel_size {
+        if !(p.is_finite() && p > 0.0) {
+            bail!("--pixel-size {p} must be a positive number of µm");
+        }
+    }
+    Ok(FieldSpec {
+        frames,
+        region,
+        pixel_um: selection.pixel_size,
+        ..FieldSpec::default()
+    })
+}
+
+fn target_params(args: &TargetArgs) -> Result<TargetParams> {
+    let params = TargetParams {
+        background_radius_um: args.background_radius,
+        smoothing_um: args.smoothing,
+        method: args.threshold_method.parse().map_err(anyhow::Error::msg)?,
+        min_area_um2: args.target_min_size,
+        split_depth_px: 2.0,
+        uncertain_um: args.uncertain,
+    };
+    params.validate()?;
+    Ok(params)
+}
+
+fn pixel_um_of(field: &Field) -> f64 {
+    field.pixel_um.unwrap_or_else(|| {
+        log::warn!("{}: no pixel size; assuming 1 µm (give --pixel-size)", field.name);
+        1.0
+    })
+}
+
+/// A file-name-safe stem for a field: "image_t3".
+fn stem(field: &Field) -> String {
+    let file = field
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file = file.strip_suffix(".ome").unwrap_or(&file).to_owned();
+    format!("{file}_t{}", field.frame)
+}
+
+/// `brightseg targets`.
+pub fn targets(args: &TargetsArgs) -> Result<()> {
+    let mut spec = field_spec(&args.selection)?;
+    spec.fluorescence = Some(args.fluorescence.clone());
+    spec.brightfield = Some(
+        args.brightfield
+            .clone()
+            .unwrap_or_else(|| args.fluorescence.clone()),
+    );
+    spec.truth_channel = args.truth_channel.clone();
+    spec.truth_files = args.truth.clone();
+    let params = target_params(&args.target)?;
+    let fields = load_fields(&args.inputs, &spec)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    println!(
+        "{:<40} {:>7} {:>10} {:>10} {:>14} {:>8}",
+        "image", "nuclei", "threshold", "uncertain", "shift (peak)", "F1"
+    );
+    let mut f1s = Vec::new();
+    for field in &fields {
+        let px = pixel_um_of(field);
+        let Some(fl) = &field.fluorescence else {
+            continue;
+        };
+        let mut fl = fl.clone();
+        let mut shift_text = "-".to_owned();
+        if args.brightfield.is_some() {
+            let s = phase_correlation(&field.brightfield, &fl);
+            shift_text = format!("{},{} ({:.0})", s.dx, s.dy, s.peak_strength);
+            if !s.is_reliable() {
+                shift_text.push('?');
+            }
+            if args.target.register && s.is_reliable() && (s.dx, s.dy) != (0, 0) {
+                fl = translate(&fl, s.dx, s.dy);
+                shift_text.push_str(" applied");
+            }
+        }
+        let t = nucleus_targets(&fl, px, &params)?;
+        let name = stem(field);
+        let calibration = Calibration::square(px);
+        let (w, h) = (fl.width, fl.height);
+        write_tiff(
+            &args.out.join(format!("{name}.targets.tif")),
+            w,
+            h,
+            &[OutputPlane::Labels(&t.labels.data)],
+            1,
+            calibration,
+        )?;
+        write_tiff(
+            &args.out.join(format!("{name}.weights.tif")),
+            w,
+            h,
+            &[OutputPlane::Float(&t.weights)],
+            1,
+            calibration,
+        )?;
+        let plane = Plane::new(w, h, PixelData::F32(fl.data.clone()))?;
+        write_png_rgb(
+            &args.out.join(format!("{name}.targets.png")),
+            w,
+            h,
+            &overlay_rgb(&plane, &t.labels),
+        )?;
+        let f1 = field
+            .truth
+            .as_ref()
+            .map(|truth| match_objects(&t.labels, truth, 0.5).f1);
+        if let Some(f) = f1 {
+            f1s.push(f);
+        }
+        println!(
+            "{:<40} {:>7} {:>10.1} {:>9.1}% {:>14} {:>8}",
+            field.name,
+            t.labels.count,
+            t.threshold,
+            100.0 * t.uncertain_fraction(),
+            shift_text,
+            f1.map_or("-".to_owned(), |f| format!("{f:.3}"))
+        );
+    }
+    if !f1s.is_empty() {
+        let (mean, sd) = mean_sd(&f1s);
+        println!(
+            "object F1 at IoU 0.5 against the truth: {mean:.3} ± {sd:.3} over {} image(s)",
+            f1s.len()
+        );
+    }
+    println!("targets written to {}", args.out.display());
+    Ok(())
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
+/// Parses "90s", "20m", "2h", "1h30m" or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let bad = || anyhow::anyhow!("time budget '{text}' should look like 90s, 20m, 2h or 1h30m");
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        return (secs.is_finite() && secs > 0.0)
+            .then(|| Duration::from_secs_f64(secs))
+            .ok_or_else(bad);
+    }
+    let mut total = 0f64;
+    let mut number = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let v: f64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        total += v * match c {
+            's' => 1.0,
+            'm' => 60.0,
+            'h' => 3600.0,
+            'd' => 86400.0,
+            _ => return Err(bad()),
+        };
+    }
+    if !number.is_empty() || !(total > 0.0 && total < 1e9) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// `brightseg train …`.
+pub fn train(command: &TrainCommand, verbose: bool) -> Result<()> {
+    match command {
+        TrainCommand::Nuclei(args) => train_nuclei_cmd(args, verbose),
+    }
+}
+
+fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
+    let mut spec = field_spec(&args.selection)?;
+    spec.brightfield = Some(args.brightfield.clone());
+    spec.fluorescence = args.fluorescence.clone();
+    spec.truth_channel = args.mask_channel.clone();
+    spec.truth_files = args.masks.clone();
+    if spec.fluorescence.is_none() && spec.truth_channel.is_none() && spec.truth_files.is_empty()
+    {
+        bail!(
+            "no targets: give the nuclear stain channel (--fluorescence) or labels (--masks or \
+             --mask-channel)"
+        );
+    }
+    let mut arch = Architecture::preset(&args.architecture).with_context(|| {
+        format!(
+            "unknown architecture '{}': use standard or tiny",
+            args.architecture
+        )
+    })?;
+    if let Some(d) = args.depth {
+        arch.depth = d;
+    }
+    if let Some(w) = args.width {
+        arch.width = w;
+    }
+    let config = TrainConfig {
+        architecture: arch,
+        patch: args.patch,
+        batch: args.batch,
+        steps_per_epoch: args.steps,
+        max_epochs: args.epochs,
+        patience: args.patience,
+        learning_rate: args.learning_rate,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    config.validate()?;
+    let time_budget = args.time_budget.as_deref().map(parse_duration).transpose()?;
+    let name = args
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .context("--out must name a model folder")?;
+    let fields = load_fields(&args.inputs, &spec)?;
+    let mut training_data = args.training_data.clone();
+    if training_data.is_empty() {
+        training_data = args
+            .inputs
+            .iter()
+            .map(|p| {
+                let mut line = p.display().to_string();
+                if let Some(f) = &args.selection.frames {
+                    line.push_str(&format!(", frames {f}"));
+                }
+                if let Some(r) = &args.selection.region {
+                    line.push_str(&format!(", region {r}"));
+                }
+                line
+            })
+            .collect();
+    }
+    let request = NucleiTraining {
+        name,
+        out: args.out.clone(),
+        targets: target_params(&args.target)?,
+        register: args.target.register,
+        val_fraction: args.val_fraction,
+        max_fields: args.max_images,
+        config: config.clone(),
+        start_from: args.from.clone(),
+        time_budget,
+        threads: args.jobs.unwrap_or(0),
+        training_data,
+        license: args.license.clone(),
+    };
+    let used = args.max_images.unwrap_or(fields.len()).min(fields.len());
+    eprintln!(
+        "training a U-Net (depth {}, width {}, {} parameters) on {used} image(s); the right {:.0} % \
+         of each is held out for validation",
+        arch.depth,
+        arch.width,
+        arch.parameter_count(),
+        100.0 * args.val_fraction
+    );
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new((config.max_epochs * config.steps_per_epoch) as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} epoch {prefix} · {elapsed}/{duration} · {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut best = f64::NAN;
+    let mut progress = |p: Progress<'_>| {
+        match p {
+            Progress::Step { epoch, step, loss } => {
+                bar.set_position(((epoch - 1) * config.steps_per_epoch + step) as u64);
+                bar.set_prefix(epoch.to_string());
+                bar.set_message(format!("loss {loss:.3} · best validation F1 {best:.3}"));
+            }
+            Progress::Epoch { record, best_f1 } => {
+                best = best_f1;
+                let line = format!(
+                    "epoch {:>3}: train loss {:.4}, validation loss {:.4}, F1 {:.3} (best {:.3}), \
+                     lr {:.2e}, {:.0} s",
+                    record.epoch,
+                    record.train_loss,
+                    record.val_loss,
+                    record.val_f1,
+                    best_f1,
+                    record.learning_rate,
+                    record.seconds
+                );
+                if verbose || args.quiet {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+            }
+        }
+        true
+    };
+    let report = train_nuclei(&fields, &request, &mut progress)?;
+    bar.finish_and_clear();
+    for r in &report.registration {
+        if r.peak_strength >= 8.0 && (r.dx, r.dy) != (0, 0) {
+            eprintln!(
+                "{}: the stain is shifted by ({}, {}) px from the brightfield{}",
+                r.field,
+                r.dx,
+                r.dy,
+                if r.applied {
+                    " (corrected)"
+                } else {
+                    ": rerun with --register to correct it"
+                }
+            );
+        }
+    }
+    println!(
+        "model {} written to {}: {} epochs ({:?}), best epoch {}, validation object F1 {:.3} at \
+         threshold {:.2}",
+        report.name,
+        args.out.display(),
+        report.history.len(),
+        report.stop,
+        report.best_epoch,
+        report.val_f1_at_threshold,
+        report.threshold
+    );
+    if report.resumed_after > 0 {
+        println!("(resumed after epoch {})", report.resumed_after);
+    }
+    Ok(())
+}
+
+/// Scores of one evaluated image.
+struct Scores {
+    name: String,
+    pixels: PixelScores,
+    tp: usize,
+    fp: usize,
+    fn_: usize,
+    predicted: usize,
+    truth: usize,
+}
+
+fn f1_of(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
+    let p = if tp + fp > 0 { tp as f64 / (tp + fp) as f64 } else { 0.0 };
+    let r = if tp + fn_ > 0 { tp as f64 / (tp + fn_) as f64 } else { 0.0 };
+    let f = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+    (p, r, f)
+}
+
+/// `brightseg evaluate`.
+pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
+    let mut spec = field_spec(&args.selection)?;
+    spec.brightfield = args.channel.clone();
+    spec.truth_channel = args.truth_channel.clone();
+    spec.truth_files = args.truth.clone();
+    spec.fluorescence = args.truth_from_fluorescence.clone();
+    let sources = usize::from(args.truth_channel.is_some())
+        + usize::from(!args.truth.is_empty())
+        + usize::from(args.truth_from_fluorescence.is_some());
+    if sources != 1 {
+        bail!("give the truth once: --truth FILES, --truth-channel NAME or --truth-from-fluorescence CHANNEL");
+    }
+    let params = target_params(&args.target)?;
+    let model_path = crate::models::resolve(&args.model)?;
+    let model = Model::load_with(
+        &model_path,
+        &BackendOptions {
+            choice: BackendChoice::Tract,
+            threads: args.jobs.unwrap_or(0),
+            ort_library: None,
+        },
+    )?;
+    let fields = load_fields(&args.inputs, &spec)?;
+    let nuclei = NucleiParams {
+        threshold: args.threshold,
+        min_size_um2: args.min_size,
+        ..NucleiParams::default()
+    };
+    let mut all = Vec::new();
+    for field in &fields {
+        let px = pixel_um_of(field);
+        let truth: Labels = match (&field.truth, &field.fluorescence) {
+            (Some(t), _) => t.clone(),
+            (None, Some(fl)) => nucleus_targets(fl, px, &params)?.labels,
+            (None, None) => bail!("{}: no truth", field.name),
+        };
+        let (w, h) = (field.brightfield.width, field.brightfield.height);
+        let plane = Plane::new(w, h, PixelData::F32(field.brightfield.data.clone()))?;
+        let result = find_nuclei(&model, &plane, Calibration::square(px), &nuclei, &|_| {})?;
+        let pixels = PixelScores::count(
+            result.labels.data.iter().map(|&l| l != 0),
+            truth.data.iter().map(|&l| l != 0),
+        );
+        let m = match_objects(&result.labels, &truth, 0.5);
+        all.push(Scores {
+            name: field.name.clone(),
+            pixels,
+            tp: m.true_positives,
+            fp: m.false_positives,
+            fn_: m.false_negatives,
+            predicted: result.labels.count,
+            truth: truth.count,
+        });
+    }
+    let header = "image,pixel_f1,balanced_accuracy,object_precision,object_recall,object_f1,predicted,true,count_error_percent";
+    let mut rows = vec![header.to_owned()];
+    println!(
+        "{:<44} {:>8} {:>8} {:>9} {:>7} {:>6} {:>6} {:>6} {:>8}",
+        "image", "pixel F1", "bal.acc", "precision", "recall", "F1", "found", "true", "count ±%"
+    );
+    let mut total = Scores {
+        name: "total".into(),
+        pixels: PixelScores::default(),
+        tp: 0,
+        fp: 0,
+        fn_: 0,
+        predicted: 0,
+        truth: 0,
+    };
+    for s in &all {
+        total.pixels = total.pixels.add(&s.pixels);
+        total.tp += s.tp;
+        total.fp += s.fp;
+        total.fn_ += s.fn_;
+        total.predicted += s.predicted;
+        total.truth += s.truth;
+    }
+    for s in all.iter().chain(std::iter::once(&total)) {
+        let (p, r, f) = f1_of(s.tp, s.fp, s.fn_);
+        let count_error = if s.truth > 0 {
+            100.0 * (s.predicted as f64 - s.truth as f64) / s.truth as f64
+        } else {
+            0.0
+        };
+        println!(
+            "{:<44} {:>8.3} {:>8.3} {:>9.3} {:>7.3} {:>6.3} {:>6} {:>6} {:>+8.1}",
+            s.name,
+            s.pixels.f1(),
+            s.pixels.balanced_accuracy(),
+            p,
+            r,
+            f,
+            s.predicted,
+            s.truth,
+            count_error
+        );
+        rows.push(format!(
+            "\"{}\",{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3}",
+            s.name.replace('"', "\"\""),
+            s.pixels.f1(),
+            s.pixels.balanced_accuracy(),
+            p,
+            r,
+            f,
+            s.predicted,
+            s.truth,
+            count_error
+        ));
+    }
+    if let Some(csv) = &args.csv {
+        write_text(csv, &(rows.join("\n") + "\n"))?;
+    }
+    Ok(())
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    brightseg::io::write_bytes_atomically(path, text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90").ok(), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("20m").ok(), Some(Duration::from_secs(1200)));
+        assert_eq!(parse_duration("1h30m").ok(), Some(Duration::from_secs(5400)));
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("-5").is_err());
+        assert!(parse_duration("5m3").is_err());
+    }
+}

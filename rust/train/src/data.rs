@@ -1,0 +1,401 @@
+//! Training data: normalised images with their targets and loss weights, and the random patches
+//! (with augmentation) the trainer learns from.
+
+use brightseg::image::{PixelData, Plane};
+use brightseg::model::Preprocessing;
+use brightseg::normalize::Normalizer;
+use brightseg::objects::Labels;
+use brightseg::{Error, Result};
+use rand::Rng;
+
+use crate::filters::FloatPlane;
+
+/// The input normalisation of every model we train, written into its description so inference
+/// normalises exactly as training did: percentiles 1 and 99.8 of the whole plane to 0 and 1.
+pub const NORMALIZATION: Preprocessing = Preprocessing::ScaleRange {
+    min_percentile: 1.0,
+    max_percentile: 99.8,
+    eps: 1e-6,
+};
+
+/// `plane` normalised as [`NORMALIZATION`] says, by the inference core's own code.
+pub fn normalize(plane: &FloatPlane) -> FloatPlane {
+    let core_plane = match Plane::new(plane.width, plane.height, PixelData::F32(plane.data.clone()))
+    {
+        Ok(p) => p,
+        Err(_) => return plane.clone(),
+    };
+    let normalizer = Normalizer::for_plane(&core_plane, &[NORMALIZATION]);
+    FloatPlane::new(
+        plane.width,
+        plane.height,
+        plane.data.iter().map(|&v| normalizer.apply(v)).collect(),
+    )
+}
+
+/// One training or validation image.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Where it came from (file, frame, region), for reports.
+    pub name: String,
+    /// Normalised input.
+    pub image: FloatPlane,
+    /// Binary target (1 = nucleus).
+    pub target: Vec<f32>,
+    /// Loss weight per pixel (0 = ignore).
+    pub weight: Vec<f32>,
+    /// Nucleus instances the validation scores against.
+    pub truth: Labels,
+}
+
+impl Sample {
+    /// A sample from a normalised image and instance labels of the same size; `weight` defaults
+    /// to 1 everywhere.
+    pub fn new(
+        name: impl Into<String>,
+        image: FloatPlane,
+        truth: Labels,
+        weight: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        let name = name.into();
+        let n = image.width * image.height;
+        if truth.width != image.width || truth.height != image.height {
+            return Err(Error::image(format!(
+                "{name}: targets are {}×{} but the image is {}×{}: the channels must come from \
+                 the same field",
+                truth.width, truth.height, image.width, image.height
+            )));
+        }
+        let weight = weight.unwrap_or_else(|| vec![1.0; n]);
+        if weight.len() != n {
+            return Err(Error::image(format!("{name}: weight map has the wrong size")));
+        }
+        let target = truth
+            .data
+            .iter()
+            .map(|&l| if l != 0 { 1.0 } else { 0.0 })
+            .collect();
+        Ok(Sample {
+            name,
+            image,
+            target,
+            weight,
+            truth,
+        })
+    }
+
+    /// The part of the sample inside the `w × h` window at (`x0`, `y0`), labels renumbered.
+    pub fn crop(&self, x0: usize, y0: usize, w: usize, h: usize, name: String) -> Sample {
+        let image = self.image.crop(x0, y0, w, h);
+        let (cw, ch) = (image.width, image.height);
+        let pick = |v: &[f32]| {
+            FloatPlane::new(self.image.width, self.image.height, v.to_vec())
+                .crop(x0, y0, w, h)
+                .data
+        };
+        let mut labels = Vec::with_capacity(cw * ch);
+        for y in y0..y0 + ch {
+            let row = y * self.truth.width;
+            labels.extend_from_slice(&self.truth.data[row + x0..row + x0 + cw]);
+        }
+        let truth = brightseg::objects::relabel_and_filter(labels, cw, ch, 0.0);
+        Sample {
+            name,
+            image,
+            target: pick(&self.target),
+            weight: pick(&self.weight),
+            truth,
+        }
+    }
+}
+
+/// Random changes applied to every training patch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Augmentation {
+    /// Random horizontal and vertical flips.
+    pub flips: bool,
+    /// Random rotations by multiples of 90°.
+    pub rotations: bool,
+    /// Intensity jitter: gain in `1 ± intensity`, offset in `± intensity / 2`.
+    pub intensity: f32,
+    /// Gamma jitter: exponent in `[1 / (1 + gamma), 1 + gamma]`.
+    pub gamma: f32,
+    /// Scale jitter: patches cut at `1 ± scale` times their size and resampled.
+    pub scale: f32,
+}
+
+impl Default for Augmentation {
+    fn default() -> Self {
+        Augmentation {
+            flips: true,
+            rotations: true,
+            intensity: 0.2,
+            gamma: 0.3,
+            scale: 0.15,
+        }
+    }
+}
+
+impl Augmentation {
+    /// No augmentation at all.
+    pub const NONE: Augmentation = Augmentation {
+        flips: false,
+        rotations: false,
+        intensity: 0.0,
+        gamma: 0.0,
+        scale: 0.0,
+    };
+}
+
+/// A square training patch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch {
+    /// Input, `size²` values.
+    pub image: Vec<f32>,
+    /// Target.
+    pub target: Vec<f32>,
+    /// Loss weight.
+    pub weight: Vec<f32>,
+}
+
+/// Share of patches centred on a nucleus pixel (the rest are placed uniformly), so that sparse
+/// images still show the network enough nuclei.
+const NUCLEUS_CENTRED: f64 = 0.7;
+
+/// Cuts one augmented `size × size` patch from a random sample (chosen in proportion to its
+/// area). Pixels outside the image repeat its edge and get weight 0.
+pub fn random_patch(samples: &[Sample], size: usize, aug: &Augmentation, rng: &mut impl Rng) -> Patch {
+    let areas: Vec<f64> = samples
+        .iter()
+        .map(|s| (s.image.width * s.image.height) as f64)
+        .collect();
+    let total: f64 = areas.iter().sum();
+    let mut pick = rng.random::<f64>() * total;
+    let mut index = 0;
+    for (i, a) in areas.iter().enumerate() {
+        index = i;
+        if pick < *a {
+            break;
+        }
+        pick -= a;
+    }
+    let s = &samples[index];
+    let (w, h) = (s.image.width, s.image.height);
+    let scale = if aug.scale > 0.0 {
+        1.0 + rng.random_range(-aug.scale..=aug.scale)
+    } else {
+        1.0
+    };
+    let source = f64::from(scale) * size as f64;
+    // Centre: on a nucleus pixel most of the time, else anywhere.
+    let foreground: Vec<usize> = if rng.random::<f64>() < NUCLEUS_CENTRED {
+        // Sample a few candidate pixels rather than listing every nucleus pixel.
+        (0..64)
+            .map(|_| rng.random_range(0..w * h))
+            .filter(|&i| s.target[i] > 0.5)
+            .take(1)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (cx, cy) = match foreground.first() {
+        Some(&i) => ((i % w) as f64 + 0.5, (i / w) as f64 + 0.5),
+        None => (
+            rng.random::<f64>() * w as f64,
+            rng.random::<f64>() * h as f64,
+        ),
+    };
+    // Keep the window inside the image where it fits, so few pixels are padding.
+    let half = source / 2.0;
+    let clamp_centre = |c: f64, extent: usize| {
+        if source >= extent as f64 {
+            extent as f64 / 2.0
+        } else {
+            c.clamp(half, extent as f64 - half)
+        }
+    };
+    let (cx, cy) = (clamp_centre(cx, w), clamp_centre(cy, h));
+    // Whole-pixel corners, so an unscaled patch is an exact crop.
+    let (x0, y0) = ((cx - half).round(), (cy - half).round());
+    let step = source / size as f64;
+    let mut patch = Patch {
+        image: Vec::with_capacity(size * size),
+        target: Vec::with_capacity(size * size),
+        weight: Vec::with_capacity(size * size),
+    };
+    for py in 0..size {
+        for px in 0..size {
+            let sx = x0 + (px as f64 + 0.5) * step - 0.5;
+            let sy = y0 + (py as f64 + 0.5) * step - 0.5;
+            let inside = sx >= -0.5 && sy >= -0.5 && sx <= w as f64 - 0.5 && sy <= h as f64 - 0.5;
+            patch.image.push(bilinear(&s.image, sx, sy));
+            let nearest = (sy.round().clamp(0.0, (h - 1) as f64) as usize) * w
+                + sx.round().clamp(0.0, (w - 1) as f64) as usize;
+            patch.target.push(s.target[nearest]);
+            patch
+                .weight
+                .push(if inside { s.weight[nearest] } else { 0.0 });
+        }
+    }
+    if aug.flips && rng.random::<bool>() {
+        flip_x(&mut patch, size);
+    }
+    if aug.flips && rng.random::<bool>() {
+        flip_y(&mut patch, size);
+    }
+    if aug.rotations {
+        for _ in 0..rng.random_range(0..4) {
+            rotate90(&mut patch, size);
+        }
+    }
+    if aug.gamma > 0.0 {
+        let g = rng.random_range(1.0 / (1.0 + aug.gamma)..=1.0 + aug.gamma);
+        for v in &mut patch.image {
+            if *v > 0.0 {
+                *v = v.powf(g);
+            }
+        }
+    }
+    if aug.intensity > 0.0 {
+        let gain = 1.0 + rng.random_range(-aug.intensity..=aug.intensity);
+        let offset = rng.random_range(-aug.intensity / 2.0..=aug.intensity / 2.0);
+        for v in &mut patch.image {
+            *v = *v * gain + offset;
+        }
+    }
+    patch
+}
+
+/// Bilinear sample at (`x`, `y`) (pixel centres at integers), edges repeated.
+fn bilinear(p: &FloatPlane, x: f64, y: f64) -> f32 {
+    let (w, h) = (p.width, p.height);
+    let x = x.clamp(0.0, (w - 1) as f64);
+    let y = y.clamp(0.0, (h - 1) as f64);
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
+    let v = |xx: usize, yy: usize| p.data[yy * w + xx];
+    let top = v(x0, y0) * (1.0 - fx) + v(x1, y0) * fx;
+    let bottom = v(x0, y1) * (1.0 - fx) + v(x1, y1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+fn remap(patch: &mut Patch, size: usize, from: impl Fn(usize, usize) -> usize) {
+    for plane in [&mut patch.image, &mut patch.target, &mut patch.weight] {
+        let old = plane.clone();
+        for y in 0..size {
+            for x in 0..size {
+                plane[y * size + x] = old[from(x, y)];
+            }
+        }
+    }
+}
+
+fn flip_x(patch: &mut Patch, size: usize) {
+    remap(patch, size, |x, y| y * size + (size - 1 - x));
+}
+
+fn flip_y(patch: &mut Patch, size: usize) {
+    remap(patch, size, |x, y| (size - 1 - y) * size + x);
+}
+
+fn rotate90(patch: &mut Patch, size: usize) {
+    remap(patch, size, |x, y| x * size + (size - 1 - y));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn sample(w: usize, h: usize) -> Sample {
+        let image = FloatPlane::new(w, h, (0..w * h).map(|i| i as f32).collect());
+        let data = (0..w * h)
+            .map(|i| u32::from((i % w) > w / 2 && (i / w) > h / 2))
+            .collect();
+        let truth = Labels {
+            width: w,
+            height: h,
+            data,
+            count: 1,
+        };
+        Sample::new("s", image, truth, None).expect("sample")
+    }
+
+    #[test]
+    fn patches_without_augmentation_are_exact_crops() {
+        let s = sample(40, 30);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..20 {
+            let p = random_patch(std::slice::from_ref(&s), 16, &Augmentation::NONE, &mut rng);
+            let first = p.image[0] as usize;
+            let (x0, y0) = (first % 40, first / 40);
+            for y in 0..16 {
+                for x in 0..16 {
+                    let i = (y0 + y) * 40 + x0 + x;
+                    assert_eq!(p.image[y * 16 + x], i as f32);
+                    assert_eq!(p.target[y * 16 + x], s.target[i]);
+                }
+            }
+            assert!(p.weight.iter().all(|&w| w == 1.0));
+        }
+    }
+
+    #[test]
+    fn a_patch_larger_than_the_image_is_padded_with_zero_weight() {
+        let s = sample(10, 8);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let p = random_patch(std::slice::from_ref(&s), 16, &Augmentation::NONE, &mut rng);
+        let zero = p.weight.iter().filter(|&&w| w == 0.0).count();
+        assert_eq!(zero, 16 * 16 - 10 * 8);
+    }
+
+    #[test]
+    fn augmentation_keeps_image_and_target_aligned() {
+        // Image equals 10 × target: any geometric change must keep that true.
+        let (w, h) = (32, 32);
+        let data: Vec<u32> = (0..w * h).map(|i| u32::from((i * 7919) % 5 == 0)).collect();
+        let image = FloatPlane::new(w, h, data.iter().map(|&l| l as f32 * 10.0).collect());
+        let truth = Labels {
+            width: w,
+            height: h,
+            data,
+            count: 1,
+        };
+        let s = Sample::new("s", image, truth, None).expect("sample");
+        let aug = Augmentation {
+            intensity: 0.0,
+            gamma: 0.0,
+            scale: 0.0,
+            ..Augmentation::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..20 {
+            let p = random_patch(std::slice::from_ref(&s), 16, &aug, &mut rng);
+            for (v, t) in p.image.iter().zip(&p.target) {
+                assert_eq!(*v, t * 10.0);
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_same_patches() {
+        let s = sample(40, 30);
+        let draw = |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            random_patch(std::slice::from_ref(&s), 16, &Augmentation::default(), &mut rng)
+        };
+        assert_eq!(draw(5), draw(5));
+        assert_ne!(draw(5), draw(6));
+    }
+
+    #[test]
+    fn normalisation_maps_percentiles_to_zero_and_one() {
+        let p = FloatPlane::new(100, 10, (0..1000).map(|i| i as f32).collect());
+        let n = normalize(&p);
+        let lo = n.data[10];
+        let hi = n.data[998];
+        assert!(lo.abs() < 0.01 && (hi - 1.0).abs() < 0.01, "{lo} {hi}");
+    }
+}

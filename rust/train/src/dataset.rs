@@ -1,0 +1,275 @@
+//! Reading training and evaluation data: fields (one time point of one image file) with a
+//! brightfield plane, optionally a paired fluorescence plane and instance labels, restricted to
+//! chosen frames and a region, so that a time series can be split in time and in space.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use brightseg::image::Image;
+use brightseg::io::read_image;
+use brightseg::objects::{relabel_and_filter, Labels};
+use brightseg::{Error, Result};
+
+use crate::filters::FloatPlane;
+
+/// An inclusive range of frames (time points), counted from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frames {
+    /// First frame.
+    pub first: usize,
+    /// Last frame (inclusive).
+    pub last: usize,
+}
+
+impl FromStr for Frames {
+    type Err = String;
+    /// "3" or "0-6".
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let bad = || format!("frames '{s}' should be a frame number or a range like 0-6");
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        let first: usize = a.trim().parse().map_err(|_| bad())?;
+        let last: usize = b.trim().parse().map_err(|_| bad())?;
+        if last < first {
+            return Err(bad());
+        }
+        Ok(Frames { first, last })
+    }
+}
+
+impl fmt::Display for Frames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+/// A rectangle in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// Left edge.
+    pub x: usize,
+    /// Top edge.
+    pub y: usize,
+    /// Width.
+    pub width: usize,
+    /// Height.
+    pub height: usize,
+}
+
+impl FromStr for Region {
+    type Err = String;
+    /// "x,y,width,height".
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let v: Vec<usize> = s
+            .split(',')
+            .map(|p| p.trim().parse::<usize>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| format!("region '{s}' should be x,y,width,height in pixels"))?;
+        match v[..] {
+            [x, y, width, height] if width > 0 && height > 0 => Ok(Region {
+                x,
+                y,
+                width,
+                height,
+            }),
+            _ => Err(format!(
+                "region '{s}' should be x,y,width,height in pixels, with width and height above 0"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{},{},{},{}", self.x, self.y, self.width, self.height)
+    }
+}
+
+/// Which planes of the files to use.
+#[derive(Debug, Clone, Default)]
+pub struct FieldSpec {
+    /// Transmitted-light channel (number from 1, or name).
+    pub brightfield: Option<String>,
+    /// Nuclear stain channel (number from 1, or name).
+    pub fluorescence: Option<String>,
+    /// A channel of the same file holding instance labels (e.g. "nuclei").
+    pub truth_channel: Option<String>,
+    /// Label images, one per input file (same frames), instead of a label channel.
+    pub truth_files: Vec<PathBuf>,
+    /// Frames to use [default: all].
+    pub frames: Option<Frames>,
+    /// Region to use [default: the whole plane].
+    pub region: Option<Region>,
+    /// Pixel size in µm overriding the files' calibration.
+    pub pixel_um: Option<f64>,
+}
+
+/// One field: planes of one time point of one file, cropped to the region.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// "file.tif t3 [x,y,w,h]".
+    pub name: String,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Frame (from 0).
+    pub frame: usize,
+    /// Brightfield plane (raw values).
+    pub brightfield: FloatPlane,
+    /// Fluorescence plane (raw values), when asked for.
+    pub fluorescence: Option<FloatPlane>,
+    /// Instance labels, when a truth channel or files were given.
+    pub truth: Option<Labels>,
+    /// Pixel size in µm (None: the file has no calibration and none was given).
+    pub pixel_um: Option<f64>,
+}
+
+fn plane_of(image: &Image, channel: usize, frame: usize) -> FloatPlane {
+    FloatPlane::from_plane(image.plane(channel, 0, frame))
+}
+
+fn labels_of(plane: &FloatPlane) -> Result<Labels> {
+    if plane
+        .data
+        .iter()
+        .any(|&v| !(v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f32))
+    {
+        return Err(Error::image(
+            "the label plane holds values that are not whole numbers ≥ 0: it is not a label image",
+        ));
+    }
+    let data = plane.data.iter().map(|&v| v as u32).collect();
+    Ok(relabel_and_filter(data, plane.width, plane.height, 0.0))
+}
+
+/// Reads the fields of `paths` as `spec` says.
+pub fn load_fields(paths: &[PathBuf], spec: &FieldSpec) -> Result<Vec<Field>> {
+    if !spec.truth_files.is_empty() && spec.truth_files.len() != paths.len() {
+        return Err(Error::invalid(format!(
+            "{} label files for {} images: give one label image per input image, in the same \
+             order",
+            spec.truth_files.len(),
+            paths.len()
+        )));
+    }
+    let mut fields = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let image = read_image(path)?;
+        let truth_image = match spec.truth_files.get(i) {
+            Some(p) => Some(read_image(p)?),
+            None => None,
+        };
+        fields.extend(fields_of(path, &image, truth_image.as_ref(), spec)?);
+    }
+    if fields.is_empty() {
+        return Err(Error::invalid("no images selected: check --frames"));
+    }
+    Ok(fields)
+}
+
+fn fields_of(
+    path: &Path,
+    image: &Image,
+    truth_image: Option<&Image>,
+    spec: &FieldSpec,
+) -> Result<Vec<Field>> {
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let with_file = |e: Error| Error::new(e.kind(), format!("{file}: {}", e.message()));
+    let bf = image
+        .resolve_channel(spec.brightfield.as_deref())
+        .map_err(with_file)?;
+    let fl = spec
+        .fluorescence
+        .as_deref()
+        .map(|c| image.resolve_channel(Some(c)))
+        .transpose()
+        .map_err(with_file)?;
+    let truth_c = spec
+        .truth_channel
+        .as_deref()
+        .map(|c| image.resolve_channel(Some(c)))
+        .transpose()
+        .map_err(with_file)?;
+    if let Some(t) = truth_image {
+        if (t.width(), t.height()) != (image.width(), image.height()) || t.frames() < image.frames()
+        {
+            return Err(Error::image(format!(
+                "{file}: its label image is {}×{} with {} frame(s), the image {}×{} with {}",
+                t.width(),
+                t.height(),
+                t.frames(),
+                image.width(),
+                image.height(),
+                image.frames()
+            )));
+        }
+    }
+    let frames = spec.frames.unwrap_or(Frames {
+        first: 0,
+        last: image.frames() - 1,
+    });
+    if frames.first >= image.frames() {
+        return Err(Error::invalid(format!(
+            "{file} has {} frame(s) (0 to {}); frames {frames} are not there",
+            image.frames(),
+            image.frames() - 1
+        )));
+    }
+    let region = spec.region.unwrap_or(Region {
+        x: 0,
+        y: 0,
+        width: image.width(),
+        height: image.height(),
+    });
+    if region.x + region.width > image.width() || region.y + region.height > image.height() {
+        return Err(Error::invalid(format!(
+            "region {region} lies outside {file} ({}×{} pixels)",
+            image.width(),
+            image.height()
+        )));
+    }
+    let pixel_um = spec.pixel_um.or(image.calibration.pixel_width_um);
+    let crop = |p: FloatPlane| p.crop(region.x, region.y, region.width, region.height);
+    let whole = region.width == image.width() && region.height == image.height();
+    let mut out = Vec::new();
+    for frame in frames.first..=frames.last.min(image.frames() - 1) {
+        let truth = match (truth_c, truth_image) {
+            (_, Some(t)) => Some(labels_of(&crop(plane_of(t, 0, frame))).map_err(with_file)?),
+            (Some(c), None) => Some(labels_of(&crop(plane_of(image, c, frame))).map_err(with_file)?),
+            (None, None) => None,
+        };
+        let mut name = format!("{file} t{frame}");
+        if !whole {
+            name.push_str(&format!(" [{region}]"));
+        }
+        out.push(Field {
+            name,
+            path: path.to_path_buf(),
+            frame,
+            brightfield: crop(plane_of(image, bf, frame)),
+            fluorescence: fl.map(|c| crop(plane_of(image, c, frame))),
+            truth,
+            pixel_um,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_and_regions_parse() {
+        assert_eq!("0-6".parse::<Frames>(), Ok(Frames { first: 0, last: 6 }));
+        assert_eq!("4".parse::<Frames>(), Ok(Frames { first: 4, last: 4 }));
+        assert!("6-0".parse::<Frames>().is_err());
+        assert!("a".parse::<Frames>().is_err());
+        let r: Region = "384,0,192,210".parse().expect("region");
+        assert_eq!((r.x, r.width), (384, 192));
+        assert!("1,2,3".parse::<Region>().is_err());
+        assert!("0,0,0,5".parse::<Region>().is_err());
+    }
+}

@@ -1,0 +1,428 @@
+//! Export of a trained U-Net: an ONNX graph built with the ONNX protobuf types (as tract-onnx
+//! defines them, encoded with prost) and a bioimage.io-style model description, written as a
+//! model folder that "Find Nuclei DNN" lists.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::tensor::Tensor;
+use prost::Message;
+use tract_onnx::pb;
+use tract_onnx::pb::attribute_proto::AttributeType;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
+
+use brightseg::{Error, Result};
+
+use crate::unet::{DoubleConv, UNet};
+
+/// ONNX opset the graph is written for.
+pub const OPSET: i64 = 17;
+/// Name of the graph's input.
+pub const INPUT: &str = "input";
+/// Name of the graph's output (probabilities).
+pub const OUTPUT: &str = "probability";
+
+fn values<const D: usize>(p: &Param<Tensor<D>>) -> (Vec<i64>, Vec<f32>) {
+    let t = p.val();
+    let dims = t.dims().iter().map(|&d| d as i64).collect();
+    let data = t.into_data();
+    let v = data.as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default();
+    (dims, v)
+}
+
+fn initializer(name: &str, dims: Vec<i64>, data: Vec<f32>) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.to_owned(),
+        dims,
+        data_type: DataType::Float as i32,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+fn ints(name: &str, v: &[i64]) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.to_owned(),
+        r#type: AttributeType::Ints as i32,
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, v: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.to_owned(),
+        r#type: AttributeType::Int as i32,
+        i: v,
+        ..Default::default()
+    }
+}
+
+/// Builds the node list and the weights while walking the network.
+struct GraphBuilder {
+    nodes: Vec<pb::NodeProto>,
+    weights: Vec<pb::TensorProto>,
+    counter: usize,
+}
+
+impl GraphBuilder {
+    fn fresh(&mut self, stem: &str) -> String {
+        self.counter += 1;
+        format!("{stem}_{}", self.counter)
+    }
+
+    fn node(&mut self, op: &str, inputs: Vec<String>, attrs: Vec<pb::AttributeProto>) -> String {
+        let out = self.fresh(&op.to_ascii_lowercase());
+        self.nodes.push(pb::NodeProto {
+            name: out.clone(),
+            op_type: op.to_owned(),
+            input: inputs,
+            output: vec![out.clone()],
+            attribute: attrs,
+            ..Default::default()
+        });
+        out
+    }
+
+    fn weights_of(
+        &mut self,
+        stem: &str,
+        weight: &Param<Tensor<4>>,
+        bias: Option<&Param<Tensor<1>>>,
+    ) -> Vec<String> {
+        let (dims, data) = values(weight);
+        let w = self.fresh(&format!("{stem}.weight"));
+        self.weights.push(initializer(&w, dims, data));
+        let mut names = vec![w];
+        if let Some(b) = bias {
+            let (dims, data) = values(b);
+            let name = self.fresh(&format!("{stem}.bias"));
+            self.weights.push(initializer(&name, dims, data));
+            names.push(name);
+        }
+        names
+    }
+
+    fn conv(&mut self, input: String, conv: &Conv2d, pad: i64) -> String {
+        let [_, _, kh, kw] = conv.weight.dims();
+        let mut inputs = vec![input];
+        inputs.extend(self.weights_of("conv", &conv.weight, conv.bias.as_ref()));
+        self.node(
+            "Conv",
+            inputs,
+            vec![
+                ints("kernel_shape", &[kh as i64, kw as i64]),
+                ints("pads", &[pad, pad, pad, pad]),
+                ints("strides", &[1, 1]),
+                ints("dilations", &[1, 1]),
+                int("group", 1),
+            ],
+        )
+    }
+
+    fn double_conv(&mut self, input: String, block: &DoubleConv) -> String {
+        let a = self.conv(input, &block.first, 1);
+        let a = self.node("Relu", vec![a], vec![]);
+        let b = self.conv(a, &block.second, 1);
+        self.node("Relu", vec![b], vec![])
+    }
+
+    fn up(&mut self, input: String, up: &ConvTranspose2d) -> String {
+        let mut inputs = vec![input];
+        inputs.extend(self.weights_of("up", &up.weight, up.bias.as_ref()));
+        self.node(
+            "ConvTranspose",
+            inputs,
+            vec![
+                ints("kernel_shape", &[2, 2]),
+                ints("strides", &[2, 2]),
+                ints("pads", &[0, 0, 0, 0]),
+                int("group", 1),
+            ],
+        )
+    }
+}
+
+fn value_info(name: &str) -> pb::ValueInfoProto {
+    let dim = |d: dimension::Value| Dimension {
+        value: Some(d),
+        ..Default::default()
+    };
+    pb::ValueInfoProto {
+        name: name.to_owned(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: DataType::Float as i32,
+                shape: Some(pb::TensorShapeProto {
+                    dim: vec![
+                        dim(dimension::Value::DimValue(1)),
+                        dim(dimension::Value::DimValue(1)),
+                        dim(dimension::Value::DimParam("height".into())),
+                        dim(dimension::Value::DimParam("width".into())),
+                    ],
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The network as an ONNX model: input `input` `[1, 1, height, width]` (normalised image),
+/// output `probability` of the same shape (sigmoid included).
+pub fn onnx_model(model: &UNet, description: &str) -> pb::ModelProto {
+    let mut g = GraphBuilder {
+        nodes: Vec::new(),
+        weights: Vec::new(),
+        counter: 0,
+    };
+    let depth = model.down.len();
+    let mut x = INPUT.to_owned();
+    let mut skips = Vec::new();
+    for (level, block) in model.down.iter().enumerate() {
+        x = g.double_conv(x, block);
+        if level + 1 < depth {
+            skips.push(x.clone());
+            x = g.node(
+                "MaxPool",
+                vec![x],
+                vec![
+                    ints("kernel_shape", &[2, 2]),
+                    ints("strides", &[2, 2]),
+                    ints("pads", &[0, 0, 0, 0]),
+                ],
+            );
+        }
+    }
+    for level in (0..depth - 1).rev() {
+        let up = g.up(x, &model.up[level]);
+        let skip = skips.pop().unwrap_or_default();
+        let cat = g.node("Concat", vec![skip, up], vec![int("axis", 1)]);
+        x = g.double_conv(cat, &model.decode[level]);
+    }
+    let logits = g.conv(x, &model.head, 0);
+    // The last node writes the graph output under its public name.
+    g.nodes.push(pb::NodeProto {
+        name: "sigmoid".into(),
+        op_type: "Sigmoid".into(),
+        input: vec![logits],
+        output: vec![OUTPUT.into()],
+        ..Default::default()
+    });
+    pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
+        producer_name: "brightseg-train".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        doc_string: description.to_owned(),
+        graph: Some(pb::GraphProto {
+            name: "unet".into(),
+            node: g.nodes,
+            initializer: g.weights,
+            input: vec![value_info(INPUT)],
+            output: vec![value_info(OUTPUT)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Writes the ONNX file of `model` to `path` (atomically).
+pub fn write_onnx(model: &UNet, description: &str, path: &Path) -> Result<()> {
+    let bytes = onnx_model(model, description).encode_to_vec();
+    brightseg::io::write_bytes_atomically(path, &bytes)
+}
+
+/// What the model description states besides the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    /// Display name.
+    pub name: String,
+    /// One-paragraph description.
+    pub description: String,
+    /// Pixel size of the training data, µm.
+    pub pixel_um: f64,
+    /// Default probability threshold (chosen on validation data).
+    pub threshold: f32,
+    /// Default minimum nucleus area, µm².
+    pub min_size_um2: f64,
+    /// Preferred tile edge for inference.
+    pub tile_size: usize,
+    /// Input sizes must be multiples of this.
+    pub size_multiple: usize,
+    /// Lines describing the training data (source, split, targets).
+    pub training_data: Vec<String>,
+    /// Measured metrics: (name, value).
+    pub metrics: Vec<(String, f64)>,
+    /// SPDX licence of the weights.
+    pub license: String,
+    /// Free-form training details (architecture, epochs, seed…): (key, value).
+    pub training: Vec<(String, String)>,
+}
+
+fn yaml_string(s: &str) -> String {
+    let escaped = s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    format!("\"{escaped}\"")
+}
+
+/// The bioimage.io (format 0.5) description of a model exported by [`write_model_folder`].
+pub fn model_description(info: &ModelInfo) -> String {
+    let mut y = String::new();
+    let m = info.size_multiple;
+    let _ = writeln!(y, "# Written by brightseg-train {}.", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(y, "format_version: 0.5.4");
+    let _ = writeln!(y, "type: model");
+    let _ = writeln!(y, "name: {}", yaml_string(&info.name));
+    let _ = writeln!(y, "description: {}", yaml_string(&info.description));
+    let _ = writeln!(y, "license: {}", info.license);
+    let _ = writeln!(y, "authors:\n  - name: brightseg contributors");
+    let _ = writeln!(y, "tags: [unet2d, nucleus, segmentation, brightfield, brightseg]");
+    let _ = writeln!(y, "documentation: README.md");
+    let _ = writeln!(y, "inputs:");
+    let _ = writeln!(y, "  - id: {INPUT}");
+    let _ = writeln!(y, "    description: one image channel, normalised by its percentiles");
+    let _ = writeln!(y, "    data_type: float32");
+    let _ = writeln!(y, "    axes:");
+    let _ = writeln!(y, "      - type: batch");
+    let _ = writeln!(y, "      - type: channel\n        channel_names: [brightfield]");
+    for axis in ["y", "x"] {
+        let _ = writeln!(
+            y,
+            "      - type: space\n        id: {axis}\n        size: {{min: {m}, step: {m}}}\n        \
+             unit: micrometer\n        scale: {}",
+            info.pixel_um
+        );
+    }
+    let _ = writeln!(y, "    preprocessing:");
+    let _ = writeln!(y, "      - id: scale_range");
+    let _ = writeln!(
+        y,
+        "        kwargs: {{mode: per_sample, axes: [y, x], min_percentile: 1.0, max_percentile: \
+         99.8, eps: 1.0e-6}}"
+    );
+    let _ = writeln!(y, "outputs:");
+    let _ = writeln!(y, "  - id: {OUTPUT}");
+    let _ = writeln!(y, "    description: nucleus probability in [0, 1]");
+    let _ = writeln!(y, "    axes:");
+    let _ = writeln!(y, "      - type: batch");
+    let _ = writeln!(y, "      - type: channel\n        channel_names: [nucleus]");
+    for axis in ["y", "x"] {
+        let _ = writeln!(
+            y,
+            "      - type: space\n        id: {axis}\n        size: {{tensor_id: {INPUT}, axis_id: {axis}}}\n        \
+             halo: 32"
+        );
+    }
+    let _ = writeln!(y, "    data:\n      range: [0.0, 1.0]");
+    let _ = writeln!(y, "weights:");
+    let _ = writeln!(y, "  onnx:\n    source: model.onnx\n    opset_version: {OPSET}");
+    let _ = writeln!(y, "training_data:");
+    for line in &info.training_data {
+        let _ = writeln!(y, "  - {}", yaml_string(line));
+    }
+    let _ = writeln!(y, "config:");
+    let _ = writeln!(y, "  brightseg:");
+    let _ = writeln!(y, "    threshold: {}", info.threshold);
+    let _ = writeln!(y, "    min_size_um2: {}", info.min_size_um2);
+    let _ = writeln!(y, "    tile_size: {}", info.tile_size);
+    let _ = writeln!(y, "    pixel_size_um: {}", info.pixel_um);
+    let _ = writeln!(y, "    halo: 32");
+    let _ = writeln!(y, "    metrics:");
+    for (k, v) in &info.metrics {
+        let _ = writeln!(y, "      {k}: {v:.4}");
+    }
+    let _ = writeln!(y, "    training:");
+    for (k, v) in &info.training {
+        let _ = writeln!(y, "      {k}: {}", yaml_string(v));
+    }
+    y
+}
+
+/// Writes a model folder: `model.onnx`, `bioimageio.yaml` and `LICENSE`. The folder is
+/// created when missing; existing files of the same names are replaced.
+pub fn write_model_folder(model: &UNet, info: &ModelInfo, folder: &Path) -> Result<()> {
+    if info.size_multiple != model.architecture().size_multiple() {
+        return Err(Error::invalid("size multiple does not match the network"));
+    }
+    std::fs::create_dir_all(folder).map_err(|e| Error::io("create", folder, e))?;
+    write_onnx(model, &info.description, &folder.join("model.onnx"))?;
+    brightseg::io::write_bytes_atomically(
+        &folder.join("bioimageio.yaml"),
+        model_description(info).as_bytes(),
+    )?;
+    let licence = format!(
+        "The weights in this folder were trained with brightseg-train and are released under \
+         {}.\nTraining data: see bioimageio.yaml (training_data).\n",
+        info.license
+    );
+    brightseg::io::write_bytes_atomically(&folder.join("LICENSE"), licence.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trainer::predict;
+    use crate::unet::Architecture;
+    use burn::tensor::Device;
+
+    fn info(multiple: usize) -> ModelInfo {
+        ModelInfo {
+            name: "test \"model\"".into(),
+            description: "a test".into(),
+            pixel_um: 0.65,
+            threshold: 0.45,
+            min_size_um2: 12.0,
+            tile_size: 64,
+            size_multiple: multiple,
+            training_data: vec!["synthetic".into()],
+            metrics: vec![("f1".into(), 0.5)],
+            license: "CC-BY-4.0".into(),
+            training: vec![("seed".into(), "1".into())],
+        }
+    }
+
+    /// The exported graph, read by the inference core (description and ONNX through tract),
+    /// gives the trainer's own probabilities.
+    #[test]
+    fn exported_model_runs_in_the_core_with_the_trainers_numbers() {
+        let device = Device::flex();
+        device.seed(3);
+        let arch = Architecture { depth: 3, width: 4 };
+        let net = UNet::new(arch, &device);
+        let dir = tempfile::tempdir().expect("tmp");
+        write_model_folder(&net, &info(arch.size_multiple()), dir.path()).expect("export");
+
+        let model = brightseg::pipeline::Model::load(dir.path()).expect("core reads the folder");
+        let card = model.card();
+        assert_eq!(card.name, "test \"model\"");
+        assert_eq!(card.defaults.threshold, 0.45);
+        assert_eq!(card.defaults.min_size_um2, 12.0);
+        assert_eq!(card.pixel_size_um, Some(0.65));
+        assert_eq!(card.size_y.step, 4);
+
+        let (w, h) = (40usize, 24usize);
+        let tile: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
+        let ours = predict(&net, &crate::filters::FloatPlane::new(w, h, tile.clone()));
+        let theirs = model.run_tile(&tile, h, w).expect("tract runs it");
+        let worst = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "max difference {worst}");
+    }
+
+    #[test]
+    fn refuses_a_description_that_does_not_fit_the_network() {
+        let net = UNet::new(Architecture { depth: 3, width: 4 }, &Device::flex());
+        let dir = tempfile::tempdir().expect("tmp");
+        assert!(write_model_folder(&net, &info(8), dir.path()).is_err());
+    }
+}

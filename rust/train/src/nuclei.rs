@@ -1,0 +1,348 @@
+//! "Train a nuclei model from paired fluorescence" as one function: check registration, derive
+//! targets from the stain (or take given labels), hold out a validation strip of every field,
+//! train, choose the threshold on validation data, and write a model folder that Find Nuclei
+//! DNN runs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use brightseg::{Error, Result};
+
+use crate::data::{normalize, Sample};
+use crate::dataset::Field;
+use crate::export::{write_model_folder, ModelInfo};
+use crate::register::{phase_correlation, translate, Shift};
+use crate::targets::{nucleus_targets, TargetParams};
+use crate::trainer::{
+    choose_threshold, train, CheckpointDir, EpochRecord, Progress, RunOptions, StopReason,
+    TrainConfig,
+};
+use crate::unet::{Architecture, UNet};
+
+/// Everything a nuclei training run needs besides the fields.
+#[derive(Debug, Clone)]
+pub struct NucleiTraining {
+    /// Model name (also the folder name when `out` is a parent).
+    pub name: String,
+    /// The model folder to write.
+    pub out: PathBuf,
+    /// Target derivation from the fluorescence channel.
+    pub targets: TargetParams,
+    /// Move the fluorescence onto the brightfield by the measured shift when it is clear.
+    pub register: bool,
+    /// Share of every field's width (its right-hand strip) held out for validation.
+    pub val_fraction: f64,
+    /// Use only the first N fields (for learning curves).
+    pub max_fields: Option<usize>,
+    /// Trainer settings.
+    pub config: TrainConfig,
+    /// Fine-tune from this model folder (one written by brightseg-train).
+    pub start_from: Option<PathBuf>,
+    /// Stop after this long, keeping the best model.
+    pub time_budget: Option<Duration>,
+    /// Worker threads (0: all cores).
+    pub threads: usize,
+    /// Lines for the description's training_data.
+    pub training_data: Vec<String>,
+    /// Licence of the weights (SPDX).
+    pub license: String,
+}
+
+/// Registration measured for one field.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistrationCheck {
+    /// Field name.
+    pub field: String,
+    /// Pixels right the fluorescence moves onto the brightfield.
+    pub dx: isize,
+    /// Pixels down.
+    pub dy: isize,
+    /// Peak strength (see [`Shift`]).
+    pub peak_strength: f64,
+    /// Whether the shift was applied.
+    pub applied: bool,
+}
+
+/// What a training run did, saved as `training.json` in the model folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingReport {
+    /// Model name.
+    pub name: String,
+    /// Network shape.
+    pub architecture: Architecture,
+    /// Parameters.
+    pub parameters: usize,
+    /// Training fields (names).
+    pub train_fields: Vec<String>,
+    /// Validation strips (names).
+    pub val_fields: Vec<String>,
+    /// Where targets came from.
+    pub targets_from: String,
+    /// Registration checks.
+    pub registration: Vec<RegistrationCheck>,
+    /// Epoch history.
+    pub history: Vec<EpochRecord>,
+    /// Best epoch.
+    pub best_epoch: usize,
+    /// Validation object F1 at 0.5.
+    pub val_f1: f64,
+    /// Threshold chosen on validation data.
+    pub threshold: f32,
+    /// Validation object F1 at that threshold.
+    pub val_f1_at_threshold: f64,
+    /// Why training stopped.
+    pub stop: StopReason,
+    /// Epoch the run resumed after (0: fresh).
+    pub resumed_after: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Fine-tuned from.
+    pub started_from: Option<String>,
+}
+
+/// File in a model folder with the trained weights in burn's format (for fine-tuning).
+pub const WEIGHTS: &str = "weights.bpk";
+/// File in a model folder with the training report.
+pub const REPORT: &str = "training.json";
+
+/// The architecture of a model folder written by brightseg-train.
+pub fn architecture_of(folder: &Path) -> Result<Architecture> {
+    let path = folder.join(REPORT);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::model(format!(
+            "{} is not a model trained by brightseg (no {REPORT}: {e}); fine-tuning starts from \
+             such a folder",
+            folder.display()
+        ))
+    })?;
+    let report: TrainingReport = serde_json::from_str(&text)
+        .map_err(|e| Error::model(format!("{} is unreadable: {e}", path.display())))?;
+    Ok(report.architecture)
+}
+
+/// Loads the network of a model folder written by brightseg-train.
+pub fn load_network(folder: &Path) -> Result<UNet> {
+    let arch = architecture_of(folder)?;
+    let path = folder.join(WEIGHTS);
+    UNet::new(arch, &Device::flex())
+        .try_load_file(&path)
+        .map_err(|e| Error::model(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Training and validation samples made from fields.
+#[derive(Debug, Clone)]
+pub struct PreparedData {
+    /// Training samples.
+    pub train: Vec<Sample>,
+    /// Validation samples.
+    pub val: Vec<Sample>,
+    /// Registration measured per field (empty when targets came from labels).
+    pub registration: Vec<RegistrationCheck>,
+    /// "labels" or "fluorescence (otsu)".
+    pub targets_from: String,
+    /// Pixel size, µm.
+    pub pixel_um: f64,
+}
+
+/// Turns fields into samples: targets from labels when the fields have them, else from the
+/// fluorescence; the right `val_fraction` of each field's width becomes validation.
+pub fn prepare(fields: &[Field], request: &NucleiTraining) -> Result<PreparedData> {
+    let fields = &fields[..request.max_fields.unwrap_or(fields.len()).min(fields.len())];
+    if fields.is_empty() {
+        return Err(Error::invalid("no training images"));
+    }
+    if !(0.05..=0.5).contains(&request.val_fraction) {
+        return Err(Error::invalid(format!(
+            "validation fraction {} must be between 0.05 and 0.5",
+            request.val_fraction
+        )));
+    }
+    let pixel_um = fields[0].pixel_um.ok_or_else(|| {
+        Error::invalid(format!(
+            "{} has no pixel size: give it with --pixel-size (µm)",
+            fields[0].name
+        ))
+    })?;
+    let mut samples = Vec::new();
+    let mut registration = Vec::new();
+    let mut from_labels = 0;
+    for f in fields {
+        let px = f.pixel_um.unwrap_or(pixel_um);
+        if (px - pixel_um).abs() > pixel_um * 0.01 {
+            return Err(Error::invalid(format!(
+                "{} has {px} µm pixels, {} has {pixel_um}: train on images of one pixel size",
+                f.name, fields[0].name
+            )));
+        }
+        let image = normalize(&f.brightfield);
+        let sample = match (&f.truth, &f.fluorescence) {
+            (Some(labels), _) => {
+                from_labels += 1;
+                Sample::new(f.name.clone(), image, labels.clone(), None)?
+            }
+            (None, Some(fl)) => {
+                let shift: Shift = phase_correlation(&f.brightfield, fl);
+                let apply = request.register && shift.is_reliable() && (shift.dx, shift.dy) != (0, 0);
+                registration.push(RegistrationCheck {
+                    field: f.name.clone(),
+                    dx: shift.dx,
+                    dy: shift.dy,
+                    peak_strength: shift.peak_strength,
+                    applied: apply,
+                });
+                let fl = if apply {
+                    translate(fl, shift.dx, shift.dy)
+                } else {
+                    fl.clone()
+                };
+                let t = nucleus_targets(&fl, px, &request.targets)?;
+                Sample::new(f.name.clone(), image, t.labels, Some(t.weights))?
+            }
+            (None, None) => {
+                return Err(Error::invalid(format!(
+                    "{}: no targets: give the stain channel (--fluorescence) or label images \
+                     (--masks)",
+                    f.name
+                )))
+            }
+        };
+        samples.push(sample);
+    }
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for s in &samples {
+        let (w, h) = (s.image.width, s.image.height);
+        let val_w = ((w as f64 * request.val_fraction).round() as usize).clamp(1, w - 1);
+        let split = w - val_w;
+        train.push(s.crop(0, 0, split, h, format!("{} train", s.name)));
+        val.push(s.crop(split, 0, val_w, h, format!("{} validation", s.name)));
+    }
+    Ok(PreparedData {
+        train,
+        val,
+        registration,
+        targets_from: if from_labels == fields.len() {
+            "labels".into()
+        } else {
+            format!("fluorescence ({})", request.targets.method)
+        },
+        pixel_um,
+    })
+}
+
+/// Trains on `fields` and writes the model folder. `progress` as in [`train`].
+pub fn train_nuclei(
+    fields: &[Field],
+    request: &NucleiTraining,
+    progress: &mut (dyn FnMut(Progress<'_>) -> bool + Send),
+) -> Result<TrainingReport> {
+    let data = prepare(fields, request)?;
+    let mut config = request.config.clone();
+    config.pixel_um = data.pixel_um;
+    let start_weights = match &request.start_from {
+        Some(folder) => {
+            let arch = architecture_of(folder)?;
+            if arch != config.architecture {
+                log::info!(
+                    "fine-tuning: using the starting model's architecture (depth {}, width {})",
+                    arch.depth,
+                    arch.width
+                );
+                config.architecture = arch;
+            }
+            Some(folder.join(WEIGHTS))
+        }
+        None => None,
+    };
+    let checkpoints = CheckpointDir(request.out.join(".checkpoints"));
+    let options = RunOptions {
+        checkpoints: checkpoints.clone(),
+        start_from: start_weights.as_deref(),
+        time_budget: request.time_budget,
+        threads: request.threads,
+    };
+    let outcome = train(&config, &data.train, &data.val, &options, progress)?;
+    let (threshold, f1_at_threshold) = choose_threshold(&outcome.model, &data.val, &config);
+    let arch = config.architecture;
+    let report = TrainingReport {
+        name: request.name.clone(),
+        architecture: arch,
+        parameters: arch.parameter_count(),
+        train_fields: data.train.iter().map(|s| s.name.clone()).collect(),
+        val_fields: data.val.iter().map(|s| s.name.clone()).collect(),
+        targets_from: data.targets_from.clone(),
+        registration: data.registration.clone(),
+        history: outcome.history.clone(),
+        best_epoch: outcome.best_epoch,
+        val_f1: outcome.best_f1,
+        threshold,
+        val_f1_at_threshold: f1_at_threshold,
+        stop: outcome.stop,
+        resumed_after: outcome.resumed_after,
+        seed: config.seed,
+        started_from: request
+            .start_from
+            .as_ref()
+            .map(|p| p.display().to_string()),
+    };
+    let info = ModelInfo {
+        name: request.name.clone(),
+        description: format!(
+            "U-Net (depth {}, width {}, {} parameters) finding nuclei in transmitted-light \
+             images, trained by brightseg-train on targets from {}.",
+            arch.depth,
+            arch.width,
+            arch.parameter_count(),
+            data.targets_from
+        ),
+        pixel_um: data.pixel_um,
+        threshold,
+        min_size_um2: config.min_area_um2,
+        tile_size: 256,
+        size_multiple: arch.size_multiple(),
+        training_data: request.training_data.clone(),
+        metrics: vec![
+            ("validation_object_f1_iou50".into(), f1_at_threshold),
+            ("validation_object_f1_iou50_at_0_5".into(), outcome.best_f1),
+        ],
+        license: request.license.clone(),
+        training: vec![
+            ("architecture".into(), format!("depth {} width {}", arch.depth, arch.width)),
+            ("epochs".into(), outcome.history.len().to_string()),
+            ("best_epoch".into(), outcome.best_epoch.to_string()),
+            ("seed".into(), config.seed.to_string()),
+            ("targets".into(), data.targets_from.clone()),
+            ("patch".into(), format!("{0}x{0}, batch {1}", config.patch, config.batch)),
+        ],
+    };
+    write_model_folder(&outcome.model, &info, &request.out)?;
+    let weights = request.out.join(WEIGHTS);
+    outcome
+        .model
+        .clone()
+        .save_file(&weights)
+        .map_err(|e| Error::new(brightseg::ErrorKind::Io, format!("cannot write {}: {e}", weights.display())))?;
+    let json = serde_json::to_string_pretty(&report)
+        .map_err(|e| Error::invalid(format!("cannot encode the training report: {e}")))?;
+    brightseg::io::write_bytes_atomically(&request.out.join(REPORT), json.as_bytes())?;
+    let readme = format!(
+        "# {}\n\n{}\n\nTrained with `brightseg train nuclei`. Validation object F1 (IoU 0.5): \
+         {:.3} at threshold {:.2}.\nTraining data:\n{}\n\nSee training.json for the epoch \
+         history and bioimageio.yaml for the description.\n",
+        request.name,
+        info.description,
+        f1_at_threshold,
+        threshold,
+        request
+            .training_data
+            .iter()
+            .map(|l| format!("- {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    brightseg::io::write_bytes_atomically(&request.out.join("README.md"), readme.as_bytes())?;
+    Ok(report)
+}

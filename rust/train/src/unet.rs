@@ -1,0 +1,223 @@
+//! The U-Net we train: `depth` levels of two 3×3 convolutions + ReLU, 2×2 max pooling down,
+//! 2×2 stride-2 transposed convolutions up, concatenated skips, and a 1×1 head giving one logit
+//! per pixel. No batch normalisation, so the exported graph is exactly the trained one. Every
+//! op maps to one ONNX node that tract and onnxruntime both run.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::PaddingConfig2d;
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use brightseg::{Error, Result};
+
+/// Shape of a U-Net: how deep and how wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Architecture {
+    /// Resolution levels (pooling steps + 1), 2 to 6.
+    pub depth: usize,
+    /// Feature channels at full resolution; doubled at each level down, 2 to 128.
+    pub width: usize,
+}
+
+impl Architecture {
+    /// The standard model: 4 levels, 16 channels (16/32/64/128): about 0.47 M parameters.
+    pub const STANDARD: Architecture = Architecture {
+        depth: 4,
+        width: 16,
+    };
+    /// A tiny model in the spirit of PPU-Net: 4 levels, 4 channels: about 20× fewer parameters
+    /// than the standard one, several times faster to train and run.
+    pub const TINY: Architecture = Architecture { depth: 4, width: 4 };
+
+    /// A named preset: "standard" or "tiny".
+    pub fn preset(name: &str) -> Option<Architecture> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "standard" | "unet" => Some(Self::STANDARD),
+            "tiny" => Some(Self::TINY),
+            _ => None,
+        }
+    }
+
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        if !(2..=6).contains(&self.depth) {
+            return Err(Error::invalid(format!(
+                "U-Net depth {} is out of range: use 2 to 6 levels (4 is usual)",
+                self.depth
+            )));
+        }
+        if !(2..=128).contains(&self.width) {
+            return Err(Error::invalid(format!(
+                "U-Net width {} is out of range: use 2 to 128 channels (16 is usual, 4 is tiny)",
+                self.width
+            )));
+        }
+        Ok(())
+    }
+
+    /// Input height and width must be multiples of this (one halving per level below the top).
+    pub fn size_multiple(&self) -> usize {
+        1 << (self.depth - 1)
+    }
+
+    /// Channels at level `level` (0 = full resolution).
+    pub fn channels(&self, level: usize) -> usize {
+        self.width << level
+    }
+
+    /// Number of trainable parameters.
+    pub fn parameter_count(&self) -> usize {
+        let conv = |cin: usize, cout: usize, k: usize| cin * cout * k * k + cout;
+        let mut n = 0;
+        for level in 0..self.depth {
+            let cin = if level == 0 { 1 } else { self.channels(level - 1) };
+            let c = self.channels(level);
+            n += conv(cin, c, 3) + conv(c, c, 3);
+        }
+        for level in 0..self.depth - 1 {
+            let c = self.channels(level);
+            n += conv(self.channels(level + 1), c, 2);
+            n += conv(2 * c, c, 3) + conv(c, c, 3);
+        }
+        n + conv(self.width, 1, 1)
+    }
+}
+
+/// Two 3×3 convolutions (padding 1), each followed by ReLU.
+#[derive(Module, Debug)]
+pub struct DoubleConv {
+    /// First convolution.
+    pub first: Conv2d,
+    /// Second convolution.
+    pub second: Conv2d,
+}
+
+impl DoubleConv {
+    fn new(cin: usize, cout: usize, device: &Device) -> Self {
+        let conv = |a, b| {
+            Conv2dConfig::new([a, b], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        DoubleConv {
+            first: conv(cin, cout),
+            second: conv(cout, cout),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.second.forward(relu(self.first.forward(x))))
+    }
+}
+
+/// A U-Net mapping a `[batch, 1, H, W]` image to `[batch, 1, H, W]` logits.
+#[derive(Module, Debug)]
+pub struct UNet {
+    /// Encoder blocks, top (full resolution) first; the last is the bottleneck.
+    pub down: Vec<DoubleConv>,
+    /// Upsampling by 2, one per level below the top, top first.
+    pub up: Vec<ConvTranspose2d>,
+    /// Decoder blocks after each upsampling and skip concatenation, top first.
+    pub decode: Vec<DoubleConv>,
+    /// 1×1 convolution to one logit.
+    pub head: Conv2d,
+    pool: MaxPool2d,
+}
+
+impl UNet {
+    /// A freshly initialised network (Kaiming-uniform weights from the device's seeded RNG).
+    pub fn new(arch: Architecture, device: &Device) -> Self {
+        let mut down = Vec::new();
+        let mut up = Vec::new();
+        let mut decode = Vec::new();
+        for level in 0..arch.depth {
+            let cin = if level == 0 {
+                1
+            } else {
+                arch.channels(level - 1)
+            };
+            down.push(DoubleConv::new(cin, arch.channels(level), device));
+        }
+        for level in 0..arch.depth - 1 {
+            let c = arch.channels(level);
+            up.push(
+                ConvTranspose2dConfig::new([arch.channels(level + 1), c], [2, 2])
+                    .with_stride([2, 2])
+                    .init(device),
+            );
+            decode.push(DoubleConv::new(2 * c, c, device));
+        }
+        UNet {
+            down,
+            up,
+            decode,
+            head: Conv2dConfig::new([arch.width, 1], [1, 1]).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+        }
+    }
+
+    /// The architecture this network was built with.
+    pub fn architecture(&self) -> Architecture {
+        let [_, head_in, _, _] = self.head.weight.dims();
+        Architecture {
+            depth: self.down.len(),
+            width: head_in,
+        }
+    }
+
+    /// Logits for `x` (`[batch, 1, H, W]`, H and W multiples of the size multiple).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let depth = self.down.len();
+        let mut skips = Vec::with_capacity(depth);
+        let mut x = x;
+        for (level, block) in self.down.iter().enumerate() {
+            x = block.forward(x);
+            if level + 1 < depth {
+                skips.push(x.clone());
+                x = self.pool.forward(x);
+            }
+        }
+        for level in (0..depth - 1).rev() {
+            let upsampled = self.up[level].forward(x);
+            let skip = skips.pop().unwrap_or_else(|| upsampled.clone());
+            x = self.decode[level].forward(Tensor::cat(vec![skip, upsampled], 1));
+        }
+        self.head.forward(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_has_the_input_size_and_parameters_are_counted_right() {
+        let device = Device::flex();
+        for arch in [Architecture::TINY, Architecture { depth: 3, width: 6 }] {
+            let net = UNet::new(arch, &device);
+            assert_eq!(net.num_params(), arch.parameter_count(), "{arch:?}");
+            assert_eq!(net.architecture(), arch);
+            let x = Tensor::<4>::zeros([2, 1, 32, 48], &device);
+            assert_eq!(net.forward(x).dims(), [2, 1, 32, 48]);
+        }
+    }
+
+    #[test]
+    fn the_tiny_model_is_about_twenty_times_smaller() {
+        let ratio =
+            Architecture::STANDARD.parameter_count() as f64 / Architecture::TINY.parameter_count() as f64;
+        assert!((14.0..=24.0).contains(&ratio), "ratio {ratio}");
+    }
+
+    #[test]
+    fn presets_and_ranges() {
+        assert_eq!(Architecture::preset("Tiny"), Some(Architecture::TINY));
+        assert_eq!(Architecture::preset("big"), None);
+        assert!(Architecture { depth: 7, width: 16 }.validate().is_err());
+        assert!(Architecture { depth: 4, width: 1 }.validate().is_err());
+        assert_eq!(Architecture::STANDARD.size_multiple(), 8);
+    }
+}

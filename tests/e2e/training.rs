@@ -1,0 +1,276 @@
+//! Training toolkit end to end: targets from the Hoechst channel of ndev's scratch assay against
+//! its own nucleus labels, the classical filters against SciPy and scikit-image, and a training
+//! smoke test (a few steps on a small crop, export, the exported model in find-nuclei, and the
+//! same numbers from the trainer, tract and onnxruntime).
+
+use std::path::{Path, PathBuf};
+
+use brightseg_train::filters::{gaussian, top_hat, FloatPlane};
+use brightseg_train::threshold::ThresholdMethod;
+
+use crate::util::*;
+
+const SCRATCH: &str = "ndev/scratch-assay-labeled-10T-2Ch.tiff";
+
+fn hoechst(frame: usize) -> Option<FloatPlane> {
+    let path = data(SCRATCH)?;
+    let image = brightseg::io::read_image(&path).expect("read scratch assay");
+    let c = image.resolve_channel(Some("H3342")).expect("Hoechst channel");
+    Some(FloatPlane::from_plane(image.plane(c, 0, frame)))
+}
+
+#[test]
+fn gaussian_smoothing_equals_scipy() {
+    let (Some(plane), Some(py)) = (hoechst(0), python()) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in.npy");
+    let out = tmp.path().join("out.npy");
+    write_npy(&input, &[plane.height, plane.width], &plane.data);
+    oracle(&py, &[os("gaussian"), input.as_os_str(), os("1.6"), out.as_os_str()]);
+    let (_, expected) = read_npy::<f32>(&out);
+    let ours = gaussian(&plane, 1.6);
+    let worst = max_abs_diff(&ours.data, &expected);
+    assert!(worst < 0.05, "max difference {worst} (values up to ~12000)");
+}
+
+#[test]
+fn thresholds_equal_scikit_image() {
+    let (Some(plane), Some(py)) = (hoechst(3), python()) else {
+        return;
+    };
+    // The plane the targets are thresholded on: background removed, smoothed.
+    let prepared = gaussian(&top_hat(&plane, 40), 1.6);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in.npy");
+    let out = tmp.path().join("out.npy");
+    write_npy(&input, &[prepared.height, prepared.width], &prepared.data);
+    oracle(&py, &[os("thresholds"), input.as_os_str(), out.as_os_str()]);
+    let (_, expected) = read_npy::<f64>(&out);
+    let (lo, hi) = prepared
+        .data
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let bin = f64::from(hi - lo) / 256.0;
+    for (method, want) in ThresholdMethod::ALL.iter().zip(&expected) {
+        let got = f64::from(method.threshold(&prepared.data).expect("threshold"));
+        // Histogram methods: the same bin; Li: the same fixed point.
+        let tolerance = if *method == ThresholdMethod::Li { 0.5 } else { bin * 0.01 };
+        assert!(
+            (got - want).abs() <= tolerance,
+            "{method}: ours {got}, scikit-image {want} (bin {bin})"
+        );
+    }
+}
+
+fn run_ok(args: &[&std::ffi::OsStr]) -> String {
+    let out = brightseg(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "brightseg {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Mean F1 from the line `object F1 at IoU 0.5 against the truth: 0.812 ± …`.
+fn mean_f1(stdout: &str) -> f64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("object F1 at IoU 0.5"))
+        .expect("F1 line");
+    line.split(": ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("F1 value")
+}
+
+#[test]
+fn targets_from_hoechst_match_the_datasets_nucleus_labels() {
+    let Some(path) = data(SCRATCH) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stdout = run_ok(&[
+        os("targets"),
+        path.as_os_str(),
+        os("--fluorescence"),
+        os("H3342"),
+        os("--brightfield"),
+        os("oblique"),
+        os("--truth-channel"),
+        os("nuclei"),
+        os("--out"),
+        tmp.path().as_os_str(),
+    ]);
+    println!("{stdout}");
+    let f1 = mean_f1(&stdout);
+    assert!(f1 >= 0.75, "targets F1 {f1}");
+    // One label image, one weight map and one overlay per frame.
+    for t in 0..10 {
+        for suffix in ["targets.tif", "weights.tif", "targets.png"] {
+            let p = tmp
+                .path()
+                .join(format!("scratch-assay-labeled-10T-2Ch_t{t}.{suffix}"));
+            assert!(p.is_file(), "{} missing", p.display());
+        }
+    }
+    // The channels of this dataset are registered: no frame reports a clear shift.
+    for line in stdout.lines().filter(|l| l.contains(" t")) {
+        assert!(!line.contains("applied"), "{line}");
+    }
+    let labels = brightseg::io::read_image(
+        &tmp.path().join("scratch-assay-labeled-10T-2Ch_t0.targets.tif"),
+    )
+    .expect("read targets");
+    assert_eq!(labels.calibration.pixel_width_um, Some(0.619));
+}
+
+#[test]
+fn targets_of_stardist_fluorescence_match_its_masks() {
+    let (Some(image), Some(mask)) = (data("stardist/img2d.tif"), data("stardist/mask2d.tif"))
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stdout = run_ok(&[
+        os("targets"),
+        image.as_os_str(),
+        os("--fluorescence"),
+        os("1"),
+        os("--truth"),
+        mask.as_os_str(),
+        os("--pixel-size"),
+        os("1"),
+        os("--out"),
+        tmp.path().as_os_str(),
+    ]);
+    println!("{stdout}");
+    let f1 = mean_f1(&stdout);
+    assert!(f1 >= 0.6, "targets F1 {f1}");
+}
+
+fn model_forward_matches(folder: &Path, py: &Path) {
+    // The trainer's own forward pass, tract through the core, and onnxruntime on one input.
+    let net = brightseg_train::nuclei::load_network(folder).expect("load trained network");
+    let (w, h) = (48usize, 32usize);
+    let input: Vec<f32> = (0..w * h).map(|i| ((i * 53) % 97) as f32 / 60.0 - 0.4).collect();
+    let ours = brightseg_train::trainer::predict(&net, &FloatPlane::new(w, h, input.clone()));
+    let model = brightseg::pipeline::Model::load(folder).expect("core loads the model");
+    let tract = model.run_tile(&input, h, w).expect("tract runs it");
+    assert!(max_abs_diff(&ours, &tract) < 1e-4, "tract differs");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let x = tmp.path().join("x.npy");
+    let y = tmp.path().join("y.npy");
+    write_npy(&x, &[1, 1, h, w], &input);
+    oracle(
+        py,
+        &[os("onnx"), folder.join("model.onnx").as_os_str(), x.as_os_str(), y.as_os_str()],
+    );
+    let (shape, ort) = read_npy::<f32>(&y);
+    assert_eq!(shape, vec![1, 1, h, w]);
+    let worst = max_abs_diff(&ours, &ort);
+    assert!(worst < 1e-4, "onnxruntime differs by {worst}");
+}
+
+fn train_args(path: &Path, out: &Path) -> Vec<std::ffi::OsString> {
+    [
+        "train", "nuclei", "--brightfield", "oblique", "--fluorescence", "H3342", "--frames",
+        "0-1", "--region", "0,0,160,96", "--architecture", "tiny", "--depth", "3", "--epochs",
+        "3", "--steps", "2", "--batch", "2", "--patch", "32", "--seed", "5", "--jobs", "2",
+        "--quiet",
+    ]
+    .iter()
+    .map(std::ffi::OsString::from)
+    .chain([path.as_os_str().to_owned()])
+    .chain(["--out".into(), out.as_os_str().to_owned()])
+    .collect()
+}
+
+/// A few steps on a small crop: the model folder is complete, runs in find-nuclei with its
+/// defaults, and tract and onnxruntime give the trainer's numbers; training again resumes from
+/// the checkpoint instead of starting over.
+#[test]
+fn training_smoke_test_export_reload_same_numbers() {
+    let (Some(path), Some(py)) = (data(SCRATCH), python()) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let folder: PathBuf = tmp.path().join("smoke-nuclei");
+    let args = train_args(&path, &folder);
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let stdout = run_ok(&refs);
+    println!("{stdout}");
+    assert!(stdout.contains("model smoke-nuclei written"), "{stdout}");
+    for file in ["model.onnx", "bioimageio.yaml", "LICENSE", "README.md", "weights.bpk", "training.json"] {
+        assert!(folder.join(file).is_file(), "{file} missing");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("training.json")).expect("read"))
+            .expect("json");
+    assert_eq!(report["history"].as_array().map(Vec::len), Some(3));
+    assert_eq!(report["targets_from"], "fluorescence (otsu)");
+    model_forward_matches(&folder, &py);
+
+    // Same command again: everything is in the checkpoint, nothing is retrained.
+    let again = run_ok(&refs);
+    assert!(again.contains("resumed after epoch 3"), "{again}");
+
+    // The trained model runs in find-nuclei with its own defaults.
+    let out = tmp.path().join("found");
+    run_ok(&[
+        os("find-nuclei"),
+        path.as_os_str(),
+        os("--model"),
+        folder.as_os_str(),
+        os("--channel"),
+        os("oblique"),
+        os("--out"),
+        out.as_os_str(),
+        os("--quiet"),
+    ]);
+    assert!(out.join("summary.csv").is_file());
+
+    // And evaluate scores it against the dataset's labels.
+    let eval = run_ok(&[
+        os("evaluate"),
+        path.as_os_str(),
+        os("--model"),
+        folder.as_os_str(),
+        os("--channel"),
+        os("oblique"),
+        os("--frames"),
+        os("9"),
+        os("--truth-channel"),
+        os("nuclei"),
+    ]);
+    assert!(eval.contains("total"), "{eval}");
+}
+
+#[test]
+fn training_refuses_bad_requests_with_a_message() {
+    let Some(path) = data(SCRATCH) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--brightfield", "oblique"], "no targets"),
+        (&["--brightfield", "oblique", "--fluorescence", "GFP"], "GFP"),
+        (&["--brightfield", "oblique", "--fluorescence", "H3342", "--patch", "30"], "patch size"),
+        (&["--brightfield", "oblique", "--fluorescence", "H3342", "--frames", "20-30"], "frame"),
+    ];
+    for (extra, expected) in cases {
+        let mut args: Vec<&std::ffi::OsStr> = vec![os("train"), os("nuclei"), path.as_os_str()];
+        args.extend(extra.iter().map(|s| os(s)));
+        let out_dir = tmp.path().join("m");
+        args.extend([os("--out"), out_dir.as_os_str(), os("--quiet")]);
+        let out = brightseg(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
