@@ -11,13 +11,13 @@ use brightseg::backend::{BackendChoice, BackendOptions};
 use brightseg::image::{Calibration, PixelData, Plane};
 use brightseg::io::{write_png_rgb, write_tiff, OutputPlane};
 use brightseg::metrics::{match_objects, PixelScores};
-use brightseg::pipeline::Model;
 use brightseg::objects::Labels;
+use brightseg::pipeline::Model;
 use brightseg::pipeline::{find_nuclei, NucleiParams};
 use brightseg::render::overlay_rgb;
 use brightseg_train::dataset::{load_fields, Field, FieldSpec, Frames, Region};
 use brightseg_train::nuclei::{train_nuclei, NucleiTraining};
-use brightseg_train::register::{phase_correlation, translate};
+use brightseg_train::register::{measure_shift, translate};
 use brightseg_train::targets::{nucleus_targets, TargetParams};
 use brightseg_train::trainer::{Progress, TrainConfig};
 use brightseg_train::unet::Architecture;
@@ -67,7 +67,10 @@ fn target_params(args: &TargetArgs) -> Result<TargetParams> {
 
 fn pixel_um_of(field: &Field) -> f64 {
     field.pixel_um.unwrap_or_else(|| {
-        log::warn!("{}: no pixel size; assuming 1 µm (give --pixel-size)", field.name);
+        log::warn!(
+            "{}: no pixel size; assuming 1 µm (give --pixel-size)",
+            field.name
+        );
         1.0
     })
 }
@@ -99,8 +102,8 @@ pub fn targets(args: &TargetsArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     println!(
-        "{:<40} {:>7} {:>10} {:>10} {:>14} {:>8}",
-        "image", "nuclei", "threshold", "uncertain", "shift (peak)", "F1"
+        "{:<40} {:>7} {:>10} {:>10} {:>18} {:>8}",
+        "image", "nuclei", "threshold", "uncertain", "shift (corr.)", "F1"
     );
     let mut f1s = Vec::new();
     for field in &fields {
@@ -111,12 +114,12 @@ pub fn targets(args: &TargetsArgs) -> Result<()> {
         let mut fl = fl.clone();
         let mut shift_text = "-".to_owned();
         if args.brightfield.is_some() {
-            let s = phase_correlation(&field.brightfield, &fl);
-            shift_text = format!("{},{} ({:.0})", s.dx, s.dy, s.peak_strength);
+            let s = measure_shift(&field.brightfield, &fl);
+            shift_text = format!("{},{} (r {:.2})", s.dx, s.dy, s.correlation);
             if !s.is_reliable() {
                 shift_text.push('?');
             }
-            if args.target.register && s.is_reliable() && (s.dx, s.dy) != (0, 0) {
+            if args.target.register && s.should_apply() {
                 fl = translate(&fl, s.dx, s.dy);
                 shift_text.push_str(" applied");
             }
@@ -156,7 +159,7 @@ pub fn targets(args: &TargetsArgs) -> Result<()> {
             f1s.push(f);
         }
         println!(
-            "{:<40} {:>7} {:>10.1} {:>9.1}% {:>14} {:>8}",
+            "{:<40} {:>7} {:>10.1} {:>9.1}% {:>18} {:>8}",
             field.name,
             t.labels.count,
             t.threshold,
@@ -228,8 +231,7 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     spec.fluorescence = args.fluorescence.clone();
     spec.truth_channel = args.mask_channel.clone();
     spec.truth_files = args.masks.clone();
-    if spec.fluorescence.is_none() && spec.truth_channel.is_none() && spec.truth_files.is_empty()
-    {
+    if spec.fluorescence.is_none() && spec.truth_channel.is_none() && spec.truth_files.is_empty() {
         bail!(
             "no targets: give the nuclear stain channel (--fluorescence) or labels (--masks or \
              --mask-channel)"
@@ -259,7 +261,11 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         ..TrainConfig::default()
     };
     config.validate()?;
-    let time_budget = args.time_budget.as_deref().map(parse_duration).transpose()?;
+    let time_budget = args
+        .time_budget
+        .as_deref()
+        .map(parse_duration)
+        .transpose()?;
     let name = args
         .out
         .file_name()
@@ -313,10 +319,8 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         ProgressBar::new((config.max_epochs * config.steps_per_epoch) as u64)
     };
     bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} epoch {prefix} · {elapsed}/{duration} · {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{bar:30} epoch {prefix} · {elapsed}/{duration} · {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut best = f64::NAN;
     let mut progress = |p: Progress<'_>| {
@@ -339,7 +343,7 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
                     record.learning_rate,
                     record.seconds
                 );
-                if verbose || args.quiet {
+                if verbose || args.quiet || bar.is_hidden() {
                     eprintln!("{line}");
                 } else {
                     bar.println(line);
@@ -351,7 +355,7 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     let report = train_nuclei(&fields, &request, &mut progress)?;
     bar.finish_and_clear();
     for r in &report.registration {
-        if r.peak_strength >= 8.0 && (r.dx, r.dy) != (0, 0) {
+        if r.correlation >= 0.2 && r.correlation - r.correlation_at_zero > 0.1 * r.correlation {
             eprintln!(
                 "{}: the stain is shifted by ({}, {}) px from the brightfield{}",
                 r.field,
@@ -394,9 +398,21 @@ struct Scores {
 }
 
 fn f1_of(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
-    let p = if tp + fp > 0 { tp as f64 / (tp + fp) as f64 } else { 0.0 };
-    let r = if tp + fn_ > 0 { tp as f64 / (tp + fn_) as f64 } else { 0.0 };
-    let f = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+    let p = if tp + fp > 0 {
+        tp as f64 / (tp + fp) as f64
+    } else {
+        0.0
+    };
+    let r = if tp + fn_ > 0 {
+        tp as f64 / (tp + fn_) as f64
+    } else {
+        0.0
+    };
+    let f = if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    };
     (p, r, f)
 }
 
@@ -529,7 +545,10 @@ mod tests {
     fn durations_parse() {
         assert_eq!(parse_duration("90").ok(), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("20m").ok(), Some(Duration::from_secs(1200)));
-        assert_eq!(parse_duration("1h30m").ok(), Some(Duration::from_secs(5400)));
+        assert_eq!(
+            parse_duration("1h30m").ok(),
+            Some(Duration::from_secs(5400))
+        );
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("-5").is_err());

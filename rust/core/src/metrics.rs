@@ -120,7 +120,13 @@ impl PixelScores {
 
     /// Mean of sensitivity and specificity (a class missing from the truth counts as 1).
     pub fn balanced_accuracy(&self) -> f64 {
-        let ratio = |a: u64, b: u64| if a + b == 0 { 1.0 } else { a as f64 / (a + b) as f64 };
+        let ratio = |a: u64, b: u64| {
+            if a + b == 0 {
+                1.0
+            } else {
+                a as f64 / (a + b) as f64
+            }
+        };
         0.5 * (ratio(self.true_positives, self.false_negatives)
             + ratio(self.true_negatives, self.false_positives))
     }
@@ -158,7 +164,15 @@ mod tests {
         let p = [true, true, false, false, true];
         let t = [true, false, true, false, true];
         let s = PixelScores::count(p.into_iter(), t.into_iter());
-        assert_eq!((s.true_positives, s.false_positives, s.false_negatives, s.true_negatives), (2, 1, 1, 1));
+        assert_eq!(
+            (
+                s.true_positives,
+                s.false_positives,
+                s.false_negatives,
+                s.true_negatives
+            ),
+            (2, 1, 1, 1)
+        );
         assert!((s.f1() - 4.0 / 6.0).abs() < 1e-12);
         assert!((s.balanced_accuracy() - 0.5 * (2.0 / 3.0 + 0.5)).abs() < 1e-12);
         assert_eq!(s.add(&s).true_positives, 4);

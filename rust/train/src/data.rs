@@ -20,8 +20,11 @@ pub const NORMALIZATION: Preprocessing = Preprocessing::ScaleRange {
 
 /// `plane` normalised as [`NORMALIZATION`] says, by the inference core's own code.
 pub fn normalize(plane: &FloatPlane) -> FloatPlane {
-    let core_plane = match Plane::new(plane.width, plane.height, PixelData::F32(plane.data.clone()))
-    {
+    let core_plane = match Plane::new(
+        plane.width,
+        plane.height,
+        PixelData::F32(plane.data.clone()),
+    ) {
         Ok(p) => p,
         Err(_) => return plane.clone(),
     };
@@ -68,7 +71,9 @@ impl Sample {
         }
         let weight = weight.unwrap_or_else(|| vec![1.0; n]);
         if weight.len() != n {
-            return Err(Error::image(format!("{name}: weight map has the wrong size")));
+            return Err(Error::image(format!(
+                "{name}: weight map has the wrong size"
+            )));
         }
         let target = truth
             .data
@@ -129,8 +134,8 @@ impl Default for Augmentation {
         Augmentation {
             flips: true,
             rotations: true,
-            intensity: 0.2,
-            gamma: 0.3,
+            intensity: 0.1,
+            gamma: 0.15,
             scale: 0.15,
         }
     }
@@ -164,7 +169,12 @@ const NUCLEUS_CENTRED: f64 = 0.7;
 
 /// Cuts one augmented `size × size` patch from a random sample (chosen in proportion to its
 /// area). Pixels outside the image repeat its edge and get weight 0.
-pub fn random_patch(samples: &[Sample], size: usize, aug: &Augmentation, rng: &mut impl Rng) -> Patch {
+pub fn random_patch(
+    samples: &[Sample],
+    size: usize,
+    aug: &Augmentation,
+    rng: &mut impl Rng,
+) -> Patch {
     let areas: Vec<f64> = samples
         .iter()
         .map(|s| (s.image.width * s.image.height) as f64)
@@ -384,7 +394,12 @@ mod tests {
         let s = sample(40, 30);
         let draw = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            random_patch(std::slice::from_ref(&s), 16, &Augmentation::default(), &mut rng)
+            random_patch(
+                std::slice::from_ref(&s),
+                16,
+                &Augmentation::default(),
+                &mut rng,
+            )
         };
         assert_eq!(draw(5), draw(5));
         assert_ne!(draw(5), draw(6));

@@ -237,7 +237,9 @@ fn fields_of(
     for frame in frames.first..=frames.last.min(image.frames() - 1) {
         let truth = match (truth_c, truth_image) {
             (_, Some(t)) => Some(labels_of(&crop(plane_of(t, 0, frame))).map_err(with_file)?),
-            (Some(c), None) => Some(labels_of(&crop(plane_of(image, c, frame))).map_err(with_file)?),
+            (Some(c), None) => {
+                Some(labels_of(&crop(plane_of(image, c, frame))).map_err(with_file)?)
+            }
             (None, None) => None,
         };
         let mut name = format!("{file} t{frame}");

@@ -29,7 +29,10 @@ fn values<const D: usize>(p: &Param<Tensor<D>>) -> (Vec<i64>, Vec<f32>) {
     let t = p.val();
     let dims = t.dims().iter().map(|&d| d as i64).collect();
     let data = t.into_data();
-    let v = data.as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default();
+    let v = data
+        .as_slice::<f32>()
+        .map(<[f32]>::to_vec)
+        .unwrap_or_default();
     (dims, v)
 }
 
@@ -267,7 +270,10 @@ pub struct ModelInfo {
 }
 
 fn yaml_string(s: &str) -> String {
-    let escaped = s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
     format!("\"{escaped}\"")
 }
 
@@ -275,22 +281,35 @@ fn yaml_string(s: &str) -> String {
 pub fn model_description(info: &ModelInfo) -> String {
     let mut y = String::new();
     let m = info.size_multiple;
-    let _ = writeln!(y, "# Written by brightseg-train {}.", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(
+        y,
+        "# Written by brightseg-train {}.",
+        env!("CARGO_PKG_VERSION")
+    );
     let _ = writeln!(y, "format_version: 0.5.4");
     let _ = writeln!(y, "type: model");
     let _ = writeln!(y, "name: {}", yaml_string(&info.name));
     let _ = writeln!(y, "description: {}", yaml_string(&info.description));
     let _ = writeln!(y, "license: {}", info.license);
     let _ = writeln!(y, "authors:\n  - name: brightseg contributors");
-    let _ = writeln!(y, "tags: [unet2d, nucleus, segmentation, brightfield, brightseg]");
+    let _ = writeln!(
+        y,
+        "tags: [unet2d, nucleus, segmentation, brightfield, brightseg]"
+    );
     let _ = writeln!(y, "documentation: README.md");
     let _ = writeln!(y, "inputs:");
     let _ = writeln!(y, "  - id: {INPUT}");
-    let _ = writeln!(y, "    description: one image channel, normalised by its percentiles");
+    let _ = writeln!(
+        y,
+        "    description: one image channel, normalised by its percentiles"
+    );
     let _ = writeln!(y, "    data_type: float32");
     let _ = writeln!(y, "    axes:");
     let _ = writeln!(y, "      - type: batch");
-    let _ = writeln!(y, "      - type: channel\n        channel_names: [brightfield]");
+    let _ = writeln!(
+        y,
+        "      - type: channel\n        channel_names: [brightfield]"
+    );
     for axis in ["y", "x"] {
         let _ = writeln!(
             y,
@@ -321,7 +340,10 @@ pub fn model_description(info: &ModelInfo) -> String {
     }
     let _ = writeln!(y, "    data:\n      range: [0.0, 1.0]");
     let _ = writeln!(y, "weights:");
-    let _ = writeln!(y, "  onnx:\n    source: model.onnx\n    opset_version: {OPSET}");
+    let _ = writeln!(
+        y,
+        "  onnx:\n    source: model.onnx\n    opset_version: {OPSET}"
+    );
     let _ = writeln!(y, "training_data:");
     for line in &info.training_data {
         let _ = writeln!(y, "  - {}", yaml_string(line));
@@ -408,7 +430,9 @@ mod tests {
         assert_eq!(card.size_y.step, 4);
 
         let (w, h) = (40usize, 24usize);
-        let tile: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
+        let tile: Vec<f32> = (0..w * h)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
         let ours = predict(&net, &crate::filters::FloatPlane::new(w, h, tile.clone()));
         let theirs = model.run_tile(&tile, h, w).expect("tract runs it");
         let worst = ours

@@ -168,7 +168,11 @@ mod tests {
         let mut out = Vec::new();
         for y in 0..h {
             for x in 0..w {
-                let mut best = if min { f32::INFINITY } else { f32::NEG_INFINITY };
+                let mut best = if min {
+                    f32::INFINITY
+                } else {
+                    f32::NEG_INFINITY
+                };
                 for yy in (y - r).max(0)..=(y + r).min(h - 1) {
                     for xx in (x - r).max(0)..=(x + r).min(w - 1) {
                         let v = p.data[(yy * w + xx) as usize];
@@ -196,8 +200,16 @@ mod tests {
     fn running_minimum_and_maximum_equal_the_naive_window() {
         for (w, h, r) in [(7, 5, 1), (13, 9, 3), (4, 11, 6), (1, 1, 2)] {
             let p = pseudo_random(w, h, (w * h + r) as u32);
-            assert_eq!(erode(&p, r).data, naive_extreme(&p, r, true), "{w}x{h} r{r}");
-            assert_eq!(dilate(&p, r).data, naive_extreme(&p, r, false), "{w}x{h} r{r}");
+            assert_eq!(
+                erode(&p, r).data,
+                naive_extreme(&p, r, true),
+                "{w}x{h} r{r}"
+            );
+            assert_eq!(
+                dilate(&p, r).data,
+                naive_extreme(&p, r, false),
+                "{w}x{h} r{r}"
+            );
         }
     }
 
@@ -211,7 +223,11 @@ mod tests {
             }
         }
         let t = top_hat(&FloatPlane::new(w, h, data), 5);
-        assert!((t.data[15 * w + 20] - 10.0).abs() < 3.0, "{}", t.data[15 * w + 20]);
+        assert!(
+            (t.data[15 * w + 20] - 10.0).abs() < 3.0,
+            "{}",
+            t.data[15 * w + 20]
+        );
         let far = t.data[5 * w + 5];
         assert!(far.abs() < 2.6, "ramp left behind: {far}");
     }
@@ -226,7 +242,10 @@ mod tests {
         assert!((total - 1.0).abs() < 1e-4);
         let expected_centre = 1.0 / (2.0 * std::f64::consts::PI * 4.0);
         assert!((f64::from(g.data[15 * w + 15]) - expected_centre).abs() < 1e-3);
-        assert!((g.data[15 * w + 17] - g.data[17 * w + 15]).abs() < 1e-7, "isotropic");
+        assert!(
+            (g.data[15 * w + 17] - g.data[17 * w + 15]).abs() < 1e-7,
+            "isotropic"
+        );
     }
 
     #[test]

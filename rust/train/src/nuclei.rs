@@ -15,7 +15,7 @@ use brightseg::{Error, Result};
 use crate::data::{normalize, Sample};
 use crate::dataset::Field;
 use crate::export::{write_model_folder, ModelInfo};
-use crate::register::{phase_correlation, translate, Shift};
+use crate::register::{measure_shift, translate};
 use crate::targets::{nucleus_targets, TargetParams};
 use crate::trainer::{
     choose_threshold, train, CheckpointDir, EpochRecord, Progress, RunOptions, StopReason,
@@ -61,8 +61,10 @@ pub struct RegistrationCheck {
     pub dx: isize,
     /// Pixels down.
     pub dy: isize,
-    /// Peak strength (see [`Shift`]).
-    pub peak_strength: f64,
+    /// Correlation of the channels' features at that shift (see [`crate::register::Shift`]).
+    pub correlation: f64,
+    /// Correlation without a shift.
+    pub correlation_at_zero: f64,
     /// Whether the shift was applied.
     pub applied: bool,
 }
@@ -185,13 +187,14 @@ pub fn prepare(fields: &[Field], request: &NucleiTraining) -> Result<PreparedDat
                 Sample::new(f.name.clone(), image, labels.clone(), None)?
             }
             (None, Some(fl)) => {
-                let shift: Shift = phase_correlation(&f.brightfield, fl);
-                let apply = request.register && shift.is_reliable() && (shift.dx, shift.dy) != (0, 0);
+                let shift = measure_shift(&f.brightfield, fl);
+                let apply = request.register && shift.should_apply();
                 registration.push(RegistrationCheck {
                     field: f.name.clone(),
                     dx: shift.dx,
                     dy: shift.dy,
-                    peak_strength: shift.peak_strength,
+                    correlation: shift.correlation,
+                    correlation_at_zero: shift.correlation_at_zero,
                     applied: apply,
                 });
                 let fl = if apply {
@@ -283,10 +286,7 @@ pub fn train_nuclei(
         stop: outcome.stop,
         resumed_after: outcome.resumed_after,
         seed: config.seed,
-        started_from: request
-            .start_from
-            .as_ref()
-            .map(|p| p.display().to_string()),
+        started_from: request.start_from.as_ref().map(|p| p.display().to_string()),
     };
     let info = ModelInfo {
         name: request.name.clone(),
@@ -310,21 +310,28 @@ pub fn train_nuclei(
         ],
         license: request.license.clone(),
         training: vec![
-            ("architecture".into(), format!("depth {} width {}", arch.depth, arch.width)),
+            (
+                "architecture".into(),
+                format!("depth {} width {}", arch.depth, arch.width),
+            ),
             ("epochs".into(), outcome.history.len().to_string()),
             ("best_epoch".into(), outcome.best_epoch.to_string()),
             ("seed".into(), config.seed.to_string()),
             ("targets".into(), data.targets_from.clone()),
-            ("patch".into(), format!("{0}x{0}, batch {1}", config.patch, config.batch)),
+            (
+                "patch".into(),
+                format!("{0}x{0}, batch {1}", config.patch, config.batch),
+            ),
         ],
     };
     write_model_folder(&outcome.model, &info, &request.out)?;
     let weights = request.out.join(WEIGHTS);
-    outcome
-        .model
-        .clone()
-        .save_file(&weights)
-        .map_err(|e| Error::new(brightseg::ErrorKind::Io, format!("cannot write {}: {e}", weights.display())))?;
+    outcome.model.clone().save_file(&weights).map_err(|e| {
+        Error::new(
+            brightseg::ErrorKind::Io,
+            format!("cannot write {}: {e}", weights.display()),
+        )
+    })?;
     let json = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::invalid(format!("cannot encode the training report: {e}")))?;
     brightseg::io::write_bytes_atomically(&request.out.join(REPORT), json.as_bytes())?;

@@ -171,7 +171,11 @@ fn triangle(values: &[f32]) -> Option<f32> {
         .iter()
         .enumerate()
         .fold((0usize, f64::NEG_INFINITY), |best, (i, &c)| {
-            if c > best.1 { (i, c) } else { best }
+            if c > best.1 {
+                (i, c)
+            } else {
+                best
+            }
         })
         .0;
     let peak_height = hist[peak];
@@ -214,7 +218,11 @@ mod tests {
         // A background peak at 15 with a long tail to 40, and bright objects near 100.
         let mut v: Vec<f32> = Vec::new();
         for value in 10..40 {
-            let count = if value <= 15 { (value - 9) * 10 } else { (40 - value) * 3 };
+            let count = if value <= 15 {
+                (value - 9) * 10
+            } else {
+                (40 - value) * 3
+            };
             v.extend(std::iter::repeat_n(value as f32, count));
         }
         v.extend((0..100).map(|i| 100.0 + (i % 5) as f32));

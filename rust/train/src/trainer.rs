@@ -188,7 +188,13 @@ struct Checkpoint {
     history: Vec<EpochRecord>,
     best_epoch: usize,
     best_f1: f64,
+    #[serde(default = "infinity")]
+    best_val_loss: f64,
     epochs_without_gain: usize,
+}
+
+fn infinity() -> f64 {
+    f64::INFINITY
 }
 
 const STATE: &str = "state.json";
@@ -259,7 +265,11 @@ fn batch_tensors(
         let data: Vec<f32> = patches.iter().flat_map(|p| f(p).iter().copied()).collect();
         Tensor::<4>::from_data(TensorData::new(data, [n, 1, size, size]), device)
     };
-    (stack(|p| &p.image), stack(|p| &p.target), stack(|p| &p.weight))
+    (
+        stack(|p| &p.image),
+        stack(|p| &p.target),
+        stack(|p| &p.weight),
+    )
 }
 
 /// Probability map of a whole image (any size: padded to the size multiple by repeating the
@@ -277,7 +287,10 @@ pub fn predict(model: &UNet, image: &crate::filters::FloatPlane) -> Vec<f32> {
     }
     let input = Tensor::<4>::from_data(TensorData::new(padded, [1, 1, ph, pw]), device);
     let prob = sigmoid(model.forward(input)).into_data();
-    let values = prob.as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default();
+    let values = prob
+        .as_slice::<f32>()
+        .map(<[f32]>::to_vec)
+        .unwrap_or_default();
     let mut out = Vec::with_capacity(w * h);
     for y in 0..h {
         out.extend_from_slice(&values[y * pw..y * pw + w]);
@@ -387,6 +400,7 @@ fn run(
         history: Vec::new(),
         best_epoch: 0,
         best_f1: f64::NEG_INFINITY,
+        best_val_loss: f64::INFINITY,
         epochs_without_gain: 0,
     };
     let resumable = fs::read_to_string(dir.file(STATE))
@@ -435,7 +449,9 @@ fn run(
         let epoch_start = Instant::now();
         let lr = config.learning_rate_at(epoch - 1);
         // One generator per epoch, so a resumed run draws what the uninterrupted one would.
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            config.seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
         let mut loss_sum = 0.0;
         for step in 1..=config.steps_per_epoch {
             let patches: Vec<_> = (0..config.batch)
@@ -452,7 +468,11 @@ fn run(
             let grads = GradientsParams::from_grads(l.backward(), &model);
             model = optimizer.step(lr, model, grads);
             loss_sum += value;
-            if !progress(Progress::Step { epoch, step, loss: value }) {
+            if !progress(Progress::Step {
+                epoch,
+                step,
+                loss: value,
+            }) {
                 stop = StopReason::Cancelled;
                 break;
             }
@@ -469,7 +489,11 @@ fn run(
             learning_rate: lr,
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
-        if val_f1 > state.best_f1 {
+        // Better: a higher F1, or the same F1 (early on, often 0) with a lower validation loss.
+        let improved = val_f1 > state.best_f1 + 1e-9
+            || ((val_f1 - state.best_f1).abs() <= 1e-9 && val_loss < state.best_val_loss);
+        if improved {
+            state.best_val_loss = val_loss;
             state.best_f1 = val_f1;
             state.best_epoch = epoch;
             state.epochs_without_gain = 0;
@@ -670,9 +694,18 @@ mod tests {
     #[test]
     fn bad_settings_are_refused_before_work() {
         for bad in [
-            TrainConfig { patch: 30, ..TrainConfig::default() },
-            TrainConfig { batch: 0, ..TrainConfig::default() },
-            TrainConfig { learning_rate: 2.0, ..TrainConfig::default() },
+            TrainConfig {
+                patch: 30,
+                ..TrainConfig::default()
+            },
+            TrainConfig {
+                batch: 0,
+                ..TrainConfig::default()
+            },
+            TrainConfig {
+                learning_rate: 2.0,
+                ..TrainConfig::default()
+            },
         ] {
             assert!(bad.validate().is_err(), "{bad:?}");
         }

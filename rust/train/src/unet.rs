@@ -73,7 +73,11 @@ impl Architecture {
         let conv = |cin: usize, cout: usize, k: usize| cin * cout * k * k + cout;
         let mut n = 0;
         for level in 0..self.depth {
-            let cin = if level == 0 { 1 } else { self.channels(level - 1) };
+            let cin = if level == 0 {
+                1
+            } else {
+                self.channels(level - 1)
+            };
             let c = self.channels(level);
             n += conv(cin, c, 3) + conv(c, c, 3);
         }
@@ -207,8 +211,8 @@ mod tests {
 
     #[test]
     fn the_tiny_model_is_about_twenty_times_smaller() {
-        let ratio =
-            Architecture::STANDARD.parameter_count() as f64 / Architecture::TINY.parameter_count() as f64;
+        let ratio = Architecture::STANDARD.parameter_count() as f64
+            / Architecture::TINY.parameter_count() as f64;
         assert!((14.0..=24.0).contains(&ratio), "ratio {ratio}");
     }
 
@@ -216,7 +220,12 @@ mod tests {
     fn presets_and_ranges() {
         assert_eq!(Architecture::preset("Tiny"), Some(Architecture::TINY));
         assert_eq!(Architecture::preset("big"), None);
-        assert!(Architecture { depth: 7, width: 16 }.validate().is_err());
+        assert!(Architecture {
+            depth: 7,
+            width: 16
+        }
+        .validate()
+        .is_err());
         assert!(Architecture { depth: 4, width: 1 }.validate().is_err());
         assert_eq!(Architecture::STANDARD.size_multiple(), 8);
     }
