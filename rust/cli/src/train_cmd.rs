@@ -212,7 +212,7 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
             _ => return Err(bad()),
         };
     }
-    if !number.is_empty() || !(total > 0.0 && total < 1e9) {
+    if !(number.is_empty() && total > 0.0 && total < 1e9) {
         return Err(bad());
     }
     Ok(Duration::from_secs_f64(total))
