@@ -5,6 +5,8 @@
 #   data/ndev/scratch-assay-labeled-10T-2Ch.tiff
 #       OME-TIFF: Hoechst, oblique transmitted light, nucleus labels; 10 time points, 0.619 µm/px
 #       (BSD-3, ndev-sampledata 0.0.3)
+#   data/mnfinder/4.tif, 4.png                DAPI nuclei (U2OS) + colour-coded nucleus masks
+#       (MIT, mnfinder 1.2.3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${BRIGHTSEG_DATA:-data}"
@@ -38,5 +40,12 @@ if [ ! -f "$data/ndev/scratch-assay-labeled-10T-2Ch.tiff" ]; then
   fetch ndev-sampledata==0.0.3
   extract "$data/wheels/ndev_sampledata-0.0.3-*.whl" \
     ndev_sampledata/samples/scratch-assay-labeled-10T-2Ch.tiff "$data/ndev/scratch-assay-labeled-10T-2Ch.tiff"
+fi
+if [ ! -f "$data/mnfinder/4.png" ]; then
+  fetch mnfinder==1.2.3
+  extract "$data/wheels/mnfinder-1.2.3-*.whl" \
+    mnfinder/test-data/2022-10-14_U2OS/images/4.tif "$data/mnfinder/4.tif"
+  extract "$data/wheels/mnfinder-1.2.3-*.whl" \
+    mnfinder/test-data/2022-10-14_U2OS/nucleus_masks/4.png "$data/mnfinder/4.png"
 fi
 echo "Sample data ready in $data/"

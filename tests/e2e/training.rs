@@ -353,3 +353,26 @@ fn training_refuses_bad_requests_with_a_message() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn targets_of_mnfinder_dapi_match_its_colour_coded_masks() {
+    let (Some(image), Some(mask)) = (data("mnfinder/4.tif"), data("mnfinder/4.png")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stdout = run_ok(&[
+        os("targets"),
+        image.as_os_str(),
+        os("--fluorescence"),
+        os("1"),
+        os("--truth"),
+        mask.as_os_str(),
+        os("--pixel-size"),
+        os("1"),
+        os("--out"),
+        tmp.path().as_os_str(),
+    ]);
+    println!("{stdout}");
+    let f1 = mean_f1(&stdout);
+    assert!(f1 >= 0.85, "targets F1 {f1} (0.906 when measured)");
+}

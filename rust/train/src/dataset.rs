@@ -141,6 +141,22 @@ fn labels_of(plane: &FloatPlane) -> Result<Labels> {
     Ok(relabel_and_filter(data, plane.width, plane.height, 0.0))
 }
 
+/// Instance labels from a colour label image (one colour per instance, black background, as
+/// annotation tools and mnfinder's masks store them).
+fn colour_labels_of(r: &FloatPlane, g: &FloatPlane, b: &FloatPlane) -> Labels {
+    let data = r
+        .data
+        .iter()
+        .zip(&g.data)
+        .zip(&b.data)
+        .map(|((&r, &g), &b)| {
+            let c = |v: f32| v.clamp(0.0, 255.0) as u32;
+            (c(r) << 16) | (c(g) << 8) | c(b)
+        })
+        .collect();
+    relabel_and_filter(data, r.width, r.height, 0.0)
+}
+
 /// Reads the fields of `paths` as `spec` says.
 pub fn load_fields(paths: &[PathBuf], spec: &FieldSpec) -> Result<Vec<Field>> {
     if !spec.truth_files.is_empty() && spec.truth_files.len() != paths.len() {
@@ -236,6 +252,11 @@ fn fields_of(
     let mut out = Vec::new();
     for frame in frames.first..=frames.last.min(image.frames() - 1) {
         let truth = match (truth_c, truth_image) {
+            (_, Some(t)) if t.is_rgb => Some(colour_labels_of(
+                &crop(plane_of(t, 0, frame)),
+                &crop(plane_of(t, 1, frame)),
+                &crop(plane_of(t, 2, frame)),
+            )),
             (_, Some(t)) => Some(labels_of(&crop(plane_of(t, 0, frame))).map_err(with_file)?),
             (Some(c), None) => {
                 Some(labels_of(&crop(plane_of(image, c, frame))).map_err(with_file)?)
@@ -262,6 +283,17 @@ fn fields_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_labels_give_one_object_per_colour() {
+        let plane = |v: [f32; 6]| FloatPlane::new(3, 2, v.to_vec());
+        let r = plane([0.0, 255.0, 255.0, 0.0, 255.0, 0.0]);
+        let g = plane([0.0, 255.0, 255.0, 0.0, 255.0, 0.0]);
+        let b = plane([0.0, 1.0, 2.0, 0.0, 2.0, 0.0]);
+        let labels = colour_labels_of(&r, &g, &b);
+        assert_eq!(labels.count, 2);
+        assert_eq!(labels.data, vec![0, 1, 2, 0, 2, 0]);
+    }
 
     #[test]
     fn frames_and_regions_parse() {
