@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use brightseg::backend::{BackendChoice, BackendOptions};
 use brightseg::image::{Calibration, PixelData, Plane};
 use brightseg::io::{write_png_rgb, write_tiff, OutputPlane};
-use brightseg::metrics::{match_objects, PixelScores};
+use brightseg::metrics::{match_objects, ObjectMatch, PixelScores};
 use brightseg::objects::Labels;
 use brightseg::pipeline::Model;
 use brightseg::pipeline::{find_nuclei, NucleiParams};
@@ -397,25 +397,6 @@ struct Scores {
     truth: usize,
 }
 
-fn f1_of(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
-    let p = if tp + fp > 0 {
-        tp as f64 / (tp + fp) as f64
-    } else {
-        0.0
-    };
-    let r = if tp + fn_ > 0 {
-        tp as f64 / (tp + fn_) as f64
-    } else {
-        0.0
-    };
-    let f = if p + r > 0.0 {
-        2.0 * p * r / (p + r)
-    } else {
-        0.0
-    };
-    (p, r, f)
-}
-
 /// `brightseg evaluate`.
 pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let mut spec = field_spec(&args.selection)?;
@@ -495,7 +476,8 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
         total.truth += s.truth;
     }
     for s in all.iter().chain(std::iter::once(&total)) {
-        let (p, r, f) = f1_of(s.tp, s.fp, s.fn_);
+        let m = ObjectMatch::from_counts(s.tp, s.fp, s.fn_);
+        let (p, r, f) = (m.precision, m.recall, m.f1);
         let count_error = if s.truth > 0 {
             100.0 * (s.predicted as f64 - s.truth as f64) / s.truth as f64
         } else {

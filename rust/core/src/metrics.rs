@@ -44,29 +44,38 @@ pub fn match_objects(predicted: &Labels, truth: &Labels, iou: f64) -> ObjectMatc
         })
         .count();
     let n_pred = area_p.iter().skip(1).filter(|&&a| a > 0).count();
-    let n_true = area_t.len();
-    let precision = if n_pred > 0 {
-        tp as f64 / n_pred as f64
-    } else {
-        0.0
-    };
-    let recall = if n_true > 0 {
-        tp as f64 / n_true as f64
-    } else {
-        0.0
-    };
-    let f1 = if precision + recall > 0.0 {
-        2.0 * precision * recall / (precision + recall)
-    } else {
-        0.0
-    };
-    ObjectMatch {
-        true_positives: tp,
-        false_positives: n_pred - tp,
-        false_negatives: n_true - tp,
-        precision,
-        recall,
-        f1,
+    ObjectMatch::from_counts(tp, n_pred - tp, area_t.len() - tp)
+}
+
+impl ObjectMatch {
+    /// Scores from counts of matched, extra and missed objects (summed over images, say).
+    pub fn from_counts(
+        true_positives: usize,
+        false_positives: usize,
+        false_negatives: usize,
+    ) -> Self {
+        let ratio = |a: usize, b: usize| {
+            if a + b > 0 {
+                a as f64 / (a + b) as f64
+            } else {
+                0.0
+            }
+        };
+        let precision = ratio(true_positives, false_positives);
+        let recall = ratio(true_positives, false_negatives);
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        ObjectMatch {
+            true_positives,
+            false_positives,
+            false_negatives,
+            precision,
+            recall,
+            f1,
+        }
     }
 }
 

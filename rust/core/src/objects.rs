@@ -24,6 +24,17 @@ pub struct ObjectParams {
     pub split_depth_px: f32,
 }
 
+/// Checks a split depth (see [`ObjectParams::split_depth_px`]): a positive number of pixels.
+pub fn check_split_depth(px: f32) -> crate::Result<()> {
+    if px.is_finite() && px > 0.0 {
+        Ok(())
+    } else {
+        Err(crate::Error::invalid(format!(
+            "split depth {px} must be a positive number of pixels"
+        )))
+    }
+}
+
 /// Labels of a plane: 0 = background, 1..=count objects numbered in raster order of their first
 /// pixel (as `skimage.measure.label` numbers them).
 #[derive(Debug, Clone, PartialEq)]

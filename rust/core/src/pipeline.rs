@@ -304,13 +304,7 @@ impl NucleiParams {
                 )));
             }
         }
-        if !self.split_depth_px.is_finite() || self.split_depth_px <= 0.0 {
-            return Err(Error::invalid(format!(
-                "split depth {} must be a positive number of pixels",
-                self.split_depth_px
-            )));
-        }
-        Ok(())
+        crate::objects::check_split_depth(self.split_depth_px)
     }
 }
 

@@ -57,13 +57,7 @@ impl TargetParams {
                 )));
             }
         }
-        if !self.split_depth_px.is_finite() || self.split_depth_px <= 0.0 {
-            return Err(Error::invalid(format!(
-                "split depth {} must be a positive number of pixels",
-                self.split_depth_px
-            )));
-        }
-        Ok(())
+        brightseg::objects::check_split_depth(self.split_depth_px)
     }
 }
 
