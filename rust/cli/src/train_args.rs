@@ -136,9 +136,23 @@ pub struct TrainNucleiArgs {
     /// Share of each image's width (right-hand strip) held out for validation.
     #[arg(long = "val-fraction", default_value_t = 0.25)]
     pub val_fraction: f64,
-    /// Use only the first N images (after --frames and --region), for learning curves.
+    /// Use only the first N images (after --frames, --region, --tile and --pick-seed), for
+    /// learning curves.
     #[arg(long = "max-images", value_name = "N")]
     pub max_images: Option<usize>,
+    /// Cut every image into tiles of this size (pixels, e.g. 96x105), each counting as one image.
+    #[arg(long, value_name = "WxH")]
+    pub tile: Option<String>,
+    /// Shuffle the images with this seed before --max-images takes the first N.
+    #[arg(long = "pick-seed", value_name = "SEED")]
+    pub pick_seed: Option<u64>,
+    /// Validate on these frames of the same files instead of a strip of each training image.
+    #[arg(long = "val-frames", value_name = "RANGE")]
+    pub val_frames: Option<String>,
+    /// Validate on this region (x,y,width,height) of the same files instead of a strip of each
+    /// training image.
+    #[arg(long = "val-region", value_name = "X,Y,W,H")]
+    pub val_region: Option<String>,
     /// Fine-tune from this model folder (one written by brightseg train).
     #[arg(long = "from", value_name = "FOLDER")]
     pub from: Option<PathBuf>,

@@ -15,7 +15,9 @@ use brightseg::objects::Labels;
 use brightseg::pipeline::Model;
 use brightseg::pipeline::{find_nuclei, NucleiParams};
 use brightseg::render::overlay_rgb;
-use brightseg_train::dataset::{load_fields, Field, FieldSpec, Frames, Region};
+use brightseg_train::dataset::{
+    load_fields, shuffled, tile_fields, Field, FieldSpec, Frames, Region,
+};
 use brightseg_train::nuclei::{train_nuclei, NucleiTraining};
 use brightseg_train::register::{measure_shift, translate};
 use brightseg_train::targets::{nucleus_targets, TargetParams};
@@ -272,7 +274,45 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| !n.is_empty())
         .context("--out must name a model folder")?;
-    let fields = load_fields(&args.inputs, &spec)?;
+    let mut fields = load_fields(&args.inputs, &spec)?;
+    if let Some(tile) = &args.tile {
+        let (w, h) = tile
+            .split_once(['x', 'X'])
+            .and_then(|(w, h)| {
+                Some((
+                    w.trim().parse::<usize>().ok()?,
+                    h.trim().parse::<usize>().ok()?,
+                ))
+            })
+            .filter(|&(w, h)| w > 0 && h > 0)
+            .with_context(|| {
+                format!("--tile '{tile}' should be WIDTHxHEIGHT in pixels, e.g. 96x105")
+            })?;
+        fields = tile_fields(&fields, w, h);
+        if fields.is_empty() {
+            bail!("--tile {tile} is larger than the images: no tile fits");
+        }
+    }
+    if let Some(seed) = args.pick_seed {
+        fields = shuffled(fields, seed);
+    }
+    let validation = if args.val_frames.is_some() || args.val_region.is_some() {
+        let val_spec = field_spec(&SelectionArgs {
+            frames: args.val_frames.clone().or(args.selection.frames.clone()),
+            region: args.val_region.clone().or(args.selection.region.clone()),
+            pixel_size: args.selection.pixel_size,
+        })?;
+        let val_spec = FieldSpec {
+            brightfield: spec.brightfield.clone(),
+            fluorescence: spec.fluorescence.clone(),
+            truth_channel: spec.truth_channel.clone(),
+            truth_files: spec.truth_files.clone(),
+            ..val_spec
+        };
+        Some(load_fields(&args.inputs, &val_spec)?)
+    } else {
+        None
+    };
     let mut training_data = args.training_data.clone();
     if training_data.is_empty() {
         training_data = args
@@ -305,13 +345,18 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         license: args.license.clone(),
     };
     let used = args.max_images.unwrap_or(fields.len()).min(fields.len());
+    let held_out = match &validation {
+        Some(v) => format!("{} separate image(s) for validation", v.len()),
+        None => format!(
+            "the right {:.0} % of each is held out for validation",
+            100.0 * args.val_fraction
+        ),
+    };
     eprintln!(
-        "training a U-Net (depth {}, width {}, {} parameters) on {used} image(s); the right {:.0} % \
-         of each is held out for validation",
+        "training a U-Net (depth {}, width {}, {} parameters) on {used} image(s); {held_out}",
         arch.depth,
         arch.width,
         arch.parameter_count(),
-        100.0 * args.val_fraction
     );
     let bar = if args.quiet {
         ProgressBar::hidden()
@@ -352,7 +397,7 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         }
         true
     };
-    let report = train_nuclei(&fields, &request, &mut progress)?;
+    let report = train_nuclei(&fields, validation.as_deref(), &request, &mut progress)?;
     bar.finish_and_clear();
     for r in &report.registration {
         if r.correlation >= 0.2 && r.correlation - r.correlation_at_zero > 0.1 * r.correlation {

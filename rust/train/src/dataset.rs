@@ -280,6 +280,50 @@ fn fields_of(
     Ok(out)
 }
 
+/// Cuts every field into whole `width × height` tiles (row by row; a partial tile at the right
+/// or bottom edge is dropped), each a field of its own: "images" for learning curves.
+pub fn tile_fields(fields: &[Field], width: usize, height: usize) -> Vec<Field> {
+    let mut out = Vec::new();
+    for f in fields {
+        let (w, h) = (f.brightfield.width, f.brightfield.height);
+        if width == 0 || height == 0 || width > w || height > h {
+            continue;
+        }
+        for (k, (x, y)) in (0..h / height)
+            .flat_map(|row| (0..w / width).map(move |col| (col * width, row * height)))
+            .enumerate()
+        {
+            let crop = |p: &FloatPlane| p.crop(x, y, width, height);
+            out.push(Field {
+                name: format!("{} tile {k}", f.name),
+                path: f.path.clone(),
+                frame: f.frame,
+                brightfield: crop(&f.brightfield),
+                fluorescence: f.fluorescence.as_ref().map(crop),
+                truth: f.truth.as_ref().map(|t| {
+                    let mut data = Vec::with_capacity(width * height);
+                    for yy in y..y + height {
+                        data.extend_from_slice(&t.data[yy * t.width + x..yy * t.width + x + width]);
+                    }
+                    relabel_and_filter(data, width, height, 0.0)
+                }),
+                pixel_um: f.pixel_um,
+            });
+        }
+    }
+    out
+}
+
+/// The fields in a seeded random order (the same seed, the same order), so that "the first N"
+/// is a fair sample of N.
+pub fn shuffled(mut fields: Vec<Field>, seed: u64) -> Vec<Field> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    fields.shuffle(&mut rng);
+    fields
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +337,44 @@ mod tests {
         let labels = colour_labels_of(&r, &g, &b);
         assert_eq!(labels.count, 2);
         assert_eq!(labels.data, vec![0, 1, 2, 0, 2, 0]);
+    }
+
+    fn field(w: usize, h: usize) -> Field {
+        let plane = FloatPlane::new(w, h, (0..w * h).map(|i| i as f32).collect());
+        Field {
+            name: "f".into(),
+            path: PathBuf::from("f.tif"),
+            frame: 0,
+            brightfield: plane.clone(),
+            fluorescence: Some(plane),
+            truth: Some(Labels {
+                width: w,
+                height: h,
+                data: (0..w * h).map(|i| u32::from(i % w < 3)).collect(),
+                count: 1,
+            }),
+            pixel_um: Some(1.0),
+        }
+    }
+
+    #[test]
+    fn tiles_cover_whole_tiles_only_and_keep_their_pixels() {
+        let tiles = tile_fields(&[field(10, 7)], 4, 3);
+        assert_eq!(
+            tiles.len(),
+            4,
+            "2 columns × 2 rows; the ragged edge is dropped"
+        );
+        assert_eq!(tiles[1].brightfield.data[0], 4.0);
+        assert_eq!(tiles[2].brightfield.data[0], 30.0);
+        assert_eq!(tiles[0].truth.as_ref().map(|t| t.count), Some(1));
+        assert_eq!(tiles[1].truth.as_ref().map(|t| t.count), Some(0));
+        let names: Vec<String> = shuffled(tiles.clone(), 3)
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        let again: Vec<String> = shuffled(tiles, 3).iter().map(|f| f.name.clone()).collect();
+        assert_eq!(names, again);
     }
 
     #[test]

@@ -151,13 +151,18 @@ pub struct PreparedData {
 }
 
 /// Turns fields into samples: targets from labels when the fields have them, else from the
-/// fluorescence; the right `val_fraction` of each field's width becomes validation.
-pub fn prepare(fields: &[Field], request: &NucleiTraining) -> Result<PreparedData> {
+/// fluorescence. Validation: the `validation` fields when given, else the right `val_fraction`
+/// of each training field's width.
+pub fn prepare(
+    fields: &[Field],
+    validation: Option<&[Field]>,
+    request: &NucleiTraining,
+) -> Result<PreparedData> {
     let fields = &fields[..request.max_fields.unwrap_or(fields.len()).min(fields.len())];
     if fields.is_empty() {
         return Err(Error::invalid("no training images"));
     }
-    if !(0.05..=0.5).contains(&request.val_fraction) {
+    if validation.is_none() && !(0.05..=0.5).contains(&request.val_fraction) {
         return Err(Error::invalid(format!(
             "validation fraction {} must be between 0.05 and 0.5",
             request.val_fraction
@@ -169,10 +174,11 @@ pub fn prepare(fields: &[Field], request: &NucleiTraining) -> Result<PreparedDat
             fields[0].name
         ))
     })?;
-    let mut samples = Vec::new();
     let mut registration = Vec::new();
     let mut from_labels = 0;
-    for f in fields {
+    let mut samples = Vec::new();
+    let val_fields = validation.unwrap_or(&[]);
+    for f in fields.iter().chain(val_fields) {
         let px = f.pixel_um.unwrap_or(pixel_um);
         if (px - pixel_um).abs() > pixel_um * 0.01 {
             return Err(Error::invalid(format!(
@@ -216,6 +222,16 @@ pub fn prepare(fields: &[Field], request: &NucleiTraining) -> Result<PreparedDat
         samples.push(sample);
     }
     let (mut train, mut val) = (Vec::new(), Vec::new());
+    if !val_fields.is_empty() {
+        let given_val = samples.split_off(fields.len());
+        return Ok(PreparedData {
+            train: samples,
+            val: given_val,
+            registration,
+            targets_from: targets_from(from_labels, fields.len() + val_fields.len(), request),
+            pixel_um,
+        });
+    }
     for s in &samples {
         let (w, h) = (s.image.width, s.image.height);
         let val_w = ((w as f64 * request.val_fraction).round() as usize).clamp(1, w - 1);
@@ -227,22 +243,28 @@ pub fn prepare(fields: &[Field], request: &NucleiTraining) -> Result<PreparedDat
         train,
         val,
         registration,
-        targets_from: if from_labels == fields.len() {
-            "labels".into()
-        } else {
-            format!("fluorescence ({})", request.targets.method)
-        },
+        targets_from: targets_from(from_labels, fields.len(), request),
         pixel_um,
     })
 }
 
-/// Trains on `fields` and writes the model folder. `progress` as in [`train`].
+fn targets_from(from_labels: usize, total: usize, request: &NucleiTraining) -> String {
+    if from_labels == total {
+        "labels".into()
+    } else {
+        format!("fluorescence ({})", request.targets.method)
+    }
+}
+
+/// Trains on `fields` (validating on `validation`, or on a strip of each field) and writes the
+/// model folder. `progress` as in [`train`].
 pub fn train_nuclei(
     fields: &[Field],
+    validation: Option<&[Field]>,
     request: &NucleiTraining,
     progress: &mut (dyn FnMut(Progress<'_>) -> bool + Send),
 ) -> Result<TrainingReport> {
-    let data = prepare(fields, request)?;
+    let data = prepare(fields, validation, request)?;
     let mut config = request.config.clone();
     config.pixel_um = data.pixel_um;
     let start_weights = match &request.start_from {

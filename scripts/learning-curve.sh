@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Learning curve with few labelled images: object F1 on a fixed test region against the number
+# of labelled training images (1, 2, 4, 8, 16), mean ± sd over 3 seeds, for a U-Net trained from
+# scratch and one fine-tuned from the shipped brightfield model. Writes docs/learning-curve.csv
+# and docs/learning-curve.png. Not part of CI (hours on 2 cores; see the variables below).
+#
+# Data: ndev-sampledata's scratch assay, oblique transmitted light, with the dataset's own
+# `nuclei` label channel as the "manual" labels. An "image" is a 96×105 tile of the training
+# region (frames 0-6, x 0-287: 42 tiles), drawn at random per seed; validation is fixed
+# (frames 0-6, x 288-383); the test region (frames 7-9, x 384-575) is never trained on.
+#
+#   SIZES="1 2 4 8 16" SEEDS="1 2 3" EPOCHS=30 STEPS=20 scripts/learning-curve.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes="${SIZES:-1 2 4 8 16}"
+seeds="${SEEDS:-1 2 3}"
+epochs="${EPOCHS:-30}"
+steps="${STEPS:-20}"
+start_model="${START_MODEL:-models/nuclei-brightfield}"
+work="${WORK:-results/learning-curve}"
+out_csv="${OUT_CSV:-docs/learning-curve.csv}"
+out_png="${OUT_PNG:-docs/learning-curve.png}"
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+scripts/fetch-data.sh
+scripts/setup-test-env.sh
+.venv/bin/python -c 'import matplotlib' 2>/dev/null || .venv/bin/python -m pip install --quiet matplotlib
+cargo build --quiet -p brightseg-cli
+bin=target/debug/brightseg
+image=data/ndev/scratch-assay-labeled-10T-2Ch.tiff
+mkdir -p "$work" "$(dirname "$out_csv")"
+echo "start,images,seed,test_object_f1,test_pixel_f1" > "$out_csv"
+for start in scratch finetune; do
+  from=()
+  if [ "$start" = finetune ]; then
+    [ -d "$start_model" ] || { echo "no $start_model: skipping fine-tuning"; continue; }
+    from=(--from "$start_model")
+  fi
+  for n in $sizes; do
+    for seed in $seeds; do
+      model="$work/$start-n$n-s$seed"
+      "$bin" train nuclei "$image" --brightfield oblique --mask-channel nuclei \
+        --frames 0-6 --region 0,0,288,210 --tile 96x105 --pick-seed "$seed" --max-images "$n" \
+        --val-frames 0-6 --val-region 288,0,96,210 \
+        --architecture tiny --epochs "$epochs" --steps "$steps" --patience 10 --seed "$seed" \
+        "${from[@]}" --quiet --out "$model" > "$model.log" 2>&1 || { cat "$model.log"; exit 1; }
+      "$bin" evaluate "$image" --model "$model" --channel oblique --frames 7-9 \
+        --region 384,0,192,210 --truth-channel nuclei --csv "$model.test.csv" > /dev/null
+      total=$(tail -1 "$model.test.csv")
+      f1=$(echo "$total" | awk -F, '{print $6}')
+      pf1=$(echo "$total" | awk -F, '{print $2}')
+      echo "$start,$n,$seed,$f1,$pf1" | tee -a "$out_csv"
+    done
+  done
+done
+.venv/bin/python - "$out_csv" "$out_png" <<'PY'
+import csv, sys
+from collections import defaultdict
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+rows = list(csv.DictReader(open(sys.argv[1])))
+by = defaultdict(list)
+for r in rows:
+    by[(r["start"], int(r["images"]))].append(float(r["test_object_f1"]))
+fig, ax = plt.subplots(figsize=(6, 4))
+for start, colour in [("scratch", "tab:blue"), ("finetune", "tab:orange")]:
+    ns = sorted(n for s, n in by if s == start)
+    if not ns:
+        continue
+    mean = [np.mean(by[(start, n)]) for n in ns]
+    sd = [np.std(by[(start, n)], ddof=1) if len(by[(start, n)]) > 1 else 0 for n in ns]
+    ax.errorbar(ns, mean, yerr=sd, marker="o", capsize=3, color=colour,
+                label="from scratch" if start == "scratch" else "fine-tuned from nuclei-brightfield")
+    for n, m, s in zip(ns, mean, sd):
+        print(f"{start:9s} {n:3d} images: object F1 {m:.3f} ± {s:.3f}")
+anchor_n = [1, 4, 8, 16]
+anchor = np.cumsum([0.48, 0.34, 0.07, 0.03])
+ax.plot(anchor_n, anchor, "k--", marker="s", label="published anchor (phase, manual labels)")
+ax.set_xscale("log", base=2)
+ax.set_xticks([1, 2, 4, 8, 16], ["1", "2", "4", "8", "16"])
+ax.set_xlabel("labelled training images (96×105 tiles)")
+ax.set_ylabel("object F1 at IoU 0.5, test region")
+ax.set_ylim(0, 1)
+ax.grid(alpha=0.3)
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(sys.argv[2], dpi=120)
+print("wrote", sys.argv[2])
+PY
