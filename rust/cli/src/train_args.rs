@@ -75,7 +75,7 @@ pub struct TargetsArgs {
 pub enum TrainCommand {
     /// Train a nuclei U-Net on brightfield images, with targets from a paired nuclear stain
     /// (or from label images).
-    Nuclei(TrainNucleiArgs),
+    Nuclei(Box<TrainNucleiArgs>),
 }
 
 /// Arguments of `train nuclei`.
