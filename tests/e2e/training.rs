@@ -367,3 +367,53 @@ fn training_refuses_bad_requests_with_a_message() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// The shipped brightfield model, by name, with its own defaults: on its test region (frames
+/// 7-9, right third; never trained on) it finds the dataset's labelled nuclei.
+#[test]
+fn shipped_brightfield_model_finds_nuclei_in_its_test_region() {
+    let Some(path) = data(SCRATCH) else {
+        return;
+    };
+    let model = repo_root().join("models/nuclei-brightfield");
+    assert!(model.join("bioimageio.yaml").is_file(), "models/nuclei-brightfield is shipped");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let csv = tmp.path().join("test.csv");
+    let stdout = run_ok(&[
+        os("evaluate"),
+        path.as_os_str(),
+        os("--model"),
+        os("nuclei-brightfield"),
+        os("--channel"),
+        os("oblique"),
+        os("--frames"),
+        os("7-9"),
+        os("--region"),
+        os("384,0,192,210"),
+        os("--truth-channel"),
+        os("nuclei"),
+        os("--csv"),
+        csv.as_os_str(),
+    ]);
+    println!("{stdout}");
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let total = text.lines().last().expect("total row");
+    let f1: f64 = total.split(',').nth(5).and_then(|v| v.parse().ok()).expect("F1");
+    assert!(f1 >= 0.28, "test-region object F1 {f1} (0.329 when shipped)");
+
+    // Find Nuclei with the model's defaults on the whole brightfield time series.
+    let out = tmp.path().join("found");
+    run_ok(&[
+        os("find-nuclei"),
+        path.as_os_str(),
+        os("--model"),
+        os("nuclei-brightfield"),
+        os("--channel"),
+        os("oblique"),
+        os("--out"),
+        out.as_os_str(),
+        os("--quiet"),
+    ]);
+    let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
+    assert!(summary.lines().count() >= 2, "{summary}");
+}
