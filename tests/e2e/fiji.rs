@@ -541,3 +541,83 @@ print("WRONG " + w);
         run.stdout
     );
 }
+
+/// The shipped brightfield model, chosen by name from the models folder, runs in headless
+/// ImageJ with its own defaults on a transmitted-light frame and finds what the CLI finds.
+#[test]
+fn headless_imagej_runs_the_shipped_brightfield_model_by_name() {
+    let Some(inputs) = inputs() else { return };
+    let Some(series) = data("ndev/scratch-assay-labeled-10T-2Ch.tiff") else {
+        return;
+    };
+    let image = read_image(&series).expect("read series");
+    let c = image
+        .resolve_channel(Some("oblique"))
+        .expect("oblique channel");
+    let plane = image.plane(c, 0, 9);
+    let pixels: Vec<u16> = (0..plane.width() * plane.height())
+        .map(|i| plane.value(i) as u16)
+        .collect();
+    let frame = inputs.dir.join("oblique_t9.tif");
+    write_tiff(
+        &frame,
+        plane.width(),
+        plane.height(),
+        &[OutputPlane::Gray16(&pixels)],
+        1,
+        Calibration::square(0.619),
+    )
+    .expect("write frame");
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let summary = inputs.dir.join("brightfield_summary.csv");
+    let macro_text = format!(
+        r#"
+r = call("{helper}.findNuclei", "{image}", "model=nuclei-brightfield");
+print("RESULT [" + r + "]");
+print("SAVED " + call("{helper}.saveTable", "Nuclei Summary", "{summary}"));
+call("{helper}.exitOnError");
+"#,
+        image = macro_path(&frame),
+        summary = macro_path(&summary),
+    );
+    let models = repo_root().join("models");
+    let run = run_imagej(&inputs, &macro_text, false, Some(&models));
+    assert_eq!(
+        run.line("RESULT").trim(),
+        "[]",
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let (header, rows) = read_csv(&summary);
+    let count_col = header
+        .iter()
+        .position(|h| h == "Number of Objects")
+        .expect("Number of Objects column");
+    let fiji_count: usize = rows[0][count_col].parse().expect("count");
+    let cli_out = inputs.dir.join("cli-brightfield");
+    let out = brightseg(&[
+        os("find-nuclei"),
+        frame.as_os_str(),
+        os("--model"),
+        models.join("nuclei-brightfield").as_os_str(),
+        os("--out"),
+        cli_out.as_os_str(),
+        os("--quiet"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (cli_header, cli_rows) = read_csv(&cli_out.join("summary.csv"));
+    let cli_col = cli_header
+        .iter()
+        .position(|h| h == "Number of Objects")
+        .expect("CLI count column");
+    assert_eq!(fiji_count.to_string(), cli_rows[0][cli_col]);
+    assert!(
+        fiji_count >= 30,
+        "{fiji_count} nuclei in frame 9 (about 88 labelled)"
+    );
+}

@@ -376,7 +376,10 @@ fn shipped_brightfield_model_finds_nuclei_in_its_test_region() {
         return;
     };
     let model = repo_root().join("models/nuclei-brightfield");
-    assert!(model.join("bioimageio.yaml").is_file(), "models/nuclei-brightfield is shipped");
+    assert!(
+        model.join("bioimageio.yaml").is_file(),
+        "models/nuclei-brightfield is shipped"
+    );
     let tmp = tempfile::tempdir().expect("tmp");
     let csv = tmp.path().join("test.csv");
     let stdout = run_ok(&[
@@ -398,8 +401,15 @@ fn shipped_brightfield_model_finds_nuclei_in_its_test_region() {
     println!("{stdout}");
     let text = std::fs::read_to_string(&csv).expect("csv");
     let total = text.lines().last().expect("total row");
-    let f1: f64 = total.split(',').nth(5).and_then(|v| v.parse().ok()).expect("F1");
-    assert!(f1 >= 0.28, "test-region object F1 {f1} (0.329 when shipped)");
+    let f1: f64 = total
+        .split(',')
+        .nth(5)
+        .and_then(|v| v.parse().ok())
+        .expect("F1");
+    assert!(
+        f1 >= 0.28,
+        "test-region object F1 {f1} (0.329 when shipped)"
+    );
 
     // Find Nuclei with the model's defaults on the whole brightfield time series.
     let out = tmp.path().join("found");
