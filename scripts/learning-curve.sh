@@ -9,7 +9,7 @@
 # region (frames 0-6, x 0-287: 42 tiles), drawn at random per seed; validation is fixed
 # (frames 0-6, x 288-383); the test region (frames 7-9, x 384-575) is never trained on.
 #
-#   SIZES="1 2 4 8 16" SEEDS="1 2 3" EPOCHS=30 STEPS=20 scripts/learning-curve.sh
+#   SIZES="1 2 4 8 16" SEEDS="1 2 3" EPOCHS=30 STEPS=20 STARTS="scratch finetune" scripts/learning-curve.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes="${SIZES:-1 2 4 8 16}"
@@ -29,7 +29,7 @@ bin=target/debug/brightseg
 image=data/ndev/scratch-assay-labeled-10T-2Ch.tiff
 mkdir -p "$work" "$(dirname "$out_csv")"
 echo "start,images,seed,test_object_f1,test_pixel_f1" > "$out_csv"
-for start in scratch finetune; do
+for start in ${STARTS:-scratch finetune}; do
   from=()
   if [ "$start" = finetune ]; then
     [ -d "$start_model" ] || { echo "no $start_model: skipping fine-tuning"; continue; }
