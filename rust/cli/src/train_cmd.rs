@@ -400,7 +400,7 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     let report = train_nuclei(&fields, validation.as_deref(), &request, &mut progress)?;
     bar.finish_and_clear();
     for r in &report.registration {
-        if r.correlation >= 0.2 && r.correlation - r.correlation_at_zero > 0.1 * r.correlation {
+        if r.clear {
             eprintln!(
                 "{}: the stain is shifted by ({}, {}) px from the brightfield{}",
                 r.field,

@@ -8,7 +8,7 @@ use brightseg::objects::Labels;
 use brightseg::{Error, Result};
 use rand::Rng;
 
-use crate::filters::FloatPlane;
+use crate::filters::{crop_labels, crop_rows, FloatPlane};
 
 /// The input normalisation of every model we train, written into its description so inference
 /// normalises exactly as training did: percentiles 1 and 99.8 of the whole plane to 0 and 1.
@@ -91,25 +91,14 @@ impl Sample {
 
     /// The part of the sample inside the `w × h` window at (`x0`, `y0`), labels renumbered.
     pub fn crop(&self, x0: usize, y0: usize, w: usize, h: usize, name: String) -> Sample {
-        let image = self.image.crop(x0, y0, w, h);
-        let (cw, ch) = (image.width, image.height);
-        let pick = |v: &[f32]| {
-            FloatPlane::new(self.image.width, self.image.height, v.to_vec())
-                .crop(x0, y0, w, h)
-                .data
-        };
-        let mut labels = Vec::with_capacity(cw * ch);
-        for y in y0..y0 + ch {
-            let row = y * self.truth.width;
-            labels.extend_from_slice(&self.truth.data[row + x0..row + x0 + cw]);
-        }
-        let truth = brightseg::objects::relabel_and_filter(labels, cw, ch, 0.0);
+        let (width, height) = (self.image.width, self.image.height);
+        let pick = |v: &[f32]| crop_rows(v, width, height, x0, y0, w, h).0;
         Sample {
             name,
-            image,
+            image: self.image.crop(x0, y0, w, h),
             target: pick(&self.target),
             weight: pick(&self.weight),
-            truth,
+            truth: crop_labels(&self.truth, x0, y0, w, h),
         }
     }
 }

@@ -11,7 +11,7 @@ use brightseg::io::read_image;
 use brightseg::objects::{relabel_and_filter, Labels};
 use brightseg::{Error, Result};
 
-use crate::filters::FloatPlane;
+use crate::filters::{crop_labels, FloatPlane};
 
 /// An inclusive range of frames (time points), counted from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,13 +300,10 @@ pub fn tile_fields(fields: &[Field], width: usize, height: usize) -> Vec<Field> 
                 frame: f.frame,
                 brightfield: crop(&f.brightfield),
                 fluorescence: f.fluorescence.as_ref().map(crop),
-                truth: f.truth.as_ref().map(|t| {
-                    let mut data = Vec::with_capacity(width * height);
-                    for yy in y..y + height {
-                        data.extend_from_slice(&t.data[yy * t.width + x..yy * t.width + x + width]);
-                    }
-                    relabel_and_filter(data, width, height, 0.0)
-                }),
+                truth: f
+                    .truth
+                    .as_ref()
+                    .map(|t| crop_labels(t, x, y, width, height)),
                 pixel_um: f.pixel_um,
             });
         }

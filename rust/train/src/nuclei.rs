@@ -65,6 +65,9 @@ pub struct RegistrationCheck {
     pub correlation: f64,
     /// Correlation without a shift.
     pub correlation_at_zero: f64,
+    /// Whether the shift is clear enough to correct ([`crate::register::Shift::should_apply`]).
+    #[serde(default)]
+    pub clear: bool,
     /// Whether the shift was applied.
     pub applied: bool,
 }
@@ -194,13 +197,15 @@ pub fn prepare(
             }
             (None, Some(fl)) => {
                 let shift = measure_shift(&f.brightfield, fl);
-                let apply = request.register && shift.should_apply();
+                let clear = shift.should_apply();
+                let apply = request.register && clear;
                 registration.push(RegistrationCheck {
                     field: f.name.clone(),
                     dx: shift.dx,
                     dy: shift.dy,
                     correlation: shift.correlation,
                     correlation_at_zero: shift.correlation_at_zero,
+                    clear,
                     applied: apply,
                 });
                 let fl = if apply {
