@@ -25,9 +25,12 @@ scripts/fetch-data.sh
 scripts/setup-test-env.sh
 .venv/bin/python -c 'import matplotlib' 2>/dev/null || .venv/bin/python -m pip install --quiet matplotlib
 cargo build --quiet -p brightseg-cli
-bin=target/debug/brightseg
 image=data/ndev/scratch-assay-labeled-10T-2Ch.tiff
 mkdir -p "$work" "$(dirname "$out_csv")"
+# A private copy: rebuilding the workspace during this hours-long run must not change the
+# program halfway through the curve.
+bin="$work/brightseg"
+cp target/debug/brightseg "$bin"
 echo "start,images,seed,test_object_f1,test_pixel_f1" > "$out_csv"
 for start in ${STARTS:-scratch finetune}; do
   from=()

@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Backend,
     /// The work would need more memory than the memory budget allows (see [`crate::budget`]).
     ResourceLimit,
+    /// The user stopped long work (training) before it had produced anything to keep.
+    Cancelled,
 }
 
 /// The error type of every fallible brightseg function.
@@ -71,6 +73,11 @@ impl Error {
     /// Shorthand for [`ErrorKind::ResourceLimit`].
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::ResourceLimit, message)
+    }
+
+    /// Shorthand for [`ErrorKind::Cancelled`].
+    pub fn cancelled(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Cancelled, message)
     }
 
     /// An I/O error on `path`, keeping the OS error as its source.

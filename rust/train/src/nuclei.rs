@@ -295,6 +295,22 @@ pub fn train_nuclei(
         threads: request.threads,
     };
     let outcome = train(&config, &data.train, &data.val, &options, progress)?;
+    if outcome.history.is_empty() {
+        // Nothing was validated, so there is no model worth writing (the checkpoints stay, and
+        // a rerun resumes from them).
+        return Err(match outcome.stop {
+            StopReason::TimeBudget => Error::invalid(format!(
+                "the time budget ran out before the first epoch finished: no model was \
+                 written to {}; give more time or fewer steps per epoch",
+                request.out.display()
+            )),
+            _ => Error::cancelled(format!(
+                "training was cancelled before the first epoch finished: no model was written \
+                 to {}",
+                request.out.display()
+            )),
+        });
+    }
     let (threshold, f1_at_threshold) = choose_threshold(&outcome.model, &data.val, &config);
     let arch = config.architecture;
     let report = TrainingReport {
@@ -379,4 +395,95 @@ pub fn train_nuclei(
     );
     brightseg::io::write_bytes_atomically(&request.out.join("README.md"), readme.as_bytes())?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filters::FloatPlane;
+    use brightseg::objects::Labels;
+
+    /// A 64×64 field with two labelled discs.
+    fn field() -> Field {
+        let (w, h) = (64, 64);
+        let mut labels = vec![0u32; w * h];
+        let image = (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as f64, (i / w) as f64);
+                for (k, (cx, cy)) in [(16.0, 20.0), (44.0, 40.0)].iter().enumerate() {
+                    if (x - cx).powi(2) + (y - cy).powi(2) <= 36.0 {
+                        labels[i] = k as u32 + 1;
+                        return 0.8;
+                    }
+                }
+                0.2 + 0.01 * ((i * 7919) % 13) as f32
+            })
+            .collect();
+        Field {
+            name: "discs".into(),
+            path: PathBuf::from("discs.tif"),
+            frame: 0,
+            brightfield: FloatPlane::new(w, h, image),
+            fluorescence: None,
+            truth: Some(Labels {
+                width: w,
+                height: h,
+                data: labels,
+                count: 2,
+            }),
+            pixel_um: Some(1.0),
+        }
+    }
+
+    fn request(out: PathBuf) -> NucleiTraining {
+        NucleiTraining {
+            name: "discs".into(),
+            out,
+            targets: TargetParams::default(),
+            register: false,
+            val_fraction: 0.25,
+            max_fields: None,
+            config: TrainConfig {
+                architecture: Architecture { depth: 2, width: 4 },
+                patch: 32,
+                batch: 2,
+                steps_per_epoch: 2,
+                max_epochs: 1,
+                min_area_um2: 5.0,
+                ..TrainConfig::default()
+            },
+            start_from: None,
+            time_budget: None,
+            threads: 1,
+            training_data: vec!["synthetic discs".into()],
+            license: "MIT".into(),
+        }
+    }
+
+    #[test]
+    fn cancelling_before_the_first_epoch_writes_no_model() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("discs");
+        let e = train_nuclei(&[field()], None, &request(out.clone()), &mut |_| false)
+            .expect_err("cancelled at the first step");
+        assert_eq!(e.kind(), brightseg::ErrorKind::Cancelled, "{e}");
+        assert!(e.to_string().contains("before the first epoch"), "{e}");
+        assert!(!out.join("bioimageio.yaml").exists());
+    }
+
+    #[test]
+    fn cancelling_after_an_epoch_keeps_the_best_model() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("discs");
+        let mut req = request(out.clone());
+        req.config.max_epochs = 5;
+        let mut progress =
+            |p: Progress<'_>| !matches!(p, Progress::Epoch { record, .. } if record.epoch == 2);
+        let report = train_nuclei(&[field()], None, &req, &mut progress).expect("trained");
+        assert_eq!(report.stop, StopReason::Cancelled);
+        assert_eq!(report.history.len(), 2);
+        assert!((1..=2).contains(&report.best_epoch));
+        assert!(out.join("bioimageio.yaml").is_file());
+        assert!(out.join(WEIGHTS).is_file());
+    }
 }
