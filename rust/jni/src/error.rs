@@ -5,6 +5,7 @@
 //! | bad parameter (core `InvalidParameter`, wrong array length, null array) | `IllegalArgumentException` |
 //! | file problem (core `Io`) | `java.io.IOException` |
 //! | closed or unknown handle | `IllegalStateException` |
+//! | training cancelled before anything was kept (core `Cancelled`) | `java.util.concurrent.CancellationException` |
 //! | anything else, and panics | `io.github.brightseg.BrightsegException` |
 //!
 //! A Java exception already pending (thrown by a callback such as a progress listener) is left
@@ -69,6 +70,7 @@ impl JniError {
             JniError::Core(e) => match e.kind() {
                 ErrorKind::InvalidParameter => "java/lang/IllegalArgumentException",
                 ErrorKind::Io => "java/io/IOException",
+                ErrorKind::Cancelled => "java/util/concurrent/CancellationException",
                 _ => BRIGHTSEG_EXCEPTION,
             },
             JniError::Jni(_) => BRIGHTSEG_EXCEPTION,

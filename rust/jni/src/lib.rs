@@ -23,6 +23,8 @@ pub mod error;
 pub mod logging;
 pub mod nuclei;
 pub mod session;
+#[cfg(feature = "train")]
+pub mod training;
 
 use std::path::PathBuf;
 
@@ -195,6 +197,40 @@ fn drain_log_inner<'local>(env: &mut Env<'local>) -> JniResult<JString<'local>> 
     java_string(env, &logging::drain())
 }
 
+/// Settings, field names and sizes, and the two concatenated pixel arrays of a training call.
+#[cfg(feature = "train")]
+struct TrainingCall<'a, 'l> {
+    settings: &'a JString<'l>,
+    names: &'a JString<'l>,
+    sizes: &'a JIntArray<'l>,
+    brightfield: &'a JFloatArray<'l>,
+    stain: &'a JFloatArray<'l>,
+}
+
+#[cfg(feature = "train")]
+fn train_nuclei_inner<'local>(
+    env: &mut Env<'local>,
+    call: &TrainingCall<'_, '_>,
+    listener: &JObject<'_>,
+) -> JniResult<JString<'local>> {
+    let settings = training::TrainingSettings::parse(&rust_string(
+        env,
+        call.settings,
+        "the training settings",
+    )?)?;
+    let names = rust_string(env, call.names, "the field names")?;
+    if call.sizes.is_null() {
+        return Err(JniError::InvalidArgument("the sizes array is null".into()));
+    }
+    let count = call.sizes.len(env)?;
+    let mut sizes = vec![0i32; count];
+    call.sizes.get_region(env, 0, &mut sizes)?;
+    let (brightfield, stain) = training::read_planes(env, &sizes, call.brightfield, call.stain)?;
+    let fields = training::fields(&names, &sizes, brightfield, stain, settings.pixel_um)?;
+    let report = training::run(env, &settings, &fields, listener)?;
+    java_string(env, &report)
+}
+
 fn self_test_panic_inner(env: &mut Env<'_>, message: &JString<'_>) -> JniResult<()> {
     let message = rust_string(env, message, "the message")?;
     panic!("self-test panic: {message}")
@@ -352,6 +388,31 @@ mod exports {
         message: JString<'l>,
     ) {
         run_jni(&mut env, |env| self_test_panic_inner(env, &message))
+    }
+
+    /// `static native String trainNuclei(String settings, String names, int[] sizes,
+    /// float[] brightfield, float[] stain, Object listener)`
+    #[cfg(feature = "train")]
+    #[unsafe(no_mangle)]
+    #[allow(clippy::too_many_arguments)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_trainNuclei<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        settings: JString<'l>,
+        names: JString<'l>,
+        sizes: JIntArray<'l>,
+        brightfield: JFloatArray<'l>,
+        stain: JFloatArray<'l>,
+        listener: JObject<'l>,
+    ) -> JString<'l> {
+        let call = TrainingCall {
+            settings: &settings,
+            names: &names,
+            sizes: &sizes,
+            brightfield: &brightfield,
+            stain: &stain,
+        };
+        run_jni(&mut env, |env| train_nuclei_inner(env, &call, &listener))
     }
 
     /// One Find Nuclei export per Java pixel array type; each is one call of

@@ -118,4 +118,7 @@ final class NativeLib {
             double pixelWidthUm, double pixelHeightUm, double threshold, double minSizeUm2,
             boolean split, double splitDepthPx, float[] probabilityOut, int[] labelsOut,
             Object listener);
+
+    static native String trainNuclei(String settings, String names, int[] sizes,
+            float[] brightfield, float[] stain, Object listener);
 }

@@ -70,6 +70,67 @@ final class TestData {
         return new Image16(w, h, px);
     }
 
+    /**
+     * Every page of a little-endian BigTIFF of 16-bit planes, uncompressed or deflated, in file
+     * order: enough for the OME-TIFF of ndev-sampledata, which the JDK's TIFF reader refuses.
+     */
+    static java.util.List<Image16> readBigTiff16(Path path) throws IOException {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(java.nio.file.Files.readAllBytes(path))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        if (b.getShort(0) != 0x4949 || b.getShort(2) != 43) {
+            throw new IOException(path + " is not a little-endian BigTIFF");
+        }
+        java.util.List<Image16> pages = new java.util.ArrayList<>();
+        long ifd = b.getLong(8);
+        while (ifd != 0) {
+            int at = (int) ifd;
+            long entries = b.getLong(at);
+            java.util.Map<Integer, Long> tags = new java.util.HashMap<>();
+            for (int e = 0; e < entries; e++) {
+                int entry = at + 8 + 20 * e;
+                int tag = b.getShort(entry) & 0xffff;
+                int type = b.getShort(entry + 2);
+                // Single values only (what these files hold for the tags read below).
+                long value = type == 3 ? b.getShort(entry + 12) & 0xffff
+                        : type == 4 ? b.getInt(entry + 12) & 0xffffffffL : b.getLong(entry + 12);
+                tags.put(tag, value);
+            }
+            int w = tags.get(256).intValue();
+            int h = tags.get(257).intValue();
+            if (tags.get(258) != 16 || tags.getOrDefault(277, 1L) != 1) {
+                throw new IOException(path + ": not one 16-bit sample per pixel");
+            }
+            byte[] raw = new byte[tags.get(279).intValue()];
+            b.position(tags.get(273).intValue());
+            b.get(raw);
+            byte[] data = raw;
+            long compression = tags.getOrDefault(259, 1L);
+            if (compression == 8) {
+                data = new byte[2 * w * h];
+                java.util.zip.Inflater inflater = new java.util.zip.Inflater();
+                inflater.setInput(raw);
+                try {
+                    int n = 0;
+                    while (n < data.length && !inflater.finished()) {
+                        n += inflater.inflate(data, n, data.length - n);
+                    }
+                } catch (java.util.zip.DataFormatException e) {
+                    throw new IOException(path + ": corrupt deflate data", e);
+                } finally {
+                    inflater.end();
+                }
+            } else if (compression != 1) {
+                throw new IOException(path + ": compression " + compression + " not supported");
+            }
+            short[] px = new short[w * h];
+            java.nio.ByteBuffer.wrap(data).order(java.nio.ByteOrder.LITTLE_ENDIAN).asShortBuffer()
+                    .get(px);
+            pages.add(new Image16(w, h, px));
+            ifd = b.getLong(at + 8 + 20 * (int) entries);
+        }
+        return pages;
+    }
+
     /** Asserts two results are identical: labels, probabilities and statistics, bit for bit. */
     static void assertSameResult(NucleiResult expected, NucleiResult actual) {
         org.junit.Assert.assertArrayEquals(expected.labels(), actual.labels());

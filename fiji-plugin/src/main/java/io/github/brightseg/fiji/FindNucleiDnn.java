@@ -84,12 +84,17 @@ public class FindNucleiDnn implements PlugIn {
 
     /** Reports a failure: recorded for macros, logged, on stderr; a dialog only when interactive. */
     static void fail(String message, boolean interactive) {
+        fail(TITLE, message, interactive);
+    }
+
+    /** As {@link #fail(String, boolean)}, for the command called {@code title}. */
+    static void fail(String title, String message, boolean interactive) {
         Brightseg.recordError(message);
-        IJ.log(TITLE + " failed: " + message);
-        System.err.println("brightseg: " + TITLE + " failed: " + message);
-        IJ.showStatus(TITLE + " failed");
+        IJ.log(title + " failed: " + message);
+        System.err.println("brightseg: " + title + " failed: " + message);
+        IJ.showStatus(title + " failed");
         if (interactive) {
-            IJ.error(TITLE, message);
+            IJ.error(title, message);
         }
     }
 

@@ -1,0 +1,382 @@
+package io.github.brightseg.fiji;
+
+import java.awt.Button;
+import java.awt.FlowLayout;
+import java.awt.Frame;
+import java.awt.GraphicsEnvironment;
+import java.awt.HeadlessException;
+import java.awt.Label;
+import java.awt.event.WindowAdapter;
+import java.awt.event.WindowEvent;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.Macro;
+import ij.WindowManager;
+import ij.gui.GenericDialog;
+import ij.macro.Interpreter;
+import ij.plugin.PlugIn;
+import ij.process.ColorProcessor;
+import ij.process.ImageProcessor;
+
+import io.github.brightseg.Models;
+import io.github.brightseg.NucleiTrainer;
+import io.github.brightseg.TrainingField;
+import io.github.brightseg.TrainingListener;
+import io.github.brightseg.TrainingOptions;
+import io.github.brightseg.TrainingResult;
+
+/**
+ * {@code Plugins › brightseg › Train Nuclei DNN}: trains a brightfield nuclei model from images
+ * that also have a nuclear stain channel (targets come from the stain; nobody draws labels).
+ * Every plane (each z and time point) of the chosen images is one training field. The model
+ * folder goes where Find Nuclei DNN finds it, by name.
+ *
+ * <p>From the menu it trains in the background with a small window showing the epoch, the loss
+ * and the best validation F1, and a button that stops training and keeps the best epoch (so does
+ * Esc). From a macro ({@code run("Train Nuclei DNN", "source=[Current image] brightfield=1
+ * stain=2 name=my-model …")}, or {@code call("ij.IJ.runPlugIn",
+ * "io.github.brightseg.fiji.TrainNucleiDnn", "…")} in plain headless ImageJ) it trains before
+ * returning, logging each epoch, so the next macro line can use the model. Keys are listed in
+ * {@link TrainNucleiSettings}; results reach macros through {@link Brightseg#summary} ("Model",
+ * "Folder", "Stop", "Epochs", "Best Epoch", "Validation F1", "Threshold").
+ */
+public class TrainNucleiDnn implements PlugIn {
+    private static final String TITLE = "Train Nuclei DNN";
+    /** One training at a time: two would share (and halve) the cores. */
+    private static final AtomicBoolean RUNNING = new AtomicBoolean();
+
+    @Override
+    public void run(String arg) {
+        Brightseg.clearError();
+        FindNucleiDnn.NativeLogToImageJ.install();
+        String options = Macro.getOptions();
+        if (options == null && arg != null && !arg.trim().isEmpty()) {
+            options = arg; // IJ.runPlugIn(class, options): the truly headless route
+        }
+        boolean interactive = options == null && !GraphicsEnvironment.isHeadless()
+                && !IJ.isMacro();
+        try {
+            TrainNucleiSettings s = settings(options);
+            if (s == null) {
+                return; // cancelled
+            }
+            List<TrainingField> fields = new ArrayList<>();
+            double pixelSize = collectFields(s, fields);
+            TrainingOptions training = options(s, pixelSize);
+            if (interactive) {
+                Thread worker = new Thread(() -> train(fields, training, s, pixelSize, true),
+                        "brightseg training " + s.name);
+                worker.setDaemon(true);
+                worker.start();
+            } else {
+                train(fields, training, s, pixelSize, false);
+            }
+        } catch (Exception | LinkageError e) {
+            FindNucleiDnn.fail(TITLE, describe(e), interactive);
+        }
+    }
+
+    private static String describe(Throwable e) {
+        String message = e.getMessage();
+        return message == null || message.isEmpty() ? e.getClass().getSimpleName() : message;
+    }
+
+    /** The folder new models go in: the first models folder Find Nuclei DNN searches. */
+    static String defaultSaveFolder() {
+        List<Path> path = FindNucleiDnn.searchPath();
+        for (Path p : path) {
+            if (Files.isDirectory(p) && Files.isWritable(p)) {
+                return p.toString();
+            }
+        }
+        return path.isEmpty() ? "" : path.get(0).toString();
+    }
+
+    private static TrainNucleiSettings settings(String options) {
+        if (options != null) {
+            return TrainNucleiSettings.fromMacro(options, defaultSaveFolder());
+        }
+        if (GraphicsEnvironment.isHeadless()) {
+            throw new IllegalArgumentException("no options given and no display for a dialog: "
+                    + "give options, e.g. \"brightfield=1 stain=2 name=my-model\"");
+        }
+        if (IJ.isMacro() && Interpreter.isBatchMode()) {
+            throw new IllegalArgumentException("no options given in a batch-mode macro: give "
+                    + "them, e.g. run(\"Train Nuclei DNN\", \"brightfield=1 stain=2 name=my-model\")");
+        }
+        ImagePlus current = WindowManager.getCurrentImage();
+        List<String> models = new ArrayList<>();
+        for (Path p : Models.discover(FindNucleiDnn.searchPath())) {
+            models.add(String.valueOf(p.getFileName()));
+        }
+        GenericDialog gd;
+        try {
+            gd = TrainNucleiSettings.dialog(defaultSaveFolder(), models.toArray(new String[0]),
+                    current == null ? 2 : ImagePlanes.channels(current));
+        } catch (HeadlessException e) {
+            throw new IllegalArgumentException("no display for the dialog: give macro options");
+        }
+        gd.showDialog();
+        if (gd.wasCanceled()) {
+            return null;
+        }
+        return TrainNucleiSettings.fromDialog(gd);
+    }
+
+    /** The images the settings name: the current one, every open one, or a folder's files. */
+    private static List<ImagePlus> images(TrainNucleiSettings s) {
+        List<ImagePlus> images = new ArrayList<>();
+        if (s.source.equals(TrainNucleiSettings.FOLDER)) {
+            File dir = new File(s.inputFolder);
+            File[] files = dir.listFiles();
+            if (files == null) {
+                throw new IllegalArgumentException("cannot read the folder " + dir);
+            }
+            Arrays.sort(files);
+            for (File f : files) {
+                String n = f.getName().toLowerCase(Locale.ROOT);
+                if (!f.isFile() || n.startsWith(".") || !(n.endsWith(".tif") || n.endsWith(".tiff")
+                        || n.endsWith(".png") || n.endsWith(".zip"))) {
+                    continue;
+                }
+                ImagePlus imp = IJ.openImage(f.getPath());
+                if (imp == null) {
+                    throw new IllegalArgumentException("cannot open " + f + " as an image");
+                }
+                images.add(imp);
+            }
+            if (images.isEmpty()) {
+                throw new IllegalArgumentException("no images (.tif, .tiff, .png) in " + dir);
+            }
+        } else if (s.source.equals(TrainNucleiSettings.OPEN_IMAGES)) {
+            int[] ids = WindowManager.getIDList();
+            if (ids != null) {
+                for (int id : ids) {
+                    images.add(WindowManager.getImage(id));
+                }
+            }
+            if (images.isEmpty()) {
+                throw new IllegalArgumentException("no image is open");
+            }
+        } else {
+            ImagePlus imp = WindowManager.getCurrentImage();
+            if (imp == null) {
+                throw new IllegalArgumentException("no image is open: open images that have a "
+                        + "brightfield and a nuclear stain channel, or choose source=Folder");
+            }
+            images.add(imp);
+        }
+        return images;
+    }
+
+    /** Fills {@code fields} with every plane of the images; returns the pixel size in µm. */
+    private static double collectFields(TrainNucleiSettings s, List<TrainingField> fields) {
+        double pixel = s.pixelSizeUm;
+        for (ImagePlus imp : images(s)) {
+            int channels = ImagePlanes.channels(imp);
+            int needed = Math.max(s.brightfield, s.stain);
+            if (channels < needed) {
+                throw new IllegalArgumentException("\"" + imp.getTitle() + "\" has " + channels
+                        + " channel" + (channels == 1 ? "" : "s") + ": it needs the brightfield "
+                        + "(channel " + s.brightfield + ") and the stain (channel " + s.stain
+                        + ") of the same field; a stack of single planes may need Image › "
+                        + "Hyperstacks › Stack to Hyperstack first");
+            }
+            if (s.pixelSizeUm == 0) {
+                double[] size = ImagePlanes.pixelSizeUm(imp);
+                if (size == null) {
+                    throw new IllegalArgumentException("\"" + imp.getTitle() + "\" is not "
+                            + "calibrated: set its pixel size (Image › Properties…) or give the "
+                            + "pixel size in µm");
+                }
+                if (pixel == 0) {
+                    pixel = size[0];
+                } else if (Math.abs(size[0] - pixel) > 0.01 * pixel) {
+                    throw new IllegalArgumentException("\"" + imp.getTitle() + "\" has "
+                            + size[0] + " µm pixels, the first image " + pixel + " µm: train on "
+                            + "images of one pixel size");
+                }
+            }
+            for (int t = 1; t <= imp.getNFrames(); t++) {
+                for (int z = 1; z <= imp.getNSlices(); z++) {
+                    String name = imp.getTitle() + (imp.getNSlices() > 1 ? " z" + z : "")
+                            + (imp.getNFrames() > 1 ? " t" + t : "");
+                    fields.add(new TrainingField(name, imp.getWidth(), imp.getHeight(),
+                            floatPlane(imp, s.brightfield, z, t), floatPlane(imp, s.stain, z, t)));
+                }
+            }
+        }
+        return pixel;
+    }
+
+    /** Channel {@code c} of plane (z, t) as 32-bit values (a copy). */
+    static float[] floatPlane(ImagePlus imp, int c, int z, int t) {
+        if (imp.getType() == ImagePlus.COLOR_RGB) {
+            ColorProcessor cp = (ColorProcessor) imp.getStack()
+                    .getProcessor(imp.getStackIndex(1, z, t));
+            byte[] channel = cp.getChannel(c);
+            float[] out = new float[channel.length];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = channel[i] & 0xff;
+            }
+            return out;
+        }
+        ImageProcessor ip = imp.getStack().getProcessor(imp.getStackIndex(c, z, t));
+        Object pixels = ip.convertToFloatProcessor().getPixels();
+        float[] values = (float[]) pixels;
+        return ip.getPixels() == pixels ? values.clone() : values;
+    }
+
+    private static TrainingOptions options(TrainNucleiSettings s, double pixelSize)
+            throws IOException {
+        TrainingOptions o = TrainingOptions.named(s.name, Paths.get(s.saveIn))
+                .withArchitecture(s.architecture)
+                .withEpochs(s.epochs)
+                .withStepsPerEpoch(s.steps)
+                .withBatch(s.batch, s.patch)
+                .withSeed(s.seed)
+                .withThreads(s.threads)
+                .withTimeBudgetSeconds(s.timeMinutes * 60)
+                .withPixelSizeUm(pixelSize)
+                .withMinSizeUm2(s.minimumUm2)
+                .withThresholdMethod(s.thresholdMethod)
+                .withReplaceExisting(s.replace)
+                .withTrainingData(List.of("trained in Fiji (Train Nuclei DNN): brightfield "
+                        + "channel " + s.brightfield + ", targets from stain channel " + s.stain
+                        + " (" + s.thresholdMethod + ")"));
+        if (!s.startFrom.equals(TrainNucleiSettings.NO_START) && !s.startFrom.isEmpty()) {
+            o = o.withStartFrom(Models.resolve(s.startFrom, FindNucleiDnn.searchPath()));
+        }
+        return o;
+    }
+
+    /** A small window with the progress and a button that stops training, keeping the best. */
+    private static final class Monitor {
+        private final Frame frame;
+        private final Label status;
+        private volatile boolean stopRequested;
+
+        Monitor(String name, boolean show) {
+            if (!show) {
+                frame = null;
+                status = null;
+                return;
+            }
+            frame = new Frame(TITLE + ": " + name);
+            frame.setLayout(new FlowLayout(FlowLayout.LEFT));
+            status = new Label("preparing targets from the stain…                              ");
+            Button stop = new Button("Stop (keep the best epoch)");
+            stop.addActionListener(e -> {
+                stopRequested = true;
+                status.setText("stopping after this step…");
+            });
+            frame.add(status);
+            frame.add(stop);
+            frame.addWindowListener(new WindowAdapter() {
+                @Override
+                public void windowClosing(WindowEvent e) {
+                    stopRequested = true;
+                }
+            });
+            frame.pack();
+            frame.setVisible(true);
+        }
+
+        void show(String text) {
+            if (status != null) {
+                status.setText(text);
+            }
+        }
+
+        boolean stopRequested() {
+            return stopRequested || IJ.escapePressed();
+        }
+
+        void close() {
+            if (frame != null) {
+                frame.dispose();
+            }
+        }
+    }
+
+    private static void train(List<TrainingField> fields, TrainingOptions options,
+            TrainNucleiSettings s, double pixelSize, boolean background) {
+        if (!RUNNING.compareAndSet(false, true)) {
+            FindNucleiDnn.fail(TITLE, "a training is already running: wait for it or stop it",
+                    background);
+            return;
+        }
+        IJ.resetEscape();
+        Monitor monitor = new Monitor(s.name, background);
+        long start = System.nanoTime();
+        IJ.log(String.format(Locale.ROOT, "%s: training \"%s\" (%s U-Net) on %d field%s, pixel "
+                + "size %.4g µm, at most %d epochs%s; Esc stops and keeps the best epoch",
+                TITLE, s.name, s.architecture, fields.size(), fields.size() == 1 ? "" : "s",
+                pixelSize, s.epochs, s.timeMinutes > 0
+                        ? String.format(Locale.ROOT, " or %.0f min", s.timeMinutes) : ""));
+        TrainingListener listener = new TrainingListener() {
+            private double best = Double.NaN;
+
+            @Override
+            public void onStep(int epoch, int step, int stepsPerEpoch, double loss) {
+                double done = ((epoch - 1) + step / (double) stepsPerEpoch) / s.epochs;
+                IJ.showProgress(Math.min(done, 1.0));
+                String text = String.format(Locale.ROOT, "epoch %d, step %d/%d, loss %.3f, best "
+                        + "validation F1 %.3f", epoch, step, stepsPerEpoch, loss, best);
+                IJ.showStatus(TITLE + ": " + text);
+                monitor.show(text);
+            }
+
+            @Override
+            public void onEpoch(int epoch, int maxEpochs, double trainLoss, double validationLoss,
+                    double validationF1, double bestF1, double seconds) {
+                best = bestF1;
+                IJ.log(String.format(Locale.ROOT, "%s: epoch %d/%d: loss %.4f, validation loss "
+                        + "%.4f, validation F1 %.3f (best %.3f), %.0f s", TITLE, epoch, maxEpochs,
+                        trainLoss, validationLoss, validationF1, bestF1, seconds));
+            }
+
+            @Override
+            public boolean isCancelled() {
+                return monitor.stopRequested();
+            }
+        };
+        try {
+            TrainingResult r = NucleiTrainer.train(fields, options, listener);
+            Map<String, String> summary = new LinkedHashMap<>();
+            summary.put("Model", r.name());
+            summary.put("Folder", r.folder().toString());
+            summary.put("Stop", r.stop().name().toLowerCase(Locale.ROOT));
+            summary.put("Epochs", String.valueOf(r.epochs()));
+            summary.put("Best Epoch", String.valueOf(r.bestEpoch()));
+            summary.put("Validation F1", String.valueOf(r.validationF1()));
+            summary.put("Threshold", String.valueOf(r.threshold()));
+            Brightseg.recordSuccess(summary);
+            IJ.log(String.format(Locale.ROOT, "%s: %s (%.1f min). Find Nuclei DNN lists it as "
+                    + "\"%s\".", TITLE, r, (System.nanoTime() - start) / 6e10, r.name()));
+            IJ.showStatus(TITLE + ": model " + r.name() + " saved");
+        } catch (CancellationException e) {
+            FindNucleiDnn.fail(TITLE, describe(e), false);
+        } catch (Exception | LinkageError e) {
+            FindNucleiDnn.fail(TITLE, describe(e), background);
+        } finally {
+            RUNNING.set(false);
+            monitor.close();
+            IJ.showProgress(1.0);
+        }
+    }
+}
