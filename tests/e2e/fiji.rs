@@ -152,6 +152,52 @@ fn run_imagej(
     outcome
 }
 
+/// Runs tests/imagej/RecordDialog.java under Xvfb: opens `image`, runs the command (first of
+/// `args`) with the recorder on, types the edits (the other `args`) and presses OK. Returns the
+/// recorded macro line.
+fn record_dialog(inputs: &Inputs, image: &Path, args: &[&str], models_dir: &Path) -> String {
+    let classes = inputs.dir.join("classes");
+    let javac = Command::new("javac")
+        .args(["-cp", "/usr/share/java/ij.jar", "-d"])
+        .arg(&classes)
+        .arg(repo_root().join("tests/imagej/RecordDialog.java"))
+        .output()
+        .expect("javac");
+    assert!(
+        javac.status.success(),
+        "{}",
+        String::from_utf8_lossy(&javac.stderr)
+    );
+    let out = Command::new("timeout")
+        .arg(IMAGEJ_TIMEOUT_S)
+        .args(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "java"])
+        .arg(format!(
+            "-Dplugins.dir={}",
+            inputs.plugins.parent().expect("ij").display()
+        ))
+        .arg("-cp")
+        .arg(format!("/usr/share/java/ij.jar:{}", classes.display()))
+        .arg("RecordDialog")
+        .arg(image)
+        .args(args)
+        .env("BRIGHTSEG_MODEL_PATH", models_dir)
+        .env("XDG_CACHE_HOME", inputs.dir.join("cache"))
+        .output()
+        .expect("run the recorder");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_ne!(out.status.code(), Some(124), "the dialog hung");
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RECORDED "))
+        .unwrap_or_else(|| {
+            panic!(
+                "nothing recorded:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .to_owned()
+}
+
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -424,46 +470,13 @@ call("{helper}.exitOnError");
 fn the_dialog_is_recorded_by_the_macro_recorder_and_the_recording_replays() {
     let Some(inputs) = inputs() else { return };
     let models_dir = inputs.model.parent().expect("models folder").to_path_buf();
-    let classes = inputs.dir.join("classes");
-    let javac = Command::new("javac")
-        .args(["-cp", "/usr/share/java/ij.jar", "-d"])
-        .arg(&classes)
-        .arg(repo_root().join("tests/imagej/RecordFindNuclei.java"))
-        .output()
-        .expect("javac");
-    assert!(
-        javac.status.success(),
-        "{}",
-        String::from_utf8_lossy(&javac.stderr)
-    );
     // A real ImageJ window with the recorder on; the dialog gets Threshold 0.45, Minimum 12, OK.
-    let out = Command::new("timeout")
-        .arg(IMAGEJ_TIMEOUT_S)
-        .args(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "java"])
-        .arg(format!(
-            "-Dplugins.dir={}",
-            inputs.plugins.parent().expect("ij").display()
-        ))
-        .arg("-cp")
-        .arg(format!("/usr/share/java/ij.jar:{}", classes.display()))
-        .arg("RecordFindNuclei")
-        .arg(&inputs.calibrated)
-        .env("BRIGHTSEG_MODEL_PATH", &models_dir)
-        .env("XDG_CACHE_HOME", inputs.dir.join("cache"))
-        .output()
-        .expect("run the recorder");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_ne!(out.status.code(), Some(124), "the dialog hung");
-    let recorded = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("RECORDED "))
-        .unwrap_or_else(|| {
-            panic!(
-                "nothing recorded:\n{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
-        .to_owned();
+    let recorded = record_dialog(
+        &inputs,
+        &inputs.calibrated,
+        &["Find Nuclei DNN", "n0=0.45", "n1=12"],
+        &models_dir,
+    );
     let model_name = inputs
         .model
         .file_name()
@@ -620,4 +633,180 @@ call("{helper}.exitOnError");
         fiji_count >= 30,
         "{fiji_count} nuclei in frame 9 (about 88 labelled)"
     );
+}
+
+/// Writes frames 0 and 1 of ndev's scratch assay, left 192 columns, as an ImageJ hyperstack of
+/// two channels (1: Hoechst, 2: oblique light) with its 0.619 µm pixels.
+fn paired_hyperstack(dir: &Path) -> Option<PathBuf> {
+    let series = data("ndev/scratch-assay-labeled-10T-2Ch.tiff")?;
+    let python = python()?;
+    let image = read_image(&series).expect("read series");
+    let channels = [
+        image.resolve_channel(Some("H3342")).expect("Hoechst"),
+        image.resolve_channel(Some("oblique")).expect("oblique"),
+    ];
+    let (w, h) = (192, 210);
+    let mut values = Vec::with_capacity(2 * 2 * w * h);
+    for t in 0..2 {
+        for &c in &channels {
+            let plane = image.plane(c, 0, t);
+            for y in 0..h {
+                values.extend((0..w).map(|x| plane.value(y * plane.width() + x)));
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).expect("folder");
+    let npy = dir.join("stack.npy");
+    write_npy(&npy, &[2, 2, h, w], &values);
+    let tif = dir.join("paired.tif");
+    oracle(
+        &python,
+        &[
+            os("hyperstack"),
+            npy.as_os_str(),
+            os("0.619"),
+            tif.as_os_str(),
+        ],
+    );
+    std::fs::remove_file(&npy).expect("remove npy");
+    Some(tif)
+}
+
+/// Train Nuclei DNN from a macro in headless ImageJ: it trains on a folder of paired images
+/// (brightfield in channel 2, stain in channel 1), reports through Brightseg.summary, and Find
+/// Nuclei DNN then finds the new model by name; a second run with the same name is refused
+/// unless `replace` is given (and then resumes), and a missing name is a clear error.
+#[test]
+fn headless_imagej_trains_a_model_that_find_nuclei_lists_by_name() {
+    let Some(inputs) = inputs() else { return };
+    let Some(image) = paired_hyperstack(&inputs.dir.join("paired")) else {
+        return;
+    };
+    let models = inputs.dir.join("trained-models");
+    std::fs::create_dir_all(&models).expect("models folder");
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let train = "io.github.brightseg.fiji.TrainNucleiDnn";
+    let options = format!(
+        "source=Folder input=[{input}] brightfield=2 stain=1 name=fiji-trained save=[{save}] \
+         time=0 epochs=2 steps=2 batch=2 patch=64 threads=2",
+        input = macro_path(image.parent().expect("folder")),
+        save = macro_path(&models),
+    );
+    let macro_text = format!(
+        r#"
+call("ij.IJ.runPlugIn", "{train}", "{options}");
+print("TRAIN [" + call("{helper}.lastError") + "]");
+print("EPOCHS " + call("{helper}.summary", "Epochs"));
+print("STOP " + call("{helper}.summary", "Stop"));
+print("F1 " + call("{helper}.summary", "Validation F1"));
+print("FOLDER " + call("{helper}.summary", "Folder"));
+r = call("{helper}.findNuclei", "{image}", "channel=2 model=fiji-trained");
+print("FIND [" + r + "]");
+print("MODEL " + call("{helper}.summary", "Model"));
+call("ij.IJ.runPlugIn", "{train}", "{options}");
+print("AGAIN " + call("{helper}.lastError"));
+call("ij.IJ.runPlugIn", "{train}", "{options} replace");
+print("REPLACED [" + call("{helper}.lastError") + "] " + call("{helper}.summary", "Epochs"));
+call("ij.IJ.runPlugIn", "{train}", "brightfield=2 stain=1 source=Folder input=[{input}]");
+print("NONAME " + call("{helper}.lastError"));
+call("ij.IJ.runPlugIn", "{train}", "brightfield=3 stain=1 name=x source=Folder input=[{input}]");
+print("CHANNEL " + call("{helper}.lastError"));
+"#,
+        image = macro_path(&image),
+        input = macro_path(image.parent().expect("folder")),
+    );
+    let run = run_imagej(&inputs, &macro_text, false, Some(&models));
+    assert_eq!(run.line("TRAIN"), "[]", "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.line("EPOCHS"), "2");
+    assert_eq!(run.line("STOP"), "finished");
+    let f1: f64 = run.line("F1").parse().expect("F1");
+    assert!((0.0..=1.0).contains(&f1), "{f1}");
+    let folder = PathBuf::from(run.line("FOLDER"));
+    assert_eq!(folder, models.join("fiji-trained"));
+    for file in ["bioimageio.yaml", "LICENSE", "training.json", "weights.bpk"] {
+        assert!(folder.join(file).is_file(), "{file} missing");
+    }
+    assert_eq!(run.line("FIND"), "[]", "{}", run.stdout);
+    assert!(run.line("MODEL").contains("fiji-trained"), "{}", run.stdout);
+    assert!(
+        run.line("AGAIN").contains("already exists"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.line("REPLACED"), "[] 2", "{}", run.stdout);
+    assert!(
+        run.stdout.contains("resum") || run.stderr.contains("resum"),
+        "the replacing run resumes from the checkpoints:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.line("NONAME").contains("no model name"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.line("CHANNEL").contains("has 2 channels"),
+        "{}",
+        run.stdout
+    );
+    // Each epoch is logged as it ends.
+    assert!(run.stdout.contains("epoch 2/2"), "{}", run.stdout);
+}
+
+/// The Train Nuclei DNN dialog, filled in a real ImageJ window with the recorder on, records a
+/// macro line that trains the same model again when replayed.
+#[test]
+fn the_training_dialog_is_recorded_and_the_recording_trains() {
+    let Some(inputs) = inputs() else { return };
+    let Some(image) = paired_hyperstack(&inputs.dir.join("paired")) else {
+        return;
+    };
+    let models = inputs.dir.join("recorded-models");
+    std::fs::create_dir_all(&models).expect("models folder");
+    // Numeric fields: brightfield, stain, time, epochs, pixel, minimum; text fields: input
+    // folder, name, save in.
+    let save = format!("s2={}", models.display());
+    let recorded = record_dialog(
+        &inputs,
+        &image,
+        &[
+            "Train Nuclei DNN",
+            "n0=2",
+            "n1=1",
+            "n2=0",
+            "n3=1",
+            "s1=recorded-model",
+            &save,
+        ],
+        &models,
+    );
+    for key in [
+        "source=[Current image]",
+        "brightfield=2",
+        "stain=1",
+        "name=recorded-model",
+        "time=0",
+        "architecture=tiny",
+        "epochs=1",
+        "threshold=otsu",
+    ] {
+        assert!(recorded.contains(key), "{key} missing from {recorded}");
+    }
+    // Replayed (with a shorter schedule than the dialog offers) in a batch macro, it trains.
+    let replay_line = recorded.replace("\");", " steps=2 batch=2 patch=64 replace\");");
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let macro_text = format!(
+        "open(\"{}\");\n{replay_line}\nprint(\"ERR [\" + call(\"{helper}.lastError\") + \"]\");\nprint(\"EPOCHS \" + call(\"{helper}.summary\", \"Epochs\"));\n",
+        macro_path(&image)
+    );
+    let replay = run_imagej(&inputs, &macro_text, true, Some(&models));
+    assert!(
+        replay.stdout.contains("ERR []"),
+        "{}\n{}",
+        replay.stdout,
+        replay.stderr
+    );
+    assert_eq!(replay.line("EPOCHS"), "1");
+    assert!(models.join("recorded-model/bioimageio.yaml").is_file());
 }

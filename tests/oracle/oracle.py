@@ -10,6 +10,7 @@ results with onnxruntime, scikit-image and SciPy on the same data.
   regionprops LABELS.npy OUT.npy                area, centroid (row, col), bbox per label
   thresholds IMAGE.npy OUT.npy                  skimage threshold_otsu, threshold_li, threshold_triangle
   gaussian IMAGE.npy SIGMA OUT.npy              scipy.ndimage.gaussian_filter (reflect, truncate 4)
+  hyperstack TCYX.npy PIXEL_UM OUT.tif          an ImageJ hyperstack (16-bit) written by tifffile
 """
 import sys
 
@@ -61,6 +62,13 @@ def main(argv):
         image = np.load(args[0]).astype(np.float64)
         out = gaussian_filter(image, float(args[1]), mode="reflect", truncate=4.0)
         np.save(args[2], out.astype(np.float32))
+    elif cmd == "hyperstack":
+        import tifffile
+
+        stack = np.load(args[0]).astype(np.uint16)
+        px = float(args[1])
+        tifffile.imwrite(args[2], stack, imagej=True, resolution=(1 / px, 1 / px),
+                         metadata={"axes": "TCYX", "unit": "micron"})
     else:
         raise SystemExit(f"unknown command {cmd}")
 

@@ -9,18 +9,23 @@ import ij.gui.GenericDialog;
 import ij.plugin.frame.Recorder;
 
 /**
- * Drives the Find Nuclei DNN dialog in a real ImageJ window (under Xvfb) with the macro recorder
- * on: sets Threshold 0.45 and Minimum size 12, presses OK, and prints what the recorder wrote as
- * a line starting with RECORDED. Used by tests/e2e/fiji.rs. Argument: the image.
+ * Drives a brightseg dialog in a real ImageJ window (under Xvfb) with the macro recorder on:
+ * opens the image, runs the command, types the given values into its fields, presses OK, and
+ * prints what the recorder wrote for the command as a line starting with RECORDED. Used by
+ * tests/e2e/fiji.rs.
+ *
+ * <p>Arguments: the image, the command ("Find Nuclei DNN"), then edits: {@code nK=value} sets
+ * the K-th numeric field, {@code sK=value} the K-th text field (both counted from 0).
  */
-public class RecordFindNuclei {
+public class RecordDialog {
     public static void main(String[] args) throws Exception {
         new ImageJ();
         Recorder recorder = new Recorder();
         ImagePlus imp = IJ.openImage(args[0]);
         imp.show();
         IJ.wait(500);
-        Thread run = new Thread(() -> IJ.doCommand("Find Nuclei DNN"));
+        String command = args[1];
+        Thread run = new Thread(() -> IJ.doCommand(command));
         run.start();
         GenericDialog gd = null;
         for (int i = 0; i < 300 && gd == null; i++) {
@@ -32,17 +37,23 @@ public class RecordFindNuclei {
             System.exit(2);
         }
         IJ.wait(300);
-        ((TextField) gd.getNumericFields().get(0)).setText("0.45");
-        ((TextField) gd.getNumericFields().get(1)).setText("12");
+        for (int a = 2; a < args.length; a++) {
+            int eq = args[a].indexOf('=');
+            int index = Integer.parseInt(args[a].substring(1, eq));
+            String value = args[a].substring(eq + 1);
+            java.util.Vector<?> fields = args[a].charAt(0) == 'n'
+                    ? gd.getNumericFields() : gd.getStringFields();
+            ((TextField) fields.get(index)).setText(value);
+        }
         Button ok = gd.getButtons()[0];
         gd.actionPerformed(new ActionEvent(ok, ActionEvent.ACTION_PERFORMED, ok.getLabel()));
         run.join(300_000);
-        for (int i = 0; i < 3000 && !recorder.getText().contains("Find Nuclei DNN"); i++) {
+        for (int i = 0; i < 3000 && !recorder.getText().contains(command); i++) {
             IJ.wait(100); // doCommand returns at once; the recorder writes when the command ends
         }
         IJ.wait(500);
         for (String line : recorder.getText().split("\n")) {
-            if (line.contains("Find Nuclei DNN")) {
+            if (line.contains(command)) {
                 System.out.println("RECORDED " + line);
             }
         }
