@@ -5,6 +5,7 @@
 //! Errors are the core's [`brightseg::Error`], so the CLI, JNI and Fiji adapters report them the
 //! same way as inference errors.
 
+pub mod artifacts;
 pub mod data;
 pub mod dataset;
 pub mod export;
