@@ -8,6 +8,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod artifact_args;
+#[cfg(feature = "train")]
+mod artifact_cmd;
 mod batch;
 mod bench;
 mod find_nuclei;
@@ -69,6 +72,11 @@ pub enum Command {
     /// Score a model on images with known nuclei: pixel F1, balanced accuracy, object
     /// precision/recall/F1 at IoU 0.5, count error.
     Evaluate(train_args::EvaluateArgs),
+    /// Build a SYNTHETIC artifact set: real transmitted-light tiles, half with composited dust,
+    /// fibres, bubbles and debris; image-level labels for training, true masks for evaluation.
+    SynthArtifacts(artifact_args::SynthArtifactsArgs),
+    /// ScoreCAM maps of the artifact classifier and pseudo-masks chosen by mutual information.
+    Cam(artifact_args::CamArgs),
 }
 
 /// Arguments of `resources`.
@@ -249,8 +257,18 @@ pub fn main() -> ExitCode {
         Command::Evaluate(args) => {
             train_cmd::evaluate(&args).map(|()| find_nuclei::Outcome::AllDone)
         }
+        #[cfg(feature = "train")]
+        Command::SynthArtifacts(args) => {
+            artifact_cmd::synth_artifacts(&args).map(|()| find_nuclei::Outcome::AllDone)
+        }
+        #[cfg(feature = "train")]
+        Command::Cam(args) => artifact_cmd::cam(&args).map(|()| find_nuclei::Outcome::AllDone),
         #[cfg(not(feature = "train"))]
-        Command::Targets(_) | Command::Train(_) | Command::Evaluate(_) => Err(anyhow::anyhow!(
+        Command::Targets(_)
+        | Command::Train(_)
+        | Command::Evaluate(_)
+        | Command::SynthArtifacts(_)
+        | Command::Cam(_) => Err(anyhow::anyhow!(
             "this brightseg was built without training support: rebuild with --features train"
         )),
     };

@@ -76,6 +76,8 @@ pub enum TrainCommand {
     /// Train a nuclei U-Net on brightfield images, with targets from a paired nuclear stain
     /// (or from label images).
     Nuclei(Box<TrainNucleiArgs>),
+    /// Train the artifact classifier (artifact vs clean) from image-level labels only.
+    Classifier(crate::artifact_args::TrainClassifierArgs),
 }
 
 /// Arguments of `train nuclei`.

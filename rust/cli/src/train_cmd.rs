@@ -28,7 +28,7 @@ use crate::train_args::{
     EvaluateArgs, SelectionArgs, TargetArgs, TargetsArgs, TrainCommand, TrainNucleiArgs,
 };
 
-fn field_spec(selection: &SelectionArgs) -> Result<FieldSpec> {
+pub(crate) fn field_spec(selection: &SelectionArgs) -> Result<FieldSpec> {
     let frames = selection
         .frames
         .as_deref()
@@ -78,7 +78,7 @@ fn pixel_um_of(field: &Field) -> f64 {
 }
 
 /// A file-name-safe stem for a field: "image_t3".
-fn stem(field: &Field) -> String {
+pub(crate) fn stem(field: &Field) -> String {
     let file = field
         .path
         .file_stem()
@@ -224,6 +224,7 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
 pub fn train(command: &TrainCommand, verbose: bool) -> Result<()> {
     match command {
         TrainCommand::Nuclei(args) => train_nuclei_cmd(args, verbose),
+        TrainCommand::Classifier(args) => crate::artifact_cmd::train_classifier_cmd(args),
     }
 }
 

@@ -18,8 +18,24 @@ pub const NORMALIZATION: Preprocessing = Preprocessing::ScaleRange {
     eps: 1e-6,
 };
 
+/// The input normalisation of the artifact models: percentiles 25 and 75 to 0 and 1. A dark
+/// artifact covering a tenth of a tile barely moves them, so the tile's background keeps its
+/// values whether or not an artifact is present (with 1/99.8 the artifact pulls the lower
+/// percentile down and brightens the whole background, which a classifier learns instead of
+/// the artifact itself).
+pub const ARTIFACT_NORMALIZATION: Preprocessing = Preprocessing::ScaleRange {
+    min_percentile: 25.0,
+    max_percentile: 75.0,
+    eps: 1e-6,
+};
+
 /// `plane` normalised as [`NORMALIZATION`] says, by the inference core's own code.
 pub fn normalize(plane: &FloatPlane) -> FloatPlane {
+    normalize_with(plane, NORMALIZATION)
+}
+
+/// `plane` normalised as `preprocessing` says, by the inference core's own code.
+pub fn normalize_with(plane: &FloatPlane, preprocessing: Preprocessing) -> FloatPlane {
     let core_plane = match Plane::new(
         plane.width,
         plane.height,
@@ -28,7 +44,7 @@ pub fn normalize(plane: &FloatPlane) -> FloatPlane {
         Ok(p) => p,
         Err(_) => return plane.clone(),
     };
-    let normalizer = Normalizer::for_plane(&core_plane, &[NORMALIZATION]);
+    let normalizer = Normalizer::for_plane(&core_plane, &[preprocessing]);
     FloatPlane::new(
         plane.width,
         plane.height,

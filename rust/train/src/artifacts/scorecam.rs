@@ -3,14 +3,55 @@
 //! much that masked input raises the artifact score over a blank (mean-grey) input; the map is
 //! the ReLU of the weighted sum of the channels, normalised to [0, 1].
 //!
-//! Masking blends towards the tile's mean instead of towards 0: in brightfield an artifact is
-//! dark, so a black background would itself look like one.
+//! What "masked" means is a choice ([`Masking`]): the original method multiplies by the mask
+//! (masked-out pixels become 0); in brightfield an artifact is dark, so that black would itself
+//! look like one, and blending towards the tile's mean or towards a blurred copy are offered too.
 
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::classifier::Classifier;
-use crate::filters::FloatPlane;
+use crate::filters::{gaussian, FloatPlane};
+
+/// What the input becomes where a channel's mask is 0 (and the blank baseline input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Masking {
+    /// 0, as in the original ScoreCAM (input × mask).
+    Zero,
+    /// The tile's mean intensity.
+    Mean,
+    /// A Gaussian blur of the tile (σ = an eighth of its side): local brightness stays, detail
+    /// goes.
+    Blur,
+}
+
+impl std::str::FromStr for Masking {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "zero" => Ok(Masking::Zero),
+            "mean" => Ok(Masking::Mean),
+            "blur" => Ok(Masking::Blur),
+            other => Err(format!("masking '{other}': use zero, mean or blur")),
+        }
+    }
+}
+
+/// The baseline input of `image` under `masking`.
+fn baseline(image: &FloatPlane, masking: Masking) -> Vec<f32> {
+    let n = image.data.len();
+    match masking {
+        Masking::Zero => vec![0.0; n],
+        Masking::Mean => {
+            let mean = image.data.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
+            vec![mean as f32; n]
+        }
+        Masking::Blur => {
+            let sigma = image.width.min(image.height) as f64 / 8.0;
+            gaussian(image, sigma).data
+        }
+    }
+}
 
 /// Bilinear upsampling of a `w × h` map to `width × height` (pixel centres aligned).
 pub fn upsample(map: &[f32], w: usize, h: usize, width: usize, height: usize) -> Vec<f32> {
@@ -59,7 +100,12 @@ fn scores(model: &Classifier, inputs: &[f32], n: usize, w: usize, h: usize) -> V
 
 /// The ScoreCAM map of `image` (normalised, sides multiples of 8), values in [0, 1], running
 /// `batch` masked inputs per forward pass.
-pub fn score_cam(model: &Classifier, image: &FloatPlane, batch: usize) -> Vec<f32> {
+pub fn score_cam(
+    model: &Classifier,
+    image: &FloatPlane,
+    masking: Masking,
+    batch: usize,
+) -> Vec<f32> {
     let (w, h) = (image.width, image.height);
     let device = &Device::flex();
     let x = Tensor::<4>::from_data(TensorData::new(image.data.clone(), [1, 1, h, w]), device);
@@ -70,9 +116,8 @@ pub fn score_cam(model: &Classifier, image: &FloatPlane, batch: usize) -> Vec<f3
         .as_slice::<f32>()
         .map(<[f32]>::to_vec)
         .unwrap_or_default();
-    let mean = image.data.iter().map(|&v| f64::from(v)).sum::<f64>() / image.data.len() as f64;
-    let mean = mean as f32;
-    let baseline = scores(model, &vec![mean; w * h], 1, w, h)[0];
+    let blank = baseline(image, masking);
+    let baseline_score = scores(model, &blank, 1, w, h)[0];
     let masks: Vec<Vec<f32>> = (0..channels)
         .map(|c| {
             let mut m = upsample(&activations[c * fh * fw..(c + 1) * fh * fw], fw, fh, w, h);
@@ -87,13 +132,14 @@ pub fn score_cam(model: &Classifier, image: &FloatPlane, batch: usize) -> Vec<f3
             .flat_map(|m| {
                 m.iter()
                     .zip(&image.data)
-                    .map(|(&k, &v)| mean + k * (v - mean))
+                    .zip(&blank)
+                    .map(|((&k, &v), &b)| b + k * (v - b))
             })
             .collect();
         weights.extend(
             scores(model, &inputs, chunk.len(), w, h)
                 .into_iter()
-                .map(|s| s - baseline),
+                .map(|s| s - baseline_score),
         );
     }
     let mut cam = vec![0f32; w * h];
@@ -102,6 +148,47 @@ pub fn score_cam(model: &Classifier, image: &FloatPlane, batch: usize) -> Vec<f3
             *c += wgt * v;
         }
     }
+    cam.iter_mut().for_each(|v| *v = v.max(0.0));
+    let peak = cam.iter().copied().fold(0f32, f32::max);
+    if peak > 0.0 {
+        cam.iter_mut().for_each(|v| *v /= peak);
+    }
+    cam
+}
+
+/// The class activation map of Zhou et al. (2016), which a global-average-pooling classifier
+/// gives for free: the CAM layer's channels weighted by the linear head, ReLU, normalised to
+/// [0, 1]. A reference for ScoreCAM.
+pub fn plain_cam(model: &Classifier, image: &FloatPlane) -> Vec<f32> {
+    let (w, h) = (image.width, image.height);
+    let device = &Device::flex();
+    let x = Tensor::<4>::from_data(TensorData::new(image.data.clone(), [1, 1, h, w]), device);
+    let features = model.features(x);
+    let [_, channels, fh, fw] = features.dims();
+    let activations = features
+        .into_data()
+        .as_slice::<f32>()
+        .map(<[f32]>::to_vec)
+        .unwrap_or_default();
+    let weights = model
+        .head
+        .weight
+        .val()
+        .into_data()
+        .as_slice::<f32>()
+        .map(<[f32]>::to_vec)
+        .unwrap_or_default();
+    let mut small = vec![0f32; fw * fh];
+    for c in 0..channels {
+        let wgt = weights.get(c).copied().unwrap_or(0.0);
+        for (s, &a) in small
+            .iter_mut()
+            .zip(&activations[c * fh * fw..(c + 1) * fh * fw])
+        {
+            *s += wgt * a;
+        }
+    }
+    let mut cam = upsample(&small, fw, fh, w, h);
     cam.iter_mut().for_each(|v| *v = v.max(0.0));
     let peak = cam.iter().copied().fold(0f32, f32::max);
     if peak > 0.0 {

@@ -1,0 +1,98 @@
+//! Arguments of the artifact subcommands (`synth-artifacts`, `train classifier`, `cam`). Always
+//! compiled, like the other training arguments; running them needs the `train` feature.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::train_args::SelectionArgs;
+
+/// Arguments of `synth-artifacts`.
+#[derive(Args, Debug, Clone)]
+pub struct SynthArtifactsArgs {
+    /// Transmitted-light images to cut into tiles (TIFF, OME-TIFF).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The brightfield channel (number from 1, or name).
+    #[arg(long, short = 'c')]
+    pub channel: Option<String>,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Tile edge in pixels (a multiple of 8).
+    #[arg(long, default_value_t = 96)]
+    pub tile: usize,
+    /// Share of tiles that get artifacts.
+    #[arg(long, default_value_t = 0.5)]
+    pub fraction: f64,
+    /// Most artifacts on one tile.
+    #[arg(long = "max-per-tile", default_value_t = 3)]
+    pub max_per_tile: usize,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output folder: images/, truth/ (synthetic masks, for evaluation only), labels.csv.
+    #[arg(long, short)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `train classifier`.
+#[derive(Args, Debug, Clone)]
+pub struct TrainClassifierArgs {
+    /// CSV of image-level labels: file,label (label artifact/clean or 1/0; files relative to
+    /// the CSV), as `synth-artifacts` writes.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Share of each class held out for validation (drawn with --seed).
+    #[arg(long = "val-fraction", default_value_t = 0.2)]
+    pub val_fraction: f64,
+    /// Channels of the first layer.
+    #[arg(long, default_value_t = 8)]
+    pub width: usize,
+    /// Most epochs.
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    /// Steps per epoch.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Tiles per step (half of each class).
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Adam learning rate.
+    #[arg(long = "learning-rate", default_value_t = 2e-3)]
+    pub learning_rate: f64,
+    /// Epochs without better validation accuracy before stopping.
+    #[arg(long, default_value_t = 12)]
+    pub patience: usize,
+    /// Seed of the weights, the split and the sampling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output folder (classifier.bpk, classifier.json, validation.csv).
+    #[arg(long, short)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `cam`.
+#[derive(Args, Debug, Clone)]
+pub struct CamArgs {
+    /// The classifier folder (`train classifier --out`).
+    #[arg(long)]
+    pub classifier: PathBuf,
+    /// CSV of image-level labels (file,label): maps are made for the artifact images; clean
+    /// images get empty pseudo-masks.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Folder of true masks named like the images (synthetic sets only): scores the raw maps
+    /// and the pseudo-masks against them.
+    #[arg(long = "truth-dir")]
+    pub truth_dir: Option<PathBuf>,
+    /// What masked-out pixels become in ScoreCAM: zero (the original method), mean (the tile's
+    /// mean) or blur (a blurred copy of the tile).
+    #[arg(long, default_value = "mean")]
+    pub masking: String,
+    /// Masked inputs per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Output folder: NAME.cam.tif, NAME.cam.png, NAME.pseudo.tif, pseudo.csv.
+    #[arg(long, short)]
+    pub out: PathBuf,
+}

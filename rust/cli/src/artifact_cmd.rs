@@ -1,0 +1,448 @@
+//! `synth-artifacts`, `train classifier` and `cam`: the weak-label half of artifact segmentation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use brightseg::image::Calibration;
+use brightseg::io::{read_image, write_png_rgb, write_tiff, OutputPlane};
+use brightseg_train::artifacts::classifier::{
+    load_classifier, probabilities, save_classifier, train_classifier, ClassifierCard,
+    ClassifierConfig, LabelledImage,
+};
+use brightseg_train::artifacts::pseudo::{select_pseudo_mask, THRESHOLDS};
+use brightseg_train::artifacts::scorecam::{plain_cam, score_cam, Masking};
+use brightseg_train::artifacts::synth::{synthesize, SynthConfig};
+use brightseg_train::data::{normalize, normalize_with, ARTIFACT_NORMALIZATION};
+use brightseg_train::dataset::load_fields;
+use brightseg_train::filters::FloatPlane;
+
+use crate::artifact_args::{CamArgs, SynthArtifactsArgs, TrainClassifierArgs};
+use crate::train_cmd::{field_spec, stem};
+
+/// Header of the labels CSV.
+const LABELS_HEADER: [&str; 2] = ["file", "label"];
+
+/// `brightseg synth-artifacts`.
+pub fn synth_artifacts(args: &SynthArtifactsArgs) -> Result<()> {
+    if args.tile < 16 || !args.tile.is_multiple_of(8) {
+        bail!("--tile {} must be a multiple of 8, at least 16", args.tile);
+    }
+    if !(0.0..=1.0).contains(&args.fraction) {
+        bail!("--fraction {} must be between 0 and 1", args.fraction);
+    }
+    let mut spec = field_spec(&args.selection)?;
+    spec.brightfield = Some(args.channel.clone().unwrap_or_else(|| "1".into()));
+    let fields = load_fields(&args.inputs, &spec)?;
+    let t = args.tile;
+    let mut tiles = Vec::new();
+    for f in &fields {
+        let (w, h) = (f.brightfield.width, f.brightfield.height);
+        for y in (0..h / t).map(|k| k * t) {
+            for x in (0..w / t).map(|k| k * t) {
+                tiles.push((
+                    format!("{}_x{x}_y{y}", stem(f)),
+                    f.brightfield.crop(x, y, t, t),
+                ));
+            }
+        }
+    }
+    if tiles.is_empty() {
+        bail!("the images are smaller than one {t} × {t} tile");
+    }
+    let config = SynthConfig {
+        seed: args.seed,
+        fraction: args.fraction,
+        max_per_tile: args.max_per_tile.max(1),
+    };
+    let set = synthesize(&tiles, &config);
+    let images = args.out.join("images");
+    let truth = args.out.join("truth");
+    for dir in [&images, &truth] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut labels = csv::Writer::from_path(args.out.join("labels.csv"))?;
+    labels.write_record(LABELS_HEADER)?;
+    let mut kinds = csv::Writer::from_path(args.out.join("truth.csv"))?;
+    kinds.write_record(["file", "label", "artifacts", "artifact_pixels"])?;
+    for tile in &set {
+        let file = format!("{}.tif", tile.name);
+        write_tiff(
+            &images.join(&file),
+            t,
+            t,
+            &[OutputPlane::Float(&tile.image.data)],
+            1,
+            Calibration::default(),
+        )?;
+        let mask: Vec<u32> = tile.mask.iter().map(|&m| u32::from(m)).collect();
+        write_tiff(
+            &truth.join(&file),
+            t,
+            t,
+            &[OutputPlane::Labels(&mask)],
+            1,
+            Calibration::default(),
+        )?;
+        let label = if tile.has_artifact() {
+            "artifact"
+        } else {
+            "clean"
+        };
+        labels.write_record([format!("images/{file}"), label.to_string()])?;
+        let names: Vec<&str> = tile.kinds.iter().map(|k| k.name()).collect();
+        kinds.write_record([
+            format!("images/{file}"),
+            label.to_string(),
+            names.join(" "),
+            mask.iter().filter(|&&m| m > 0).count().to_string(),
+        ])?;
+    }
+    labels.flush()?;
+    kinds.flush()?;
+    let with = set.iter().filter(|t| t.has_artifact()).count();
+    let readme = format!(
+        "# SYNTHETIC artifact set\n\nReal transmitted-light tiles ({t} × {t} px) from {}, with \
+         synthetic artifacts (dust, fibres, bubbles, debris) composited on {with} of {} tiles by \
+         `brightseg synth-artifacts` (seed {}, fraction {}, at most {} per tile).\n\n\
+         - `labels.csv`: image-level labels, the only thing training may use.\n\
+         - `truth/`: the composited masks (1 = artifact), for evaluation only.\n\
+         - `truth.csv`: which artifacts each tile got.\n",
+        args.inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        set.len(),
+        args.seed,
+        args.fraction,
+        config.max_per_tile
+    );
+    std::fs::write(args.out.join("README.md"), readme)?;
+    println!(
+        "{} tiles ({with} with synthetic artifacts) written to {}",
+        set.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// One row of a labels CSV.
+struct LabelledFile {
+    path: PathBuf,
+    artifact: bool,
+}
+
+fn read_labels(csv_path: &Path) -> Result<Vec<LabelledFile>> {
+    let base = csv_path.parent().unwrap_or(Path::new("."));
+    let mut reader = csv::Reader::from_path(csv_path)
+        .with_context(|| format!("cannot read {}", csv_path.display()))?;
+    let mut out = Vec::new();
+    for (row, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: row {}", csv_path.display(), row + 2))?;
+        let (Some(file), Some(label)) = (record.get(0), record.get(1)) else {
+            bail!(
+                "{} row {}: expected file,label",
+                csv_path.display(),
+                row + 2
+            );
+        };
+        let artifact = match label.trim().to_ascii_lowercase().as_str() {
+            "artifact" | "1" | "yes" | "true" => true,
+            "clean" | "0" | "no" | "false" => false,
+            other => bail!(
+                "{} row {}: label '{other}' should be artifact or clean (or 1/0)",
+                csv_path.display(),
+                row + 2
+            ),
+        };
+        out.push(LabelledFile {
+            path: base.join(file.trim()),
+            artifact,
+        });
+    }
+    if out.is_empty() {
+        bail!("{} lists no images", csv_path.display());
+    }
+    Ok(out)
+}
+
+fn read_plane(path: &Path) -> Result<FloatPlane> {
+    let image = read_image(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(FloatPlane::from_plane(&image.plane(0, 0, 0)))
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into())
+}
+
+fn labelled_images(files: &[LabelledFile]) -> Result<Vec<LabelledImage>> {
+    files
+        .iter()
+        .map(|f| {
+            Ok(LabelledImage {
+                name: file_stem(&f.path),
+                image: normalize_with(&read_plane(&f.path)?, ARTIFACT_NORMALIZATION),
+                artifact: f.artifact,
+            })
+        })
+        .collect()
+}
+
+/// `brightseg train classifier`.
+pub fn train_classifier_cmd(args: &TrainClassifierArgs) -> Result<()> {
+    if !(0.05..=0.5).contains(&args.val_fraction) {
+        bail!(
+            "--val-fraction {} must be between 0.05 and 0.5",
+            args.val_fraction
+        );
+    }
+    let files = read_labels(&args.labels)?;
+    let images = labelled_images(&files)?;
+    // A stratified split: the same share of each class held out.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for class in [true, false] {
+        let mut of_class: Vec<&LabelledImage> =
+            images.iter().filter(|i| i.artifact == class).collect();
+        of_class.shuffle(&mut rng);
+        let held = ((of_class.len() as f64 * args.val_fraction).round() as usize)
+            .clamp(1, of_class.len().saturating_sub(1).max(1));
+        for (k, image) in of_class.into_iter().enumerate() {
+            if k < held {
+                val.push(image.clone());
+            } else {
+                train.push(image.clone());
+            }
+        }
+    }
+    let config = ClassifierConfig {
+        width: args.width,
+        epochs: args.epochs,
+        steps: args.steps,
+        batch: args.batch,
+        learning_rate: args.learning_rate,
+        patience: args.patience,
+        seed: args.seed,
+    };
+    eprintln!(
+        "training the artifact classifier on {} tiles ({} artifact), validating on {}",
+        train.len(),
+        train.iter().filter(|t| t.artifact).count(),
+        val.len()
+    );
+    let mut progress = |e: &brightseg_train::artifacts::classifier::ClassifierEpoch| {
+        eprintln!(
+            "epoch {:>3}: loss {:.4}, validation loss {:.4}, accuracy {:.3}",
+            e.epoch, e.train_loss, e.val_loss, e.val_accuracy
+        );
+        true
+    };
+    let outcome = train_classifier(&train, &val, &config, &mut progress)?;
+    let card = ClassifierCard {
+        width: config.width,
+        tile: train[0].image.width,
+        val_accuracy: outcome.val_accuracy,
+        best_epoch: outcome.best_epoch,
+        config,
+        history: outcome.history.clone(),
+    };
+    save_classifier(&outcome.model, &card, &args.out)?;
+    let val_images: Vec<&FloatPlane> = val.iter().map(|v| &v.image).collect();
+    let p = probabilities(&outcome.model, &val_images, 32);
+    let mut writer = csv::Writer::from_path(args.out.join("validation.csv"))?;
+    writer.write_record(["tile", "label", "artifact_probability"])?;
+    for (v, p) in val.iter().zip(&p) {
+        let label = if v.artifact { "artifact" } else { "clean" };
+        writer.write_record([v.name.as_str(), label, &format!("{p:.4}")])?;
+    }
+    writer.flush()?;
+    println!(
+        "classifier written to {}: validation accuracy {:.3} ({} tiles) at epoch {}",
+        args.out.display(),
+        outcome.val_accuracy,
+        val.len(),
+        outcome.best_epoch
+    );
+    Ok(())
+}
+
+/// Pixel IoU of two binary masks (1 when both are empty).
+fn iou(a: &[u8], b: &[u8]) -> f64 {
+    let (mut inter, mut union) = (0usize, 0usize);
+    for (&x, &y) in a.iter().zip(b) {
+        inter += usize::from(x > 0 && y > 0);
+        union += usize::from(x > 0 || y > 0);
+    }
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// Grey image (normalised for display) with the map in red and the pseudo-mask's outline in yellow.
+fn cam_overlay(image: &FloatPlane, cam: &[f32], mask: &[u8]) -> Vec<u8> {
+    let (w, h) = (image.width, image.height);
+    let mut rgb = Vec::with_capacity(3 * w * h);
+    for i in 0..w * h {
+        let (x, y) = (i % w, i / w);
+        let edge = mask[i] > 0
+            && [(0, -1), (0, 1), (-1, 0), (1, 0)].iter().any(|&(dx, dy)| {
+                let (nx, ny) = (x as isize + dx, y as isize + dy);
+                nx < 0
+                    || ny < 0
+                    || nx >= w as isize
+                    || ny >= h as isize
+                    || mask[ny as usize * w + nx as usize] == 0
+            });
+        let g = (image.data[i].clamp(0.0, 1.0) * 255.0) as f32;
+        let c = 0.6 * cam[i];
+        if edge {
+            rgb.extend([255, 230, 0]);
+        } else {
+            rgb.extend([
+                (g * (1.0 - c) + 255.0 * c) as u8,
+                (g * (1.0 - c)) as u8,
+                (g * (1.0 - c)) as u8,
+            ]);
+        }
+    }
+    rgb
+}
+
+/// `brightseg cam`.
+pub fn cam(args: &CamArgs) -> Result<()> {
+    let masking: Masking = args.masking.parse().map_err(anyhow::Error::msg)?;
+    let (model, card) = load_classifier(&args.classifier)?;
+    let files = read_labels(&args.labels)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut table = csv::Writer::from_path(args.out.join("pseudo.csv"))?;
+    let mut header = vec![
+        "file".to_string(),
+        "label".into(),
+        "artifact_probability".into(),
+        "threshold".into(),
+    ];
+    header.extend(THRESHOLDS.iter().map(|t| format!("mi_{t}")));
+    if args.truth_dir.is_some() {
+        header.extend([
+            "iou_cam_0.5".into(),
+            "iou_pseudo".into(),
+            "iou_plain_cam_0.5".into(),
+        ]);
+    }
+    table.write_record(&header)?;
+    let mut wins: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut iou_cam, mut iou_pseudo, mut iou_plain) = (Vec::new(), Vec::new(), Vec::new());
+    for f in &files {
+        let name = file_stem(&f.path);
+        let raw = read_plane(&f.path)?;
+        let image = normalize_with(&raw, ARTIFACT_NORMALIZATION);
+        let (w, h) = (image.width, image.height);
+        if !w.is_multiple_of(8) || !h.is_multiple_of(8) {
+            bail!(
+                "{}: {w} × {h} px; sides must be multiples of 8",
+                f.path.display()
+            );
+        }
+        let probability = probabilities(&model, &[&image], 1)[0];
+        let mut row = vec![
+            f.path.display().to_string(),
+            if f.artifact { "artifact" } else { "clean" }.to_string(),
+            format!("{probability:.4}"),
+        ];
+        // Only images labelled "artifact" get a map; a clean image's target is empty.
+        let (cam, pseudo) = if f.artifact {
+            let cam = score_cam(&model, &image, masking, args.batch);
+            let pseudo = select_pseudo_mask(&cam, &image.data);
+            *wins.entry(format!("{}", pseudo.threshold)).or_default() += 1;
+            row.push(format!("{}", pseudo.threshold));
+            row.extend(pseudo.scores.iter().map(|s| format!("{s:.5}")));
+            (cam, pseudo.mask)
+        } else {
+            row.push(String::new());
+            row.extend(THRESHOLDS.iter().map(|_| String::new()));
+            (vec![0.0; w * h], vec![0u8; w * h])
+        };
+        if let Some(dir) = &args.truth_dir {
+            let truth_file = dir.join(f.path.file_name().unwrap_or_default());
+            let truth: Vec<u8> = read_plane(&truth_file)?
+                .data
+                .iter()
+                .map(|&v| u8::from(v > 0.0))
+                .collect();
+            let raw: Vec<u8> = cam.iter().map(|&v| u8::from(v >= 0.5)).collect();
+            let plain: Vec<u8> = if f.artifact {
+                plain_cam(&model, &image)
+                    .iter()
+                    .map(|&v| u8::from(v >= 0.5))
+                    .collect()
+            } else {
+                vec![0; w * h]
+            };
+            let (a, b, c) = (iou(&raw, &truth), iou(&pseudo, &truth), iou(&plain, &truth));
+            if f.artifact {
+                iou_cam.push(a);
+                iou_pseudo.push(b);
+                iou_plain.push(c);
+            }
+            row.extend([format!("{a:.4}"), format!("{b:.4}"), format!("{c:.4}")]);
+        }
+        table.write_record(&row)?;
+        write_tiff(
+            &args.out.join(format!("{name}.cam.tif")),
+            w,
+            h,
+            &[OutputPlane::Float(&cam)],
+            1,
+            Calibration::default(),
+        )?;
+        let mask32: Vec<u32> = pseudo.iter().map(|&m| u32::from(m)).collect();
+        write_tiff(
+            &args.out.join(format!("{name}.pseudo.tif")),
+            w,
+            h,
+            &[OutputPlane::Labels(&mask32)],
+            1,
+            Calibration::default(),
+        )?;
+        write_png_rgb(
+            &args.out.join(format!("{name}.cam.png")),
+            w,
+            h,
+            &cam_overlay(&normalize(&raw), &cam, &pseudo),
+        )?;
+    }
+    table.flush()?;
+    let total: usize = wins.values().sum();
+    println!(
+        "ScoreCAM maps and pseudo-masks for {total} artifact images (classifier of {} px tiles, \
+         validation accuracy {:.3}) in {}",
+        card.tile,
+        card.val_accuracy,
+        args.out.display()
+    );
+    println!("threshold chosen by mutual information:");
+    for t in THRESHOLDS {
+        let n = wins.get(&format!("{t}")).copied().unwrap_or(0);
+        println!("  {t:<5} {n:>4} images");
+    }
+    if !iou_cam.is_empty() {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        println!(
+            "pixel IoU against the true masks (artifact images): ScoreCAM map at 0.5 {:.3}, MI \
+             pseudo-masks {:.3} (plain CAM at 0.5, for reference: {:.3})",
+            mean(&iou_cam),
+            mean(&iou_pseudo),
+            mean(&iou_plain)
+        );
+    }
+    Ok(())
+}
