@@ -96,3 +96,69 @@ pub struct CamArgs {
     #[arg(long, short)]
     pub out: PathBuf,
 }
+
+/// Arguments of `train artifacts`.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArtifactsArgs {
+    /// CSV of image-level labels (file,label), as `synth-artifacts` writes: the only
+    /// supervision.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// A classifier folder from `train classifier` (default: train one into OUT/classifier).
+    #[arg(long)]
+    pub classifier: Option<PathBuf>,
+    /// ScoreCAM masking: zero, mean or blur.
+    #[arg(long, default_value = "mean")]
+    pub masking: String,
+    /// Train on the ScoreCAM maps themselves instead of the MI-selected pseudo-masks.
+    #[arg(long = "soft-targets")]
+    pub soft_targets: bool,
+    /// U-Net preset: tiny or standard.
+    #[arg(long, default_value = "tiny")]
+    pub architecture: String,
+    /// U-Net epochs, at most.
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    /// U-Net steps per epoch.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Patches per step.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Patch edge in pixels (a multiple of 8).
+    #[arg(long, default_value_t = 96)]
+    pub patch: usize,
+    /// U-Net epochs without better validation F1 before stopping.
+    #[arg(long, default_value_t = 12)]
+    pub patience: usize,
+    /// Classifier epochs, at most.
+    #[arg(long = "classifier-epochs", default_value_t = 40)]
+    pub classifier_epochs: usize,
+    /// Seed of the split, the classifier and the U-Net.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of each class held out for validation.
+    #[arg(long = "val-fraction", default_value_t = 0.2)]
+    pub val_fraction: f64,
+    /// Smallest artifact in µm² (the model's default minimum size).
+    #[arg(long = "min-size", default_value_t = 5.0)]
+    pub min_size: f64,
+    /// Pixel size in µm when the images carry none.
+    #[arg(long = "pixel-size")]
+    pub pixel_size: Option<f64>,
+    /// Stop the U-Net after this long (e.g. 20m), keeping the best epoch.
+    #[arg(long = "time-budget", value_name = "DURATION")]
+    pub time_budget: Option<String>,
+    /// Worker threads [default: all cores].
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// A line for the model description's training_data (repeatable).
+    #[arg(long = "training-data", value_name = "TEXT")]
+    pub training_data: Vec<String>,
+    /// Licence of the trained weights (SPDX identifier).
+    #[arg(long, default_value = "CC-BY-4.0")]
+    pub license: String,
+    /// The model folder to write.
+    #[arg(long, short)]
+    pub out: PathBuf,
+}

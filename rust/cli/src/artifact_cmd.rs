@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 
 use brightseg::image::Calibration;
 use brightseg::io::{read_image, write_png_rgb, write_tiff, OutputPlane};
+use brightseg::metrics::{match_objects, ObjectMatch};
+use brightseg::objects::{label_components, Labels};
 use brightseg_train::artifacts::classifier::{
     load_classifier, probabilities, save_classifier, train_classifier, ClassifierCard,
     ClassifierConfig, LabelledImage,
@@ -16,11 +16,14 @@ use brightseg_train::artifacts::classifier::{
 use brightseg_train::artifacts::pseudo::{select_pseudo_mask, THRESHOLDS};
 use brightseg_train::artifacts::scorecam::{plain_cam, score_cam, Masking};
 use brightseg_train::artifacts::synth::{synthesize, SynthConfig};
+use brightseg_train::artifacts::train::{split_by_class, train_artifacts, ArtifactTraining};
 use brightseg_train::data::{normalize, normalize_with, ARTIFACT_NORMALIZATION};
 use brightseg_train::dataset::load_fields;
 use brightseg_train::filters::FloatPlane;
+use brightseg_train::trainer::{Progress, TrainConfig};
+use brightseg_train::unet::Architecture;
 
-use crate::artifact_args::{CamArgs, SynthArtifactsArgs, TrainClassifierArgs};
+use crate::artifact_args::{CamArgs, SynthArtifactsArgs, TrainArtifactsArgs, TrainClassifierArgs};
 use crate::train_cmd::{field_spec, stem};
 
 /// Header of the labels CSV.
@@ -39,6 +42,7 @@ pub fn synth_artifacts(args: &SynthArtifactsArgs) -> Result<()> {
     let fields = load_fields(&args.inputs, &spec)?;
     let t = args.tile;
     let mut tiles = Vec::new();
+    let mut calibrations = Vec::new();
     for f in &fields {
         let (w, h) = (f.brightfield.width, f.brightfield.height);
         for y in (0..h / t).map(|k| k * t) {
@@ -47,6 +51,10 @@ pub fn synth_artifacts(args: &SynthArtifactsArgs) -> Result<()> {
                     format!("{}_x{x}_y{y}", stem(f)),
                     f.brightfield.crop(x, y, t, t),
                 ));
+                calibrations.push(
+                    f.pixel_um
+                        .map_or_else(Calibration::default, Calibration::square),
+                );
             }
         }
     }
@@ -68,7 +76,7 @@ pub fn synth_artifacts(args: &SynthArtifactsArgs) -> Result<()> {
     labels.write_record(LABELS_HEADER)?;
     let mut kinds = csv::Writer::from_path(args.out.join("truth.csv"))?;
     kinds.write_record(["file", "label", "artifacts", "artifact_pixels"])?;
-    for tile in &set {
+    for (tile, &calibration) in set.iter().zip(&calibrations) {
         let file = format!("{}.tif", tile.name);
         write_tiff(
             &images.join(&file),
@@ -76,16 +84,19 @@ pub fn synth_artifacts(args: &SynthArtifactsArgs) -> Result<()> {
             t,
             &[OutputPlane::Float(&tile.image.data)],
             1,
-            Calibration::default(),
+            calibration,
         )?;
-        let mask: Vec<u32> = tile.mask.iter().map(|&m| u32::from(m)).collect();
+        // The truth as instance labels (connected artifact regions), so `evaluate` can score
+        // objects as well as pixels.
+        let truth_mask: Vec<bool> = tile.mask.iter().map(|&m| m > 0).collect();
+        let mask = label_components(&truth_mask, t, t, true).data;
         write_tiff(
             &truth.join(&file),
             t,
             t,
             &[OutputPlane::Labels(&mask)],
             1,
-            Calibration::default(),
+            calibration,
         )?;
         let label = if tile.has_artifact() {
             "artifact"
@@ -109,7 +120,8 @@ pub fn synth_artifacts(args: &SynthArtifactsArgs) -> Result<()> {
          synthetic artifacts (dust, fibres, bubbles, debris) composited on {with} of {} tiles by \
          `brightseg synth-artifacts` (seed {}, fraction {}, at most {} per tile).\n\n\
          - `labels.csv`: image-level labels, the only thing training may use.\n\
-         - `truth/`: the composited masks (1 = artifact), for evaluation only.\n\
+         - `truth/`: the composited masks (labels of connected artifact regions), for \
+         evaluation only.\n\
          - `truth.csv`: which artifacts each tile got.\n",
         args.inputs
             .iter()
@@ -172,7 +184,7 @@ fn read_labels(csv_path: &Path) -> Result<Vec<LabelledFile>> {
 
 fn read_plane(path: &Path) -> Result<FloatPlane> {
     let image = read_image(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(FloatPlane::from_plane(&image.plane(0, 0, 0)))
+    Ok(FloatPlane::from_plane(image.plane(0, 0, 0)))
 }
 
 fn file_stem(path: &Path) -> String {
@@ -204,23 +216,7 @@ pub fn train_classifier_cmd(args: &TrainClassifierArgs) -> Result<()> {
     }
     let files = read_labels(&args.labels)?;
     let images = labelled_images(&files)?;
-    // A stratified split: the same share of each class held out.
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
-    let (mut train, mut val) = (Vec::new(), Vec::new());
-    for class in [true, false] {
-        let mut of_class: Vec<&LabelledImage> =
-            images.iter().filter(|i| i.artifact == class).collect();
-        of_class.shuffle(&mut rng);
-        let held = ((of_class.len() as f64 * args.val_fraction).round() as usize)
-            .clamp(1, of_class.len().saturating_sub(1).max(1));
-        for (k, image) in of_class.into_iter().enumerate() {
-            if k < held {
-                val.push(image.clone());
-            } else {
-                train.push(image.clone());
-            }
-        }
-    }
+    let (train, val) = split_by_class(&images, args.val_fraction, args.seed);
     let config = ClassifierConfig {
         width: args.width,
         epochs: args.epochs,
@@ -286,6 +282,45 @@ fn iou(a: &[u8], b: &[u8]) -> f64 {
     }
 }
 
+/// Scores of one kind of mask summed over images: pooled pixel IoU and object matches at IoU 0.5
+/// (objects: connected regions, as `evaluate --no-split` counts them).
+#[derive(Default)]
+struct MaskScore {
+    intersection: usize,
+    union: usize,
+    tp: usize,
+    fp: usize,
+    fn_: usize,
+}
+
+impl MaskScore {
+    fn add(&mut self, mask: &[u8], truth: &Labels) {
+        for (&m, &t) in mask.iter().zip(&truth.data) {
+            self.intersection += usize::from(m > 0 && t > 0);
+            self.union += usize::from(m > 0 || t > 0);
+        }
+        let binary: Vec<bool> = mask.iter().map(|&m| m > 0).collect();
+        let objects = label_components(&binary, truth.width, truth.height, true);
+        let m = match_objects(&objects, truth, 0.5);
+        self.tp += m.true_positives;
+        self.fp += m.false_positives;
+        self.fn_ += m.false_negatives;
+    }
+
+    fn line(&self, what: &str) -> String {
+        let m = ObjectMatch::from_counts(self.tp, self.fp, self.fn_);
+        let iou = if self.union > 0 {
+            self.intersection as f64 / self.union as f64
+        } else {
+            1.0
+        };
+        format!(
+            "  {what:<34} pixel IoU {iou:.3}   objects: precision {:.3}, recall {:.3}, F1 {:.3}",
+            m.precision, m.recall, m.f1
+        )
+    }
+}
+
 /// Grey image (normalised for display) with the map in red and the pseudo-mask's outline in yellow.
 fn cam_overlay(image: &FloatPlane, cam: &[f32], mask: &[u8]) -> Vec<u8> {
     let (w, h) = (image.width, image.height);
@@ -301,7 +336,7 @@ fn cam_overlay(image: &FloatPlane, cam: &[f32], mask: &[u8]) -> Vec<u8> {
                     || ny >= h as isize
                     || mask[ny as usize * w + nx as usize] == 0
             });
-        let g = (image.data[i].clamp(0.0, 1.0) * 255.0) as f32;
+        let g = image.data[i].clamp(0.0, 1.0) * 255.0;
         let c = 0.6 * cam[i];
         if edge {
             rgb.extend([255, 230, 0]);
@@ -340,7 +375,7 @@ pub fn cam(args: &CamArgs) -> Result<()> {
     }
     table.write_record(&header)?;
     let mut wins: BTreeMap<String, usize> = BTreeMap::new();
-    let (mut iou_cam, mut iou_pseudo, mut iou_plain) = (Vec::new(), Vec::new(), Vec::new());
+    let mut scores: [MaskScore; 3] = Default::default();
     for f in &files {
         let name = file_stem(&f.path);
         let raw = read_plane(&f.path)?;
@@ -373,11 +408,18 @@ pub fn cam(args: &CamArgs) -> Result<()> {
         };
         if let Some(dir) = &args.truth_dir {
             let truth_file = dir.join(f.path.file_name().unwrap_or_default());
-            let truth: Vec<u8> = read_plane(&truth_file)?
-                .data
-                .iter()
-                .map(|&v| u8::from(v > 0.0))
-                .collect();
+            let truth_plane = read_plane(&truth_file)?;
+            let truth_labels = Labels {
+                width: w,
+                height: h,
+                count: truth_plane.data.iter().fold(0f32, |a, &b| a.max(b)) as usize,
+                data: truth_plane
+                    .data
+                    .iter()
+                    .map(|&v| v.max(0.0) as u32)
+                    .collect(),
+            };
+            let truth: Vec<u8> = truth_labels.data.iter().map(|&v| u8::from(v > 0)).collect();
             let raw: Vec<u8> = cam.iter().map(|&v| u8::from(v >= 0.5)).collect();
             let plain: Vec<u8> = if f.artifact {
                 plain_cam(&model, &image)
@@ -388,10 +430,8 @@ pub fn cam(args: &CamArgs) -> Result<()> {
                 vec![0; w * h]
             };
             let (a, b, c) = (iou(&raw, &truth), iou(&pseudo, &truth), iou(&plain, &truth));
-            if f.artifact {
-                iou_cam.push(a);
-                iou_pseudo.push(b);
-                iou_plain.push(c);
+            for (score, mask) in scores.iter_mut().zip([&raw, &pseudo, &plain]) {
+                score.add(mask, &truth_labels);
             }
             row.extend([format!("{a:.4}"), format!("{b:.4}"), format!("{c:.4}")]);
         }
@@ -434,15 +474,130 @@ pub fn cam(args: &CamArgs) -> Result<()> {
         let n = wins.get(&format!("{t}")).copied().unwrap_or(0);
         println!("  {t:<5} {n:>4} images");
     }
-    if !iou_cam.is_empty() {
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-        println!(
-            "pixel IoU against the true masks (artifact images): ScoreCAM map at 0.5 {:.3}, MI \
-             pseudo-masks {:.3} (plain CAM at 0.5, for reference: {:.3})",
-            mean(&iou_cam),
-            mean(&iou_pseudo),
-            mean(&iou_plain)
-        );
+    if args.truth_dir.is_some() {
+        println!("against the true masks (all images; clean-labelled ones have empty masks):");
+        println!("{}", scores[0].line("(a) ScoreCAM map at 0.5"));
+        println!("{}", scores[1].line("(b) MI-selected pseudo-masks"));
+        println!("{}", scores[2].line("plain CAM at 0.5 (reference)"));
     }
+    Ok(())
+}
+
+/// `brightseg train artifacts`.
+pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
+    let masking: Masking = args.masking.parse().map_err(anyhow::Error::msg)?;
+    let architecture = Architecture::preset(&args.architecture).with_context(|| {
+        format!(
+            "unknown architecture '{}': use tiny or standard",
+            args.architecture
+        )
+    })?;
+    let files = read_labels(&args.labels)?;
+    let first = read_image(&files[0].path)
+        .with_context(|| format!("cannot read {}", files[0].path.display()))?;
+    let pixel_um = match (args.pixel_size, first.calibration.pixel_width_um) {
+        (Some(p), _) if p.is_finite() && p > 0.0 => p,
+        (Some(p), _) => bail!("--pixel-size {p} must be a positive number of µm"),
+        (None, Some(p)) => p,
+        (None, None) => bail!(
+            "{} has no pixel size: give it with --pixel-size (µm)",
+            files[0].path.display()
+        ),
+    };
+    let images = labelled_images(&files)?;
+    let name = args
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .context("--out must name a model folder")?;
+    let unet = TrainConfig {
+        architecture,
+        patch: args.patch,
+        batch: args.batch,
+        steps_per_epoch: args.steps,
+        max_epochs: args.epochs,
+        patience: args.patience,
+        seed: args.seed,
+        pixel_um,
+        min_area_um2: args.min_size,
+        split_objects: false,
+        ..TrainConfig::default()
+    };
+    unet.validate()?;
+    let training_data = if args.training_data.is_empty() {
+        vec![format!(
+            "image-level labels from {} ({} images, {} labelled artifact)",
+            args.labels.display(),
+            files.len(),
+            files.iter().filter(|f| f.artifact).count()
+        )]
+    } else {
+        args.training_data.clone()
+    };
+    let request = ArtifactTraining {
+        name,
+        out: args.out.clone(),
+        classifier: ClassifierConfig {
+            epochs: args.classifier_epochs,
+            seed: args.seed,
+            ..ClassifierConfig::default()
+        },
+        classifier_from: args.classifier.clone(),
+        masking,
+        soft_targets: args.soft_targets,
+        unet: unet.clone(),
+        val_fraction: args.val_fraction,
+        pixel_um,
+        time_budget: args
+            .time_budget
+            .as_deref()
+            .map(crate::train_cmd::parse_duration)
+            .transpose()?,
+        threads: args.jobs.unwrap_or(0),
+        training_data,
+        license: args.license.clone(),
+    };
+    eprintln!(
+        "training an artifact U-Net (depth {}, width {}) from the image-level labels of {} images",
+        architecture.depth,
+        architecture.width,
+        files.len()
+    );
+    let mut progress = |p: Progress<'_>| {
+        if let Progress::Epoch { record, best_f1 } = p {
+            eprintln!(
+                "epoch {:>3}: train loss {:.4}, validation loss {:.4}, F1 vs pseudo-masks {:.3} \
+                 (best {:.3}), {:.0} s",
+                record.epoch,
+                record.train_loss,
+                record.val_loss,
+                record.val_f1,
+                best_f1,
+                record.seconds
+            );
+        }
+        true
+    };
+    let report = train_artifacts(&images, &request, &mut progress)?;
+    let wins: Vec<String> = report
+        .threshold_wins
+        .iter()
+        .map(|(t, n)| format!("{t}: {n}"))
+        .collect();
+    println!(
+        "model {} written to {}: classifier validation accuracy {:.3}; MI chose thresholds {}; \
+         U-Net {} epochs ({:?}), best epoch {}, validation F1 vs pseudo-masks {:.3} at threshold \
+         {:.2}",
+        report.name,
+        args.out.display(),
+        report.classifier_accuracy,
+        wins.join(", "),
+        report.history.len(),
+        report.stop,
+        report.best_epoch,
+        report.val_f1_vs_pseudo,
+        report.threshold
+    );
     Ok(())
 }

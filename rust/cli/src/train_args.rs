@@ -78,6 +78,9 @@ pub enum TrainCommand {
     Nuclei(Box<TrainNucleiArgs>),
     /// Train the artifact classifier (artifact vs clean) from image-level labels only.
     Classifier(crate::artifact_args::TrainClassifierArgs),
+    /// Train an artifact U-Net from image-level labels only: classifier, ScoreCAM,
+    /// pseudo-masks chosen by mutual information, U-Net.
+    Artifacts(Box<crate::artifact_args::TrainArtifactsArgs>),
 }
 
 /// Arguments of `train nuclei`.
@@ -206,6 +209,9 @@ pub struct EvaluateArgs {
     /// Minimum nucleus area in µm² [default: the model's].
     #[arg(long = "min-size")]
     pub min_size: Option<f64>,
+    /// Do not split touching objects (for artifacts; nuclei are split as in find-nuclei).
+    #[arg(long = "no-split")]
+    pub no_split: bool,
     /// Also write the scores as CSV here (one row per image and a total row).
     #[arg(long)]
     pub csv: Option<PathBuf>,

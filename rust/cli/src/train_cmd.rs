@@ -225,6 +225,7 @@ pub fn train(command: &TrainCommand, verbose: bool) -> Result<()> {
     match command {
         TrainCommand::Nuclei(args) => train_nuclei_cmd(args, verbose),
         TrainCommand::Classifier(args) => crate::artifact_cmd::train_classifier_cmd(args),
+        TrainCommand::Artifacts(args) => crate::artifact_cmd::train_artifacts_cmd(args),
     }
 }
 
@@ -443,6 +444,15 @@ struct Scores {
     truth: usize,
 }
 
+/// Pixel IoU (Jaccard) from pixel F1 (Dice): J = D / (2 − D).
+fn pixel_iou(f1: f64) -> f64 {
+    if f1 > 0.0 {
+        f1 / (2.0 - f1)
+    } else {
+        0.0
+    }
+}
+
 /// `brightseg evaluate`.
 pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let mut spec = field_spec(&args.selection)?;
@@ -470,6 +480,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let nuclei = NucleiParams {
         threshold: args.threshold,
         min_size_um2: args.min_size,
+        split: !args.no_split,
         ..NucleiParams::default()
     };
     let mut all = Vec::new();
@@ -498,11 +509,20 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
             truth: truth.count,
         });
     }
-    let header = "image,pixel_f1,balanced_accuracy,object_precision,object_recall,object_f1,predicted,true,count_error_percent";
+    let header = "image,pixel_f1,balanced_accuracy,object_precision,object_recall,object_f1,predicted,true,count_error_percent,pixel_iou";
     let mut rows = vec![header.to_owned()];
     println!(
-        "{:<44} {:>8} {:>8} {:>9} {:>7} {:>6} {:>6} {:>6} {:>8}",
-        "image", "pixel F1", "bal.acc", "precision", "recall", "F1", "found", "true", "count ±%"
+        "{:<44} {:>8} {:>6} {:>8} {:>9} {:>7} {:>6} {:>6} {:>6} {:>8}",
+        "image",
+        "pixel F1",
+        "IoU",
+        "bal.acc",
+        "precision",
+        "recall",
+        "F1",
+        "found",
+        "true",
+        "count ±%"
     );
     let mut total = Scores {
         name: "total".into(),
@@ -530,9 +550,10 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
             0.0
         };
         println!(
-            "{:<44} {:>8.3} {:>8.3} {:>9.3} {:>7.3} {:>6.3} {:>6} {:>6} {:>+8.1}",
+            "{:<44} {:>8.3} {:>6.3} {:>8.3} {:>9.3} {:>7.3} {:>6.3} {:>6} {:>6} {:>+8.1}",
             s.name,
             s.pixels.f1(),
+            pixel_iou(s.pixels.f1()),
             s.pixels.balanced_accuracy(),
             p,
             r,
@@ -542,7 +563,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
             count_error
         );
         rows.push(format!(
-            "\"{}\",{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3}",
+            "\"{}\",{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.6}",
             s.name.replace('"', "\"\""),
             s.pixels.f1(),
             s.pixels.balanced_accuracy(),
@@ -551,7 +572,8 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
             f,
             s.predicted,
             s.truth,
-            count_error
+            count_error,
+            pixel_iou(s.pixels.f1())
         ));
     }
     if let Some(csv) = &args.csv {

@@ -13,10 +13,13 @@ use crate::filters::{crop_labels, crop_rows, FloatPlane};
 /// The input normalisation of every model we train, written into its description so inference
 /// normalises exactly as training did: percentiles 1 and 99.8 of the whole plane to 0 and 1.
 pub const NORMALIZATION: Preprocessing = Preprocessing::ScaleRange {
-    min_percentile: 1.0,
-    max_percentile: 99.8,
+    min_percentile: NORMALIZATION_PERCENTILES.0,
+    max_percentile: NORMALIZATION_PERCENTILES.1,
     eps: 1e-6,
 };
+
+/// The percentiles of [`NORMALIZATION`], for model descriptions.
+pub const NORMALIZATION_PERCENTILES: (f64, f64) = (1.0, 99.8);
 
 /// The input normalisation of the artifact models: percentiles 25 and 75 to 0 and 1. A dark
 /// artifact covering a tenth of a tile barely moves them, so the tile's background keeps its
@@ -24,10 +27,13 @@ pub const NORMALIZATION: Preprocessing = Preprocessing::ScaleRange {
 /// percentile down and brightens the whole background, which a classifier learns instead of
 /// the artifact itself).
 pub const ARTIFACT_NORMALIZATION: Preprocessing = Preprocessing::ScaleRange {
-    min_percentile: 25.0,
-    max_percentile: 75.0,
+    min_percentile: ARTIFACT_PERCENTILES.0,
+    max_percentile: ARTIFACT_PERCENTILES.1,
     eps: 1e-6,
 };
+
+/// The percentiles of [`ARTIFACT_NORMALIZATION`], for model descriptions.
+pub const ARTIFACT_PERCENTILES: (f64, f64) = (25.0, 75.0);
 
 /// `plane` normalised as [`NORMALIZATION`] says, by the inference core's own code.
 pub fn normalize(plane: &FloatPlane) -> FloatPlane {

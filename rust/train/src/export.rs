@@ -267,6 +267,10 @@ pub struct ModelInfo {
     pub license: String,
     /// Free-form training details (architecture, epochs, seed…): (key, value).
     pub training: Vec<(String, String)>,
+    /// What the model finds, singular ("nucleus", "artifact"): output channel name and tag.
+    pub object: String,
+    /// Input normalisation: the lower and upper percentiles mapped to 0 and 1.
+    pub percentiles: (f64, f64),
 }
 
 fn yaml_string(s: &str) -> String {
@@ -294,7 +298,8 @@ pub fn model_description(info: &ModelInfo) -> String {
     let _ = writeln!(y, "authors:\n  - name: brightseg contributors");
     let _ = writeln!(
         y,
-        "tags: [unet2d, nucleus, segmentation, brightfield, brightseg]"
+        "tags: [unet2d, {}, segmentation, brightfield, brightseg]",
+        info.object
     );
     let _ = writeln!(y, "documentation: README.md");
     let _ = writeln!(y, "inputs:");
@@ -322,15 +327,20 @@ pub fn model_description(info: &ModelInfo) -> String {
     let _ = writeln!(y, "      - id: scale_range");
     let _ = writeln!(
         y,
-        "        kwargs: {{mode: per_sample, axes: [y, x], min_percentile: 1.0, max_percentile: \
-         99.8, eps: 1.0e-6}}"
+        "        kwargs: {{mode: per_sample, axes: [y, x], min_percentile: {:?}, max_percentile: \
+         {:?}, eps: 1.0e-6}}",
+        info.percentiles.0, info.percentiles.1
     );
     let _ = writeln!(y, "outputs:");
     let _ = writeln!(y, "  - id: {OUTPUT}");
-    let _ = writeln!(y, "    description: nucleus probability in [0, 1]");
+    let _ = writeln!(y, "    description: {} probability in [0, 1]", info.object);
     let _ = writeln!(y, "    axes:");
     let _ = writeln!(y, "      - type: batch");
-    let _ = writeln!(y, "      - type: channel\n        channel_names: [nucleus]");
+    let _ = writeln!(
+        y,
+        "      - type: channel\n        channel_names: [{}]",
+        info.object
+    );
     for axis in ["y", "x"] {
         let _ = writeln!(
             y,
@@ -407,6 +417,8 @@ mod tests {
             metrics: vec![("f1".into(), 0.5)],
             license: "CC-BY-4.0".into(),
             training: vec![("seed".into(), "1".into())],
+            object: "nucleus".into(),
+            percentiles: crate::data::NORMALIZATION_PERCENTILES,
         }
     }
 

@@ -366,6 +366,8 @@ pub fn train_nuclei(
                 format!("{0}x{0}, batch {1}", config.patch, config.batch),
             ),
         ],
+        object: "nucleus".into(),
+        percentiles: crate::data::NORMALIZATION_PERCENTILES,
     };
     write_model_folder(&outcome.model, &info, &request.out)?;
     let weights = request.out.join(WEIGHTS);

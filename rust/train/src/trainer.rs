@@ -49,6 +49,13 @@ pub struct TrainConfig {
     pub pixel_um: f64,
     /// Objects below this area (µm²) are dropped when scoring.
     pub min_area_um2: f64,
+    /// Split touching objects (watershed) when scoring: nuclei yes, artifacts no.
+    #[serde(default = "split_by_default")]
+    pub split_objects: bool,
+}
+
+fn split_by_default() -> bool {
+    true
 }
 
 impl Default for TrainConfig {
@@ -65,6 +72,7 @@ impl Default for TrainConfig {
             augmentation: Augmentation::default(),
             pixel_um: 1.0,
             min_area_um2: 10.0,
+            split_objects: true,
         }
     }
 }
@@ -299,15 +307,25 @@ pub fn predict(model: &UNet, image: &crate::filters::FloatPlane) -> Vec<f32> {
 }
 
 /// Object F1 at IoU 0.5 of `prob` thresholded at `threshold` against the sample's instances.
-pub fn object_f1(prob: &[f32], sample: &Sample, threshold: f32, min_area_px: f64) -> f64 {
+/// An image with no objects and none predicted scores 1.
+pub fn object_f1(
+    prob: &[f32],
+    sample: &Sample,
+    threshold: f32,
+    min_area_px: f64,
+    split: bool,
+) -> f64 {
     let (w, h) = (sample.image.width, sample.image.height);
     let params = ObjectParams {
         threshold,
         min_area_px,
-        split: true,
+        split,
         split_depth_px: 0.5,
     };
     let predicted = find_objects(prob, w, h, &params);
+    if predicted.count == 0 && sample.truth.count == 0 {
+        return 1.0;
+    }
     match_objects(&predicted, &sample.truth, 0.5).f1
 }
 
@@ -327,7 +345,7 @@ fn validate(model: &UNet, val: &[Sample], config: &TrainConfig) -> (f64, f64) {
             total += wt * (p + t);
         }
         loss_sum += num / den.max(1.0) + 1.0 - (2.0 * inter + 1.0) / (total + 1.0);
-        f1_sum += object_f1(&prob, s, 0.5, min_area_px);
+        f1_sum += object_f1(&prob, s, 0.5, min_area_px, config.split_objects);
     }
     let n = val.len().max(1) as f64;
     (loss_sum / n, f1_sum / n)
@@ -556,7 +574,7 @@ pub fn choose_threshold(model: &UNet, val: &[Sample], config: &TrainConfig) -> (
         let f1 = val
             .iter()
             .zip(&probs)
-            .map(|(s, p)| object_f1(p, s, t, min_area_px))
+            .map(|(s, p)| object_f1(p, s, t, min_area_px, config.split_objects))
             .sum::<f64>()
             / val.len().max(1) as f64;
         let closer = (t - 0.5).abs() < (best.0 - 0.5).abs();

@@ -7,3 +7,4 @@ pub mod classifier;
 pub mod pseudo;
 pub mod scorecam;
 pub mod synth;
+pub mod train;
