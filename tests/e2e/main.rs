@@ -1,6 +1,7 @@
 //! End-to-end tests: real models, real TIFFs, the real CLI, and trusted libraries as oracles.
 
 mod accuracy;
+mod artifacts;
 mod backends;
 mod cli;
 mod fiji;

@@ -11,6 +11,8 @@ results with onnxruntime, scikit-image and SciPy on the same data.
   thresholds IMAGE.npy OUT.npy                  skimage threshold_otsu, threshold_li, threshold_triangle
   gaussian IMAGE.npy SIGMA OUT.npy              scipy.ndimage.gaussian_filter (reflect, truncate 4)
   hyperstack TCYX.npy PIXEL_UM OUT.tif          an ImageJ hyperstack (16-bit) written by tifffile
+  mi MASK.npy IMAGE.npy BINS OUT.npy            mutual information (nats) of a mask and binned
+                                                intensities, as H(mask) + H(bins) - H(joint)
 """
 import sys
 
@@ -69,6 +71,20 @@ def main(argv):
         px = float(args[1])
         tifffile.imwrite(args[2], stack, imagej=True, resolution=(1 / px, 1 / px),
                          metadata={"axes": "TCYX", "unit": "micron"})
+    elif cmd == "mi":
+        mask = np.load(args[0]).ravel() > 0
+        image = np.load(args[1]).astype(np.float64).ravel()
+        bins = int(args[2])
+        joint, _, _ = np.histogram2d(mask.astype(np.float64), image, bins=[2, bins],
+                                     range=[[0, 1], [image.min(), image.max()]])
+        p = joint / joint.sum()
+
+        def entropy(q):
+            q = q[q > 0]
+            return float(-(q * np.log(q)).sum())
+
+        mi = entropy(p.sum(axis=1)) + entropy(p.sum(axis=0)) - entropy(p.ravel())
+        np.save(args[3], np.array([mi], dtype=np.float64))
     else:
         raise SystemExit(f"unknown command {cmd}")
 
