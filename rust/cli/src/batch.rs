@@ -28,6 +28,9 @@ pub struct Settings {
     pub split: bool,
     /// Split depth, pixels.
     pub split_depth_px: f32,
+    /// Artifact model whose objects exclude nuclei (none: no exclusion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_artifacts: Option<String>,
 }
 
 impl Settings {
@@ -61,6 +64,16 @@ impl Settings {
             "split depth",
             self.split_depth_px.to_string(),
             other.split_depth_px.to_string(),
+        );
+        check(
+            "artifact exclusion",
+            self.exclude_artifacts
+                .clone()
+                .unwrap_or_else(|| "none".into()),
+            other
+                .exclude_artifacts
+                .clone()
+                .unwrap_or_else(|| "none".into()),
         );
         d
     }
@@ -146,6 +159,7 @@ mod tests {
             pixel_size_um: None,
             split: true,
             split_depth_px: 0.5,
+            exclude_artifacts: None,
         }
     }
 

@@ -28,6 +28,42 @@ pub enum Outcome {
 
 pub(crate) const SUMMARY_FILE: &str = "summary.csv";
 
+/// What a run finds: the outputs are the same, artifacts add the share of the image covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Population {
+    /// Nuclei (split when touching).
+    Nuclei,
+    /// Artifacts (never split).
+    Artifacts,
+}
+
+impl Population {
+    fn noun(self) -> &'static str {
+        match self {
+            Population::Nuclei => "nuclei",
+            Population::Artifacts => "artifacts",
+        }
+    }
+}
+
+/// Column the artifact summary adds after the settings.
+pub(crate) const COVERED_COLUMN: &str = "Area Covered [%]";
+
+/// Default output folder of find-nuclei, replaced by `brightseg-artifacts` for find-artifacts.
+const DEFAULT_OUT: &str = "brightseg-results";
+
+/// `brightseg find-artifacts`: find-nuclei's batch for the population "Artifacts".
+pub fn run_artifacts(mut args: FindNucleiArgs) -> Result<Outcome> {
+    if args.exclude_artifacts.is_some() {
+        bail!("--exclude-artifacts belongs to find-nuclei: find-artifacts finds the artifacts");
+    }
+    args.no_split = true;
+    if args.out == Path::new(DEFAULT_OUT) {
+        args.out = PathBuf::from("brightseg-artifacts");
+    }
+    run_population(&args, Population::Artifacts)
+}
+
 /// Output file names of one input image.
 pub(crate) struct Outputs {
     labels: PathBuf,
@@ -129,8 +165,22 @@ fn check_output_folder(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs the batch.
+/// Runs the batch (`brightseg find-nuclei`).
 pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
+    run_population(args, Population::Nuclei)
+}
+
+/// What every image of a batch is processed with.
+struct Job<'a> {
+    model: &'a Model,
+    params: &'a NucleiParams,
+    args: &'a FindNucleiArgs,
+    population: Population,
+    /// The artifact model whose objects exclude nuclei (find-nuclei --exclude-artifacts).
+    artifacts: Option<&'a Model>,
+}
+
+fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outcome> {
     let params = NucleiParams {
         threshold: args.threshold,
         min_size_um2: args.min_size,
@@ -186,6 +236,19 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
         model.set_tile_size(size)?;
     }
     log::info!("memory budget {budget}");
+    let artifact_model = match &args.exclude_artifacts {
+        Some(name) => {
+            let path = crate::models::resolve(name)?;
+            let mut m = Model::load_with(&path, &args.engine.options(args.jobs.unwrap_or(0)))?;
+            m.set_memory_budget(budget);
+            log::info!(
+                "excluding nuclei that overlap artifacts of {}",
+                m.card().name
+            );
+            Some(m)
+        }
+        None => None,
+    };
     log::info!(
         "model {} on {}",
         model.card().name,
@@ -201,6 +264,7 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
             pixel_size_um: args.pixel_size,
             split: !args.no_split,
             split_depth_px: args.split_depth,
+            exclude_artifacts: artifact_model.as_ref().map(|m| m.card().name.clone()),
         },
         shard: args.shard.map(|s| s.to_string()),
         all_inputs,
@@ -230,7 +294,7 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
         let outputs = Outputs::for_input(&args.out, input);
         bar.set_message(name.clone());
         if !args.overwrite && outputs.complete(args) {
-            match read_rows(&outputs.summary) {
+            match read_rows_of(&outputs.summary, population) {
                 Ok(previous) => {
                     log::info!("{name}: outputs exist, skipped");
                     rows.extend(previous);
@@ -240,7 +304,14 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
                 Err(e) => log::warn!("{name}: redoing it ({e:#})"),
             }
         }
-        let result = pool.install(|| process_image(input, &outputs, &model, &params, args, &bar));
+        let job = Job {
+            model: &model,
+            params: &params,
+            args,
+            population,
+            artifacts: artifact_model.as_ref(),
+        };
+        let result = pool.install(|| process_image(input, &outputs, &job, &bar));
         match result {
             Ok((image_rows, n)) => {
                 nuclei += n;
@@ -253,7 +324,7 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
                 let mut row = vec![name, String::new(), String::new(), String::new()];
                 row.push("error".to_owned());
                 row.push(message);
-                row.resize(summary_header().len(), String::new());
+                row.resize(summary_header_of(population).len(), String::new());
                 rows.push(row);
             }
         }
@@ -261,11 +332,12 @@ pub fn run(args: &FindNucleiArgs) -> Result<Outcome> {
     }
     bar.finish_and_clear();
     let summary_path = args.out.join(SUMMARY_FILE);
-    write_csv(&summary_path, &summary_header(), &rows)?;
+    write_csv(&summary_path, &summary_header_of(population), &rows)?;
     if !args.quiet {
         eprintln!(
-            "{} image(s), {nuclei} nuclei found in this run, {failed} failed, on {} → {}",
+            "{} image(s), {nuclei} {} found in this run, {failed} failed, on {} → {}",
             inputs.len(),
+            population.noun(),
             model.backend_description(),
             summary_path.display()
         );
@@ -301,12 +373,20 @@ fn with_flag_hint(e: &anyhow::Error) -> String {
 }
 
 pub(crate) fn summary_header() -> Vec<String> {
-    SUMMARY_LEAD_COLUMNS
+    summary_header_of(Population::Nuclei)
+}
+
+fn summary_header_of(population: Population) -> Vec<String> {
+    let mut header: Vec<String> = SUMMARY_LEAD_COLUMNS
         .iter()
         .chain(PopulationStats::COLUMNS.iter())
         .chain(SUMMARY_TAIL_COLUMNS.iter())
         .map(|s| (*s).to_owned())
-        .collect()
+        .collect();
+    if population == Population::Artifacts {
+        header.push(COVERED_COLUMN.to_owned());
+    }
+    header
 }
 
 pub(crate) fn number(v: f64) -> String {
@@ -322,11 +402,10 @@ pub(crate) fn number(v: f64) -> String {
 fn process_image(
     input: &Path,
     outputs: &Outputs,
-    model: &Model,
-    params: &NucleiParams,
-    args: &FindNucleiArgs,
+    job: &Job<'_>,
     bar: &ProgressBar,
 ) -> Result<(Vec<Vec<String>>, usize)> {
+    let (model, params, args) = (job.model, job.params, job.args);
     let name = crate::file_name(input);
     let image = io::read_image_within(input, model.memory_budget())?;
     let channel = image.resolve_channel(args.channel.as_deref())?;
@@ -343,6 +422,7 @@ fn process_image(
         .flat_map(|t| (0..image.slices()).map(move |z| (t, z)))
         .collect();
     let mut results: Vec<(usize, usize, NucleiResult)> = Vec::new();
+    let mut excluded: Vec<usize> = Vec::new();
     for &(t, z) in &planes {
         let plane = image.plane(channel, z, t);
         let report = |p: Progress| {
@@ -350,8 +430,24 @@ fn process_image(
                 bar.set_message(format!("{name}: tile {}/{}", p.done, p.total));
             }
         };
-        let r = find_nuclei(model, plane, calibration, params, &report)
+        let mut r = find_nuclei(model, plane, calibration, params, &report)
             .with_context(|| plane_label(&name, t, z, planes.len()))?;
+        if let Some(artifact_model) = job.artifacts {
+            let artifact_params = NucleiParams {
+                split: false,
+                ..NucleiParams::default()
+            };
+            let found = find_nuclei(
+                artifact_model,
+                plane,
+                calibration,
+                &artifact_params,
+                &|_| {},
+            )
+            .with_context(|| format!("{}: artifacts", plane_label(&name, t, z, planes.len())))?;
+            let mask: Vec<bool> = found.labels.data.iter().map(|&l| l != 0).collect();
+            excluded.push(r.exclude_overlapping(&mask, plane));
+        }
         results.push((t, z, r));
     }
     let (w, h) = (image.width(), image.height());
@@ -412,18 +508,22 @@ fn process_image(
     );
     let rows: Vec<Vec<String>> = results
         .iter()
-        .map(|(t, z, r)| {
+        .enumerate()
+        .map(|(k, (t, z, r))| {
+            let mut messages = Vec::new();
+            if !r.calibrated {
+                messages.push(UNCALIBRATED_MESSAGE.to_owned());
+            }
+            if let Some(n) = excluded.get(k) {
+                messages.push(format!("{n} nuclei overlapping artifacts excluded"));
+            }
             let mut row = vec![
                 name.clone(),
                 channel_label.clone(),
                 (t + 1).to_string(),
                 (z + 1).to_string(),
                 "ok".to_owned(),
-                if r.calibrated {
-                    String::new()
-                } else {
-                    UNCALIBRATED_MESSAGE.into()
-                },
+                messages.join("; "),
             ];
             row.extend(r.stats.values().iter().map(|v| number(*v)));
             row.push(number(f64::from(r.threshold)));
@@ -431,11 +531,14 @@ fn process_image(
             row.push(number(r.pixel_width_um));
             row.push(model.card().name.clone());
             row.push(r.backend.clone());
+            if job.population == Population::Artifacts {
+                row.push(number(r.covered_percent()));
+            }
             row
         })
         .collect();
     // Written last: its presence marks the image as complete.
-    write_csv(&outputs.summary, &summary_header(), &rows)?;
+    write_csv(&outputs.summary, &summary_header_of(job.population), &rows)?;
     let count = results.iter().map(|(_, _, r)| r.stats.count).sum();
     Ok((rows, count))
 }
@@ -460,10 +563,14 @@ pub(crate) fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) ->
 }
 
 pub(crate) fn read_rows(path: &Path) -> Result<Vec<Vec<String>>> {
+    read_rows_of(path, Population::Nuclei)
+}
+
+fn read_rows_of(path: &Path, population: Population) -> Result<Vec<Vec<String>>> {
     let mut r =
         csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     let header: Vec<String> = r.headers()?.iter().map(str::to_owned).collect();
-    if header != summary_header() {
+    if header != summary_header_of(population) {
         bail!(
             "{} has other columns than this version writes",
             path.display()

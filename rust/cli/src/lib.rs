@@ -53,6 +53,10 @@ pub struct Cli {
 pub enum Command {
     /// Find nuclei in images or folders of images (Harmony's "Find Nuclei DNN").
     FindNuclei(FindNucleiArgs),
+    /// Find artifacts (dust, fibres, bubbles, debris) with an artifact U-Net: the same outputs
+    /// as find-nuclei for the population "Artifacts" (objects never split), plus the share of
+    /// the image covered. Default output folder: brightseg-artifacts.
+    FindArtifacts(FindNucleiArgs),
     /// List the models brightseg can find, with where they are.
     Models,
     /// Join the output folders of several find-nuclei runs (shards, plates) into one summary,
@@ -166,6 +170,10 @@ pub struct FindNucleiArgs {
     /// Do not split touching nuclei.
     #[arg(long = "no-split")]
     pub no_split: bool,
+    /// Drop nuclei that overlap artifacts found by this artifact model (name or folder, e.g.
+    /// artifacts-brightfield); the summary's Message says how many were dropped.
+    #[arg(long = "exclude-artifacts", value_name = "MODEL")]
+    pub exclude_artifacts: Option<String>,
     /// Depth (pixels of the distance transform) a peak needs to become its own nucleus.
     #[arg(long = "split-depth", default_value_t = 0.5)]
     pub split_depth: f32,
@@ -243,6 +251,7 @@ pub fn main() -> ExitCode {
     .init();
     let outcome = match cli.command {
         Command::FindNuclei(args) => find_nuclei::run(&args),
+        Command::FindArtifacts(args) => find_nuclei::run_artifacts(args),
         Command::Models => models::list().map(|()| find_nuclei::Outcome::AllDone),
         Command::Merge(args) => merge::run(&args),
         Command::Resources(args) => resources::run(&args).map(|()| find_nuclei::Outcome::AllDone),

@@ -333,6 +333,47 @@ pub struct NucleiResult {
     pub backend: String,
 }
 
+impl NucleiResult {
+    /// Share of the plane's pixels inside an object, in percent ("% of image covered").
+    pub fn covered_percent(&self) -> f64 {
+        let n = self.labels.data.len().max(1);
+        100.0 * self.labels.data.iter().filter(|&&l| l != 0).count() as f64 / n as f64
+    }
+
+    /// Removes every object with a pixel where `mask` is true (an artifact, say), renumbers the
+    /// rest and measures them again on `plane`. Returns how many objects were removed.
+    pub fn exclude_overlapping(&mut self, mask: &[bool], plane: &Plane) -> usize {
+        let mut hit = vec![false; self.labels.count + 1];
+        for (&l, &m) in self.labels.data.iter().zip(mask) {
+            if m && l != 0 {
+                hit[l as usize] = true;
+            }
+        }
+        let removed = hit.iter().filter(|&&h| h).count();
+        if removed == 0 {
+            return 0;
+        }
+        let kept: Vec<u32> = self
+            .labels
+            .data
+            .iter()
+            .map(|&l| if hit[l as usize] { 0 } else { l })
+            .collect();
+        self.labels =
+            crate::objects::relabel_and_filter(kept, self.labels.width, self.labels.height, 0.0);
+        self.objects = measure_objects(
+            &self.labels,
+            &self.probability,
+            plane,
+            self.pixel_width_um,
+            self.pixel_height_um,
+        );
+        let sizes: Vec<f64> = self.objects.iter().map(|o| o.area_um2).collect();
+        self.stats = PopulationStats::from_sizes(&sizes);
+        removed
+    }
+}
+
 /// Finds nuclei in `plane`: probability, objects, measurements and statistics.
 pub fn find_nuclei(
     model: &Model,
@@ -438,6 +479,48 @@ fn resample_plane(plane: &Plane, dw: usize, dh: usize) -> Result<Plane> {
         dh,
         PixelData::F32(resample(&src, plane.width(), plane.height(), dw, dh)),
     )
+}
+
+#[cfg(test)]
+mod exclusion_tests {
+    use super::*;
+
+    #[test]
+    fn objects_touching_the_mask_are_removed_and_the_rest_measured_again() {
+        // Three 2×2 objects in a 8×2 strip; the mask touches one pixel of the second.
+        let (w, h) = (8, 2);
+        let data = vec![1, 1, 0, 2, 2, 0, 3, 3, 1, 1, 0, 2, 2, 0, 3, 3];
+        let mut result = NucleiResult {
+            probability: vec![0.9; w * h],
+            labels: Labels {
+                width: w,
+                height: h,
+                data,
+                count: 3,
+            },
+            objects: Vec::new(),
+            stats: PopulationStats::from_sizes(&[4.0, 4.0, 4.0]),
+            threshold: 0.5,
+            min_size_um2: 0.0,
+            pixel_width_um: 1.0,
+            pixel_height_um: 1.0,
+            calibrated: true,
+            backend: "test".into(),
+        };
+        let plane = Plane::new(w, h, PixelData::F32(vec![1.0; w * h])).expect("plane");
+        let mut mask = vec![false; w * h];
+        mask[12] = true; // row 1, x 4: object 2
+        assert_eq!(result.exclude_overlapping(&mask, &plane), 1);
+        assert_eq!(result.labels.count, 2);
+        assert_eq!(
+            result.labels.data,
+            [1, 1, 0, 0, 0, 0, 2, 2, 1, 1, 0, 0, 0, 0, 2, 2]
+        );
+        assert_eq!(result.objects.len(), 2);
+        assert_eq!(result.stats.count, 2);
+        assert!((result.covered_percent() - 50.0).abs() < 1e-9);
+        assert_eq!(result.exclude_overlapping(&vec![false; w * h], &plane), 0);
+    }
 }
 
 #[cfg(test)]
