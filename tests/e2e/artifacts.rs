@@ -256,4 +256,68 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
         out.contains("IoU") && out.lines().any(|l| l.starts_with("total")),
         "{out}"
     );
+
+    // find-artifacts: the share covered is the labelled share of each image.
+    let found = tmp.path().join("found");
+    let mut args = vec![os("find-artifacts")];
+    args.extend(images.iter().map(|p| p.as_os_str()));
+    args.extend([
+        os("--model"),
+        model.as_os_str(),
+        os("--out"),
+        found.as_os_str(),
+        os("--quiet"),
+    ]);
+    run_ok(&args);
+    let summary = std::fs::read_to_string(found.join("summary.csv")).expect("summary");
+    let mut lines = summary.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    assert_eq!(header.last(), Some(&"Area Covered [%]"));
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let stem = cells[0].trim_end_matches(".tif");
+        let labels =
+            brightseg::io::read_image(&found.join(format!("{stem}_labels.tif"))).expect("labels");
+        let plane = labels.plane(0, 0, 0);
+        let n = plane.width() * plane.height();
+        let covered = (0..n).filter(|&i| plane.value(i) > 0.0).count() as f64 * 100.0 / n as f64;
+        let reported: f64 = cells[cells.len() - 1].parse().expect("covered");
+        assert!((covered - reported).abs() < 1e-6, "{line}");
+    }
+
+    // find-nuclei --exclude-artifacts: the nuclei dropped are the ones reported.
+    let nuclei_model = repo_root().join("models/nuclei-brightfield");
+    let count = |exclude: bool| -> Vec<(usize, usize)> {
+        let out = tmp.path().join(if exclude { "excluded" } else { "all" });
+        let mut args = vec![os("find-nuclei")];
+        args.extend(images.iter().map(|p| p.as_os_str()));
+        args.extend([
+            os("--model"),
+            nuclei_model.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+        ]);
+        if exclude {
+            args.extend([os("--exclude-artifacts"), model.as_os_str()]);
+        }
+        args.push(os("--quiet"));
+        run_ok(&args);
+        let text = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
+        text.lines()
+            .skip(1)
+            .map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                let dropped = cells[5]
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                (cells[6].parse().expect("count"), dropped)
+            })
+            .collect()
+    };
+    let (all, excluded) = (count(false), count(true));
+    for ((n_all, _), (n_kept, dropped)) in all.iter().zip(&excluded) {
+        assert_eq!(n_all - n_kept, *dropped, "{all:?} vs {excluded:?}");
+    }
 }

@@ -437,6 +437,7 @@ mod exports {
                 depth: jdouble,
                 probability: JFloatArray<'l>,
                 labels: JIntArray<'l>,
+                exclusion: JByteArray<'l>,
                 listener: JObject<'l>,
             ) -> JDoubleArray<'l> {
                 let r = Request {
@@ -452,7 +453,12 @@ mod exports {
                 };
                 run_jni(&mut env, |env| {
                     let read = |env: &Env<'l>| nuclei::plane_from_java(env, &pixels, &r, $convert);
-                    find_nuclei_inner(env, &r, read, &probability, &labels, &listener)
+                    let outputs = nuclei::Outputs {
+                        probability: &probability,
+                        labels: &labels,
+                        exclusion: &exclusion,
+                    };
+                    find_nuclei_inner(env, &r, read, &outputs, &listener)
                 })
             }
         };
@@ -462,7 +468,8 @@ mod exports {
         /// `static native double[] findNuclei8(long handle, byte[] pixels, int width, int height,
         /// double pixelWidthUm, double pixelHeightUm, double threshold, double minSizeUm2,
         /// boolean split, double splitDepthPx, float[] probabilityOut, int[] labelsOut,
-        /// Object listener)`
+        /// byte[] exclusionMask, Object listener)`; a non-null exclusion mask (non-zero =
+        /// excluded) drops the nuclei that touch it.
         Java_io_github_brightseg_NativeLib_findNuclei8,
         JByteArray,
         nuclei::bytes_to_pixels
@@ -485,11 +492,10 @@ fn find_nuclei_inner<'local>(
     env: &mut Env<'local>,
     request: &Request,
     read_plane: impl FnOnce(&Env<'local>) -> JniResult<brightseg::image::Plane>,
-    probability: &JFloatArray<'_>,
-    labels: &JIntArray<'_>,
+    outputs: &nuclei::Outputs<'_, '_>,
     listener: &JObject<'_>,
 ) -> JniResult<JDoubleArray<'local>> {
     let plane = read_plane(env)?;
-    let packed = nuclei::run(env, plane, request, probability, labels, listener)?;
+    let packed = nuclei::run(env, plane, request, outputs, listener)?;
     double_array(env, &packed)
 }

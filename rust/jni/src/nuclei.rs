@@ -7,15 +7,26 @@ use std::sync::mpsc;
 use brightseg::image::{Calibration, PixelData, Plane};
 use brightseg::measure::{ObjectMeasurement, PopulationStats};
 use brightseg::pipeline::{find_nuclei, NucleiParams, NucleiResult, Progress, Stage};
-use jni::objects::{JFloatArray, JIntArray, JObject, JPrimitiveArray, TypeArray};
+use jni::objects::{JByteArray, JFloatArray, JIntArray, JObject, JPrimitiveArray, TypeArray};
 use jni::{jni_sig, jni_str, Env, JValue};
 
 use crate::error::{JniError, JniResult};
 use crate::session;
 
 /// Values before the statistics in the packed result: threshold, minimum size µm², pixel width
-/// µm, pixel height µm, calibrated (1/0), number of objects.
-pub const HEADER_LEN: usize = 6;
+/// µm, pixel height µm, calibrated (1/0), number of objects, objects dropped by the exclusion
+/// mask.
+pub const HEADER_LEN: usize = 7;
+
+/// The arrays a Find Nuclei call fills or reads besides the pixels.
+pub struct Outputs<'a, 'l> {
+    /// Probability output (width × height).
+    pub probability: &'a JFloatArray<'l>,
+    /// Label output (width × height).
+    pub labels: &'a JIntArray<'l>,
+    /// Exclusion mask (width × height, non-zero = excluded), or null.
+    pub exclusion: &'a JByteArray<'l>,
+}
 /// Values per object in the packed result, in [`ObjectMeasurement::COLUMNS`] order.
 pub const OBJECT_LEN: usize = ObjectMeasurement::COLUMNS.len();
 /// Values of the statistics in the packed result, in [`PopulationStats::COLUMNS`] order.
@@ -163,13 +174,19 @@ pub fn run<'local>(
     env: &mut Env<'local>,
     plane: Plane,
     request: &Request,
-    probability_out: &JFloatArray<'_>,
-    labels_out: &JIntArray<'_>,
+    outputs: &Outputs<'_, '_>,
     listener: &JObject<'_>,
 ) -> JniResult<Vec<f64>> {
+    let (probability_out, labels_out) = (outputs.probability, outputs.labels);
     let n = request.pixel_count()?;
     check_len(env, probability_out, n, "probability output")?;
     check_len(env, labels_out, n, "label output")?;
+    let exclusion: Option<Vec<bool>> = if outputs.exclusion.is_null() {
+        None
+    } else {
+        let mask = read_array(env, outputs.exclusion, n, "exclusion mask")?;
+        Some(mask.into_iter().map(|v| v != 0).collect())
+    };
     let calibration = request.calibration()?;
     let params = request.params();
     params.validate()?;
@@ -210,9 +227,13 @@ pub fn run<'local>(
         }
         worker.join()
     });
-    let result = match outcome {
+    let mut result = match outcome {
         Ok(result) => result?,
         Err(payload) => std::panic::resume_unwind(payload),
+    };
+    let excluded = match &exclusion {
+        Some(mask) => result.exclude_overlapping(mask, &plane),
+        None => 0,
     };
     if listener_failed {
         return Err(JniError::Jni(jni::errors::Error::JavaException));
@@ -225,7 +246,7 @@ pub fn run<'local>(
         .map(|&l| i32::try_from(l).unwrap_or(i32::MAX))
         .collect();
     labels_out.set_region(env, 0, &labels)?;
-    Ok(pack(&result))
+    Ok(pack(&result, excluded))
 }
 
 fn clamp_i32(v: usize) -> i32 {
@@ -234,7 +255,7 @@ fn clamp_i32(v: usize) -> i32 {
 
 /// Packs the measurements: header ([`HEADER_LEN`]), statistics ([`STATS_LEN`]), then
 /// [`OBJECT_LEN`] values per object.
-pub fn pack(result: &NucleiResult) -> Vec<f64> {
+pub fn pack(result: &NucleiResult, excluded: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(HEADER_LEN + STATS_LEN + OBJECT_LEN * result.objects.len());
     out.extend([
         f64::from(result.threshold),
@@ -243,6 +264,7 @@ pub fn pack(result: &NucleiResult) -> Vec<f64> {
         result.pixel_height_um,
         if result.calibrated { 1.0 } else { 0.0 },
         result.objects.len() as f64,
+        excluded as f64,
     ]);
     out.extend(result.stats.values());
     for o in &result.objects {
@@ -365,9 +387,9 @@ mod tests {
             calibrated: true,
             backend: "tract".into(),
         };
-        let packed = pack(&result);
+        let packed = pack(&result, 3);
         assert_eq!(packed.len(), HEADER_LEN + STATS_LEN + 2 * OBJECT_LEN);
-        assert_eq!(&packed[..HEADER_LEN], &[0.5, 10.0, 0.5, 0.5, 1.0, 2.0]);
+        assert_eq!(&packed[..HEADER_LEN], &[0.5, 10.0, 0.5, 0.5, 1.0, 2.0, 3.0]);
         assert_eq!(packed[HEADER_LEN], 2.0); // Number of Objects
         assert_eq!(packed[HEADER_LEN + 1], 20.0); // Size mean
         let second = HEADER_LEN + STATS_LEN + OBJECT_LEN;

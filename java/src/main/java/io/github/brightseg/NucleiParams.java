@@ -13,9 +13,11 @@ public final class NucleiParams {
     private final boolean split;
     private final double splitDepthPx;
     private final ProgressListener listener;
+    private final byte[] exclusionMask;
 
     private NucleiParams(double threshold, double minSizeUm2, double pixelWidthUm,
-            double pixelHeightUm, boolean split, double splitDepthPx, ProgressListener listener) {
+            double pixelHeightUm, boolean split, double splitDepthPx, ProgressListener listener,
+            byte[] exclusionMask) {
         this.threshold = threshold;
         this.minSizeUm2 = minSizeUm2;
         this.pixelWidthUm = pixelWidthUm;
@@ -23,23 +25,25 @@ public final class NucleiParams {
         this.split = split;
         this.splitDepthPx = splitDepthPx;
         this.listener = listener;
+        this.exclusionMask = exclusionMask;
     }
 
     /** Model defaults, uncalibrated, touching nuclei split, no progress reports. */
     public static NucleiParams defaults() {
-        return new NucleiParams(Double.NaN, Double.NaN, Double.NaN, Double.NaN, true, 0.5, null);
+        return new NucleiParams(Double.NaN, Double.NaN, Double.NaN, Double.NaN, true, 0.5, null,
+                null);
     }
 
     /** Probability above which a pixel is nucleus, in [0, 1]. */
     public NucleiParams withThreshold(double threshold) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener);
+                splitDepthPx, listener, exclusionMask);
     }
 
     /** Smallest nucleus kept, µm². */
     public NucleiParams withMinSizeUm2(double minSizeUm2) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener);
+                splitDepthPx, listener, exclusionMask);
     }
 
     /** Square pixels of this size in µm. */
@@ -50,25 +54,40 @@ public final class NucleiParams {
     /** Pixel width and height in µm. */
     public NucleiParams withPixelSizeUm(double widthUm, double heightUm) {
         return new NucleiParams(threshold, minSizeUm2, widthUm, heightUm, split, splitDepthPx,
-                listener);
+                listener, exclusionMask);
     }
 
     /** Whether touching nuclei are split (watershed on the distance transform). */
     public NucleiParams withSplit(boolean split) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener);
+                splitDepthPx, listener, exclusionMask);
     }
 
     /** Depth in pixels a distance peak needs to seed its own nucleus (larger splits less). */
     public NucleiParams withSplitDepthPx(double splitDepthPx) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener);
+                splitDepthPx, listener, exclusionMask);
     }
 
     /** Where progress goes (may be null). */
     public NucleiParams withProgress(ProgressListener listener) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener);
+                splitDepthPx, listener, exclusionMask);
+    }
+
+    /**
+     * Drops the nuclei that touch a non-zero pixel of {@code mask} (width × height, row-major;
+     * e.g. the labels of Find Artifacts) and measures the rest; the result says how many were
+     * dropped ({@link NucleiResult#excludedCount()}). Null: no exclusion.
+     */
+    public NucleiParams withExclusionMask(byte[] mask) {
+        return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
+                splitDepthPx, listener, mask);
+    }
+
+    /** The exclusion mask, or null. */
+    public byte[] exclusionMask() {
+        return exclusionMask;
     }
 
     /** Threshold, or NaN for the model's default. */

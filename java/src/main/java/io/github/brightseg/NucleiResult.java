@@ -23,6 +23,7 @@ public final class NucleiResult {
     private final boolean calibrated;
     private final String model;
     private final String backend;
+    private final int excludedCount;
 
     NucleiResult(int width, int height, float[] probability, int[] labels, double[] packed,
             String model, String backend) {
@@ -40,6 +41,7 @@ public final class NucleiResult {
         this.pixelHeightUm = packed[3];
         this.calibrated = packed[4] != 0;
         int count = (int) packed[5];
+        this.excludedCount = (int) packed[6];
         if (packed.length != header + stats + count * perObject) {
             throw new BrightsegException("native result has " + packed.length
                     + " values, expected " + (header + stats + count * perObject)
@@ -53,6 +55,11 @@ public final class NucleiResult {
         this.nuclei = Collections.unmodifiableList(list);
         this.model = model;
         this.backend = backend;
+    }
+
+    /** Nuclei dropped because they touched the exclusion mask (0 without one). */
+    public int excludedCount() {
+        return excludedCount;
     }
 
     /** Image width in pixels. */

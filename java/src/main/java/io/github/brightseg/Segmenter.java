@@ -137,21 +137,24 @@ public final class Segmenter implements AutoCloseable {
     public NucleiResult findNuclei(byte[] pixels, int width, int height, NucleiParams params) {
         return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei8(
                 h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
-                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, progress));
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, p.exclusionMask(),
+                progress));
     }
 
     /** Finds nuclei in a 16-bit plane (ImageJ's {@code short[]}, read as unsigned). */
     public NucleiResult findNuclei(short[] pixels, int width, int height, NucleiParams params) {
         return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei16(
                 h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
-                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, progress));
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, p.exclusionMask(),
+                progress));
     }
 
     /** Finds nuclei in a 32-bit plane. */
     public NucleiResult findNuclei(float[] pixels, int width, int height, NucleiParams params) {
         return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei32(
                 h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
-                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, progress));
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, p.exclusionMask(),
+                progress));
     }
 
     @FunctionalInterface
@@ -179,6 +182,11 @@ public final class Segmenter implements AutoCloseable {
             }
             float[] probability = new float[(int) n];
             int[] labels = new int[(int) n];
+            byte[] mask = p.exclusionMask();
+            if (mask != null && mask.length != n) {
+                throw new IllegalArgumentException("the exclusion mask has " + mask.length
+                        + " values but width × height is " + n);
+            }
             NativeProgress progress = new NativeProgress(p.progressListener());
             double[] packed = NativeLib.call(() -> call.run(h, p, probability, labels, progress));
             return new NucleiResult(width, height, probability, labels, packed, modelName, backend);

@@ -179,6 +179,15 @@ public final class Brightseg {
      * on success, else the error (also in {@link #lastError()}).
      */
     public static String findNuclei(String imagePath, String options) {
+        return openAndRun(imagePath, options, new FindNucleiDnn());
+    }
+
+    /** As {@link #findNuclei}, for Find Artifacts DNN. */
+    public static String findArtifacts(String imagePath, String options) {
+        return openAndRun(imagePath, options, new FindArtifactsDnn());
+    }
+
+    private static String openAndRun(String imagePath, String options, FindNucleiDnn command) {
         ImagePlus imp;
         try {
             imp = IJ.openImage(imagePath);
@@ -198,7 +207,7 @@ public final class Brightseg {
             return message;
         }
         WindowManager.setTempCurrentImage(imp);
-        new FindNucleiDnn().run(options == null ? "" : options);
+        command.run(options == null ? "" : options);
         return lastError;
     }
 

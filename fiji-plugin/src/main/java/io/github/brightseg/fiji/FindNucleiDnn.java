@@ -50,11 +50,24 @@ import io.github.brightseg.SegmenterOptions;
  * see {@link Brightseg}.
  */
 public class FindNucleiDnn implements PlugIn {
-    private static final String TITLE = "Find Nuclei DNN";
+    private static final String TITLE = Population.NUCLEI.title;
 
-    /** The model last opened, kept open for the next image of a batch. */
-    private static Segmenter cached;
-    private static String cachedKey;
+    /** Models kept open for the next image of a batch, by role (what they find). */
+    private static final Map<String, Segmenter> CACHED = new LinkedHashMap<>();
+    private static final Map<String, String> CACHED_KEYS = new LinkedHashMap<>();
+
+    /** What this command finds. */
+    private final Population kind;
+
+    /** Find Nuclei DNN. */
+    public FindNucleiDnn() {
+        this(Population.NUCLEI);
+    }
+
+    /** The command for {@code kind}. */
+    FindNucleiDnn(Population kind) {
+        this.kind = kind;
+    }
 
     @Override
     public void run(String arg) {
@@ -65,7 +78,7 @@ public class FindNucleiDnn implements PlugIn {
         try {
             runChecked(arg);
         } catch (Exception | LinkageError e) {
-            fail(describe(e), interactive);
+            fail(kind.title, describe(e), interactive);
         } finally {
             IJ.showProgress(1.0);
         }
@@ -134,7 +147,7 @@ public class FindNucleiDnn implements PlugIn {
         List<Path> searchPath = searchPath();
         FindNucleiSettings s;
         if (options != null) {
-            s = FindNucleiSettings.fromMacro(options);
+            s = FindNucleiSettings.fromMacro(options, kind);
             if (s.channel == 0) {
                 if (channels > 1) {
                     throw new IllegalArgumentException("\"" + imp.getTitle() + "\" has " + channels
@@ -149,7 +162,7 @@ public class FindNucleiDnn implements PlugIn {
         } else if (IJ.isMacro() && Interpreter.isBatchMode()) {
             // A dialog nobody can see would wait forever (ImageJ -batch on a server).
             throw new IllegalArgumentException("no options given in a batch-mode macro: give "
-                    + "them, e.g. run(\"Find Nuclei DNN\", \"channel=1 model=<name or folder>\")");
+                    + "them, e.g. run(\"" + kind.title + "\", \"channel=1 model=<name or folder>\")");
         } else {
             s = askUser(imp, channels, searchPath, pixelSize == null);
             if (s == null) {
@@ -161,15 +174,19 @@ public class FindNucleiDnn implements PlugIn {
                     + imp.getTitle() + "\" has " + channels + " channel" + (channels > 1 ? "s" : ""));
         }
         if (pixelSize == null) {
-            IJ.log(TITLE + ": \"" + imp.getTitle() + "\" is not calibrated; sizes assume 1 µm per "
+            IJ.log(kind.title + ": \"" + imp.getTitle() + "\" is not calibrated; sizes assume 1 µm per "
                     + "pixel (set the pixel size with Image › Properties…)");
         }
         Path modelPath = Models.resolve(s.model, searchPath);
-        Segmenter segmenter = segmenter(modelPath, s);
-        process(imp, s, segmenter, pixelSize);
+        Segmenter segmenter = segmenter(kind.name(), modelPath, s);
+        Segmenter artifacts = null;
+        if (s.excludeArtifacts) {
+            artifacts = segmenter("EXCLUDE", Models.resolve(s.artifactModel, searchPath), s);
+        }
+        process(imp, s, segmenter, artifacts, pixelSize);
     }
 
-    private static FindNucleiSettings askUser(ImagePlus imp, int channels, List<Path> searchPath,
+    private FindNucleiSettings askUser(ImagePlus imp, int channels, List<Path> searchPath,
             boolean uncalibrated) {
         List<String> names = new ArrayList<>();
         for (Path p : Models.discover(searchPath)) {
@@ -184,7 +201,7 @@ public class FindNucleiDnn implements PlugIn {
                 + "pixel.\nSet the pixel size with Image > Properties... first." : null;
         GenericDialog gd;
         try {
-            gd = FindNucleiSettings.dialog(channelChoices, imp.getChannel(),
+            gd = FindNucleiSettings.dialog(kind, channelChoices, imp.getChannel(),
                     names.toArray(new String[0]), note);
         } catch (HeadlessException e) {
             throw new IllegalArgumentException("no display for the dialog: give macro options");
@@ -193,7 +210,8 @@ public class FindNucleiDnn implements PlugIn {
         if (gd.wasCanceled()) {
             return null;
         }
-        FindNucleiSettings s = FindNucleiSettings.fromDialog(gd, channels > 1);
+        FindNucleiSettings s = FindNucleiSettings.fromDialog(gd, kind, channels > 1,
+                names.toArray(new String[0]));
         if (s.model.isEmpty()) {
             String dir = new DirectoryChooser("Choose a model folder").getDirectory();
             if (dir == null) {
@@ -208,26 +226,28 @@ public class FindNucleiDnn implements PlugIn {
         return s;
     }
 
-    private static synchronized Segmenter segmenter(Path model, FindNucleiSettings s)
+    private static synchronized Segmenter segmenter(String role, Path model, FindNucleiSettings s)
             throws IOException {
         String key = model.toAbsolutePath().normalize() + "|" + s.backend + "|"
                 + s.onnxRuntimeLibrary + "|" + s.memoryBudgetMB;
-        if (cached != null && key.equals(cachedKey) && !cached.isClosed()) {
+        Segmenter cached = CACHED.get(role);
+        if (cached != null && key.equals(CACHED_KEYS.get(role)) && !cached.isClosed()) {
             return cached;
         }
         if (cached != null) {
             cached.close();
-            cached = null;
+            CACHED.remove(role);
         }
-        IJ.showStatus(TITLE + ": loading model " + model.getFileName() + "…");
+        IJ.showStatus("brightseg: loading model " + model.getFileName() + "…");
         SegmenterOptions options = SegmenterOptions.defaults().withBackend(s.backend)
                 .withMemoryBudget((long) (s.memoryBudgetMB * (1 << 20)));
         if (!s.onnxRuntimeLibrary.isEmpty()) {
             options = options.withOnnxRuntimeLibrary(Paths.get(s.onnxRuntimeLibrary));
         }
-        cached = Segmenter.open(model, options);
-        cachedKey = key;
-        return cached;
+        Segmenter opened = Segmenter.open(model, options);
+        CACHED.put(role, opened);
+        CACHED_KEYS.put(role, key);
+        return opened;
     }
 
     private static final class Plane {
@@ -242,14 +262,15 @@ public class FindNucleiDnn implements PlugIn {
         }
     }
 
-    private static void process(ImagePlus imp, FindNucleiSettings s, Segmenter segmenter,
-            double[] pixelSize) {
+    private void process(ImagePlus imp, FindNucleiSettings s, Segmenter segmenter,
+            Segmenter artifacts, double[] pixelSize) {
         int slices = imp.getNSlices();
         int frames = imp.getNFrames();
         int planes = slices * frames;
         NucleiParams base = NucleiParams.defaults()
                 .withThreshold(s.threshold)
-                .withMinSizeUm2(s.minimumUm2);
+                .withMinSizeUm2(s.minimumUm2)
+                .withSplit(kind.split);
         if (pixelSize != null) {
             base = base.withPixelSizeUm(pixelSize[0], pixelSize[1]);
         }
@@ -262,12 +283,21 @@ public class FindNucleiDnn implements PlugIn {
                     double within = stage == ProgressListener.Stage.INFERENCE
                             ? 0.9 * done / Math.max(1, total) : 0.9 + 0.1 * done / Math.max(1, total);
                     IJ.showProgress((index + within) / planes);
-                    IJ.showStatus(TITLE + ": " + (planes > 1 ? "plane " + (index + 1) + "/" + planes
+                    IJ.showStatus(kind.title + ": " + (planes > 1 ? "plane " + (index + 1) + "/" + planes
                             + ", " : "") + (stage == ProgressListener.Stage.INFERENCE
                                     ? "tile " + done + "/" + total : "measuring"));
                 };
-                NucleiResult r = ImagePlanes.findNuclei(segmenter, imp, s.channel, z, t,
-                        base.withProgress(progress));
+                NucleiParams params = base.withProgress(progress);
+                if (artifacts != null) {
+                    NucleiParams artifactParams = NucleiParams.defaults().withSplit(false);
+                    if (pixelSize != null) {
+                        artifactParams = artifactParams.withPixelSizeUm(pixelSize[0], pixelSize[1]);
+                    }
+                    NucleiResult found = ImagePlanes.findNuclei(artifacts, imp, s.channel, z, t,
+                            artifactParams);
+                    params = params.withExclusionMask(ImagePlanes.mask(found.labels()));
+                }
+                NucleiResult r = ImagePlanes.findNuclei(segmenter, imp, s.channel, z, t, params);
                 results.add(new Plane(z, t, r));
             }
         }
@@ -280,7 +310,8 @@ public class FindNucleiDnn implements PlugIn {
         int total = 0;
         for (Plane p : results) {
             NucleiTables.addObjects(objects, title, p.t, p.z, p.result);
-            NucleiTables.addSummary(summary, title, channel, p.t, p.z, p.result);
+            NucleiTables.addSummary(summary, title, channel, p.t, p.z, p.result,
+                    artifacts != null, kind.reportsCoverage);
             total += p.result.nuclei().size();
         }
         for (String column : summary.getHeadings()) {
@@ -300,10 +331,10 @@ public class FindNucleiDnn implements PlugIn {
         }
         NucleiResult first = results.get(0).result;
         IJ.log(String.format("%s: %s — %d %s in %d plane%s (threshold %.2f, minimum %.1f µm², "
-                + "model %s, %s) in %.1f s", TITLE, title, total, s.population, planes,
+                + "model %s, %s) in %.1f s", kind.title, title, total, s.population, planes,
                 planes > 1 ? "s" : "", first.threshold(), first.minSizeUm2(), first.model(),
                 first.backend(), (System.nanoTime() - start) / 1e9));
-        IJ.showStatus(TITLE + ": " + total + " " + s.population);
+        IJ.showStatus(kind.title + ": " + total + " " + s.population);
         Brightseg.recordSuccess(lastRow);
     }
 
@@ -315,7 +346,7 @@ public class FindNucleiDnn implements PlugIn {
         }
     }
 
-    private static void addOutlines(ImagePlus imp, List<Plane> results, FindNucleiSettings s,
+    private void addOutlines(ImagePlus imp, List<Plane> results, FindNucleiSettings s,
             boolean stack) {
         Overlay overlay = new Overlay();
         List<Roi> all = new ArrayList<>();
@@ -336,7 +367,8 @@ public class FindNucleiDnn implements PlugIn {
                         : new RoiManager();
             }
         } catch (HeadlessException e) {
-            IJ.log(TITLE + ": no ROI Manager without a display; outlines are on the image's overlay");
+            IJ.log(kind.title + ": no ROI Manager without a display; outlines are on the image's "
+                    + "overlay");
             return;
         }
         if (rm == null) {

@@ -12,8 +12,12 @@ import io.github.brightseg.Backend;
  * <pre>
  * channel=2 model=nuclei-brightfield threshold=0.5 minimum=10 population=Nuclei
  * image=[Nuclei Prediction] probability label outlines backend=Auto [onnx=/path/to/libonnxruntime.so]
- * [memory=4096]
+ * [memory=4096] [exclude artifact=artifacts-brightfield]
  * </pre>
+ *
+ * Find Artifacts DNN takes the same keys (population and image default to "Artifacts" and
+ * "Artifact Prediction"; no exclusion). {@code exclude} drops nuclei that touch an artifact found
+ * by the {@code artifact=} model (default artifacts-brightfield).
  *
  * {@code model} takes a model name from the list or a model folder path; {@code custom=} (or
  * {@code folder=}, recorded when the folder was picked with the chooser) gives the folder when
@@ -36,6 +40,9 @@ final class FindNucleiSettings {
     static final String BACKEND = "Backend";
     static final String ONNX_RUNTIME = "ONNX Runtime library (empty: search)";
     static final String MEMORY = "Memory budget [MB] (0: automatic)";
+    static final String EXCLUDE = "Exclude nuclei on artifacts";
+    static final String ARTIFACT_MODEL = "Artifact model";
+    static final String DEFAULT_ARTIFACT_MODEL = "artifacts-brightfield";
     /** ImageJ preference remembering the memory budget between sessions. */
     static final String MEMORY_PREF = "brightseg.memoryBudgetMB";
     /** ImageJ preference remembering the ONNX Runtime library between sessions. */
@@ -67,9 +74,21 @@ final class FindNucleiSettings {
     String onnxRuntimeLibrary = ij.Prefs.get(ONNX_RUNTIME_PREF, "");
     /** Native memory budget in MB; 0: automatic. */
     double memoryBudgetMB = ij.Prefs.get(MEMORY_PREF, 0.0);
+    /** Drop nuclei that touch an artifact of {@link #artifactModel}. */
+    boolean excludeArtifacts;
+    /** The artifact model for the exclusion. */
+    String artifactModel = DEFAULT_ARTIFACT_MODEL;
 
-    /** Last settings used in the dialog (ImageJ keeps dialog choices per session). */
-    private static FindNucleiSettings last = new FindNucleiSettings();
+    /** Last settings used in each command's dialog (ImageJ keeps dialog choices per session). */
+    private static final java.util.Map<Population, FindNucleiSettings> LAST =
+            new java.util.EnumMap<>(Population.class);
+
+    private static FindNucleiSettings fresh(Population kind) {
+        FindNucleiSettings s = new FindNucleiSettings();
+        s.population = kind.defaultPopulation;
+        s.imageName = kind.defaultImage;
+        return s;
+    }
 
     /** The macro key of a label: its first word, lowercased, cut at ':'. */
     static String key(String label) {
@@ -80,7 +99,12 @@ final class FindNucleiSettings {
 
     /** Settings from macro options; missing values follow the class comment. */
     static FindNucleiSettings fromMacro(String options) {
-        FindNucleiSettings s = new FindNucleiSettings();
+        return fromMacro(options, Population.NUCLEI);
+    }
+
+    /** Settings of {@code kind}'s command from macro options. */
+    static FindNucleiSettings fromMacro(String options, Population kind) {
+        FindNucleiSettings s = fresh(kind);
         String channel = Macro.getValue(options, key(CHANNEL), null);
         if (channel != null) {
             try {
@@ -106,8 +130,8 @@ final class FindNucleiSettings {
         }
         s.threshold = number(options, THRESHOLD);
         s.minimumUm2 = number(options, MINIMUM);
-        s.population = Macro.getValue(options, key(POPULATION), DEFAULT_POPULATION).trim();
-        s.imageName = Macro.getValue(options, key(IMAGE), DEFAULT_IMAGE).trim();
+        s.population = Macro.getValue(options, key(POPULATION), kind.defaultPopulation).trim();
+        s.imageName = Macro.getValue(options, key(IMAGE), kind.defaultImage).trim();
         s.probability = flag(options, PROBABILITY);
         s.labelImage = flag(options, LABEL);
         s.outlines = flag(options, OUTLINES);
@@ -116,6 +140,12 @@ final class FindNucleiSettings {
                 Macro.getValue(options, key(ONNX_RUNTIME), s.onnxRuntimeLibrary).trim();
         double memory = number(options, MEMORY);
         s.memoryBudgetMB = Double.isNaN(memory) ? s.memoryBudgetMB : memory;
+        s.excludeArtifacts = flag(options, EXCLUDE);
+        s.artifactModel = Macro.getValue(options, key(ARTIFACT_MODEL), DEFAULT_ARTIFACT_MODEL)
+                .trim();
+        if (s.excludeArtifacts && kind != Population.NUCLEI) {
+            throw new IllegalArgumentException("exclude belongs to Find Nuclei DNN");
+        }
         s.check();
         return s;
     }
@@ -169,8 +199,14 @@ final class FindNucleiSettings {
     /** Builds the dialog with the last used values. */
     static GenericDialog dialog(String[] channels, int currentChannel, String[] models,
             String calibrationNote) {
-        FindNucleiSettings l = last;
-        GenericDialog gd = new GenericDialog("Find Nuclei DNN");
+        return dialog(Population.NUCLEI, channels, currentChannel, models, calibrationNote);
+    }
+
+    /** Builds {@code kind}'s dialog with the last used values. */
+    static GenericDialog dialog(Population kind, String[] channels, int currentChannel,
+            String[] models, String calibrationNote) {
+        FindNucleiSettings l = LAST.computeIfAbsent(kind, FindNucleiSettings::fresh);
+        GenericDialog gd = new GenericDialog(kind.title);
         if (channels.length > 1) {
             gd.addChoice(CHANNEL, channels, channels[Math.max(0, currentChannel - 1)]);
         }
@@ -179,7 +215,9 @@ final class FindNucleiSettings {
         for (String m : models) {
             known |= m.equals(model);
         }
-        gd.addChoice(MODEL, models, known ? model : models[0]);
+        String preset = kind == Population.ARTIFACTS
+                ? artifactChoice(models, DEFAULT_ARTIFACT_MODEL) : models[0];
+        gd.addChoice(MODEL, models, known ? model : preset);
         gd.addStringField(CUSTOM, known ? "" : model, 30);
         gd.addNumericField(THRESHOLD, Double.isNaN(l.threshold) ? DEFAULT_THRESHOLD : l.threshold, 2);
         gd.addNumericField(MINIMUM, Double.isNaN(l.minimumUm2) ? DEFAULT_MINIMUM : l.minimumUm2, 1);
@@ -192,6 +230,10 @@ final class FindNucleiSettings {
         gd.addChoice(BACKEND, Backend.labels(), l.backend.label());
         gd.addStringField(ONNX_RUNTIME, l.onnxRuntimeLibrary, 30);
         gd.addNumericField(MEMORY, l.memoryBudgetMB, 0);
+        if (kind == Population.NUCLEI) {
+            gd.addCheckbox(EXCLUDE, l.excludeArtifacts);
+            gd.addChoice(ARTIFACT_MODEL, models, artifactChoice(models, l.artifactModel));
+        }
         if (calibrationNote != null) {
             gd.addMessage(calibrationNote);
         }
@@ -199,9 +241,27 @@ final class FindNucleiSettings {
         return gd;
     }
 
+    /** The artifact model to preselect: the last one, else the shipped one, else the first. */
+    private static String artifactChoice(String[] models, String wanted) {
+        for (String candidate : new String[] {wanted, DEFAULT_ARTIFACT_MODEL}) {
+            for (String m : models) {
+                if (m.equals(candidate)) {
+                    return m;
+                }
+            }
+        }
+        return models[0];
+    }
+
     /** Reads a shown dialog (in the order {@link #dialog} built it) and remembers the values. */
     static FindNucleiSettings fromDialog(GenericDialog gd, boolean hasChannelChoice) {
-        FindNucleiSettings s = new FindNucleiSettings();
+        return fromDialog(gd, Population.NUCLEI, hasChannelChoice, null);
+    }
+
+    /** Reads {@code kind}'s shown dialog and remembers the values. */
+    static FindNucleiSettings fromDialog(GenericDialog gd, Population kind,
+            boolean hasChannelChoice, String[] models) {
+        FindNucleiSettings s = fresh(kind);
         s.channel = hasChannelChoice ? gd.getNextChoiceIndex() + 1 : 1;
         String model = gd.getNextChoice();
         String custom = gd.getNextString().trim();
@@ -217,13 +277,17 @@ final class FindNucleiSettings {
         s.onnxRuntimeLibrary = gd.getNextString().trim();
         ij.Prefs.set(ONNX_RUNTIME_PREF, s.onnxRuntimeLibrary);
         s.memoryBudgetMB = gd.getNextNumber();
+        if (kind == Population.NUCLEI && models != null) {
+            s.excludeArtifacts = gd.getNextBoolean();
+            s.artifactModel = gd.getNextChoice();
+        }
         if (gd.invalidNumber()) {
             throw new IllegalArgumentException(
                     "threshold, minimum size and memory budget must be numbers");
         }
         s.check();
         ij.Prefs.set(MEMORY_PREF, s.memoryBudgetMB);
-        last = s;
+        LAST.put(kind, s);
         return s;
     }
 }

@@ -63,6 +63,15 @@ final class ImagePlanes {
         throw new IllegalArgumentException("unsupported image type: " + imp.getBitDepth() + "-bit");
     }
 
+    /** A label plane as an exclusion mask: 1 where there is an object, else 0. */
+    static byte[] mask(int[] labels) {
+        byte[] mask = new byte[labels.length];
+        for (int i = 0; i < labels.length; i++) {
+            mask[i] = (byte) (labels[i] != 0 ? 1 : 0);
+        }
+        return mask;
+    }
+
     /** Microns per unit of a calibration unit, or NaN when it is not a length ImageJ knows. */
     static double micronsPerUnit(String unit) {
         if (unit == null) {

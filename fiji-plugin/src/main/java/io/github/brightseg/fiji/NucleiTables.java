@@ -32,9 +32,25 @@ final class NucleiTables {
         }
     }
 
-    /** Appends the summary row of one plane to {@code table}. */
+    /** The share of the plane's pixels inside an object, in percent. */
+    static double coveredPercent(NucleiResult r) {
+        int[] labels = r.labels();
+        long inside = 0;
+        for (int l : labels) {
+            if (l != 0) {
+                inside++;
+            }
+        }
+        return 100.0 * inside / Math.max(1, labels.length);
+    }
+
+    /**
+     * Appends the summary row of one plane to {@code table}; with {@code excluding}, the Message
+     * says how many nuclei overlapping artifacts were dropped; with {@code coverage}, a last
+     * column gives the share of the image covered (Find Artifacts).
+     */
     static void addSummary(ResultsTable table, String image, String channel, int t, int z,
-            NucleiResult r) {
+            NucleiResult r, boolean excluding, boolean coverage) {
         List<String> lead = Columns.summaryLead();
         List<String> stats = Columns.statistics();
         List<String> tail = Columns.summaryTail();
@@ -44,7 +60,14 @@ final class NucleiTables {
         table.addValue(lead.get(2), t);
         table.addValue(lead.get(3), z);
         table.addValue(lead.get(4), "ok");
-        table.addValue(lead.get(5), r.calibrated() ? "" : Columns.uncalibratedMessage());
+        List<String> messages = new java.util.ArrayList<>();
+        if (!r.calibrated()) {
+            messages.add(Columns.uncalibratedMessage());
+        }
+        if (excluding) {
+            messages.add(r.excludedCount() + " nuclei overlapping artifacts excluded");
+        }
+        table.addValue(lead.get(5), String.join("; ", messages));
         double[] values = r.statistics().values();
         for (int i = 0; i < stats.size(); i++) {
             table.addValue(stats.get(i), values[i]);
@@ -54,5 +77,8 @@ final class NucleiTables {
         table.addValue(tail.get(2), r.pixelWidthUm());
         table.addValue(tail.get(3), r.model());
         table.addValue(tail.get(4), r.backend());
+        if (coverage) {
+            table.addValue(Population.COVERED_COLUMN, coveredPercent(r));
+        }
     }
 }
