@@ -810,3 +810,130 @@ fn the_training_dialog_is_recorded_and_the_recording_trains() {
     assert_eq!(replay.line("EPOCHS"), "1");
     assert!(models.join("recorded-model/bioimageio.yaml").is_file());
 }
+
+/// Find Artifacts DNN and Find Nuclei DNN's artifact exclusion in headless ImageJ give what the
+/// CLI gives (find-artifacts; find-nuclei --exclude-artifacts) with the shipped models, on a
+/// transmitted-light tile with synthetic artifacts.
+#[test]
+fn headless_imagej_finds_artifacts_and_excludes_nuclei_on_them_as_the_cli_does() {
+    let Some(inputs) = inputs() else { return };
+    let Some(series) = data("ndev/scratch-assay-labeled-10T-2Ch.tiff") else {
+        return;
+    };
+    let set = inputs.dir.join("synthetic");
+    let out = brightseg(&[
+        os("synth-artifacts"),
+        series.as_os_str(),
+        os("--channel"),
+        os("oblique"),
+        os("--frames"),
+        os("7"),
+        os("--seed"),
+        os("2"),
+        os("--out"),
+        set.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The tile on which the shipped artifact model finds the most.
+    let models = repo_root().join("models");
+    let scan = inputs.dir.join("scan");
+    let out = brightseg(&[
+        os("find-artifacts"),
+        set.join("images").as_os_str(),
+        os("--model"),
+        models.join("artifacts-brightfield").as_os_str(),
+        os("--out"),
+        scan.as_os_str(),
+        os("--quiet"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, rows) = read_csv(&scan.join("summary.csv"));
+    let best = rows
+        .iter()
+        .max_by(|a, b| {
+            let covered = |r: &Vec<String>| r.last().and_then(|v| v.parse::<f64>().ok());
+            covered(a).partial_cmp(&covered(b)).expect("numbers")
+        })
+        .expect("rows");
+    let tile = set.join("images").join(&best[0]);
+    let cli = |command: &str, extra: &[&str], folder: &str| -> Vec<String> {
+        let dir = inputs.dir.join(folder);
+        let mut args = vec![
+            os(command),
+            tile.as_os_str(),
+            os("--out"),
+            dir.as_os_str(),
+            os("--quiet"),
+        ];
+        args.extend(extra.iter().map(|a| os(a)));
+        let out = brightseg(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (_, rows) = read_csv(&dir.join("summary.csv"));
+        rows[0].clone()
+    };
+    let artifacts_row = cli(
+        "find-artifacts",
+        &[
+            "--model",
+            &models.join("artifacts-brightfield").display().to_string(),
+        ],
+        "cli-artifacts",
+    );
+    let nuclei_row = cli(
+        "find-nuclei",
+        &[
+            "--model",
+            &models.join("nuclei-brightfield").display().to_string(),
+            "--exclude-artifacts",
+            &models.join("artifacts-brightfield").display().to_string(),
+        ],
+        "cli-excluded",
+    );
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let macro_text = format!(
+        r#"
+r = call("{helper}.findArtifacts", "{tile}", "model=artifacts-brightfield");
+print("ARTIFACTS [" + r + "] " + call("{helper}.summary", "Number of Objects") + " " + call("{helper}.summary", "Area Covered [%]"));
+r = call("{helper}.findNuclei", "{tile}", "model=nuclei-brightfield exclude artifact=artifacts-brightfield");
+print("NUCLEI [" + r + "] " + call("{helper}.summary", "Number of Objects"));
+print("MESSAGE " + call("{helper}.summary", "Message"));
+"#,
+        tile = macro_path(&tile),
+    );
+    let run = run_imagej(&inputs, &macro_text, false, Some(&models));
+    let artifacts = run.line("ARTIFACTS");
+    let fields: Vec<&str> = artifacts.split_whitespace().collect();
+    assert_eq!(fields[0], "[]", "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(fields[1], artifacts_row[6], "{artifacts_row:?}");
+    let fiji_covered: f64 = fields[2].parse().expect("covered");
+    let cli_covered: f64 = artifacts_row
+        .last()
+        .expect("covered")
+        .parse()
+        .expect("number");
+    assert!(
+        (fiji_covered - cli_covered).abs() < 1e-6,
+        "{fiji_covered} vs {cli_covered}"
+    );
+    assert!(
+        cli_covered > 0.0,
+        "the shipped model finds the artifacts: {artifacts_row:?}"
+    );
+    let nuclei = run.line("NUCLEI");
+    assert!(nuclei.starts_with("[] "), "{}", run.stdout);
+    assert_eq!(nuclei[3..].trim(), nuclei_row[6], "{nuclei_row:?}");
+    assert_eq!(run.line("MESSAGE").trim(), nuclei_row[5]);
+    assert!(nuclei_row[5].contains("nuclei overlapping artifacts excluded"));
+}
