@@ -17,6 +17,7 @@ out="${1:-models/artifacts-brightfield}"
 work="${WORK:-results/artifacts}"
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 scripts/fetch-data.sh
+scripts/setup-test-env.sh
 cargo build --quiet -p brightseg-cli
 bin=target/debug/brightseg
 image=data/ndev/scratch-assay-labeled-10T-2Ch.tiff
@@ -38,3 +39,5 @@ images=$(ls "$work"/test/images/*.tif)
 truths=$(for f in $images; do echo "$work/test/truth/$(basename "$f")"; done)
 # shellcheck disable=SC2086
 "$bin" evaluate $images --model "$out" --no-split --truth $truths --csv "$out/test-unet.csv" | tail -1
+"$bin" find-artifacts "$work"/test/images --model "$out" --out "$work/unet-test" --overwrite --quiet
+.venv/bin/python scripts/artifact_figure.py "$work" docs/artifacts-examples.png
