@@ -505,12 +505,7 @@ pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
         ),
     };
     let images = labelled_images(&files)?;
-    let name = args
-        .out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| !n.is_empty())
-        .context("--out must name a model folder")?;
+    let name = crate::train_cmd::model_name(&args.out)?;
     let unet = TrainConfig {
         architecture,
         patch: args.patch,

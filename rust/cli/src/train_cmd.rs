@@ -88,6 +88,14 @@ pub(crate) fn stem(field: &Field) -> String {
     format!("{file}_t{}", field.frame)
 }
 
+/// The model name an `--out` folder gives.
+pub(crate) fn model_name(out: &Path) -> Result<String> {
+    out.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .context("--out must name a model folder")
+}
+
 /// `brightseg targets`.
 pub fn targets(args: &TargetsArgs) -> Result<()> {
     let mut spec = field_spec(&args.selection)?;
@@ -270,12 +278,7 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         .as_deref()
         .map(parse_duration)
         .transpose()?;
-    let name = args
-        .out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| !n.is_empty())
-        .context("--out must name a model folder")?;
+    let name = model_name(&args.out)?;
     let mut fields = load_fields(&args.inputs, &spec)?;
     if let Some(tile) = &args.tile {
         let (w, h) = tile

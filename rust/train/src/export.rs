@@ -397,6 +397,43 @@ pub fn write_model_folder(model: &UNet, info: &ModelInfo, folder: &Path) -> Resu
     Ok(())
 }
 
+/// Writes everything a trained model's folder holds: [`write_model_folder`]'s files, the burn
+/// weights (`weights.bpk`, for fine-tuning), the training report as `training.json`, and a
+/// README.md: the description, `summary` (how it was trained and how well it did), and the
+/// training data.
+pub fn write_trained_model<R: serde::Serialize>(
+    model: &UNet,
+    info: &ModelInfo,
+    folder: &Path,
+    report: &R,
+    summary: &str,
+) -> Result<()> {
+    use burn::module::Module;
+    write_model_folder(model, info, folder)?;
+    let weights = folder.join(crate::nuclei::WEIGHTS);
+    model.clone().save_file(&weights).map_err(|e| {
+        Error::new(
+            brightseg::ErrorKind::Io,
+            format!("cannot write {}: {e}", weights.display()),
+        )
+    })?;
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| Error::invalid(format!("cannot encode the training report: {e}")))?;
+    brightseg::io::write_bytes_atomically(&folder.join(crate::nuclei::REPORT), json.as_bytes())?;
+    let readme = format!(
+        "# {}\n\n{}\n\n{summary}\nTraining data:\n{}\n\nSee training.json for the epoch \
+         history and bioimageio.yaml for the description.\n",
+        info.name,
+        info.description,
+        info.training_data
+            .iter()
+            .map(|l| format!("- {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    brightseg::io::write_bytes_atomically(&folder.join("README.md"), readme.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use brightseg::{Error, Result};
 
 use crate::data::{normalize, Sample};
 use crate::dataset::Field;
-use crate::export::{write_model_folder, ModelInfo};
+use crate::export::{write_trained_model, ModelInfo};
 use crate::register::{measure_shift, translate};
 use crate::targets::{nucleus_targets, TargetParams};
 use crate::trainer::{
@@ -369,33 +369,11 @@ pub fn train_nuclei(
         object: "nucleus".into(),
         percentiles: crate::data::NORMALIZATION_PERCENTILES,
     };
-    write_model_folder(&outcome.model, &info, &request.out)?;
-    let weights = request.out.join(WEIGHTS);
-    outcome.model.clone().save_file(&weights).map_err(|e| {
-        Error::new(
-            brightseg::ErrorKind::Io,
-            format!("cannot write {}: {e}", weights.display()),
-        )
-    })?;
-    let json = serde_json::to_string_pretty(&report)
-        .map_err(|e| Error::invalid(format!("cannot encode the training report: {e}")))?;
-    brightseg::io::write_bytes_atomically(&request.out.join(REPORT), json.as_bytes())?;
-    let readme = format!(
-        "# {}\n\n{}\n\nTrained with `brightseg train nuclei`. Validation object F1 (IoU 0.5): \
-         {:.3} at threshold {:.2}.\nTraining data:\n{}\n\nSee training.json for the epoch \
-         history and bioimageio.yaml for the description.\n",
-        request.name,
-        info.description,
-        f1_at_threshold,
-        threshold,
-        request
-            .training_data
-            .iter()
-            .map(|l| format!("- {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+    let summary = format!(
+        "Trained with `brightseg train nuclei`. Validation object F1 (IoU 0.5): {f1_at_threshold:.3} \
+         at threshold {threshold:.2}."
     );
-    brightseg::io::write_bytes_atomically(&request.out.join("README.md"), readme.as_bytes())?;
+    write_trained_model(&outcome.model, &info, &request.out, &report, &summary)?;
     Ok(report)
 }
 

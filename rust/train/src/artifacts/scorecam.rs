@@ -88,6 +88,45 @@ fn min_max(v: &mut [f32]) {
     }
 }
 
+/// The CAM layer's activations of one image, `channels × height × width`.
+struct CamLayer {
+    activations: Vec<f32>,
+    channels: usize,
+    height: usize,
+    width: usize,
+}
+
+fn cam_layer(model: &Classifier, image: &FloatPlane) -> CamLayer {
+    let device = &Device::flex();
+    let x = Tensor::<4>::from_data(
+        TensorData::new(image.data.clone(), [1, 1, image.height, image.width]),
+        device,
+    );
+    let features = model.features(x);
+    let [_, channels, height, width] = features.dims();
+    let activations = features
+        .into_data()
+        .as_slice::<f32>()
+        .map(<[f32]>::to_vec)
+        .unwrap_or_default();
+    CamLayer {
+        activations,
+        channels,
+        height,
+        width,
+    }
+}
+
+/// ReLU, then scaled so the peak is 1 (an all-zero map stays 0).
+fn relu_normalized(mut cam: Vec<f32>) -> Vec<f32> {
+    cam.iter_mut().for_each(|v| *v = v.max(0.0));
+    let peak = cam.iter().copied().fold(0f32, f32::max);
+    if peak > 0.0 {
+        cam.iter_mut().for_each(|v| *v /= peak);
+    }
+    cam
+}
+
 fn scores(model: &Classifier, inputs: &[f32], n: usize, w: usize, h: usize) -> Vec<f32> {
     let device = &Device::flex();
     let x = Tensor::<4>::from_data(TensorData::new(inputs.to_vec(), [n, 1, h, w]), device);
@@ -107,15 +146,12 @@ pub fn score_cam(
     batch: usize,
 ) -> Vec<f32> {
     let (w, h) = (image.width, image.height);
-    let device = &Device::flex();
-    let x = Tensor::<4>::from_data(TensorData::new(image.data.clone(), [1, 1, h, w]), device);
-    let features = model.features(x);
-    let [_, channels, fh, fw] = features.dims();
-    let activations = features
-        .into_data()
-        .as_slice::<f32>()
-        .map(<[f32]>::to_vec)
-        .unwrap_or_default();
+    let CamLayer {
+        activations,
+        channels,
+        height: fh,
+        width: fw,
+    } = cam_layer(model, image);
     let blank = baseline(image, masking);
     let baseline_score = scores(model, &blank, 1, w, h)[0];
     let masks: Vec<Vec<f32>> = (0..channels)
@@ -148,12 +184,7 @@ pub fn score_cam(
             *c += wgt * v;
         }
     }
-    cam.iter_mut().for_each(|v| *v = v.max(0.0));
-    let peak = cam.iter().copied().fold(0f32, f32::max);
-    if peak > 0.0 {
-        cam.iter_mut().for_each(|v| *v /= peak);
-    }
-    cam
+    relu_normalized(cam)
 }
 
 /// The class activation map of Zhou et al. (2016), which a global-average-pooling classifier
@@ -161,15 +192,12 @@ pub fn score_cam(
 /// [0, 1]. A reference for ScoreCAM.
 pub fn plain_cam(model: &Classifier, image: &FloatPlane) -> Vec<f32> {
     let (w, h) = (image.width, image.height);
-    let device = &Device::flex();
-    let x = Tensor::<4>::from_data(TensorData::new(image.data.clone(), [1, 1, h, w]), device);
-    let features = model.features(x);
-    let [_, channels, fh, fw] = features.dims();
-    let activations = features
-        .into_data()
-        .as_slice::<f32>()
-        .map(<[f32]>::to_vec)
-        .unwrap_or_default();
+    let CamLayer {
+        activations,
+        channels,
+        height: fh,
+        width: fw,
+    } = cam_layer(model, image);
     let weights = model
         .head
         .weight
@@ -188,13 +216,8 @@ pub fn plain_cam(model: &Classifier, image: &FloatPlane) -> Vec<f32> {
             *s += wgt * a;
         }
     }
-    let mut cam = upsample(&small, fw, fh, w, h);
-    cam.iter_mut().for_each(|v| *v = v.max(0.0));
-    let peak = cam.iter().copied().fold(0f32, f32::max);
-    if peak > 0.0 {
-        cam.iter_mut().for_each(|v| *v /= peak);
-    }
-    cam
+    let cam = upsample(&small, fw, fh, w, h);
+    relu_normalized(cam)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use burn::module::Module;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -20,7 +19,7 @@ use super::classifier::{
 use super::pseudo::{select_pseudo_mask, THRESHOLDS};
 use super::scorecam::{score_cam, Masking};
 use crate::data::{Sample, ARTIFACT_PERCENTILES};
-use crate::export::{write_model_folder, ModelInfo};
+use crate::export::{write_trained_model, ModelInfo};
 use crate::trainer::{
     choose_threshold, train, CheckpointDir, EpochRecord, Progress, RunOptions, StopReason,
     TrainConfig,
@@ -309,33 +308,11 @@ pub fn train_artifacts(
         object: "artifact".into(),
         percentiles: ARTIFACT_PERCENTILES,
     };
-    write_model_folder(&outcome.model, &info, &request.out)?;
-    let weights = request.out.join(crate::nuclei::WEIGHTS);
-    outcome.model.clone().save_file(&weights).map_err(|e| {
-        Error::new(
-            brightseg::ErrorKind::Io,
-            format!("cannot write {}: {e}", weights.display()),
-        )
-    })?;
-    let json = serde_json::to_string_pretty(&report)
-        .map_err(|e| Error::invalid(format!("cannot encode the training report: {e}")))?;
-    brightseg::io::write_bytes_atomically(&request.out.join("training.json"), json.as_bytes())?;
-    let readme = format!(
-        "# {}\n\n{}\n\nTrained with `brightseg train artifacts` from image-level labels only. \
-         Classifier validation accuracy {:.3}; U-Net validation object F1 against the \
-         pseudo-masks {:.3} at threshold {:.2}.\nTraining data:\n{}\n",
-        request.name,
-        info.description,
-        accuracy,
-        f1,
-        threshold,
-        request
-            .training_data
-            .iter()
-            .map(|l| format!("- {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+    let summary = format!(
+        "Trained with `brightseg train artifacts` from image-level labels only. Classifier \
+         validation accuracy {accuracy:.3}; U-Net validation object F1 against the pseudo-masks \
+         {f1:.3} at threshold {threshold:.2}."
     );
-    brightseg::io::write_bytes_atomically(&request.out.join("README.md"), readme.as_bytes())?;
+    write_trained_model(&outcome.model, &info, &request.out, &report, &summary)?;
     Ok(report)
 }
