@@ -71,6 +71,35 @@ public class SegmenterTest {
     }
 
     @Test
+    public void anExclusionMaskDropsTheNucleiItTouchesAndMeasuresTheRest() {
+        assertEquals(0, reference.excludedCount());
+        // The left half of the image excluded: every nucleus with a pixel there goes.
+        byte[] mask = new byte[image.width * image.height];
+        for (int i = 0; i < mask.length; i++) {
+            mask[i] = (byte) (i % image.width < image.width / 2 ? 1 : 0);
+        }
+        int[] labels = reference.labels();
+        java.util.Set<Integer> touching = new java.util.HashSet<>();
+        for (int i = 0; i < labels.length; i++) {
+            if (mask[i] != 0 && labels[i] != 0) {
+                touching.add(labels[i]);
+            }
+        }
+        NucleiResult kept = segmenter.findNuclei(image.pixels, image.width, image.height,
+                params().withExclusionMask(mask));
+        assertEquals(touching.size(), kept.excludedCount());
+        assertEquals(reference.nuclei().size() - touching.size(), kept.nuclei().size());
+        assertEquals(kept.nuclei().size(), kept.statistics().count());
+        for (int i = 0; i < labels.length; i++) {
+            if (mask[i] != 0) {
+                assertEquals("pixel " + i, 0, kept.labels()[i]);
+            }
+        }
+        TestData.expectIllegalArgument(() -> segmenter.findNuclei(image.pixels, image.width,
+                image.height, params().withExclusionMask(new byte[3])), "exclusion mask");
+    }
+
+    @Test
     public void measurementsAgreeWithTheLabelAndProbabilityPlanes() {
         int n = reference.maxLabel();
         long[] area = new long[n + 1];
