@@ -937,3 +937,90 @@ print("MESSAGE " + call("{helper}.summary", "Message"));
     assert_eq!(run.line("MESSAGE").trim(), nuclei_row[5]);
     assert!(nuclei_row[5].contains("nuclei overlapping artifacts excluded"));
 }
+
+/// The Find Artifacts DNN dialog, filled under Xvfb with the recorder on, records a line with the
+/// artifact population; the line replayed by a macro with `run(...)` gives the CLI's count.
+#[test]
+fn the_find_artifacts_dialog_is_recorded_and_the_recording_runs() {
+    let Some(inputs) = inputs() else { return };
+    let Some(series) = data("ndev/scratch-assay-labeled-10T-2Ch.tiff") else {
+        return;
+    };
+    let set = inputs.dir.join("synthetic");
+    let out = brightseg(&[
+        os("synth-artifacts"),
+        series.as_os_str(),
+        os("--channel"),
+        os("oblique"),
+        os("--frames"),
+        os("8"),
+        os("--seed"),
+        os("2"),
+        os("--out"),
+        set.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let labels = std::fs::read_to_string(set.join("labels.csv")).expect("labels");
+    let tile = set.join(
+        labels
+            .lines()
+            .find(|l| l.ends_with(",artifact"))
+            .and_then(|l| l.split(',').next())
+            .expect("an artifact tile"),
+    );
+    let models = repo_root().join("models");
+    // Threshold 0.4 and minimum size 4 typed into the dialog.
+    let recorded = record_dialog(
+        &inputs,
+        &tile,
+        &["Find Artifacts DNN", "n0=0.4", "n1=4"],
+        &models,
+    );
+    for key in [
+        "model=artifacts-brightfield",
+        "threshold=0.4",
+        "minimum=4",
+        "population=Artifacts",
+        "image=[Artifact Prediction]",
+    ] {
+        assert!(recorded.contains(key), "{key} missing from {recorded}");
+    }
+    assert!(!recorded.contains("exclude"), "{recorded}");
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let macro_text = format!(
+        "open(\"{}\");\n{recorded}\nprint(\"ERR [\" + call(\"{helper}.lastError\") + \"]\");\nprint(\"COUNT \" + call(\"{helper}.summary\", \"Number of Objects\"));\n",
+        macro_path(&tile)
+    );
+    let replay = run_imagej(&inputs, &macro_text, true, Some(&models));
+    assert!(
+        replay.stdout.contains("ERR []"),
+        "{}\n{}",
+        replay.stdout,
+        replay.stderr
+    );
+    let cli_dir = inputs.dir.join("cli-recorded");
+    let out = brightseg(&[
+        os("find-artifacts"),
+        tile.as_os_str(),
+        os("--model"),
+        models.join("artifacts-brightfield").as_os_str(),
+        os("--threshold"),
+        os("0.4"),
+        os("--min-size"),
+        os("4"),
+        os("--out"),
+        cli_dir.as_os_str(),
+        os("--quiet"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, rows) = read_csv(&cli_dir.join("summary.csv"));
+    assert_eq!(replay.line("COUNT").trim(), rows[0][6]);
+}
