@@ -464,9 +464,8 @@ mod tests {
     #[test]
     fn exported_model_runs_in_the_core_with_the_trainers_numbers() {
         let device = Device::flex();
-        device.seed(3);
         let arch = Architecture { depth: 3, width: 4 };
-        let net = UNet::new(arch, &device);
+        let net = crate::unet::seeded(&device, 3, || UNet::new(arch, &device));
         let dir = tempfile::tempdir().expect("tmp");
         write_model_folder(&net, &info(arch.size_multiple()), dir.path()).expect("export");
 
@@ -494,7 +493,10 @@ mod tests {
 
     #[test]
     fn refuses_a_description_that_does_not_fit_the_network() {
-        let net = UNet::new(Architecture { depth: 3, width: 4 }, &Device::flex());
+        let device = Device::flex();
+        let net = crate::unet::seeded(&device, 4, || {
+            UNet::new(Architecture { depth: 3, width: 4 }, &device)
+        });
         let dir = tempfile::tempdir().expect("tmp");
         assert!(write_model_folder(&net, &info(8), dir.path()).is_err());
     }

@@ -133,7 +133,8 @@ pub fn architecture_of(folder: &Path) -> Result<Architecture> {
 pub fn load_network(folder: &Path) -> Result<UNet> {
     let arch = architecture_of(folder)?;
     let path = folder.join(WEIGHTS);
-    UNet::new(arch, &Device::flex())
+    let device = Device::flex();
+    crate::unet::seeded(&device, 0, || UNet::new(arch, &device))
         .try_load_file(&path)
         .map_err(|e| Error::model(format!("cannot read {}: {e}", path.display())))
 }

@@ -409,8 +409,9 @@ fn run(
     fs::create_dir_all(&dir.0).map_err(|e| Error::io("create", &dir.0, e))?;
     let data_fingerprint = fingerprint(train, val);
 
-    device.seed(config.seed);
-    let mut model = UNet::new(config.architecture, &device);
+    let mut model = crate::unet::seeded(&device, config.seed, || {
+        UNet::new(config.architecture, &device)
+    });
     let mut optimizer = AdamConfig::new().init();
     let mut state = Checkpoint {
         config: config.clone(),
@@ -537,7 +538,7 @@ fn run(
         stop = StopReason::EarlyStopped;
     }
     let best = match dir.best_model() {
-        Some(path) => UNet::new(config.architecture, &plain)
+        Some(path) => crate::unet::seeded(&plain, 0, || UNet::new(config.architecture, &plain))
             .try_load_file(&path)
             .map_err(|e| Error::model(format!("cannot read {}: {e}", path.display())))?,
         None => model.valid(),

@@ -13,6 +13,19 @@ use serde::{Deserialize, Serialize};
 
 use brightseg::{Error, Result};
 
+/// Runs `init` right after seeding `device`'s random generator with `seed`, with no other
+/// seeded initialisation in this process in between. burn's generator is shared by the whole
+/// process, so without this two trainings (or tests) starting at once would draw each other's
+/// numbers and the same seed would not give the same network.
+pub fn seeded<T>(device: &Device, seed: u64, init: impl FnOnce() -> T) -> T {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    device.seed(seed);
+    init()
+}
+
 /// Shape of a U-Net: how deep and how wide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Architecture {
@@ -201,7 +214,7 @@ mod tests {
     fn output_has_the_input_size_and_parameters_are_counted_right() {
         let device = Device::flex();
         for arch in [Architecture::TINY, Architecture { depth: 3, width: 6 }] {
-            let net = UNet::new(arch, &device);
+            let net = seeded(&device, 5, || UNet::new(arch, &device));
             assert_eq!(net.num_params(), arch.parameter_count(), "{arch:?}");
             assert_eq!(net.architecture(), arch);
             let x = Tensor::<4>::zeros([2, 1, 32, 48], &device);

@@ -260,8 +260,9 @@ pub fn train_classifier(
     }
     let plain = Device::flex();
     let device = plain.clone().autodiff();
-    device.seed(config.seed);
-    let mut model = Classifier::new(config.width, &device);
+    let mut model = crate::unet::seeded(&device, config.seed, || {
+        Classifier::new(config.width, &device)
+    });
     let mut optimizer = AdamConfig::new().init();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut history = Vec::new();
@@ -371,7 +372,8 @@ pub fn load_classifier(folder: &Path) -> Result<(Classifier, ClassifierCard)> {
             card_path.display()
         ))
     })?;
-    let model = Classifier::new(card.width, &Device::flex())
+    let device = Device::flex();
+    let model = crate::unet::seeded(&device, 0, || Classifier::new(card.width, &device))
         .try_load_file(folder.join(CLASSIFIER_WEIGHTS))
         .map_err(|e| {
             Error::model(format!(
