@@ -11,19 +11,8 @@ use crate::util::*;
 
 const SCRATCH: &str = "ndev/scratch-assay-labeled-10T-2Ch.tiff";
 
-fn run_ok(args: &[&std::ffi::OsStr]) -> String {
-    let out = brightseg(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "brightseg {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 fn synth(image: &Path, frames: &str, seed: &str, out: &Path) {
-    run_ok(&[
+    brightseg_ok(&[
         os("synth-artifacts"),
         image.as_os_str(),
         os("--channel"),
@@ -157,7 +146,7 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
     synth(&image, "0-6", "1", &train);
     synth(&image, "7-9", "2", &test);
     let classifier = tmp.path().join("classifier");
-    let out = run_ok(&[
+    let out = brightseg_ok(&[
         os("train"),
         os("classifier"),
         os("--labels"),
@@ -170,7 +159,7 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
     let accuracy = number_after(&out, "classifier written", "validation accuracy");
     assert!(accuracy >= 0.8, "{out}");
     let cams = tmp.path().join("cams");
-    let out = run_ok(&[
+    let out = brightseg_ok(&[
         os("cam"),
         os("--classifier"),
         classifier.as_os_str(),
@@ -206,7 +195,7 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
 
     // The U-Net on the pseudo-masks (a short schedule), scored like any model.
     let model = tmp.path().join("artifacts-test");
-    run_ok(&[
+    brightseg_ok(&[
         os("train"),
         os("artifacts"),
         os("--labels"),
@@ -249,7 +238,7 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
         .map(|p| test.join("truth").join(p.file_name().expect("name")))
         .collect();
     args.extend(truths.iter().map(|p| p.as_os_str()));
-    let out = run_ok(&args);
+    let out = brightseg_ok(&args);
     assert!(
         out.contains("IoU") && out.lines().any(|l| l.starts_with("total")),
         "{out}"
@@ -266,7 +255,7 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
         found.as_os_str(),
         os("--quiet"),
     ]);
-    run_ok(&args);
+    brightseg_ok(&args);
     let summary = std::fs::read_to_string(found.join("summary.csv")).expect("summary");
     let mut lines = summary.lines();
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();
@@ -309,7 +298,7 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
             args.extend([os("--exclude-artifacts"), model.as_os_str()]);
         }
         args.push(os("--quiet"));
-        run_ok(&args);
+        brightseg_ok(&args);
         let text = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
         text.lines()
             .skip(1)

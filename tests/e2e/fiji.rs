@@ -672,6 +672,26 @@ fn paired_hyperstack(dir: &Path) -> Option<PathBuf> {
     Some(tif)
 }
 
+/// Tiles of ndev's oblique-light `frame` with synthetic artifacts on half of them
+/// (`synth-artifacts`, seed 2), in `inputs.dir/synthetic`.
+fn synthetic_artifact_tiles(inputs: &Inputs, frame: &str) -> Option<PathBuf> {
+    let series = data("ndev/scratch-assay-labeled-10T-2Ch.tiff")?;
+    let set = inputs.dir.join("synthetic");
+    brightseg_ok(&[
+        os("synth-artifacts"),
+        series.as_os_str(),
+        os("--channel"),
+        os("oblique"),
+        os("--frames"),
+        os(frame),
+        os("--seed"),
+        os("2"),
+        os("--out"),
+        set.as_os_str(),
+    ]);
+    Some(set)
+}
+
 /// Train Nuclei DNN from a macro in headless ImageJ: it trains on a folder of paired images
 /// (brightfield in channel 2, stain in channel 1), reports through Brightseg.summary, and Find
 /// Nuclei DNN then finds the new model by name; a second run with the same name is refused
@@ -817,27 +837,9 @@ fn the_training_dialog_is_recorded_and_the_recording_trains() {
 #[test]
 fn headless_imagej_finds_artifacts_and_excludes_nuclei_on_them_as_the_cli_does() {
     let Some(inputs) = inputs() else { return };
-    let Some(series) = data("ndev/scratch-assay-labeled-10T-2Ch.tiff") else {
+    let Some(set) = synthetic_artifact_tiles(&inputs, "7") else {
         return;
     };
-    let set = inputs.dir.join("synthetic");
-    let out = brightseg(&[
-        os("synth-artifacts"),
-        series.as_os_str(),
-        os("--channel"),
-        os("oblique"),
-        os("--frames"),
-        os("7"),
-        os("--seed"),
-        os("2"),
-        os("--out"),
-        set.as_os_str(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     // The tile on which the shipped artifact model finds the most.
     let models = repo_root().join("models");
     let scan = inputs.dir.join("scan");
@@ -943,27 +945,9 @@ print("MESSAGE " + call("{helper}.summary", "Message"));
 #[test]
 fn the_find_artifacts_dialog_is_recorded_and_the_recording_runs() {
     let Some(inputs) = inputs() else { return };
-    let Some(series) = data("ndev/scratch-assay-labeled-10T-2Ch.tiff") else {
+    let Some(set) = synthetic_artifact_tiles(&inputs, "8") else {
         return;
     };
-    let set = inputs.dir.join("synthetic");
-    let out = brightseg(&[
-        os("synth-artifacts"),
-        series.as_os_str(),
-        os("--channel"),
-        os("oblique"),
-        os("--frames"),
-        os("8"),
-        os("--seed"),
-        os("2"),
-        os("--out"),
-        set.as_os_str(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let labels = std::fs::read_to_string(set.join("labels.csv")).expect("labels");
     let tile = set.join(
         labels

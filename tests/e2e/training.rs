@@ -78,17 +78,6 @@ fn thresholds_equal_scikit_image() {
     }
 }
 
-fn run_ok(args: &[&std::ffi::OsStr]) -> String {
-    let out = brightseg(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "brightseg {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 /// Mean F1 from the line `object F1 at IoU 0.5 against the truth: 0.812 ± …`.
 fn mean_f1(stdout: &str) -> f64 {
     let line = stdout
@@ -108,7 +97,7 @@ fn targets_from_hoechst_match_the_datasets_nucleus_labels() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tmp");
-    let stdout = run_ok(&[
+    let stdout = brightseg_ok(&[
         os("targets"),
         path.as_os_str(),
         os("--fluorescence"),
@@ -151,7 +140,7 @@ fn targets_from_hoechst_match_the_datasets_nucleus_labels() {
 /// Mean object F1 of `brightseg targets` on a fluorescence image against its label image.
 fn targets_f1(image: &Path, mask: &Path) -> f64 {
     let tmp = tempfile::tempdir().expect("tmp");
-    let stdout = run_ok(&[
+    let stdout = brightseg_ok(&[
         os("targets"),
         image.as_os_str(),
         os("--fluorescence"),
@@ -265,7 +254,7 @@ fn training_smoke_test_export_reload_same_numbers() {
     let folder: PathBuf = tmp.path().join("smoke-nuclei");
     let args = train_args(&path, &folder);
     let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    let stdout = run_ok(&refs);
+    let stdout = brightseg_ok(&refs);
     println!("{stdout}");
     assert!(stdout.contains("model smoke-nuclei written"), "{stdout}");
     for file in [
@@ -286,12 +275,12 @@ fn training_smoke_test_export_reload_same_numbers() {
     model_forward_matches(&folder, &py);
 
     // Same command again: everything is in the checkpoint, nothing is retrained.
-    let again = run_ok(&refs);
+    let again = brightseg_ok(&refs);
     assert!(again.contains("resumed after epoch 3"), "{again}");
 
     // The trained model runs in find-nuclei with its own defaults.
     let out = tmp.path().join("found");
-    run_ok(&[
+    brightseg_ok(&[
         os("find-nuclei"),
         path.as_os_str(),
         os("--model"),
@@ -305,7 +294,7 @@ fn training_smoke_test_export_reload_same_numbers() {
     assert!(out.join("summary.csv").is_file());
 
     // And evaluate scores it against the dataset's labels.
-    let eval = run_ok(&[
+    let eval = brightseg_ok(&[
         os("evaluate"),
         path.as_os_str(),
         os("--model"),
@@ -382,7 +371,7 @@ fn shipped_brightfield_model_finds_nuclei_in_its_test_region() {
     );
     let tmp = tempfile::tempdir().expect("tmp");
     let csv = tmp.path().join("test.csv");
-    let stdout = run_ok(&[
+    let stdout = brightseg_ok(&[
         os("evaluate"),
         path.as_os_str(),
         os("--model"),
@@ -413,7 +402,7 @@ fn shipped_brightfield_model_finds_nuclei_in_its_test_region() {
 
     // Find Nuclei with the model's defaults on the whole brightfield time series.
     let out = tmp.path().join("found");
-    run_ok(&[
+    brightseg_ok(&[
         os("find-nuclei"),
         path.as_os_str(),
         os("--model"),

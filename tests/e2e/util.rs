@@ -164,6 +164,18 @@ pub fn read_npy<T: NpyScalar>(path: &Path) -> (Vec<usize>, Vec<T>) {
     (shape, data)
 }
 
+/// Runs the CLI with `args`, which must succeed; returns its standard output.
+pub fn brightseg_ok(args: &[&OsStr]) -> String {
+    let out = brightseg(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "brightseg {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }

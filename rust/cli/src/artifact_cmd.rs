@@ -10,8 +10,8 @@ use brightseg::io::{read_image, write_png_rgb, write_tiff, OutputPlane};
 use brightseg::metrics::{match_objects, ObjectMatch};
 use brightseg::objects::{label_components, Labels};
 use brightseg_train::artifacts::classifier::{
-    load_classifier, probabilities, save_classifier, train_classifier, ClassifierCard,
-    ClassifierConfig, LabelledImage,
+    load_classifier, probabilities, save_classifier, train_classifier, ClassifierConfig,
+    LabelledImage,
 };
 use brightseg_train::artifacts::pseudo::{select_pseudo_mask, THRESHOLDS};
 use brightseg_train::artifacts::scorecam::{plain_cam, score_cam, Masking};
@@ -240,15 +240,11 @@ pub fn train_classifier_cmd(args: &TrainClassifierArgs) -> Result<()> {
         true
     };
     let outcome = train_classifier(&train, &val, &config, &mut progress)?;
-    let card = ClassifierCard {
-        width: config.width,
-        tile: train[0].image.width,
-        val_accuracy: outcome.val_accuracy,
-        best_epoch: outcome.best_epoch,
-        config,
-        history: outcome.history.clone(),
-    };
-    save_classifier(&outcome.model, &card, &args.out)?;
+    save_classifier(
+        &outcome.model,
+        &outcome.card(&config, train[0].image.width),
+        &args.out,
+    )?;
     let val_images: Vec<&FloatPlane> = val.iter().map(|v| &v.image).collect();
     let p = probabilities(&outcome.model, &val_images, 32);
     let mut writer = csv::Writer::from_path(args.out.join("validation.csv"))?;

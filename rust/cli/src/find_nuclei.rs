@@ -423,6 +423,11 @@ fn process_image(
         .collect();
     let mut results: Vec<(usize, usize, NucleiResult)> = Vec::new();
     let mut excluded: Vec<usize> = Vec::new();
+    // Artifacts take their model's defaults and are never split.
+    let artifact_params = NucleiParams {
+        split: false,
+        ..NucleiParams::default()
+    };
     for &(t, z) in &planes {
         let plane = image.plane(channel, z, t);
         let report = |p: Progress| {
@@ -433,10 +438,6 @@ fn process_image(
         let mut r = find_nuclei(model, plane, calibration, params, &report)
             .with_context(|| plane_label(&name, t, z, planes.len()))?;
         if let Some(artifact_model) = job.artifacts {
-            let artifact_params = NucleiParams {
-                split: false,
-                ..NucleiParams::default()
-            };
             let found = find_nuclei(
                 artifact_model,
                 plane,

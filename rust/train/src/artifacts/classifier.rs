@@ -342,6 +342,20 @@ pub struct ClassifierCard {
     pub history: Vec<ClassifierEpoch>,
 }
 
+impl ClassifierOutcome {
+    /// The card saved beside this classifier, trained with `config` on `tile`-pixel tiles.
+    pub fn card(&self, config: &ClassifierConfig, tile: usize) -> ClassifierCard {
+        ClassifierCard {
+            width: config.width,
+            tile,
+            val_accuracy: self.val_accuracy,
+            best_epoch: self.best_epoch,
+            config: config.clone(),
+            history: self.history.clone(),
+        }
+    }
+}
+
 /// File names in a classifier folder.
 pub const CLASSIFIER_WEIGHTS: &str = "classifier.bpk";
 /// The card beside the weights.

@@ -13,8 +13,8 @@ use brightseg::objects::label_components;
 use brightseg::{Error, Result};
 
 use super::classifier::{
-    load_classifier, save_classifier, train_classifier, Classifier, ClassifierCard,
-    ClassifierConfig, ClassifierEpoch, LabelledImage,
+    load_classifier, save_classifier, train_classifier, Classifier, ClassifierConfig,
+    ClassifierEpoch, LabelledImage,
 };
 use super::pseudo::{select_pseudo_mask, THRESHOLDS};
 use super::scorecam::{score_cam, Masking};
@@ -206,14 +206,7 @@ pub fn train_artifacts(
                     );
                     true
                 })?;
-            let card = ClassifierCard {
-                width: request.classifier.width,
-                tile: train_images[0].image.width,
-                val_accuracy: outcome.val_accuracy,
-                best_epoch: outcome.best_epoch,
-                config: request.classifier.clone(),
-                history: outcome.history.clone(),
-            };
+            let card = outcome.card(&request.classifier, train_images[0].image.width);
             save_classifier(&outcome.model, &card, &classifier_dir)?;
             (outcome.model, outcome.val_accuracy, outcome.history)
         }

@@ -274,6 +274,11 @@ public class FindNucleiDnn implements PlugIn {
         if (pixelSize != null) {
             base = base.withPixelSizeUm(pixelSize[0], pixelSize[1]);
         }
+        // Artifacts (for the exclusion) take their model's defaults and are never split.
+        NucleiParams artifactParams = NucleiParams.defaults().withSplit(false);
+        if (pixelSize != null) {
+            artifactParams = artifactParams.withPixelSizeUm(pixelSize[0], pixelSize[1]);
+        }
         List<Plane> results = new ArrayList<>(planes);
         long start = System.nanoTime();
         for (int t = 1; t <= frames; t++) {
@@ -289,10 +294,6 @@ public class FindNucleiDnn implements PlugIn {
                 };
                 NucleiParams params = base.withProgress(progress);
                 if (artifacts != null) {
-                    NucleiParams artifactParams = NucleiParams.defaults().withSplit(false);
-                    if (pixelSize != null) {
-                        artifactParams = artifactParams.withPixelSizeUm(pixelSize[0], pixelSize[1]);
-                    }
                     NucleiResult found = ImagePlanes.findNuclei(artifacts, imp, s.channel, z, t,
                             artifactParams);
                     params = params.withExclusionMask(ImagePlanes.mask(found.labels()));
