@@ -104,6 +104,18 @@ impl Plane {
         self.value(y * self.width + x)
     }
 
+    /// A copy of rows `first..end` (clamped to the plane) as a plane of its own.
+    pub fn rows(&self, first: usize, end: usize) -> Result<Plane> {
+        let end = end.min(self.height);
+        let range = first.min(end) * self.width..end * self.width;
+        let data = match &self.data {
+            PixelData::U8(v) => PixelData::U8(v[range].to_vec()),
+            PixelData::U16(v) => PixelData::U16(v[range].to_vec()),
+            PixelData::F32(v) => PixelData::F32(v[range].to_vec()),
+        };
+        Plane::new(self.width, end.saturating_sub(first), data)
+    }
+
     /// Fails with a clear message when a float plane holds NaN or infinite values, which would
     /// poison normalisation and every probability.
     pub fn check_finite(&self) -> Result<()> {

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod banded;
 pub mod budget;
 pub mod catalog;
 pub mod error;

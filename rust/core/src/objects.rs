@@ -363,6 +363,20 @@ pub fn fill_holes(mask: &mut [bool], width: usize, height: usize) {
 /// Turns a probability map into labelled objects: threshold, 8-connected components, holes
 /// filled, touching objects split, small objects dropped, labels renumbered in raster order.
 pub fn find_objects(prob: &[f32], width: usize, height: usize, params: &ObjectParams) -> Labels {
+    find_objects_keeping(prob, width, height, params, |_| true)
+}
+
+/// [`find_objects`] keeping only the objects whose connected component (before splitting) starts
+/// on a row for which `keep(row)` holds; the others become background. Every component is
+/// settled before the choice, so a kept object is exactly what the whole map would give for
+/// that component. Used to cut a large plane into bands (see [`crate::banded`]).
+pub fn find_objects_keeping(
+    prob: &[f32],
+    width: usize,
+    height: usize,
+    params: &ObjectParams,
+    keep: impl Fn(usize) -> bool,
+) -> Labels {
     let components = label_components_where(|i| prob[i] > params.threshold, width, height, true);
     let mut data = components.data;
     // Bounding boxes of the components.
@@ -379,6 +393,8 @@ pub fn find_objects(prob: &[f32], width: usize, height: usize, params: &ObjectPa
     // bounded), then applied in id order; a component only ever writes background or its own
     // pixels, so a nucleus lying in another's hole keeps its pixels.
     let mut next_id = components.count as u32 + 1;
+    // The component each piece id above the component range came from.
+    let mut owner: Vec<u32> = Vec::new();
     let ids: Vec<u32> = (1..=components.count as u32).collect();
     for batch in ids.chunks(COMPONENT_BATCH) {
         let outcomes: Vec<ComponentOutcome> = batch
@@ -397,7 +413,25 @@ pub fn find_objects(prob: &[f32], width: usize, height: usize, params: &ObjectPa
                 }
             }
             next_id += outcome.extra_pieces;
+            owner.extend(std::iter::repeat_n(id, outcome.extra_pieces as usize));
         }
+    }
+    let kept: Vec<bool> = (0..next_id as usize)
+        .map(|l| {
+            let component = match l {
+                0 => return false,
+                l if l <= components.count => l,
+                l => owner[l - components.count - 1] as usize,
+            };
+            keep(boxes[component].1)
+        })
+        .collect();
+    if kept[1..].iter().any(|&k| !k) {
+        data.par_iter_mut().for_each(|l| {
+            if !kept[*l as usize] {
+                *l = 0;
+            }
+        });
     }
     relabel_and_filter(data, width, height, params.min_area_px)
 }

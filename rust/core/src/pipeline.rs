@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -196,70 +195,106 @@ impl Model {
     }
 
     /// The probability map of `plane`, same size, by overlapping tiles blended without seams.
-    /// Tiles run in parallel on the current rayon pool; memory beyond the input and output is
-    /// one tile per worker.
+    /// Memory beyond the input and output is a few rows of tiles (see [`Model::predict_rows`]).
     pub fn predict(&self, plane: &Plane, progress: &(dyn Fn(Progress) + Sync)) -> Result<Vec<f32>> {
+        self.check_memory(plane.width(), plane.height())?;
+        let mut out = Vec::with_capacity(plane.width() * plane.height());
+        self.predict_rows(plane, progress, &mut |_, rows| {
+            out.extend_from_slice(rows);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The probability map of `plane` from top to bottom: `emit(first_row, rows)` receives whole
+    /// rows (row-major, a multiple of the width) as soon as no later tile touches them, so a
+    /// caller can consume a large image band by band. Tiles run in parallel on the current rayon
+    /// pool, a few tile rows at a time, and are blended in a fixed order, so the map does not
+    /// depend on the thread count. Memory beyond the input is those tile rows.
+    pub fn predict_rows(
+        &self,
+        plane: &Plane,
+        progress: &(dyn Fn(Progress) + Sync),
+        emit: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
+    ) -> Result<()> {
         plane.check_finite()?;
         let card = &self.card;
         let (w, h) = (plane.width(), plane.height());
-        self.check_memory(w, h)?;
         let normalizer = Normalizer::for_plane(plane, &card.preprocessing);
         let (th, tw) = card.tile_shape(h, w);
         let ty = plan_axis(h, th, card.halo.0, card.size_y.alignment())?;
         let tx = plan_axis(w, tw, card.halo.1, card.size_x.alignment())?;
-        let tiles: Vec<(usize, usize)> = (0..ty.starts.len())
-            .flat_map(|iy| (0..tx.starts.len()).map(move |ix| (iy, ix)))
-            .collect();
-        let total = tiles.len();
+        let (rows_of_tiles, per_row) = (ty.starts.len(), tx.starts.len());
+        let total = rows_of_tiles * per_row;
+        // Enough tiles per round to keep every worker busy (four each), whole tile rows.
+        let round = (4 * rayon::current_num_threads()).div_ceil(per_row).max(1);
         let done = AtomicUsize::new(0);
         progress(Progress {
             stage: Stage::Inference,
             done: 0,
             total,
         });
-        let output = Mutex::new(vec![0.0f32; w * h]);
-        tiles.par_iter().try_for_each(|&(iy, ix)| -> Result<()> {
-            let (y0, x0) = (ty.starts[iy], tx.starts[ix]);
-            let mut tile = vec![0.0f32; th * tw];
-            for ly in 0..th {
-                let sy = mirror((y0 + ly) as isize, h);
-                for lx in 0..tw {
-                    let sx = mirror((x0 + lx) as isize, w);
-                    tile[ly * tw + lx] = normalizer.apply(plane.at(sx, sy));
-                }
-            }
-            let prob = self.run_tile(&tile, th, tw)?;
-            let (wy, wx) = (&ty.weights[iy], &tx.weights[ix]);
-            let mut out = output
-                .lock()
-                .map_err(|_| Error::backend("a worker thread failed"))?;
-            for ly in 0..th.min(h - y0) {
-                let row = (y0 + ly) * w;
-                for lx in 0..tw.min(w - x0) {
-                    let weight = wy[ly] * wx[lx];
-                    if weight > 0.0 {
-                        out[row + x0 + lx] += weight * prob[ly * tw + lx];
+        // Blended sums of rows [base, base + acc.len() / w).
+        let mut acc: Vec<f32> = Vec::new();
+        let mut base = 0usize;
+        for first in (0..rows_of_tiles).step_by(round) {
+            let last = (first + round).min(rows_of_tiles) - 1;
+            let jobs: Vec<(usize, usize)> = (first..=last)
+                .flat_map(|iy| (0..per_row).map(move |ix| (iy, ix)))
+                .collect();
+            let outputs = jobs
+                .par_iter()
+                .map(|&(iy, ix)| -> Result<Vec<f32>> {
+                    let (y0, x0) = (ty.starts[iy], tx.starts[ix]);
+                    let mut tile = vec![0.0f32; th * tw];
+                    for ly in 0..th {
+                        let sy = mirror((y0 + ly) as isize, h);
+                        for lx in 0..tw {
+                            let sx = mirror((x0 + lx) as isize, w);
+                            tile[ly * tw + lx] = normalizer.apply(plane.at(sx, sy));
+                        }
+                    }
+                    let prob = self.run_tile(&tile, th, tw)?;
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress(Progress {
+                        stage: Stage::Inference,
+                        done: n,
+                        total,
+                    });
+                    Ok(prob)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let end = (ty.starts[last] + th).min(h);
+            acc.resize((end - base) * w, 0.0);
+            for (&(iy, ix), prob) in jobs.iter().zip(&outputs) {
+                let (y0, x0) = (ty.starts[iy], tx.starts[ix]);
+                let (wy, wx) = (&ty.weights[iy], &tx.weights[ix]);
+                for ly in 0..th.min(h - y0) {
+                    let row = (y0 + ly - base) * w;
+                    for lx in 0..tw.min(w - x0) {
+                        let weight = wy[ly] * wx[lx];
+                        if weight > 0.0 {
+                            acc[row + x0 + lx] += weight * prob[ly * tw + lx];
+                        }
                     }
                 }
             }
-            drop(out);
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            progress(Progress {
-                stage: Stage::Inference,
-                done: n,
-                total,
-            });
-            Ok(())
-        })?;
-        let mut out = output
-            .into_inner()
-            .map_err(|_| Error::backend("a worker thread failed"))?;
-        out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-            for (x, v) in row.iter_mut().enumerate() {
-                *v /= ty.norm[y] * tx.norm[x];
+            drop(outputs);
+            // Rows above the next tile row are final.
+            let finished = ty.starts.get(last + 1).map_or(h, |&s| s.min(h));
+            if finished > base {
+                let n = (finished - base) * w;
+                acc[..n].par_chunks_mut(w).enumerate().for_each(|(r, row)| {
+                    for (x, v) in row.iter_mut().enumerate() {
+                        *v /= ty.norm[base + r] * tx.norm[x];
+                    }
+                });
+                emit(base, &acc[..n])?;
+                acc.drain(..n);
+                base = finished;
             }
-        });
-        Ok(out)
+        }
+        Ok(())
     }
 }
 
@@ -374,6 +409,56 @@ impl NucleiResult {
     }
 }
 
+/// The settings of one Find Nuclei run, resolved against the model's defaults and the image's
+/// calibration.
+pub(crate) struct Resolved {
+    pub(crate) threshold: f32,
+    pub(crate) min_size_um2: f64,
+    pub(crate) pixel_width_um: f64,
+    pub(crate) pixel_height_um: f64,
+    pub(crate) calibrated: bool,
+    pub(crate) objects: ObjectParams,
+    /// The model's pixel size when the plane must be resampled to it first.
+    pub(crate) resample_to_um: Option<f64>,
+}
+
+impl Resolved {
+    pub(crate) fn new(
+        model: &Model,
+        calibration: Calibration,
+        params: &NucleiParams,
+    ) -> Result<Self> {
+        params.validate()?;
+        let card = model.card();
+        let threshold = params.threshold.unwrap_or(card.defaults.threshold);
+        let min_size_um2 = params.min_size_um2.unwrap_or(card.defaults.min_size_um2);
+        let calibrated = calibration.pixel_area_um2().is_some();
+        let pw = calibration.pixel_width_um.unwrap_or(1.0);
+        let ph = calibration.pixel_height_um.unwrap_or(pw);
+        if !calibrated {
+            log::info!("image is not calibrated: assuming 1 µm per pixel for sizes and positions");
+        }
+        let resample_to_um = card.pixel_size_um.filter(|&model_px| {
+            calibrated
+                && (((pw / model_px) - 1.0).abs() > 0.01 || (ph / model_px - 1.0).abs() > 0.01)
+        });
+        Ok(Resolved {
+            threshold,
+            min_size_um2,
+            pixel_width_um: pw,
+            pixel_height_um: ph,
+            calibrated,
+            objects: ObjectParams {
+                threshold,
+                min_area_px: min_size_um2 / (pw * ph),
+                split: params.split,
+                split_depth_px: params.split_depth_px,
+            },
+            resample_to_um,
+        })
+    }
+}
+
 /// Finds nuclei in `plane`: probability, objects, measurements and statistics.
 pub fn find_nuclei(
     model: &Model,
@@ -382,21 +467,11 @@ pub fn find_nuclei(
     params: &NucleiParams,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<NucleiResult> {
-    params.validate()?;
-    let card = model.card();
-    let threshold = params.threshold.unwrap_or(card.defaults.threshold);
-    let min_size_um2 = params.min_size_um2.unwrap_or(card.defaults.min_size_um2);
-    let calibrated = calibration.pixel_area_um2().is_some();
-    let pw = calibration.pixel_width_um.unwrap_or(1.0);
-    let ph = calibration.pixel_height_um.unwrap_or(pw);
-    if !calibrated {
-        log::info!("image is not calibrated: assuming 1 µm per pixel for sizes and positions");
-    }
+    let resolved = Resolved::new(model, calibration, params)?;
+    let (pw, ph) = (resolved.pixel_width_um, resolved.pixel_height_um);
     let started = std::time::Instant::now();
-    let probability = match card.pixel_size_um.filter(|_| calibrated) {
-        Some(model_px)
-            if ((pw / model_px) - 1.0).abs() > 0.01 || (ph / model_px - 1.0).abs() > 0.01 =>
-        {
+    let probability = match resolved.resample_to_um {
+        Some(model_px) => {
             log::info!("resampling from {pw:.4} µm to the model's {model_px:.4} µm pixels");
             let (nw, nh) = (
                 ((plane.width() as f64 * pw / model_px).round() as usize).max(1),
@@ -406,19 +481,14 @@ pub fn find_nuclei(
             let p = model.predict(&resampled, progress)?;
             resample(&p, nw, nh, plane.width(), plane.height())
         }
-        _ => model.predict(plane, progress)?,
+        None => model.predict(plane, progress)?,
     };
     progress(Progress {
         stage: Stage::Objects,
         done: 0,
         total: 1,
     });
-    let object_params = ObjectParams {
-        threshold,
-        min_area_px: min_size_um2 / (pw * ph),
-        split: params.split,
-        split_depth_px: params.split_depth_px,
-    };
+    let object_params = resolved.objects;
     let inferred = std::time::Instant::now();
     let labels = find_objects(&probability, plane.width(), plane.height(), &object_params);
     let labelled = std::time::Instant::now();
@@ -442,11 +512,11 @@ pub fn find_nuclei(
         labels,
         stats: PopulationStats::from_sizes(&sizes),
         objects,
-        threshold,
-        min_size_um2,
+        threshold: resolved.threshold,
+        min_size_um2: resolved.min_size_um2,
         pixel_width_um: pw,
         pixel_height_um: ph,
-        calibrated,
+        calibrated: resolved.calibrated,
         backend: model.backend_description(),
     })
 }

@@ -242,6 +242,12 @@ pub fn write_onnx(model: &UNet, description: &str, path: &Path) -> Result<()> {
     brightseg::io::write_bytes_atomically(path, &bytes)
 }
 
+/// Tile edge written into the description of every model brightseg trains. Our narrow U-Nets run
+/// fastest on 512² tiles: 2048² end to end took 1.8 s with 512² tiles, 2.9 s with 256² (a 32-pixel
+/// halo wastes 44 % of a 256² tile, 23 % of a 512² one) and 3.4 s with 1024² (cache misses);
+/// release build, tract, 2 threads.
+pub const TILE_SIZE: usize = 512;
+
 /// What the model description states besides the network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {

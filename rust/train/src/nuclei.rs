@@ -345,7 +345,7 @@ pub fn train_nuclei(
         pixel_um: data.pixel_um,
         threshold,
         min_size_um2: config.min_area_um2,
-        tile_size: 256,
+        tile_size: crate::export::TILE_SIZE,
         size_multiple: arch.size_multiple(),
         training_data: request.training_data.clone(),
         metrics: vec![

@@ -24,6 +24,8 @@ pub struct TractBackend {
     declared: Option<Vec<Option<usize>>>,
     plans: Mutex<HashMap<Vec<usize>, Plan>>,
     source: String,
+    /// Whether tract's direct spatial convolution is kept (see [`direct_convolution_suits`]).
+    direct_convolution: bool,
 }
 
 impl TractBackend {
@@ -68,11 +70,22 @@ impl TractBackend {
                 |()| None,
             )
         });
+        let direct_convolution = direct_convolution_suits(&bytes);
+        log::debug!(
+            "tract: {} convolutions for {}",
+            if direct_convolution {
+                "direct spatial"
+            } else {
+                "im2col + matrix product"
+            },
+            path.display()
+        );
         let backend = TractBackend {
             model,
             declared,
             plans: Mutex::new(HashMap::new()),
             source: path.display().to_string(),
+            direct_convolution,
         };
         backend.plan(first_shape)?;
         Ok(backend)
@@ -123,13 +136,17 @@ impl TractBackend {
                 .and_then(|m| m.into_runnable())
         };
         // tract 0.23 turns 3×3 convolutions with few input channels into a "direct spatial"
-        // kernel; on our U-Nets im2col and a matrix product are faster (measured with
-        // `brightseg bench --profile-tract`: 1.36 s → 0.75 s per 512² tile, one thread). The
-        // environment variable of the same name still decides when it is set.
+        // kernel. Whether that pays depends on the network (see `direct_convolution_suits`);
+        // the environment variable of the same name still decides when it is set.
         let plan = if std::env::var_os(DIRECT_SPATIAL_KNOB).is_some() {
             optimise()
         } else {
-            KnobScope::new([(DIRECT_SPATIAL_KNOB, "true")]).and_then(|scope| scope.enter(optimise))
+            let disable = if self.direct_convolution {
+                "false"
+            } else {
+                "true"
+            };
+            KnobScope::new([(DIRECT_SPATIAL_KNOB, disable)]).and_then(|scope| scope.enter(optimise))
         }
         .map_err(mismatch)?;
         self.plans
@@ -160,6 +177,41 @@ impl TractBackend {
         by_op.sort_by(|a, b| b.1.total_cmp(&a.1));
         Ok(by_op)
     }
+}
+
+/// Widest convolution for which tract's direct spatial kernel still beats im2col and a matrix
+/// product: input channels × kernel taps (32 channels of a 3×3 kernel).
+const DIRECT_CONVOLUTION_MAX_TAPS: i64 = 32 * 9;
+
+/// Whether tract's direct spatial convolution should run this ONNX network: when every
+/// convolution is narrow. Measured with `brightseg bench --profile-tract` (one thread, 512² tile):
+/// on the narrow U-Nets brightseg trains (4–32 channels) direct spatial took half the time of
+/// im2col; on `unet2d_nuclei_broad` (up to 256 channels) im2col took 0.75 s against 1.36 s.
+/// A file whose convolution weights cannot be read keeps tract's im2col.
+fn direct_convolution_suits(onnx: &[u8]) -> bool {
+    let Ok(proto) = tract_onnx::onnx().proto_model_for_read(&mut &onnx[..]) else {
+        return false;
+    };
+    let Some(graph) = proto.graph else {
+        return false;
+    };
+    let taps: HashMap<&str, i64> = graph
+        .initializer
+        .iter()
+        .filter(|t| t.dims.len() == 4)
+        .map(|t| (t.name.as_str(), t.dims[1..].iter().product()))
+        .collect();
+    let mut widths = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Conv")
+        .map(|n| n.input.get(1).and_then(|w| taps.get(w.as_str())).copied());
+    let mut any = false;
+    let narrow = widths.all(|t| {
+        any = true;
+        t.is_some_and(|t| t <= DIRECT_CONVOLUTION_MAX_TAPS)
+    });
+    any && narrow
 }
 
 /// `input` as a tract tensor of `shape`.
@@ -214,5 +266,50 @@ mod tests {
             .expect("must fail")
             .to_string()
             .contains("cannot read"));
+    }
+
+    fn repo_path(relative: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(relative)
+    }
+
+    #[test]
+    fn narrow_networks_get_direct_convolution_and_the_same_numbers() {
+        let onnx = repo_path("models/nuclei-brightfield/model.onnx");
+        let bytes = std::fs::read(&onnx).expect("shipped model");
+        assert!(direct_convolution_suits(&bytes));
+        assert!(!direct_convolution_suits(b"not onnx"));
+        // Both kinds of plan compute the same map.
+        let shape = [1, 1, 64, 96];
+        let input: Vec<f32> = (0..64 * 96)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let mut backend = TractBackend::load(&onnx, &shape).expect("load");
+        assert!(backend.direct_convolution);
+        let (direct, _) = backend.run(&input, &shape).expect("direct");
+        backend.direct_convolution = false;
+        backend.plans = Mutex::new(HashMap::new());
+        let (im2col, _) = backend.run(&input, &shape).expect("im2col");
+        let worst = direct
+            .iter()
+            .zip(&im2col)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "direct and im2col differ by {worst}");
+    }
+
+    #[test]
+    fn wide_networks_keep_im2col() {
+        let onnx = repo_path("../shared/models/unet2d_nuclei_broad/weights.onnx");
+        let Ok(bytes) = std::fs::read(&onnx) else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{} is missing",
+                onnx.display()
+            );
+            return;
+        };
+        assert!(!direct_convolution_suits(&bytes));
     }
 }

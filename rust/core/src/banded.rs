@@ -1,0 +1,402 @@
+//! Find Nuclei on planes too large to hold a probability and a label plane in memory: the plane
+//! is predicted top to bottom ([`Model::predict_rows`]) and its objects are found band by band,
+//! and finished rows go to the caller (to a file, say) as soon as they are final.
+//!
+//! The probability is exactly the whole-plane one (same tiles, same blending). A band keeps the
+//! objects whose connected component starts on one of its rows; it sees `BAND_MARGIN` rows
+//! below itself, so such a component is whole unless it is taller than the margin (counted in
+//! [`BandedOutcome::cut_objects`]). Objects are numbered in raster order of their first pixel,
+//! as in the whole-plane result, which a band-by-band run equals for objects that are not cut.
+
+use crate::error::{Error, Result};
+use crate::image::{Calibration, Plane};
+use crate::measure::{measure_objects, ObjectMeasurement, PopulationStats};
+use crate::objects::find_objects_keeping;
+use crate::pipeline::{Model, NucleiParams, Progress, Resolved, Stage};
+
+/// Rows a band looks below itself so that the objects starting in it are whole.
+pub const BAND_MARGIN: usize = 256;
+
+/// Pixels a band holds by default (its rows are this divided by the width, at least twice
+/// the margin): memory stays near 20 bytes per band pixel whatever the plane's size.
+pub const BAND_PIXELS: usize = 16 << 20;
+
+/// Finished rows handed to the caller, top to bottom, each row once.
+#[derive(Debug, Clone, Copy)]
+pub struct FinishedRows<'a> {
+    /// Index of the first row.
+    pub first_row: usize,
+    /// Object labels of the rows (0 = background), numbered as in the whole plane.
+    pub labels: &'a [u32],
+    /// The probability of the rows.
+    pub probability: &'a [f32],
+}
+
+/// What a band-by-band Find Nuclei found in one plane (its pixel rows went to the caller).
+#[derive(Debug, Clone)]
+pub struct BandedOutcome {
+    /// One measurement per nucleus, by label.
+    pub objects: Vec<ObjectMeasurement>,
+    /// Harmony population statistics of nucleus sizes.
+    pub stats: PopulationStats,
+    /// Threshold used.
+    pub threshold: f32,
+    /// Minimum size used, µm².
+    pub min_size_um2: f64,
+    /// Pixel width used for µm values.
+    pub pixel_width_um: f64,
+    /// Pixel height used for µm values.
+    pub pixel_height_um: f64,
+    /// False when the image had no calibration and 1 µm per pixel was assumed.
+    pub calibrated: bool,
+    /// Which backend ran the model.
+    pub backend: String,
+    /// Objects taller than [`BAND_MARGIN`] rows that were cut at a band's lower edge.
+    pub cut_objects: usize,
+    /// Pixels covered by objects.
+    pub covered_pixels: u64,
+}
+
+/// Band height (rows) for a plane `width` pixels wide holding about `pixels` per band.
+pub fn band_rows_for(width: usize, pixels: usize) -> usize {
+    (pixels / width.max(1)).max(2 * BAND_MARGIN)
+}
+
+/// Whether `plane` can be processed band by band with `model`: only at the model's own pixel
+/// size (a plane that needs resampling is resampled whole).
+pub fn supports(model: &Model, calibration: Calibration, params: &NucleiParams) -> Result<bool> {
+    Ok(Resolved::new(model, calibration, params)?
+        .resample_to_um
+        .is_none())
+}
+
+/// Finds nuclei in `plane` a band of `band_rows` rows at a time; `sink` receives the label and
+/// probability rows in order. Fails when the plane would need resampling (see [`supports`]).
+pub fn find_nuclei_in_bands(
+    model: &Model,
+    plane: &Plane,
+    calibration: Calibration,
+    params: &NucleiParams,
+    band_rows: usize,
+    progress: &(dyn Fn(Progress) + Sync),
+    sink: &mut dyn FnMut(FinishedRows<'_>) -> Result<()>,
+) -> Result<BandedOutcome> {
+    in_bands(
+        model,
+        plane,
+        calibration,
+        params,
+        (band_rows, BAND_MARGIN),
+        progress,
+        sink,
+    )
+}
+
+/// [`find_nuclei_in_bands`] with a chosen margin below each band.
+fn in_bands(
+    model: &Model,
+    plane: &Plane,
+    calibration: Calibration,
+    params: &NucleiParams,
+    (band_rows, margin): (usize, usize),
+    progress: &(dyn Fn(Progress) + Sync),
+    sink: &mut dyn FnMut(FinishedRows<'_>) -> Result<()>,
+) -> Result<BandedOutcome> {
+    let resolved = Resolved::new(model, calibration, params)?;
+    if resolved.resample_to_um.is_some() {
+        return Err(Error::invalid(
+            "band-by-band processing needs the image at the model's pixel size",
+        ));
+    }
+    let mut bands = Bands::new(plane, &resolved, band_rows.max(1), margin);
+    model.predict_rows(plane, progress, &mut |first, rows| {
+        bands.add_probability(first, rows, sink)
+    })?;
+    bands.finish()?;
+    progress(Progress {
+        stage: Stage::Objects,
+        done: 1,
+        total: 1,
+    });
+    let sizes: Vec<f64> = bands.objects.iter().map(|o| o.area_um2).collect();
+    Ok(BandedOutcome {
+        stats: PopulationStats::from_sizes(&sizes),
+        objects: bands.objects,
+        threshold: resolved.threshold,
+        min_size_um2: resolved.min_size_um2,
+        pixel_width_um: resolved.pixel_width_um,
+        pixel_height_um: resolved.pixel_height_um,
+        calibrated: resolved.calibrated,
+        backend: model.backend_description(),
+        cut_objects: bands.cut_objects,
+        covered_pixels: bands.covered_pixels,
+    })
+}
+
+/// An object found in a band, waiting for its final number.
+struct Pending {
+    first_pixel: usize,
+    provisional: u32,
+    measurement: ObjectMeasurement,
+}
+
+/// The state of a band-by-band run.
+struct Bands<'p> {
+    plane: &'p Plane,
+    resolved: &'p Resolved,
+    width: usize,
+    height: usize,
+    band_rows: usize,
+    margin: usize,
+    /// First row of the band being filled.
+    band_start: usize,
+    /// Probability rows [prob_first, prob_first + prob.len() / width).
+    prob: Vec<f32>,
+    prob_first: usize,
+    /// Provisional object ids of rows [band_start, …) (0 = background).
+    pending_labels: Vec<u32>,
+    /// Final number of each provisional id (0 until numbered).
+    final_of: Vec<u32>,
+    waiting: Vec<Pending>,
+    objects: Vec<ObjectMeasurement>,
+    cut_objects: usize,
+    covered_pixels: u64,
+}
+
+impl<'p> Bands<'p> {
+    fn new(plane: &'p Plane, resolved: &'p Resolved, band_rows: usize, margin: usize) -> Self {
+        Bands {
+            plane,
+            resolved,
+            width: plane.width(),
+            height: plane.height(),
+            band_rows,
+            margin,
+            band_start: 0,
+            prob: Vec::new(),
+            prob_first: 0,
+            pending_labels: Vec::new(),
+            final_of: vec![0],
+            waiting: Vec::new(),
+            objects: Vec::new(),
+            cut_objects: 0,
+            covered_pixels: 0,
+        }
+    }
+
+    fn prob_end(&self) -> usize {
+        self.prob_first + self.prob.len() / self.width
+    }
+
+    /// Takes finished probability rows; settles every band whose window is complete.
+    fn add_probability(
+        &mut self,
+        first: usize,
+        rows: &[f32],
+        sink: &mut dyn FnMut(FinishedRows<'_>) -> Result<()>,
+    ) -> Result<()> {
+        debug_assert_eq!(first, self.prob_end());
+        self.prob.extend_from_slice(rows);
+        while self.band_start < self.height {
+            let band_end = (self.band_start + self.band_rows).min(self.height);
+            let window_end = (band_end + self.margin).min(self.height);
+            if self.prob_end() < window_end {
+                break;
+            }
+            self.settle_band(band_end, window_end, sink)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<()> {
+        if self.band_start < self.height {
+            return Err(Error::backend(
+                "the probability map ended before the last row of the image",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Finds, measures and numbers the objects starting in rows [band_start, band_end), then
+    /// hands rows [band_start, band_end) to the sink.
+    fn settle_band(
+        &mut self,
+        band_end: usize,
+        window_end: usize,
+        sink: &mut dyn FnMut(FinishedRows<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let w = self.width;
+        let start = self.band_start;
+        // One row above the band tells components that began higher up from those that
+        // begin in the band.
+        let window_start = start.saturating_sub(1);
+        let offset = (window_start - self.prob_first) * w;
+        let window_prob = &self.prob[offset..offset + (window_end - window_start) * w];
+        let window_rows = window_end - window_start;
+        let labels =
+            find_objects_keeping(window_prob, w, window_rows, &self.resolved.objects, |row| {
+                (start..band_end).contains(&(window_start + row))
+            });
+        let window_plane = self.plane.rows(window_start, window_end)?;
+        let measured = measure_objects(
+            &labels,
+            window_prob,
+            &window_plane,
+            self.resolved.pixel_width_um,
+            self.resolved.pixel_height_um,
+        );
+        // First pixel of each label (labels are numbered in raster order of it).
+        let mut first_pixel = vec![usize::MAX; labels.count + 1];
+        for (i, &l) in labels.data.iter().enumerate() {
+            if l != 0 && first_pixel[l as usize] == usize::MAX {
+                first_pixel[l as usize] = i;
+            }
+        }
+        let base_id = self.final_of.len() as u32 - 1;
+        self.final_of.resize(self.final_of.len() + labels.count, 0);
+        // Objects reaching the window's lower edge inside the plane were cut.
+        if window_end < self.height {
+            let last_row = &labels.data[(window_rows - 1) * w..];
+            let mut cut: Vec<u32> = last_row.iter().copied().filter(|&l| l != 0).collect();
+            cut.sort_unstable();
+            cut.dedup();
+            self.cut_objects += cut.len();
+        }
+        let (dy, ph) = (window_start, self.resolved.pixel_height_um);
+        for (k, mut m) in measured.into_iter().enumerate() {
+            m.bbox_y += dy;
+            m.centroid_y_um += dy as f64 * ph;
+            self.waiting.push(Pending {
+                first_pixel: window_start * w + first_pixel[k + 1],
+                provisional: base_id + k as u32 + 1,
+                measurement: m,
+            });
+        }
+        // Provisional ids into the rows from the band's start on.
+        let rows_needed = (window_end - start) * w;
+        if self.pending_labels.len() < rows_needed {
+            self.pending_labels.resize(rows_needed, 0);
+        }
+        let skip = (start - window_start) * w;
+        for (slot, &l) in self.pending_labels.iter_mut().zip(&labels.data[skip..]) {
+            if l != 0 && *slot == 0 {
+                *slot = base_id + l;
+            }
+        }
+        // Every object with its first pixel above the band's end is final: number them.
+        let limit = band_end * w;
+        self.waiting.sort_by_key(|p| p.first_pixel);
+        let ready = self.waiting.partition_point(|p| p.first_pixel < limit);
+        for pending in self.waiting.drain(..ready) {
+            let id = self.objects.len() as u32 + 1;
+            self.final_of[pending.provisional as usize] = id;
+            let mut m = pending.measurement;
+            m.id = id;
+            self.covered_pixels += m.area_px;
+            self.objects.push(m);
+        }
+        // Hand over the band's rows.
+        let n = (band_end - start) * w;
+        let finished: Vec<u32> = self.pending_labels[..n]
+            .iter()
+            .map(|&p| self.final_of[p as usize])
+            .collect();
+        let prob_offset = (start - self.prob_first) * w;
+        sink(FinishedRows {
+            first_row: start,
+            labels: &finished,
+            probability: &self.prob[prob_offset..prob_offset + n],
+        })?;
+        self.pending_labels.drain(..n);
+        // Keep one row above the next band.
+        let keep_from = band_end.saturating_sub(1).max(self.prob_first);
+        self.prob.drain(..(keep_from - self.prob_first) * w);
+        self.prob_first = keep_from;
+        self.band_start = band_end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::find_nuclei;
+    use std::path::Path;
+
+    fn repo(relative: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(relative)
+    }
+
+    #[test]
+    fn bands_give_the_whole_plane_result() {
+        // ndev's scratch assay: oblique transmitted light, 576 × 210, ~70 nuclei per frame.
+        let image_path = repo("data/ndev/scratch-assay-labeled-10T-2Ch.tiff");
+        let Ok(image) = crate::io::read_image(&image_path) else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{} is missing",
+                image_path.display()
+            );
+            return;
+        };
+        let model = Model::load(&repo("models/nuclei-brightfield")).expect("shipped model");
+        let channel = image.resolve_channel(Some("oblique")).expect("channel");
+        let plane = image.plane(channel, 0, 0);
+        let calibration = Calibration::square(0.619);
+        let params = NucleiParams::default();
+        let whole = find_nuclei(&model, plane, calibration, &params, &|_| {}).expect("whole");
+        assert!(whole.stats.count > 30, "{} nuclei", whole.stats.count);
+        assert!(supports(&model, calibration, &params).expect("params"));
+        // Nuclei here are under 40 rows tall: a margin of 40 keeps them whole.
+        for (band_rows, margin) in [(16, 40), (50, 40), (300, BAND_MARGIN)] {
+            let (mut labels, mut probability, mut next_row) = (Vec::new(), Vec::new(), 0);
+            let outcome = in_bands(
+                &model,
+                plane,
+                calibration,
+                &params,
+                (band_rows, margin),
+                &|_| {},
+                &mut |rows| {
+                    assert_eq!(rows.first_row, next_row, "rows arrive in order, once");
+                    next_row += rows.labels.len() / plane.width();
+                    labels.extend_from_slice(rows.labels);
+                    probability.extend_from_slice(rows.probability);
+                    Ok(())
+                },
+            )
+            .expect("banded");
+            assert_eq!(next_row, plane.height());
+            assert_eq!(probability, whole.probability, "band rows {band_rows}");
+            assert_eq!(labels, whole.labels.data, "band rows {band_rows}");
+            assert_eq!(outcome.cut_objects, 0);
+            assert_eq!(outcome.objects.len(), whole.objects.len());
+            for (a, b) in outcome.objects.iter().zip(&whole.objects) {
+                assert_eq!(
+                    (a.id, a.area_px, a.bbox_x, a.bbox_y),
+                    (b.id, b.area_px, b.bbox_x, b.bbox_y)
+                );
+                assert!((a.centroid_y_um - b.centroid_y_um).abs() < 1e-6);
+                assert!((a.mean_intensity - b.mean_intensity).abs() < 1e-6);
+                assert!((a.roundness - b.roundness).abs() < 1e-6);
+            }
+            assert_eq!(outcome.stats, whole.stats);
+        }
+        // A margin shorter than the nuclei cuts some of them, and says so.
+        let cut = in_bands(
+            &model,
+            plane,
+            calibration,
+            &params,
+            (16, 4),
+            &|_| {},
+            &mut |_| Ok(()),
+        )
+        .expect("banded");
+        assert!(cut.cut_objects > 0);
+        // Resampling is refused rather than done band by band.
+        assert!(!supports(&model, Calibration::square(0.3), &params).expect("params"));
+    }
+}
