@@ -4,8 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use brightseg::banded::{
+    self, band_rows_for, find_nuclei_in_bands, BandedOutcome, BAND_MARGIN, BAND_PIXELS,
+};
 use brightseg::image::Calibration;
-use brightseg::io::{self, OutputPlane};
+use brightseg::image::Plane;
+use brightseg::io::{self, RawKind, RawPlanes};
 use brightseg::measure::{
     ObjectMeasurement, PopulationStats, SUMMARY_LEAD_COLUMNS, SUMMARY_TAIL_COLUMNS,
     UNCALIBRATED_MESSAGE,
@@ -399,6 +403,84 @@ pub(crate) fn number(v: f64) -> String {
 
 /// Processes one image: every (t, z) plane of the chosen channel. Returns its summary rows and
 /// the number of nuclei.
+/// Planes larger than this are processed band by band unless --band-rows says otherwise.
+const BANDED_ABOVE_PIXELS: usize = 64 << 20;
+
+/// What one plane gave, once its label and probability rows went to their files.
+struct PlaneOutcome {
+    t: usize,
+    z: usize,
+    objects: Vec<ObjectMeasurement>,
+    stats: PopulationStats,
+    threshold: f32,
+    min_size_um2: f64,
+    pixel_width_um: f64,
+    pixel_height_um: f64,
+    calibrated: bool,
+    backend: String,
+    covered_percent: f64,
+    /// Nuclei dropped for overlapping artifacts (with --exclude-artifacts).
+    excluded: Option<usize>,
+    /// Objects cut at band edges (band-by-band planes only).
+    cut: usize,
+}
+
+impl PlaneOutcome {
+    fn whole(t: usize, z: usize, r: NucleiResult, excluded: Option<usize>) -> Self {
+        PlaneOutcome {
+            t,
+            z,
+            covered_percent: r.covered_percent(),
+            objects: r.objects,
+            stats: r.stats,
+            threshold: r.threshold,
+            min_size_um2: r.min_size_um2,
+            pixel_width_um: r.pixel_width_um,
+            pixel_height_um: r.pixel_height_um,
+            calibrated: r.calibrated,
+            backend: r.backend,
+            excluded,
+            cut: 0,
+        }
+    }
+
+    fn banded(t: usize, z: usize, r: BandedOutcome, pixels: usize) -> Self {
+        PlaneOutcome {
+            t,
+            z,
+            covered_percent: 100.0 * r.covered_pixels as f64 / pixels.max(1) as f64,
+            objects: r.objects,
+            stats: r.stats,
+            threshold: r.threshold,
+            min_size_um2: r.min_size_um2,
+            pixel_width_um: r.pixel_width_um,
+            pixel_height_um: r.pixel_height_um,
+            calibrated: r.calibrated,
+            backend: r.backend,
+            excluded: None,
+            cut: r.cut_objects,
+        }
+    }
+}
+
+/// Band height for a plane, or `None` to process it whole.
+fn band_rows(job: &Job<'_>, plane: &Plane, calibration: Calibration) -> Result<Option<usize>> {
+    let (w, h) = (plane.width(), plane.height());
+    let rows = match job.args.band_rows {
+        Some(0) => return Ok(None),
+        Some(rows) => rows,
+        None if w * h > BANDED_ABOVE_PIXELS || job.model.check_memory(w, h).is_err() => {
+            band_rows_for(w, BAND_PIXELS)
+        }
+        None => return Ok(None),
+    };
+    if job.artifacts.is_some() || !banded::supports(job.model, calibration, job.params)? {
+        // Excluding artifacts and resampling need the whole plane.
+        return Ok(None);
+    }
+    Ok(Some(rows))
+}
+
 fn process_image(
     input: &Path,
     outputs: &Outputs,
@@ -421,8 +503,17 @@ fn process_image(
     let planes: Vec<(usize, usize)> = (0..image.frames())
         .flat_map(|t| (0..image.slices()).map(move |z| (t, z)))
         .collect();
-    let mut results: Vec<(usize, usize, NucleiResult)> = Vec::new();
-    let mut excluded: Vec<usize> = Vec::new();
+    let (w, h) = (image.width(), image.height());
+    // Label and probability rows go to temporary files next to the outputs, plane by plane,
+    // so no more than one plane's maps (or one band's) is held in memory.
+    let out_dir = outputs.labels.parent().unwrap_or_else(|| Path::new("."));
+    let mut label_rows = RawPlanes::new_in(out_dir)?;
+    let mut probability_rows = if args.probability {
+        Some(RawPlanes::new_in(out_dir)?)
+    } else {
+        None
+    };
+    let mut outcomes: Vec<PlaneOutcome> = Vec::new();
     // Artifacts take their model's defaults and are never split.
     let artifact_params = NucleiParams {
         split: false,
@@ -430,13 +521,41 @@ fn process_image(
     };
     for &(t, z) in &planes {
         let plane = image.plane(channel, z, t);
+        let label = plane_label(&name, t, z, planes.len());
         let report = |p: Progress| {
             if p.stage == Stage::Inference {
                 bar.set_message(format!("{name}: tile {}/{}", p.done, p.total));
             }
         };
+        if let Some(rows) = band_rows(job, plane, calibration)? {
+            bar.suspend(|| {
+                log::info!("{label}: {w} × {h} pixels, objects found in bands of {rows} rows")
+            });
+            if args.overlay {
+                bar.suspend(|| log::warn!("{label}: no overlay for a plane processed in bands"));
+            }
+            let found = find_nuclei_in_bands(
+                model,
+                plane,
+                calibration,
+                params,
+                rows,
+                &report,
+                &mut |band| {
+                    label_rows.push_labels(band.labels)?;
+                    if let Some(p) = probability_rows.as_mut() {
+                        p.push_floats(band.probability)?;
+                    }
+                    Ok(())
+                },
+            )
+            .with_context(|| label.clone())?;
+            outcomes.push(PlaneOutcome::banded(t, z, found, w * h));
+            continue;
+        }
         let mut r = find_nuclei(model, plane, calibration, params, &report)
-            .with_context(|| plane_label(&name, t, z, planes.len()))?;
+            .with_context(|| label.clone())?;
+        let mut excluded = None;
         if let Some(artifact_model) = job.artifacts {
             let found = find_nuclei(
                 artifact_model,
@@ -445,59 +564,60 @@ fn process_image(
                 &artifact_params,
                 &|_| {},
             )
-            .with_context(|| format!("{}: artifacts", plane_label(&name, t, z, planes.len())))?;
+            .with_context(|| format!("{label}: artifacts"))?;
             let mask: Vec<bool> = found.labels.data.iter().map(|&l| l != 0).collect();
-            excluded.push(r.exclude_overlapping(&mask, plane));
+            excluded = Some(r.exclude_overlapping(&mask, plane));
         }
-        results.push((t, z, r));
+        label_rows.push_labels(&r.labels.data)?;
+        if let Some(p) = probability_rows.as_mut() {
+            p.push_floats(&r.probability)?;
+        }
+        if args.overlay {
+            let rgb = overlay_rgb(plane, &r.labels);
+            io::write_png_rgb(&outputs.overlay(t, z, planes.len()), w, h, &rgb)?;
+        }
+        outcomes.push(PlaneOutcome::whole(t, z, r, excluded));
     }
-    let (w, h) = (image.width(), image.height());
-    let cal = Calibration {
-        pixel_width_um: Some(results[0].2.pixel_width_um),
-        pixel_height_um: Some(results[0].2.pixel_height_um),
-    };
     let cal = if calibration.pixel_area_um2().is_some() {
-        cal
+        Calibration {
+            pixel_width_um: Some(outcomes[0].pixel_width_um),
+            pixel_height_um: Some(outcomes[0].pixel_height_um),
+        }
     } else {
         Calibration::default()
     };
-    let label_planes: Vec<OutputPlane<'_>> = results
-        .iter()
-        .map(|(_, _, r)| OutputPlane::Labels(&r.labels.data))
-        .collect();
-    io::write_tiff(&outputs.labels, w, h, &label_planes, image.frames(), cal)?;
-    if args.probability {
-        let prob_planes: Vec<OutputPlane<'_>> = results
-            .iter()
-            .map(|(_, _, r)| OutputPlane::Float(&r.probability))
-            .collect();
-        io::write_tiff(
+    let max_label = outcomes.iter().map(|o| o.objects.len()).max().unwrap_or(0);
+    let max_label = u32::try_from(max_label).context("too many objects for 32-bit labels")?;
+    label_rows.write_tiff(
+        &outputs.labels,
+        w,
+        h,
+        image.frames(),
+        cal,
+        RawKind::Labels { max_label },
+    )?;
+    if let Some(p) = probability_rows {
+        p.write_tiff(
             &outputs.probability,
             w,
             h,
-            &prob_planes,
             image.frames(),
             cal,
+            RawKind::Float,
         )?;
-    }
-    if args.overlay {
-        for (t, z, r) in &results {
-            let rgb = overlay_rgb(image.plane(channel, *z, *t), &r.labels);
-            io::write_png_rgb(&outputs.overlay(*t, *z, planes.len()), w, h, &rgb)?;
-        }
     }
     let object_header: Vec<String> = ["Image", "T", "Z"]
         .iter()
         .chain(ObjectMeasurement::COLUMNS.iter())
         .map(|s| (*s).to_owned())
         .collect();
-    let object_rows: Vec<Vec<String>> = results
+    let object_rows: Vec<Vec<String>> = outcomes
         .iter()
-        .flat_map(|(t, z, r)| {
+        .flat_map(|o| {
             let name = &name;
-            r.objects.iter().map(move |o| {
-                let mut row = vec![name.clone(), (t + 1).to_string(), (z + 1).to_string()];
-                row.extend(o.values().iter().map(|v| number(*v)));
+            o.objects.iter().map(move |m| {
+                let mut row = vec![name.clone(), (o.t + 1).to_string(), (o.z + 1).to_string()];
+                row.extend(m.values().iter().map(|v| number(*v)));
                 row
             })
         })
@@ -507,40 +627,45 @@ fn process_image(
         || (channel + 1).to_string(),
         |n| format!("{} ({n})", channel + 1),
     );
-    let rows: Vec<Vec<String>> = results
+    let rows: Vec<Vec<String>> = outcomes
         .iter()
-        .enumerate()
-        .map(|(k, (t, z, r))| {
+        .map(|o| {
             let mut messages = Vec::new();
-            if !r.calibrated {
+            if !o.calibrated {
                 messages.push(UNCALIBRATED_MESSAGE.to_owned());
             }
-            if let Some(n) = excluded.get(k) {
+            if let Some(n) = o.excluded {
                 messages.push(format!("{n} nuclei overlapping artifacts excluded"));
+            }
+            if o.cut > 0 {
+                messages.push(format!(
+                    "{} objects taller than {BAND_MARGIN} rows were cut at band edges",
+                    o.cut
+                ));
             }
             let mut row = vec![
                 name.clone(),
                 channel_label.clone(),
-                (t + 1).to_string(),
-                (z + 1).to_string(),
+                (o.t + 1).to_string(),
+                (o.z + 1).to_string(),
                 "ok".to_owned(),
                 messages.join("; "),
             ];
-            row.extend(r.stats.values().iter().map(|v| number(*v)));
-            row.push(number(f64::from(r.threshold)));
-            row.push(number(r.min_size_um2));
-            row.push(number(r.pixel_width_um));
+            row.extend(o.stats.values().iter().map(|v| number(*v)));
+            row.push(number(f64::from(o.threshold)));
+            row.push(number(o.min_size_um2));
+            row.push(number(o.pixel_width_um));
             row.push(model.card().name.clone());
-            row.push(r.backend.clone());
+            row.push(o.backend.clone());
             if job.population == Population::Artifacts {
-                row.push(number(r.covered_percent()));
+                row.push(number(o.covered_percent));
             }
             row
         })
         .collect();
     // Written last: its presence marks the image as complete.
     write_csv(&outputs.summary, &summary_header_of(job.population), &rows)?;
-    let count = results.iter().map(|(_, _, r)| r.stats.count).sum();
+    let count = outcomes.iter().map(|o| o.stats.count).sum();
     Ok((rows, count))
 }
 

@@ -161,6 +161,12 @@ pub struct FindNucleiArgs {
     /// less memory per worker thread [default: from the model, else 512].
     #[arg(long = "tile-size", value_name = "PIXELS")]
     pub tile_size: Option<usize>,
+    /// Find objects band by band, this many rows at a time, so that only a band's probability
+    /// and labels are held in memory (results equal the whole plane's except for objects taller
+    /// than 256 rows) [default: bands of 16 megapixels for planes over 64 megapixels or over the
+    /// memory budget; 0: never].
+    #[arg(long = "band-rows", value_name = "ROWS")]
+    pub band_rows: Option<usize>,
     /// Also write the probability image (32-bit TIFF).
     #[arg(long)]
     pub probability: bool,

@@ -108,6 +108,12 @@ fn in_bands(
             "band-by-band processing needs the image at the model's pixel size",
         ));
     }
+    // A band and the rows below it cost what a plane of that height costs.
+    let (tile_rows, _) = model.card().tile_shape(plane.height(), plane.width());
+    model.check_memory(
+        plane.width(),
+        (band_rows + margin + tile_rows).min(plane.height()),
+    )?;
     let mut bands = Bands::new(plane, &resolved, band_rows.max(1), margin);
     model.predict_rows(plane, progress, &mut |first, rows| {
         bands.add_probability(first, rows, sink)

@@ -500,21 +500,231 @@ pub fn write_tiff(
     frames: usize,
     calibration: Calibration,
 ) -> Result<()> {
-    let frames = frames.max(1);
-    if planes.is_empty() || !planes.len().is_multiple_of(frames) {
-        return Err(Error::invalid(format!(
-            "{} planes cannot be split into {frames} time points",
-            planes.len()
-        )));
+    if planes.is_empty() {
+        return Err(Error::invalid("no planes to write"));
     }
-    let slices = planes.len() / frames;
     let labels16 = planes.iter().all(|p| match p {
         OutputPlane::Labels(l) => l.iter().all(|&v| v <= u32::from(u16::MAX)),
         OutputPlane::Float(_) | OutputPlane::Gray16(_) => true,
     });
+    // One kind of plane per file (the label width is decided for all planes together).
+    if planes
+        .iter()
+        .any(|p| std::mem::discriminant(p) != std::mem::discriminant(&planes[0]))
+    {
+        return Err(Error::invalid(
+            "all planes of a TIFF must have the same type",
+        ));
+    }
+    let (bits, sample_format): (u16, u16) = match planes[0] {
+        OutputPlane::Labels(_) if labels16 => (16, 1),
+        OutputPlane::Labels(_) => (32, 1),
+        OutputPlane::Float(_) => (32, 3),
+        OutputPlane::Gray16(_) => (16, 1),
+    };
+    let layout = TiffLayout {
+        width,
+        height,
+        planes: planes.len(),
+        frames,
+        calibration,
+        bits,
+        sample_format,
+    };
+    write_imagej_tiff(path, &layout, |dir| {
+        let mut first = None;
+        for p in planes {
+            let offset = match p {
+                // Converted a block of rows at a time, so no second full plane is held.
+                OutputPlane::Labels(l) if labels16 => {
+                    let mut at = None;
+                    for chunk in l.chunks(1 << 20) {
+                        let v: Vec<u16> = chunk.iter().map(|&x| x as u16).collect();
+                        at.get_or_insert(dir.write_data(v.as_slice()).map_err(tiff_write_error)?);
+                    }
+                    at.ok_or_else(|| std::io::Error::other("empty plane"))?
+                }
+                OutputPlane::Labels(l) => dir.write_data(*l).map_err(tiff_write_error)?,
+                OutputPlane::Float(f) => dir.write_data(*f).map_err(tiff_write_error)?,
+                OutputPlane::Gray16(g) => dir.write_data(*g).map_err(tiff_write_error)?,
+            };
+            first.get_or_insert(offset);
+        }
+        first.ok_or_else(|| std::io::Error::other("no planes"))
+    })
+}
+
+/// What a raw plane file written by [`RawPlanes`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawKind {
+    /// Object labels (`u32`); written as 16-bit when `max_label` fits.
+    Labels {
+        /// The largest label in the file.
+        max_label: u32,
+    },
+    /// Float values such as probabilities (`f32`).
+    Float,
+}
+
+/// Planes too large to keep in memory, appended row block by row block to an anonymous
+/// temporary file (`u32` labels or `f32` values), then written as a TIFF by [`RawPlanes::write_tiff`].
+pub struct RawPlanes {
+    file: BufWriter<File>,
+    values: u64,
+    dir: PathBuf,
+}
+
+impl RawPlanes {
+    /// An empty raw file in `dir` (on the output's file system; removed when dropped).
+    pub fn new_in(dir: &Path) -> Result<Self> {
+        let file = tempfile::tempfile_in(dir)
+            .map_err(|e| Error::io("create a temporary pixel file in", dir, e))?;
+        Ok(RawPlanes {
+            file: BufWriter::with_capacity(1 << 20, file),
+            values: 0,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Appends labels.
+    pub fn push_labels(&mut self, values: &[u32]) -> Result<()> {
+        self.values += values.len() as u64;
+        for v in values {
+            self.file
+                .write_all(&v.to_ne_bytes())
+                .map_err(|e| raw_error(&self.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Appends float values.
+    pub fn push_floats(&mut self, values: &[f32]) -> Result<()> {
+        self.values += values.len() as u64;
+        for v in values {
+            self.file
+                .write_all(&v.to_ne_bytes())
+                .map_err(|e| raw_error(&self.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything appended (planes of `width × height`, z fastest, then time) as an
+    /// ImageJ TIFF at `path`, atomically, reading the raw file a block at a time.
+    pub fn write_tiff(
+        self,
+        path: &Path,
+        width: usize,
+        height: usize,
+        frames: usize,
+        calibration: Calibration,
+        kind: RawKind,
+    ) -> Result<()> {
+        let plane = (width * height) as u64;
+        if plane == 0 || self.values == 0 || !self.values.is_multiple_of(plane) {
+            return Err(Error::invalid(format!(
+                "{} values are not whole {width} × {height} planes",
+                self.values
+            )));
+        }
+        let dir = self.dir;
+        let mut file = self
+            .file
+            .into_inner()
+            .map_err(|e| raw_error(&dir, e.into_error()))?;
+        file.rewind().map_err(|e| raw_error(&dir, e))?;
+        let (bits, sample_format) = match kind {
+            RawKind::Labels { max_label } if max_label <= u32::from(u16::MAX) => (16, 1),
+            RawKind::Labels { .. } => (32, 1),
+            RawKind::Float => (32, 3),
+        };
+        let layout = TiffLayout {
+            width,
+            height,
+            planes: (self.values / plane) as usize,
+            frames,
+            calibration,
+            bits,
+            sample_format,
+        };
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let total = self.values;
+        write_imagej_tiff(path, &layout, |dir| {
+            let mut first = None;
+            let mut left = total;
+            let mut bytes = vec![0u8; 4 << 20];
+            while left > 0 {
+                let n = left.min(1 << 20) as usize;
+                std::io::Read::read_exact(&mut reader, &mut bytes[..4 * n])?;
+                let words = bytes[..4 * n]
+                    .chunks_exact(4)
+                    .map(|b| [b[0], b[1], b[2], b[3]]);
+                let at = match (bits, sample_format) {
+                    (16, _) => {
+                        let v: Vec<u16> = words.map(|b| u32::from_ne_bytes(b) as u16).collect();
+                        dir.write_data(v.as_slice())
+                    }
+                    (_, 1) => {
+                        let v: Vec<u32> = words.map(u32::from_ne_bytes).collect();
+                        dir.write_data(v.as_slice())
+                    }
+                    _ => {
+                        let v: Vec<f32> = words.map(f32::from_ne_bytes).collect();
+                        dir.write_data(v.as_slice())
+                    }
+                }
+                .map_err(tiff_write_error)?;
+                first.get_or_insert(at);
+                left -= n as u64;
+            }
+            first.ok_or_else(|| std::io::Error::other("no planes"))
+        })
+    }
+}
+
+fn raw_error(dir: &Path, e: std::io::Error) -> Error {
+    Error::io("use the temporary pixel file in", dir, e)
+}
+
+/// Shape, type and calibration of an ImageJ TIFF.
+struct TiffLayout {
+    width: usize,
+    height: usize,
+    planes: usize,
+    frames: usize,
+    calibration: Calibration,
+    bits: u16,
+    sample_format: u16,
+}
+
+type Directory<'a> =
+    tiff::encoder::DirectoryEncoder<'a, BufWriter<File>, tiff::encoder::TiffKindStandard>;
+
+/// Writes an ImageJ TIFF atomically; `write_pixels` writes every plane's pixels back to back
+/// into the first directory and returns the offset of the first.
+fn write_imagej_tiff(
+    path: &Path,
+    layout: &TiffLayout,
+    write_pixels: impl FnOnce(&mut Directory<'_>) -> std::io::Result<u64>,
+) -> Result<()> {
+    let TiffLayout {
+        width,
+        height,
+        planes,
+        frames,
+        calibration,
+        bits,
+        sample_format,
+    } = *layout;
+    let frames = frames.max(1);
+    if planes == 0 || !planes.is_multiple_of(frames) {
+        return Err(Error::invalid(format!(
+            "{planes} planes cannot be split into {frames} time points"
+        )));
+    }
+    let slices = planes / frames;
     write_atomically(path, |file| {
         let mut enc = TiffEncoder::new(BufWriter::new(file)).map_err(tiff_write_error)?;
-        let mut description = format!("ImageJ=1.53t\nimages={}\n", planes.len());
+        let mut description = format!("ImageJ=1.53t\nimages={planes}\n");
         if slices > 1 {
             description.push_str(&format!("slices={slices}\n"));
         }
@@ -528,58 +738,23 @@ pub fn write_tiff(
         if resolution.is_some() {
             description.push_str("unit=micron\n");
         }
-        let (bits, sample_format): (u16, u16) = match planes[0] {
-            OutputPlane::Labels(_) if labels16 => (16, 1),
-            OutputPlane::Labels(_) => (32, 1),
-            OutputPlane::Float(_) => (32, 3),
-            OutputPlane::Gray16(_) => (16, 1),
-        };
-        // One kind of plane per file (the label width is decided for all planes together).
-        if planes
-            .iter()
-            .any(|p| std::mem::discriminant(p) != std::mem::discriminant(&planes[0]))
-        {
-            return Err(std::io::Error::other(
-                "all planes of a TIFF must have the same type",
-            ));
-        }
         let plane_bytes = (width * height * usize::from(bits / 8)) as u64;
         // ImageJ's layout: the first directory, then every plane's pixels back to back (ImageJ
         // reads `images=n` planes contiguously from the first offset), then the other
         // directories pointing into that block, so other readers see a normal multi-page TIFF.
         let mut first_offset = 0u64;
-        for k in 0..planes.len() {
+        let mut write_pixels = Some(write_pixels);
+        for k in 0..planes {
             let mut dir = enc.image_directory().map_err(tiff_write_error)?;
-            if k == 0 {
-                for (n, p) in planes.iter().enumerate() {
-                    let offset = match p {
-                        // Converted a block of rows at a time, so no second full plane is held.
-                        OutputPlane::Labels(l) if labels16 => {
-                            let mut first = None;
-                            for chunk in l.chunks(1 << 20) {
-                                let v: Vec<u16> = chunk.iter().map(|&x| x as u16).collect();
-                                let at = dir.write_data(v.as_slice()).map_err(tiff_write_error)?;
-                                first.get_or_insert(at);
-                            }
-                            first.ok_or_else(|| std::io::Error::other("empty plane"))?
-                        }
-                        OutputPlane::Labels(l) => dir.write_data(*l).map_err(tiff_write_error)?,
-                        OutputPlane::Float(f) => dir.write_data(*f).map_err(tiff_write_error)?,
-                        OutputPlane::Gray16(g) => dir.write_data(*g).map_err(tiff_write_error)?,
-                    };
-                    if n == 0 {
-                        first_offset = offset;
-                    } else if offset != first_offset + n as u64 * plane_bytes {
-                        return Err(std::io::Error::other("TIFF planes are not contiguous"));
-                    }
-                }
+            if let Some(write) = write_pixels.take() {
+                first_offset = write(&mut dir)?;
                 dir.write_tag(Tag::ImageDescription, description.as_str())
                     .map_err(tiff_write_error)?;
             }
             let offset = u32::try_from(first_offset + k as u64 * plane_bytes).map_err(|_| {
                 std::io::Error::other("image too large for a classic TIFF (over 4 GB)")
             })?;
-            let w = |dir: &mut tiff::encoder::DirectoryEncoder<'_, _, _>, tag, v: u32| {
+            let w = |dir: &mut Directory<'_>, tag, v: u32| {
                 dir.write_tag(tag, v).map_err(tiff_write_error)
             };
             w(&mut dir, Tag::ImageWidth, width as u32)?;
@@ -806,6 +981,64 @@ mod tests {
             1,
             "no temp files left"
         );
+    }
+
+    #[test]
+    fn raw_planes_write_the_same_file_as_planes_in_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (w, h) = (37, 11);
+        let cal = Calibration::square(0.5);
+        let small: Vec<u32> = (0..2 * w * h).map(|i| (i % 7) as u32).collect();
+        let large: Vec<u32> = (0..w * h).map(|i| (i * 997) as u32).collect();
+        let floats: Vec<f32> = (0..2 * w * h).map(|i| i as f32 / 3.0).collect();
+        let cases: [(&str, RawKind, Vec<OutputPlane<'_>>); 3] = [
+            (
+                "small",
+                RawKind::Labels { max_label: 6 },
+                small.chunks(w * h).map(OutputPlane::Labels).collect(),
+            ),
+            (
+                "large",
+                RawKind::Labels {
+                    max_label: (w * h * 997 - 997) as u32,
+                },
+                vec![OutputPlane::Labels(&large)],
+            ),
+            (
+                "floats",
+                RawKind::Float,
+                floats.chunks(w * h).map(OutputPlane::Float).collect(),
+            ),
+        ];
+        for (name, kind, planes) in cases {
+            let memory = dir.path().join(format!("{name}-memory.tif"));
+            write_tiff(&memory, w, h, &planes, 1, cal).expect("write");
+            let mut raw = RawPlanes::new_in(dir.path()).expect("raw");
+            for p in &planes {
+                // In uneven row blocks, as bands arrive.
+                match p {
+                    OutputPlane::Labels(l) => {
+                        raw.push_labels(&l[..5 * w]).expect("push");
+                        raw.push_labels(&l[5 * w..]).expect("push");
+                    }
+                    OutputPlane::Float(f) => raw.push_floats(f).expect("push"),
+                    OutputPlane::Gray16(_) => unreachable!(),
+                }
+            }
+            let streamed = dir.path().join(format!("{name}-raw.tif"));
+            raw.write_tiff(&streamed, w, h, 1, cal, kind)
+                .expect("write raw");
+            let (a, b) = (
+                std::fs::read(&memory).expect("read"),
+                std::fs::read(&streamed).expect("read"),
+            );
+            assert!(a == b, "{name}: the two files differ");
+        }
+        let mut short = RawPlanes::new_in(dir.path()).expect("raw");
+        short.push_floats(&[1.0; 10]).expect("push");
+        assert!(short
+            .write_tiff(&dir.path().join("x.tif"), w, h, 1, cal, RawKind::Float)
+            .is_err());
     }
 
     #[test]
