@@ -303,7 +303,7 @@ fn band_by_band_equals_whole_plane() {
     let model = repo_root().join("models/nuclei-brightfield");
     let dir = tempfile::tempdir().expect("tempdir");
     let (whole, bands) = (dir.path().join("whole"), dir.path().join("bands"));
-    let common = ["--channel", "oblique", "--probability"];
+    let common = ["--channel", "oblique", "--probability", "--overlay"];
     find_nuclei(
         &model,
         &image,
@@ -321,6 +321,18 @@ fn band_by_band_equals_whole_plane() {
         let a = std::fs::read(whole.join(format!("{stem}{file}"))).expect("whole output");
         let b = std::fs::read(bands.join(format!("{stem}{file}"))).expect("banded output");
         assert!(a == b, "{file} differs between whole-plane and banded runs");
+    }
+    for t in [1, 10] {
+        let png = format!("{stem}_overlay_t{t}_z1.png");
+        let a = read_image(&whole.join(&png)).expect("whole overlay");
+        let b = read_image(&bands.join(&png)).expect("banded overlay");
+        assert_eq!(a.channels(), 3);
+        for c in 0..3 {
+            assert!(
+                a.plane(c, 0, 0) == b.plane(c, 0, 0),
+                "{png} differs in channel {c}"
+            );
+        }
     }
     let objects = |d: &Path| -> Vec<Vec<f64>> {
         let text = std::fs::read_to_string(d.join(format!("{stem}_objects.csv"))).expect("csv");

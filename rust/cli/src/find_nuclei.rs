@@ -9,13 +9,13 @@ use brightseg::banded::{
 };
 use brightseg::image::Calibration;
 use brightseg::image::Plane;
-use brightseg::io::{self, RawKind, RawPlanes};
+use brightseg::io::{self, PngRows, RawKind, RawPlanes};
 use brightseg::measure::{
     ObjectMeasurement, PopulationStats, SUMMARY_LEAD_COLUMNS, SUMMARY_TAIL_COLUMNS,
     UNCALIBRATED_MESSAGE,
 };
 use brightseg::pipeline::{find_nuclei, Model, NucleiParams, NucleiResult, Progress, Stage};
-use brightseg::render::overlay_rgb;
+use brightseg::render::{overlay_rgb, OverlayRows};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::batch::{BatchRecord, Settings};
@@ -531,9 +531,13 @@ fn process_image(
             bar.suspend(|| {
                 log::info!("{label}: {w} × {h} pixels, objects found in bands of {rows} rows")
             });
-            if args.overlay {
-                bar.suspend(|| log::warn!("{label}: no overlay for a plane processed in bands"));
-            }
+            // The overlay is drawn and compressed as the bands arrive.
+            let mut overlay = if args.overlay {
+                let png = PngRows::create(&outputs.overlay(t, z, planes.len()), w, h)?;
+                Some((OverlayRows::new(plane), png))
+            } else {
+                None
+            };
             let found = find_nuclei_in_bands(
                 model,
                 plane,
@@ -546,10 +550,17 @@ fn process_image(
                     if let Some(p) = probability_rows.as_mut() {
                         p.push_floats(band.probability)?;
                     }
+                    if let Some((drawing, png)) = overlay.as_mut() {
+                        png.write_rows(&drawing.push(band.labels))?;
+                    }
                     Ok(())
                 },
             )
             .with_context(|| label.clone())?;
+            if let Some((drawing, mut png)) = overlay {
+                png.write_rows(&drawing.finish())?;
+                png.finish()?;
+            }
             outcomes.push(PlaneOutcome::banded(t, z, found, w * h));
             continue;
         }

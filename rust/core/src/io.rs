@@ -883,6 +883,61 @@ pub fn write_png_rgb(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Re
     })
 }
 
+/// An RGB PNG written a block of rows at a time (for overlays of planes processed in bands),
+/// appearing at its path only when [`PngRows::finish`] succeeds.
+pub struct PngRows {
+    stream: png::StreamWriter<'static, File>,
+    file: File,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl PngRows {
+    /// Starts `path`, `width × height` RGB pixels.
+    pub fn create(path: &Path, width: usize, height: usize) -> Result<Self> {
+        let tmp = temp_path_for(path);
+        let file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        let sync = file.try_clone().map_err(|e| Error::io("open", &tmp, e))?;
+        let png_error = |e: png::EncodingError| Error::io("write", &tmp, std::io::Error::other(e));
+        let (w, h) = (
+            u32::try_from(width).map_err(|_| Error::invalid("image too wide for a PNG"))?,
+            u32::try_from(height).map_err(|_| Error::invalid("image too tall for a PNG"))?,
+        );
+        let mut encoder = png::Encoder::new(file, w, h);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let stream = encoder
+            .write_header()
+            .and_then(|w| w.into_stream_writer_with_size(1 << 20))
+            .map_err(png_error)?;
+        Ok(PngRows {
+            stream,
+            file: sync,
+            tmp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Appends whole rows of RGB bytes.
+    pub fn write_rows(&mut self, rgb: &[u8]) -> Result<()> {
+        self.stream
+            .write_all(rgb)
+            .map_err(|e| Error::io("write", &self.tmp, e))
+    }
+
+    /// Ends the file and moves it into place.
+    pub fn finish(self) -> Result<()> {
+        let tmp = self.tmp;
+        self.stream
+            .finish()
+            .map_err(|e| Error::io("write", &tmp, std::io::Error::other(e)))?;
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| Error::io("move into place", &self.path, e))
+    }
+}
+
 /// True for file names brightseg can read (by extension), used when expanding folders.
 pub fn is_supported_image_name(path: &Path) -> bool {
     let ext = path
