@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use brightseg::banded::{
-    self, band_rows_for, find_nuclei_in_bands, BandedOutcome, BAND_MARGIN, BAND_PIXELS,
+    self, band_rows_for, find_nuclei_in_bands, BandedOutcome, BANDS_ABOVE_PIXELS, BAND_MARGIN,
+    BAND_PIXELS,
 };
 use brightseg::image::Calibration;
 use brightseg::image::Plane;
@@ -403,9 +404,6 @@ pub(crate) fn number(v: f64) -> String {
 
 /// Processes one image: every (t, z) plane of the chosen channel. Returns its summary rows and
 /// the number of nuclei.
-/// Planes larger than this are processed band by band unless --band-rows says otherwise.
-const BANDED_ABOVE_PIXELS: usize = 64 << 20;
-
 /// What one plane gave, once its label and probability rows went to their files.
 struct PlaneOutcome {
     t: usize,
@@ -469,7 +467,7 @@ fn band_rows(job: &Job<'_>, plane: &Plane, calibration: Calibration) -> Result<O
     let rows = match job.args.band_rows {
         Some(0) => return Ok(None),
         Some(rows) => rows,
-        None if w * h > BANDED_ABOVE_PIXELS || job.model.check_memory(w, h).is_err() => {
+        None if w * h > BANDS_ABOVE_PIXELS || job.model.check_memory(w, h).is_err() => {
             band_rows_for(w, BAND_PIXELS)
         }
         None => return Ok(None),

@@ -5,22 +5,25 @@
 //! ([`brightseg::budget`]), deliberately on the high side, plus the 16-bit image itself.
 
 use anyhow::Result;
+use brightseg::banded::{band_rows_for, BANDS_ABOVE_PIXELS, BAND_MARGIN, BAND_PIXELS};
 use brightseg::model::ModelCard;
 
 use crate::ResourcesArgs;
 
 /// Memory in MB for one job on a `width × height` image: its 16-bit pixels plus the work of
 /// finding nuclei in it (the same estimate find-nuclei checks against its memory budget).
+/// Planes over [`BANDS_ABOVE_PIXELS`] are processed band by band, so their work is that of one
+/// band and the rows below it.
 pub fn estimate_mb(tile_h: usize, tile_w: usize, threads: usize, width: u64, height: u64) -> u64 {
     const INPUT_BYTES_PER_PIXEL: u64 = 2;
     let extent = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-    let work = brightseg::budget::find_nuclei_bytes(
-        extent(width),
-        extent(height),
-        tile_h,
-        tile_w,
-        threads,
-    );
+    let (w, h) = (extent(width), extent(height));
+    let work_rows = if w.saturating_mul(h) > BANDS_ABOVE_PIXELS {
+        (band_rows_for(w, BAND_PIXELS) + BAND_MARGIN + tile_h).min(h)
+    } else {
+        h
+    };
+    let work = brightseg::budget::find_nuclei_bytes(w, work_rows, tile_h, tile_w, threads);
     let input = width
         .saturating_mul(height)
         .saturating_mul(INPUT_BYTES_PER_PIXEL);
@@ -56,5 +59,8 @@ mod tests {
         assert!((1080..2500).contains(&est), "{est}");
         assert!(estimate_mb(512, 512, 4, 1000, 1000) > estimate_mb(512, 512, 2, 1000, 1000));
         assert!(estimate_mb(256, 256, 2, 1000, 1000) < estimate_mb(512, 512, 2, 1000, 1000));
+        // Measured: 20000² image processed in bands, 2 workers, 512² tiles → 1.40 GB peak.
+        let banded = estimate_mb(512, 512, 2, 20_000, 20_000);
+        assert!((1400..3000).contains(&banded), "{banded}");
     }
 }

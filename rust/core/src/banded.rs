@@ -57,6 +57,10 @@ pub struct BandedOutcome {
     pub covered_pixels: u64,
 }
 
+/// Planes larger than this are processed band by band by default (CLI): 64 megapixels, about
+/// an 8000 × 8000 image, whose whole-plane maps alone take 0.8 GB.
+pub const BANDS_ABOVE_PIXELS: usize = 64 << 20;
+
 /// Band height (rows) for a plane `width` pixels wide holding about `pixels` per band.
 pub fn band_rows_for(width: usize, pixels: usize) -> usize {
     (pixels / width.max(1)).max(2 * BAND_MARGIN)
