@@ -43,7 +43,7 @@ fn unet2d_nuclei_broad_on_stardist_img2d_reaches_object_f1() {
     let m = match_objects(&r.labels, &truth, 0.5);
     println!(
         "stardist img2d: {} found, {} true; precision {:.3} recall {:.3} F1 {:.3}",
-        r.stats.count,
+        r.found.stats.count,
         m.true_positives + m.false_negatives,
         m.precision,
         m.recall,

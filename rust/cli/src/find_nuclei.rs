@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use brightseg::banded::{
-    self, band_rows_for, find_nuclei_in_bands, BandedOutcome, BANDS_ABOVE_PIXELS, BAND_MARGIN,
-    BAND_PIXELS,
+    self, band_rows_for, find_nuclei_in_bands, BANDS_ABOVE_PIXELS, BAND_MARGIN, BAND_PIXELS,
 };
 use brightseg::image::Calibration;
 use brightseg::image::Plane;
@@ -15,7 +14,7 @@ use brightseg::measure::{
     ObjectMeasurement, PopulationStats, SUMMARY_LEAD_COLUMNS, SUMMARY_TAIL_COLUMNS,
     UNCALIBRATED_MESSAGE,
 };
-use brightseg::pipeline::{find_nuclei, Model, NucleiParams, NucleiResult, Progress, Stage};
+use brightseg::pipeline::{find_nuclei, Findings, Model, NucleiParams, Progress, Stage};
 use brightseg::render::{overlay_rgb, OverlayRows};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -408,57 +407,12 @@ pub(crate) fn number(v: f64) -> String {
 struct PlaneOutcome {
     t: usize,
     z: usize,
-    objects: Vec<ObjectMeasurement>,
-    stats: PopulationStats,
-    threshold: f32,
-    min_size_um2: f64,
-    pixel_width_um: f64,
-    pixel_height_um: f64,
-    calibrated: bool,
-    backend: String,
+    found: Findings,
     covered_percent: f64,
     /// Nuclei dropped for overlapping artifacts (with --exclude-artifacts).
     excluded: Option<usize>,
     /// Objects cut at band edges (band-by-band planes only).
     cut: usize,
-}
-
-impl PlaneOutcome {
-    fn whole(t: usize, z: usize, r: NucleiResult, excluded: Option<usize>) -> Self {
-        PlaneOutcome {
-            t,
-            z,
-            covered_percent: r.covered_percent(),
-            objects: r.objects,
-            stats: r.stats,
-            threshold: r.threshold,
-            min_size_um2: r.min_size_um2,
-            pixel_width_um: r.pixel_width_um,
-            pixel_height_um: r.pixel_height_um,
-            calibrated: r.calibrated,
-            backend: r.backend,
-            excluded,
-            cut: 0,
-        }
-    }
-
-    fn banded(t: usize, z: usize, r: BandedOutcome, pixels: usize) -> Self {
-        PlaneOutcome {
-            t,
-            z,
-            covered_percent: 100.0 * r.covered_pixels as f64 / pixels.max(1) as f64,
-            objects: r.objects,
-            stats: r.stats,
-            threshold: r.threshold,
-            min_size_um2: r.min_size_um2,
-            pixel_width_um: r.pixel_width_um,
-            pixel_height_um: r.pixel_height_um,
-            calibrated: r.calibrated,
-            backend: r.backend,
-            excluded: None,
-            cut: r.cut_objects,
-        }
-    }
 }
 
 /// Band height for a plane, or `None` to process it whole.
@@ -559,7 +513,14 @@ fn process_image(
                 png.write_rows(&drawing.finish())?;
                 png.finish()?;
             }
-            outcomes.push(PlaneOutcome::banded(t, z, found, w * h));
+            outcomes.push(PlaneOutcome {
+                t,
+                z,
+                covered_percent: 100.0 * found.covered_pixels as f64 / (w * h) as f64,
+                found: found.findings,
+                excluded: None,
+                cut: found.cut_objects,
+            });
             continue;
         }
         let mut r = find_nuclei(model, plane, calibration, params, &report)
@@ -585,17 +546,28 @@ fn process_image(
             let rgb = overlay_rgb(plane, &r.labels);
             io::write_png_rgb(&outputs.overlay(t, z, planes.len()), w, h, &rgb)?;
         }
-        outcomes.push(PlaneOutcome::whole(t, z, r, excluded));
+        outcomes.push(PlaneOutcome {
+            t,
+            z,
+            covered_percent: r.covered_percent(),
+            found: r.found,
+            excluded,
+            cut: 0,
+        });
     }
     let cal = if calibration.pixel_area_um2().is_some() {
         Calibration {
-            pixel_width_um: Some(outcomes[0].pixel_width_um),
-            pixel_height_um: Some(outcomes[0].pixel_height_um),
+            pixel_width_um: Some(outcomes[0].found.pixel_width_um),
+            pixel_height_um: Some(outcomes[0].found.pixel_height_um),
         }
     } else {
         Calibration::default()
     };
-    let max_label = outcomes.iter().map(|o| o.objects.len()).max().unwrap_or(0);
+    let max_label = outcomes
+        .iter()
+        .map(|o| o.found.objects.len())
+        .max()
+        .unwrap_or(0);
     let max_label = u32::try_from(max_label).context("too many objects for 32-bit labels")?;
     label_rows.write_tiff(
         &outputs.labels,
@@ -624,7 +596,7 @@ fn process_image(
         .iter()
         .flat_map(|o| {
             let name = &name;
-            o.objects.iter().map(move |m| {
+            o.found.objects.iter().map(move |m| {
                 let mut row = vec![name.clone(), (o.t + 1).to_string(), (o.z + 1).to_string()];
                 row.extend(m.values().iter().map(|v| number(*v)));
                 row
@@ -640,7 +612,7 @@ fn process_image(
         .iter()
         .map(|o| {
             let mut messages = Vec::new();
-            if !o.calibrated {
+            if !o.found.calibrated {
                 messages.push(UNCALIBRATED_MESSAGE.to_owned());
             }
             if let Some(n) = o.excluded {
@@ -660,12 +632,12 @@ fn process_image(
                 "ok".to_owned(),
                 messages.join("; "),
             ];
-            row.extend(o.stats.values().iter().map(|v| number(*v)));
-            row.push(number(f64::from(o.threshold)));
-            row.push(number(o.min_size_um2));
-            row.push(number(o.pixel_width_um));
+            row.extend(o.found.stats.values().iter().map(|v| number(*v)));
+            row.push(number(f64::from(o.found.threshold)));
+            row.push(number(o.found.min_size_um2));
+            row.push(number(o.found.pixel_width_um));
             row.push(model.card().name.clone());
-            row.push(o.backend.clone());
+            row.push(o.found.backend.clone());
             if job.population == Population::Artifacts {
                 row.push(number(o.covered_percent));
             }
@@ -674,7 +646,7 @@ fn process_image(
         .collect();
     // Written last: its presence marks the image as complete.
     write_csv(&outputs.summary, &summary_header_of(job.population), &rows)?;
-    let count = outcomes.iter().map(|o| o.stats.count).sum();
+    let count = outcomes.iter().map(|o| o.found.stats.count).sum();
     Ok((rows, count))
 }
 

@@ -10,9 +10,9 @@
 
 use crate::error::{Error, Result};
 use crate::image::{Calibration, Plane};
-use crate::measure::{measure_objects, ObjectMeasurement, PopulationStats};
+use crate::measure::{measure_objects, ObjectMeasurement};
 use crate::objects::find_objects_keeping;
-use crate::pipeline::{Model, NucleiParams, Progress, Resolved, Stage};
+use crate::pipeline::{Findings, Model, NucleiParams, Progress, Resolved, Stage};
 
 /// Rows a band looks below itself so that the objects starting in it are whole.
 pub const BAND_MARGIN: usize = 256;
@@ -35,22 +35,8 @@ pub struct FinishedRows<'a> {
 /// What a band-by-band Find Nuclei found in one plane (its pixel rows went to the caller).
 #[derive(Debug, Clone)]
 pub struct BandedOutcome {
-    /// One measurement per nucleus, by label.
-    pub objects: Vec<ObjectMeasurement>,
-    /// Harmony population statistics of nucleus sizes.
-    pub stats: PopulationStats,
-    /// Threshold used.
-    pub threshold: f32,
-    /// Minimum size used, µm².
-    pub min_size_um2: f64,
-    /// Pixel width used for µm values.
-    pub pixel_width_um: f64,
-    /// Pixel height used for µm values.
-    pub pixel_height_um: f64,
-    /// False when the image had no calibration and 1 µm per pixel was assumed.
-    pub calibrated: bool,
-    /// Which backend ran the model.
-    pub backend: String,
+    /// Measurements, statistics and the settings used.
+    pub findings: Findings,
     /// Objects taller than [`BAND_MARGIN`] rows that were cut at a band's lower edge.
     pub cut_objects: usize,
     /// Pixels covered by objects.
@@ -128,16 +114,8 @@ fn in_bands(
         done: 1,
         total: 1,
     });
-    let sizes: Vec<f64> = bands.objects.iter().map(|o| o.area_um2).collect();
     Ok(BandedOutcome {
-        stats: PopulationStats::from_sizes(&sizes),
-        objects: bands.objects,
-        threshold: resolved.threshold,
-        min_size_um2: resolved.min_size_um2,
-        pixel_width_um: resolved.pixel_width_um,
-        pixel_height_um: resolved.pixel_height_um,
-        calibrated: resolved.calibrated,
-        backend: model.backend_description(),
+        findings: resolved.findings(bands.objects, model),
         cut_objects: bands.cut_objects,
         covered_pixels: bands.covered_pixels,
     })
@@ -357,7 +335,11 @@ mod tests {
         let calibration = Calibration::square(0.619);
         let params = NucleiParams::default();
         let whole = find_nuclei(&model, plane, calibration, &params, &|_| {}).expect("whole");
-        assert!(whole.stats.count > 30, "{} nuclei", whole.stats.count);
+        assert!(
+            whole.found.stats.count > 30,
+            "{} nuclei",
+            whole.found.stats.count
+        );
         assert!(supports(&model, calibration, &params).expect("params"));
         // Nuclei here are under 40 rows tall: a margin of 40 keeps them whole.
         for (band_rows, margin) in [(16, 40), (50, 40), (300, BAND_MARGIN)] {
@@ -382,8 +364,8 @@ mod tests {
             assert_eq!(probability, whole.probability, "band rows {band_rows}");
             assert_eq!(labels, whole.labels.data, "band rows {band_rows}");
             assert_eq!(outcome.cut_objects, 0);
-            assert_eq!(outcome.objects.len(), whole.objects.len());
-            for (a, b) in outcome.objects.iter().zip(&whole.objects) {
+            assert_eq!(outcome.findings.objects.len(), whole.found.objects.len());
+            for (a, b) in outcome.findings.objects.iter().zip(&whole.found.objects) {
                 assert_eq!(
                     (a.id, a.area_px, a.bbox_x, a.bbox_y),
                     (b.id, b.area_px, b.bbox_x, b.bbox_y)
@@ -392,7 +374,7 @@ mod tests {
                 assert!((a.mean_intensity - b.mean_intensity).abs() < 1e-6);
                 assert!((a.roundness - b.roundness).abs() < 1e-6);
             }
-            assert_eq!(outcome.stats, whole.stats);
+            assert_eq!(outcome.findings.stats, whole.found.stats);
         }
         // A margin shorter than the nuclei cuts some of them, and says so.
         let cut = in_bands(

@@ -588,21 +588,19 @@ impl RawPlanes {
 
     /// Appends labels.
     pub fn push_labels(&mut self, values: &[u32]) -> Result<()> {
-        self.values += values.len() as u64;
-        for v in values {
-            self.file
-                .write_all(&v.to_ne_bytes())
-                .map_err(|e| raw_error(&self.dir, e))?;
-        }
-        Ok(())
+        self.push(values, u32::to_ne_bytes)
     }
 
     /// Appends float values.
     pub fn push_floats(&mut self, values: &[f32]) -> Result<()> {
+        self.push(values, f32::to_ne_bytes)
+    }
+
+    fn push<T: Copy>(&mut self, values: &[T], bytes: fn(T) -> [u8; 4]) -> Result<()> {
         self.values += values.len() as u64;
-        for v in values {
+        for &v in values {
             self.file
-                .write_all(&v.to_ne_bytes())
+                .write_all(&bytes(v))
                 .map_err(|e| raw_error(&self.dir, e))?;
         }
         Ok(())

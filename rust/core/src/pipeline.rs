@@ -350,6 +350,14 @@ pub struct NucleiResult {
     pub probability: Vec<f32>,
     /// Nucleus labels (0 = background).
     pub labels: Labels,
+    /// Measurements, statistics and the settings used.
+    pub found: Findings,
+}
+
+/// What Find Nuclei found in one plane with its pixel maps left out (see
+/// [`NucleiResult::found`] and [`crate::banded`]).
+#[derive(Debug, Clone)]
+pub struct Findings {
     /// One measurement per nucleus, by label.
     pub objects: Vec<ObjectMeasurement>,
     /// Harmony population statistics of nucleus sizes.
@@ -396,15 +404,15 @@ impl NucleiResult {
             .collect();
         self.labels =
             crate::objects::relabel_and_filter(kept, self.labels.width, self.labels.height, 0.0);
-        self.objects = measure_objects(
+        self.found.objects = measure_objects(
             &self.labels,
             &self.probability,
             plane,
-            self.pixel_width_um,
-            self.pixel_height_um,
+            self.found.pixel_width_um,
+            self.found.pixel_height_um,
         );
-        let sizes: Vec<f64> = self.objects.iter().map(|o| o.area_um2).collect();
-        self.stats = PopulationStats::from_sizes(&sizes);
+        let sizes: Vec<f64> = self.found.objects.iter().map(|o| o.area_um2).collect();
+        self.found.stats = PopulationStats::from_sizes(&sizes);
         removed
     }
 }
@@ -423,6 +431,21 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
+    /// The findings of `objects` measured under these settings by `model`.
+    pub(crate) fn findings(&self, objects: Vec<ObjectMeasurement>, model: &Model) -> Findings {
+        let sizes: Vec<f64> = objects.iter().map(|o| o.area_um2).collect();
+        Findings {
+            stats: PopulationStats::from_sizes(&sizes),
+            objects,
+            threshold: self.threshold,
+            min_size_um2: self.min_size_um2,
+            pixel_width_um: self.pixel_width_um,
+            pixel_height_um: self.pixel_height_um,
+            calibrated: self.calibrated,
+            backend: model.backend_description(),
+        }
+    }
+
     pub(crate) fn new(
         model: &Model,
         calibration: Calibration,
@@ -501,7 +524,6 @@ pub fn find_nuclei(
         (labelled - inferred).as_secs_f64(),
         labelled.elapsed().as_secs_f64()
     );
-    let sizes: Vec<f64> = objects.iter().map(|o| o.area_um2).collect();
     progress(Progress {
         stage: Stage::Objects,
         done: 1,
@@ -510,14 +532,7 @@ pub fn find_nuclei(
     Ok(NucleiResult {
         probability,
         labels,
-        stats: PopulationStats::from_sizes(&sizes),
-        objects,
-        threshold: resolved.threshold,
-        min_size_um2: resolved.min_size_um2,
-        pixel_width_um: pw,
-        pixel_height_um: ph,
-        calibrated: resolved.calibrated,
-        backend: model.backend_description(),
+        found: resolved.findings(objects, model),
     })
 }
 
@@ -568,14 +583,16 @@ mod exclusion_tests {
                 data,
                 count: 3,
             },
-            objects: Vec::new(),
-            stats: PopulationStats::from_sizes(&[4.0, 4.0, 4.0]),
-            threshold: 0.5,
-            min_size_um2: 0.0,
-            pixel_width_um: 1.0,
-            pixel_height_um: 1.0,
-            calibrated: true,
-            backend: "test".into(),
+            found: Findings {
+                objects: Vec::new(),
+                stats: PopulationStats::from_sizes(&[4.0, 4.0, 4.0]),
+                threshold: 0.5,
+                min_size_um2: 0.0,
+                pixel_width_um: 1.0,
+                pixel_height_um: 1.0,
+                calibrated: true,
+                backend: "test".into(),
+            },
         };
         let plane = Plane::new(w, h, PixelData::F32(vec![1.0; w * h])).expect("plane");
         let mut mask = vec![false; w * h];
@@ -586,8 +603,8 @@ mod exclusion_tests {
             result.labels.data,
             [1, 1, 0, 0, 0, 0, 2, 2, 1, 1, 0, 0, 0, 0, 2, 2]
         );
-        assert_eq!(result.objects.len(), 2);
-        assert_eq!(result.stats.count, 2);
+        assert_eq!(result.found.objects.len(), 2);
+        assert_eq!(result.found.stats.count, 2);
         assert!((result.covered_percent() - 50.0).abs() < 1e-9);
         assert_eq!(result.exclude_overlapping(&vec![false; w * h], &plane), 0);
     }

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 
 use brightseg::image::{Calibration, PixelData, Plane};
 use brightseg::measure::{ObjectMeasurement, PopulationStats};
-use brightseg::pipeline::{find_nuclei, NucleiParams, NucleiResult, Progress, Stage};
+use brightseg::pipeline::{find_nuclei, Findings, NucleiParams, Progress, Stage};
 use jni::objects::{JByteArray, JFloatArray, JIntArray, JObject, JPrimitiveArray, TypeArray};
 use jni::{jni_sig, jni_str, Env, JValue};
 
@@ -246,7 +246,7 @@ pub fn run<'local>(
         .map(|&l| i32::try_from(l).unwrap_or(i32::MAX))
         .collect();
     labels_out.set_region(env, 0, &labels)?;
-    Ok(pack(&result, excluded))
+    Ok(pack(&result.found, excluded))
 }
 
 fn clamp_i32(v: usize) -> i32 {
@@ -255,19 +255,19 @@ fn clamp_i32(v: usize) -> i32 {
 
 /// Packs the measurements: header ([`HEADER_LEN`]), statistics ([`STATS_LEN`]), then
 /// [`OBJECT_LEN`] values per object.
-pub fn pack(result: &NucleiResult, excluded: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(HEADER_LEN + STATS_LEN + OBJECT_LEN * result.objects.len());
+pub fn pack(found: &Findings, excluded: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(HEADER_LEN + STATS_LEN + OBJECT_LEN * found.objects.len());
     out.extend([
-        f64::from(result.threshold),
-        result.min_size_um2,
-        result.pixel_width_um,
-        result.pixel_height_um,
-        if result.calibrated { 1.0 } else { 0.0 },
-        result.objects.len() as f64,
+        f64::from(found.threshold),
+        found.min_size_um2,
+        found.pixel_width_um,
+        found.pixel_height_um,
+        if found.calibrated { 1.0 } else { 0.0 },
+        found.objects.len() as f64,
         excluded as f64,
     ]);
-    out.extend(result.stats.values());
-    for o in &result.objects {
+    out.extend(found.stats.values());
+    for o in &found.objects {
         out.extend(o.values());
     }
     out
@@ -370,14 +370,7 @@ mod tests {
                 roundness: 0.8,
             })
             .collect();
-        let result = NucleiResult {
-            probability: vec![],
-            labels: brightseg::objects::Labels {
-                width: 0,
-                height: 0,
-                data: vec![],
-                count: 0,
-            },
+        let found = Findings {
             stats: PopulationStats::from_sizes(&sizes),
             objects,
             threshold: 0.5,
@@ -387,7 +380,7 @@ mod tests {
             calibrated: true,
             backend: "tract".into(),
         };
-        let packed = pack(&result, 3);
+        let packed = pack(&found, 3);
         assert_eq!(packed.len(), HEADER_LEN + STATS_LEN + 2 * OBJECT_LEN);
         assert_eq!(&packed[..HEADER_LEN], &[0.5, 10.0, 0.5, 0.5, 1.0, 2.0, 3.0]);
         assert_eq!(packed[HEADER_LEN], 2.0); // Number of Objects
