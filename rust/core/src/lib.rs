@@ -40,3 +40,26 @@ pub mod render;
 pub mod tiling;
 
 pub use error::{Error, ErrorKind, Result};
+
+/// Files of the repository (and `../shared` beside it) that unit tests read.
+#[cfg(test)]
+pub(crate) mod test_files {
+    use std::path::{Path, PathBuf};
+
+    /// `relative` to the repository root, when it exists; outside CI a missing file skips the
+    /// test (`None`), in CI (`CI` set) it fails it.
+    pub(crate) fn existing(relative: &str) -> Option<PathBuf> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(relative);
+        if path.exists() {
+            return Some(path);
+        }
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing",
+            path.display()
+        );
+        None
+    }
+}

@@ -268,15 +268,10 @@ mod tests {
             .contains("cannot read"));
     }
 
-    fn repo_path(relative: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(relative)
-    }
-
     #[test]
     fn narrow_networks_get_direct_convolution_and_the_same_numbers() {
-        let onnx = repo_path("models/nuclei-brightfield/model.onnx");
+        let onnx = crate::test_files::existing("models/nuclei-brightfield/model.onnx")
+            .expect("the shipped model is part of the repository");
         let bytes = std::fs::read(&onnx).expect("shipped model");
         assert!(direct_convolution_suits(&bytes));
         assert!(!direct_convolution_suits(b"not onnx"));
@@ -301,15 +296,12 @@ mod tests {
 
     #[test]
     fn wide_networks_keep_im2col() {
-        let onnx = repo_path("../shared/models/unet2d_nuclei_broad/weights.onnx");
-        let Ok(bytes) = std::fs::read(&onnx) else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{} is missing",
-                onnx.display()
-            );
+        let Some(onnx) =
+            crate::test_files::existing("../shared/models/unet2d_nuclei_broad/weights.onnx")
+        else {
             return;
         };
+        let bytes = std::fs::read(&onnx).expect("broad model");
         assert!(!direct_convolution_suits(&bytes));
     }
 }
