@@ -17,7 +17,7 @@
 //! let model = Model::load("models/unet2d_nuclei_broad".as_ref())?;
 //! let plane = image.plane(image.resolve_channel(None)?, 0, 0);
 //! let result = find_nuclei(&model, plane, image.calibration, &NucleiParams::default(), &|_| {})?;
-//! println!("{} nuclei, mean size {:.1} µm²", result.stats.count, result.stats.size_mean);
+//! println!("{} nuclei, mean size {:.1} µm²", result.found.stats.count, result.found.stats.size_mean);
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
