@@ -1,5 +1,5 @@
 """Overlay figure of the artifact pipeline on held-out SYNTHETIC tiles: the tile, the true mask,
-(a) the ScoreCAM map at 0.5, (b) the MI-selected pseudo-mask and (c) the U-Net's artifacts.
+(a) the ScoreCAM map at 0.5, (b) the MI-selected (refined) pseudo-mask and (c) the U-Net's artifacts.
 
   python scripts/artifact_figure.py WORK OUT.png   (WORK as in train-artifacts-brightfield.sh)
 """
@@ -47,4 +47,4 @@ for r in picked:
 sep = np.full((4, panels[0].shape[1], 3), 255, np.uint8)
 figure = np.concatenate(sum([[p, sep] for p in panels], [])[:-1], 0)
 Image.fromarray(figure).resize((figure.shape[1] * 2, figure.shape[0] * 2), Image.NEAREST).save(out)
-print("wrote", out, "(columns: tile, truth, (a) ScoreCAM ≥ 0.5, (b) MI pseudo-mask, (c) U-Net)")
+print("wrote", out, "(columns: tile, truth, (a) ScoreCAM ≥ 0.5, (b) MI pseudo-mask (refined), (c) U-Net)")

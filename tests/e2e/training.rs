@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use brightseg_train::filters::{gaussian, top_hat, FloatPlane};
+use brightseg_train::filters::{gaussian, median, top_hat, FloatPlane, MEDIAN_LEVELS};
 use brightseg_train::threshold::ThresholdMethod;
 
 use crate::util::*;
@@ -43,6 +43,37 @@ fn gaussian_smoothing_equals_scipy() {
     let ours = gaussian(&plane, 1.6);
     let worst = max_abs_diff(&ours.data, &expected);
     assert!(worst < 0.05, "max difference {worst} (values up to ~12000)");
+}
+
+#[test]
+fn median_filter_equals_scipy_within_its_quantisation() {
+    let (Some(plane), Some(py)) = (hoechst(2), python()) else {
+        return;
+    };
+    // A crop with nuclei and background; the window the artifact refinement uses.
+    let crop = plane.crop(100, 80, 160, 120);
+    let radius = brightseg_train::artifacts::pseudo::BACKGROUND_RADIUS;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in.npy");
+    let out = tmp.path().join("out.npy");
+    write_npy(&input, &[crop.height, crop.width], &crop.data);
+    let size = (2 * radius + 1).to_string();
+    oracle(
+        &py,
+        &[os("median"), input.as_os_str(), os(&size), out.as_os_str()],
+    );
+    let (_, expected) = read_npy::<f32>(&out);
+    let ours = median(&crop, radius);
+    let (lo, hi) = crop
+        .data
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let half_level = (hi - lo) / (MEDIAN_LEVELS - 1) as f32 / 2.0;
+    let worst = max_abs_diff(&ours.data, &expected);
+    assert!(
+        worst <= half_level * 1.01,
+        "max difference {worst}, half a quantisation level {half_level}"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ results with onnxruntime, scikit-image and SciPy on the same data.
   regionprops LABELS.npy OUT.npy                area, centroid (row, col), bbox per label
   thresholds IMAGE.npy OUT.npy                  skimage threshold_otsu, threshold_li, threshold_triangle
   gaussian IMAGE.npy SIGMA OUT.npy              scipy.ndimage.gaussian_filter (reflect, truncate 4)
+  median IMAGE.npy SIZE OUT.npy                 scipy.ndimage.median_filter (SIZE × SIZE, reflect)
   hyperstack TCYX.npy PIXEL_UM OUT.tif          an ImageJ hyperstack (16-bit) written by tifffile
   mi MASK.npy IMAGE.npy BINS OUT.npy            mutual information (nats) of a mask and binned
                                                 intensities, as H(mask) + H(bins) - H(joint)
@@ -63,6 +64,12 @@ def main(argv):
 
         image = np.load(args[0]).astype(np.float64)
         out = gaussian_filter(image, float(args[1]), mode="reflect", truncate=4.0)
+        np.save(args[2], out.astype(np.float32))
+    elif cmd == "median":
+        from scipy.ndimage import median_filter
+
+        image = np.load(args[0]).astype(np.float32)
+        out = median_filter(image, size=int(args[1]), mode="reflect")
         np.save(args[2], out.astype(np.float32))
     elif cmd == "hyperstack":
         import tifffile

@@ -92,6 +92,11 @@ pub struct CamArgs {
     /// Masked inputs per forward pass.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
+    /// How the image refines the thresholded maps before mutual information picks one: dark
+    /// (keep pixels darker than their local background), departure (darker or brighter) or
+    /// none (the plain thresholded map).
+    #[arg(long, default_value = "dark")]
+    pub refine: String,
     /// Output folder: NAME.cam.tif, NAME.cam.png, NAME.pseudo.tif, pseudo.csv.
     #[arg(long, short)]
     pub out: PathBuf,
@@ -110,6 +115,11 @@ pub struct TrainArtifactsArgs {
     /// ScoreCAM masking: zero, mean or blur.
     #[arg(long, default_value = "mean")]
     pub masking: String,
+    /// How the image refines the thresholded maps before mutual information picks the
+    /// pseudo-mask: dark (pixels darker than their local background), departure (darker or
+    /// brighter) or none.
+    #[arg(long, default_value = "dark")]
+    pub refine: String,
     /// Train on the ScoreCAM maps themselves instead of the MI-selected pseudo-masks.
     #[arg(long = "soft-targets")]
     pub soft_targets: bool,

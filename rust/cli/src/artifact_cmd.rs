@@ -13,7 +13,7 @@ use brightseg_train::artifacts::classifier::{
     load_classifier, probabilities, save_classifier, train_classifier, ClassifierConfig,
     LabelledImage,
 };
-use brightseg_train::artifacts::pseudo::{select_pseudo_mask, THRESHOLDS};
+use brightseg_train::artifacts::pseudo::{select_pseudo_mask, Refinement, THRESHOLDS};
 use brightseg_train::artifacts::scorecam::{plain_cam, score_cam, Masking};
 use brightseg_train::artifacts::synth::{synthesize, SynthConfig};
 use brightseg_train::artifacts::train::{split_by_class, train_artifacts, ArtifactTraining};
@@ -350,6 +350,7 @@ fn cam_overlay(image: &FloatPlane, cam: &[f32], mask: &[u8]) -> Vec<u8> {
 /// `brightseg cam`.
 pub fn cam(args: &CamArgs) -> Result<()> {
     let masking: Masking = args.masking.parse().map_err(anyhow::Error::msg)?;
+    let refinement: Refinement = args.refine.parse().map_err(anyhow::Error::msg)?;
     let (model, card) = load_classifier(&args.classifier)?;
     let files = read_labels(&args.labels)?;
     std::fs::create_dir_all(&args.out)
@@ -365,13 +366,14 @@ pub fn cam(args: &CamArgs) -> Result<()> {
     if args.truth_dir.is_some() {
         header.extend([
             "iou_cam_0.5".into(),
+            "iou_pseudo_unrefined".into(),
             "iou_pseudo".into(),
             "iou_plain_cam_0.5".into(),
         ]);
     }
     table.write_record(&header)?;
     let mut wins: BTreeMap<String, usize> = BTreeMap::new();
-    let mut scores: [MaskScore; 3] = Default::default();
+    let mut scores: [MaskScore; 4] = Default::default();
     for f in &files {
         let name = file_stem(&f.path);
         let raw = read_plane(&f.path)?;
@@ -392,7 +394,7 @@ pub fn cam(args: &CamArgs) -> Result<()> {
         // Only images labelled "artifact" get a map; a clean image's target is empty.
         let (cam, pseudo) = if f.artifact {
             let cam = score_cam(&model, &image, masking, args.batch);
-            let pseudo = select_pseudo_mask(&cam, &image.data);
+            let pseudo = select_pseudo_mask(&cam, &image, refinement);
             *wins.entry(format!("{}", pseudo.threshold)).or_default() += 1;
             row.push(format!("{}", pseudo.threshold));
             row.extend(pseudo.scores.iter().map(|s| format!("{s:.5}")));
@@ -417,19 +419,23 @@ pub fn cam(args: &CamArgs) -> Result<()> {
             };
             let truth: Vec<u8> = truth_labels.data.iter().map(|&v| u8::from(v > 0)).collect();
             let raw: Vec<u8> = cam.iter().map(|&v| u8::from(v >= 0.5)).collect();
-            let plain: Vec<u8> = if f.artifact {
-                plain_cam(&model, &image)
+            let (plain, unrefined): (Vec<u8>, Vec<u8>) = if f.artifact {
+                let plain = plain_cam(&model, &image)
                     .iter()
                     .map(|&v| u8::from(v >= 0.5))
-                    .collect()
+                    .collect();
+                (
+                    plain,
+                    select_pseudo_mask(&cam, &image, Refinement::None).mask,
+                )
             } else {
-                vec![0; w * h]
+                (vec![0; w * h], vec![0; w * h])
             };
-            let (a, b, c) = (iou(&raw, &truth), iou(&pseudo, &truth), iou(&plain, &truth));
-            for (score, mask) in scores.iter_mut().zip([&raw, &pseudo, &plain]) {
+            let masks = [&raw, &unrefined, &pseudo, &plain];
+            for (score, mask) in scores.iter_mut().zip(masks) {
                 score.add(mask, &truth_labels);
             }
-            row.extend([format!("{a:.4}"), format!("{b:.4}"), format!("{c:.4}")]);
+            row.extend(masks.map(|mask| format!("{:.4}", iou(mask, &truth))));
         }
         table.write_record(&row)?;
         write_tiff(
@@ -473,8 +479,12 @@ pub fn cam(args: &CamArgs) -> Result<()> {
     if args.truth_dir.is_some() {
         println!("against the true masks (all images; clean-labelled ones have empty masks):");
         println!("{}", scores[0].line("(a) ScoreCAM map at 0.5"));
-        println!("{}", scores[1].line("(b) MI-selected pseudo-masks"));
-        println!("{}", scores[2].line("plain CAM at 0.5 (reference)"));
+        println!("{}", scores[1].line("MI-selected, unrefined"));
+        println!(
+            "{}",
+            scores[2].line(&format!("(b) pseudo-masks, refine {refinement}"))
+        );
+        println!("{}", scores[3].line("plain CAM at 0.5 (reference)"));
     }
     Ok(())
 }
@@ -482,6 +492,7 @@ pub fn cam(args: &CamArgs) -> Result<()> {
 /// `brightseg train artifacts`.
 pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
     let masking: Masking = args.masking.parse().map_err(anyhow::Error::msg)?;
+    let refinement: Refinement = args.refine.parse().map_err(anyhow::Error::msg)?;
     let architecture = Architecture::preset(&args.architecture).with_context(|| {
         format!(
             "unknown architecture '{}': use tiny or standard",
@@ -536,6 +547,7 @@ pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
         },
         classifier_from: args.classifier.clone(),
         masking,
+        refinement,
         soft_targets: args.soft_targets,
         unet: unet.clone(),
         val_fraction: args.val_fraction,

@@ -16,7 +16,7 @@ use super::classifier::{
     load_classifier, save_classifier, train_classifier, Classifier, ClassifierConfig,
     ClassifierEpoch, LabelledImage,
 };
-use super::pseudo::{select_pseudo_mask, THRESHOLDS};
+use super::pseudo::{select_pseudo_mask, Refinement, THRESHOLDS};
 use super::scorecam::{score_cam, Masking};
 use crate::data::{Sample, ARTIFACT_PERCENTILES};
 use crate::export::{write_trained_model, ModelInfo};
@@ -39,6 +39,8 @@ pub struct ArtifactTraining {
     pub classifier_from: Option<PathBuf>,
     /// ScoreCAM masking.
     pub masking: Masking,
+    /// How the image refines the thresholded maps before mutual information picks one.
+    pub refinement: Refinement,
     /// Train the U-Net on the ScoreCAM maps themselves (soft targets) instead of the
     /// MI-selected masks.
     pub soft_targets: bool,
@@ -78,6 +80,10 @@ pub struct ArtifactReport {
     pub classifier_accuracy: f64,
     /// Classifier epochs.
     pub classifier_history: Vec<ClassifierEpoch>,
+    /// How the image refined the pseudo-mask candidates (absent in reports written before the
+    /// refinement existed: none).
+    #[serde(default = "no_refinement")]
+    pub refinement: Refinement,
     /// How often each threshold of [`THRESHOLDS`] won.
     pub threshold_wins: Vec<(f32, usize)>,
     /// Every image's pseudo-mask.
@@ -98,12 +104,17 @@ pub struct ArtifactReport {
     pub stop: StopReason,
 }
 
-/// The pseudo-target of one image: MI-selected mask (or the map itself with soft targets) for an
-/// artifact image, empty for a clean one.
+fn no_refinement() -> Refinement {
+    Refinement::None
+}
+
+/// The pseudo-target of one image: the MI-selected (refined) mask, or the map itself with soft
+/// targets, for an artifact image; empty for a clean one.
 pub fn pseudo_target(
     classifier: &Classifier,
     image: &LabelledImage,
     masking: Masking,
+    refinement: Refinement,
     soft: bool,
 ) -> (Vec<f32>, PseudoRecord) {
     let n = image.image.data.len();
@@ -118,7 +129,7 @@ pub fn pseudo_target(
         );
     }
     let cam = score_cam(classifier, &image.image, masking, 64);
-    let chosen = select_pseudo_mask(&cam, &image.image.data);
+    let chosen = select_pseudo_mask(&cam, &image.image, refinement);
     let pixels = chosen.mask.iter().filter(|&&m| m > 0).count();
     let target = if soft {
         cam
@@ -215,8 +226,13 @@ pub fn train_artifacts(
     let mut to_samples = |set: &[LabelledImage]| -> Result<Vec<Sample>> {
         set.iter()
             .map(|image| {
-                let (target, record) =
-                    pseudo_target(&classifier, image, request.masking, request.soft_targets);
+                let (target, record) = pseudo_target(
+                    &classifier,
+                    image,
+                    request.masking,
+                    request.refinement,
+                    request.soft_targets,
+                );
                 records.push(record);
                 sample_of(image, target)
             })
@@ -250,6 +266,7 @@ pub fn train_artifacts(
         name: request.name.clone(),
         classifier_accuracy: accuracy,
         classifier_history: history,
+        refinement: request.refinement,
         threshold_wins,
         pseudo_masks: records,
         soft_targets: request.soft_targets,
@@ -293,8 +310,14 @@ pub fn train_artifacts(
                 "targets".into(),
                 if request.soft_targets {
                     "ScoreCAM maps (soft)".into()
-                } else {
+                } else if request.refinement == Refinement::None {
                     "ScoreCAM pseudo-masks, threshold by mutual information".into()
+                } else {
+                    format!(
+                        "ScoreCAM pseudo-masks refined by the image ({}), threshold by mutual \
+                         information",
+                        request.refinement
+                    )
                 },
             ),
         ],
