@@ -3,6 +3,7 @@
 //! side turns into objects.
 
 use std::sync::mpsc;
+use std::time::Instant;
 
 use brightseg::image::{Calibration, PixelData, Plane};
 use brightseg::measure::{ObjectMeasurement, PopulationStats};
@@ -15,8 +16,9 @@ use crate::session;
 
 /// Values before the statistics in the packed result: threshold, minimum size µm², pixel width
 /// µm, pixel height µm, calibrated (1/0), number of objects, objects dropped by the exclusion
-/// mask.
-pub const HEADER_LEN: usize = 7;
+/// mask, milliseconds spent in the segmentation itself (so a caller can tell the JNI call's own
+/// cost from the work).
+pub const HEADER_LEN: usize = 8;
 
 /// The arrays a Find Nuclei call fills or reads besides the pixels.
 pub struct Outputs<'a, 'l> {
@@ -194,6 +196,7 @@ pub fn run<'local>(
 
     // The work runs on a helper thread inside the model's pool; this (Java) thread forwards its
     // progress to the listener, since only it may call into Java.
+    let started = Instant::now();
     let (sender, receiver) = mpsc::channel::<Progress>();
     let mut listener_failed = false;
     let outcome = std::thread::scope(|scope| {
@@ -235,18 +238,19 @@ pub fn run<'local>(
         Some(mask) => result.exclude_overlapping(mask, &plane),
         None => 0,
     };
+    let work_ms = started.elapsed().as_secs_f64() * 1000.0;
     if listener_failed {
         return Err(JniError::Jni(jni::errors::Error::JavaException));
     }
     probability_out.set_region(env, 0, &result.probability)?;
-    let labels: Vec<i32> = result
-        .labels
-        .data
-        .iter()
-        .map(|&l| i32::try_from(l).unwrap_or(i32::MAX))
-        .collect();
-    labels_out.set_region(env, 0, &labels)?;
-    Ok(pack(&result.found, excluded))
+    // Labels never exceed the pixel count, which a Java array keeps below 2³¹: the u32 values
+    // are the same i32 values, so they go to Java without a converted copy.
+    labels_out.set_region(
+        env,
+        0,
+        bytemuck::cast_slice::<u32, i32>(&result.labels.data),
+    )?;
+    Ok(pack(&result.found, excluded, work_ms))
 }
 
 fn clamp_i32(v: usize) -> i32 {
@@ -255,7 +259,7 @@ fn clamp_i32(v: usize) -> i32 {
 
 /// Packs the measurements: header ([`HEADER_LEN`]), statistics ([`STATS_LEN`]), then
 /// [`OBJECT_LEN`] values per object.
-pub fn pack(found: &Findings, excluded: usize) -> Vec<f64> {
+pub fn pack(found: &Findings, excluded: usize, work_ms: f64) -> Vec<f64> {
     let mut out = Vec::with_capacity(HEADER_LEN + STATS_LEN + OBJECT_LEN * found.objects.len());
     out.extend([
         f64::from(found.threshold),
@@ -265,6 +269,7 @@ pub fn pack(found: &Findings, excluded: usize) -> Vec<f64> {
         if found.calibrated { 1.0 } else { 0.0 },
         found.objects.len() as f64,
         excluded as f64,
+        work_ms,
     ]);
     out.extend(found.stats.values());
     for o in &found.objects {
@@ -380,9 +385,12 @@ mod tests {
             calibrated: true,
             backend: "tract".into(),
         };
-        let packed = pack(&found, 3);
+        let packed = pack(&found, 3, 12.5);
         assert_eq!(packed.len(), HEADER_LEN + STATS_LEN + 2 * OBJECT_LEN);
-        assert_eq!(&packed[..HEADER_LEN], &[0.5, 10.0, 0.5, 0.5, 1.0, 2.0, 3.0]);
+        assert_eq!(
+            &packed[..HEADER_LEN],
+            &[0.5, 10.0, 0.5, 0.5, 1.0, 2.0, 3.0, 12.5]
+        );
         assert_eq!(packed[HEADER_LEN], 2.0); // Number of Objects
         assert_eq!(packed[HEADER_LEN + 1], 20.0); // Size mean
         let second = HEADER_LEN + STATS_LEN + OBJECT_LEN;

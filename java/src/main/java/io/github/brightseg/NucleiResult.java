@@ -24,6 +24,7 @@ public final class NucleiResult {
     private final String model;
     private final String backend;
     private final int excludedCount;
+    private final double segmentationMillis;
 
     NucleiResult(int width, int height, float[] probability, int[] labels, double[] packed,
             String model, String backend) {
@@ -42,6 +43,7 @@ public final class NucleiResult {
         this.calibrated = packed[4] != 0;
         int count = (int) packed[5];
         this.excludedCount = (int) packed[6];
+        this.segmentationMillis = packed[7];
         if (packed.length != header + stats + count * perObject) {
             throw new BrightsegException("native result has " + packed.length
                     + " values, expected " + (header + stats + count * perObject)
@@ -55,6 +57,14 @@ public final class NucleiResult {
         this.nuclei = Collections.unmodifiableList(list);
         this.model = model;
         this.backend = backend;
+    }
+
+    /**
+     * Milliseconds the native library spent segmenting (inference, objects, measurements, the
+     * exclusion); the rest of the call's time is the Java bridge copying pixels and results.
+     */
+    public double segmentationMillis() {
+        return segmentationMillis;
     }
 
     /** Nuclei dropped because they touched the exclusion mask (0 without one). */

@@ -27,6 +27,7 @@ public class SegmenterTest {
     private static Segmenter segmenter;
     private static TestData.Image16 image;
     private static NucleiResult reference;
+    private static double referenceCallMillis;
     private static final List<String> LOG = Collections.synchronizedList(new ArrayList<>());
 
     @BeforeClass
@@ -35,7 +36,9 @@ public class SegmenterTest {
         Path model = TestData.model();
         image = TestData.read16(TestData.data("stardist/img2d.tif"));
         segmenter = Segmenter.open(model, SegmenterOptions.defaults().withThreads(2));
+        long start = System.nanoTime();
         reference = segmenter.findNuclei(image.pixels, image.width, image.height, params());
+        referenceCallMillis = (System.nanoTime() - start) / 1e6;
     }
 
     /** 0.5 µm pixels and a 2.5 µm² (10 pixel) minimum, as the CLI's accuracy test uses 10 px. */
@@ -68,6 +71,15 @@ public class SegmenterTest {
         assertEquals(2.5, reference.minSizeUm2(), 1e-9);
         assertTrue(reference.backend(), reference.backend().startsWith("tract"));
         assertEquals("UNet 2D Nuclei Broad", reference.model());
+    }
+
+    @Test
+    public void theNativeSegmentationTimeIsPartOfTheCall() {
+        // Inference of a 512² image takes a good many milliseconds, and it happens inside the call.
+        double work = reference.segmentationMillis();
+        assertTrue("segmentation " + work + " ms", work > 1.0);
+        assertTrue("segmentation " + work + " ms, call " + referenceCallMillis + " ms",
+                work <= referenceCallMillis);
     }
 
     @Test
