@@ -3,6 +3,7 @@
 //! from labels only, ScoreCAM localises what it learned, mutual information agrees with NumPy,
 //! and the artifact U-Net trains and is evaluated with `evaluate --no-split`.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use brightseg_train::artifacts::pseudo::mutual_information;
@@ -224,36 +225,6 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
     let yaml = std::fs::read_to_string(model.join("bioimageio.yaml")).expect("description");
     assert!(yaml.contains("min_percentile: 25.0"), "{yaml}");
     assert!(yaml.contains("channel_names: [artifact]"), "{yaml}");
-    let images: Vec<PathBuf> = {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(test.join("images"))
-            .expect("images")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        v.sort();
-        v.truncate(6);
-        v
-    };
-    let mut args = vec![os("evaluate")];
-    args.extend(images.iter().map(|p| p.as_os_str()));
-    args.extend([
-        os("--model"),
-        model.as_os_str(),
-        os("--no-split"),
-        os("--truth"),
-    ]);
-    let truths: Vec<PathBuf> = images
-        .iter()
-        .map(|p| test.join("truth").join(p.file_name().expect("name")))
-        .collect();
-    args.extend(truths.iter().map(|p| p.as_os_str()));
-    let out = brightseg_ok(&args);
-    assert!(
-        out.contains("IoU") && out.lines().any(|l| l.starts_with("total")),
-        "{out}"
-    );
-
-    // The shipped model on all 36 held-out tiles (frames 7-9, seed 2, as its card says),
-    // without image labels: pooled pixel IoU 0.58 measured (0.35 before the refinement).
     let all: Vec<PathBuf> = {
         let mut v: Vec<PathBuf> = std::fs::read_dir(test.join("images"))
             .expect("images")
@@ -262,23 +233,37 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
         v.sort();
         v
     };
-    let all_truths: Vec<PathBuf> = all
-        .iter()
-        .map(|p| test.join("truth").join(p.file_name().expect("name")))
-        .collect();
+    assert_eq!(all.len(), 36);
+    let images = &all[..6];
+    // `brightseg evaluate` of `model` on `images` against their synthetic truth.
+    let evaluate = |model: &Path, images: &[PathBuf], extra: &[&OsStr]| -> String {
+        let truths: Vec<PathBuf> = images
+            .iter()
+            .map(|p| test.join("truth").join(p.file_name().expect("name")))
+            .collect();
+        let mut args = vec![os("evaluate")];
+        args.extend(images.iter().map(|p| p.as_os_str()));
+        args.extend([
+            os("--model"),
+            model.as_os_str(),
+            os("--no-split"),
+            os("--truth"),
+        ]);
+        args.extend(truths.iter().map(|p| p.as_os_str()));
+        args.extend(extra);
+        brightseg_ok(&args)
+    };
+    let out = evaluate(&model, images, &[]);
+    assert!(
+        out.contains("IoU") && out.lines().any(|l| l.starts_with("total")),
+        "{out}"
+    );
+
+    // The shipped model on all 36 held-out tiles (frames 7-9, seed 2, as its card says),
+    // without image labels: pooled pixel IoU 0.58 measured (0.35 before the refinement).
     let shipped = repo_root().join("models/artifacts-brightfield");
-    let mut args = vec![os("evaluate")];
-    args.extend(all.iter().map(|p| p.as_os_str()));
-    args.extend([
-        os("--model"),
-        shipped.as_os_str(),
-        os("--no-split"),
-        os("--truth"),
-    ]);
-    args.extend(all_truths.iter().map(|p| p.as_os_str()));
     let csv = tmp.path().join("shipped.csv");
-    args.extend([os("--csv"), csv.as_os_str()]);
-    brightseg_ok(&args);
+    evaluate(&shipped, &all, &[os("--csv"), csv.as_os_str()]);
     let table = std::fs::read_to_string(&csv).expect("evaluation table");
     let column = table
         .lines()
@@ -291,7 +276,6 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
         .and_then(|l| l.split(',').nth(column))
         .and_then(|v| v.parse().ok())
         .expect("pooled IoU");
-    assert_eq!(all.len(), 36);
     assert!(
         iou >= 0.5,
         "shipped artifact model, pooled pixel IoU {iou}:\n{table}"
@@ -328,15 +312,8 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
     // find-nuclei --exclude-artifacts with the shipped artifact model: the nuclei dropped are the
     // ones reported, and on tiles where half carry artifacts some are dropped.
     let nuclei_model = repo_root().join("models/nuclei-brightfield");
-    let model = repo_root().join("models/artifacts-brightfield");
-    let images: Vec<PathBuf> = {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(test.join("images"))
-            .expect("images")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        v.sort();
-        v
-    };
+    let model = shipped;
+    let images = &all;
     let count = |exclude: bool| -> Vec<(usize, usize)> {
         let out = tmp.path().join(if exclude { "excluded" } else { "all" });
         let mut args = vec![os("find-nuclei")];
