@@ -28,6 +28,9 @@ pub struct Settings {
     pub split: bool,
     /// Split depth, pixels.
     pub split_depth_px: f32,
+    /// Refinement of the mask asked for (none given: the model's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refine: Option<String>,
     /// Artifact model whose objects exclude nuclei (none: no exclusion).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude_artifacts: Option<String>,
@@ -64,6 +67,11 @@ impl Settings {
             "split depth",
             self.split_depth_px.to_string(),
             other.split_depth_px.to_string(),
+        );
+        check(
+            "refine",
+            show(self.refine.as_ref()),
+            show(other.refine.as_ref()),
         );
         check(
             "artifact exclusion",
@@ -159,6 +167,7 @@ mod tests {
             pixel_size_um: None,
             split: true,
             split_depth_px: 0.5,
+            refine: None,
             exclude_artifacts: None,
         }
     }

@@ -190,6 +190,7 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
         min_size_um2: args.min_size,
         split: !args.no_split,
         split_depth_px: args.split_depth,
+        refine: args.refine,
     };
     params.validate()?;
     if let Some(ps) = args.pixel_size {
@@ -268,6 +269,7 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
             pixel_size_um: args.pixel_size,
             split: !args.no_split,
             split_depth_px: args.split_depth,
+            refine: args.refine.map(|r| r.to_string()),
             exclude_artifacts: artifact_model.as_ref().map(|m| m.card().name.clone()),
         },
         shard: args.shard.map(|s| s.to_string()),

@@ -26,6 +26,7 @@ mod train_cmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use brightseg::refine::Refinement;
 use clap::{Args, Parser, Subcommand};
 
 /// Parses a command line (program name first) as the binary does, without running anything.
@@ -183,6 +184,11 @@ pub struct FindNucleiArgs {
     /// Depth (pixels of the distance transform) a peak needs to become its own nucleus.
     #[arg(long = "split-depth", default_value_t = 0.5)]
     pub split_depth: f32,
+    /// How the image refines the thresholded mask: none, dark (keep pixels darker than their
+    /// local background) or departure (darker or brighter). Default: what the model's
+    /// description says (artifacts-brightfield: dark; nuclei models: none).
+    #[arg(long, value_name = "HOW")]
+    pub refine: Option<Refinement>,
     /// Process images again even when their outputs exist.
     #[arg(long)]
     pub overwrite: bool,

@@ -212,6 +212,10 @@ pub struct EvaluateArgs {
     /// Do not split touching objects (for artifacts; nuclei are split as in find-nuclei).
     #[arg(long = "no-split")]
     pub no_split: bool,
+    /// How the image refines the thresholded mask: none, dark or departure (default: what the
+    /// model's description says).
+    #[arg(long, value_name = "HOW")]
+    pub refine: Option<brightseg::refine::Refinement>,
     /// Also write the scores as CSV here (one row per image and a total row).
     #[arg(long)]
     pub csv: Option<PathBuf>,

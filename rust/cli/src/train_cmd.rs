@@ -484,6 +484,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
         threshold: args.threshold,
         min_size_um2: args.min_size,
         split: !args.no_split,
+        refine: args.refine,
         ..NucleiParams::default()
     };
     let mut all = Vec::new();

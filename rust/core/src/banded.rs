@@ -13,6 +13,7 @@ use crate::image::{Calibration, Plane};
 use crate::measure::{measure_objects, ObjectMeasurement};
 use crate::objects::find_objects_keeping;
 use crate::pipeline::{Findings, Model, NucleiParams, Progress, Resolved, Stage};
+use crate::refine::Refinement;
 
 /// Rows a band looks below itself so that the objects starting in it are whole.
 pub const BAND_MARGIN: usize = 256;
@@ -53,11 +54,11 @@ pub fn band_rows_for(width: usize, pixels: usize) -> usize {
 }
 
 /// Whether `plane` can be processed band by band with `model`: only at the model's own pixel
-/// size (a plane that needs resampling is resampled whole).
+/// size (a plane that needs resampling is resampled whole) and without image refinement of the
+/// mask (its background and threshold are taken over the whole plane).
 pub fn supports(model: &Model, calibration: Calibration, params: &NucleiParams) -> Result<bool> {
-    Ok(Resolved::new(model, calibration, params)?
-        .resample_to_um
-        .is_none())
+    let resolved = Resolved::new(model, calibration, params)?;
+    Ok(resolved.resample_to_um.is_none() && resolved.refine == Refinement::None)
 }
 
 /// Finds nuclei in `plane` a band of `band_rows` rows at a time; `sink` receives the label and
@@ -97,6 +98,13 @@ fn in_bands(
         return Err(Error::invalid(
             "band-by-band processing needs the image at the model's pixel size",
         ));
+    }
+    if resolved.refine != Refinement::None {
+        return Err(Error::invalid(format!(
+            "band-by-band processing cannot refine the mask by the image (refine {}): the \
+             plane is processed whole",
+            resolved.refine
+        )));
     }
     // A band and the rows below it cost what a plane of that height costs.
     let (tile_rows, _) = model.card().tile_shape(plane.height(), plane.width());

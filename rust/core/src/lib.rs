@@ -36,7 +36,9 @@ pub mod model;
 pub mod normalize;
 pub mod objects;
 pub mod pipeline;
+pub mod refine;
 pub mod render;
+pub mod threshold;
 pub mod tiling;
 
 pub use error::{Error, ErrorKind, Result};

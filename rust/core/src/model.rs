@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml_ng::Value;
 
 use crate::error::{Error, Result};
+use crate::refine::Refinement;
 
 /// File names of a model description, in the order they are looked for inside a model folder.
 pub const CARD_FILE_NAMES: [&str; 2] = ["bioimageio.yaml", "rdf.yaml"];
@@ -157,6 +158,9 @@ pub struct ModelDefaults {
     pub min_size_um2: f64,
     /// Preferred tile edge for models with flexible input size.
     pub tile_size: usize,
+    /// How the image refines the thresholded mask (`config.brightseg.refine`; artifact models
+    /// trained on refined pseudo-masks ask for the same step at inference).
+    pub refine: Refinement,
 }
 
 /// A parsed model description: everything needed to feed the network and read its output.
@@ -354,10 +358,20 @@ impl Parser<'_> {
         let onnx_path = self.onnx_weights(folder)?;
         let config = get(doc, "config").and_then(|c| get(c, "brightseg"));
         let conf_f64 = |key: &str| config.and_then(|c| get(c, key)).and_then(as_f64);
+        let refine = match config
+            .and_then(|c| get(c, "refine"))
+            .and_then(Value::as_str)
+        {
+            Some(name) => name
+                .parse::<Refinement>()
+                .map_err(|e| self.err(format!("config.brightseg.{e}")))?,
+            None => Refinement::None,
+        };
         let defaults = ModelDefaults {
             threshold: conf_f64("threshold").map_or(DEFAULT_THRESHOLD, |t| t as f32),
             min_size_um2: conf_f64("min_size_um2").unwrap_or(DEFAULT_MIN_SIZE_UM2),
             tile_size: conf_f64("tile_size").map_or(DEFAULT_TILE_SIZE, |t| t as usize),
+            refine,
         };
         let pixel_size_um = conf_f64("pixel_size_um").or(pixel_size_um);
         let halo = match conf_f64("halo") {
@@ -829,6 +843,13 @@ config:
         assert_eq!(c.pixel_size_um, Some(0.62));
         assert_eq!(c.defaults.threshold, 0.4);
         assert_eq!(c.defaults.min_size_um2, 12.0);
+        assert_eq!(c.defaults.refine, Refinement::None);
+        let refined = parse(&V05.replace("min_size_um2: 12", "min_size_um2: 12, refine: dark"))
+            .expect("refined card");
+        assert_eq!(refined.defaults.refine, Refinement::Dark);
+        let wrong = parse(&V05.replace("min_size_um2: 12", "min_size_um2: 12, refine: sharp"))
+            .expect_err("unknown refinement");
+        assert!(wrong.to_string().contains("refinement 'sharp'"), "{wrong}");
         assert_eq!(c.onnx_path, Path::new("/m/model.onnx"));
         assert_eq!(c.postprocessing, vec![Postprocessing::Sigmoid]);
         assert!(matches!(

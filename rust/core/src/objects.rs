@@ -22,6 +22,9 @@ pub struct ObjectParams {
     /// A distance-transform peak must rise this many pixels above the saddle to its neighbour
     /// to seed an object of its own (the `h` of the h-maxima). Larger splits less.
     pub split_depth_px: f32,
+    /// Fill the holes of each object (a nucleus has none; an artifact outlined as a ring, e.g. a
+    /// bubble after image refinement, keeps its hole when this is off).
+    pub fill_holes: bool,
 }
 
 /// Checks a split depth (see [`ObjectParams::split_depth_px`]): a positive number of pixels.
@@ -464,7 +467,9 @@ fn settle_component(
     let global = |i: usize| (by0 + i / bw) * width + bx0 + i % bw;
     let own: Vec<bool> = (0..bw * bh).map(|i| data[global(i)] == id).collect();
     let mut local = own.clone();
-    fill_holes(&mut local, bw, bh);
+    if params.fill_holes {
+        fill_holes(&mut local, bw, bh);
+    }
     let holes = (0..bw * bh)
         .filter(|&i| local[i] && !own[i])
         .map(global)
@@ -612,12 +617,50 @@ mod tests {
     }
 
     #[test]
+    fn a_ring_keeps_its_hole_only_when_asked() {
+        let (w, h) = (30usize, 30usize);
+        let prob: Vec<f32> = (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as f32 - 15.0, (i / w) as f32 - 15.0);
+                let d = (x * x + y * y).sqrt();
+                if (8.0..=11.0).contains(&d) {
+                    0.9
+                } else {
+                    0.1
+                }
+            })
+            .collect();
+        let ring_pixels = prob.iter().filter(|&&p| p > 0.5).count();
+        let params = ObjectParams {
+            threshold: 0.5,
+            min_area_px: 5.0,
+            split: false,
+            split_depth_px: 0.5,
+            fill_holes: false,
+        };
+        let kept = find_objects(&prob, w, h, &params);
+        assert_eq!(kept.count, 1);
+        assert_eq!(kept.data.iter().filter(|&&l| l > 0).count(), ring_pixels);
+        let filled = find_objects(
+            &prob,
+            w,
+            h,
+            &ObjectParams {
+                fill_holes: true,
+                ..params
+            },
+        );
+        assert!(filled.data.iter().filter(|&&l| l > 0).count() > ring_pixels + 150);
+    }
+
+    #[test]
     fn splits_touching_discs_but_not_a_single_one() {
         let params = ObjectParams {
             threshold: 0.5,
             min_area_px: 5.0,
             split: true,
             split_depth_px: 2.0,
+            fill_holes: true,
         };
         let (prob, w, h) = two_discs(10.0, 16.0);
         let labels = find_objects(&prob, w, h, &params);
@@ -644,6 +687,7 @@ mod tests {
             min_area_px: 2.0,
             split: false,
             split_depth_px: 2.0,
+            fill_holes: true,
         };
         let labels = find_objects(&prob, w, h, &params);
         assert_eq!(labels.count, 1, "the single pixel is dropped");
@@ -665,6 +709,7 @@ mod tests {
             min_area_px: 1.0,
             split: false,
             split_depth_px: 2.0,
+            fill_holes: true,
         };
         let labels = find_objects(&prob, w, h, &params);
         assert_eq!(labels.count, 2);
@@ -690,6 +735,7 @@ mod tests {
             min_area_px: 1.0,
             split: true,
             split_depth_px: 2.0,
+            fill_holes: true,
         };
         let run = |threads: usize| {
             rayon::ThreadPoolBuilder::new()

@@ -14,6 +14,7 @@ use crate::measure::{measure_objects, ObjectMeasurement, PopulationStats};
 use crate::model::{Axis, ModelCard};
 use crate::normalize::Normalizer;
 use crate::objects::{find_objects, Labels, ObjectParams};
+use crate::refine::{departing_pixels, refine_mask, Refinement};
 use crate::tiling::{mirror, plan_axis};
 
 /// Largest tile edge [`Model::set_tile_size`] accepts.
@@ -309,6 +310,9 @@ pub struct NucleiParams {
     pub split: bool,
     /// Depth in pixels a distance peak needs to seed its own nucleus (see [`ObjectParams`]).
     pub split_depth_px: f32,
+    /// How the image refines the thresholded mask (none given: the model's
+    /// `config.brightseg.refine`, see [`crate::refine`]).
+    pub refine: Option<Refinement>,
 }
 
 impl Default for NucleiParams {
@@ -318,6 +322,7 @@ impl Default for NucleiParams {
             min_size_um2: None,
             split: true,
             split_depth_px: 0.5,
+            refine: None,
         }
     }
 }
@@ -428,6 +433,8 @@ pub(crate) struct Resolved {
     pub(crate) objects: ObjectParams,
     /// The model's pixel size when the plane must be resampled to it first.
     pub(crate) resample_to_um: Option<f64>,
+    /// How the image refines the thresholded mask.
+    pub(crate) refine: Refinement,
 }
 
 impl Resolved {
@@ -476,8 +483,10 @@ impl Resolved {
                 min_area_px: min_size_um2 / (pw * ph),
                 split: params.split,
                 split_depth_px: params.split_depth_px,
+                fill_holes: true,
             },
             resample_to_um,
+            refine: params.refine.unwrap_or(card.defaults.refine),
         })
     }
 }
@@ -513,7 +522,36 @@ pub fn find_nuclei(
     });
     let object_params = resolved.objects;
     let inferred = std::time::Instant::now();
-    let labels = find_objects(&probability, plane.width(), plane.height(), &object_params);
+    let labels = match resolved.refine {
+        Refinement::None => {
+            find_objects(&probability, plane.width(), plane.height(), &object_params)
+        }
+        refinement => {
+            let (w, h) = (plane.width(), plane.height());
+            let mask: Vec<bool> = probability
+                .iter()
+                .map(|&p| p > object_params.threshold)
+                .collect();
+            let values: Vec<f32> = (0..w * h).map(|i| plane.value(i)).collect();
+            let departing = departing_pixels(&values, w, h, refinement);
+            let refined: Vec<f32> = refine_mask(&mask, &departing, w, h)
+                .into_iter()
+                .map(f32::from)
+                .collect();
+            log::debug!("mask refined by the image ({refinement})");
+            find_objects(
+                &refined,
+                w,
+                h,
+                // The refinement drew rings and curves on purpose: their holes stay.
+                &ObjectParams {
+                    threshold: 0.5,
+                    fill_holes: false,
+                    ..object_params
+                },
+            )
+        }
+    };
     let labelled = std::time::Instant::now();
     let objects = measure_objects(&labels, &probability, plane, pw, ph);
     log::debug!(

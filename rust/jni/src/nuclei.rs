@@ -99,6 +99,7 @@ impl Request {
             min_size_um2: given(self.min_size_um2),
             split: self.split,
             split_depth_px: self.split_depth_px as f32,
+            refine: None,
         }
     }
 }

@@ -277,6 +277,8 @@ pub struct ModelInfo {
     pub object: String,
     /// Input normalisation: the lower and upper percentiles mapped to 0 and 1.
     pub percentiles: (f64, f64),
+    /// How inference refines the thresholded mask by the image (as the training targets were).
+    pub refine: brightseg::refine::Refinement,
 }
 
 fn yaml_string(s: &str) -> String {
@@ -369,6 +371,9 @@ pub fn model_description(info: &ModelInfo) -> String {
     let _ = writeln!(y, "    threshold: {}", info.threshold);
     let _ = writeln!(y, "    min_size_um2: {}", info.min_size_um2);
     let _ = writeln!(y, "    tile_size: {}", info.tile_size);
+    if info.refine != brightseg::refine::Refinement::None {
+        let _ = writeln!(y, "    refine: {}", info.refine);
+    }
     let _ = writeln!(y, "    pixel_size_um: {}", info.pixel_um);
     let _ = writeln!(y, "    halo: 32");
     let _ = writeln!(y, "    metrics:");
@@ -462,6 +467,7 @@ mod tests {
             training: vec![("seed".into(), "1".into())],
             object: "nucleus".into(),
             percentiles: crate::data::NORMALIZATION_PERCENTILES,
+            refine: brightseg::refine::Refinement::None,
         }
     }
 

@@ -5,8 +5,6 @@
 
 use std::collections::VecDeque;
 
-use rayon::prelude::*;
-
 use brightseg::objects::{relabel_and_filter, Labels};
 
 /// A row-major float plane.
@@ -184,93 +182,16 @@ pub fn top_hat(plane: &FloatPlane, r: usize) -> FloatPlane {
     FloatPlane::new(plane.width, plane.height, data)
 }
 
-/// Grey levels a [`median`] filter quantises the plane into.
-pub const MEDIAN_LEVELS: usize = 1024;
+pub use brightseg::refine::MEDIAN_LEVELS;
 
-/// Median over a `(2 r + 1)²` square window with mirrored borders ("reflect", as
-/// `scipy.ndimage.median_filter`'s default). Values are quantised into [`MEDIAN_LEVELS`] levels
-/// between the plane's finite minimum and maximum, so the result is within half a level of the
-/// exact median; a sliding histogram (Huang 1979) makes the cost per pixel grow with `r`, not r².
-/// Rows run in parallel. `r == 0` copies.
+/// Median over a `(2 r + 1)²` square window with mirrored borders: see
+/// [`brightseg::refine::median`], which inference uses too.
 pub fn median(plane: &FloatPlane, r: usize) -> FloatPlane {
-    let (w, h) = (plane.width, plane.height);
-    if r == 0 || w == 0 || h == 0 {
-        return plane.clone();
-    }
-    let (lo, hi) = plane
-        .data
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
-    // No finite values, or all equal: nothing to filter.
-    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
-        return plane.clone();
-    }
-    let step = f64::from(hi - lo) / (MEDIAN_LEVELS - 1) as f64;
-    let levels: Vec<u16> = plane
-        .data
-        .iter()
-        .map(|&v| {
-            let v = if v.is_finite() { v } else { lo };
-            (f64::from(v - lo) / step)
-                .round()
-                .clamp(0.0, (MEDIAN_LEVELS - 1) as f64) as u16
-        })
-        .collect();
-    let ri = r as isize;
-    let side = 2 * r + 1;
-    // The median is the value of rank `rank` (0-based) among the side² values of a window.
-    let rank = side * side / 2;
-    let rows: Vec<Vec<f32>> = (0..h)
-        .into_par_iter()
-        .map(|y| {
-            let window_rows: Vec<usize> = (-ri..=ri)
-                .map(|dy| reflect(y as isize + dy, h as isize))
-                .collect();
-            let column_at = |x: isize| reflect(x, w as isize);
-            let mut histogram = vec![0u32; MEDIAN_LEVELS];
-            for dx in -ri..=ri {
-                let x = column_at(dx);
-                for &yy in &window_rows {
-                    histogram[usize::from(levels[yy * w + x])] += 1;
-                }
-            }
-            // `below`: values in levels under `level`; kept so that below <= rank < below + histogram[level].
-            let (mut level, mut below) = (0usize, 0usize);
-            let mut out = Vec::with_capacity(w);
-            for x in 0..w {
-                if x > 0 {
-                    let gone = column_at(x as isize - ri - 1);
-                    let new = column_at(x as isize + ri);
-                    for &yy in &window_rows {
-                        let g = usize::from(levels[yy * w + gone]);
-                        histogram[g] -= 1;
-                        if g < level {
-                            below -= 1;
-                        }
-                        let n = usize::from(levels[yy * w + new]);
-                        histogram[n] += 1;
-                        if n < level {
-                            below += 1;
-                        }
-                    }
-                }
-                while below > rank {
-                    level -= 1;
-                    below -= histogram[level] as usize;
-                }
-                while below + histogram[level] as usize <= rank {
-                    below += histogram[level] as usize;
-                    level += 1;
-                }
-                out.push((f64::from(lo) + level as f64 * step) as f32);
-            }
-            out
-        })
-        .collect();
-    FloatPlane::new(w, h, rows.concat())
+    FloatPlane::new(
+        plane.width,
+        plane.height,
+        brightseg::refine::median(&plane.data, plane.width, plane.height, r),
+    )
 }
 
 #[cfg(test)]

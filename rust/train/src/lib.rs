@@ -13,6 +13,9 @@ pub mod filters;
 pub mod nuclei;
 pub mod register;
 pub mod targets;
-pub mod threshold;
 pub mod trainer;
 pub mod unet;
+
+/// The automatic thresholds live in the core crate (inference refines artifact masks with Otsu's
+/// threshold too); re-exported here, where targets are made with them.
+pub use brightseg::threshold;

@@ -114,6 +114,7 @@ pub fn nucleus_targets(
         min_area_px: params.min_area_um2 / pixel_area,
         split: true,
         split_depth_px: params.split_depth_px,
+        fill_holes: true,
     };
     let labels = find_objects(&smooth.data, w, h, &object_params);
     // Foreground that did not become an object (below the size filter): uncertain.

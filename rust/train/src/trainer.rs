@@ -321,6 +321,7 @@ pub fn object_f1(
         min_area_px,
         split,
         split_depth_px: 0.5,
+        fill_holes: true,
     };
     let predicted = find_objects(prob, w, h, &params);
     if predicted.count == 0 && sample.truth.count == 0 {

@@ -4,17 +4,15 @@
 //!
 //! A map is computed at the classifier's coarse CAM layer (1/8 of the tile), so its candidates
 //! are blobs: a thin fibre or a bubble's ring becomes a filled disc. [`Refinement`] lets the image
-//! itself sharpen them before mutual information chooses: each candidate keeps only the pixels
-//! that depart from their local background (a median over a window wider than the artifacts),
-//! as decided by Otsu's threshold on that departure over the whole image, grown by one pixel.
-
-use std::fmt;
-use std::str::FromStr;
+//! itself sharpen them before mutual information chooses (see [`brightseg::refine`]): each
+//! candidate keeps only the pixels that depart from their local background, grown by one pixel.
 
 use serde::{Deserialize, Serialize};
 
-use crate::filters::{gaussian, median, FloatPlane};
-use crate::threshold::ThresholdMethod;
+use brightseg::refine::{departing_pixels, refine_mask};
+pub use brightseg::refine::{Refinement, BACKGROUND_RADIUS};
+
+use crate::filters::FloatPlane;
 
 /// The thresholds tried, in order.
 pub const THRESHOLDS: [f32; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
@@ -60,104 +58,8 @@ pub fn mutual_information(mask: &[bool], image: &[f32], bins: usize) -> f64 {
     mi.max(0.0)
 }
 
-/// Radius (px) of the median window that estimates an image's local background for
-/// [`Refinement`]: the window (45 px) must be wider than the artifacts' strokes and blobs are
-/// thick, so that the median sees background.
-pub const BACKGROUND_RADIUS: usize = 22;
-
-/// Smoothing (Gaussian σ, px) of the image before its departure from the background is taken,
-/// so single noisy pixels do not count.
-const DEPARTURE_SMOOTHING: f64 = 0.7;
-
-/// How the image refines each thresholded map before mutual information picks one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Refinement {
-    /// The thresholded map as it is (the seed method).
-    None,
-    /// Keep the pixels darker than their local background: absorbing dust, fibres, debris and
-    /// bubble rings in transmitted light.
-    #[default]
-    Dark,
-    /// Keep the pixels that differ from their local background either way (artifacts that also
-    /// brighten, e.g. halos in phase contrast).
-    Departure,
-}
-
-impl Refinement {
-    /// All choices, in the order the CLI lists them.
-    pub const ALL: [Refinement; 3] = [Refinement::None, Refinement::Dark, Refinement::Departure];
-
-    /// The lower-case name the CLI takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Refinement::None => "none",
-            Refinement::Dark => "dark",
-            Refinement::Departure => "departure",
-        }
-    }
-}
-
-impl fmt::Display for Refinement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Refinement {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Refinement::ALL
-            .into_iter()
-            .find(|r| r.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("refinement '{s}': use none, dark or departure"))
-    }
-}
-
-/// Pixels of `image` that depart from their local background as `refinement` asks (`None`:
-/// every pixel).
-pub fn departing_pixels(image: &FloatPlane, refinement: Refinement) -> Vec<bool> {
-    if refinement == Refinement::None {
-        return vec![true; image.data.len()];
-    }
-    let background = median(image, BACKGROUND_RADIUS);
-    let smooth = gaussian(image, DEPARTURE_SMOOTHING);
-    let departure: Vec<f32> = smooth
-        .data
-        .iter()
-        .zip(&background.data)
-        .map(|(&v, &b)| match refinement {
-            Refinement::Dark => (b - v).max(0.0),
-            _ => (v - b).abs(),
-        })
-        .collect();
-    match ThresholdMethod::Otsu.threshold(&departure) {
-        Some(t) => departure.iter().map(|&d| d >= t).collect(),
-        None => vec![false; departure.len()],
-    }
-}
-
-/// `mask` grown by one pixel to its four neighbours.
-fn grow(mask: &[bool], w: usize, h: usize) -> Vec<bool> {
-    let mut out = mask.to_vec();
-    for y in 0..h {
-        for x in 0..w {
-            if mask[y * w + x] {
-                continue;
-            }
-            let near = (x > 0 && mask[y * w + x - 1])
-                || (x + 1 < w && mask[y * w + x + 1])
-                || (y > 0 && mask[(y - 1) * w + x])
-                || (y + 1 < h && mask[(y + 1) * w + x]);
-            out[y * w + x] = near;
-        }
-    }
-    out
-}
-
-/// The candidate of `cam` at threshold `t`, refined by `departing` (see [`departing_pixels`]).
-/// A refinement that would leave nothing keeps the plain thresholded map: it never deletes what
-/// the classifier pointed at.
+/// The candidate of `cam` at threshold `t`, refined by `departing` (see
+/// [`brightseg::refine::refine_mask`]) unless `refine` is off.
 fn candidate(
     cam: &[f32],
     t: f32,
@@ -167,12 +69,8 @@ fn candidate(
     h: usize,
 ) -> Vec<bool> {
     let plain: Vec<bool> = cam.iter().map(|&v| v >= t).collect();
-    if !refine {
-        return plain;
-    }
-    let kept: Vec<bool> = plain.iter().zip(departing).map(|(&p, &d)| p && d).collect();
-    if kept.iter().any(|&k| k) {
-        grow(&kept, w, h)
+    if refine {
+        refine_mask(&plain, departing, w, h)
     } else {
         plain
     }
@@ -195,7 +93,7 @@ pub struct PseudoMask {
 /// intensities (ties: the lower threshold).
 pub fn select_pseudo_mask(cam: &[f32], image: &FloatPlane, refinement: Refinement) -> PseudoMask {
     let (w, h) = (image.width, image.height);
-    let departing = departing_pixels(image, refinement);
+    let departing = departing_pixels(&image.data, w, h, refinement);
     let refine = refinement != Refinement::None;
     let candidates: Vec<Vec<bool>> = THRESHOLDS
         .iter()

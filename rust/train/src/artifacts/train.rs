@@ -82,7 +82,7 @@ pub struct ArtifactReport {
     pub classifier_history: Vec<ClassifierEpoch>,
     /// How the image refined the pseudo-mask candidates (absent in reports written before the
     /// refinement existed: none).
-    #[serde(default = "no_refinement")]
+    #[serde(default)]
     pub refinement: Refinement,
     /// How often each threshold of [`THRESHOLDS`] won.
     pub threshold_wins: Vec<(f32, usize)>,
@@ -102,10 +102,6 @@ pub struct ArtifactReport {
     pub val_f1_vs_pseudo: f64,
     /// Why U-Net training ended.
     pub stop: StopReason,
-}
-
-fn no_refinement() -> Refinement {
-    Refinement::None
 }
 
 /// The pseudo-target of one image: the MI-selected (refined) mask, or the map itself with soft
@@ -323,6 +319,13 @@ pub fn train_artifacts(
         ],
         object: "artifact".into(),
         percentiles: ARTIFACT_PERCENTILES,
+        // Inference sharpens the network's mask the way the targets were sharpened (soft
+        // targets are the maps themselves: nothing to repeat).
+        refine: if request.soft_targets {
+            Refinement::None
+        } else {
+            request.refinement
+        },
     };
     let summary = format!(
         "Trained with `brightseg train artifacts` from image-level labels only. Classifier \
