@@ -241,6 +241,59 @@ pub fn median(data: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
 mod tests {
     use super::*;
 
+    /// `n` values in [0, 1) from a fixed linear congruential sequence.
+    fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1 << 24) as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn median_equals_the_sorted_window_with_mirrored_borders() {
+        // Integer values spanning exactly MEDIAN_LEVELS levels quantise without loss.
+        for (w, h, r, seed) in [(23, 17, 2, 1), (9, 31, 4, 2), (40, 6, 7, 3), (5, 5, 1, 4)] {
+            let mut data = pseudo_random(w * h, seed);
+            data.iter_mut().for_each(|v| *v = (*v * 1023.0).round());
+            data[0] = 0.0;
+            data[1] = 1023.0;
+            let got = median(&data, w, h, r);
+            let ri = r as isize;
+            for y in 0..h as isize {
+                for x in 0..w as isize {
+                    let mut window: Vec<f32> = (-ri..=ri)
+                        .flat_map(|dy| {
+                            let data = &data;
+                            (-ri..=ri).map(move |dx| {
+                                let yy = reflect(y + dy, h as isize);
+                                let xx = reflect(x + dx, w as isize);
+                                data[yy * w + xx]
+                            })
+                        })
+                        .collect();
+                    window.sort_by(f32::total_cmp);
+                    let want = window[window.len() / 2];
+                    let at = y as usize * w + x as usize;
+                    assert!(
+                        (got[at] - want).abs() < 1e-3,
+                        "{w}×{h} r {r} at ({x}, {y}): {} vs {want}",
+                        got[at]
+                    );
+                }
+            }
+        }
+        assert_eq!(median(&[2.0; 9], 3, 3, 1), vec![2.0; 9]);
+    }
+
+    #[test]
+    fn reflect_mirrors_like_scipy() {
+        let got: Vec<usize> = (-3..7).map(|i| reflect(i, 4)).collect();
+        assert_eq!(got, vec![2, 1, 0, 0, 1, 2, 3, 3, 2, 1]);
+    }
+
     #[test]
     fn binomial_smoothing_keeps_constants_and_spreads_a_point() {
         assert!(binomial3(&[3.0; 20], 5, 4)

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 
 use brightseg::objects::{relabel_and_filter, Labels};
+use brightseg::refine::reflect;
 
 /// A row-major float plane.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,19 +118,6 @@ pub fn gaussian(plane: &FloatPlane, sigma: f64) -> FloatPlane {
             acc as f32
         }));
     })
-}
-
-/// Index `i` mirrored into `0..n` ("reflect": d c b a | a b c d | d c b a).
-fn reflect(mut i: isize, n: isize) -> usize {
-    if n == 1 {
-        return 0;
-    }
-    let period = 2 * n;
-    i = i.rem_euclid(period);
-    if i >= n {
-        i = period - 1 - i;
-    }
-    i as usize
 }
 
 /// Running extreme (minimum when `min`, else maximum) over windows `[i - r, i + r]` clipped to
@@ -282,51 +270,5 @@ mod tests {
             (g.data[15 * w + 17] - g.data[17 * w + 15]).abs() < 1e-7,
             "isotropic"
         );
-    }
-
-    #[test]
-    fn median_equals_the_sorted_window_with_mirrored_borders() {
-        // Integer values spanning exactly MEDIAN_LEVELS levels quantise without loss.
-        for (w, h, r, seed) in [(23, 17, 2, 1), (9, 31, 4, 2), (40, 6, 7, 3), (5, 5, 1, 4)] {
-            let mut plane = pseudo_random(w, h, seed);
-            plane
-                .data
-                .iter_mut()
-                .for_each(|v| *v = (*v * 1023.0).round());
-            plane.data[0] = 0.0;
-            plane.data[1] = 1023.0;
-            let got = median(&plane, r);
-            let ri = r as isize;
-            for y in 0..h as isize {
-                for x in 0..w as isize {
-                    let mut window: Vec<f32> = (-ri..=ri)
-                        .flat_map(|dy| {
-                            let plane = &plane;
-                            (-ri..=ri).map(move |dx| {
-                                let yy = reflect(y + dy, h as isize);
-                                let xx = reflect(x + dx, w as isize);
-                                plane.data[yy * w + xx]
-                            })
-                        })
-                        .collect();
-                    window.sort_by(f32::total_cmp);
-                    let want = window[window.len() / 2];
-                    let at = y as usize * w + x as usize;
-                    assert!(
-                        (got.data[at] - want).abs() < 1e-3,
-                        "{w}×{h} r {r} at ({x}, {y}): {} vs {want}",
-                        got.data[at]
-                    );
-                }
-            }
-        }
-        let flat = FloatPlane::new(3, 3, vec![2.0; 9]);
-        assert_eq!(median(&flat, 1), flat);
-    }
-
-    #[test]
-    fn reflect_mirrors_like_scipy() {
-        let got: Vec<usize> = (-3..7).map(|i| reflect(i, 4)).collect();
-        assert_eq!(got, vec![2, 1, 0, 0, 1, 2, 3, 3, 2, 1]);
     }
 }
