@@ -274,4 +274,17 @@ fn models_lists_what_it_finds() {
         text.contains("unet2d_nuclei_broad") && text.contains("MIT"),
         "{text}"
     );
+    // The shipped models come first on the search path; the artifact model says that Find
+    // Artifacts refines its mask by the image, a nucleus model says nothing of it.
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name}\t")))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{text}"))
+            .to_owned()
+    };
+    assert!(
+        line("artifacts-brightfield").contains("refine dark"),
+        "{text}"
+    );
+    assert!(!line("nuclei-brightfield").contains("refine"), "{text}");
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use brightseg::catalog;
 use brightseg::model::ModelCard;
+use brightseg::refine::Refinement;
 
 /// Folders searched for model folders, in order.
 pub fn search_path() -> Vec<PathBuf> {
@@ -46,14 +47,20 @@ pub fn list() -> Result<()> {
     for folder in models {
         let name = catalog::folder_name(&folder);
         match ModelCard::load(&folder) {
-            Ok(card) => println!(
-                "{name}\t{}\tthreshold {} · min size {} µm² · {}\t{}",
-                card.name,
-                card.defaults.threshold,
-                card.defaults.min_size_um2,
-                card.license.as_deref().unwrap_or("licence not stated"),
-                folder.display()
-            ),
+            Ok(card) => {
+                let refine = match card.defaults.refine {
+                    Refinement::None => String::new(),
+                    r => format!(" · refine {r}"),
+                };
+                println!(
+                    "{name}\t{}\tthreshold {} · min size {} µm²{refine} · {}\t{}",
+                    card.name,
+                    card.defaults.threshold,
+                    card.defaults.min_size_um2,
+                    card.license.as_deref().unwrap_or("licence not stated"),
+                    folder.display()
+                )
+            }
             Err(e) => println!("{name}\tunusable: {e}\t{}", folder.display()),
         }
     }
