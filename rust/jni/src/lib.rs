@@ -435,6 +435,7 @@ mod exports {
                 min_size: jdouble,
                 split: jboolean,
                 depth: jdouble,
+                refine: jint,
                 probability: JFloatArray<'l>,
                 labels: JIntArray<'l>,
                 exclusion: JByteArray<'l>,
@@ -450,6 +451,7 @@ mod exports {
                     min_size_um2: min_size,
                     split,
                     split_depth_px: depth,
+                    refine,
                 };
                 run_jni(&mut env, |env| {
                     let read = |env: &Env<'l>| nuclei::plane_from_java(env, &pixels, &r, $convert);
@@ -467,9 +469,10 @@ mod exports {
     find_nuclei_export!(
         /// `static native double[] findNuclei8(long handle, byte[] pixels, int width, int height,
         /// double pixelWidthUm, double pixelHeightUm, double threshold, double minSizeUm2,
-        /// boolean split, double splitDepthPx, float[] probabilityOut, int[] labelsOut,
-        /// byte[] exclusionMask, Object listener)`; a non-null exclusion mask (non-zero =
-        /// excluded) drops the nuclei that touch it.
+        /// boolean split, double splitDepthPx, int refine, float[] probabilityOut,
+        /// int[] labelsOut, byte[] exclusionMask, Object listener)`; `refine` is -1 for the
+        /// model's refinement of the mask, else 0 none, 1 dark, 2 departure; a non-null
+        /// exclusion mask (non-zero = excluded) drops the nuclei that touch it.
         Java_io_github_brightseg_NativeLib_findNuclei8,
         JByteArray,
         nuclei::bytes_to_pixels

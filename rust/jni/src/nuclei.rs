@@ -8,6 +8,7 @@ use std::time::Instant;
 use brightseg::image::{Calibration, PixelData, Plane};
 use brightseg::measure::{ObjectMeasurement, PopulationStats};
 use brightseg::pipeline::{find_nuclei, Findings, NucleiParams, Progress, Stage};
+use brightseg::refine::Refinement;
 use jni::objects::{JByteArray, JFloatArray, JIntArray, JObject, JPrimitiveArray, TypeArray};
 use jni::{jni_sig, jni_str, Env, JValue};
 
@@ -56,6 +57,8 @@ pub struct Request {
     pub split: bool,
     /// Split depth in pixels.
     pub split_depth_px: f64,
+    /// Refinement of the mask: -1 the model's, 0 none, 1 dark, 2 departure.
+    pub refine: i32,
 }
 
 impl Request {
@@ -92,15 +95,27 @@ impl Request {
         })
     }
 
-    fn params(&self) -> NucleiParams {
+    fn params(&self) -> JniResult<NucleiParams> {
         let given = |v: f64| (!v.is_nan()).then_some(v);
-        NucleiParams {
+        let refine = match self.refine {
+            -1 => None,
+            0 => Some(Refinement::None),
+            1 => Some(Refinement::Dark),
+            2 => Some(Refinement::Departure),
+            other => {
+                return Err(JniError::InvalidArgument(format!(
+                    "refinement code {other} is invalid: -1 (the model's), 0 none, 1 dark or \
+                     2 departure"
+                )))
+            }
+        };
+        Ok(NucleiParams {
             threshold: given(self.threshold).map(|t| t as f32),
             min_size_um2: given(self.min_size_um2),
             split: self.split,
             split_depth_px: self.split_depth_px as f32,
-            refine: None,
-        }
+            refine,
+        })
     }
 }
 
@@ -191,7 +206,7 @@ pub fn run<'local>(
         Some(mask.into_iter().map(|v| v != 0).collect())
     };
     let calibration = request.calibration()?;
-    let params = request.params();
+    let params = request.params()?;
     params.validate()?;
     let session = session::get(request.handle)?;
 
@@ -294,6 +309,7 @@ mod tests {
             min_size_um2: 12.5,
             split: true,
             split_depth_px: 0.5,
+            refine: -1,
         }
     }
 
@@ -303,8 +319,15 @@ mod tests {
         assert_eq!(r.pixel_count().expect("valid"), 12);
         let c = r.calibration().expect("valid");
         assert_eq!((c.pixel_width_um, c.pixel_height_um), (None, None));
-        let p = r.params();
+        let p = r.params().expect("valid");
         assert_eq!((p.threshold, p.min_size_um2), (None, Some(12.5)));
+        assert_eq!(p.refine, None);
+        let dark = Request { refine: 1, ..r };
+        assert_eq!(dark.params().expect("valid").refine, Some(Refinement::Dark));
+        assert!(matches!(
+            Request { refine: 7, ..r }.params(),
+            Err(JniError::InvalidArgument(_))
+        ));
         let square = Request {
             pixel_width_um: 0.65,
             ..r

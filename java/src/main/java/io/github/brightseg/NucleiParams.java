@@ -14,10 +14,11 @@ public final class NucleiParams {
     private final double splitDepthPx;
     private final ProgressListener listener;
     private final byte[] exclusionMask;
+    private final Refinement refinement;
 
     private NucleiParams(double threshold, double minSizeUm2, double pixelWidthUm,
             double pixelHeightUm, boolean split, double splitDepthPx, ProgressListener listener,
-            byte[] exclusionMask) {
+            byte[] exclusionMask, Refinement refinement) {
         this.threshold = threshold;
         this.minSizeUm2 = minSizeUm2;
         this.pixelWidthUm = pixelWidthUm;
@@ -26,24 +27,25 @@ public final class NucleiParams {
         this.splitDepthPx = splitDepthPx;
         this.listener = listener;
         this.exclusionMask = exclusionMask;
+        this.refinement = refinement;
     }
 
     /** Model defaults, uncalibrated, touching nuclei split, no progress reports. */
     public static NucleiParams defaults() {
         return new NucleiParams(Double.NaN, Double.NaN, Double.NaN, Double.NaN, true, 0.5, null,
-                null);
+                null, Refinement.MODEL_DEFAULT);
     }
 
     /** Probability above which a pixel is nucleus, in [0, 1]. */
     public NucleiParams withThreshold(double threshold) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask);
+                splitDepthPx, listener, exclusionMask, refinement);
     }
 
     /** Smallest nucleus kept, µm². */
     public NucleiParams withMinSizeUm2(double minSizeUm2) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask);
+                splitDepthPx, listener, exclusionMask, refinement);
     }
 
     /** Square pixels of this size in µm. */
@@ -54,25 +56,25 @@ public final class NucleiParams {
     /** Pixel width and height in µm. */
     public NucleiParams withPixelSizeUm(double widthUm, double heightUm) {
         return new NucleiParams(threshold, minSizeUm2, widthUm, heightUm, split, splitDepthPx,
-                listener, exclusionMask);
+                listener, exclusionMask, refinement);
     }
 
     /** Whether touching nuclei are split (watershed on the distance transform). */
     public NucleiParams withSplit(boolean split) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask);
+                splitDepthPx, listener, exclusionMask, refinement);
     }
 
     /** Depth in pixels a distance peak needs to seed its own nucleus (larger splits less). */
     public NucleiParams withSplitDepthPx(double splitDepthPx) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask);
+                splitDepthPx, listener, exclusionMask, refinement);
     }
 
     /** Where progress goes (may be null). */
     public NucleiParams withProgress(ProgressListener listener) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask);
+                splitDepthPx, listener, exclusionMask, refinement);
     }
 
     /**
@@ -82,7 +84,24 @@ public final class NucleiParams {
      */
     public NucleiParams withExclusionMask(byte[] mask) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, mask);
+                splitDepthPx, listener, mask, refinement);
+    }
+
+    /**
+     * How the image refines the thresholded mask ({@link Refinement#MODEL_DEFAULT}: what the
+     * model's description says).
+     */
+    public NucleiParams withRefinement(Refinement refinement) {
+        if (refinement == null) {
+            throw new IllegalArgumentException("refinement is null: use Refinement.MODEL_DEFAULT");
+        }
+        return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
+                splitDepthPx, listener, exclusionMask, refinement);
+    }
+
+    /** The refinement asked for. */
+    public Refinement refinement() {
+        return refinement;
     }
 
     /** The exclusion mask, or null. */

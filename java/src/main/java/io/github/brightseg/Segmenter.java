@@ -137,7 +137,8 @@ public final class Segmenter implements AutoCloseable {
     public NucleiResult findNuclei(byte[] pixels, int width, int height, NucleiParams params) {
         return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei8(
                 h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
-                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, p.exclusionMask(),
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), p.refinement().code(), prob, labels,
+                p.exclusionMask(),
                 progress));
     }
 
@@ -145,7 +146,8 @@ public final class Segmenter implements AutoCloseable {
     public NucleiResult findNuclei(short[] pixels, int width, int height, NucleiParams params) {
         return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei16(
                 h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
-                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, p.exclusionMask(),
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), p.refinement().code(), prob, labels,
+                p.exclusionMask(),
                 progress));
     }
 
@@ -153,7 +155,8 @@ public final class Segmenter implements AutoCloseable {
     public NucleiResult findNuclei(float[] pixels, int width, int height, NucleiParams params) {
         return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei32(
                 h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
-                p.minSizeUm2(), p.split(), p.splitDepthPx(), prob, labels, p.exclusionMask(),
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), p.refinement().code(), prob, labels,
+                p.exclusionMask(),
                 progress));
     }
 

@@ -74,6 +74,33 @@ public class SegmenterTest {
     }
 
     @Test
+    public void theRefinementOfTheMaskIsTheModelsUnlessGiven() {
+        // The nucleus model asks for none: "none" is the default result, "dark" keeps only the
+        // pixels darker than their surroundings (fewer, and holes stay open).
+        NucleiResult none = segmenter.findNuclei(image.pixels, image.width, image.height,
+                params().withRefinement(Refinement.NONE));
+        assertArrayEquals(reference.labels(), none.labels());
+        NucleiResult dark = segmenter.findNuclei(image.pixels, image.width, image.height,
+                params().withRefinement(Refinement.DARK));
+        assertTrue(foreground(dark.labels()) < foreground(reference.labels()));
+        assertEquals(Refinement.DEPARTURE, Refinement.fromLabel(" Departure "));
+        try {
+            params().withRefinement(null);
+            fail("null refinement accepted");
+        } catch (IllegalArgumentException expected) {
+            assertTrue(expected.getMessage().contains("MODEL_DEFAULT"));
+        }
+    }
+
+    private static int foreground(int[] labels) {
+        int n = 0;
+        for (int l : labels) {
+            n += l > 0 ? 1 : 0;
+        }
+        return n;
+    }
+
+    @Test
     public void theNativeSegmentationTimeIsPartOfTheCall() {
         // Inference of a 512² image takes a good many milliseconds, and it happens inside the call.
         double work = reference.segmentationMillis();

@@ -270,7 +270,8 @@ public class FindNucleiDnn implements PlugIn {
         NucleiParams base = NucleiParams.defaults()
                 .withThreshold(s.threshold)
                 .withMinSizeUm2(s.minimumUm2)
-                .withSplit(kind.split);
+                .withSplit(kind.split)
+                .withRefinement(s.refinement);
         if (pixelSize != null) {
             base = base.withPixelSizeUm(pixelSize[0], pixelSize[1]);
         }

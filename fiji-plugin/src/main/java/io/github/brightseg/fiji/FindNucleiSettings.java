@@ -4,13 +4,14 @@ import ij.Macro;
 import ij.gui.GenericDialog;
 
 import io.github.brightseg.Backend;
+import io.github.brightseg.Refinement;
 
 /**
  * Every field of Find Nuclei DNN: its dialog label, its macro key and its default, in one place.
  * An ImageJ 1.x macro key is the first word of the label, lowercased, so first words are unique:
  *
  * <pre>
- * channel=2 model=nuclei-brightfield threshold=0.5 minimum=10 population=Nuclei
+ * channel=2 model=nuclei-brightfield threshold=0.5 minimum=10 [refine=[model default]] population=Nuclei
  * image=[Nuclei Prediction] probability label outlines backend=Auto [onnx=/path/to/libonnxruntime.so]
  * [memory=4096] [exclude artifact=artifacts-brightfield]
  * </pre>
@@ -24,7 +25,9 @@ import io.github.brightseg.Backend;
  * {@code model=[Custom...]}. Checkboxes are on when their key is present. {@code memory} is the
  * native memory budget in MB (0 or missing: 80 % of what the Java heap's maximum leaves). In a
  * macro, a missing threshold or minimum size means the model's default; a missing channel is an
- * error for images with several channels.
+ * error for images with several channels. {@code refine} (model default, none, dark, departure)
+ * says how the image refines the thresholded mask; missing: the model's choice (artifact models
+ * trained on refined pseudo-masks: dark).
  */
 final class FindNucleiSettings {
     static final String CHANNEL = "Channel";
@@ -32,6 +35,7 @@ final class FindNucleiSettings {
     static final String CUSTOM = "Custom model folder";
     static final String THRESHOLD = "Threshold";
     static final String MINIMUM = "Minimum size [µm²]";
+    static final String REFINE = "Refine mask by image";
     static final String POPULATION = "Population name";
     static final String IMAGE = "Image name (probability)";
     static final String PROBABILITY = "Probability image";
@@ -64,6 +68,8 @@ final class FindNucleiSettings {
     double threshold = DEFAULT_THRESHOLD;
     /** Minimum size µm²; NaN for the model's default. */
     double minimumUm2 = DEFAULT_MINIMUM;
+    /** How the image refines the thresholded mask. */
+    Refinement refinement = Refinement.MODEL_DEFAULT;
     String population = DEFAULT_POPULATION;
     String imageName = DEFAULT_IMAGE;
     boolean probability = true;
@@ -130,6 +136,8 @@ final class FindNucleiSettings {
         }
         s.threshold = number(options, THRESHOLD);
         s.minimumUm2 = number(options, MINIMUM);
+        s.refinement = Refinement.fromLabel(
+                Macro.getValue(options, key(REFINE), Refinement.MODEL_DEFAULT.label()));
         s.population = Macro.getValue(options, key(POPULATION), kind.defaultPopulation).trim();
         s.imageName = Macro.getValue(options, key(IMAGE), kind.defaultImage).trim();
         s.probability = flag(options, PROBABILITY);
@@ -221,6 +229,7 @@ final class FindNucleiSettings {
         gd.addStringField(CUSTOM, known ? "" : model, 30);
         gd.addNumericField(THRESHOLD, Double.isNaN(l.threshold) ? DEFAULT_THRESHOLD : l.threshold, 2);
         gd.addNumericField(MINIMUM, Double.isNaN(l.minimumUm2) ? DEFAULT_MINIMUM : l.minimumUm2, 1);
+        gd.addChoice(REFINE, refinementLabels(), l.refinement.label());
         gd.addMessage("Output");
         gd.addStringField(POPULATION, l.population, 20);
         gd.addStringField(IMAGE, l.imageName, 20);
@@ -239,6 +248,15 @@ final class FindNucleiSettings {
         }
         gd.addHelp("https://github.com/brightseg/brightseg#fiji");
         return gd;
+    }
+
+    private static String[] refinementLabels() {
+        Refinement[] all = Refinement.values();
+        String[] labels = new String[all.length];
+        for (int i = 0; i < all.length; i++) {
+            labels[i] = all[i].label();
+        }
+        return labels;
     }
 
     /** The artifact model to preselect: the last one, else the shipped one, else the first. */
@@ -268,6 +286,7 @@ final class FindNucleiSettings {
         s.model = model.equals(CUSTOM_CHOICE) ? custom : model;
         s.threshold = gd.getNextNumber();
         s.minimumUm2 = gd.getNextNumber();
+        s.refinement = Refinement.fromLabel(gd.getNextChoice());
         s.population = gd.getNextString().trim();
         s.imageName = gd.getNextString().trim();
         s.probability = gd.getNextBoolean();

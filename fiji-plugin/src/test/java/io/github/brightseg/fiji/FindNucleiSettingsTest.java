@@ -12,6 +12,7 @@ import java.util.List;
 import org.junit.Test;
 
 import io.github.brightseg.Backend;
+import io.github.brightseg.Refinement;
 
 /** Macro keys and option parsing of Find Nuclei DNN. */
 public class FindNucleiSettingsTest {
@@ -19,13 +20,14 @@ public class FindNucleiSettingsTest {
             FindNucleiSettings.MODEL, FindNucleiSettings.CUSTOM, FindNucleiSettings.THRESHOLD,
             FindNucleiSettings.MINIMUM, FindNucleiSettings.POPULATION, FindNucleiSettings.IMAGE,
             FindNucleiSettings.PROBABILITY, FindNucleiSettings.LABEL, FindNucleiSettings.OUTLINES,
-            FindNucleiSettings.BACKEND, FindNucleiSettings.ONNX_RUNTIME, FindNucleiSettings.MEMORY);
+            FindNucleiSettings.BACKEND, FindNucleiSettings.ONNX_RUNTIME, FindNucleiSettings.MEMORY,
+            FindNucleiSettings.REFINE);
 
     @Test
     public void everyFieldHasItsOwnMacroKey() {
         List<String> keys = Arrays.asList("channel", "model", "custom", "threshold", "minimum",
                 "population", "image", "probability", "label", "outlines", "backend", "onnx",
-                "memory");
+                "memory", "refine");
         for (int i = 0; i < LABELS.size(); i++) {
             assertEquals(keys.get(i), FindNucleiSettings.key(LABELS.get(i)));
             // ImageJ's own derivation of the key from a label agrees with ours.
@@ -38,7 +40,7 @@ public class FindNucleiSettingsTest {
     public void parsesARecordedMacroLine() {
         FindNucleiSettings s = FindNucleiSettings.fromMacro("channel=2 model=nuclei-brightfield "
                 + "threshold=0.6 minimum=12.5 population=Kerne image=[Kerne Prediction] "
-                + "probability outlines backend=CPU");
+                + "refine=none probability outlines backend=CPU");
         assertEquals(2, s.channel);
         assertEquals("nuclei-brightfield", s.model);
         assertEquals(0.6, s.threshold, 0);
@@ -49,6 +51,7 @@ public class FindNucleiSettingsTest {
         assertFalse(s.labelImage);
         assertTrue(s.outlines);
         assertEquals(Backend.CPU, s.backend);
+        assertEquals(Refinement.NONE, s.refinement);
     }
 
     @Test
@@ -61,6 +64,9 @@ public class FindNucleiSettingsTest {
         assertEquals("Nuclei", s.population);
         assertFalse(s.probability || s.labelImage || s.outlines);
         assertEquals(Backend.AUTO, s.backend);
+        assertEquals(Refinement.MODEL_DEFAULT, s.refinement);
+        assertEquals(Refinement.DARK,
+                FindNucleiSettings.fromMacro("model=m refine=Dark").refinement);
         FindNucleiSettings chosen = FindNucleiSettings.fromMacro("model=[Custom...] custom=[] folder=/m/x/");
         assertEquals("/m/x/", chosen.model);
     }
@@ -78,6 +84,7 @@ public class FindNucleiSettingsTest {
             {"model=m population=[]", "population name is empty"},
             {"model=m memory=-5", "memory budget"},
             {"model=m memory=lots", "not a number"},
+            {"model=m refine=sharpen", "refinement 'sharpen'"},
         };
         for (String[] c : cases) {
             try {
