@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use brightseg::refine::Refinement;
 use clap::Args;
 
 use crate::train_args::SelectionArgs;
@@ -96,7 +97,7 @@ pub struct CamArgs {
     /// (keep pixels darker than their local background), departure (darker or brighter) or
     /// none (the plain thresholded map).
     #[arg(long, default_value = "dark")]
-    pub refine: String,
+    pub refine: Refinement,
     /// Output folder: NAME.cam.tif, NAME.cam.png, NAME.pseudo.tif, pseudo.csv.
     #[arg(long, short)]
     pub out: PathBuf,
@@ -119,7 +120,7 @@ pub struct TrainArtifactsArgs {
     /// pseudo-mask: dark (pixels darker than their local background), departure (darker or
     /// brighter) or none.
     #[arg(long, default_value = "dark")]
-    pub refine: String,
+    pub refine: Refinement,
     /// Train on the ScoreCAM maps themselves instead of the MI-selected pseudo-masks.
     #[arg(long = "soft-targets")]
     pub soft_targets: bool,

@@ -350,7 +350,7 @@ fn cam_overlay(image: &FloatPlane, cam: &[f32], mask: &[u8]) -> Vec<u8> {
 /// `brightseg cam`.
 pub fn cam(args: &CamArgs) -> Result<()> {
     let masking: Masking = args.masking.parse().map_err(anyhow::Error::msg)?;
-    let refinement: Refinement = args.refine.parse().map_err(anyhow::Error::msg)?;
+    let refinement = args.refine;
     let (model, card) = load_classifier(&args.classifier)?;
     let files = read_labels(&args.labels)?;
     std::fs::create_dir_all(&args.out)
@@ -492,7 +492,7 @@ pub fn cam(args: &CamArgs) -> Result<()> {
 /// `brightseg train artifacts`.
 pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
     let masking: Masking = args.masking.parse().map_err(anyhow::Error::msg)?;
-    let refinement: Refinement = args.refine.parse().map_err(anyhow::Error::msg)?;
+    let refinement = args.refine;
     let architecture = Architecture::preset(&args.architecture).with_context(|| {
         format!(
             "unknown architecture '{}': use tiny or standard",
