@@ -9,7 +9,8 @@
 # region (frames 0-6, x 0-287: 42 tiles), drawn at random per seed; validation is fixed
 # (frames 0-6, x 288-383); the test region (frames 7-9, x 384-575) is never trained on.
 #
-#   SIZES="1 2 4 8 16" SEEDS="1 2 3" EPOCHS=30 STEPS=20 STARTS="scratch finetune" scripts/learning-curve.sh
+#   SIZES="1 2 4 8 16" SEEDS="1 2 3" EPOCHS=30 STEPS=20 ARCH=fast STARTS="scratch finetune" scripts/learning-curve.sh
+# (ARCH: the network trained from scratch; fine-tuning keeps the starting model's.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes="${SIZES:-1 2 4 8 16}"
@@ -44,7 +45,7 @@ for start in ${STARTS:-scratch finetune}; do
       "$bin" train nuclei "$image" --brightfield oblique --mask-channel nuclei \
         --frames 0-6 --region 0,0,288,210 --tile 96x105 --pick-seed "$seed" --max-images "$n" \
         --val-frames 0-6 --val-region 288,0,96,210 \
-        --architecture tiny --epochs "$epochs" --steps "$steps" --patience 10 --seed "$seed" \
+        --architecture "${ARCH:-fast}" --epochs "$epochs" --steps "$steps" --patience 10 --seed "$seed" \
         "${from[@]}" --quiet --out "$model" > "$model.log" 2>&1 || { cat "$model.log"; exit 1; }
       "$bin" evaluate "$image" --model "$model" --channel oblique --frames 7-9 \
         --region 384,0,192,210 --truth-channel nuclei --csv "$model.test.csv" > /dev/null

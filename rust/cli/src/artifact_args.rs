@@ -124,7 +124,7 @@ pub struct TrainArtifactsArgs {
     /// Train on the ScoreCAM maps themselves instead of the MI-selected pseudo-masks.
     #[arg(long = "soft-targets")]
     pub soft_targets: bool,
-    /// U-Net preset: tiny or standard.
+    /// U-Net preset: tiny, standard or fast (see `train nuclei --help`).
     #[arg(long, default_value = "tiny")]
     pub architecture: String,
     /// U-Net epochs, at most.

@@ -495,8 +495,9 @@ pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
     let refinement = args.refine;
     let architecture = Architecture::preset(&args.architecture).with_context(|| {
         format!(
-            "unknown architecture '{}': use tiny or standard",
-            args.architecture
+            "unknown architecture '{}': use {}",
+            args.architecture,
+            Architecture::PRESETS.join(", ")
         )
     })?;
     let files = read_labels(&args.labels)?;
@@ -562,9 +563,7 @@ pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
         license: args.license.clone(),
     };
     eprintln!(
-        "training an artifact U-Net (depth {}, width {}) from the image-level labels of {} images",
-        architecture.depth,
-        architecture.width,
+        "training an artifact U-Net ({architecture}) from the image-level labels of {} images",
         files.len()
     );
     let mut progress = |p: Progress<'_>| {

@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// [default: data/stardist/img2d.tif].
     #[arg(long)]
     pub image: Option<PathBuf>,
+    /// Channel of the bench image to use (name or number from 1), for multi-channel images
+    /// such as a brightfield + stain time series; its first plane fills the test images.
+    #[arg(long)]
+    pub channel: Option<String>,
     /// Thread counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub threads: Vec<usize>,
@@ -146,7 +150,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             image_path.display()
         )
     })?;
-    let source = source.plane(source.resolve_channel(None)?, 0, 0).clone();
+    let channel = source.resolve_channel(args.channel.as_deref())?;
+    let source = source.plane(channel, 0, 0).clone();
     let work = tempfile::tempdir().context("cannot create a temporary folder")?;
     let mut report = Report::new(args, &card, &image_path);
 
@@ -720,7 +725,10 @@ impl Report {
         Report {
             machine: machine_description(),
             model: format!("{} ({})", card.name, card.onnx_path.display()),
-            image: image.display().to_string(),
+            image: match &args.channel {
+                Some(c) => format!("{} (channel {c})", image.display()),
+                None => image.display().to_string(),
+            },
             tile_shape: Vec::new(),
             tiles: Vec::new(),
             tract_profile: Vec::new(),

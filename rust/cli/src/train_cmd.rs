@@ -251,8 +251,9 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     }
     let mut arch = Architecture::preset(&args.architecture).with_context(|| {
         format!(
-            "unknown architecture '{}': use standard or tiny",
-            args.architecture
+            "unknown architecture '{}': use {}",
+            args.architecture,
+            Architecture::PRESETS.join(", ")
         )
     })?;
     if let Some(d) = args.depth {
@@ -358,9 +359,7 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         ),
     };
     eprintln!(
-        "training a U-Net (depth {}, width {}, {} parameters) on {used} image(s); {held_out}",
-        arch.depth,
-        arch.width,
+        "training a U-Net ({arch}, {} parameters) on {used} image(s); {held_out}",
         arch.parameter_count(),
     );
     let bar = if args.quiet {

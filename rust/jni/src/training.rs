@@ -105,7 +105,8 @@ impl TrainingSettings {
         let arch_name = text_of("architecture").unwrap_or("tiny");
         let architecture = Architecture::preset(arch_name).ok_or_else(|| {
             invalid(format!(
-                "unknown architecture '{arch_name}': use tiny or standard"
+                "unknown architecture '{arch_name}': use {}",
+                Architecture::PRESETS.join(", ")
             ))
         })?;
         let defaults = TrainConfig::default();

@@ -110,6 +110,10 @@ impl GraphBuilder {
     }
 
     fn conv(&mut self, input: String, conv: &Conv2d, pad: i64) -> String {
+        self.strided_conv(input, conv, pad, 1)
+    }
+
+    fn strided_conv(&mut self, input: String, conv: &Conv2d, pad: i64, stride: i64) -> String {
         let [_, _, kh, kw] = conv.weight.dims();
         let mut inputs = vec![input];
         inputs.extend(self.weights_of("conv", &conv.weight, conv.bias.as_ref()));
@@ -119,7 +123,7 @@ impl GraphBuilder {
             vec![
                 ints("kernel_shape", &[kh as i64, kw as i64]),
                 ints("pads", &[pad, pad, pad, pad]),
-                ints("strides", &[1, 1]),
+                ints("strides", &[stride, stride]),
                 ints("dilations", &[1, 1]),
                 int("group", 1),
             ],
@@ -133,15 +137,18 @@ impl GraphBuilder {
         self.node("Relu", vec![b], vec![])
     }
 
+    /// A transposed convolution whose stride is its kernel size (2×2 stride 2 in the U-Net).
     fn up(&mut self, input: String, up: &ConvTranspose2d) -> String {
+        let [_, _, k, _] = up.weight.dims();
+        let k = k as i64;
         let mut inputs = vec![input];
         inputs.extend(self.weights_of("up", &up.weight, up.bias.as_ref()));
         self.node(
             "ConvTranspose",
             inputs,
             vec![
-                ints("kernel_shape", &[2, 2]),
-                ints("strides", &[2, 2]),
+                ints("kernel_shape", &[k, k]),
+                ints("strides", &[k, k]),
                 ints("pads", &[0, 0, 0, 0]),
                 int("group", 1),
             ],
@@ -184,6 +191,10 @@ pub fn onnx_model(model: &UNet, description: &str) -> pb::ModelProto {
     };
     let depth = model.down.len();
     let mut x = INPUT.to_owned();
+    if let Some(stem) = &model.stem {
+        let stride = stem.down.weight.dims()[2] as i64;
+        x = g.strided_conv(x, &stem.down, 0, stride);
+    }
     let mut skips = Vec::new();
     for (level, block) in model.down.iter().enumerate() {
         x = g.double_conv(x, block);
@@ -205,6 +216,12 @@ pub fn onnx_model(model: &UNet, description: &str) -> pb::ModelProto {
         let skip = skips.pop().unwrap_or_default();
         let cat = g.node("Concat", vec![skip, up], vec![int("axis", 1)]);
         x = g.double_conv(cat, &model.decode[level]);
+    }
+    if let Some(stem) = &model.stem {
+        let up = g.up(x, &stem.up);
+        let cat = g.node("Concat", vec![INPUT.to_owned(), up], vec![int("axis", 1)]);
+        let finish = g.conv(cat, &stem.finish, 1);
+        x = g.node("Relu", vec![finish], vec![]);
     }
     let logits = g.conv(x, &model.head, 0);
     // The last node writes the graph output under its public name.
@@ -475,8 +492,17 @@ mod tests {
     /// gives the trainer's own probabilities.
     #[test]
     fn exported_model_runs_in_the_core_with_the_trainers_numbers() {
+        for stem in [1, 2] {
+            exported_model_equals_the_trainer(Architecture {
+                depth: 3,
+                width: 4,
+                stem,
+            });
+        }
+    }
+
+    fn exported_model_equals_the_trainer(arch: Architecture) {
         let device = Device::flex();
-        let arch = Architecture { depth: 3, width: 4 };
         let net = crate::unet::seeded(&device, 3, || UNet::new(arch, &device));
         let dir = tempfile::tempdir().expect("tmp");
         write_model_folder(&net, &info(arch.size_multiple()), dir.path()).expect("export");
@@ -487,7 +513,7 @@ mod tests {
         assert_eq!(card.defaults.threshold, 0.45);
         assert_eq!(card.defaults.min_size_um2, 12.0);
         assert_eq!(card.pixel_size_um, Some(0.65));
-        assert_eq!(card.size_y.step, 4);
+        assert_eq!(card.size_y.step, arch.size_multiple());
 
         let (w, h) = (40usize, 24usize);
         let tile: Vec<f32> = (0..w * h)
@@ -500,14 +526,21 @@ mod tests {
             .zip(&theirs)
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
-        assert!(worst < 1e-4, "max difference {worst}");
+        assert!(worst < 1e-4, "{arch:?}: max difference {worst}");
     }
 
     #[test]
     fn refuses_a_description_that_does_not_fit_the_network() {
         let device = Device::flex();
         let net = crate::unet::seeded(&device, 4, || {
-            UNet::new(Architecture { depth: 3, width: 4 }, &device)
+            UNet::new(
+                Architecture {
+                    depth: 3,
+                    width: 4,
+                    stem: 1,
+                },
+                &device,
+            )
         });
         let dir = tempfile::tempdir().expect("tmp");
         assert!(write_model_folder(&net, &info(8), dir.path()).is_err());

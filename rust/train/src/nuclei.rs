@@ -277,11 +277,7 @@ pub fn train_nuclei(
         Some(folder) => {
             let arch = architecture_of(folder)?;
             if arch != config.architecture {
-                log::info!(
-                    "fine-tuning: using the starting model's architecture (depth {}, width {})",
-                    arch.depth,
-                    arch.width
-                );
+                log::info!("fine-tuning: using the starting model's architecture ({arch})");
                 config.architecture = arch;
             }
             Some(folder.join(WEIGHTS))
@@ -335,10 +331,8 @@ pub fn train_nuclei(
     let info = ModelInfo {
         name: request.name.clone(),
         description: format!(
-            "U-Net (depth {}, width {}, {} parameters) finding nuclei in transmitted-light \
+            "U-Net ({arch}, {} parameters) finding nuclei in transmitted-light \
              images, trained by brightseg-train on targets from {}.",
-            arch.depth,
-            arch.width,
             arch.parameter_count(),
             data.targets_from
         ),
@@ -354,10 +348,7 @@ pub fn train_nuclei(
         ],
         license: request.license.clone(),
         training: vec![
-            (
-                "architecture".into(),
-                format!("depth {} width {}", arch.depth, arch.width),
-            ),
+            ("architecture".into(), arch.to_string()),
             ("epochs".into(), outcome.history.len().to_string()),
             ("best_epoch".into(), outcome.best_epoch.to_string()),
             ("seed".into(), config.seed.to_string()),
@@ -426,7 +417,11 @@ mod tests {
             val_fraction: 0.25,
             max_fields: None,
             config: TrainConfig {
-                architecture: Architecture { depth: 2, width: 4 },
+                architecture: Architecture {
+                    depth: 2,
+                    width: 4,
+                    stem: 1,
+                },
                 patch: 32,
                 batch: 2,
                 steps_per_epoch: 2,

@@ -624,7 +624,11 @@ mod tests {
 
     fn tiny_config(epochs: usize) -> TrainConfig {
         TrainConfig {
-            architecture: Architecture { depth: 2, width: 4 },
+            architecture: Architecture {
+                depth: 2,
+                width: 4,
+                stem: 1,
+            },
             patch: 32,
             batch: 2,
             steps_per_epoch: 3,

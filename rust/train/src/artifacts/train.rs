@@ -276,11 +276,9 @@ pub fn train_artifacts(
     let info = ModelInfo {
         name: request.name.clone(),
         description: format!(
-            "U-Net (depth {}, width {}, {} parameters) finding artifacts (dust, fibres, bubbles, \
+            "U-Net ({arch}, {} parameters) finding artifacts (dust, fibres, bubbles, \
              debris) in transmitted-light images, trained by brightseg-train from image-level \
              labels only (classifier, ScoreCAM, pseudo-masks chosen by mutual information).",
-            arch.depth,
-            arch.width,
             arch.parameter_count()
         ),
         pixel_um: request.pixel_um,
@@ -295,10 +293,7 @@ pub fn train_artifacts(
         ],
         license: request.license.clone(),
         training: vec![
-            (
-                "architecture".into(),
-                format!("depth {} width {}", arch.depth, arch.width),
-            ),
+            ("architecture".into(), arch.to_string()),
             ("epochs".into(), outcome.history.len().to_string()),
             ("best_epoch".into(), outcome.best_epoch.to_string()),
             ("seed".into(), config.seed.to_string()),

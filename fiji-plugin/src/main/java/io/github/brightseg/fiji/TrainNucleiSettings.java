@@ -39,7 +39,7 @@ final class TrainNucleiSettings {
     static final String OPEN_IMAGES = "All open images";
     static final String FOLDER = "Folder";
     static final String[] SOURCES = {CURRENT_IMAGE, OPEN_IMAGES, FOLDER};
-    static final String[] ARCHITECTURES = {"tiny", "standard"};
+    static final String[] ARCHITECTURES = {"tiny", "fast", "standard"};
     static final String[] THRESHOLD_METHODS = {"otsu", "li", "triangle"};
     static final String NO_START = "None";
 
