@@ -80,6 +80,58 @@ fn tract_and_onnxruntime_agree_on_the_same_tiles() {
     assert!(diff <= 1e-4, "{diff}");
 }
 
+/// The shipped models (the brightfield nucleus model runs at half resolution behind a strided
+/// stem) give the same probabilities in tract and onnxruntime on their own kind of image: a
+/// 512² tile of the scratch assay's oblique-light channel, and a whole frame over several tiles.
+#[test]
+fn shipped_models_agree_in_tract_and_onnxruntime() {
+    let (Some(lib), Some(img)) = (
+        ort_library(),
+        data("ndev/scratch-assay-labeled-10T-2Ch.tiff"),
+    ) else {
+        return;
+    };
+    let image = read_image(&img).expect("image");
+    let channel = image.resolve_channel(Some("oblique")).expect("oblique");
+    let frame = image.plane(channel, 0, 7);
+    let (fw, fh) = (frame.width(), frame.height());
+    let reflect = |v: usize, n: usize| {
+        let p = v % (2 * n);
+        if p < n {
+            p
+        } else {
+            2 * n - 1 - p
+        }
+    };
+    let tile_plane = window(frame, 512, 512, |x, y| (reflect(x, fw), reflect(y, fh)));
+    for name in ["nuclei-brightfield", "artifacts-brightfield"] {
+        let folder = crate::util::repo_root().join("models").join(name);
+        let tract = load(&folder, BackendChoice::Tract, &lib);
+        let ort = load(&folder, BackendChoice::OrtCpu, &lib);
+        let norm = Normalizer::for_plane(&tile_plane, &tract.card().preprocessing);
+        let tile: Vec<f32> = (0..512 * 512)
+            .map(|i| norm.apply(tile_plane.value(i)))
+            .collect();
+        let a = tract.run_tile(&tile, 512, 512).expect("tract");
+        let b = ort.run_tile(&tile, 512, 512).expect("ort");
+        let diff = max_abs_diff(&a, &b);
+        println!("{name}, 512² tile: tract vs onnxruntime max abs difference {diff:e}");
+        assert!(diff <= 1e-4, "{name}: {diff}");
+        if name == "nuclei-brightfield" {
+            assert!(
+                a.iter().any(|&p| p > 0.5) && a.iter().any(|&p| p < 0.5),
+                "{name} finds nuclei, and not everywhere"
+            );
+        }
+        let whole = window(frame, 1100, 700, |x, y| (reflect(x, fw), reflect(y, fh)));
+        let a = tract.predict(&whole, &|_| {}).expect("tract");
+        let b = ort.predict(&whole, &|_| {}).expect("ort");
+        let diff = max_abs_diff(&a, &b);
+        println!("{name}, 1100×700 over tiles: max abs difference {diff:e}");
+        assert!(diff <= 1e-4, "{name}: {diff}");
+    }
+}
+
 /// Mirrors a coordinate into 0..512.
 fn mirror(v: usize) -> usize {
     let m = v % 1024;
