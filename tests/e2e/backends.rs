@@ -61,23 +61,33 @@ fn tract_and_onnxruntime_agree_on_the_same_tiles() {
     // The model takes 512 × 512 tiles only: the real image, and its mirror image.
     let mirrored = window(plane, 512, 512, |x, y| (511 - x, 511 - y));
     for (name, tile_plane) in [("image", plane), ("mirrored", &mirrored)] {
-        let norm = Normalizer::for_plane(tile_plane, &tract.card().preprocessing);
-        let tile: Vec<f32> = (0..512 * 512)
-            .map(|i| norm.apply(tile_plane.value(i)))
-            .collect();
-        let a = tract.run_tile(&tile, 512, 512).expect("tract");
-        let b = ort.run_tile(&tile, 512, 512).expect("ort");
-        let diff = max_abs_diff(&a, &b);
-        println!("{name}: tract vs onnxruntime max abs difference {diff:e}");
-        assert!(diff <= 1e-4, "{name}: {diff}");
+        tiles_agree(&tract, &ort, tile_plane, name);
     }
     // Whole-image prediction over several overlapping tiles, blended, on both.
     let big = window(plane, 900, 700, |x, y| (mirror(x), mirror(y)));
-    let a = tract.predict(&big, &|_| {}).expect("tract");
-    let b = ort.predict(&big, &|_| {}).expect("ort");
+    maps_agree(&tract, &ort, &big, "900×700 image");
+}
+
+/// Runs one 512² tile of `plane` (normalised as the model asks) on both backends, checks they
+/// agree within 1e-4 and gives tract's probabilities.
+fn tiles_agree(tract: &Model, ort: &Model, plane: &Plane, what: &str) -> Vec<f32> {
+    let norm = Normalizer::for_plane(plane, &tract.card().preprocessing);
+    let tile: Vec<f32> = (0..512 * 512).map(|i| norm.apply(plane.value(i))).collect();
+    let a = tract.run_tile(&tile, 512, 512).expect("tract");
+    let b = ort.run_tile(&tile, 512, 512).expect("ort");
     let diff = max_abs_diff(&a, &b);
-    println!("900×700 image: max abs difference {diff:e}");
-    assert!(diff <= 1e-4, "{diff}");
+    println!("{what}: tract vs onnxruntime max abs difference {diff:e}");
+    assert!(diff <= 1e-4, "{what}: {diff}");
+    a
+}
+
+/// Predicts all of `plane` (overlapping tiles, blended) on both backends; they agree within 1e-4.
+fn maps_agree(tract: &Model, ort: &Model, plane: &Plane, what: &str) {
+    let a = tract.predict(plane, &|_| {}).expect("tract");
+    let b = ort.predict(plane, &|_| {}).expect("ort");
+    let diff = max_abs_diff(&a, &b);
+    println!("{what}: tract vs onnxruntime max abs difference {diff:e}");
+    assert!(diff <= 1e-4, "{what}: {diff}");
 }
 
 /// The shipped models (the brightfield nucleus model runs at half resolution behind a strided
@@ -95,28 +105,13 @@ fn shipped_models_agree_in_tract_and_onnxruntime() {
     let channel = image.resolve_channel(Some("oblique")).expect("oblique");
     let frame = image.plane(channel, 0, 7);
     let (fw, fh) = (frame.width(), frame.height());
-    let reflect = |v: usize, n: usize| {
-        let p = v % (2 * n);
-        if p < n {
-            p
-        } else {
-            2 * n - 1 - p
-        }
-    };
+    let reflect = |v: usize, n: usize| brightseg::tiling::mirror(v as isize, n);
     let tile_plane = window(frame, 512, 512, |x, y| (reflect(x, fw), reflect(y, fh)));
     for name in ["nuclei-brightfield", "artifacts-brightfield"] {
         let folder = crate::util::repo_root().join("models").join(name);
         let tract = load(&folder, BackendChoice::Tract, &lib);
         let ort = load(&folder, BackendChoice::OrtCpu, &lib);
-        let norm = Normalizer::for_plane(&tile_plane, &tract.card().preprocessing);
-        let tile: Vec<f32> = (0..512 * 512)
-            .map(|i| norm.apply(tile_plane.value(i)))
-            .collect();
-        let a = tract.run_tile(&tile, 512, 512).expect("tract");
-        let b = ort.run_tile(&tile, 512, 512).expect("ort");
-        let diff = max_abs_diff(&a, &b);
-        println!("{name}, 512² tile: tract vs onnxruntime max abs difference {diff:e}");
-        assert!(diff <= 1e-4, "{name}: {diff}");
+        let a = tiles_agree(&tract, &ort, &tile_plane, &format!("{name}, 512² tile"));
         if name == "nuclei-brightfield" {
             assert!(
                 a.iter().any(|&p| p > 0.5) && a.iter().any(|&p| p < 0.5),
@@ -124,11 +119,12 @@ fn shipped_models_agree_in_tract_and_onnxruntime() {
             );
         }
         let whole = window(frame, 1100, 700, |x, y| (reflect(x, fw), reflect(y, fh)));
-        let a = tract.predict(&whole, &|_| {}).expect("tract");
-        let b = ort.predict(&whole, &|_| {}).expect("ort");
-        let diff = max_abs_diff(&a, &b);
-        println!("{name}, 1100×700 over tiles: max abs difference {diff:e}");
-        assert!(diff <= 1e-4, "{name}: {diff}");
+        maps_agree(
+            &tract,
+            &ort,
+            &whole,
+            &format!("{name}, 1100×700 over tiles"),
+        );
     }
 }
 
