@@ -267,19 +267,27 @@ impl Model {
                 .collect::<Result<Vec<_>>>()?;
             let end = (ty.starts[last] + th).min(h);
             acc.resize((end - base) * w, 0.0);
-            for (&(iy, ix), prob) in jobs.iter().zip(&outputs) {
-                let (y0, x0) = (ty.starts[iy], tx.starts[ix]);
-                let (wy, wx) = (&ty.weights[iy], &tx.weights[ix]);
-                for ly in 0..th.min(h - y0) {
-                    let row = (y0 + ly - base) * w;
-                    for lx in 0..tw.min(w - x0) {
-                        let weight = wy[ly] * wx[lx];
+            // Rows blend in parallel; within a row the tiles add in job order, so every pixel
+            // sums in the same order whatever the thread count.
+            acc.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
+                let y = base + r;
+                for (&(iy, ix), prob) in jobs.iter().zip(&outputs) {
+                    let y0 = ty.starts[iy];
+                    if y < y0 || y >= y0 + th {
+                        continue;
+                    }
+                    let ly = y - y0;
+                    let (x0, wx) = (tx.starts[ix], &tx.weights[ix]);
+                    let wy = ty.weights[iy][ly];
+                    let source = &prob[ly * tw..ly * tw + tw.min(w - x0)];
+                    for ((&p, &wxl), out) in source.iter().zip(wx).zip(&mut row[x0..]) {
+                        let weight = wy * wxl;
                         if weight > 0.0 {
-                            acc[row + x0 + lx] += weight * prob[ly * tw + lx];
+                            *out += weight * p;
                         }
                     }
                 }
-            }
+            });
             drop(outputs);
             // Rows above the next tile row are final.
             let finished = ty.starts.get(last + 1).map_or(h, |&s| s.min(h));
@@ -689,5 +697,79 @@ mod tests {
         let up = resample(&src, 4, 4, 8, 8);
         assert_eq!(up.len(), 64);
         assert!(up.iter().all(|v| (0.0..=3.0).contains(v)));
+    }
+}
+
+#[cfg(test)]
+mod blending_tests {
+    use super::*;
+
+    /// The tiled map equals the plain definition — every tile's output times its weights,
+    /// summed over tiles in row-major order, divided by the summed weights — bit for bit, and
+    /// does not depend on the number of threads.
+    #[test]
+    fn tiles_blend_to_the_weighted_mean_whatever_the_thread_count() {
+        let Some(image_path) =
+            crate::test_files::existing("data/ndev/scratch-assay-labeled-10T-2Ch.tiff")
+        else {
+            return;
+        };
+        let image = crate::io::read_image(&image_path).expect("ndev image");
+        let model_dir = crate::test_files::existing("models/nuclei-brightfield")
+            .expect("the shipped model is part of the repository");
+        let model = Model::load(&model_dir).expect("shipped model");
+        let channel = image.resolve_channel(Some("oblique")).expect("channel");
+        let frame = image.plane(channel, 0, 3);
+        // 3 × 3 tiles of 512² (halo 32, ramp 32) with a clamped last tile on each axis.
+        let (w, h) = (1100, 1000);
+        let values: Vec<f32> = (0..w * h)
+            .map(|i| {
+                let x = mirror((i % w) as isize, frame.width());
+                let y = mirror((i / w) as isize, frame.height());
+                frame.at(x, y)
+            })
+            .collect();
+        let plane = Plane::new(w, h, PixelData::F32(values)).expect("plane");
+
+        let card = model.card();
+        let (th, tw) = card.tile_shape(h, w);
+        let ty = plan_axis(h, th, card.halo.0, card.size_y.alignment()).expect("rows");
+        let tx = plan_axis(w, tw, card.halo.1, card.size_x.alignment()).expect("columns");
+        assert!(ty.starts.len() >= 3 && tx.starts.len() >= 3);
+        let normalizer = Normalizer::for_plane(&plane, &card.preprocessing);
+        let mut expected = vec![0.0f32; w * h];
+        for (iy, &y0) in ty.starts.iter().enumerate() {
+            for (ix, &x0) in tx.starts.iter().enumerate() {
+                let tile: Vec<f32> = (0..th * tw)
+                    .map(|i| {
+                        let sy = mirror((y0 + i / tw) as isize, h);
+                        let sx = mirror((x0 + i % tw) as isize, w);
+                        normalizer.apply(plane.at(sx, sy))
+                    })
+                    .collect();
+                let prob = model.run_tile(&tile, th, tw).expect("tile");
+                for ly in 0..th.min(h - y0) {
+                    for lx in 0..tw.min(w - x0) {
+                        let weight = ty.weights[iy][ly] * tx.weights[ix][lx];
+                        if weight > 0.0 {
+                            expected[(y0 + ly) * w + x0 + lx] += weight * prob[ly * tw + lx];
+                        }
+                    }
+                }
+            }
+        }
+        for (i, v) in expected.iter_mut().enumerate() {
+            *v /= ty.norm[i / w] * tx.norm[i % w];
+        }
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            let map = pool
+                .install(|| model.predict(&plane, &|_| {}))
+                .expect("map");
+            assert!(map == expected, "{threads} thread(s)");
+        }
     }
 }
