@@ -358,8 +358,16 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
             100.0 * args.val_fraction
         ),
     };
+    // Fine-tuning keeps the starting model's network, whatever --architecture says.
+    let (verb, arch) = match &args.from {
+        Some(folder) => (
+            "fine-tuning",
+            brightseg_train::nuclei::architecture_of(folder).unwrap_or(arch),
+        ),
+        None => ("training", arch),
+    };
     eprintln!(
-        "training a U-Net ({arch}, {} parameters) on {used} image(s); {held_out}",
+        "{verb} a U-Net ({arch}, {} parameters) on {used} image(s); {held_out}",
         arch.parameter_count(),
     );
     let bar = if args.quiet {
