@@ -320,18 +320,10 @@ mod tests {
 
     #[test]
     fn bands_give_the_whole_plane_result() {
-        // ndev's scratch assay: oblique transmitted light, 576 × 210, ~70 nuclei per frame.
-        let Some(image_path) =
-            crate::test_files::existing("data/ndev/scratch-assay-labeled-10T-2Ch.tiff")
-        else {
+        let Some((plane, model)) = crate::test_files::scratch_assay_frame(0) else {
             return;
         };
-        let image = crate::io::read_image(&image_path).expect("ndev image");
-        let model_dir = crate::test_files::existing("models/nuclei-brightfield")
-            .expect("the shipped model is part of the repository");
-        let model = Model::load(&model_dir).expect("shipped model");
-        let channel = image.resolve_channel(Some("oblique")).expect("channel");
-        let plane = image.plane(channel, 0, 0);
+        let plane = &plane;
         let calibration = Calibration::square(0.619);
         let params = NucleiParams::default();
         let whole = find_nuclei(&model, plane, calibration, &params, &|_| {}).expect("whole");

@@ -64,4 +64,18 @@ pub(crate) mod test_files {
         );
         None
     }
+
+    /// The oblique-light channel of frame `t` of ndev's scratch assay (576 × 210, 0.619 µm,
+    /// ~70 nuclei) and the shipped brightfield model, or `None` (outside CI) without the data.
+    pub(crate) fn scratch_assay_frame(
+        t: usize,
+    ) -> Option<(crate::image::Plane, crate::pipeline::Model)> {
+        let image_path = existing("data/ndev/scratch-assay-labeled-10T-2Ch.tiff")?;
+        let image = crate::io::read_image(&image_path).expect("ndev image");
+        let model_dir =
+            existing("models/nuclei-brightfield").expect("the shipped model is in the repository");
+        let model = crate::pipeline::Model::load(&model_dir).expect("shipped model");
+        let channel = image.resolve_channel(Some("oblique")).expect("channel");
+        Some((image.plane(channel, 0, t).clone(), model))
+    }
 }

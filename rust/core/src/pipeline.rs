@@ -709,17 +709,9 @@ mod blending_tests {
     /// does not depend on the number of threads.
     #[test]
     fn tiles_blend_to_the_weighted_mean_whatever_the_thread_count() {
-        let Some(image_path) =
-            crate::test_files::existing("data/ndev/scratch-assay-labeled-10T-2Ch.tiff")
-        else {
+        let Some((frame, model)) = crate::test_files::scratch_assay_frame(3) else {
             return;
         };
-        let image = crate::io::read_image(&image_path).expect("ndev image");
-        let model_dir = crate::test_files::existing("models/nuclei-brightfield")
-            .expect("the shipped model is part of the repository");
-        let model = Model::load(&model_dir).expect("shipped model");
-        let channel = image.resolve_channel(Some("oblique")).expect("channel");
-        let frame = image.plane(channel, 0, 3);
         // 3 × 3 tiles of 512² (halo 32, ramp 32) with a clamped last tile on each axis.
         let (w, h) = (1100, 1000);
         let values: Vec<f32> = (0..w * h)
