@@ -20,16 +20,36 @@ use serde::{Deserialize, Serialize};
 use brightseg::{Error, Result};
 
 /// Runs `init` right after seeding `device`'s random generator with `seed`, with no other
-/// seeded initialisation in this process in between. burn's generator is shared by the whole
-/// process, so without this two trainings (or tests) starting at once would draw each other's
-/// numbers and the same seed would not give the same network.
-pub fn seeded<T>(device: &Device, seed: u64, init: impl FnOnce() -> T) -> T {
+/// seeded initialisation in this process in between, and draws every weight of the network it
+/// builds before letting go. burn's generator is shared by the whole process and burn draws a
+/// parameter's initial values lazily, on first use: without both, two trainings (or tests)
+/// starting at once would draw each other's numbers and the same seed would not give the same
+/// network.
+pub fn seeded<T: DrawWeights>(device: &Device, seed: u64, init: impl FnOnce() -> T) -> T {
     static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = INIT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     device.seed(seed);
-    init()
+    let network = init();
+    network.draw_weights(device);
+    network
+}
+
+/// A network whose lazily initialised weights can be drawn on demand (see [`seeded`]).
+pub trait DrawWeights: Module {
+    /// Draws every initial weight now, in the order a forward pass first uses them (the order
+    /// in which a training run that started alone always drew them).
+    fn draw_weights(&self, device: &Device);
+}
+
+impl DrawWeights for UNet {
+    fn draw_weights(&self, device: &Device) {
+        // The size multiple, read without touching a weight (that would draw it first).
+        let stem = if self.stem.is_some() { 2 } else { 1 };
+        let m = stem << (self.down.len() - 1);
+        let _ = self.forward(Tensor::<4>::zeros([1, 1, m, m], device));
+    }
 }
 
 /// Shape of a U-Net: how deep and how wide.

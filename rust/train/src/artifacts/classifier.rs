@@ -34,6 +34,13 @@ pub struct Classifier {
     pool: MaxPool2d,
 }
 
+impl crate::unet::DrawWeights for Classifier {
+    fn draw_weights(&self, device: &Device) {
+        // One tile of the size the classifier is trained on: a forward pass draws every weight.
+        let _ = self.forward(Tensor::<4>::zeros([1, 1, 96, 96], device));
+    }
+}
+
 impl Classifier {
     /// A freshly initialised classifier with `width` channels in its first layer (doubling to
     /// 4 × `width` at the CAM layer).
