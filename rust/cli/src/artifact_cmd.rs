@@ -493,13 +493,7 @@ pub fn cam(args: &CamArgs) -> Result<()> {
 pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
     let masking: Masking = args.masking.parse().map_err(anyhow::Error::msg)?;
     let refinement = args.refine;
-    let architecture = Architecture::preset(&args.architecture).with_context(|| {
-        format!(
-            "unknown architecture '{}': use {}",
-            args.architecture,
-            Architecture::PRESETS.join(", ")
-        )
-    })?;
+    let architecture = Architecture::named(&args.architecture)?;
     let files = read_labels(&args.labels)?;
     let first = read_image(&files[0].path)
         .with_context(|| format!("cannot read {}", files[0].path.display()))?;

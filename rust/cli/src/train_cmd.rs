@@ -249,13 +249,7 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
              --mask-channel)"
         );
     }
-    let mut arch = Architecture::preset(&args.architecture).with_context(|| {
-        format!(
-            "unknown architecture '{}': use {}",
-            args.architecture,
-            Architecture::PRESETS.join(", ")
-        )
-    })?;
+    let mut arch = Architecture::named(&args.architecture)?;
     if let Some(d) = args.depth {
         arch.depth = d;
     }

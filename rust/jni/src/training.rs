@@ -103,12 +103,7 @@ impl TrainingSettings {
                 .ok_or_else(|| invalid("no model folder (out) given".into()))?,
         );
         let arch_name = text_of("architecture").unwrap_or("tiny");
-        let architecture = Architecture::preset(arch_name).ok_or_else(|| {
-            invalid(format!(
-                "unknown architecture '{arch_name}': use {}",
-                Architecture::PRESETS.join(", ")
-            ))
-        })?;
+        let architecture = Architecture::named(arch_name).map_err(|e| invalid(e.to_string()))?;
         let defaults = TrainConfig::default();
         let pixel_um: f64 = number(&map, "pixel_um", f64::NAN)?;
         if !(pixel_um.is_finite() && pixel_um > 0.0) {

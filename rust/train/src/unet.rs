@@ -45,9 +45,7 @@ pub trait DrawWeights: Module {
 
 impl DrawWeights for UNet {
     fn draw_weights(&self, device: &Device) {
-        // The size multiple, read without touching a weight (that would draw it first).
-        let stem = if self.stem.is_some() { 2 } else { 1 };
-        let m = stem << (self.down.len() - 1);
+        let m = self.architecture().size_multiple();
         let _ = self.forward(Tensor::<4>::zeros([1, 1, m, m], device));
     }
 }
@@ -94,6 +92,16 @@ impl Architecture {
     /// Names of the presets, for messages and choice lists.
     pub const PRESETS: [&'static str; 3] = ["fast", "tiny", "standard"];
 
+    /// A named preset, or an error naming the presets (for the CLI, Fiji and the Java API).
+    pub fn named(name: &str) -> Result<Architecture> {
+        Self::preset(name).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown architecture '{name}': use {}",
+                Self::PRESETS.join(", ")
+            ))
+        })
+    }
+
     /// A named preset: "standard", "tiny" or "fast".
     pub fn preset(name: &str) -> Option<Architecture> {
         match name.trim().to_ascii_lowercase().as_str() {
@@ -133,11 +141,6 @@ impl Architecture {
         self.stem << (self.depth - 1)
     }
 
-    /// Channels the transposed stem convolution gives back at full resolution.
-    fn unstem_channels(&self) -> usize {
-        self.width
-    }
-
     /// Channels at level `level` (0 = full resolution).
     pub fn channels(&self, level: usize) -> usize {
         self.width << level
@@ -148,11 +151,11 @@ impl Architecture {
         let conv = |cin: usize, cout: usize, k: usize| cin * cout * k * k + cout;
         let mut n = 0;
         let top_in = if self.stem > 1 {
-            let u = self.unstem_channels();
-            n += conv(1, self.width, self.stem);
-            n += self.width * u * self.stem * self.stem + u;
-            n += conv(1 + u, self.width, 3);
-            self.width
+            let w = self.width;
+            n += conv(1, w, self.stem);
+            n += w * w * self.stem * self.stem + w;
+            n += conv(1 + w, w, 3);
+            w
         } else {
             1
         };
@@ -248,15 +251,15 @@ impl UNet {
         let mut up = Vec::new();
         let mut decode = Vec::new();
         let stem = (arch.stem > 1).then(|| {
-            let (s, u) = (arch.stem, arch.unstem_channels());
+            let (s, w) = (arch.stem, arch.width);
             Stem {
-                down: Conv2dConfig::new([1, arch.width], [s, s])
+                down: Conv2dConfig::new([1, w], [s, s])
                     .with_stride([s, s])
                     .init(device),
-                up: ConvTranspose2dConfig::new([arch.width, u], [s, s])
+                up: ConvTranspose2dConfig::new([w, w], [s, s])
                     .with_stride([s, s])
                     .init(device),
-                finish: Conv2dConfig::new([1 + u, arch.width], [3, 3])
+                finish: Conv2dConfig::new([1 + w, w], [3, 3])
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                     .init(device),
             }
@@ -294,11 +297,15 @@ impl UNet {
 
     /// The architecture this network was built with.
     pub fn architecture(&self) -> Architecture {
-        let [_, head_in, _, _] = self.head.weight.dims();
+        // Shapes read without drawing lazily initialised weights (see [`seeded`]).
+        let head_in = self.head.weight.lazy_shape()[1];
         Architecture {
             depth: self.down.len(),
             width: head_in,
-            stem: self.stem.as_ref().map_or(1, |s| s.down.weight.dims()[2]),
+            stem: self
+                .stem
+                .as_ref()
+                .map_or(1, |s| s.down.weight.lazy_shape()[2]),
         }
     }
 
@@ -368,6 +375,12 @@ mod tests {
         assert_eq!(Architecture::preset("Tiny"), Some(Architecture::TINY));
         assert_eq!(Architecture::preset("big"), None);
         assert_eq!(Architecture::preset("fast"), Some(Architecture::FAST));
+        let unknown = Architecture::named("big").expect_err("no such preset");
+        assert_eq!(
+            unknown.to_string(),
+            "unknown architecture 'big': use fast, tiny, standard"
+        );
+        assert_eq!(Architecture::named(" Fast ").ok(), Some(Architecture::FAST));
         for bad in [(7, 16, 1), (4, 1, 1), (4, 4, 3)] {
             let (depth, width, stem) = bad;
             let arch = Architecture { depth, width, stem };

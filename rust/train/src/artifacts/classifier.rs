@@ -36,8 +36,9 @@ pub struct Classifier {
 
 impl crate::unet::DrawWeights for Classifier {
     fn draw_weights(&self, device: &Device) {
-        // One tile of the size the classifier is trained on: a forward pass draws every weight.
-        let _ = self.forward(Tensor::<4>::zeros([1, 1, 96, 96], device));
+        // The smallest input every pooling step accepts: a forward pass draws every weight.
+        let side = 1 << (LAYERS - 1);
+        let _ = self.forward(Tensor::<4>::zeros([1, 1, side, side], device));
     }
 }
 
