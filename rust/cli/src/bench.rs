@@ -38,9 +38,14 @@ pub struct BenchArgs {
     /// Thread counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub threads: Vec<usize>,
-    /// Tiles per engine comparison (per thread count).
+    /// Tiles per engine per round of the comparison.
     #[arg(long, default_value_t = 8)]
     pub tiles: usize,
+    /// Rounds of the engine comparison: within a round the engines take turns, and each
+    /// reports its median round, so a busy moment of a shared machine does not fall on one
+    /// engine alone.
+    #[arg(long, default_value_t = 7)]
+    pub rounds: usize,
     /// Edge in pixels of the end-to-end image.
     #[arg(long = "e2e-size", default_value_t = 2048)]
     pub e2e_size: usize,
@@ -195,32 +200,36 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     report.tile_shape = shape.clone();
     let python = python_path(args.python.as_deref());
     for &threads in &args.threads {
-        for choice in measured_at(threads) {
-            report.tiles.push(time_tiles(
-                &card.onnx_path,
-                &shape,
-                &tile,
-                choice,
-                threads,
-                args,
-            ));
-        }
+        let mut contenders: Vec<Contender> = measured_at(threads)
+            .map(|choice| Contender::ours(&card.onnx_path, &shape, choice, threads, args))
+            .collect();
         let cudas: &[bool] = if args.cuda && threads == args.threads[0] {
             &[false, true]
         } else {
             &[false]
         };
         for &cuda in cudas {
-            report.tiles.push(time_python(
+            contenders.push(Contender::python(
                 &python,
                 &card.onnx_path,
                 &tile_file,
                 &shape,
                 threads,
-                args.tiles,
                 cuda,
             ));
         }
+        let count = args.tiles.max(threads);
+        for _ in 0..args.rounds.max(1) {
+            for contender in &mut contenders {
+                contender.round(&tile, &shape, count);
+                // ONNX Runtime's idle threads spin for a while after a run (Python's do, with
+                // the default session settings): let them stop before the next engine is timed.
+                std::thread::sleep(SETTLE);
+            }
+        }
+        report
+            .tiles
+            .extend(contenders.into_iter().map(|c| c.timing(threads)));
     }
 
     if args.profile_tract {
@@ -249,7 +258,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
 
     // 3. JNI overhead against the same call in process.
-    if let Some(jar) = find_jar(args.jar.as_deref()) {
+    if let Some(jar) = args.jar.as_deref().filter(|j| !j.is_file()) {
+        report.note(format!(
+            "JNI overhead not measured: there is no jar at {} (build it with `gradle build`)",
+            jar.display()
+        ));
+    } else if let Some(jar) = find_jar(args.jar.as_deref()) {
         let threads = *args.threads.iter().max().unwrap_or(&1);
         match jni_overhead(&jar, &model_path, &plane, threads, args, work.path()) {
             Ok(j) => report.jni = Some(j),
@@ -332,48 +346,6 @@ fn pool(threads: usize) -> Result<rayon::ThreadPool> {
         .context("cannot start worker threads")
 }
 
-/// Our backend on `args.tiles` copies of the tile, fed the way the pipeline feeds it (tiles in
-/// parallel on `threads` workers; ONNX Runtime serialises them and uses `threads` itself).
-fn time_tiles(
-    onnx: &Path,
-    shape: &[usize],
-    tile: &[f32],
-    choice: BackendChoice,
-    threads: usize,
-    args: &BenchArgs,
-) -> TileTiming {
-    let engine = Engine::Ours(choice);
-    let options = BackendOptions {
-        choice,
-        threads,
-        ort_library: args.ort_lib.clone(),
-    };
-    let outcome = (|| -> Result<(f64, String)> {
-        let backend: Box<dyn Backend> = open_backend(onnx, shape, &options)?;
-        let workers = pool(threads)?;
-        let batch = |n: usize| -> Result<f64> {
-            let start = Instant::now();
-            workers.install(|| {
-                (0..n)
-                    .into_par_iter()
-                    .try_for_each(|_| backend.run(tile, shape).map(|_| ()))
-            })?;
-            Ok(start.elapsed().as_secs_f64())
-        };
-        batch(threads)?;
-        let seconds = batch(args.tiles.max(threads))?;
-        Ok((
-            seconds * 1000.0 / args.tiles.max(threads) as f64,
-            backend.describe(),
-        ))
-    })();
-    let (ms_per_tile, detail) = match outcome {
-        Ok((ms, d)) => (Some(ms), d),
-        Err(e) => (None, format!("failed: {e:#}")),
-    };
-    TileTiming::reported(engine, threads, ms_per_tile, detail)
-}
-
 fn python_path(explicit: Option<&Path>) -> PathBuf {
     explicit
         .map(Path::to_path_buf)
@@ -405,64 +377,270 @@ fn profile_tract(onnx: &Path, shape: &[usize], tile: &[f32]) -> Result<Vec<(Stri
     Ok(total)
 }
 
-/// Python onnxruntime on the same tile, sequentially with `threads` intra-op threads.
-fn time_python(
-    python: &Path,
-    onnx: &Path,
-    tile_file: &Path,
-    shape: &[usize],
-    threads: usize,
-    tiles: usize,
-    cuda: bool,
-) -> TileTiming {
-    let engine = Engine::Python { cuda };
-    let shape_text: Vec<String> = shape.iter().map(ToString::to_string).collect();
-    let output = Command::new(python)
-        .arg("-c")
-        .arg(PYTHON_REFERENCE)
-        .arg(onnx)
-        .arg(tile_file)
-        .arg(shape_text.join("x"))
-        .arg(threads.to_string())
-        .arg(tiles.max(threads).to_string())
-        .arg(if cuda { "cuda" } else { "cpu" })
-        .output();
-    let (ms_per_tile, detail) = match output {
-        Err(e) => (None, format!("cannot run {}: {e}", python.display())),
-        Ok(out) => {
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            let value = |key: &str| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix(&format!("{key}=")))
-                    .map(str::to_owned)
-            };
-            match (
-                value("ms_per_tile").and_then(|v| v.parse().ok()),
-                value("error"),
-            ) {
-                (Some(ms), _) => (
-                    Some(ms),
-                    format!(
-                        "onnxruntime {} ({})",
-                        value("version").unwrap_or_default(),
-                        value("providers").unwrap_or_default()
-                    ),
-                ),
-                (None, Some(e)) => (None, e),
-                (None, None) => (
-                    None,
-                    format!(
-                        "the Python reference failed: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                            .lines()
-                            .last()
-                            .unwrap_or("")
-                    ),
-                ),
+/// Pause after each engine's round of the comparison.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// One engine of the comparison, opened once and timed round after round.
+struct Contender {
+    engine: Engine,
+    runner: Runner,
+    detail: String,
+    /// Milliseconds per tile of each round.
+    rounds: Vec<f64>,
+    /// Why the engine stopped (or never started), when it did.
+    failure: Option<String>,
+}
+
+/// What runs a contender's tiles.
+enum Runner {
+    /// Our backend, fed the way the pipeline feeds it: tiles in parallel on the workers (ONNX
+    /// Runtime serialises them and uses the threads itself).
+    Ours {
+        backend: Box<dyn Backend>,
+        workers: rayon::ThreadPool,
+    },
+    /// The Python reference process, which times a round each time it reads a line.
+    Python {
+        child: std::process::Child,
+        input: std::process::ChildStdin,
+        output: std::io::BufReader<std::process::ChildStdout>,
+    },
+    /// Nothing: the engine could not start.
+    Failed,
+}
+
+impl Contender {
+    /// Our backend `choice` with `threads`, warmed up on one run per worker.
+    fn ours(
+        onnx: &Path,
+        shape: &[usize],
+        choice: BackendChoice,
+        threads: usize,
+        args: &BenchArgs,
+    ) -> Self {
+        let options = BackendOptions {
+            choice,
+            threads,
+            ort_library: args.ort_lib.clone(),
+        };
+        let opened = open_backend(onnx, shape, &options)
+            .map_err(anyhow::Error::from)
+            .and_then(|backend| Ok((backend, pool(threads)?)));
+        match opened {
+            Ok((backend, workers)) => {
+                let detail = backend.describe();
+                let mut contender = Contender::started(
+                    Engine::Ours(choice),
+                    Runner::Ours { backend, workers },
+                    detail,
+                );
+                contender.warm_up(shape, threads);
+                contender
+            }
+            Err(e) => Contender::failed(Engine::Ours(choice), format!("failed: {e:#}")),
+        }
+    }
+
+    /// Python onnxruntime with `threads` intra-op threads, on the tile in `tile_file`.
+    fn python(
+        python: &Path,
+        onnx: &Path,
+        tile_file: &Path,
+        shape: &[usize],
+        threads: usize,
+        cuda: bool,
+    ) -> Self {
+        use std::io::BufRead as _;
+        use std::process::Stdio;
+        let engine = Engine::Python { cuda };
+        let shape_text: Vec<String> = shape.iter().map(ToString::to_string).collect();
+        // Its messages go to a file: a pipe nobody reads while it runs could fill and stall it.
+        let log_path = tile_file.with_extension(format!(
+            "python-{threads}-{provider}.log",
+            provider = if cuda { "cuda" } else { "cpu" }
+        ));
+        let log = match std::fs::File::create(&log_path) {
+            Ok(f) => f,
+            Err(e) => {
+                return Contender::failed(
+                    engine,
+                    format!("cannot write {}: {e}", log_path.display()),
+                )
+            }
+        };
+        let spawned = Command::new(python)
+            .arg("-c")
+            .arg(PYTHON_REFERENCE)
+            .arg(onnx)
+            .arg(tile_file)
+            .arg(shape_text.join("x"))
+            .arg(threads.to_string())
+            .arg(if cuda { "cuda" } else { "cpu" })
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                return Contender::failed(engine, format!("cannot run {}: {e}", python.display()))
+            }
+        };
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            return Contender::failed(engine, "no pipe to the Python reference".to_owned());
+        };
+        let mut output = std::io::BufReader::new(output);
+        // Until "ready": version and providers, or an error.
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            match output.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let line = line.trim().to_owned();
+            if line == "ready" {
+                let value = |key: &str| {
+                    lines.iter().find_map(|l: &String| {
+                        l.strip_prefix(&format!("{key}=")).map(str::to_owned)
+                    })
+                };
+                let detail = format!(
+                    "onnxruntime {} ({})",
+                    value("version").unwrap_or_default(),
+                    value("providers").unwrap_or_default()
+                );
+                return Contender::started(
+                    engine,
+                    Runner::Python {
+                        child,
+                        input,
+                        output,
+                    },
+                    detail,
+                );
+            }
+            lines.push(line);
+        }
+        let reason = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("error=").map(str::to_owned))
+            .unwrap_or_else(|| {
+                let _ = child.wait();
+                let err = std::fs::read_to_string(&log_path).unwrap_or_default();
+                format!(
+                    "the Python reference failed: {}",
+                    err.lines().last().unwrap_or("no output")
+                )
+            });
+        let _ = child.wait();
+        Contender::failed(engine, reason)
+    }
+
+    fn started(engine: Engine, runner: Runner, detail: String) -> Self {
+        Contender {
+            engine,
+            runner,
+            detail,
+            rounds: Vec::new(),
+            failure: None,
+        }
+    }
+
+    fn failed(engine: Engine, reason: String) -> Self {
+        Contender {
+            engine,
+            runner: Runner::Failed,
+            detail: String::new(),
+            rounds: Vec::new(),
+            failure: Some(reason),
+        }
+    }
+
+    /// Two runs per worker, untimed: plans built, buffers and thread caches warm.
+    fn warm_up(&mut self, shape: &[usize], threads: usize) {
+        if let Runner::Ours { .. } = self.runner {
+            let tile = vec![0.5f32; shape.iter().product()];
+            if let Err(e) = self.time(&tile, shape, 2 * threads) {
+                self.stop(e);
             }
         }
-    };
-    TileTiming::reported(engine, threads, ms_per_tile, detail)
+    }
+
+    /// Times `count` tiles and keeps the round, unless the engine has failed.
+    fn round(&mut self, tile: &[f32], shape: &[usize], count: usize) {
+        match self.time(tile, shape, count) {
+            Ok(ms) => self.rounds.push(ms),
+            Err(e) => self.stop(e),
+        }
+    }
+
+    fn stop(&mut self, reason: anyhow::Error) {
+        if self.failure.is_none() {
+            self.failure = Some(format!("failed: {reason:#}"));
+        }
+        self.runner = Runner::Failed;
+    }
+
+    /// Milliseconds per tile over `count` tiles.
+    fn time(&mut self, tile: &[f32], shape: &[usize], count: usize) -> Result<f64> {
+        use std::io::{BufRead as _, Write as _};
+        match &mut self.runner {
+            Runner::Ours { backend, workers } => {
+                let start = Instant::now();
+                workers.install(|| {
+                    (0..count)
+                        .into_par_iter()
+                        .try_for_each(|_| backend.run(tile, shape).map(|_| ()))
+                })?;
+                Ok(start.elapsed().as_secs_f64() * 1000.0 / count as f64)
+            }
+            Runner::Python { input, output, .. } => {
+                writeln!(input, "{count}").context("the Python reference stopped")?;
+                input.flush().context("the Python reference stopped")?;
+                let mut line = String::new();
+                output
+                    .read_line(&mut line)
+                    .context("the Python reference stopped")?;
+                let line = line.trim();
+                match line.strip_prefix("ms_per_tile=") {
+                    Some(ms) => ms
+                        .parse()
+                        .with_context(|| format!("the Python reference printed {line:?}")),
+                    None => bail!("the Python reference printed {line:?}"),
+                }
+            }
+            Runner::Failed => bail!("not running"),
+        }
+    }
+
+    /// The median round, printed as it is reported.
+    fn timing(self, threads: usize) -> TileTiming {
+        if let Runner::Python { child, input, .. } = self.runner {
+            drop(input);
+            let mut child = child;
+            let _ = child.wait();
+        }
+        let ms = (!self.rounds.is_empty()).then(|| median(&mut self.rounds.clone()));
+        let detail = match (&self.failure, ms) {
+            (Some(reason), None) => reason.clone(),
+            (Some(reason), Some(_)) => format!(
+                "{} ({reason} after {} rounds)",
+                self.detail,
+                self.rounds.len()
+            ),
+            (None, _) => self.detail.clone(),
+        };
+        if ms.is_some() && self.rounds.len() > 1 {
+            let rounds: Vec<String> = self.rounds.iter().map(|r| format!("{r:.1}")).collect();
+            eprintln!(
+                "{} at {threads} thread(s), ms per tile by round: {}",
+                self.engine.label(),
+                rounds.join(" ")
+            );
+        }
+        TileTiming::reported(self.engine, threads, ms, detail)
+    }
 }
 
 /// Find Nuclei on `plane` in this process (no file I/O), median of `args.repeats` runs.
