@@ -228,12 +228,18 @@ impl ModelCard {
         Parser { doc: &doc, where_ }.card(folder, card_path)
     }
 
-    /// The (height, width) of the tiles to run for an image of `height × width` pixels.
+    /// The (height, width) of the tiles to run for an image of `height × width` pixels: at most
+    /// the preferred tile size, shrunk as far as the same number of tiles still covers the
+    /// image (see [`crate::tiling::even_tile`]).
     pub fn tile_shape(&self, height: usize, width: usize) -> (usize, usize) {
         let preferred = self.defaults.tile_size;
+        let fit = |size: &AxisSize, extent: usize, halo: usize| {
+            let largest = size.choose(extent, preferred);
+            crate::tiling::even_tile(extent, largest, size.min, size.step, halo, size.alignment())
+        };
         (
-            self.size_y.choose(height, preferred),
-            self.size_x.choose(width, preferred),
+            fit(&self.size_y, height, self.halo.0),
+            fit(&self.size_x, width, self.halo.1),
         )
     }
 

@@ -37,19 +37,7 @@ pub fn plan_axis(extent: usize, tile: usize, halo: usize, align: usize) -> Resul
         });
     }
     let ramp = halo.max(8);
-    let align = align.max(1);
-    let stride = tile.saturating_sub(2 * halo + ramp) / align * align;
-    if stride == 0 {
-        return Err(Error::invalid(format!(
-            "tile size {tile} is too small for a halo of {halo} pixels: use tiles of at least {}",
-            2 * halo + ramp + align
-        )));
-    }
-    let mut starts = vec![0];
-    while starts[starts.len() - 1] + tile < extent {
-        let next = starts[starts.len() - 1] + stride;
-        starts.push(next.min(extent - tile));
-    }
+    let starts = tile_starts(extent, tile, halo, align)?;
     let ramp_up = |p: usize| -> f32 {
         if p < halo {
             0.0
@@ -85,6 +73,58 @@ pub fn plan_axis(extent: usize, tile: usize, halo: usize, align: usize) -> Resul
         weights,
         norm,
     })
+}
+
+/// Where tiles of length `tile` start over `extent` pixels (`extent > tile`) when each
+/// discards `halo` pixels on inner sides and blends over a ramp of `halo` pixels (at least 8):
+/// every `stride` pixels, a multiple of `align`, the last one flush with the end.
+fn tile_starts(extent: usize, tile: usize, halo: usize, align: usize) -> Result<Vec<usize>> {
+    let ramp = halo.max(8);
+    let align = align.max(1);
+    let stride = tile.saturating_sub(2 * halo + ramp) / align * align;
+    if stride == 0 {
+        return Err(Error::invalid(format!(
+            "tile size {tile} is too small for a halo of {halo} pixels: use tiles of at least {}",
+            2 * halo + ramp + align
+        )));
+    }
+    let mut starts = vec![0];
+    while starts[starts.len() - 1] + tile < extent {
+        let next = starts[starts.len() - 1] + stride;
+        starts.push(next.min(extent - tile));
+    }
+    Ok(starts)
+}
+
+/// The smallest tile length, from `largest` down in steps of `step` (but not below `smallest`),
+/// that covers `extent` pixels with no more tiles than `largest` needs. Tiles of the largest
+/// length waste work where the last one overlaps its neighbour by more than the blending needs
+/// (2048 pixels take five 512-pixel tiles, of which the last overlaps by 416): shrinking them
+/// all to the same count spreads the tiles evenly and runs fewer pixels through the network.
+pub fn even_tile(
+    extent: usize,
+    largest: usize,
+    smallest: usize,
+    step: usize,
+    halo: usize,
+    align: usize,
+) -> usize {
+    if extent <= largest || step == 0 {
+        return largest;
+    }
+    let Ok(count) = tile_starts(extent, largest, halo, align).map(|s| s.len()) else {
+        return largest;
+    };
+    let mut best = largest;
+    let mut tile = largest;
+    while tile >= smallest.saturating_add(step) {
+        tile -= step;
+        match tile_starts(extent, tile, halo, align) {
+            Ok(starts) if starts.len() <= count => best = tile,
+            _ => break,
+        }
+    }
+    best
 }
 
 /// Index into `0..n` for any (possibly out-of-range) position, mirroring at the edges
@@ -124,6 +164,44 @@ mod tests {
         assert!(
             plan_axis(1000, 64, 32, 8).is_err(),
             "tile too small for its halo"
+        );
+    }
+
+    #[test]
+    fn even_tiles_keep_the_count_and_shrink() {
+        // 2048 px: five 512-px tiles (starts 0, 416, 832, 1248, 1536): the last overlaps by
+        // 416 px. Five 496-px tiles cover it as well, and 480-px ones would need six.
+        let tile = even_tile(2048, 512, 16, 16, 32, 16);
+        assert_eq!(tile, 496);
+        let fewer = plan_axis(2048, tile, 32, 16).expect("plan");
+        assert_eq!(fewer.starts.len(), 5);
+        assert_eq!(
+            plan_axis(2048, tile - 16, 32, 16)
+                .expect("plan")
+                .starts
+                .len(),
+            6
+        );
+        for extent in [100, 513, 700, 1000, 1537, 2048, 2160, 4096, 5000] {
+            let tile = even_tile(extent, 512, 64, 16, 32, 16);
+            let base = plan_axis(extent, 512, 32, 16).expect("plan");
+            let even = plan_axis(extent, tile, 32, 16).expect("plan");
+            assert!(
+                (64..=512).contains(&tile) && tile.is_multiple_of(16),
+                "{extent}: {tile}"
+            );
+            assert_eq!(even.starts.len(), base.starts.len(), "{extent}");
+            assert!(even.norm.iter().all(|&n| n > 0.0), "{extent}");
+        }
+        assert_eq!(
+            even_tile(400, 512, 16, 16, 32, 16),
+            512,
+            "one tile: unchanged"
+        );
+        assert_eq!(
+            even_tile(5000, 512, 512, 0, 32, 16),
+            512,
+            "fixed size: unchanged"
         );
     }
 
