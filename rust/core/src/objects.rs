@@ -71,42 +71,150 @@ pub fn label_components(mask: &[bool], width: usize, height: usize, diagonal: bo
 }
 
 /// [`label_components`] of the pixels for which `inside(index)` holds, without a mask plane.
+/// Bands of rows are labelled in parallel on the current rayon pool and joined where they
+/// touch; the numbering is the same as one pass over the whole plane would give.
 pub fn label_components_where(
-    inside: impl Fn(usize) -> bool,
+    inside: impl Fn(usize) -> bool + Sync,
     width: usize,
     height: usize,
     diagonal: bool,
 ) -> Labels {
-    let n = width * height;
-    let mut data = vec![0u32; n];
-    let mut count = 0u32;
-    let mut queue = VecDeque::new();
     let nbrs: &[(isize, isize)] = if diagonal {
         &NEIGHBOURS_8
     } else {
         &NEIGHBOURS_4
     };
-    for start in 0..n {
-        if data[start] != 0 || !inside(start) {
-            continue;
-        }
-        count += 1;
-        data[start] = count;
-        queue.push_back(start);
-        while let Some(p) = queue.pop_front() {
-            for_each_neighbour(p, width, height, nbrs, |q| {
-                if data[q] == 0 && inside(q) {
-                    data[q] = count;
-                    queue.push_back(q);
+    let mut data = vec![0u32; width * height];
+    let bands = (2 * rayon::current_num_threads())
+        .min(height / MIN_BAND_ROWS)
+        .max(1);
+    if bands == 1 || width == 0 {
+        let count = label_band(&inside, &mut data, 0, width, height, nbrs);
+        return Labels {
+            width,
+            height,
+            data,
+            count: count as usize,
+        };
+    }
+    let band_rows = height.div_ceil(bands);
+    // Each band numbers its own components from 1 in raster order.
+    let counts: Vec<u32> = data
+        .par_chunks_mut(band_rows * width)
+        .enumerate()
+        .map(|(b, band)| {
+            let rows = band.len() / width;
+            label_band(&inside, band, b * band_rows * width, width, rows, nbrs)
+        })
+        .collect();
+    // Provisional ids: band b's label l is offsets[b] + l, so ids follow the raster order of
+    // each band component's first pixel.
+    let mut offsets = Vec::with_capacity(counts.len());
+    let mut total = 0u32;
+    for &c in &counts {
+        offsets.push(total);
+        total += c;
+    }
+    let mut parent: Vec<u32> = (0..=total).collect();
+    let reach: &[isize] = if diagonal { &[-1, 0, 1] } else { &[0] };
+    for b in 1..counts.len() {
+        let y = b * band_rows;
+        let (above, below) = (
+            &data[(y - 1) * width..y * width],
+            &data[y * width..(y + 1) * width],
+        );
+        for (x, &l) in below.iter().enumerate() {
+            if l == 0 {
+                continue;
+            }
+            for &dx in reach {
+                let Some(nx) = x.checked_add_signed(dx).filter(|&nx| nx < width) else {
+                    continue;
+                };
+                if above[nx] != 0 {
+                    union(&mut parent, offsets[b - 1] + above[nx], offsets[b] + l);
                 }
-            });
+            }
         }
     }
+    // Final numbers in the order of the smallest provisional id of each joined component,
+    // which is the raster order of its first pixel.
+    let mut number = vec![0u32; total as usize + 1];
+    let mut final_of_root = vec![0u32; total as usize + 1];
+    let mut count = 0u32;
+    for id in 1..=total {
+        let root = find(&mut parent, id) as usize;
+        if final_of_root[root] == 0 {
+            count += 1;
+            final_of_root[root] = count;
+        }
+        number[id as usize] = final_of_root[root];
+    }
+    data.par_chunks_mut(band_rows * width)
+        .enumerate()
+        .for_each(|(b, band)| {
+            for l in band.iter_mut().filter(|l| **l != 0) {
+                *l = number[(offsets[b] + *l) as usize];
+            }
+        });
     Labels {
         width,
         height,
         data,
         count: count as usize,
+    }
+}
+
+/// Fewest rows in a band labelled on its own.
+const MIN_BAND_ROWS: usize = 64;
+
+/// Labels the components of one band of `rows` rows (`band`, zero on entry) whose first pixel
+/// is plane index `first`, numbering them from 1 in raster order; returns how many there are.
+fn label_band(
+    inside: &impl Fn(usize) -> bool,
+    band: &mut [u32],
+    first: usize,
+    width: usize,
+    rows: usize,
+    nbrs: &[(isize, isize)],
+) -> u32 {
+    let mut count = 0u32;
+    let mut queue = VecDeque::new();
+    for start in 0..width * rows {
+        if band[start] != 0 || !inside(first + start) {
+            continue;
+        }
+        count += 1;
+        band[start] = count;
+        queue.push_back(start);
+        while let Some(p) = queue.pop_front() {
+            for_each_neighbour(p, width, rows, nbrs, |q| {
+                if band[q] == 0 && inside(first + q) {
+                    band[q] = count;
+                    queue.push_back(q);
+                }
+            });
+        }
+    }
+    count
+}
+
+/// The root of `id` in a union-find forest, halving the path on the way.
+fn find(parent: &mut [u32], mut id: u32) -> u32 {
+    while parent[id as usize] != id {
+        let up = parent[parent[id as usize] as usize];
+        parent[id as usize] = up;
+        id = up;
+    }
+    id
+}
+
+/// Joins the sets of `a` and `b`, the smaller root becoming the root.
+fn union(parent: &mut [u32], a: u32, b: u32) {
+    let (ra, rb) = (find(parent, a), find(parent, b));
+    if ra != rb {
+        let (low, high) = (ra.min(rb), ra.max(rb));
+        parent[high as usize] = low;
     }
 }
 
@@ -382,15 +490,7 @@ pub fn find_objects_keeping(
 ) -> Labels {
     let components = label_components_where(|i| prob[i] > params.threshold, width, height, true);
     let mut data = components.data;
-    // Bounding boxes of the components.
-    let mut boxes = vec![(usize::MAX, usize::MAX, 0usize, 0usize); components.count + 1];
-    for (i, &l) in data.iter().enumerate() {
-        if l != 0 {
-            let b = &mut boxes[l as usize];
-            let (x, y) = (i % width, i / width);
-            *b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
-        }
-    }
+    let boxes = bounding_boxes(&data, width, components.count);
     // Component ids live in the low range; pieces of split components get fresh ids above it.
     // Each component is worked out on its own (in parallel, a batch at a time so memory stays
     // bounded), then applied in id order; a component only ever writes background or its own
@@ -437,6 +537,33 @@ pub fn find_objects_keeping(
         });
     }
     relabel_and_filter(data, width, height, params.min_area_px)
+}
+
+/// The (x0, y0, x1, y1) box of every label 1..=count (index 0 unused), rows in parallel.
+fn bounding_boxes(data: &[u32], width: usize, count: usize) -> Vec<(usize, usize, usize, usize)> {
+    let empty = || vec![(usize::MAX, usize::MAX, 0usize, 0usize); count + 1];
+    let rows_per_job = (data.len() / width.max(1))
+        .div_ceil(4 * rayon::current_num_threads())
+        .max(1);
+    data.par_chunks(rows_per_job * width.max(1))
+        .enumerate()
+        .fold(empty, |mut boxes, (j, chunk)| {
+            let first_row = j * rows_per_job;
+            for (i, &l) in chunk.iter().enumerate() {
+                if l != 0 {
+                    let b = &mut boxes[l as usize];
+                    let (x, y) = (i % width, first_row + i / width);
+                    *b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
+                }
+            }
+            boxes
+        })
+        .reduce(empty, |mut a, b| {
+            for (a, b) in a.iter_mut().zip(b) {
+                *a = (a.0.min(b.0), a.1.min(b.1), a.2.max(b.2), a.3.max(b.3));
+            }
+            a
+        })
 }
 
 /// Components worked out in parallel at a time.
@@ -720,6 +847,50 @@ mod tests {
             49 - 9,
             "the ring fills the gap around it"
         );
+    }
+
+    /// A reproducible pseudo-random mask with blobs and speckle, `density` in 0..100.
+    fn speckle(w: usize, h: usize, density: u64, seed: u64) -> Vec<bool> {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..w * h)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let (x, y) = ((i % w) as f64, (i / w) as f64);
+                let blob = ((x / 9.0).sin() * (y / 7.0).cos()) > 0.6;
+                blob || (state >> 33) % 100 < density
+            })
+            .collect()
+    }
+
+    #[test]
+    fn banded_labelling_numbers_like_one_pass() {
+        let in_pool = |threads: usize, f: &(dyn Fn() -> Labels + Sync)| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool")
+                .install(f)
+        };
+        for (w, h, density) in [(300, 700, 5), (257, 400, 30), (64, 1000, 55), (1, 500, 50)] {
+            let mask = speckle(w, h, density, w as u64);
+            for diagonal in [false, true] {
+                // One thread: a single band, the plain flood fill.
+                let one = in_pool(1, &|| label_components(&mask, w, h, diagonal));
+                for threads in [2, 3, 7] {
+                    let many = in_pool(threads, &|| label_components(&mask, w, h, diagonal));
+                    assert_eq!(many.count, one.count, "{w}×{h} at {threads} threads");
+                    assert!(many.data == one.data, "{w}×{h} at {threads} threads");
+                }
+                // Vertical stripes cross every band seam: one component per stripe.
+                let stripes: Vec<bool> = (0..w * h).map(|i| (i % w) % 4 == 0).collect();
+                let l = in_pool(4, &|| label_components(&stripes, w, h, diagonal));
+                assert_eq!(l.count, w.div_ceil(4), "{w}×{h}");
+            }
+        }
     }
 
     #[test]
