@@ -248,13 +248,7 @@ impl Model {
                 .map(|&(iy, ix)| -> Result<Vec<f32>> {
                     let (y0, x0) = (ty.starts[iy], tx.starts[ix]);
                     let mut tile = vec![0.0f32; th * tw];
-                    for ly in 0..th {
-                        let sy = mirror((y0 + ly) as isize, h);
-                        for lx in 0..tw {
-                            let sx = mirror((x0 + lx) as isize, w);
-                            tile[ly * tw + lx] = normalizer.apply(plane.at(sx, sy));
-                        }
-                    }
+                    fill_tile(plane, &normalizer, (y0, x0), tw, &mut tile);
                     let prob = self.run_tile(&tile, th, tw)?;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(Progress {
@@ -499,6 +493,47 @@ impl Resolved {
     }
 }
 
+/// Fills `tile` (rows of `tw` values) with the normalised pixels of `plane` from row `y0`,
+/// column `x0` on, mirrored where the tile reaches past the plane's edges.
+fn fill_tile(
+    plane: &Plane,
+    normalizer: &Normalizer,
+    (y0, x0): (usize, usize),
+    tw: usize,
+    tile: &mut [f32],
+) {
+    let (w, h) = (plane.width(), plane.height());
+    // Inside the plane a tile row is a slice of a plane row; at the edges, a mirrored gather.
+    let inside = x0 + tw <= w;
+    let columns: Vec<usize> = if inside {
+        Vec::new()
+    } else {
+        (0..tw).map(|lx| mirror((x0 + lx) as isize, w)).collect()
+    };
+    fn copy_row<T: Copy + Into<f32>>(row: &[T], x0: usize, columns: &[usize], out: &mut [f32]) {
+        if columns.is_empty() {
+            let n = out.len();
+            for (o, &v) in out.iter_mut().zip(&row[x0..x0 + n]) {
+                *o = v.into();
+            }
+        } else {
+            for (o, &x) in out.iter_mut().zip(columns) {
+                *o = row[x].into();
+            }
+        }
+    }
+    for (ly, out) in tile.chunks_exact_mut(tw).enumerate() {
+        let sy = mirror((y0 + ly) as isize, h);
+        let span = sy * w..(sy + 1) * w;
+        match plane.data() {
+            PixelData::U8(v) => copy_row(&v[span], x0, &columns, out),
+            PixelData::U16(v) => copy_row(&v[span], x0, &columns, out),
+            PixelData::F32(v) => copy_row(&v[span], x0, &columns, out),
+        }
+        normalizer.apply_all(out);
+    }
+}
+
 /// Finds nuclei in `plane`: probability, objects, measurements and statistics.
 pub fn find_nuclei(
     model: &Model,
@@ -687,6 +722,53 @@ mod tests {
             );
         }
         assert!(NucleiParams::default().validate().is_ok());
+    }
+
+    #[test]
+    fn tiles_are_filled_like_pixel_by_pixel_normalisation() {
+        let (w, h) = (7, 5);
+        let planes = [
+            Plane::new(
+                w,
+                h,
+                PixelData::U8((0..35).map(|i| (i * 7 % 256) as u8).collect()),
+            ),
+            Plane::new(w, h, PixelData::U16((0..35).map(|i| i * 1000).collect())),
+            Plane::new(
+                w,
+                h,
+                PixelData::F32((0..35).map(|i| i as f32 * 0.3 - 2.0).collect()),
+            ),
+        ];
+        let steps = [
+            crate::model::Preprocessing::ScaleRange {
+                min_percentile: 1.0,
+                max_percentile: 99.0,
+                eps: 1e-6,
+            },
+            crate::model::Preprocessing::Clip { min: 0.0, max: 0.8 },
+        ];
+        for plane in planes {
+            let plane = plane.expect("plane");
+            let normalizer = Normalizer::for_plane(&plane, &steps);
+            // Inside the plane, and reaching past its right and bottom edges (mirrored).
+            for ((y0, x0), (th, tw)) in [((1, 2), (3, 4)), ((0, 0), (8, 16)), ((2, 3), (6, 9))] {
+                let mut tile = vec![0.0f32; th * tw];
+                fill_tile(&plane, &normalizer, (y0, x0), tw, &mut tile);
+                for ly in 0..th {
+                    for lx in 0..tw {
+                        let (sx, sy) =
+                            (mirror((x0 + lx) as isize, w), mirror((y0 + ly) as isize, h));
+                        let expected = normalizer.apply(plane.at(sx, sy));
+                        assert_eq!(
+                            tile[ly * tw + lx].to_bits(),
+                            expected.to_bits(),
+                            "({lx}, {ly})"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
