@@ -1,5 +1,7 @@
 //! Per-object measurements and the population statistics Harmony reports.
 
+use rayon::prelude::*;
+
 use crate::image::Plane;
 use crate::objects::Labels;
 
@@ -84,6 +86,9 @@ struct Acc {
     si: f64,
 }
 
+/// Rows summed together by one worker in [`measure_objects`].
+const MEASURE_BLOCK_ROWS: usize = 64;
+
 /// Measures every object of `labels` over the probability map and the input plane.
 pub fn measure_objects(
     labels: &Labels,
@@ -106,27 +111,67 @@ pub fn measure_objects(
         sp: 0.0,
         si: 0.0,
     };
+    // Sums over fixed blocks of rows, in parallel, then merged block by block in order: the
+    // result does not depend on the thread count. A block holds only the labels it meets, as
+    // a range from its smallest to its largest (labels follow the raster order of their first
+    // pixel, so a block's range stays short).
+    let w = labels.width.max(1);
+    let blocks: Vec<(u32, Vec<Acc>)> = labels
+        .data
+        .par_chunks(MEASURE_BLOCK_ROWS * w)
+        .enumerate()
+        .map(|(b, block)| {
+            let (mut lo, mut hi) = (u32::MAX, 0u32);
+            for &l in block.iter().filter(|&&l| l != 0) {
+                lo = lo.min(l);
+                hi = hi.max(l);
+            }
+            if lo > hi {
+                return (0, Vec::new());
+            }
+            let mut acc = vec![empty; (hi - lo + 1) as usize];
+            let first = b * MEASURE_BLOCK_ROWS * w;
+            for (k, &l) in block.iter().enumerate() {
+                if l == 0 {
+                    continue;
+                }
+                let i = first + k;
+                let a = &mut acc[(l - lo) as usize];
+                let (x, y) = (i % w, i / w);
+                let (fx, fy) = (x as f64, y as f64);
+                a.n += 1;
+                a.sx += fx;
+                a.sy += fy;
+                a.sxx += fx * fx;
+                a.syy += fy * fy;
+                a.sxy += fx * fy;
+                a.x0 = a.x0.min(x);
+                a.y0 = a.y0.min(y);
+                a.x1 = a.x1.max(x);
+                a.y1 = a.y1.max(y);
+                a.sp += f64::from(probability[i]);
+                a.si += f64::from(input.value(i));
+            }
+            (lo, acc)
+        })
+        .collect();
     let mut acc = vec![empty; labels.count + 1];
-    let w = labels.width;
-    for (i, &l) in labels.data.iter().enumerate() {
-        if l == 0 {
-            continue;
+    for (lo, block) in blocks {
+        for (k, b) in block.iter().enumerate().filter(|(_, b)| b.n > 0) {
+            let a = &mut acc[lo as usize + k];
+            a.n += b.n;
+            a.sx += b.sx;
+            a.sy += b.sy;
+            a.sxx += b.sxx;
+            a.syy += b.syy;
+            a.sxy += b.sxy;
+            a.x0 = a.x0.min(b.x0);
+            a.y0 = a.y0.min(b.y0);
+            a.x1 = a.x1.max(b.x1);
+            a.y1 = a.y1.max(b.y1);
+            a.sp += b.sp;
+            a.si += b.si;
         }
-        let a = &mut acc[l as usize];
-        let (x, y) = (i % w, i / w);
-        let (fx, fy) = (x as f64, y as f64);
-        a.n += 1;
-        a.sx += fx;
-        a.sy += fy;
-        a.sxx += fx * fx;
-        a.syy += fy * fy;
-        a.sxy += fx * fy;
-        a.x0 = a.x0.min(x);
-        a.y0 = a.y0.min(y);
-        a.x1 = a.x1.max(x);
-        a.y1 = a.y1.max(y);
-        a.sp += f64::from(probability[i]);
-        a.si += f64::from(input.value(i));
     }
     acc.iter()
         .enumerate()
@@ -323,5 +368,71 @@ mod tests {
         assert_eq!((m.mean_probability, m.mean_intensity), (0.75, 100.0));
         // Second moments of a 4 × 2 box: (16-1)/12 + 1/12 and (4-1)/12 + 1/12 → ratio 1/4.
         assert!((m.roundness - 0.5).abs() < 1e-12, "{}", m.roundness);
+    }
+
+    #[test]
+    fn objects_across_row_blocks_measure_like_direct_sums_at_any_thread_count() {
+        // Diagonal bands 150 rows tall cross several blocks of rows; a dot sits in one.
+        let (w, h) = (90, 300);
+        let mut data = vec![0u32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let band = (x + y) / 40;
+                if (x + y) % 40 < 25 && y < 150 + band * 20 {
+                    data[y * w + x] = band as u32 + 1;
+                }
+            }
+        }
+        data[250 * w + 3] = 20;
+        let count = *data.iter().max().expect("pixels") as usize;
+        let labels = Labels {
+            width: w,
+            height: h,
+            data,
+            count,
+        };
+        let prob: Vec<f32> = (0..w * h).map(|i| (i % 97) as f32 / 97.0).collect();
+        let plane = Plane::new(
+            w,
+            h,
+            PixelData::U16((0..w * h).map(|i| (i % 4093) as u16).collect()),
+        )
+        .expect("plane");
+        let in_pool = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool")
+                .install(|| measure_objects(&labels, &prob, &plane, 0.5, 0.25))
+        };
+        let one = in_pool(1);
+        for threads in [2, 3] {
+            let many = in_pool(threads);
+            assert_eq!(many.len(), one.len());
+            for (a, b) in many.iter().zip(&one) {
+                assert_eq!(a.values().map(f64::to_bits), b.values().map(f64::to_bits));
+            }
+        }
+        for m in &one {
+            let pixels: Vec<usize> = (0..w * h).filter(|&i| labels.data[i] == m.id).collect();
+            let n = pixels.len() as f64;
+            assert_eq!(m.area_px, pixels.len() as u64);
+            let mean = |f: &dyn Fn(usize) -> f64| pixels.iter().map(|&i| f(i)).sum::<f64>() / n;
+            assert!((m.centroid_x_um - 0.5 * (mean(&|i| (i % w) as f64) + 0.5)).abs() < 1e-9);
+            assert!((m.centroid_y_um - 0.25 * (mean(&|i| (i / w) as f64) + 0.5)).abs() < 1e-9);
+            assert!((m.mean_probability - mean(&|i| f64::from(prob[i]))).abs() < 1e-9);
+            assert!((m.mean_intensity - mean(&|i| f64::from(plane.value(i)))).abs() < 1e-9);
+            let ys = pixels.iter().map(|&i| i / w);
+            assert_eq!(m.bbox_y, ys.clone().min().expect("a pixel"));
+            assert_eq!(m.bbox_height, ys.max().expect("a pixel") + 1 - m.bbox_y);
+        }
+        let mut present: Vec<u32> = labels.data.iter().copied().filter(|&l| l != 0).collect();
+        present.sort_unstable();
+        present.dedup();
+        assert_eq!(
+            one.len(),
+            present.len(),
+            "one measurement per object present"
+        );
     }
 }
