@@ -259,11 +259,27 @@ pub fn write_onnx(model: &UNet, description: &str, path: &Path) -> Result<()> {
     brightseg::io::write_bytes_atomically(path, &bytes)
 }
 
-/// Tile edge written into the description of every model brightseg trains. Our narrow U-Nets run
-/// fastest on 512² tiles: 2048² end to end took 1.8 s with 512² tiles, 2.9 s with 256² (a 32-pixel
-/// halo wastes 44 % of a 256² tile, 23 % of a 512² one) and 3.4 s with 1024² (cache misses);
-/// release build, tract, 2 threads.
+/// Tile edge written into the description of the full-resolution models brightseg trains. Our
+/// narrow U-Nets run fastest on 512² tiles: 2048² end to end took 1.8 s with 512² tiles, 2.9 s
+/// with 256² (a 32-pixel halo wastes 44 % of a 256² tile, 23 % of a 512² one) and 3.4 s with
+/// 1024² (cache misses); release build, tract, 2 threads.
 pub const TILE_SIZE: usize = 512;
+
+/// Tile edge written for half-resolution models (a stem): they do a quarter of the work per
+/// pixel, so larger tiles pay. With tiles spread evenly, the `fast` network ran Find Nuclei on
+/// 2048² at 24.4–24.6 MP/s with 768² tiles against 20–21 with 512² (1024²: 24.3 against 18.7;
+/// 4096²: 24.0 against 19.5), and tract took 0.65–0.80× onnxruntime's time per 768² tile
+/// against 0.87–0.98× per 512² one (BENCHMARKS.md); release build, 2 threads.
+pub const HALF_RESOLUTION_TILE_SIZE: usize = 768;
+
+/// The tile edge a model of `arch` is described with (see [`TILE_SIZE`]).
+pub fn tile_size_for(arch: &crate::unet::Architecture) -> usize {
+    if arch.stem > 1 {
+        HALF_RESOLUTION_TILE_SIZE
+    } else {
+        TILE_SIZE
+    }
+}
 
 /// What the model description states besides the network.
 #[derive(Debug, Clone, PartialEq)]

@@ -339,7 +339,7 @@ pub fn train_nuclei(
         pixel_um: data.pixel_um,
         threshold,
         min_size_um2: config.min_area_um2,
-        tile_size: crate::export::TILE_SIZE,
+        tile_size: crate::export::tile_size_for(&arch),
         size_multiple: arch.size_multiple(),
         training_data: request.training_data.clone(),
         metrics: vec![
