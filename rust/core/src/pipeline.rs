@@ -791,10 +791,13 @@ mod blending_tests {
     /// does not depend on the number of threads.
     #[test]
     fn tiles_blend_to_the_weighted_mean_whatever_the_thread_count() {
-        let Some((frame, model)) = crate::test_files::scratch_assay_frame(3) else {
+        let Some((frame, mut model)) = crate::test_files::scratch_assay_frame(3) else {
             return;
         };
-        // 3 × 3 tiles of 512² (halo 32, ramp 32) with a clamped last tile on each axis.
+        // 3 × 3 tiles of at most 512² (halo 32, ramp 32), spread evenly on each axis.
+        model
+            .set_tile_size(512)
+            .expect("a tile size the model takes");
         let (w, h) = (1100, 1000);
         let values: Vec<f32> = (0..w * h)
             .map(|i| {
