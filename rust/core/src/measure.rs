@@ -1,9 +1,7 @@
 //! Per-object measurements and the population statistics Harmony reports.
 
-use rayon::prelude::*;
-
 use crate::image::Plane;
-use crate::objects::Labels;
+use crate::objects::{fold_labels, Labels};
 
 /// Measurements of one object. Positions are in µm with ImageJ's convention (pixel centres at
 /// +0.5); the bounding box is in pixels.
@@ -86,9 +84,6 @@ struct Acc {
     si: f64,
 }
 
-/// Rows summed together by one worker in [`measure_objects`].
-const MEASURE_BLOCK_ROWS: usize = 64;
-
 /// Measures every object of `labels` over the probability map and the input plane.
 pub fn measure_objects(
     labels: &Labels,
@@ -111,54 +106,32 @@ pub fn measure_objects(
         sp: 0.0,
         si: 0.0,
     };
-    // Sums over fixed blocks of rows, in parallel, then merged block by block in order: the
-    // result does not depend on the thread count. A block holds only the labels it meets, as
-    // a range from its smallest to its largest (labels follow the raster order of their first
-    // pixel, so a block's range stays short).
     let w = labels.width.max(1);
-    let blocks: Vec<(u32, Vec<Acc>)> = labels
-        .data
-        .par_chunks(MEASURE_BLOCK_ROWS * w)
-        .enumerate()
-        .map(|(b, block)| {
-            let (mut lo, mut hi) = (u32::MAX, 0u32);
-            for &l in block.iter().filter(|&&l| l != 0) {
-                lo = lo.min(l);
-                hi = hi.max(l);
+    let acc = fold_labels(
+        &labels.data,
+        w,
+        labels.count,
+        &empty,
+        |a, i| {
+            let (x, y) = (i % w, i / w);
+            let (fx, fy) = (x as f64, y as f64);
+            a.n += 1;
+            a.sx += fx;
+            a.sy += fy;
+            a.sxx += fx * fx;
+            a.syy += fy * fy;
+            a.sxy += fx * fy;
+            a.x0 = a.x0.min(x);
+            a.y0 = a.y0.min(y);
+            a.x1 = a.x1.max(x);
+            a.y1 = a.y1.max(y);
+            a.sp += f64::from(probability[i]);
+            a.si += f64::from(input.value(i));
+        },
+        |a, b| {
+            if b.n == 0 {
+                return;
             }
-            if lo > hi {
-                return (0, Vec::new());
-            }
-            let mut acc = vec![empty; (hi - lo + 1) as usize];
-            let first = b * MEASURE_BLOCK_ROWS * w;
-            for (k, &l) in block.iter().enumerate() {
-                if l == 0 {
-                    continue;
-                }
-                let i = first + k;
-                let a = &mut acc[(l - lo) as usize];
-                let (x, y) = (i % w, i / w);
-                let (fx, fy) = (x as f64, y as f64);
-                a.n += 1;
-                a.sx += fx;
-                a.sy += fy;
-                a.sxx += fx * fx;
-                a.syy += fy * fy;
-                a.sxy += fx * fy;
-                a.x0 = a.x0.min(x);
-                a.y0 = a.y0.min(y);
-                a.x1 = a.x1.max(x);
-                a.y1 = a.y1.max(y);
-                a.sp += f64::from(probability[i]);
-                a.si += f64::from(input.value(i));
-            }
-            (lo, acc)
-        })
-        .collect();
-    let mut acc = vec![empty; labels.count + 1];
-    for (lo, block) in blocks {
-        for (k, b) in block.iter().enumerate().filter(|(_, b)| b.n > 0) {
-            let a = &mut acc[lo as usize + k];
             a.n += b.n;
             a.sx += b.sx;
             a.sy += b.sy;
@@ -171,8 +144,8 @@ pub fn measure_objects(
             a.y1 = a.y1.max(b.y1);
             a.sp += b.sp;
             a.si += b.si;
-        }
-    }
+        },
+    );
     acc.iter()
         .enumerate()
         .skip(1)

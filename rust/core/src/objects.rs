@@ -539,31 +539,66 @@ pub fn find_objects_keeping(
     relabel_and_filter(data, width, height, params.min_area_px)
 }
 
-/// The (x0, y0, x1, y1) box of every label 1..=count (index 0 unused), rows in parallel.
+/// The (x0, y0, x1, y1) box of every label 1..=count (index 0 unused).
 fn bounding_boxes(data: &[u32], width: usize, count: usize) -> Vec<(usize, usize, usize, usize)> {
-    let empty = || vec![(usize::MAX, usize::MAX, 0usize, 0usize); count + 1];
-    let rows_per_job = (data.len() / width.max(1))
-        .div_ceil(4 * rayon::current_num_threads())
-        .max(1);
-    data.par_chunks(rows_per_job * width.max(1))
+    fold_labels(
+        data,
+        width,
+        count,
+        &(usize::MAX, usize::MAX, 0, 0),
+        |b, i| {
+            let (x, y) = (i % width, i / width);
+            *b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
+        },
+        |a, b| *a = (a.0.min(b.0), a.1.min(b.1), a.2.max(b.2), a.3.max(b.3)),
+    )
+}
+
+/// Rows of one block in [`fold_labels`].
+const LABEL_BLOCK_ROWS: usize = 64;
+
+/// Folds every labelled pixel of `data` (rows of `width` values, labels 1..=count) into one
+/// accumulator per label, indexed by label (index 0, the background, stays `empty`). `add`
+/// takes a pixel's plane index. Fixed blocks of rows are folded in parallel, each holding only
+/// the range of labels it meets (labels follow the raster order of their first pixel, so the
+/// range stays short), then merged into the result block by block in order with `merge`: the
+/// result does not depend on the thread count.
+pub(crate) fn fold_labels<A: Clone + Send + Sync>(
+    data: &[u32],
+    width: usize,
+    count: usize,
+    empty: &A,
+    add: impl Fn(&mut A, usize) + Sync,
+    merge: impl Fn(&mut A, &A),
+) -> Vec<A> {
+    let block_len = LABEL_BLOCK_ROWS * width.max(1);
+    let blocks: Vec<(u32, Vec<A>)> = data
+        .par_chunks(block_len)
         .enumerate()
-        .fold(empty, |mut boxes, (j, chunk)| {
-            let first_row = j * rows_per_job;
-            for (i, &l) in chunk.iter().enumerate() {
-                if l != 0 {
-                    let b = &mut boxes[l as usize];
-                    let (x, y) = (i % width, first_row + i / width);
-                    *b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
-                }
+        .map(|(b, block)| {
+            let (mut lo, mut hi) = (u32::MAX, 0u32);
+            for &l in block.iter().filter(|&&l| l != 0) {
+                lo = lo.min(l);
+                hi = hi.max(l);
             }
-            boxes
-        })
-        .reduce(empty, |mut a, b| {
-            for (a, b) in a.iter_mut().zip(b) {
-                *a = (a.0.min(b.0), a.1.min(b.1), a.2.max(b.2), a.3.max(b.3));
+            if lo > hi {
+                return (0, Vec::new());
             }
-            a
+            let mut acc = vec![empty.clone(); (hi - lo + 1) as usize];
+            let first = b * block_len;
+            for (k, &l) in block.iter().enumerate().filter(|(_, &l)| l != 0) {
+                add(&mut acc[(l - lo) as usize], first + k);
+            }
+            (lo, acc)
         })
+        .collect();
+    let mut result = vec![empty.clone(); count + 1];
+    for (lo, block) in blocks {
+        for (k, b) in block.iter().enumerate() {
+            merge(&mut result[lo as usize + k], b);
+        }
+    }
+    result
 }
 
 /// Components worked out in parallel at a time.

@@ -36,7 +36,7 @@ pub fn plan_axis(extent: usize, tile: usize, halo: usize, align: usize) -> Resul
             norm: vec![1.0; extent],
         });
     }
-    let ramp = halo.max(8);
+    let ramp = ramp_len(halo);
     let starts = tile_starts(extent, tile, halo, align)?;
     let ramp_up = |p: usize| -> f32 {
         if p < halo {
@@ -75,11 +75,16 @@ pub fn plan_axis(extent: usize, tile: usize, halo: usize, align: usize) -> Resul
     })
 }
 
+/// Length of the blending ramp beside a halo of `halo` pixels.
+fn ramp_len(halo: usize) -> usize {
+    halo.max(8)
+}
+
 /// Where tiles of length `tile` start over `extent` pixels (`extent > tile`) when each
 /// discards `halo` pixels on inner sides and blends over a ramp of `halo` pixels (at least 8):
 /// every `stride` pixels, a multiple of `align`, the last one flush with the end.
 fn tile_starts(extent: usize, tile: usize, halo: usize, align: usize) -> Result<Vec<usize>> {
-    let ramp = halo.max(8);
+    let ramp = ramp_len(halo);
     let align = align.max(1);
     let stride = tile.saturating_sub(2 * halo + ramp) / align * align;
     if stride == 0 {
