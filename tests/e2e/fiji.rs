@@ -305,6 +305,10 @@ for (i = 1; i <= n; i++) {{
   areas = areas + d2s(a, 9) + ";";
 }}
 print("AREAS " + areas);
+// Without the probability image: none is shown, and the nuclei are the same.
+open("{image}");
+run("Find Nuclei DNN", "model=[{model}] threshold=0.5 minimum=10 population=Plain image=[Plain Prediction] label backend=Auto");
+print("NOPROB " + call("{helper}.lastError") + "|" + isOpen("Plain Prediction") + "|" + isOpen("Plain Labels") + "|" + call("{helper}.summary", "Number of Objects"));
 run("Find Nuclei DNN", "model=/no/such/model");
 print("BADMODEL " + call("{helper}.lastError"));
 run("Find Nuclei DNN");
@@ -336,6 +340,12 @@ print("NOT REACHED");
     );
     assert_eq!(run.line("IMAGES").trim(), "Nuclei Labels|1|1");
     assert_eq!(run.line("SAVED").trim(), "");
+    assert_eq!(
+        run.line("NOPROB").trim(),
+        format!("|0|1|{count}"),
+        "{}",
+        run.stdout
+    );
     // Errors are reported to the macro, never as a dialog (which would hang), and
     // exitOnError turns them into exit code 1.
     assert!(run.line("BADMODEL").contains("not found"), "{}", run.stdout);

@@ -713,17 +713,39 @@ fn find_jar(explicit: Option<&Path>) -> Option<PathBuf> {
 struct JniTiming {
     threads: usize,
     in_process_ms: f64,
-    jni_ms: f64,
-    /// Median of (Java call − native segmentation time the call reports): the bridge's own cost.
-    bridge_ms: f64,
-    /// Median native segmentation time inside the Java calls.
-    work_ms: f64,
+    /// Java calls that return labels and measurements (the CLI's default outputs).
+    labels: JniCalls,
+    /// Java calls that also return the probability image.
+    full: JniCalls,
 }
 
 impl JniTiming {
+    /// Each kind of Java call with what it returns.
+    fn kinds(&self) -> [(&'static str, &JniCalls); 2] {
+        [
+            (
+                "labels, measurements (the CLI's default outputs)",
+                &self.labels,
+            ),
+            ("labels, measurements, probability image", &self.full),
+        ]
+    }
+}
+
+/// Medians over one kind of Java call.
+struct JniCalls {
+    /// The whole Java call.
+    jni_ms: f64,
+    /// Java call − the native segmentation time it reports: the bridge's own cost.
+    bridge_ms: f64,
+    /// Native segmentation time inside the Java calls.
+    work_ms: f64,
+}
+
+impl JniCalls {
     /// The Java call against the separate in-process run, percent (carries run-to-run noise).
-    fn against_in_process(&self) -> f64 {
-        (self.jni_ms / self.in_process_ms - 1.0) * 100.0
+    fn against(&self, in_process_ms: f64) -> f64 {
+        (self.jni_ms / in_process_ms - 1.0) * 100.0
     }
 
     /// The bridge's cost relative to the segmentation within the same calls, percent.
@@ -780,23 +802,31 @@ fn jni_overhead(
                 )
             })
     };
+    let calls = |kind: &str| -> Result<JniCalls> {
+        Ok(JniCalls {
+            jni_ms: value(&format!("{kind}.median_ms="))?,
+            bridge_ms: value(&format!("{kind}.median_bridge_ms="))?,
+            work_ms: value(&format!("{kind}.median_work_ms="))?,
+        })
+    };
     let timing = JniTiming {
         threads,
         in_process_ms: rust.seconds * 1000.0,
-        jni_ms: value("median_ms=")?,
-        bridge_ms: value("median_bridge_ms=")?,
-        work_ms: value("median_work_ms=")?,
+        labels: calls("labels")?,
+        full: calls("full")?,
     };
-    eprintln!(
-        "JNI: {:.0} ms vs in process {:.0} ms ({:+.1} %); inside the Java calls the bridge took \
-         {:.1} ms of {:.0} ms segmenting ({:.2} %)",
-        timing.jni_ms,
-        timing.in_process_ms,
-        timing.against_in_process(),
-        timing.bridge_ms,
-        timing.work_ms,
-        timing.bridge_share()
-    );
+    for (what, c) in timing.kinds() {
+        eprintln!(
+            "JNI ({what}): {:.0} ms vs in process {:.0} ms ({:+.1} %); inside the Java calls \
+             the bridge took {:.1} ms of {:.0} ms segmenting ({:.2} %)",
+            c.jni_ms,
+            timing.in_process_ms,
+            c.against(timing.in_process_ms),
+            c.bridge_ms,
+            c.work_ms,
+            c.bridge_share()
+        );
+    }
     Ok(timing)
 }
 
@@ -1011,20 +1041,22 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| in process ms | Java API ms | vs in process | bridge ms per call | \
-                 segmenting ms in the call | bridge overhead |"
+                "| the Java call returns | in process ms | Java API ms | vs in process | \
+                 bridge ms per call | segmenting ms in the call | bridge overhead |"
             );
-            let _ = writeln!(s, "|---|---|---|---|---|---|");
-            let _ = writeln!(
-                s,
-                "| {:.0} | {:.0} | {:+.1} % | {:.1} | {:.0} | {:.2} % |",
-                j.in_process_ms,
-                j.jni_ms,
-                j.against_in_process(),
-                j.bridge_ms,
-                j.work_ms,
-                j.bridge_share()
-            );
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+            for (what, c) in j.kinds() {
+                let _ = writeln!(
+                    s,
+                    "| {what} | {:.0} | {:.0} | {:+.1} % | {:.1} | {:.0} | {:.2} % |",
+                    j.in_process_ms,
+                    c.jni_ms,
+                    c.against(j.in_process_ms),
+                    c.bridge_ms,
+                    c.work_ms,
+                    c.bridge_share()
+                );
+            }
             let _ = writeln!(
                 s,
                 "\nThe bridge overhead is each Java call's time minus the native segmentation \

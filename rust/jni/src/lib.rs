@@ -471,8 +471,9 @@ mod exports {
         /// double pixelWidthUm, double pixelHeightUm, double threshold, double minSizeUm2,
         /// boolean split, double splitDepthPx, int refine, float[] probabilityOut,
         /// int[] labelsOut, byte[] exclusionMask, Object listener)`; `refine` is -1 for the
-        /// model's refinement of the mask, else 0 none, 1 dark, 2 departure; a non-null
-        /// exclusion mask (non-zero = excluded) drops the nuclei that touch it.
+        /// model's refinement of the mask, else 0 none, 1 dark, 2 departure; a null
+        /// `probabilityOut` skips the probability plane; a non-null exclusion mask (non-zero =
+        /// excluded) drops the nuclei that touch it.
         Java_io_github_brightseg_NativeLib_findNuclei8,
         JByteArray,
         nuclei::bytes_to_pixels

@@ -1,5 +1,5 @@
-//! Find Nuclei across JNI: pixels in (one copy into Rust), probability and labels out into arrays
-//! the caller allocated, measurements out as one packed `double[]` (layout below) that the Java
+//! Find Nuclei across JNI: pixels in (one copy into Rust), probability (unless the caller passes
+//! null) and labels out into arrays the caller allocated, measurements out as one packed `double[]` (layout below) that the Java
 //! side turns into objects.
 
 use std::sync::mpsc;
@@ -23,7 +23,7 @@ pub const HEADER_LEN: usize = 8;
 
 /// The arrays a Find Nuclei call fills or reads besides the pixels.
 pub struct Outputs<'a, 'l> {
-    /// Probability output (width × height).
+    /// Probability output (width × height), or null when the caller does not keep it.
     pub probability: &'a JFloatArray<'l>,
     /// Label output (width × height).
     pub labels: &'a JIntArray<'l>,
@@ -197,7 +197,10 @@ pub fn run<'local>(
 ) -> JniResult<Vec<f64>> {
     let (probability_out, labels_out) = (outputs.probability, outputs.labels);
     let n = request.pixel_count()?;
-    check_len(env, probability_out, n, "probability output")?;
+    let keep_probability = !probability_out.is_null();
+    if keep_probability {
+        check_len(env, probability_out, n, "probability output")?;
+    }
     check_len(env, labels_out, n, "label output")?;
     let exclusion: Option<Vec<bool>> = if outputs.exclusion.is_null() {
         None
@@ -258,7 +261,9 @@ pub fn run<'local>(
     if listener_failed {
         return Err(JniError::Jni(jni::errors::Error::JavaException));
     }
-    probability_out.set_region(env, 0, &result.probability)?;
+    if keep_probability {
+        probability_out.set_region(env, 0, &result.probability)?;
+    }
     // Labels never exceed the pixel count, which a Java array keeps below 2³¹: the u32 values
     // are the same i32 values, so they go to Java without a converted copy.
     labels_out.set_region(

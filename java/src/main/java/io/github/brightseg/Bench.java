@@ -14,9 +14,13 @@ import java.util.Arrays;
  *
  * <p>Usage: {@code java -cp brightseg-api.jar io.github.brightseg.Bench MODEL PLANE.u16 WIDTH
  * HEIGHT PIXEL_SIZE_UM THREADS REPEATS [BACKEND]} (PLANE.u16: little-endian unsigned 16-bit
- * values). Prints {@code median_ms=…} (the whole Java call) and {@code median_bridge_ms=…} (the
- * call minus the native segmentation time it reports: what the bridge itself costs, measured
- * inside each call so that run-to-run noise of the inference does not enter it).
+ * values). After one untimed call it times REPEATS calls of each kind, taking turns: {@code
+ * labels} (labels and measurements, what the CLI writes by default; {@link
+ * NucleiParams#withProbability(boolean) withProbability(false)}) and {@code full} (with the
+ * probability image too). For each kind it prints {@code KIND.median_ms=…} (the whole Java
+ * call), {@code KIND.median_bridge_ms=…} (the call minus the native segmentation time it
+ * reports: what the bridge itself costs, measured inside each call so that run-to-run noise of
+ * the inference does not enter it) and {@code KIND.median_work_ms=…}.
  */
 public final class Bench {
     private Bench() {}
@@ -42,26 +46,38 @@ public final class Bench {
                 SegmenterOptions.defaults().withThreads(threads).withBackend(backend);
         NucleiParams params = NucleiParams.defaults().withPixelSizeUm(pixelSize);
         try (Segmenter segmenter = Segmenter.open(model, options)) {
-            double[] ms = new double[repeats];
-            double[] bridge = new double[repeats];
-            double[] work = new double[repeats];
-            int objects = 0;
+            NucleiParams[] kinds = {params.withProbability(false), params};
+            String[] names = {"labels", "full"};
+            double[][] ms = new double[2][repeats];
+            double[][] bridge = new double[2][repeats];
+            double[][] work = new double[2][repeats];
+            int objects = segmenter.findNuclei(pixels, width, height, params).nuclei().size();
             for (int i = 0; i < repeats; i++) {
-                long start = System.nanoTime();
-                NucleiResult result = segmenter.findNuclei(pixels, width, height, params);
-                ms[i] = (System.nanoTime() - start) / 1e6;
-                work[i] = result.segmentationMillis();
-                bridge[i] = ms[i] - work[i];
-                objects = result.nuclei().size();
+                for (int k = 0; k < kinds.length; k++) {
+                    long start = System.nanoTime();
+                    NucleiResult result = segmenter.findNuclei(pixels, width, height, kinds[k]);
+                    ms[k][i] = (System.nanoTime() - start) / 1e6;
+                    work[k][i] = result.segmentationMillis();
+                    bridge[k][i] = ms[k][i] - work[k][i];
+                    if (result.nuclei().size() != objects) {
+                        throw new IllegalStateException("the " + names[k] + " call found "
+                                + result.nuclei().size() + " nuclei, the first call " + objects);
+                    }
+                }
             }
-            Arrays.sort(ms);
-            Arrays.sort(bridge);
-            Arrays.sort(work);
-            System.out.println("median_ms=" + ms[repeats / 2]);
-            System.out.println("median_bridge_ms=" + bridge[repeats / 2]);
-            System.out.println("median_work_ms=" + work[repeats / 2]);
+            for (int k = 0; k < kinds.length; k++) {
+                System.out.println(names[k] + ".median_ms=" + median(ms[k]));
+                System.out.println(names[k] + ".median_bridge_ms=" + median(bridge[k]));
+                System.out.println(names[k] + ".median_work_ms=" + median(work[k]));
+            }
             System.out.println("objects=" + objects);
             System.out.println("backend=" + segmenter.backend());
         }
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
     }
 }

@@ -82,7 +82,10 @@ public final class NucleiResult {
         return height;
     }
 
-    /** Probability of each pixel being nucleus, row-major (the array itself, not a copy). */
+    /**
+     * Probability of each pixel being nucleus, row-major (the array itself, not a copy); null
+     * when the call's {@link NucleiParams#withProbability(boolean)} said not to keep it.
+     */
     public float[] probability() {
         return probability;
     }

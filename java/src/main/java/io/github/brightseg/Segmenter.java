@@ -183,7 +183,7 @@ public final class Segmenter implements AutoCloseable {
             if (h == 0) {
                 throw new IllegalStateException("this Segmenter is closed");
             }
-            float[] probability = new float[(int) n];
+            float[] probability = p.keepsProbability() ? new float[(int) n] : null;
             int[] labels = new int[(int) n];
             byte[] mask = p.exclusionMask();
             if (mask != null && mask.length != n) {

@@ -74,6 +74,24 @@ public class SegmenterTest {
     }
 
     @Test
+    public void withoutTheProbabilityImageTheNucleiAreTheSame() {
+        assertTrue(params().keepsProbability());
+        NucleiParams labelsOnly = params().withProbability(false);
+        assertFalse(labelsOnly.keepsProbability());
+        assertTrue(labelsOnly.withProbability(true).keepsProbability());
+        NucleiResult r = segmenter.findNuclei(image.pixels, image.width, image.height, labelsOnly);
+        assertEquals(null, r.probability());
+        assertArrayEquals(reference.labels(), r.labels());
+        assertArrayEquals(reference.statistics().values(), r.statistics().values(), 0);
+        assertEquals(reference.nuclei().size(), r.nuclei().size());
+        assertEquals(reference.nuclei().get(0).areaUm2(), r.nuclei().get(0).areaUm2(), 0);
+        // Other settings carry over to the copy, and the probability choice survives them.
+        NucleiParams other = labelsOnly.withThreshold(0.7).withSplit(false);
+        assertFalse(other.keepsProbability());
+        assertEquals(0.7, other.threshold(), 0);
+    }
+
+    @Test
     public void theRefinementOfTheMaskIsTheModelsUnlessGiven() {
         // The nucleus model asks for none: "none" is the default result, "dark" keeps only the
         // pixels darker than their surroundings (fewer, and holes stay open).

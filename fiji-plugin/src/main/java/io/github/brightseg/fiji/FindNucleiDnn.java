@@ -271,12 +271,16 @@ public class FindNucleiDnn implements PlugIn {
                 .withThreshold(s.threshold)
                 .withMinSizeUm2(s.minimumUm2)
                 .withSplit(kind.split)
-                .withRefinement(s.refinement);
+                .withRefinement(s.refinement)
+                // Every plane's result is held until the tables and images are built: without
+                // the probability image asked for, its planes are not kept at all.
+                .withProbability(s.probability);
         if (pixelSize != null) {
             base = base.withPixelSizeUm(pixelSize[0], pixelSize[1]);
         }
         // Artifacts (for the exclusion) take their model's defaults and are never split.
-        NucleiParams artifactParams = NucleiParams.defaults().withSplit(false);
+        NucleiParams artifactParams =
+                NucleiParams.defaults().withSplit(false).withProbability(false);
         if (pixelSize != null) {
             artifactParams = artifactParams.withPixelSizeUm(pixelSize[0], pixelSize[1]);
         }
