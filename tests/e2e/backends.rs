@@ -10,7 +10,9 @@ use brightseg::io::read_image;
 use brightseg::normalize::Normalizer;
 use brightseg::pipeline::Model;
 
-use crate::util::{brightseg, data, max_abs_diff, ort_library, os, python, shared_model};
+use crate::util::{
+    brightseg, data, max_abs_diff, ort_library, os, python, repo_root, require, shared_model,
+};
 
 fn load(model: &Path, choice: BackendChoice, lib: &Path) -> Model {
     Model::load_with(
@@ -274,4 +276,83 @@ fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
         "tract's time by operator: {text}"
     );
     assert!(text.contains("logical cores"), "{text}");
+}
+
+#[test]
+fn bench_times_the_java_api_in_turns_with_the_same_call_in_process() {
+    let Some(jar) = require(
+        repo_root().join(format!(
+            "java/build/libs/brightseg-api-{}.jar",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "build it with `gradle build` or `gradle test` (scripts/test.sh does)",
+    ) else {
+        return;
+    };
+    let Some(img) = data("ndev/scratch-assay-labeled-10T-2Ch.tiff") else {
+        return;
+    };
+    let model = repo_root().join("models/nuclei-brightfield");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let md = tmp.path().join("bench.md");
+    // No ONNX Runtime and no Python here: those rows say why, the JNI row is what is tested.
+    let out = brightseg(&[
+        os("bench"),
+        os("--model"),
+        model.as_os_str(),
+        os("--image"),
+        img.as_os_str(),
+        os("--channel"),
+        os("oblique"),
+        os("--pixel-size"),
+        os("0.619"),
+        os("--threads"),
+        os("1"),
+        os("--tiles"),
+        os("1"),
+        os("--rounds"),
+        os("1"),
+        os("--e2e-size"),
+        os("300"),
+        os("--repeats"),
+        os("1"),
+        os("--large-size"),
+        os("0"),
+        os("--ort-lib"),
+        tmp.path().as_os_str(),
+        os("--python"),
+        os("/nonexistent/python"),
+        os("--jar"),
+        jar.as_os_str(),
+        os("--markdown"),
+        md.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&md).expect("markdown written");
+    assert!(
+        text.contains("### JNI call vs in-process call (same image, tract, 1 thread)"),
+        "{text}\n{stderr}"
+    );
+    for kind in [
+        "| labels, measurements (the CLI's default outputs) |",
+        "| labels, measurements, probability image |",
+    ] {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(kind))
+            .unwrap_or_else(|| panic!("no row {kind:?} in\n{text}"));
+        // in process ms | Java API ms | vs in process | bridge ms | segmenting ms | share
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let number = |i: usize| -> f64 {
+            cells[i]
+                .trim_end_matches('%')
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("cell {i} of {row:?}"))
+        };
+        let (in_process, java, bridge, work) = (number(2), number(3), number(5), number(6));
+        assert!(in_process > 0.0 && java > 0.0 && work > 0.0, "{row}");
+        assert!(bridge >= 0.0 && bridge < java, "{row}");
+    }
 }

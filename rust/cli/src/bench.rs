@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -652,29 +652,10 @@ fn end_to_end(
     threads: usize,
     args: &BenchArgs,
 ) -> Result<EndToEnd> {
-    let model = Model::load_with(
-        model_path,
-        &BackendOptions {
-            choice,
-            threads,
-            ort_library: args.ort_lib.clone(),
-        },
-    )?;
-    let workers = pool(threads)?;
-    let mut seconds = Vec::new();
-    for _ in 0..args.repeats.max(1) {
-        let start = Instant::now();
-        workers.install(|| {
-            find_nuclei(
-                &model,
-                plane,
-                calibration,
-                &NucleiParams::default(),
-                &|_| {},
-            )
-        })?;
-        seconds.push(start.elapsed().as_secs_f64());
-    }
+    let runner = InProcess::open(model_path, choice, threads, args)?;
+    let mut seconds = (0..args.repeats.max(1))
+        .map(|_| runner.seconds(plane, calibration))
+        .collect::<Result<Vec<_>>>()?;
     let seconds = median(&mut seconds);
     let megapixels = (plane.width() * plane.height()) as f64 / 1e6;
     Ok(EndToEnd {
@@ -682,8 +663,51 @@ fn end_to_end(
         threads,
         seconds,
         megapixels_per_second: megapixels / seconds,
-        backend: model.backend_description(),
+        backend: runner.model.backend_description(),
     })
+}
+
+/// Find Nuclei in this process: a loaded model and its worker threads.
+struct InProcess {
+    model: Model,
+    workers: rayon::ThreadPool,
+}
+
+impl InProcess {
+    fn open(
+        model_path: &Path,
+        choice: BackendChoice,
+        threads: usize,
+        args: &BenchArgs,
+    ) -> Result<Self> {
+        let model = Model::load_with(
+            model_path,
+            &BackendOptions {
+                choice,
+                threads,
+                ort_library: args.ort_lib.clone(),
+            },
+        )?;
+        Ok(InProcess {
+            model,
+            workers: pool(threads)?,
+        })
+    }
+
+    /// Seconds of one whole Find Nuclei on `plane` with the default settings.
+    fn seconds(&self, plane: &Plane, calibration: Calibration) -> Result<f64> {
+        let start = Instant::now();
+        self.workers.install(|| {
+            find_nuclei(
+                &self.model,
+                plane,
+                calibration,
+                &NucleiParams::default(),
+                &|_| {},
+            )
+        })?;
+        Ok(start.elapsed().as_secs_f64())
+    }
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -743,7 +767,19 @@ struct JniCalls {
 }
 
 impl JniCalls {
-    /// The Java call against the separate in-process run, percent (carries run-to-run noise).
+    /// Medians of (whole call, bridge, segmentation) milliseconds, each taken on its own.
+    fn median_of(calls: &[(f64, f64, f64)]) -> Self {
+        let column = |pick: fn(&(f64, f64, f64)) -> f64| {
+            median(&mut calls.iter().map(pick).collect::<Vec<_>>())
+        };
+        JniCalls {
+            jni_ms: column(|c| c.0),
+            bridge_ms: column(|c| c.1),
+            work_ms: column(|c| c.2),
+        }
+    }
+
+    /// The Java call against the in-process call of the same rounds, percent.
     fn against(&self, in_process_ms: f64) -> f64 {
         (self.jni_ms / in_process_ms - 1.0) * 100.0
     }
@@ -754,6 +790,12 @@ impl JniCalls {
     }
 }
 
+/// Rounds of the JNI comparison: `--repeats`, but at least this many.
+const MIN_JNI_ROUNDS: usize = 5;
+
+/// Times Find Nuclei through the Java API (the jar's `Bench` class, kept running) and in this
+/// process in turns: every round makes one in-process call, one Java call returning labels and
+/// measurements, and one returning the probability image too.
 fn jni_overhead(
     jar: &Path,
     model_path: &Path,
@@ -762,22 +804,19 @@ fn jni_overhead(
     args: &BenchArgs,
     work: &Path,
 ) -> Result<JniTiming> {
+    use std::io::{BufRead as _, Write as _};
     let PixelData::U16(pixels) = plane.data() else {
         bail!("the JNI comparison needs a 16-bit image");
     };
     let raw = work.join("plane.u16");
     let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&raw, bytes).context("cannot write the JNI bench plane")?;
-    let repeats = args.repeats.max(1);
-    let rust = end_to_end(
-        model_path,
-        plane,
-        Calibration::square(args.pixel_size),
-        BackendChoice::Tract,
-        threads,
-        args,
-    )?;
-    let out = Command::new("java")
+    let calibration = Calibration::square(args.pixel_size);
+    let in_process = InProcess::open(model_path, BackendChoice::Tract, threads, args)?;
+    in_process.seconds(plane, calibration)?;
+    let log_path = work.join("java-bench.log");
+    let log = std::fs::File::create(&log_path).context("cannot create the Java bench log")?;
+    let mut child = Command::new("java")
         .arg("-cp")
         .arg(jar)
         .arg("io.github.brightseg.Bench")
@@ -787,33 +826,58 @@ fn jni_overhead(
         .arg(plane.height().to_string())
         .arg(args.pixel_size.to_string())
         .arg(threads.to_string())
-        .arg(repeats.to_string())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
         .context("cannot start java")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let value = |key: &str| -> Result<f64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse().ok())
-            .with_context(|| {
-                format!(
-                    "the Java bench printed no {key}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            })
+    let failed = |what: String| {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        anyhow::anyhow!("the Java bench {what}: {}", log.trim())
     };
-    let calls = |kind: &str| -> Result<JniCalls> {
-        Ok(JniCalls {
-            jni_ms: value(&format!("{kind}.median_ms="))?,
-            bridge_ms: value(&format!("{kind}.median_bridge_ms="))?,
-            work_ms: value(&format!("{kind}.median_work_ms="))?,
-        })
+    let (Some(mut input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+        bail!("no pipe to the Java bench");
     };
+    let mut lines = std::io::BufReader::new(output).lines();
+    let mut next_line = || -> Result<String> {
+        match lines.next() {
+            Some(Ok(line)) => Ok(line),
+            _ => Err(failed("stopped".to_owned())),
+        }
+    };
+    while next_line()? != "ready" {}
+    let mut call = |kind: &str| -> Result<(f64, f64, f64)> {
+        writeln!(input, "{kind}").map_err(|_| failed("stopped".to_owned()))?;
+        input.flush().map_err(|_| failed("stopped".to_owned()))?;
+        let line = next_line()?;
+        let value = |key: &str| -> Result<f64> {
+            line.split_whitespace()
+                .find_map(|field| field.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| failed(format!("printed {line:?}")))
+        };
+        Ok((value("ms=")?, value("bridge_ms=")?, value("work_ms=")?))
+    };
+    let rounds = args.repeats.max(MIN_JNI_ROUNDS);
+    let mut in_process_ms = Vec::with_capacity(rounds);
+    let mut labels = Vec::with_capacity(rounds);
+    let mut full = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        // A pause after each Java call: the JVM frees the returned arrays in the background.
+        in_process_ms.push(in_process.seconds(plane, calibration)? * 1000.0);
+        labels.push(call("labels")?);
+        std::thread::sleep(SETTLE);
+        full.push(call("full")?);
+        std::thread::sleep(SETTLE);
+    }
+    drop(call);
+    drop(input);
+    let _ = child.wait();
     let timing = JniTiming {
         threads,
-        in_process_ms: rust.seconds * 1000.0,
-        labels: calls("labels")?,
-        full: calls("full")?,
+        in_process_ms: median(&mut in_process_ms),
+        labels: JniCalls::median_of(&labels),
+        full: JniCalls::median_of(&full),
     };
     for (what, c) in timing.kinds() {
         eprintln!(
@@ -1036,8 +1100,9 @@ impl Report {
         if let Some(j) = &self.jni {
             let _ = writeln!(
                 s,
-                "\n### JNI call vs in-process call (same image, tract, {} threads)\n",
-                j.threads
+                "\n### JNI call vs in-process call (same image, tract, {} thread{})\n",
+                j.threads,
+                if j.threads == 1 { "" } else { "s" }
             );
             let _ = writeln!(
                 s,

@@ -1,35 +1,39 @@
 package io.github.brightseg;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.Arrays;
 
 /**
  * Times Find Nuclei through the Java API, for {@code brightseg bench}'s JNI-overhead row: the
- * same 16-bit plane, model, backend and threads as the in-process measurement.
+ * same 16-bit plane, model, backend and threads as the in-process measurement, which the bench
+ * times in turns with these calls so that both see the same moments of a shared machine.
  *
  * <p>Usage: {@code java -cp brightseg-api.jar io.github.brightseg.Bench MODEL PLANE.u16 WIDTH
- * HEIGHT PIXEL_SIZE_UM THREADS REPEATS [BACKEND]} (PLANE.u16: little-endian unsigned 16-bit
- * values). After one untimed call it times REPEATS calls of each kind, taking turns: {@code
- * labels} (labels and measurements, what the CLI writes by default; {@link
- * NucleiParams#withProbability(boolean) withProbability(false)}) and {@code full} (with the
- * probability image too). For each kind it prints {@code KIND.median_ms=…} (the whole Java
- * call), {@code KIND.median_bridge_ms=…} (the call minus the native segmentation time it
- * reports: what the bridge itself costs, measured inside each call so that run-to-run noise of
- * the inference does not enter it) and {@code KIND.median_work_ms=…}.
+ * HEIGHT PIXEL_SIZE_UM THREADS [BACKEND]} (PLANE.u16: little-endian unsigned 16-bit values).
+ * After one untimed call of each kind it prints {@code objects=…}, {@code backend=…} and
+ * {@code ready}. Then, for every line it reads, it makes one call and prints {@code ms=…
+ * bridge_ms=… work_ms=…}: the whole Java call, the call minus the native segmentation time it
+ * reports (what the bridge itself costs, measured inside the call so that run-to-run noise of
+ * the inference does not enter it), and that segmentation time. A line {@code labels} asks for
+ * labels and measurements (what the CLI writes by default; {@link
+ * NucleiParams#withProbability(boolean) withProbability(false)}), {@code full} for the
+ * probability image too. It ends at the end of its input.
  */
 public final class Bench {
     private Bench() {}
 
     /** Runs the measurement described in the class comment. */
     public static void main(String[] args) throws IOException {
-        if (args.length < 7) {
+        if (args.length < 6) {
             System.err.println("usage: Bench MODEL PLANE.u16 WIDTH HEIGHT PIXEL_SIZE_UM THREADS "
-                    + "REPEATS [BACKEND]");
+                    + "[BACKEND]");
             System.exit(2);
         }
         Path model = Paths.get(args[0]);
@@ -38,46 +42,45 @@ public final class Bench {
         int height = Integer.parseInt(args[3]);
         double pixelSize = Double.parseDouble(args[4]);
         int threads = Integer.parseInt(args[5]);
-        int repeats = Integer.parseInt(args[6]);
-        Backend backend = args.length > 7 ? Backend.fromLabel(args[7]) : Backend.CPU;
+        Backend backend = args.length > 6 ? Backend.fromLabel(args[6]) : Backend.CPU;
         short[] pixels = new short[width * height];
         ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asShortBuffer().get(pixels);
         SegmenterOptions options =
                 SegmenterOptions.defaults().withThreads(threads).withBackend(backend);
-        NucleiParams params = NucleiParams.defaults().withPixelSizeUm(pixelSize);
+        NucleiParams full = NucleiParams.defaults().withPixelSizeUm(pixelSize);
+        NucleiParams labels = full.withProbability(false);
         try (Segmenter segmenter = Segmenter.open(model, options)) {
-            NucleiParams[] kinds = {params.withProbability(false), params};
-            String[] names = {"labels", "full"};
-            double[][] ms = new double[2][repeats];
-            double[][] bridge = new double[2][repeats];
-            double[][] work = new double[2][repeats];
-            int objects = segmenter.findNuclei(pixels, width, height, params).nuclei().size();
-            for (int i = 0; i < repeats; i++) {
-                for (int k = 0; k < kinds.length; k++) {
-                    long start = System.nanoTime();
-                    NucleiResult result = segmenter.findNuclei(pixels, width, height, kinds[k]);
-                    ms[k][i] = (System.nanoTime() - start) / 1e6;
-                    work[k][i] = result.segmentationMillis();
-                    bridge[k][i] = ms[k][i] - work[k][i];
-                    if (result.nuclei().size() != objects) {
-                        throw new IllegalStateException("the " + names[k] + " call found "
-                                + result.nuclei().size() + " nuclei, the first call " + objects);
-                    }
-                }
-            }
-            for (int k = 0; k < kinds.length; k++) {
-                System.out.println(names[k] + ".median_ms=" + median(ms[k]));
-                System.out.println(names[k] + ".median_bridge_ms=" + median(bridge[k]));
-                System.out.println(names[k] + ".median_work_ms=" + median(work[k]));
-            }
+            int objects = segmenter.findNuclei(pixels, width, height, full).nuclei().size();
+            segmenter.findNuclei(pixels, width, height, labels);
             System.out.println("objects=" + objects);
             System.out.println("backend=" + segmenter.backend());
+            System.out.println("ready");
+            System.out.flush();
+            BufferedReader in = new BufferedReader(
+                    new InputStreamReader(System.in, StandardCharsets.UTF_8));
+            for (String line; (line = in.readLine()) != null; ) {
+                NucleiParams params;
+                switch (line.trim()) {
+                    case "labels":
+                        params = labels;
+                        break;
+                    case "full":
+                        params = full;
+                        break;
+                    default:
+                        throw new IllegalArgumentException("unknown request: " + line);
+                }
+                long start = System.nanoTime();
+                NucleiResult result = segmenter.findNuclei(pixels, width, height, params);
+                double ms = (System.nanoTime() - start) / 1e6;
+                if (result.nuclei().size() != objects) {
+                    throw new IllegalStateException("a " + line + " call found "
+                            + result.nuclei().size() + " nuclei, the first call " + objects);
+                }
+                double work = result.segmentationMillis();
+                System.out.println("ms=" + ms + " bridge_ms=" + (ms - work) + " work_ms=" + work);
+                System.out.flush();
+            }
         }
-    }
-
-    private static double median(double[] values) {
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        return sorted[sorted.length / 2];
     }
 }
