@@ -591,7 +591,7 @@ impl Contender {
                 workers.install(|| {
                     (0..count)
                         .into_par_iter()
-                        .try_for_each(|_| backend.run(tile, shape).map(|_| ()))
+                        .try_for_each(|_| backend.run_with(tile, shape, &mut |_, _| Ok(())))
                 })?;
                 Ok(start.elapsed().as_secs_f64() * 1000.0 / count as f64)
             }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml_ng::Value;
 
 use crate::error::{Error, Result};
+use crate::normalize::Normalizer;
 use crate::refine::Refinement;
 
 /// File names of a model description, in the order they are looked for inside a model folder.
@@ -253,6 +254,60 @@ impl ModelCard {
                 Axis::X => w,
             })
             .collect()
+    }
+
+    /// The probability of an `h × w` tile (row-major, post-processing applied) from the
+    /// network's output `values` of shape `out_shape`, in the model's output axis order.
+    pub fn tile_probability(
+        &self,
+        values: &[f32],
+        out_shape: &[usize],
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<f32>> {
+        if out_shape.len() != self.output_axes.len() {
+            return Err(Error::model(format!(
+                "the model output has {} axes but its description lists {}",
+                out_shape.len(),
+                self.output_axes.len()
+            )));
+        }
+        if values.len() != out_shape.iter().product::<usize>() {
+            return Err(Error::backend(format!(
+                "the model returned {} values for shape {out_shape:?}",
+                values.len()
+            )));
+        }
+        let mut strides = vec![1usize; out_shape.len()];
+        for i in (0..out_shape.len().saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * out_shape[i + 1];
+        }
+        let (mut sy, mut sx, mut base) = (0, 0, 0);
+        for (i, axis) in self.output_axes.iter().enumerate() {
+            match axis {
+                Axis::Y if out_shape[i] == h => sy = strides[i],
+                Axis::X if out_shape[i] == w => sx = strides[i],
+                Axis::Y | Axis::X => {
+                    return Err(Error::model(format!(
+                        "for a {h}×{w} tile the model returned shape {out_shape:?}: the \
+                         description's output shape does not match the network"
+                    )))
+                }
+                Axis::Channel if self.output_channel < out_shape[i] => {
+                    base = self.output_channel * strides[i]
+                }
+                Axis::Channel => {
+                    return Err(Error::model(
+                        "the model output has fewer channels than described",
+                    ))
+                }
+                Axis::Batch => {}
+            }
+        }
+        let post = Normalizer::for_postprocessing(&self.postprocessing);
+        Ok((0..h * w)
+            .map(|i| post.apply(values[base + (i / w) * sy + (i % w) * sx]))
+            .collect())
     }
 }
 
@@ -863,6 +918,32 @@ config:
             Preprocessing::ScaleRange { .. }
         ));
         assert_eq!(c.input_shape(96, 128), vec![1, 1, 96, 128]);
+    }
+
+    #[test]
+    fn tile_probability_picks_the_described_channel_and_applies_postprocessing() {
+        let mut c = parse(V05).expect("valid card");
+        c.output_axes = vec![Axis::Batch, Axis::Y, Axis::X, Axis::Channel];
+        c.output_channel = 1;
+        // 2 × 3 tile, 2 channels last: channel 1 holds 0, 1, …, 5; channel 0 holds -9.
+        let values: Vec<f32> = (0..6).flat_map(|i| [-9.0, i as f32]).collect();
+        let p = c
+            .tile_probability(&values, &[1, 2, 3, 2], 2, 3)
+            .expect("matching shape");
+        let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
+        let expected: Vec<f32> = (0..6).map(|i| sigmoid(i as f32)).collect();
+        for (a, b) in p.iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-6, "{p:?} vs {expected:?}");
+        }
+        let wrong = c
+            .tile_probability(&values, &[1, 3, 2, 2], 2, 3)
+            .expect_err("transposed output");
+        assert!(wrong.to_string().contains("does not match"), "{wrong}");
+        assert!(c
+            .tile_probability(&values[1..], &[1, 2, 3, 2], 2, 3)
+            .is_err());
+        c.output_channel = 2;
+        assert!(c.tile_probability(&values, &[1, 2, 3, 2], 2, 3).is_err());
     }
 
     #[test]

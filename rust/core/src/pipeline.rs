@@ -11,7 +11,7 @@ use crate::budget::{self, MemoryBudget};
 use crate::error::{Error, Result};
 use crate::image::{Calibration, PixelData, Plane};
 use crate::measure::{measure_objects, ObjectMeasurement, PopulationStats};
-use crate::model::{Axis, ModelCard};
+use crate::model::ModelCard;
 use crate::normalize::Normalizer;
 use crate::objects::{find_objects, Labels, ObjectParams};
 use crate::refine::{departing_pixels, refine_mask, Refinement};
@@ -155,44 +155,14 @@ impl Model {
     pub fn run_tile(&self, tile: &[f32], h: usize, w: usize) -> Result<Vec<f32>> {
         let card = &self.card;
         let shape = card.input_shape(h, w);
-        let (values, out_shape) = self.backend.run(tile, &shape)?;
-        if out_shape.len() != card.output_axes.len() {
-            return Err(Error::model(format!(
-                "the model output has {} axes but its description lists {}",
-                out_shape.len(),
-                card.output_axes.len()
-            )));
-        }
-        let mut strides = vec![1usize; out_shape.len()];
-        for i in (0..out_shape.len().saturating_sub(1)).rev() {
-            strides[i] = strides[i + 1] * out_shape[i + 1];
-        }
-        let (mut sy, mut sx, mut base) = (0, 0, 0);
-        for (i, axis) in card.output_axes.iter().enumerate() {
-            match axis {
-                Axis::Y if out_shape[i] == h => sy = strides[i],
-                Axis::X if out_shape[i] == w => sx = strides[i],
-                Axis::Y | Axis::X => {
-                    return Err(Error::model(format!(
-                        "for a {h}×{w} tile the model returned shape {out_shape:?}: the \
-                         description's output shape does not match the network"
-                    )))
-                }
-                Axis::Channel if card.output_channel < out_shape[i] => {
-                    base = card.output_channel * strides[i]
-                }
-                Axis::Channel => {
-                    return Err(Error::model(
-                        "the model output has fewer channels than described",
-                    ))
-                }
-                Axis::Batch => {}
-            }
-        }
-        let post = Normalizer::for_postprocessing(&card.postprocessing);
-        Ok((0..h * w)
-            .map(|i| post.apply(values[base + (i / w) * sy + (i % w) * sx]))
-            .collect())
+        let mut probability = Vec::new();
+        // Read where the backend holds the output: no copy of the whole output on the way.
+        self.backend
+            .run_with(tile, &shape, &mut |values, out_shape| {
+                probability = card.tile_probability(values, out_shape, h, w)?;
+                Ok(())
+            })?;
+        Ok(probability)
     }
 
     /// The probability map of `plane`, same size, by overlapping tiles blended without seams.

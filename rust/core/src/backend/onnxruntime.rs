@@ -9,7 +9,7 @@ use ort::ep;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{Backend, OrtLibrary};
+use super::{Backend, OrtLibrary, OutputReader};
 use crate::error::{Error, Result};
 
 /// The ONNX Runtime loaded into this process: one library and one environment for its life.
@@ -213,19 +213,23 @@ impl Backend for OrtBackend {
         self.description.clone()
     }
 
-    fn run(&self, input: &[f32], shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
+    fn run_with(&self, input: &[f32], shape: &[usize], read: &mut OutputReader<'_>) -> Result<()> {
         let tensor = TensorRef::from_array_view((shape.to_vec(), input))
             .map_err(|e| Error::backend(format!("cannot build the input tensor: {e}")))?;
-        let mut session = self.session.lock().map_err(|_| {
-            Error::backend("a previous inference failed inside ONNX Runtime; reopen the model")
-        })?;
-        let outputs = session
-            .run(ort::inputs![tensor])
-            .map_err(|e| Error::backend(format!("ONNX Runtime failed running the model: {e}")))?;
-        if outputs.len() == 0 {
-            return Err(Error::backend("the model produced no output"));
+        // The first output is taken out of the run's outputs (it is reference-counted), so the
+        // session is free for the next tile while the caller reads this one.
+        let output = {
+            let mut session = self.session.lock().map_err(|_| {
+                Error::backend("a previous inference failed inside ONNX Runtime; reopen the model")
+            })?;
+            let outputs = session.run(ort::inputs![tensor]).map_err(|e| {
+                Error::backend(format!("ONNX Runtime failed running the model: {e}"))
+            })?;
+            let first = outputs.into_iter().next().map(|(_, value)| value);
+            first
         }
-        let (out_shape, values) = outputs[0].try_extract_tensor::<f32>().map_err(|e| {
+        .ok_or_else(|| Error::backend("the model produced no output"))?;
+        let (out_shape, values) = output.try_extract_tensor::<f32>().map_err(|e| {
             Error::backend(format!(
                 "the model output is not float32 ({e}): not supported"
             ))
@@ -235,7 +239,7 @@ impl Backend for OrtBackend {
             .map(|&d| usize::try_from(d))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|_| Error::backend("the model returned a negative output size"))?;
-        Ok((values.to_vec(), dims))
+        read(values, &dims)
     }
 }
 

@@ -8,7 +8,7 @@ use tract_onnx::prelude::tract_data::knobs::KnobScope;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
-use super::Backend;
+use super::{Backend, OutputReader};
 use crate::error::{Error, Result};
 
 type Plan = Arc<TypedRunnableModel>;
@@ -229,7 +229,7 @@ impl Backend for TractBackend {
         "tract 0.23.9 (CPU)".to_owned()
     }
 
-    fn run(&self, input: &[f32], shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
+    fn run_with(&self, input: &[f32], shape: &[usize], read: &mut OutputReader<'_>) -> Result<()> {
         let plan = self.plan(shape)?;
         let tensor = input_tensor(input, shape)?;
         let outputs = plan
@@ -243,7 +243,11 @@ impl Backend for TractBackend {
                 "the model output is not float32 ({e}): not supported"
             ))
         })?;
-        Ok((view.iter().copied().collect(), view.shape().to_vec()))
+        match view.as_slice() {
+            Some(values) => read(values, view.shape()),
+            // Not in row-major order in memory: a row-major copy.
+            None => read(&view.iter().copied().collect::<Vec<_>>(), view.shape()),
+        }
     }
 }
 
