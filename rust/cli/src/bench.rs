@@ -870,7 +870,6 @@ fn jni_overhead(
         full.push(call("full")?);
         std::thread::sleep(SETTLE);
     }
-    drop(call);
     drop(input);
     let _ = child.wait();
     let timing = JniTiming {

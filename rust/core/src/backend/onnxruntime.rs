@@ -218,17 +218,15 @@ impl Backend for OrtBackend {
             .map_err(|e| Error::backend(format!("cannot build the input tensor: {e}")))?;
         // The first output is taken out of the run's outputs (it is reference-counted), so the
         // session is free for the next tile while the caller reads this one.
-        let output = {
-            let mut session = self.session.lock().map_err(|_| {
-                Error::backend("a previous inference failed inside ONNX Runtime; reopen the model")
-            })?;
-            let outputs = session.run(ort::inputs![tensor]).map_err(|e| {
-                Error::backend(format!("ONNX Runtime failed running the model: {e}"))
-            })?;
-            let first = outputs.into_iter().next().map(|(_, value)| value);
-            first
-        }
-        .ok_or_else(|| Error::backend("the model produced no output"))?;
+        let mut session = self.session.lock().map_err(|_| {
+            Error::backend("a previous inference failed inside ONNX Runtime; reopen the model")
+        })?;
+        let outputs = session
+            .run(ort::inputs![tensor])
+            .map_err(|e| Error::backend(format!("ONNX Runtime failed running the model: {e}")))?;
+        let output = outputs.into_iter().next().map(|(_, value)| value);
+        drop(session);
+        let output = output.ok_or_else(|| Error::backend("the model produced no output"))?;
         let (out_shape, values) = output.try_extract_tensor::<f32>().map_err(|e| {
             Error::backend(format!(
                 "the model output is not float32 ({e}): not supported"
