@@ -1125,7 +1125,8 @@ impl Report {
                 s,
                 "\nThe bridge overhead is each Java call's time minus the native segmentation \
                  time it reports (pixels in, results out, Java objects), measured inside the same \
-                 calls; \"vs in process\" compares separate runs and carries their noise."
+                 calls; \"vs in process\" compares the Java calls with the same call in this \
+                 process, timed in turns (medians of at least 5 rounds)."
             );
         }
         if let Some(m) = &self.memory {
