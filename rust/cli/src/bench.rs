@@ -400,11 +400,7 @@ enum Runner {
         workers: rayon::ThreadPool,
     },
     /// The Python reference process, which times a round each time it reads a line.
-    Python {
-        child: std::process::Child,
-        input: std::process::ChildStdin,
-        output: std::io::BufReader<std::process::ChildStdout>,
-    },
+    Python(LineHelper),
     /// Nothing: the engine could not start.
     Failed,
 }
@@ -450,56 +446,28 @@ impl Contender {
         threads: usize,
         cuda: bool,
     ) -> Self {
-        use std::io::BufRead as _;
-        use std::process::Stdio;
         let engine = Engine::Python { cuda };
         let shape_text: Vec<String> = shape.iter().map(ToString::to_string).collect();
-        // Its messages go to a file: a pipe nobody reads while it runs could fill and stall it.
         let log_path = tile_file.with_extension(format!(
             "python-{threads}-{provider}.log",
             provider = if cuda { "cuda" } else { "cpu" }
         ));
-        let log = match std::fs::File::create(&log_path) {
-            Ok(f) => f,
-            Err(e) => {
-                return Contender::failed(
-                    engine,
-                    format!("cannot write {}: {e}", log_path.display()),
-                )
-            }
-        };
-        let spawned = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .arg("-c")
             .arg(PYTHON_REFERENCE)
             .arg(onnx)
             .arg(tile_file)
             .arg(shape_text.join("x"))
             .arg(threads.to_string())
-            .arg(if cuda { "cuda" } else { "cpu" })
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) => {
-                return Contender::failed(engine, format!("cannot run {}: {e}", python.display()))
-            }
+            .arg(if cuda { "cuda" } else { "cpu" });
+        let mut helper = match LineHelper::spawn(&mut command, log_path) {
+            Ok(helper) => helper,
+            Err(e) => return Contender::failed(engine, format!("{e:#}")),
         };
-        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
-            return Contender::failed(engine, "no pipe to the Python reference".to_owned());
-        };
-        let mut output = std::io::BufReader::new(output);
         // Until "ready": version and providers, or an error.
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            match output.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            let line = line.trim().to_owned();
-            if line == "ready" {
+        let lines = match helper.until_ready() {
+            Ok(lines) => {
                 let value = |key: &str| {
                     lines.iter().find_map(|l: &String| {
                         l.strip_prefix(&format!("{key}=")).map(str::to_owned)
@@ -510,30 +478,20 @@ impl Contender {
                     value("version").unwrap_or_default(),
                     value("providers").unwrap_or_default()
                 );
-                return Contender::started(
-                    engine,
-                    Runner::Python {
-                        child,
-                        input,
-                        output,
-                    },
-                    detail,
-                );
+                return Contender::started(engine, Runner::Python(helper), detail);
             }
-            lines.push(line);
-        }
+            Err(lines) => lines,
+        };
+        let log = helper.finish();
         let reason = lines
             .iter()
             .find_map(|l| l.strip_prefix("error=").map(str::to_owned))
             .unwrap_or_else(|| {
-                let _ = child.wait();
-                let err = std::fs::read_to_string(&log_path).unwrap_or_default();
                 format!(
                     "the Python reference failed: {}",
-                    err.lines().last().unwrap_or("no output")
+                    log.lines().last().unwrap_or("no output")
                 )
             });
-        let _ = child.wait();
         Contender::failed(engine, reason)
     }
 
@@ -584,7 +542,6 @@ impl Contender {
 
     /// Milliseconds per tile over `count` tiles.
     fn time(&mut self, tile: &[f32], shape: &[usize], count: usize) -> Result<f64> {
-        use std::io::{BufRead as _, Write as _};
         match &mut self.runner {
             Runner::Ours { backend, workers } => {
                 let start = Instant::now();
@@ -595,14 +552,10 @@ impl Contender {
                 })?;
                 Ok(start.elapsed().as_secs_f64() * 1000.0 / count as f64)
             }
-            Runner::Python { input, output, .. } => {
-                writeln!(input, "{count}").context("the Python reference stopped")?;
-                input.flush().context("the Python reference stopped")?;
-                let mut line = String::new();
-                output
-                    .read_line(&mut line)
+            Runner::Python(helper) => {
+                let line = helper
+                    .ask(&count.to_string())
                     .context("the Python reference stopped")?;
-                let line = line.trim();
                 match line.strip_prefix("ms_per_tile=") {
                     Some(ms) => ms
                         .parse()
@@ -616,10 +569,8 @@ impl Contender {
 
     /// The median round, printed as it is reported.
     fn timing(self, threads: usize) -> TileTiming {
-        if let Runner::Python { child, input, .. } = self.runner {
-            drop(input);
-            let mut child = child;
-            let _ = child.wait();
+        if let Runner::Python(helper) = self.runner {
+            helper.finish();
         }
         let ms = (!self.rounds.is_empty()).then(|| median(&mut self.rounds.clone()));
         let detail = match (&self.failure, ms) {
@@ -790,6 +741,84 @@ impl JniCalls {
     }
 }
 
+/// A helper process that answers each line it reads with one line (the Python reference, the
+/// Java bench). Its messages go to a log file: a pipe nobody reads while it runs could fill and
+/// stall it.
+struct LineHelper {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+    log_path: PathBuf,
+}
+
+impl LineHelper {
+    /// Starts `command` with its messages going to `log_path`.
+    fn spawn(command: &mut Command, log_path: PathBuf) -> Result<Self> {
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot write {}", log_path.display()))?;
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot run {}", command.get_program().to_string_lossy()))?;
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            bail!("no pipe to {}", command.get_program().to_string_lossy());
+        };
+        Ok(LineHelper {
+            child,
+            input,
+            output: std::io::BufReader::new(output),
+            log_path,
+        })
+    }
+
+    /// The lines it prints before "ready" (trimmed); `Err` with them when it ends first.
+    fn until_ready(&mut self) -> std::result::Result<Vec<String>, Vec<String>> {
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            match std::io::BufRead::read_line(&mut self.output, &mut line) {
+                Ok(0) | Err(_) => return Err(lines),
+                Ok(_) => {}
+            }
+            let line = line.trim().to_owned();
+            if line == "ready" {
+                return Ok(lines);
+            }
+            lines.push(line);
+        }
+    }
+
+    /// Sends `request` and returns its reply, trimmed; empty when it has ended.
+    fn ask(&mut self, request: &str) -> std::io::Result<String> {
+        use std::io::Write as _;
+        writeln!(self.input, "{request}")?;
+        self.input.flush()?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut self.output, &mut line)?;
+        Ok(line.trim().to_owned())
+    }
+
+    /// What it has written to its log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Closes its input, waits for it to end and returns its log.
+    fn finish(self) -> String {
+        let LineHelper {
+            mut child,
+            input,
+            log_path,
+            ..
+        } = self;
+        drop(input);
+        let _ = child.wait();
+        std::fs::read_to_string(log_path).unwrap_or_default()
+    }
+}
+
 /// Rounds of the JNI comparison: `--repeats`, but at least this many.
 const MIN_JNI_ROUNDS: usize = 5;
 
@@ -804,7 +833,6 @@ fn jni_overhead(
     args: &BenchArgs,
     work: &Path,
 ) -> Result<JniTiming> {
-    use std::io::{BufRead as _, Write as _};
     let PixelData::U16(pixels) = plane.data() else {
         bail!("the JNI comparison needs a 16-bit image");
     };
@@ -814,9 +842,8 @@ fn jni_overhead(
     let calibration = Calibration::square(args.pixel_size);
     let in_process = InProcess::open(model_path, BackendChoice::Tract, threads, args)?;
     in_process.seconds(plane, calibration)?;
-    let log_path = work.join("java-bench.log");
-    let log = std::fs::File::create(&log_path).context("cannot create the Java bench log")?;
-    let mut child = Command::new("java")
+    let mut command = Command::new("java");
+    command
         .arg("-cp")
         .arg(jar)
         .arg("io.github.brightseg.Bench")
@@ -825,36 +852,23 @@ fn jni_overhead(
         .arg(plane.width().to_string())
         .arg(plane.height().to_string())
         .arg(args.pixel_size.to_string())
-        .arg(threads.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .context("cannot start java")?;
-    let failed = |what: String| {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        anyhow::anyhow!("the Java bench {what}: {}", log.trim())
-    };
-    let (Some(mut input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
-        bail!("no pipe to the Java bench");
-    };
-    let mut lines = std::io::BufReader::new(output).lines();
-    let mut next_line = || -> Result<String> {
-        match lines.next() {
-            Some(Ok(line)) => Ok(line),
-            _ => Err(failed("stopped".to_owned())),
-        }
-    };
-    while next_line()? != "ready" {}
+        .arg(threads.to_string());
+    let mut helper = LineHelper::spawn(&mut command, work.join("java-bench.log"))?;
+    if helper.until_ready().is_err() {
+        bail!("the Java bench stopped: {}", helper.finish().trim());
+    }
     let mut call = |kind: &str| -> Result<(f64, f64, f64)> {
-        writeln!(input, "{kind}").map_err(|_| failed("stopped".to_owned()))?;
-        input.flush().map_err(|_| failed("stopped".to_owned()))?;
-        let line = next_line()?;
+        let line = match helper.ask(kind) {
+            Ok(line) if !line.is_empty() => line,
+            _ => bail!("the Java bench stopped: {}", helper.log().trim()),
+        };
         let value = |key: &str| -> Result<f64> {
             line.split_whitespace()
                 .find_map(|field| field.strip_prefix(key))
                 .and_then(|v| v.parse().ok())
-                .ok_or_else(|| failed(format!("printed {line:?}")))
+                .with_context(|| {
+                    format!("the Java bench printed {line:?}: {}", helper.log().trim())
+                })
         };
         Ok((value("ms=")?, value("bridge_ms=")?, value("work_ms=")?))
     };
@@ -870,8 +884,7 @@ fn jni_overhead(
         full.push(call("full")?);
         std::thread::sleep(SETTLE);
     }
-    drop(input);
-    let _ = child.wait();
+    helper.finish();
     let timing = JniTiming {
         threads,
         in_process_ms: median(&mut in_process_ms),

@@ -1,6 +1,6 @@
 //! Find Nuclei across JNI: pixels in (one copy into Rust), probability (unless the caller passes
-//! null) and labels out into arrays the caller allocated, measurements out as one packed `double[]` (layout below) that the Java
-//! side turns into objects.
+//! null) and labels out into arrays the caller allocated, measurements out as one packed
+//! `double[]` (layout below) that the Java side turns into objects.
 
 use std::sync::mpsc;
 use std::time::Instant;
