@@ -517,9 +517,25 @@ mod tests {
         }
     }
 
+    /// Gives every bias (the only one-dimensional parameters) random values: a fresh network's
+    /// are all 0, which would hide a bias the export drops or misplaces.
+    struct RandomBiases;
+
+    impl burn::module::ModuleMapper for RandomBiases {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            if D != 1 {
+                return param;
+            }
+            param.map(|bias| bias.random_like(burn::tensor::Distribution::Uniform(-0.5, 0.5)))
+        }
+    }
+
     fn exported_model_equals_the_trainer(arch: Architecture) {
         let device = Device::flex();
-        let net = crate::unet::seeded(&device, 3, || UNet::new(arch, &device));
+        let net = burn::module::Module::map(
+            crate::unet::seeded(&device, 3, || UNet::new(arch, &device)),
+            &mut RandomBiases,
+        );
         let dir = tempfile::tempdir().expect("tmp");
         write_model_folder(&net, &info(arch.size_multiple()), dir.path()).expect("export");
 

@@ -3,16 +3,23 @@
 //! per pixel. No batch normalisation, so the exported graph is exactly the trained one. Every
 //! op maps to one ONNX node that tract and onnxruntime both run.
 //!
+//! Weights start as He et al. (2015) prescribe for ReLU networks: normal with variance
+//! 2 / fan-in before a ReLU and 1 / fan-in before a linear layer, biases at 0, so a signal keeps
+//! its scale through every layer. burn's default (uniform with variance 1 / (3 fan-in), and the
+//! biases drawn alike) shrinks it about six-fold per layer: twenty layers down, the image no
+//! longer reached the output, a fresh network predicted the same value everywhere, and small
+//! runs often never left that plateau.
+//!
 //! With a stem (`stem` 2), the U-Net runs at half resolution: a 2×2 stride-2 convolution enters
 //! it, a 2×2 stride-2 transposed convolution leaves it, and one 3×3 convolution at full
 //! resolution over [image, upsampled features] draws the outlines before the head. That costs a
 //! quarter of the full-resolution network's arithmetic for the same widths, and doubles what
 //! each pixel sees.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::PaddingConfig2d;
+use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -189,6 +196,45 @@ impl std::fmt::Display for Architecture {
     }
 }
 
+/// Gain of a layer followed by ReLU (He et al. 2015): ReLU halves the signal's power.
+const RELU_GAIN: f64 = std::f64::consts::SQRT_2;
+/// Gain of a layer with no activation after it.
+const LINEAR_GAIN: f64 = 1.0;
+
+/// A `k`×`k` convolution `cin` → `cout` with the given stride and padding, its weights drawn
+/// with standard deviation `gain / sqrt(cin k²)` and its bias at 0 (see the module notes).
+fn convolution(
+    (cin, cout): (usize, usize),
+    k: usize,
+    (stride, padding): (usize, usize),
+    gain: f64,
+    device: &Device,
+) -> Conv2d {
+    let std = gain / ((cin * k * k) as f64).sqrt();
+    let mut conv = Conv2dConfig::new([cin, cout], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
+        .with_initializer(Initializer::Normal { mean: 0.0, std })
+        .init(device);
+    conv.bias = Some(Param::from_tensor(Tensor::zeros([cout], device)));
+    conv
+}
+
+/// A `k`×`k` transposed convolution `cin` → `cout` with stride `k` (no overlap: each output
+/// pixel sees `cin` inputs), its weights drawn with standard deviation `gain / sqrt(cin)` and
+/// its bias at 0.
+fn upsampling(cin: usize, cout: usize, k: usize, gain: f64, device: &Device) -> ConvTranspose2d {
+    let std = gain / (cin as f64).sqrt();
+    let mut up = ConvTranspose2dConfig::new([cin, cout], [k, k])
+        .with_stride([k, k])
+        .with_initializer(Initializer::Normal { mean: 0.0, std })
+        .init(device);
+    up.bias = Some(Param::from_tensor(Tensor::zeros([cout], device)));
+    up
+}
+
 /// Two 3×3 convolutions (padding 1), each followed by ReLU.
 #[derive(Module, Debug)]
 pub struct DoubleConv {
@@ -200,11 +246,7 @@ pub struct DoubleConv {
 
 impl DoubleConv {
     fn new(cin: usize, cout: usize, device: &Device) -> Self {
-        let conv = |a, b| {
-            Conv2dConfig::new([a, b], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device)
-        };
+        let conv = |a, b| convolution((a, b), 3, (1, 1), RELU_GAIN, device);
         DoubleConv {
             first: conv(cin, cout),
             second: conv(cout, cout),
@@ -253,15 +295,9 @@ impl UNet {
         let stem = (arch.stem > 1).then(|| {
             let (s, w) = (arch.stem, arch.width);
             Stem {
-                down: Conv2dConfig::new([1, w], [s, s])
-                    .with_stride([s, s])
-                    .init(device),
-                up: ConvTranspose2dConfig::new([w, w], [s, s])
-                    .with_stride([s, s])
-                    .init(device),
-                finish: Conv2dConfig::new([1 + w, w], [3, 3])
-                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                    .init(device),
+                down: convolution((1, w), s, (s, 0), LINEAR_GAIN, device),
+                up: upsampling(w, w, s, LINEAR_GAIN, device),
+                finish: convolution((1 + w, w), 3, (1, 1), RELU_GAIN, device),
             }
         });
         for level in 0..arch.depth {
@@ -278,18 +314,20 @@ impl UNet {
         }
         for level in 0..arch.depth - 1 {
             let c = arch.channels(level);
-            up.push(
-                ConvTranspose2dConfig::new([arch.channels(level + 1), c], [2, 2])
-                    .with_stride([2, 2])
-                    .init(device),
-            );
+            up.push(upsampling(
+                arch.channels(level + 1),
+                c,
+                2,
+                LINEAR_GAIN,
+                device,
+            ));
             decode.push(DoubleConv::new(2 * c, c, device));
         }
         UNet {
             down,
             up,
             decode,
-            head: Conv2dConfig::new([arch.width, 1], [1, 1]).init(device),
+            head: convolution((arch.width, 1), 1, (1, 0), LINEAR_GAIN, device),
             stem,
             pool: MaxPool2dConfig::new([2, 2]).init(),
         }
