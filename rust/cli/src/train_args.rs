@@ -159,7 +159,8 @@ pub struct TrainNucleiArgs {
     /// training image.
     #[arg(long = "val-region", value_name = "X,Y,W,H")]
     pub val_region: Option<String>,
-    /// Fine-tune from this model folder (one written by brightseg train).
+    /// Fine-tune from this model folder (one written by brightseg train). The starting model
+    /// competes with every epoch on the validation data and is kept when none beats it.
     #[arg(long = "from", value_name = "FOLDER")]
     pub from: Option<PathBuf>,
     /// Stop after this long, keeping the best model: e.g. 90s, 20m, 2h.

@@ -434,6 +434,12 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     if report.resumed_after > 0 {
         println!("(resumed after epoch {})", report.resumed_after);
     }
+    if let (0, Some(start)) = (report.best_epoch, &report.started_from) {
+        println!(
+            "no epoch did better on the validation data than the starting model {start}: the \
+             new model keeps its weights"
+        );
+    }
     Ok(())
 }
 

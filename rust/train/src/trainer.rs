@@ -178,7 +178,7 @@ pub struct TrainOutcome {
     pub model: UNet,
     /// Every epoch, including those of earlier runs this one resumed.
     pub history: Vec<EpochRecord>,
-    /// Epoch of the best validation F1 (0: none finished).
+    /// Epoch of the best validation F1 (0: none finished, or none beat the starting model).
     pub best_epoch: usize,
     /// Best validation F1.
     pub best_f1: f64,
@@ -450,6 +450,13 @@ fn run(
                 start.display()
             ))
         })?;
+        // The starting model is epoch 0 of the model selection: fine-tuning on a few images
+        // can only make it worse on validation data, and then the starting model is kept.
+        let (val_loss, val_f1) = validate(&model.valid(), val, config);
+        log::info!("starting model: validation loss {val_loss:.4}, F1 {val_f1:.3}");
+        state.best_f1 = val_f1;
+        state.best_val_loss = val_loss;
+        save_atomically(dir.file(BEST), |p| model.valid().save_file(p))?;
     }
     let resumed_after = state.history.len();
     let mut stop = StopReason::Finished;
@@ -688,6 +695,36 @@ mod tests {
             assert_eq!(x.train_loss, y.train_loss, "epoch {}", x.epoch);
         }
         assert_eq!(weights(&straight.model), weights(&resumed.model));
+    }
+
+    #[test]
+    fn fine_tuning_keeps_the_starting_model_when_no_epoch_beats_it() {
+        let config = TrainConfig {
+            steps_per_epoch: 10,
+            ..tiny_config(3)
+        };
+        let a = tempfile::tempdir().expect("tmp");
+        let start = run_in(a.path(), &config, None);
+        let start_file = CheckpointDir(a.path().to_path_buf())
+            .best_model()
+            .expect("a best checkpoint");
+        // Targets turned inside out: every epoch of fine-tuning scores worse on validation.
+        let mut wrong = synthetic(1);
+        for t in &mut wrong.target {
+            *t = 1.0 - *t;
+        }
+        let b = tempfile::tempdir().expect("tmp");
+        let options = RunOptions {
+            checkpoints: CheckpointDir(b.path().to_path_buf()),
+            start_from: Some(&start_file),
+            time_budget: None,
+            threads: 2,
+        };
+        let tuned =
+            train(&config, &[wrong], &[synthetic(2)], &options, &mut |_| true).expect("fine-tune");
+        assert_eq!(tuned.history.len(), 3);
+        assert_eq!(tuned.best_epoch, 0, "{:?}", tuned.history);
+        assert_eq!(weights(&tuned.model), weights(&start.model));
     }
 
     #[test]

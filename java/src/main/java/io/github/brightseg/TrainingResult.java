@@ -79,7 +79,10 @@ public final class TrainingResult {
         return epochs;
     }
 
-    /** The epoch whose weights were kept (best validation F1). */
+    /**
+     * The epoch whose weights were kept (best validation F1); 0 when training started from a model
+     * and no epoch beat it on the validation data, so the new model keeps its weights.
+     */
     public int bestEpoch() {
         return bestEpoch;
     }

@@ -368,6 +368,11 @@ public class TrainNucleiDnn implements PlugIn {
             Brightseg.recordSuccess(summary);
             IJ.log(String.format(Locale.ROOT, "%s: %s (%.1f min). Find Nuclei DNN lists it as "
                     + "\"%s\".", TITLE, r, (System.nanoTime() - start) / 6e10, r.name()));
+            if (r.bestEpoch() == 0 && !s.startFrom.isEmpty()
+                    && !s.startFrom.equals(TrainNucleiSettings.NO_START)) {
+                IJ.log(TITLE + ": no epoch did better on the validation data than " + s.startFrom
+                        + ", so the new model keeps its weights.");
+            }
             IJ.showStatus(TITLE + ": model " + r.name() + " saved");
         } catch (CancellationException e) {
             FindNucleiDnn.fail(TITLE, describe(e), false);
