@@ -21,7 +21,7 @@ bin=target/debug/brightseg
 image=data/ndev/scratch-assay-labeled-10T-2Ch.tiff
 "$bin" train nuclei "$image" --brightfield oblique --fluorescence H3342 \
   --frames 0-6 --region 0,0,384,210 --val-fraction 0.25 \
-  --architecture fast --epochs 300 --steps 60 --patience 60 --seed 1 --jobs 2 \
+  --architecture fast --epochs 300 --steps 60 --patience 150 --seed 1 --jobs 2 \
   --license MIT \
   --training-data "ndev-sampledata 0.0.3, scratch-assay-labeled-10T-2Ch.tiff (BSD-3-Clause): oblique transmitted light as input, targets derived from the Hoechst channel H3342 (never the label channels)" \
   --training-data "training: frames 0-6, x 0-287; validation: frames 0-6, x 288-383 (0.619 um/px)" \
