@@ -2,20 +2,23 @@
 # Learning curve with few labelled images: object F1 on a fixed test region against the number
 # of labelled training images (1, 2, 4, 8, 16), mean ± sd over 3 seeds, for a U-Net trained from
 # scratch and one fine-tuned from the shipped brightfield model. Writes docs/learning-curve.csv
-# and docs/learning-curve.png. Not part of CI (hours on 2 cores; see the variables below).
+# and docs/learning-curve.png. Not part of CI (about half an hour on 2 cores; see the variables below).
 #
 # Data: ndev-sampledata's scratch assay, oblique transmitted light, with the dataset's own
 # `nuclei` label channel as the "manual" labels. An "image" is a 96×105 tile of the training
 # region (frames 0-6, x 0-287: 42 tiles), drawn at random per seed; validation is fixed
 # (frames 0-6, x 288-383); the test region (frames 7-9, x 384-575) is never trained on.
 #
-#   SIZES="1 2 4 8 16" SEEDS="1 2 3" EPOCHS=30 STEPS=20 ARCH=fast STARTS="scratch finetune" scripts/learning-curve.sh
-# (ARCH: the network trained from scratch; fine-tuning keeps the starting model's.)
+#   SIZES="1 2 4 8 16" SEEDS="1 2 3" EPOCHS=60 STEPS=20 ARCH=fast STARTS="scratch finetune" \
+#     FINETUNE_LR=5e-4 scripts/learning-curve.sh
+# (ARCH: the network trained from scratch; fine-tuning keeps the starting model's, starts at
+# the lower learning rate FINETUNE_LR, and keeps the starting model when no epoch beats it on
+# the validation region.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes="${SIZES:-1 2 4 8 16}"
 seeds="${SEEDS:-1 2 3}"
-epochs="${EPOCHS:-30}"
+epochs="${EPOCHS:-60}"
 steps="${STEPS:-20}"
 start_model="${START_MODEL:-models/nuclei-brightfield}"
 work="${WORK:-results/learning-curve}"
@@ -37,7 +40,7 @@ for start in ${STARTS:-scratch finetune}; do
   from=()
   if [ "$start" = finetune ]; then
     [ -d "$start_model" ] || { echo "no $start_model: skipping fine-tuning"; continue; }
-    from=(--from "$start_model")
+    from=(--from "$start_model" --learning-rate "${FINETUNE_LR:-5e-4}")
   fi
   for n in $sizes; do
     for seed in $seeds; do
