@@ -216,6 +216,7 @@ pub fn fields(
             fluorescence: Some(FloatPlane::new(w, h, stain[offset..end].to_vec())),
             truth: None,
             pixel_um: Some(pixel_um),
+            normalized: false,
         });
         offset = end;
     }

@@ -121,6 +121,9 @@ pub struct Field {
     pub truth: Option<Labels>,
     /// Pixel size in µm (None: the file has no calibration and none was given).
     pub pixel_um: Option<f64>,
+    /// The brightfield is already normalised for the network, over the larger plane it was cut
+    /// from ([`tile_fields`] does this, so that a tile looks as it does inside its image).
+    pub normalized: bool,
 }
 
 fn plane_of(image: &Image, channel: usize, frame: usize) -> FloatPlane {
@@ -275,13 +278,16 @@ fn fields_of(
             fluorescence: fl.map(|c| crop(plane_of(image, c, frame))),
             truth,
             pixel_um,
+            normalized: false,
         });
     }
     Ok(out)
 }
 
 /// Cuts every field into whole `width × height` tiles (row by row; a partial tile at the right
-/// or bottom edge is dropped), each a field of its own: "images" for learning curves.
+/// or bottom edge is dropped), each a field of its own: "images" for learning curves. The
+/// brightfield is normalised over the whole field first, as the network sees it when it
+/// segments the whole image; percentiles of a small tile would scale each tile differently.
 pub fn tile_fields(fields: &[Field], width: usize, height: usize) -> Vec<Field> {
     let mut out = Vec::new();
     for f in fields {
@@ -289,6 +295,11 @@ pub fn tile_fields(fields: &[Field], width: usize, height: usize) -> Vec<Field> 
         if width == 0 || height == 0 || width > w || height > h {
             continue;
         }
+        let brightfield = if f.normalized {
+            f.brightfield.clone()
+        } else {
+            crate::data::normalize(&f.brightfield)
+        };
         for (k, (x, y)) in (0..h / height)
             .flat_map(|row| (0..w / width).map(move |col| (col * width, row * height)))
             .enumerate()
@@ -298,13 +309,14 @@ pub fn tile_fields(fields: &[Field], width: usize, height: usize) -> Vec<Field> 
                 name: format!("{} tile {k}", f.name),
                 path: f.path.clone(),
                 frame: f.frame,
-                brightfield: crop(&f.brightfield),
+                brightfield: crop(&brightfield),
                 fluorescence: f.fluorescence.as_ref().map(crop),
                 truth: f
                     .truth
                     .as_ref()
                     .map(|t| crop_labels(t, x, y, width, height)),
                 pixel_um: f.pixel_um,
+                normalized: true,
             });
         }
     }
@@ -351,6 +363,7 @@ mod tests {
                 count: 1,
             }),
             pixel_um: Some(1.0),
+            normalized: false,
         }
     }
 
@@ -362,8 +375,23 @@ mod tests {
             4,
             "2 columns × 2 rows; the ragged edge is dropped"
         );
-        assert_eq!(tiles[1].brightfield.data[0], 4.0);
-        assert_eq!(tiles[2].brightfield.data[0], 30.0);
+        let stain = |t: &Field| t.fluorescence.as_ref().map(|p| p.data[0]);
+        assert_eq!(stain(&tiles[1]), Some(4.0));
+        assert_eq!(stain(&tiles[2]), Some(30.0));
+        // The brightfield is normalised over the whole field, then cut: each tile holds the
+        // whole field's normalised pixels, and training does not normalise it again.
+        let whole = crate::data::normalize(&field(10, 7).brightfield);
+        assert!(tiles.iter().all(|t| t.normalized));
+        assert_eq!(tiles[1].brightfield.data[0], whole.data[4]);
+        assert_eq!(tiles[2].brightfield.data[5], whole.data[41]);
+        let tile_range = |t: &Field| {
+            let d = &t.brightfield.data;
+            d.iter().fold(f32::MAX, |a, &b| a.min(b))..d.iter().fold(f32::MIN, |a, &b| a.max(b))
+        };
+        assert!(
+            tile_range(&tiles[0]).end < tile_range(&tiles[3]).start,
+            "a tile's own percentiles would stretch both over the same range"
+        );
         assert_eq!(tiles[0].truth.as_ref().map(|t| t.count), Some(1));
         assert_eq!(tiles[1].truth.as_ref().map(|t| t.count), Some(0));
         let names: Vec<String> = shuffled(tiles.clone(), 3)

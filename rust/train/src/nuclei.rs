@@ -190,7 +190,11 @@ pub fn prepare(
                 f.name, fields[0].name
             )));
         }
-        let image = normalize(&f.brightfield);
+        let image = if f.normalized {
+            f.brightfield.clone()
+        } else {
+            normalize(&f.brightfield)
+        };
         let sample = match (&f.truth, &f.fluorescence) {
             (Some(labels), _) => {
                 from_labels += 1;
@@ -405,6 +409,7 @@ mod tests {
                 count: 2,
             }),
             pixel_um: Some(1.0),
+            normalized: false,
         }
     }
 
@@ -435,6 +440,23 @@ mod tests {
             training_data: vec!["synthetic discs".into()],
             license: "MIT".into(),
         }
+    }
+
+    /// Tiles come normalised over their whole field and go to the network as they are; a
+    /// whole field is normalised here.
+    #[test]
+    fn tiles_keep_the_whole_fields_normalisation() {
+        let tiles = crate::dataset::tile_fields(&[field()], 32, 32);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let req = request(dir.path().join("discs"));
+        let data = prepare(&tiles[..2], Some(&tiles[2..]), &req).expect("prepared");
+        assert_eq!(data.train[0].image.data, tiles[0].brightfield.data);
+        assert_eq!(data.val[1].image.data, tiles[3].brightfield.data);
+        let whole = prepare(&[field()], Some(&[field()]), &req).expect("prepared");
+        assert_eq!(
+            whole.train[0].image.data,
+            normalize(&field().brightfield).data
+        );
     }
 
     #[test]
