@@ -450,8 +450,8 @@ fn run(
                 start.display()
             ))
         })?;
-        // The starting model is epoch 0 of the model selection: fine-tuning on a few images
-        // can only make it worse on validation data, and then the starting model is kept.
+        // The starting model is epoch 0 of the model selection: when fine-tuning on a few
+        // images makes it worse on the validation data, the starting model is kept.
         let (val_loss, val_f1) = validate(&model.valid(), val, config);
         log::info!("starting model: validation loss {val_loss:.4}, F1 {val_f1:.3}");
         state.best_f1 = val_f1;
