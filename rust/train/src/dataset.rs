@@ -126,6 +126,17 @@ pub struct Field {
     pub normalized: bool,
 }
 
+impl Field {
+    /// The brightfield as the network sees it: normalised, unless it already is.
+    pub fn network_input(&self) -> FloatPlane {
+        if self.normalized {
+            self.brightfield.clone()
+        } else {
+            crate::data::normalize(&self.brightfield)
+        }
+    }
+}
+
 fn plane_of(image: &Image, channel: usize, frame: usize) -> FloatPlane {
     FloatPlane::from_plane(image.plane(channel, 0, frame))
 }
@@ -295,11 +306,7 @@ pub fn tile_fields(fields: &[Field], width: usize, height: usize) -> Vec<Field> 
         if width == 0 || height == 0 || width > w || height > h {
             continue;
         }
-        let brightfield = if f.normalized {
-            f.brightfield.clone()
-        } else {
-            crate::data::normalize(&f.brightfield)
-        };
+        let brightfield = f.network_input();
         for (k, (x, y)) in (0..h / height)
             .flat_map(|row| (0..w / width).map(move |col| (col * width, row * height)))
             .enumerate()

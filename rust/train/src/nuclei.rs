@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use brightseg::{Error, Result};
 
-use crate::data::{normalize, Sample};
+use crate::data::Sample;
 use crate::dataset::Field;
 use crate::export::{write_trained_model, ModelInfo};
 use crate::register::{measure_shift, translate};
@@ -190,11 +190,7 @@ pub fn prepare(
                 f.name, fields[0].name
             )));
         }
-        let image = if f.normalized {
-            f.brightfield.clone()
-        } else {
-            normalize(&f.brightfield)
-        };
+        let image = f.network_input();
         let sample = match (&f.truth, &f.fluorescence) {
             (Some(labels), _) => {
                 from_labels += 1;
@@ -455,7 +451,7 @@ mod tests {
         let whole = prepare(&[field()], Some(&[field()]), &req).expect("prepared");
         assert_eq!(
             whole.train[0].image.data,
-            normalize(&field().brightfield).data
+            crate::data::normalize(&field().brightfield).data
         );
     }
 

@@ -452,11 +452,12 @@ fn run(
         })?;
         // The starting model is epoch 0 of the model selection: when fine-tuning on a few
         // images makes it worse on the validation data, the starting model is kept.
-        let (val_loss, val_f1) = validate(&model.valid(), val, config);
+        let starting = model.valid();
+        let (val_loss, val_f1) = validate(&starting, val, config);
         log::info!("starting model: validation loss {val_loss:.4}, F1 {val_f1:.3}");
         state.best_f1 = val_f1;
         state.best_val_loss = val_loss;
-        save_atomically(dir.file(BEST), |p| model.valid().save_file(p))?;
+        save_atomically(dir.file(BEST), |p| starting.save_file(p))?;
     }
     let resumed_after = state.history.len();
     let mut stop = StopReason::Finished;
@@ -660,13 +661,18 @@ mod tests {
         out
     }
 
-    fn run_in(dir: &Path, config: &TrainConfig, cancel_after_epoch: Option<usize>) -> TrainOutcome {
-        let options = RunOptions {
+    /// Checkpoints in `dir`, starting from `start_from`, no time budget, 2 threads.
+    fn options<'a>(dir: &Path, start_from: Option<&'a Path>) -> RunOptions<'a> {
+        RunOptions {
             checkpoints: CheckpointDir(dir.to_path_buf()),
-            start_from: None,
+            start_from,
             time_budget: None,
             threads: 2,
-        };
+        }
+    }
+
+    fn run_in(dir: &Path, config: &TrainConfig, cancel_after_epoch: Option<usize>) -> TrainOutcome {
+        let options = options(dir, None);
         let train_set = [synthetic(1)];
         let val_set = [synthetic(2)];
         let mut progress = |p: Progress<'_>| match p {
@@ -714,12 +720,7 @@ mod tests {
             *t = 1.0 - *t;
         }
         let b = tempfile::tempdir().expect("tmp");
-        let options = RunOptions {
-            checkpoints: CheckpointDir(b.path().to_path_buf()),
-            start_from: Some(&start_file),
-            time_budget: None,
-            threads: 2,
-        };
+        let options = options(b.path(), Some(&start_file));
         let tuned =
             train(&config, &[wrong], &[synthetic(2)], &options, &mut |_| true).expect("fine-tune");
         assert_eq!(tuned.history.len(), 3);

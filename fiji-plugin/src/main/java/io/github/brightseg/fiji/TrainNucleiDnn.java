@@ -258,7 +258,7 @@ public class TrainNucleiDnn implements PlugIn {
                 .withTrainingData(List.of("trained in Fiji (Train Nuclei DNN): brightfield "
                         + "channel " + s.brightfield + ", targets from stain channel " + s.stain
                         + " (" + s.thresholdMethod + ")"));
-        if (!s.startFrom.equals(TrainNucleiSettings.NO_START) && !s.startFrom.isEmpty()) {
+        if (s.startsFromModel()) {
             o = o.withStartFrom(Models.resolve(s.startFrom, FindNucleiDnn.searchPath()));
         }
         return o;
@@ -368,8 +368,7 @@ public class TrainNucleiDnn implements PlugIn {
             Brightseg.recordSuccess(summary);
             IJ.log(String.format(Locale.ROOT, "%s: %s (%.1f min). Find Nuclei DNN lists it as "
                     + "\"%s\".", TITLE, r, (System.nanoTime() - start) / 6e10, r.name()));
-            if (r.bestEpoch() == 0 && !s.startFrom.isEmpty()
-                    && !s.startFrom.equals(TrainNucleiSettings.NO_START)) {
+            if (r.bestEpoch() == 0 && s.startsFromModel()) {
                 IJ.log(TITLE + ": no epoch did better on the validation data than " + s.startFrom
                         + ", so the new model keeps its weights.");
             }

@@ -70,6 +70,11 @@ final class TrainNucleiSettings {
         return FindNucleiSettings.key(label);
     }
 
+    /** Whether training fine-tunes a model ("Start from model" names one) or starts fresh. */
+    boolean startsFromModel() {
+        return !startFrom.isEmpty() && !startFrom.equals(NO_START);
+    }
+
     /** Settings from macro options: missing keys take the defaults; name is required. */
     static TrainNucleiSettings fromMacro(String options, String defaultSaveIn) {
         TrainNucleiSettings s = new TrainNucleiSettings();
