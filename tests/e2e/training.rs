@@ -340,14 +340,70 @@ fn training_smoke_test_export_reload_same_numbers() {
     assert!(eval.contains("total"), "{eval}");
 }
 
+/// `--tile` with a stain: the targets are derived (and registration checked) on the whole
+/// images, then their training parts are cut into tiles and `--pick-seed` draws
+/// `--max-images` of them.
+#[test]
+fn tiles_of_stained_images_are_drawn_after_whole_image_targets() {
+    let Some(path) = data(SCRATCH) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let folder = tmp.path().join("tiles");
+    let mut args = train_args(&path, &folder);
+    for (flag, value) in [
+        ("--epochs", "1"),
+        ("--tile", "48x48"),
+        ("--max-images", "3"),
+        ("--pick-seed", "2"),
+    ] {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args[i + 1] = value.into(),
+            None => args.extend([flag.into(), value.into()]),
+        }
+    }
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let out = brightseg(&refs);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("on 3 image(s)"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("training.json")).expect("read"))
+            .expect("json");
+    let names = |key: &str| -> Vec<String> {
+        report[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    };
+    // Frames 0-1 of 160 × 96: 120 px wide training parts hold 2 × 2 tiles each.
+    let train = names("train_fields");
+    assert_eq!(train.len(), 3, "{train:?}");
+    assert!(train.iter().all(|n| n.contains(" train tile ")), "{train:?}");
+    assert_eq!(names("val_fields").len(), 2, "a strip of each whole image");
+    let registration = report["registration"].as_array().map(Vec::len);
+    assert_eq!(registration, Some(2), "checked once per whole image");
+}
+
 #[test]
 fn training_refuses_bad_requests_with_a_message() {
     let Some(path) = data(SCRATCH) else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tmp");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--brightfield", "oblique"], "no targets"),
+        (
+            &[
+                "--brightfield",
+                "oblique",
+                "--fluorescence",
+                "H3342",
+                "--tile",
+                "2000x96",
+            ],
+            "larger than the images",
+        ),
         (
             &["--brightfield", "oblique", "--fluorescence", "GFP"],
             "GFP",

@@ -146,7 +146,8 @@ pub struct TrainNucleiArgs {
     /// learning curves.
     #[arg(long = "max-images", value_name = "N")]
     pub max_images: Option<usize>,
-    /// Cut every image into tiles of this size (pixels, e.g. 96x105), each counting as one image.
+    /// Cut every image into tiles of this size (pixels, e.g. 96x105), each counting as one image;
+    /// targets and normalisation come from the whole image first.
     #[arg(long, value_name = "WxH")]
     pub tile: Option<String>,
     /// Shuffle the images with this seed before --max-images takes the first N.

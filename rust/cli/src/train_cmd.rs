@@ -15,10 +15,8 @@ use brightseg::objects::Labels;
 use brightseg::pipeline::Model;
 use brightseg::pipeline::{find_nuclei, NucleiParams};
 use brightseg::render::overlay_rgb;
-use brightseg_train::dataset::{
-    load_fields, shuffled, tile_fields, Field, FieldSpec, Frames, Region,
-};
-use brightseg_train::nuclei::{train_nuclei, NucleiTraining};
+use brightseg_train::dataset::{load_fields, Field, FieldSpec, Frames, Region};
+use brightseg_train::nuclei::{train_nuclei, NucleiTraining, Selection};
 use brightseg_train::register::{measure_shift, translate};
 use brightseg_train::targets::{nucleus_targets, TargetParams};
 use brightseg_train::trainer::{Progress, TrainConfig};
@@ -274,28 +272,29 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         .map(parse_duration)
         .transpose()?;
     let name = model_name(&args.out)?;
-    let mut fields = load_fields(&args.inputs, &spec)?;
-    if let Some(tile) = &args.tile {
-        let (w, h) = tile
-            .split_once(['x', 'X'])
-            .and_then(|(w, h)| {
-                Some((
-                    w.trim().parse::<usize>().ok()?,
-                    h.trim().parse::<usize>().ok()?,
-                ))
-            })
-            .filter(|&(w, h)| w > 0 && h > 0)
-            .with_context(|| {
-                format!("--tile '{tile}' should be WIDTHxHEIGHT in pixels, e.g. 96x105")
-            })?;
-        fields = tile_fields(&fields, w, h);
-        if fields.is_empty() {
-            bail!("--tile {tile} is larger than the images: no tile fits");
-        }
-    }
-    if let Some(seed) = args.pick_seed {
-        fields = shuffled(fields, seed);
-    }
+    let fields = load_fields(&args.inputs, &spec)?;
+    let tile = args
+        .tile
+        .as_deref()
+        .map(|tile| {
+            tile.split_once(['x', 'X'])
+                .and_then(|(w, h)| {
+                    Some((
+                        w.trim().parse::<usize>().ok()?,
+                        h.trim().parse::<usize>().ok()?,
+                    ))
+                })
+                .filter(|&(w, h)| w > 0 && h > 0)
+                .with_context(|| {
+                    format!("--tile '{tile}' should be WIDTHxHEIGHT in pixels, e.g. 96x105")
+                })
+        })
+        .transpose()?;
+    let selection = Selection {
+        tile,
+        pick_seed: args.pick_seed,
+        max_images: args.max_images,
+    };
     let validation = if args.val_frames.is_some() || args.val_region.is_some() {
         let val_spec = field_spec(&SelectionArgs {
             frames: args.val_frames.clone().or(args.selection.frames.clone()),
@@ -336,7 +335,7 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         targets: target_params(&args.target)?,
         register: args.target.register,
         val_fraction: args.val_fraction,
-        max_fields: args.max_images,
+        selection,
         config: config.clone(),
         start_from: args.from.clone(),
         time_budget,
@@ -344,7 +343,13 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         training_data,
         license: args.license.clone(),
     };
-    let used = args.max_images.unwrap_or(fields.len()).min(fields.len());
+    let used = selection.count(&fields, validation.is_none().then_some(args.val_fraction));
+    if used == 0 {
+        bail!(
+            "no training images left: --tile {} is larger than the images, or --max-images is 0",
+            args.tile.as_deref().unwrap_or("(none)")
+        );
+    }
     let held_out = match &validation {
         Some(v) => format!("{} separate image(s) for validation", v.len()),
         None => format!(

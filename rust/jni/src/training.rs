@@ -154,7 +154,7 @@ impl TrainingSettings {
                 targets,
                 register,
                 val_fraction: number(&map, "val_fraction", 0.2)?,
-                max_fields: None,
+                selection: Default::default(),
                 config,
                 start_from,
                 time_budget: (budget_s > 0.0).then(|| Duration::from_secs_f64(budget_s)),
@@ -216,7 +216,6 @@ pub fn fields(
             fluorescence: Some(FloatPlane::new(w, h, stain[offset..end].to_vec())),
             truth: None,
             pixel_um: Some(pixel_um),
-            normalized: false,
         });
         offset = end;
     }

@@ -11,7 +11,7 @@ use brightseg::io::read_image;
 use brightseg::objects::{relabel_and_filter, Labels};
 use brightseg::{Error, Result};
 
-use crate::filters::{crop_labels, FloatPlane};
+use crate::filters::FloatPlane;
 
 /// An inclusive range of frames (time points), counted from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,20 +121,6 @@ pub struct Field {
     pub truth: Option<Labels>,
     /// Pixel size in µm (None: the file has no calibration and none was given).
     pub pixel_um: Option<f64>,
-    /// The brightfield is already normalised for the network, over the larger plane it was cut
-    /// from ([`tile_fields`] does this, so that a tile looks as it does inside its image).
-    pub normalized: bool,
-}
-
-impl Field {
-    /// The brightfield as the network sees it: normalised, unless it already is.
-    pub fn network_input(&self) -> FloatPlane {
-        if self.normalized {
-            self.brightfield.clone()
-        } else {
-            crate::data::normalize(&self.brightfield)
-        }
-    }
 }
 
 fn plane_of(image: &Image, channel: usize, frame: usize) -> FloatPlane {
@@ -289,55 +275,19 @@ fn fields_of(
             fluorescence: fl.map(|c| crop(plane_of(image, c, frame))),
             truth,
             pixel_um,
-            normalized: false,
         });
     }
     Ok(out)
 }
 
-/// Cuts every field into whole `width × height` tiles (row by row; a partial tile at the right
-/// or bottom edge is dropped), each a field of its own: "images" for learning curves. The
-/// brightfield is normalised over the whole field first, as the network sees it when it
-/// segments the whole image; percentiles of a small tile would scale each tile differently.
-pub fn tile_fields(fields: &[Field], width: usize, height: usize) -> Vec<Field> {
-    let mut out = Vec::new();
-    for f in fields {
-        let (w, h) = (f.brightfield.width, f.brightfield.height);
-        if width == 0 || height == 0 || width > w || height > h {
-            continue;
-        }
-        let brightfield = f.network_input();
-        for (k, (x, y)) in (0..h / height)
-            .flat_map(|row| (0..w / width).map(move |col| (col * width, row * height)))
-            .enumerate()
-        {
-            let crop = |p: &FloatPlane| p.crop(x, y, width, height);
-            out.push(Field {
-                name: format!("{} tile {k}", f.name),
-                path: f.path.clone(),
-                frame: f.frame,
-                brightfield: crop(&brightfield),
-                fluorescence: f.fluorescence.as_ref().map(crop),
-                truth: f
-                    .truth
-                    .as_ref()
-                    .map(|t| crop_labels(t, x, y, width, height)),
-                pixel_um: f.pixel_um,
-                normalized: true,
-            });
-        }
-    }
-    out
-}
-
-/// The fields in a seeded random order (the same seed, the same order), so that "the first N"
-/// is a fair sample of N.
-pub fn shuffled(mut fields: Vec<Field>, seed: u64) -> Vec<Field> {
+/// Images (or tiles) in a seeded random order (the same seed and count, the same order), so
+/// that "the first N" is a fair sample of N.
+pub fn shuffled<T>(mut items: Vec<T>, seed: u64) -> Vec<T> {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    fields.shuffle(&mut rng);
-    fields
+    items.shuffle(&mut rng);
+    items
 }
 
 #[cfg(test)]
@@ -355,58 +305,13 @@ mod tests {
         assert_eq!(labels.data, vec![0, 1, 2, 0, 2, 0]);
     }
 
-    fn field(w: usize, h: usize) -> Field {
-        let plane = FloatPlane::new(w, h, (0..w * h).map(|i| i as f32).collect());
-        Field {
-            name: "f".into(),
-            path: PathBuf::from("f.tif"),
-            frame: 0,
-            brightfield: plane.clone(),
-            fluorescence: Some(plane),
-            truth: Some(Labels {
-                width: w,
-                height: h,
-                data: (0..w * h).map(|i| u32::from(i % w < 3)).collect(),
-                count: 1,
-            }),
-            pixel_um: Some(1.0),
-            normalized: false,
-        }
-    }
-
     #[test]
-    fn tiles_cover_whole_tiles_only_and_keep_their_pixels() {
-        let tiles = tile_fields(&[field(10, 7)], 4, 3);
-        assert_eq!(
-            tiles.len(),
-            4,
-            "2 columns × 2 rows; the ragged edge is dropped"
-        );
-        let stain = |t: &Field| t.fluorescence.as_ref().map(|p| p.data[0]);
-        assert_eq!(stain(&tiles[1]), Some(4.0));
-        assert_eq!(stain(&tiles[2]), Some(30.0));
-        // The brightfield is normalised over the whole field, then cut: each tile holds the
-        // whole field's normalised pixels, and training does not normalise it again.
-        let whole = crate::data::normalize(&field(10, 7).brightfield);
-        assert!(tiles.iter().all(|t| t.normalized));
-        assert_eq!(tiles[1].brightfield.data[0], whole.data[4]);
-        assert_eq!(tiles[2].brightfield.data[5], whole.data[41]);
-        let tile_range = |t: &Field| {
-            let d = &t.brightfield.data;
-            d.iter().fold(f32::MAX, |a, &b| a.min(b))..d.iter().fold(f32::MIN, |a, &b| a.max(b))
-        };
-        assert!(
-            tile_range(&tiles[0]).end < tile_range(&tiles[3]).start,
-            "a tile's own percentiles would stretch both over the same range"
-        );
-        assert_eq!(tiles[0].truth.as_ref().map(|t| t.count), Some(1));
-        assert_eq!(tiles[1].truth.as_ref().map(|t| t.count), Some(0));
-        let names: Vec<String> = shuffled(tiles.clone(), 3)
-            .iter()
-            .map(|f| f.name.clone())
-            .collect();
-        let again: Vec<String> = shuffled(tiles, 3).iter().map(|f| f.name.clone()).collect();
-        assert_eq!(names, again);
+    fn shuffling_is_seeded() {
+        let items: Vec<usize> = (0..42).collect();
+        let once = shuffled(items.clone(), 3);
+        assert_eq!(once, shuffled(items.clone(), 3));
+        assert_ne!(once, items, "42 items stay in order with odds of 1 in 42!");
+        assert_ne!(once, shuffled(items, 4));
     }
 
     #[test]

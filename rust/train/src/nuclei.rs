@@ -36,8 +36,8 @@ pub struct NucleiTraining {
     pub register: bool,
     /// Share of every field's width (its right-hand strip) held out for validation.
     pub val_fraction: f64,
-    /// Use only the first N fields (for learning curves).
-    pub max_fields: Option<usize>,
+    /// Which of the given images (or tiles of them) to train on (learning curves).
+    pub selection: Selection,
     /// Trainer settings.
     pub config: TrainConfig,
     /// Fine-tune from this model folder (one written by brightseg-train).
@@ -50,6 +50,65 @@ pub struct NucleiTraining {
     pub training_data: Vec<String>,
     /// Licence of the weights (SPDX).
     pub license: String,
+}
+
+/// Which of the given images a run trains on, for learning curves: all of them by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Cut every training image into whole tiles of this width × height (pixels; a partial
+    /// tile at the right or bottom edge is dropped), each then counting as one image. Targets
+    /// and normalisation come from the whole image first, as when the model segments it.
+    pub tile: Option<(usize, usize)>,
+    /// Shuffle the images (or tiles) with this seed before taking the first `max_images`.
+    pub pick_seed: Option<u64>,
+    /// Train on the first N images (or tiles) only.
+    pub max_images: Option<usize>,
+}
+
+impl Selection {
+    /// The first `max_images` of `items`, after shuffling them when a pick seed is set.
+    pub fn pick<T>(&self, items: Vec<T>) -> Vec<T> {
+        let mut items = match self.pick_seed {
+            Some(seed) => crate::dataset::shuffled(items, seed),
+            None => items,
+        };
+        items.truncate(self.max_images.unwrap_or(usize::MAX));
+        items
+    }
+
+    /// How many images (or tiles) a run on `fields` trains on; `val_fraction` is the strip
+    /// of each image held out for validation (None: validation images are given).
+    pub fn count(&self, fields: &[Field], val_fraction: Option<f64>) -> usize {
+        let available = match self.tile {
+            None => fields.len(),
+            Some((tw, th)) => fields
+                .iter()
+                .map(|f| {
+                    let (w, h) = (f.brightfield.width, f.brightfield.height);
+                    let w = val_fraction.map_or(w, |v| training_width(w, v));
+                    whole_tiles(w, h, tw, th).len()
+                })
+                .sum(),
+        };
+        available.min(self.max_images.unwrap_or(usize::MAX))
+    }
+}
+
+/// Top-left corners of the whole `tw × th` tiles of a `w × h` plane, row by row.
+fn whole_tiles(w: usize, h: usize, tw: usize, th: usize) -> Vec<(usize, usize)> {
+    if tw == 0 || th == 0 {
+        return Vec::new();
+    }
+    (0..h / th)
+        .flat_map(|row| (0..w / tw).map(move |col| (col * tw, row * th)))
+        .collect()
+}
+
+/// Width of the training part of a `w` pixels wide image whose right `val_fraction` is held
+/// out for validation (at least one column each).
+fn training_width(w: usize, val_fraction: f64) -> usize {
+    let val_w = ((w as f64 * val_fraction).round() as usize).clamp(1, w.max(2) - 1);
+    w.saturating_sub(val_w)
 }
 
 /// Registration measured for one field.
@@ -156,16 +215,17 @@ pub struct PreparedData {
 
 /// Turns fields into samples: targets from labels when the fields have them, else from the
 /// fluorescence. Validation: the `validation` fields when given, else the right `val_fraction`
-/// of each training field's width.
+/// of each training field's width. With `request.selection` set, the targets are derived on
+/// whole fields before the training parts are cut into tiles and picked.
 pub fn prepare(
     fields: &[Field],
     validation: Option<&[Field]>,
     request: &NucleiTraining,
 ) -> Result<PreparedData> {
-    let fields = &fields[..request.max_fields.unwrap_or(fields.len()).min(fields.len())];
     if fields.is_empty() {
         return Err(Error::invalid("no training images"));
     }
+    let validation = validation.filter(|v| !v.is_empty());
     if validation.is_none() && !(0.05..=0.5).contains(&request.val_fraction) {
         return Err(Error::invalid(format!(
             "validation fraction {} must be between 0.05 and 0.5",
@@ -178,29 +238,109 @@ pub fn prepare(
             fields[0].name
         ))
     })?;
-    let mut registration = Vec::new();
-    let mut from_labels = 0;
-    let mut samples = Vec::new();
-    let val_fields = validation.unwrap_or(&[]);
-    for f in fields.iter().chain(val_fields) {
-        let px = f.pixel_um.unwrap_or(pixel_um);
-        if (px - pixel_um).abs() > pixel_um * 0.01 {
+    let selection = &request.selection;
+    // Whole images are picked before their targets are derived; tiles after, since a tile's
+    // targets come from its whole image.
+    let fields: Vec<&Field> = match selection.tile {
+        None => selection.pick(fields.iter().collect()),
+        Some(_) => fields.iter().collect(),
+    };
+    if fields.is_empty() {
+        return Err(Error::invalid("--max-images 0 leaves no training images"));
+    }
+    let mut derive = TargetDerivation {
+        pixel_um,
+        first: &fields[0].name,
+        request,
+        registration: Vec::new(),
+        from_labels: 0,
+    };
+    let samples = fields
+        .iter()
+        .map(|f| derive.sample(f))
+        .collect::<Result<Vec<_>>>()?;
+    let (parts, val) = match validation {
+        Some(v) => {
+            let val = v.iter().map(|f| derive.sample(f)).collect::<Result<_>>()?;
+            (samples, val)
+        }
+        None => samples
+            .iter()
+            .map(|s| {
+                let (w, h) = (s.image.width, s.image.height);
+                let split = training_width(w, request.val_fraction);
+                (
+                    s.crop(0, 0, split, h, format!("{} train", s.name)),
+                    s.crop(split, 0, w - split, h, format!("{} validation", s.name)),
+                )
+            })
+            .unzip(),
+    };
+    let train = match selection.tile {
+        None => parts,
+        Some((tw, th)) => {
+            let tiles: Vec<Sample> = parts
+                .iter()
+                .flat_map(|s| {
+                    whole_tiles(s.image.width, s.image.height, tw, th)
+                        .into_iter()
+                        .enumerate()
+                        .map(move |(k, (x, y))| {
+                            s.crop(x, y, tw, th, format!("{} tile {k}", s.name))
+                        })
+                })
+                .collect();
+            if tiles.is_empty() {
+                let s = &parts[0];
+                return Err(Error::invalid(format!(
+                    "tiles of {tw}×{th} px are larger than the training images ({}×{} px): \
+                     no tile fits; choose smaller tiles",
+                    s.image.width, s.image.height
+                )));
+            }
+            selection.pick(tiles)
+        }
+    };
+    let total = fields.len() + validation.map_or(0, <[Field]>::len);
+    Ok(PreparedData {
+        train,
+        val,
+        targets_from: targets_from(derive.from_labels, total, request),
+        registration: derive.registration,
+        pixel_um,
+    })
+}
+
+/// Derives one field's sample: the normalised brightfield with targets from its labels or
+/// from its stain (registered when asked), recording what it did.
+struct TargetDerivation<'a> {
+    pixel_um: f64,
+    first: &'a str,
+    request: &'a NucleiTraining,
+    registration: Vec<RegistrationCheck>,
+    from_labels: usize,
+}
+
+impl TargetDerivation<'_> {
+    fn sample(&mut self, f: &Field) -> Result<Sample> {
+        let px = f.pixel_um.unwrap_or(self.pixel_um);
+        if (px - self.pixel_um).abs() > self.pixel_um * 0.01 {
             return Err(Error::invalid(format!(
-                "{} has {px} µm pixels, {} has {pixel_um}: train on images of one pixel size",
-                f.name, fields[0].name
+                "{} has {px} µm pixels, {} has {}: train on images of one pixel size",
+                f.name, self.first, self.pixel_um
             )));
         }
-        let image = f.network_input();
-        let sample = match (&f.truth, &f.fluorescence) {
+        let image = crate::data::normalize(&f.brightfield);
+        match (&f.truth, &f.fluorescence) {
             (Some(labels), _) => {
-                from_labels += 1;
-                Sample::new(f.name.clone(), image, labels.clone(), None)?
+                self.from_labels += 1;
+                Sample::new(f.name.clone(), image, labels.clone(), None)
             }
             (None, Some(fl)) => {
                 let shift = measure_shift(&f.brightfield, fl);
                 let clear = shift.should_apply();
-                let apply = request.register && clear;
-                registration.push(RegistrationCheck {
+                let apply = self.request.register && clear;
+                self.registration.push(RegistrationCheck {
                     field: f.name.clone(),
                     dx: shift.dx,
                     dy: shift.dy,
@@ -214,44 +354,16 @@ pub fn prepare(
                 } else {
                     fl.clone()
                 };
-                let t = nucleus_targets(&fl, px, &request.targets)?;
-                Sample::new(f.name.clone(), image, t.labels, Some(t.weights))?
+                let t = nucleus_targets(&fl, px, &self.request.targets)?;
+                Sample::new(f.name.clone(), image, t.labels, Some(t.weights))
             }
-            (None, None) => {
-                return Err(Error::invalid(format!(
-                    "{}: no targets: give the stain channel (--fluorescence) or label images \
-                     (--masks)",
-                    f.name
-                )))
-            }
-        };
-        samples.push(sample);
+            (None, None) => Err(Error::invalid(format!(
+                "{}: no targets: give the stain channel (--fluorescence) or label images \
+                 (--masks)",
+                f.name
+            ))),
+        }
     }
-    let (mut train, mut val) = (Vec::new(), Vec::new());
-    if !val_fields.is_empty() {
-        let given_val = samples.split_off(fields.len());
-        return Ok(PreparedData {
-            train: samples,
-            val: given_val,
-            registration,
-            targets_from: targets_from(from_labels, fields.len() + val_fields.len(), request),
-            pixel_um,
-        });
-    }
-    for s in &samples {
-        let (w, h) = (s.image.width, s.image.height);
-        let val_w = ((w as f64 * request.val_fraction).round() as usize).clamp(1, w - 1);
-        let split = w - val_w;
-        train.push(s.crop(0, 0, split, h, format!("{} train", s.name)));
-        val.push(s.crop(split, 0, val_w, h, format!("{} validation", s.name)));
-    }
-    Ok(PreparedData {
-        train,
-        val,
-        registration,
-        targets_from: targets_from(from_labels, fields.len(), request),
-        pixel_um,
-    })
 }
 
 fn targets_from(from_labels: usize, total: usize, request: &NucleiTraining) -> String {
@@ -405,7 +517,6 @@ mod tests {
                 count: 2,
             }),
             pixel_um: Some(1.0),
-            normalized: false,
         }
     }
 
@@ -416,7 +527,7 @@ mod tests {
             targets: TargetParams::default(),
             register: false,
             val_fraction: 0.25,
-            max_fields: None,
+            selection: Selection::default(),
             config: TrainConfig {
                 architecture: Architecture {
                     depth: 2,
@@ -438,20 +549,112 @@ mod tests {
         }
     }
 
-    /// Tiles come normalised over their whole field and go to the network as they are; a
-    /// whole field is normalised here.
+    /// A 64×64 stain-only field: two bright discs (in the top-left and bottom-right 32×32
+    /// quarters) on a dim, grainy background, and a brightfield ramp.
+    fn stain_field() -> Field {
+        let (w, h) = (64, 64);
+        let stain = (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as f64, (i / w) as f64);
+                let grain = 0.05 * ((i * 7919) % 13) as f32;
+                let inside = [(16.0, 20.0), (44.0, 44.0)]
+                    .iter()
+                    .any(|(cx, cy)| (x - cx).powi(2) + (y - cy).powi(2) <= 36.0);
+                if inside {
+                    2.0 + grain
+                } else {
+                    0.1 + grain
+                }
+            })
+            .collect();
+        Field {
+            name: "stain".into(),
+            truth: None,
+            fluorescence: Some(FloatPlane::new(w, h, stain)),
+            brightfield: FloatPlane::new(w, h, (0..w * h).map(|i| (i % 97) as f32).collect()),
+            ..field()
+        }
+    }
+
+    fn tiled(tile: (usize, usize), pick_seed: Option<u64>, max: Option<usize>) -> Selection {
+        Selection {
+            tile: Some(tile),
+            pick_seed,
+            max_images: max,
+        }
+    }
+
+    /// A tile gets its normalisation and its stain targets from its whole field, as the
+    /// network sees it when it segments the whole image: a tile without a nucleus has none,
+    /// where Otsu on the tile alone would split its background grain.
     #[test]
-    fn tiles_keep_the_whole_fields_normalisation() {
-        let tiles = crate::dataset::tile_fields(&[field()], 32, 32);
+    fn tiles_take_targets_and_normalisation_from_their_whole_field() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let req = request(dir.path().join("discs"));
-        let data = prepare(&tiles[..2], Some(&tiles[2..]), &req).expect("prepared");
-        assert_eq!(data.train[0].image.data, tiles[0].brightfield.data);
-        assert_eq!(data.val[1].image.data, tiles[3].brightfield.data);
-        let whole = prepare(&[field()], Some(&[field()]), &req).expect("prepared");
+        let mut req = request(dir.path().join("stain"));
+        let whole = prepare(&[stain_field()], Some(&[stain_field()]), &req).expect("whole");
+        req.selection = tiled((32, 32), None, None);
+        let data = prepare(&[stain_field()], Some(&[stain_field()]), &req).expect("tiles");
+        assert_eq!(data.train.len(), 4);
+        assert_eq!(data.val.len(), 1, "validation images are not cut");
+        assert_eq!(data.registration.len(), 2, "measured on the whole field");
+        let whole = &whole.train[0];
+        for (k, (x, y)) in [(0, 0), (32, 0), (0, 32), (32, 32)].into_iter().enumerate() {
+            let tile = &data.train[k];
+            let expected = whole.crop(x, y, 32, 32, String::new());
+            assert_eq!(tile.name, format!("stain tile {k}"));
+            assert_eq!(tile.image.data, expected.image.data, "tile {k}");
+            assert_eq!(tile.target, expected.target, "tile {k}");
+            assert_eq!(tile.weight, expected.weight, "tile {k}");
+        }
+        let nucleus_pixels = |s: &Sample| s.target.iter().filter(|&&t| t > 0.5).count();
+        assert!(nucleus_pixels(&data.train[0]) > 80);
+        assert!(nucleus_pixels(&data.train[3]) > 80);
+        assert_eq!(nucleus_pixels(&data.train[1]), 0);
+        assert_eq!(nucleus_pixels(&data.train[2]), 0);
+        let alone = nucleus_targets(
+            &stain_field()
+                .fluorescence
+                .expect("stain")
+                .crop(32, 0, 32, 32),
+            1.0,
+            &req.targets,
+        )
+        .expect("targets");
+        assert!(
+            alone.labels.count > 0,
+            "the check above means something: Otsu on the empty tile alone finds grain"
+        );
+    }
+
+    /// Without validation images, the validation strip is cut off every whole image first
+    /// and only the rest is tiled; `count` says how many tiles a run will use.
+    #[test]
+    fn tiles_are_cut_from_the_training_part_and_picked_by_seed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut req = request(dir.path().join("stain"));
+        let fields = [stain_field(), stain_field()];
+        req.selection = tiled((16, 32), None, None);
+        let all = prepare(&fields, None, &req).expect("tiles");
+        // 64 px wide, 16 px held out: three 16 px columns, two rows, two fields.
+        assert_eq!(all.train.len(), 12);
+        assert_eq!(req.selection.count(&fields, Some(req.val_fraction)), 12);
+        assert_eq!(all.val.len(), 2);
+        assert_eq!(all.val[0].image.width, 16);
+        req.selection = tiled((16, 32), Some(7), Some(5));
+        assert_eq!(req.selection.count(&fields, Some(req.val_fraction)), 5);
+        let names = |d: &PreparedData| d.train.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        let picked = prepare(&fields, None, &req).expect("picked");
+        assert_eq!(picked.train.len(), 5);
         assert_eq!(
-            whole.train[0].image.data,
-            crate::data::normalize(&field().brightfield).data
+            names(&picked),
+            names(&prepare(&fields, None, &req).expect("again"))
+        );
+        assert_ne!(names(&picked), names(&all)[..5].to_vec(), "shuffled");
+        req.selection = tiled((80, 32), None, None);
+        let e = prepare(&fields, None, &req).expect_err("no tile fits");
+        assert!(
+            e.to_string().contains("larger than the training images"),
+            "{e}"
         );
     }
 
