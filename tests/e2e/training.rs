@@ -373,16 +373,96 @@ fn tiles_of_stained_images_are_drawn_after_whole_image_targets() {
     let names = |key: &str| -> Vec<String> {
         report[key]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     // Frames 0-1 of 160 × 96: 120 px wide training parts hold 2 × 2 tiles each.
     let train = names("train_fields");
     assert_eq!(train.len(), 3, "{train:?}");
-    assert!(train.iter().all(|n| n.contains(" train tile ")), "{train:?}");
+    assert!(
+        train.iter().all(|n| n.contains(" train tile ")),
+        "{train:?}"
+    );
     assert_eq!(names("val_fields").len(), 2, "a strip of each whole image");
     let registration = report["registration"].as_array().map(Vec::len);
     assert_eq!(registration, Some(2), "checked once per whole image");
+}
+
+/// A stain saved in files of its own (one file per channel, as screening systems export
+/// them) trains exactly as the same stain in a channel of the image: the same registration
+/// check and, seed for seed, the same losses.
+#[test]
+fn a_stain_in_files_of_its_own_trains_like_a_stain_channel() {
+    use brightseg::image::Calibration;
+    use brightseg::io::{write_tiff, OutputPlane};
+    use brightseg_train::dataset::{load_fields, FieldSpec};
+    let Some(path) = data(SCRATCH) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = FieldSpec {
+        brightfield: Some("oblique".into()),
+        fluorescence: Some("H3342".into()),
+        frames: Some("0-1".parse().expect("frames")),
+        region: Some("0,0,160,96".parse().expect("region")),
+        ..FieldSpec::default()
+    };
+    let fields = load_fields(std::slice::from_ref(&path), &spec).expect("fields");
+    let pixel_um = fields[0].pixel_um.expect("calibrated");
+    let write = |name: &str, plane: &dyn Fn(usize) -> Vec<f32>| {
+        let planes: Vec<Vec<f32>> = (0..fields.len()).map(plane).collect();
+        let out: Vec<OutputPlane<'_>> = planes.iter().map(|p| OutputPlane::Float(p)).collect();
+        let file = tmp.path().join(name);
+        let calibration = Calibration::square(pixel_um);
+        write_tiff(&file, 160, 96, &out, fields.len(), calibration).expect("tiff");
+        file
+    };
+    let brightfield = write("bf.tif", &|t| fields[t].brightfield.data.clone());
+    let stain = write("hoechst.tif", &|t| {
+        fields[t].fluorescence.as_ref().expect("stain").data.clone()
+    });
+    let one_epoch = |args: &mut Vec<std::ffi::OsString>| {
+        let i = args.iter().position(|a| a == "--epochs").expect("--epochs");
+        args[i + 1] = "1".into();
+    };
+    let channel_out = tmp.path().join("channel");
+    let mut args = train_args(&path, &channel_out);
+    one_epoch(&mut args);
+    brightseg_ok(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+    let files_out = tmp.path().join("files");
+    let mut args = train_args(&brightfield, &files_out);
+    one_epoch(&mut args);
+    for flag in ["--brightfield", "--fluorescence", "--frames", "--region"] {
+        let i = args.iter().position(|a| a == flag).expect(flag);
+        args.drain(i..i + 2);
+    }
+    args.extend(["--fluorescence-images".into(), stain.into_os_string()]);
+    brightseg_ok(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+    let report = |folder: &Path| -> serde_json::Value {
+        let text = std::fs::read_to_string(folder.join("training.json")).expect("report");
+        serde_json::from_str(&text).expect("json")
+    };
+    let (by_channel, by_files) = (report(&channel_out), report(&files_out));
+    assert_eq!(by_files["targets_from"], "fluorescence (otsu)");
+    for key in ["dx", "dy", "correlation"] {
+        let values = |r: &serde_json::Value| -> Vec<serde_json::Value> {
+            let checks = r["registration"].as_array().cloned().unwrap_or_default();
+            checks.iter().map(|c| c[key].clone()).collect()
+        };
+        assert_eq!(values(&by_files).len(), 2, "one check per frame");
+        assert_eq!(values(&by_files), values(&by_channel), "{key}");
+    }
+    let losses = |r: &serde_json::Value| {
+        (
+            r["history"][0]["train_loss"].clone(),
+            r["history"][0]["val_loss"].clone(),
+        )
+    };
+    assert_eq!(losses(&by_files), losses(&by_channel));
 }
 
 #[test]
@@ -391,8 +471,17 @@ fn training_refuses_bad_requests_with_a_message() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tmp");
-    let cases: [(&[&str], &str); 5] = [
+    let scratch = path.to_str().expect("utf-8 path");
+    let cases: [(&[&str], &str); 7] = [
         (&["--brightfield", "oblique"], "no targets"),
+        (
+            &["--fluorescence-images", scratch],
+            "choose the brightfield channel with --brightfield",
+        ),
+        (
+            &["--brightfield", "oblique", "--fluorescence-images", scratch],
+            "its stain image: 4 channels: choose the stain channel with --fluorescence",
+        ),
         (
             &[
                 "--brightfield",

@@ -86,15 +86,22 @@ pub enum TrainCommand {
 /// Arguments of `train nuclei`.
 #[derive(Args, Debug, Clone)]
 pub struct TrainNucleiArgs {
-    /// Images with a brightfield channel and a nuclear stain channel (TIFF, OME-TIFF).
+    /// Images with a brightfield channel and a nuclear stain channel (TIFF, OME-TIFF), or
+    /// brightfield images whose stain is in --fluorescence-images.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Brightfield (transmitted light) channel: number from 1, or name.
+    /// Brightfield (transmitted light) channel: number from 1, or name [default: the only
+    /// channel of single-channel images].
     #[arg(long, short = 'b')]
-    pub brightfield: String,
-    /// Nuclear stain channel (Hoechst, DAPI): number from 1, or name.
+    pub brightfield: Option<String>,
+    /// Nuclear stain channel (Hoechst, DAPI): number from 1, or name (of the
+    /// --fluorescence-images when given; there the only channel by default).
     #[arg(long, short = 'f')]
     pub fluorescence: Option<String>,
+    /// Stain images, one per input image in the same order (same size and frames), when each
+    /// channel is a file of its own, as Harmony and other screening systems export them.
+    #[arg(long = "fluorescence-images", num_args = 1.., value_name = "FILES")]
+    pub fluorescence_images: Vec<PathBuf>,
     /// Label images (one per input image) to learn from instead of the stain.
     #[arg(long, num_args = 1..)]
     pub masks: Vec<PathBuf>,

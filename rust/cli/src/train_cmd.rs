@@ -237,14 +237,19 @@ pub fn train(command: &TrainCommand, verbose: bool) -> Result<()> {
 
 fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     let mut spec = field_spec(&args.selection)?;
-    spec.brightfield = Some(args.brightfield.clone());
+    spec.brightfield = args.brightfield.clone();
     spec.fluorescence = args.fluorescence.clone();
+    spec.fluorescence_files = args.fluorescence_images.clone();
     spec.truth_channel = args.mask_channel.clone();
     spec.truth_files = args.masks.clone();
-    if spec.fluorescence.is_none() && spec.truth_channel.is_none() && spec.truth_files.is_empty() {
+    if spec.fluorescence.is_none()
+        && spec.fluorescence_files.is_empty()
+        && spec.truth_channel.is_none()
+        && spec.truth_files.is_empty()
+    {
         bail!(
-            "no targets: give the nuclear stain channel (--fluorescence) or labels (--masks or \
-             --mask-channel)"
+            "no targets: give the nuclear stain channel (--fluorescence) or files \
+             (--fluorescence-images), or labels (--masks or --mask-channel)"
         );
     }
     let mut arch = Architecture::named(&args.architecture)?;
@@ -304,6 +309,7 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         let val_spec = FieldSpec {
             brightfield: spec.brightfield.clone(),
             fluorescence: spec.fluorescence.clone(),
+            fluorescence_files: spec.fluorescence_files.clone(),
             truth_channel: spec.truth_channel.clone(),
             truth_files: spec.truth_files.clone(),
             ..val_spec
@@ -472,6 +478,7 @@ fn pixel_iou(f1: f64) -> f64 {
 pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let mut spec = field_spec(&args.selection)?;
     spec.brightfield = args.channel.clone();
+    spec.brightfield_option = "--channel";
     spec.truth_channel = args.truth_channel.clone();
     spec.truth_files = args.truth.clone();
     spec.fluorescence = args.truth_from_fluorescence.clone();

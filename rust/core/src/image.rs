@@ -261,6 +261,18 @@ impl Image {
         self.frames
     }
 
+    /// The channels as a user chooses them: "1 (H3342), 2 (oblique)", names where the file has
+    /// them.
+    pub fn channel_listing(&self) -> String {
+        (0..self.channels)
+            .map(|c| match self.channel_name(c) {
+                Some(n) => format!("{} ({n})", c + 1),
+                None => format!("{}", c + 1),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Name of channel `c` (0-based), when the file gives one.
     pub fn channel_name(&self, c: usize) -> Option<&str> {
         self.channel_names.get(c).and_then(|n| n.as_deref())
@@ -275,15 +287,7 @@ impl Image {
     /// counts channels) or a channel name (case-insensitive). With no choice, a single-channel
     /// image gives 0 and a multi-channel one is an error listing the channels.
     pub fn resolve_channel(&self, choice: Option<&str>) -> Result<usize> {
-        let listing = || {
-            (0..self.channels)
-                .map(|c| match self.channel_name(c) {
-                    Some(n) => format!("{} ({n})", c + 1),
-                    None => format!("{}", c + 1),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let listing = || self.channel_listing();
         let Some(choice) = choice.map(str::trim).filter(|s| !s.is_empty()) else {
             if self.channels == 1 {
                 return Ok(0);

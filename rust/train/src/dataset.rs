@@ -90,8 +90,14 @@ impl fmt::Display for Region {
 pub struct FieldSpec {
     /// Transmitted-light channel (number from 1, or name).
     pub brightfield: Option<String>,
-    /// Nuclear stain channel (number from 1, or name).
+    /// Nuclear stain channel (number from 1, or name): of the input files, or of
+    /// `fluorescence_files` when given (there it may be left out for single-channel files).
     pub fluorescence: Option<String>,
+    /// The option that chooses the brightfield channel, for messages ("" means --brightfield).
+    pub brightfield_option: &'static str,
+    /// Stain images, one per input file (same size and frames), for stains saved in files of
+    /// their own, as high-content screening systems export one file per channel.
+    pub fluorescence_files: Vec<PathBuf>,
     /// A channel of the same file holding instance labels (e.g. "nuclei").
     pub truth_channel: Option<String>,
     /// Label images, one per input file (same frames), instead of a label channel.
@@ -159,22 +165,28 @@ fn colour_labels_of(r: &FloatPlane, g: &FloatPlane, b: &FloatPlane) -> Labels {
 
 /// Reads the fields of `paths` as `spec` says.
 pub fn load_fields(paths: &[PathBuf], spec: &FieldSpec) -> Result<Vec<Field>> {
-    if !spec.truth_files.is_empty() && spec.truth_files.len() != paths.len() {
-        return Err(Error::invalid(format!(
-            "{} label files for {} images: give one label image per input image, in the same \
-             order",
-            spec.truth_files.len(),
-            paths.len()
-        )));
+    for (files, what) in [
+        (&spec.truth_files, "label"),
+        (&spec.fluorescence_files, "stain"),
+    ] {
+        if !files.is_empty() && files.len() != paths.len() {
+            return Err(Error::invalid(format!(
+                "{} {what} files for {} images: give one {what} image per input image, in the \
+                 same order",
+                files.len(),
+                paths.len()
+            )));
+        }
     }
     let mut fields = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         let image = read_image(path)?;
-        let truth_image = match spec.truth_files.get(i) {
-            Some(p) => Some(read_image(p)?),
-            None => None,
+        let companion = |files: &[PathBuf]| files.get(i).map(|p| read_image(p)).transpose();
+        let companions = Companions {
+            truth: companion(&spec.truth_files)?,
+            stain: companion(&spec.fluorescence_files)?,
         };
-        fields.extend(fields_of(path, &image, truth_image.as_ref(), spec)?);
+        fields.extend(fields_of(path, &image, &companions, spec)?);
     }
     if fields.is_empty() {
         return Err(Error::invalid("no images selected: check --frames"));
@@ -182,10 +194,29 @@ pub fn load_fields(paths: &[PathBuf], spec: &FieldSpec) -> Result<Vec<Field>> {
     Ok(fields)
 }
 
+/// The channel `choice` names; with no choice, the only channel, or an error that names the
+/// option (`flag`) choosing the `what` channel and lists the channels.
+fn channel_of(image: &Image, choice: Option<&str>, what: &str, flag: &str) -> Result<usize> {
+    if choice.is_none() && image.channels() > 1 {
+        return Err(Error::invalid(format!(
+            "{} channels: choose the {what} channel with {flag} (channels: {})",
+            image.channels(),
+            image.channel_listing()
+        )));
+    }
+    image.resolve_channel(choice)
+}
+
+/// Images that go with an input file: its labels, its stain.
+struct Companions {
+    truth: Option<Image>,
+    stain: Option<Image>,
+}
+
 fn fields_of(
     path: &Path,
     image: &Image,
-    truth_image: Option<&Image>,
+    companions: &Companions,
     spec: &FieldSpec,
 ) -> Result<Vec<Field>> {
     let file = path
@@ -193,26 +224,46 @@ fn fields_of(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let with_file = |e: Error| Error::new(e.kind(), format!("{file}: {}", e.message()));
-    let bf = image
-        .resolve_channel(spec.brightfield.as_deref())
+    let bf_option = match spec.brightfield_option {
+        "" => "--brightfield",
+        option => option,
+    };
+    let bf = channel_of(image, spec.brightfield.as_deref(), "brightfield", bf_option)
         .map_err(with_file)?;
-    let fl = spec
-        .fluorescence
-        .as_deref()
-        .map(|c| image.resolve_channel(Some(c)))
-        .transpose()
-        .map_err(with_file)?;
+    let stain_image = companions.stain.as_ref().unwrap_or(image);
+    let fl = match &companions.stain {
+        Some(stain) => Some(channel_of(
+            stain,
+            spec.fluorescence.as_deref(),
+            "stain",
+            "--fluorescence",
+        )),
+        None => spec
+            .fluorescence
+            .as_deref()
+            .map(|c| image.resolve_channel(Some(c))),
+    }
+    .transpose()
+    .map_err(|e| {
+        let of = match &companions.stain {
+            Some(_) => "its stain image: ",
+            None => "",
+        };
+        Error::new(e.kind(), format!("{file}: {of}{}", e.message()))
+    })?;
     let truth_c = spec
         .truth_channel
         .as_deref()
         .map(|c| image.resolve_channel(Some(c)))
         .transpose()
         .map_err(with_file)?;
-    if let Some(t) = truth_image {
+    let truth_image = companions.truth.as_ref();
+    for (other, what) in [(truth_image, "label"), (companions.stain.as_ref(), "stain")] {
+        let Some(t) = other else { continue };
         if (t.width(), t.height()) != (image.width(), image.height()) || t.frames() < image.frames()
         {
             return Err(Error::image(format!(
-                "{file}: its label image is {}×{} with {} frame(s), the image {}×{} with {}",
+                "{file}: its {what} image is {}×{} with {} frame(s), the image {}×{} with {}",
                 t.width(),
                 t.height(),
                 t.frames(),
@@ -272,7 +323,7 @@ fn fields_of(
             path: path.to_path_buf(),
             frame,
             brightfield: crop(plane_of(image, bf, frame)),
-            fluorescence: fl.map(|c| crop(plane_of(image, c, frame))),
+            fluorescence: fl.map(|c| crop(plane_of(stain_image, c, frame))),
             truth,
             pixel_um,
         });
@@ -312,6 +363,59 @@ mod tests {
         assert_eq!(once, shuffled(items.clone(), 3));
         assert_ne!(once, items, "42 items stay in order with odds of 1 in 42!");
         assert_ne!(once, shuffled(items, 4));
+    }
+
+    /// Writes a `w × h` 16-bit TIFF of `frames` time points whose pixel `i` of frame `t` holds
+    /// `base + 100 t + i`, with 0.5 µm pixels.
+    fn write_frames(path: &Path, w: usize, h: usize, frames: usize, base: u16) -> Vec<Vec<u16>> {
+        use brightseg::image::Calibration;
+        use brightseg::io::{write_tiff, OutputPlane};
+        let planes: Vec<Vec<u16>> = (0..frames)
+            .map(|t| {
+                (0..w * h)
+                    .map(|i| base + 100 * t as u16 + i as u16)
+                    .collect()
+            })
+            .collect();
+        let out: Vec<OutputPlane<'_>> = planes.iter().map(|p| OutputPlane::Gray16(p)).collect();
+        write_tiff(path, w, h, &out, frames, Calibration::square(0.5)).expect("tiff");
+        planes
+    }
+
+    /// A stain in a file of its own pairs with its brightfield file frame by frame; a wrong
+    /// count or size of stain files is refused with a message naming them.
+    #[test]
+    fn stain_files_pair_with_their_images_frame_by_frame() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = |name: &str| dir.path().join(name);
+        let brightfield = write_frames(&path("bf.tif"), 20, 16, 2, 0);
+        let stain = write_frames(&path("stain.tif"), 20, 16, 2, 5000);
+        let spec = FieldSpec {
+            fluorescence_files: vec![path("stain.tif")],
+            ..FieldSpec::default()
+        };
+        let fields = load_fields(&[path("bf.tif")], &spec).expect("fields");
+        assert_eq!(fields.len(), 2);
+        for (t, f) in fields.iter().enumerate() {
+            let as_float = |p: &[u16]| p.iter().map(|&v| f32::from(v)).collect::<Vec<_>>();
+            assert_eq!(f.brightfield.data, as_float(&brightfield[t]), "frame {t}");
+            let fl = f.fluorescence.as_ref().expect("stain");
+            assert_eq!(fl.data, as_float(&stain[t]), "frame {t}");
+            assert_eq!(f.pixel_um, Some(0.5));
+        }
+        let twice = FieldSpec {
+            fluorescence_files: vec![path("stain.tif"), path("stain.tif")],
+            ..FieldSpec::default()
+        };
+        let e = load_fields(&[path("bf.tif")], &twice).expect_err("two stains for one image");
+        assert!(e.to_string().contains("2 stain files for 1 images"), "{e}");
+        write_frames(&path("small.tif"), 10, 16, 2, 0);
+        let small = FieldSpec {
+            fluorescence_files: vec![path("small.tif")],
+            ..FieldSpec::default()
+        };
+        let e = load_fields(&[path("bf.tif")], &small).expect_err("sizes differ");
+        assert!(e.to_string().contains("its stain image is 10×16"), "{e}");
     }
 
     #[test]
