@@ -206,9 +206,14 @@ pub struct EvaluateArgs {
     /// A label channel of the input images with the true nuclei.
     #[arg(long = "truth-channel")]
     pub truth_channel: Option<String>,
-    /// Derive the truth from this nuclear stain channel (as `brightseg targets` does).
+    /// Derive the truth from this nuclear stain channel (as `brightseg targets` does); of the
+    /// --truth-from-fluorescence-images when given.
     #[arg(long = "truth-from-fluorescence", value_name = "CHANNEL")]
     pub truth_from_fluorescence: Option<String>,
+    /// Derive the truth from these stain images, one per input image in the same order (same
+    /// size and frames), when each channel is a file of its own.
+    #[arg(long = "truth-from-fluorescence-images", num_args = 1.., value_name = "FILES")]
+    pub truth_from_fluorescence_images: Vec<PathBuf>,
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]

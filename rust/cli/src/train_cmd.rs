@@ -482,11 +482,18 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
     spec.truth_channel = args.truth_channel.clone();
     spec.truth_files = args.truth.clone();
     spec.fluorescence = args.truth_from_fluorescence.clone();
+    spec.fluorescence_files = args.truth_from_fluorescence_images.clone();
+    spec.fluorescence_option = "--truth-from-fluorescence";
+    let from_stain =
+        args.truth_from_fluorescence.is_some() || !args.truth_from_fluorescence_images.is_empty();
     let sources = usize::from(args.truth_channel.is_some())
         + usize::from(!args.truth.is_empty())
-        + usize::from(args.truth_from_fluorescence.is_some());
+        + usize::from(from_stain);
     if sources != 1 {
-        bail!("give the truth once: --truth FILES, --truth-channel NAME or --truth-from-fluorescence CHANNEL");
+        bail!(
+            "give the truth once: --truth FILES, --truth-channel NAME or \
+             --truth-from-fluorescence CHANNEL (--truth-from-fluorescence-images FILES)"
+        );
     }
     let params = target_params(&args.target)?;
     let model_path = crate::models::resolve(&args.model)?;

@@ -95,6 +95,8 @@ pub struct FieldSpec {
     pub fluorescence: Option<String>,
     /// The option that chooses the brightfield channel, for messages ("" means --brightfield).
     pub brightfield_option: &'static str,
+    /// The option that chooses the stain channel, for messages ("" means --fluorescence).
+    pub fluorescence_option: &'static str,
     /// Stain images, one per input file (same size and frames), for stains saved in files of
     /// their own, as high-content screening systems export one file per channel.
     pub fluorescence_files: Vec<PathBuf>,
@@ -224,10 +226,11 @@ fn fields_of(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let with_file = |e: Error| Error::new(e.kind(), format!("{file}: {}", e.message()));
-    let bf_option = match spec.brightfield_option {
-        "" => "--brightfield",
-        option => option,
+    let option = |given: &'static str, default: &'static str| match given {
+        "" => default,
+        given => given,
     };
+    let bf_option = option(spec.brightfield_option, "--brightfield");
     let bf = channel_of(image, spec.brightfield.as_deref(), "brightfield", bf_option)
         .map_err(with_file)?;
     let stain_image = companions.stain.as_ref().unwrap_or(image);
@@ -236,7 +239,7 @@ fn fields_of(
             stain,
             spec.fluorescence.as_deref(),
             "stain",
-            "--fluorescence",
+            option(spec.fluorescence_option, "--fluorescence"),
         )),
         None => spec
             .fluorescence
