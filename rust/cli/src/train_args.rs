@@ -137,9 +137,9 @@ pub struct TrainNucleiArgs {
     /// Patch edge in pixels.
     #[arg(long, default_value_t = 128)]
     pub patch: usize,
-    /// Peak learning rate (Adam, cosine decay).
-    #[arg(long = "learning-rate", default_value_t = 2e-3)]
-    pub learning_rate: f64,
+    /// Peak learning rate (Adam, cosine decay) [default: 0.002; 0.0005 with --from].
+    #[arg(long = "learning-rate")]
+    pub learning_rate: Option<f64>,
     /// Stop after this many epochs without a better validation F1.
     #[arg(long, default_value_t = 12)]
     pub patience: usize,

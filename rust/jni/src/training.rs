@@ -12,7 +12,7 @@ use brightseg_train::dataset::Field;
 use brightseg_train::filters::FloatPlane;
 use brightseg_train::nuclei::{train_nuclei, NucleiTraining, TrainingReport};
 use brightseg_train::targets::TargetParams;
-use brightseg_train::trainer::{Progress, StopReason, TrainConfig};
+use brightseg_train::trainer::{Progress, StopReason, TrainConfig, FINE_TUNING_LEARNING_RATE};
 use brightseg_train::unet::Architecture;
 use jni::objects::{JFloatArray, JObject};
 use jni::{jni_sig, jni_str, Env, JValue};
@@ -121,7 +121,14 @@ impl TrainingSettings {
             steps_per_epoch: number(&map, "steps", defaults.steps_per_epoch)?,
             max_epochs: number(&map, "epochs", defaults.max_epochs)?,
             patience: number(&map, "patience", defaults.patience)?,
-            learning_rate: number(&map, "learning_rate", defaults.learning_rate)?,
+            learning_rate: number(
+                &map,
+                "learning_rate",
+                match text_of("from").filter(|f| !f.is_empty()) {
+                    Some(_) => FINE_TUNING_LEARNING_RATE,
+                    None => defaults.learning_rate,
+                },
+            )?,
             seed: number(&map, "seed", defaults.seed)?,
             pixel_um,
             min_area_um2: min_size_um2,
@@ -425,6 +432,10 @@ mod tests {
         assert!(s.request.time_budget.is_none());
         assert_eq!(s.pixel_um, 0.65);
         assert!((s.request.val_fraction - 0.2).abs() < 1e-12);
+        assert_eq!(s.request.config.learning_rate, 2e-3);
+        let fine_tuning = TrainingSettings::parse(&format!("{MINIMAL}from=/m/base\n"));
+        let lr = fine_tuning.expect("valid").request.config.learning_rate;
+        assert_eq!(lr, FINE_TUNING_LEARNING_RATE, "fine-tuning starts lower");
     }
 
     #[test]
