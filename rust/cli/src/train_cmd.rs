@@ -448,6 +448,12 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     if report.resumed_after > 0 {
         println!("(resumed after epoch {})", report.resumed_after);
     }
+    if let (Some(images), Some(start)) = (report.resampled_from_um, &report.started_from) {
+        println!(
+            "the images ({images} µm per pixel) were resampled to the pixel size of {start}, \
+             which the new model keeps"
+        );
+    }
     if let (0, Some(start)) = (report.best_epoch, &report.started_from) {
         println!(
             "no epoch did better on the validation data than the starting model {start}: the \

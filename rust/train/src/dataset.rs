@@ -131,6 +131,42 @@ pub struct Field {
     pub pixel_um: Option<f64>,
 }
 
+impl Field {
+    /// The field at `pixel_um` µm per pixel: brightfield and stain resampled bilinearly, labels
+    /// by nearest neighbour. Unchanged when it is uncalibrated or already within 1 % of it.
+    pub fn resampled_to(&self, pixel_um: f64) -> Field {
+        let Some(px) = self
+            .pixel_um
+            .filter(|&px| (px / pixel_um - 1.0).abs() > 0.01)
+        else {
+            return self.clone();
+        };
+        let (w, h) = (self.brightfield.width, self.brightfield.height);
+        let scale = px / pixel_um;
+        let (dw, dh) = (
+            ((w as f64 * scale).round() as usize).max(1),
+            ((h as f64 * scale).round() as usize).max(1),
+        );
+        let plane = |p: &FloatPlane| {
+            FloatPlane::new(dw, dh, brightseg::pipeline::resample(&p.data, w, h, dw, dh))
+        };
+        let labels = |t: &Labels| {
+            let nearest = |d: usize, dn: usize, n: usize| ((2 * d * n + n) / (2 * dn)).min(n - 1);
+            let data = (0..dw * dh)
+                .map(|i| t.data[nearest(i / dw, dh, h) * w + nearest(i % dw, dw, w)])
+                .collect();
+            relabel_and_filter(data, dw, dh, 0.0)
+        };
+        Field {
+            brightfield: plane(&self.brightfield),
+            fluorescence: self.fluorescence.as_ref().map(plane),
+            truth: self.truth.as_ref().map(labels),
+            pixel_um: Some(pixel_um),
+            ..self.clone()
+        }
+    }
+}
+
 fn plane_of(image: &Image, channel: usize, frame: usize) -> FloatPlane {
     FloatPlane::from_plane(image.plane(channel, 0, frame))
 }
@@ -419,6 +455,57 @@ mod tests {
         };
         let e = load_fields(&[path("bf.tif")], &small).expect_err("sizes differ");
         assert!(e.to_string().contains("its stain image is 10×16"), "{e}");
+    }
+
+    /// A 0.5 µm field at 1 µm: half the size each way, the same objects, the same mean
+    /// brightness; at its own pixel size or uncalibrated it stays as it is.
+    #[test]
+    fn resampling_a_field_keeps_its_objects() {
+        let (w, h) = (40, 20);
+        let mut labels = vec![0u32; w * h];
+        for y in 4..12 {
+            for x in 4..12 {
+                labels[y * w + x] = 7;
+            }
+            for x in 24..36 {
+                labels[y * w + x] = 3;
+            }
+        }
+        let ramp = FloatPlane::new(w, h, (0..w * h).map(|i| (i % w) as f32).collect());
+        let field = Field {
+            name: "f".into(),
+            path: PathBuf::from("f.tif"),
+            frame: 0,
+            brightfield: ramp.clone(),
+            fluorescence: Some(ramp),
+            truth: Some(relabel_and_filter(labels, w, h, 0.0)),
+            pixel_um: Some(0.5),
+        };
+        let half = field.resampled_to(1.0);
+        assert_eq!((half.brightfield.width, half.brightfield.height), (20, 10));
+        assert_eq!(half.pixel_um, Some(1.0));
+        let truth = half.truth.as_ref().expect("labels");
+        assert_eq!((truth.width, truth.height, truth.count), (20, 10, 2));
+        let area = |l: u32| truth.data.iter().filter(|&&v| v == l).count();
+        assert_eq!(
+            (area(1), area(2)),
+            (16, 24),
+            "8×8 and 12×8 pixels at 0.5 µm"
+        );
+        assert_eq!(truth.data[5 * 20 + 3], 1);
+        let mean = |p: &FloatPlane| p.data.iter().sum::<f32>() / p.data.len() as f32;
+        let stain = half.fluorescence.as_ref().expect("stain");
+        assert!((mean(stain) - mean(&field.brightfield)).abs() < 0.3);
+        assert_eq!(
+            field.resampled_to(0.502).brightfield.width,
+            40,
+            "within 1 %"
+        );
+        let uncalibrated = Field {
+            pixel_um: None,
+            ..field
+        };
+        assert_eq!(uncalibrated.resampled_to(1.0).brightfield.width, 40);
     }
 
     #[test]

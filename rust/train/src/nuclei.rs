@@ -166,6 +166,9 @@ pub struct TrainingReport {
     pub seed: u64,
     /// Fine-tuned from.
     pub started_from: Option<String>,
+    /// Pixel size of the images (µm) when they were resampled to the starting model's.
+    #[serde(default)]
+    pub resampled_from_um: Option<f64>,
 }
 
 /// File in a model folder with the trained weights in burn's format (for fine-tuning).
@@ -382,6 +385,36 @@ pub fn train_nuclei(
     request: &NucleiTraining,
     progress: &mut (dyn FnMut(Progress<'_>) -> bool + Send),
 ) -> Result<TrainingReport> {
+    // A model fine-tuned keeps the pixel size it learned at: the images go to it.
+    let start_pixel_um = match &request.start_from {
+        Some(folder) => brightseg::model::ModelCard::load(folder)?.pixel_size_um,
+        None => None,
+    };
+    let images_pixel_um = fields.first().and_then(|f| f.pixel_um);
+    let resampled_from_um = match (start_pixel_um, images_pixel_um) {
+        (Some(model), Some(images)) if (images / model - 1.0).abs() > 0.01 => Some(images),
+        _ => None,
+    };
+    let resampled: (Vec<Field>, Vec<Field>);
+    let (fields, validation) = match (resampled_from_um, start_pixel_um) {
+        (Some(images), Some(model)) => {
+            log::info!(
+                "the images ({images} µm per pixel) are resampled to the starting model's \
+                 {model} µm per pixel"
+            );
+            let to_model =
+                |fs: &[Field]| -> Vec<Field> { fs.iter().map(|f| f.resampled_to(model)).collect() };
+            resampled = (
+                to_model(fields),
+                validation.map(|v| to_model(v)).unwrap_or_default(),
+            );
+            (
+                resampled.0.as_slice(),
+                validation.map(|_| resampled.1.as_slice()),
+            )
+        }
+        _ => (fields, validation),
+    };
     let data = prepare(fields, validation, request)?;
     let mut config = request.config.clone();
     config.pixel_um = data.pixel_um;
@@ -439,6 +472,7 @@ pub fn train_nuclei(
         resumed_after: outcome.resumed_after,
         seed: config.seed,
         started_from: request.start_from.as_ref().map(|p| p.display().to_string()),
+        resampled_from_um,
     };
     let info = ModelInfo {
         name: request.name.clone(),
@@ -656,6 +690,25 @@ mod tests {
             e.to_string().contains("larger than the training images"),
             "{e}"
         );
+    }
+
+    /// Fine-tuning a 1 µm model on 0.5 µm images trains at 1 µm: the images go to the model's
+    /// pixel size, and the new model states it.
+    #[test]
+    fn fine_tuning_resamples_the_images_to_the_starting_models_pixel_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let start = dir.path().join("start");
+        train_nuclei(&[field()], None, &request(start.clone()), &mut |_| true).expect("start");
+        let fine = field().resampled_to(0.5);
+        assert_eq!(fine.brightfield.width, 128);
+        let mut req = request(dir.path().join("fine"));
+        req.start_from = Some(start.clone());
+        let report = train_nuclei(&[fine.clone()], None, &req, &mut |_| true).expect("fine");
+        assert_eq!(report.resampled_from_um, Some(0.5));
+        let card = brightseg::model::ModelCard::load(&req.out).expect("card");
+        assert_eq!(card.pixel_size_um, Some(1.0));
+        let same_size = train_nuclei(&[field()], None, &req, &mut |_| true);
+        assert_eq!(same_size.expect("same size").resampled_from_um, None);
     }
 
     #[test]
