@@ -406,7 +406,7 @@ pub fn train_nuclei(
                 |fs: &[Field]| -> Vec<Field> { fs.iter().map(|f| f.resampled_to(model)).collect() };
             resampled = (
                 to_model(fields),
-                validation.map(|v| to_model(v)).unwrap_or_default(),
+                validation.map(to_model).unwrap_or_default(),
             );
             (
                 resampled.0.as_slice(),
@@ -703,7 +703,8 @@ mod tests {
         assert_eq!(fine.brightfield.width, 128);
         let mut req = request(dir.path().join("fine"));
         req.start_from = Some(start.clone());
-        let report = train_nuclei(&[fine.clone()], None, &req, &mut |_| true).expect("fine");
+        let report =
+            train_nuclei(std::slice::from_ref(&fine), None, &req, &mut |_| true).expect("fine");
         assert_eq!(report.resampled_from_um, Some(0.5));
         let card = brightseg::model::ModelCard::load(&req.out).expect("card");
         assert_eq!(card.pixel_size_um, Some(1.0));
