@@ -463,6 +463,45 @@ fn a_stain_in_files_of_its_own_trains_like_a_stain_channel() {
         )
     };
     assert_eq!(losses(&by_files), losses(&by_channel));
+
+    // evaluate scores against a stain in files of its own as against the stain channel.
+    let total = |args: &[&std::ffi::OsStr]| {
+        let out = brightseg_ok(args);
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("total"))
+            .map(String::from);
+        line.unwrap_or_else(|| panic!("no total in {out}"))
+    };
+    let by_channel = total(&[
+        os("evaluate"),
+        path.as_os_str(),
+        os("--model"),
+        files_out.as_os_str(),
+        os("--channel"),
+        os("oblique"),
+        os("--frames"),
+        os("0-1"),
+        os("--region"),
+        os("0,0,160,96"),
+        os("--truth-from-fluorescence"),
+        os("H3342"),
+    ]);
+    let by_files = total(&[
+        os("evaluate"),
+        brightfield.as_os_str(),
+        os("--model"),
+        files_out.as_os_str(),
+        os("--truth-from-fluorescence-images"),
+        tmp.path().join("hoechst.tif").as_os_str(),
+    ]);
+    assert_eq!(by_files, by_channel);
+    let true_nuclei: usize = by_files
+        .split_whitespace()
+        .nth(8)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of true nuclei in {by_files}"));
+    assert!(true_nuclei > 5, "{by_files}");
 }
 
 #[test]
