@@ -304,6 +304,17 @@ pub fn prepare(
             selection.pick(tiles)
         }
     };
+    if let Some(s) = train
+        .iter()
+        .chain(&val)
+        .find(|s| s.image.width < MIN_SIDE || s.image.height < MIN_SIDE)
+    {
+        return Err(Error::invalid(format!(
+            "{} is {}×{} pixels: too small to train or validate on ({MIN_SIDE} × {MIN_SIDE} at \
+             least); give larger images or regions, or another validation fraction",
+            s.name, s.image.width, s.image.height
+        )));
+    }
     let total = fields.len() + validation.map_or(0, <[Field]>::len);
     Ok(PreparedData {
         train,
@@ -313,6 +324,9 @@ pub fn prepare(
         pixel_um,
     })
 }
+
+/// Smallest width and height of a training or validation image, in pixels.
+pub const MIN_SIDE: usize = 16;
 
 /// Derives one field's sample: the normalised brightfield with targets from its labels or
 /// from its stain (registered when asked), recording what it did.
@@ -710,6 +724,36 @@ mod tests {
         assert_eq!(card.pixel_size_um, Some(1.0));
         let same_size = train_nuclei(&[field()], None, &req, &mut |_| true);
         assert_eq!(same_size.expect("same size").resampled_from_um, None);
+    }
+
+    /// A training or validation part too small to sample from is refused before training,
+    /// with a message; it used to panic in the patch sampler.
+    #[test]
+    fn images_too_small_to_train_on_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let req = request(dir.path().join("small"));
+        let f = field();
+        let narrow = Field {
+            brightfield: f.brightfield.crop(0, 0, 20, 64),
+            truth: f
+                .truth
+                .as_ref()
+                .map(|t| crate::filters::crop_labels(t, 0, 0, 20, 64)),
+            ..f
+        };
+        let e = prepare(std::slice::from_ref(&narrow), None, &req).expect_err("15 px to train on");
+        assert!(e.to_string().contains("discs train is 15×64 pixels"), "{e}");
+        prepare(std::slice::from_ref(&narrow), Some(&[field()]), &req).expect("20 px is enough");
+        let sliver = Field {
+            brightfield: narrow.brightfield.crop(0, 0, 20, 10),
+            truth: narrow
+                .truth
+                .as_ref()
+                .map(|t| crate::filters::crop_labels(t, 0, 0, 20, 10)),
+            ..narrow.clone()
+        };
+        let e = prepare(&[field()], Some(&[sliver]), &req).expect_err("10 px high validation");
+        assert!(e.to_string().contains("discs is 20×10 pixels"), "{e}");
     }
 
     #[test]
