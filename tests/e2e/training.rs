@@ -511,8 +511,25 @@ fn training_refuses_bad_requests_with_a_message() {
     };
     let tmp = tempfile::tempdir().expect("tmp");
     let scratch = path.to_str().expect("utf-8 path");
-    let cases: [(&[&str], &str); 7] = [
+    let artifacts = repo_root().join("models/artifacts-brightfield");
+    let artifacts = artifacts.to_str().expect("utf-8 path");
+    let cases: [(&[&str], &str); 9] = [
         (&["--brightfield", "oblique"], "no targets"),
+        (
+            &["--brightfield", "oblique", "--masks", scratch],
+            "its label image has 4 channels",
+        ),
+        (
+            &[
+                "--brightfield",
+                "oblique",
+                "--fluorescence",
+                "H3342",
+                "--from",
+                artifacts,
+            ],
+            "was not written by `brightseg train nuclei`",
+        ),
         (
             &["--fluorescence-images", scratch],
             "choose the brightfield channel with --brightfield",

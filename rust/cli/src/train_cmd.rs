@@ -196,7 +196,11 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 
 /// Parses "90s", "20m", "2h", "1h30m" or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration> {
-    let bad = || anyhow::anyhow!("time budget '{text}' should look like 90s, 20m, 2h or 1h30m");
+    let bad = || {
+        anyhow::anyhow!(
+            "time budget '{text}' should be a positive time such as 90s, 20m, 2h or 1h30m"
+        )
+    };
     let t = text.trim();
     if let Ok(secs) = t.parse::<f64>() {
         return (secs.is_finite() && secs > 0.0)

@@ -297,6 +297,14 @@ fn fields_of(
         .transpose()
         .map_err(with_file)?;
     let truth_image = companions.truth.as_ref();
+    if let Some(t) = truth_image.filter(|t| t.channels() > 1 && !t.is_rgb) {
+        return Err(Error::image(format!(
+            "{file}: its label image has {} channels ({}): give label images of one channel, \
+             or name the label channel of the image instead",
+            t.channels(),
+            t.channel_listing()
+        )));
+    }
     for (other, what) in [(truth_image, "label"), (companions.stain.as_ref(), "stain")] {
         let Some(t) = other else { continue };
         if (t.width(), t.height()) != (image.width(), image.height()) || t.frames() < image.frames()

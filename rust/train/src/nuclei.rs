@@ -186,8 +186,13 @@ pub fn architecture_of(folder: &Path) -> Result<Architecture> {
             folder.display()
         ))
     })?;
-    let report: TrainingReport = serde_json::from_str(&text)
-        .map_err(|e| Error::model(format!("{} is unreadable: {e}", path.display())))?;
+    let report: TrainingReport = serde_json::from_str(&text).map_err(|e| {
+        Error::model(format!(
+            "{} was not written by `brightseg train nuclei` ({REPORT}: {e}); fine-tuning starts \
+             from a nuclei model folder written by it",
+            folder.display()
+        ))
+    })?;
     Ok(report.architecture)
 }
 
