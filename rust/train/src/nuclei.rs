@@ -3,6 +3,7 @@
 //! train, choose the threshold on validation data, and write a model folder that Find Nuclei
 //! DNN runs.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -396,6 +397,14 @@ fn targets_from(from_labels: usize, total: usize, request: &NucleiTraining) -> S
     }
 }
 
+/// The fields resampled to `pixel_um` when given, else as they are.
+fn at_pixel_size(fields: &[Field], pixel_um: Option<f64>) -> Cow<'_, [Field]> {
+    match pixel_um {
+        Some(px) => fields.iter().map(|f| f.resampled_to(px)).collect(),
+        None => Cow::Borrowed(fields),
+    }
+}
+
 /// Trains on `fields` (validating on `validation`, or on a strip of each field) and writes the
 /// model folder. `progress` as in [`train`].
 pub fn train_nuclei(
@@ -414,27 +423,16 @@ pub fn train_nuclei(
         (Some(model), Some(images)) if (images / model - 1.0).abs() > 0.01 => Some(images),
         _ => None,
     };
-    let resampled: (Vec<Field>, Vec<Field>);
-    let (fields, validation) = match (resampled_from_um, start_pixel_um) {
-        (Some(images), Some(model)) => {
-            log::info!(
-                "the images ({images} µm per pixel) are resampled to the starting model's \
-                 {model} µm per pixel"
-            );
-            let to_model =
-                |fs: &[Field]| -> Vec<Field> { fs.iter().map(|f| f.resampled_to(model)).collect() };
-            resampled = (
-                to_model(fields),
-                validation.map(to_model).unwrap_or_default(),
-            );
-            (
-                resampled.0.as_slice(),
-                validation.map(|_| resampled.1.as_slice()),
-            )
-        }
-        _ => (fields, validation),
-    };
-    let data = prepare(fields, validation, request)?;
+    if let (Some(images), Some(model)) = (resampled_from_um, start_pixel_um) {
+        log::info!(
+            "the images ({images} µm per pixel) are resampled to the starting model's {model} µm \
+             per pixel"
+        );
+    }
+    let to_model = resampled_from_um.and(start_pixel_um);
+    let fields = at_pixel_size(fields, to_model);
+    let validation = validation.map(|v| at_pixel_size(v, to_model));
+    let data = prepare(&fields, validation.as_deref(), request)?;
     let mut config = request.config.clone();
     config.pixel_um = data.pixel_um;
     let start_weights = match &request.start_from {
