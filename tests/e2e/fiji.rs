@@ -682,6 +682,30 @@ fn paired_hyperstack(dir: &Path) -> Option<PathBuf> {
     Some(tif)
 }
 
+/// The same two frames as [`paired_hyperstack`], one file per channel as screening systems
+/// export them: `field-ch2.tif` (oblique light) and `field-ch1.tif` (Hoechst), in `dir`.
+fn separate_channel_files(dir: &Path) -> Option<PathBuf> {
+    let series = data("ndev/scratch-assay-labeled-10T-2Ch.tiff")?;
+    let image = read_image(&series).expect("read series");
+    let (w, h) = (192, 210);
+    std::fs::create_dir_all(dir).expect("folder");
+    for (name, channel) in [("field-ch1.tif", "H3342"), ("field-ch2.tif", "oblique")] {
+        let c = image.resolve_channel(Some(channel)).expect("channel");
+        let planes: Vec<Vec<f32>> = (0..2)
+            .map(|t| {
+                let plane = image.plane(c, 0, t);
+                (0..h)
+                    .flat_map(|y| (0..w).map(move |x| (y, x)))
+                    .map(|(y, x)| plane.value(y * plane.width() + x))
+                    .collect()
+            })
+            .collect();
+        let out: Vec<OutputPlane<'_>> = planes.iter().map(|p| OutputPlane::Float(p)).collect();
+        write_tiff(&dir.join(name), w, h, &out, 2, Calibration::square(0.619)).expect("tiff");
+    }
+    Some(dir.to_path_buf())
+}
+
 /// Tiles of ndev's oblique-light `frame` with synthetic artifacts on half of them
 /// (`synth-artifacts`, seed 2), in `inputs.dir/synthetic`.
 fn synthetic_artifact_tiles(inputs: &Inputs, frame: &str) -> Option<PathBuf> {
@@ -710,6 +734,9 @@ fn synthetic_artifact_tiles(inputs: &Inputs, frame: &str) -> Option<PathBuf> {
 fn headless_imagej_trains_a_model_that_find_nuclei_lists_by_name() {
     let Some(inputs) = inputs() else { return };
     let Some(image) = paired_hyperstack(&inputs.dir.join("paired")) else {
+        return;
+    };
+    let Some(separate) = separate_channel_files(&inputs.dir.join("separate")) else {
         return;
     };
     let models = inputs.dir.join("trained-models");
@@ -741,9 +768,13 @@ call("ij.IJ.runPlugIn", "{train}", "brightfield=2 stain=1 source=Folder input=[{
 print("NONAME " + call("{helper}.lastError"));
 call("ij.IJ.runPlugIn", "{train}", "brightfield=3 stain=1 name=x source=Folder input=[{input}]");
 print("CHANNEL " + call("{helper}.lastError"));
+call("ij.IJ.runPlugIn", "{train}", "source=Folder input=[{separate}] separate=[-ch2,-ch1] name=fiji-separate save=[{save}] time=0 epochs=1 steps=1 batch=2 patch=64 threads=2");
+print("SEPARATE [" + call("{helper}.lastError") + "] " + call("{helper}.summary", "Epochs"));
 "#,
         image = macro_path(&image),
         input = macro_path(image.parent().expect("folder")),
+        separate = macro_path(&separate),
+        save = macro_path(&models),
     );
     let run = run_imagej(&inputs, &macro_text, false, Some(&models));
     assert_eq!(run.line("TRAIN"), "[]", "{}\n{}", run.stdout, run.stderr);
@@ -782,6 +813,13 @@ print("CHANNEL " + call("{helper}.lastError"));
     );
     // Each epoch is logged as it ends.
     assert!(run.stdout.contains("epoch 2/2"), "{}", run.stdout);
+    // One file per channel, paired by name: both frames of the pair train.
+    assert_eq!(run.line("SEPARATE"), "[] 1", "{}", run.stdout);
+    let report = std::fs::read_to_string(models.join("fiji-separate/training.json"))
+        .expect("training.json of the separate-files model");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let fields = report["train_fields"].as_array().map(Vec::len);
+    assert_eq!(fields, Some(2), "{report}");
 }
 
 /// The Train Nuclei DNN dialog, filled in a real ImageJ window with the recorder on, records a

@@ -137,32 +137,106 @@ public class TrainNucleiDnn implements PlugIn {
         return TrainNucleiSettings.fromDialog(gd);
     }
 
+    /** An image and the channels of brightfield and stain, which may be a second image. */
+    private static final class Source {
+        final ImagePlus brightfield;
+        final int brightfieldChannel;
+        final ImagePlus stain;
+        final int stainChannel;
+
+        Source(ImagePlus brightfield, int brightfieldChannel, ImagePlus stain, int stainChannel) {
+            this.brightfield = brightfield;
+            this.brightfieldChannel = brightfieldChannel;
+            this.stain = stain;
+            this.stainChannel = stainChannel;
+        }
+    }
+
+    /** The image files of a folder (.tif, .tiff, .png, .zip), sorted by name. */
+    private static File[] imageFiles(File dir) {
+        File[] files = dir.listFiles();
+        if (files == null) {
+            throw new IllegalArgumentException("cannot read the folder " + dir);
+        }
+        Arrays.sort(files);
+        List<File> images = new ArrayList<>();
+        for (File f : files) {
+            String n = f.getName().toLowerCase(Locale.ROOT);
+            if (f.isFile() && !n.startsWith(".") && (n.endsWith(".tif") || n.endsWith(".tiff")
+                    || n.endsWith(".png") || n.endsWith(".zip"))) {
+                images.add(f);
+            }
+        }
+        if (images.isEmpty()) {
+            throw new IllegalArgumentException("no images (.tif, .tiff, .png) in " + dir);
+        }
+        return images.toArray(new File[0]);
+    }
+
+    /**
+     * Brightfield and stain files of one folder, paired by name: every file whose name holds
+     * {@code brightfieldPart} goes with the file named alike with {@code stainPart} in its place
+     * (the first occurrence), e.g. a-ch2.tif with a-ch1.tif.
+     */
+    static List<File[]> pairChannelFiles(File[] files, String brightfieldPart, String stainPart) {
+        Map<String, File> byName = new LinkedHashMap<>();
+        for (File f : files) {
+            byName.put(f.getName(), f);
+        }
+        List<File[]> pairs = new ArrayList<>();
+        for (File f : files) {
+            String name = f.getName();
+            int at = name.indexOf(brightfieldPart);
+            if (at < 0) {
+                continue;
+            }
+            String partner = name.substring(0, at) + stainPart
+                    + name.substring(at + brightfieldPart.length());
+            File stain = byName.get(partner);
+            if (stain == null) {
+                throw new IllegalArgumentException("no stain file " + partner + " for the "
+                        + "brightfield file " + name + " in " + f.getParent());
+            }
+            pairs.add(new File[] {f, stain});
+        }
+        if (pairs.isEmpty()) {
+            throw new IllegalArgumentException("no file name in the folder holds \""
+                    + brightfieldPart + "\" (the brightfield part of separate=)");
+        }
+        return pairs;
+    }
+
+    private static ImagePlus open(File f) {
+        ImagePlus imp = IJ.openImage(f.getPath());
+        if (imp == null) {
+            throw new IllegalArgumentException("cannot open " + f + " as an image");
+        }
+        return imp;
+    }
+
     /** The images the settings name: the current one, every open one, or a folder's files. */
-    private static List<ImagePlus> images(TrainNucleiSettings s) {
-        List<ImagePlus> images = new ArrayList<>();
+    private static List<Source> sources(TrainNucleiSettings s) {
+        List<Source> sources = new ArrayList<>();
         if (s.source.equals(TrainNucleiSettings.FOLDER)) {
-            File dir = new File(s.inputFolder);
-            File[] files = dir.listFiles();
-            if (files == null) {
-                throw new IllegalArgumentException("cannot read the folder " + dir);
+            File[] files = imageFiles(new File(s.inputFolder));
+            String[] parts = s.separateFileParts();
+            if (parts != null) {
+                for (File[] pair : pairChannelFiles(files, parts[0], parts[1])) {
+                    ImagePlus brightfield = open(pair[0]);
+                    ImagePlus stain = open(pair[1]);
+                    checkSeparateFiles(brightfield, stain);
+                    sources.add(new Source(brightfield, 1, stain, 1));
+                }
+                return sources;
             }
-            Arrays.sort(files);
             for (File f : files) {
-                String n = f.getName().toLowerCase(Locale.ROOT);
-                if (!f.isFile() || n.startsWith(".") || !(n.endsWith(".tif") || n.endsWith(".tiff")
-                        || n.endsWith(".png") || n.endsWith(".zip"))) {
-                    continue;
-                }
-                ImagePlus imp = IJ.openImage(f.getPath());
-                if (imp == null) {
-                    throw new IllegalArgumentException("cannot open " + f + " as an image");
-                }
-                images.add(imp);
+                ImagePlus imp = open(f);
+                sources.add(new Source(imp, s.brightfield, imp, s.stain));
             }
-            if (images.isEmpty()) {
-                throw new IllegalArgumentException("no images (.tif, .tiff, .png) in " + dir);
-            }
-        } else if (s.source.equals(TrainNucleiSettings.OPEN_IMAGES)) {
+            return sources;
+        }
+        List<ImagePlus> images = new ArrayList<>();
+        if (s.source.equals(TrainNucleiSettings.OPEN_IMAGES)) {
             int[] ids = WindowManager.getIDList();
             if (ids != null) {
                 for (int id : ids) {
@@ -180,21 +254,47 @@ public class TrainNucleiDnn implements PlugIn {
             }
             images.add(imp);
         }
-        return images;
+        for (ImagePlus imp : images) {
+            sources.add(new Source(imp, s.brightfield, imp, s.stain));
+        }
+        return sources;
+    }
+
+    /** A brightfield file and its stain file: one channel each, the same size and planes. */
+    private static void checkSeparateFiles(ImagePlus brightfield, ImagePlus stain) {
+        for (ImagePlus imp : new ImagePlus[] {brightfield, stain}) {
+            if (ImagePlanes.channels(imp) != 1) {
+                throw new IllegalArgumentException("\"" + imp.getTitle() + "\" has "
+                        + ImagePlanes.channels(imp) + " channels: separate channel files hold "
+                        + "one channel each");
+            }
+        }
+        if (brightfield.getWidth() != stain.getWidth()
+                || brightfield.getHeight() != stain.getHeight()
+                || brightfield.getNSlices() != stain.getNSlices()
+                || brightfield.getNFrames() != stain.getNFrames()) {
+            throw new IllegalArgumentException("\"" + brightfield.getTitle() + "\" and its stain \""
+                    + stain.getTitle() + "\" differ in size or planes: "
+                    + brightfield.getWidth() + "×" + brightfield.getHeight() + "×"
+                    + brightfield.getStackSize() + " against " + stain.getWidth() + "×"
+                    + stain.getHeight() + "×" + stain.getStackSize());
+        }
     }
 
     /** Fills {@code fields} with every plane of the images; returns the pixel size in µm. */
     private static double collectFields(TrainNucleiSettings s, List<TrainingField> fields) {
         double pixel = s.pixelSizeUm;
-        for (ImagePlus imp : images(s)) {
+        for (Source source : sources(s)) {
+            ImagePlus imp = source.brightfield;
             int channels = ImagePlanes.channels(imp);
-            int needed = Math.max(s.brightfield, s.stain);
-            if (channels < needed) {
+            int needed = Math.max(source.brightfieldChannel, source.stainChannel);
+            if (source.stain == imp && channels < needed) {
                 throw new IllegalArgumentException("\"" + imp.getTitle() + "\" has " + channels
                         + " channel" + (channels == 1 ? "" : "s") + ": it needs the brightfield "
                         + "(channel " + s.brightfield + ") and the stain (channel " + s.stain
                         + ") of the same field; a stack of single planes may need Image › "
-                        + "Hyperstacks › Stack to Hyperstack first");
+                        + "Hyperstacks › Stack to Hyperstack first, and one file per channel "
+                        + "separate=[brightfield part,stain part]");
             }
             if (s.pixelSizeUm == 0) {
                 double[] size = ImagePlanes.pixelSizeUm(imp);
@@ -216,7 +316,8 @@ public class TrainNucleiDnn implements PlugIn {
                     String name = imp.getTitle() + (imp.getNSlices() > 1 ? " z" + z : "")
                             + (imp.getNFrames() > 1 ? " t" + t : "");
                     fields.add(new TrainingField(name, imp.getWidth(), imp.getHeight(),
-                            floatPlane(imp, s.brightfield, z, t), floatPlane(imp, s.stain, z, t)));
+                            floatPlane(imp, source.brightfieldChannel, z, t),
+                            floatPlane(source.stain, source.stainChannel, z, t)));
                 }
             }
         }
@@ -255,9 +356,10 @@ public class TrainNucleiDnn implements PlugIn {
                 .withMinSizeUm2(s.minimumUm2)
                 .withThresholdMethod(s.thresholdMethod)
                 .withReplaceExisting(s.replace)
-                .withTrainingData(List.of("trained in Fiji (Train Nuclei DNN): brightfield "
-                        + "channel " + s.brightfield + ", targets from stain channel " + s.stain
-                        + " (" + s.thresholdMethod + ")"));
+                .withTrainingData(List.of("trained in Fiji (Train Nuclei DNN): " + (s.separateFiles
+                        .isEmpty() ? "brightfield channel " + s.brightfield + ", targets from "
+                        + "stain channel " + s.stain : "brightfield and stain in separate files ("
+                        + s.separateFiles + ")") + " (" + s.thresholdMethod + ")"));
         if (s.startsFromModel()) {
             o = o.withStartFrom(Models.resolve(s.startFrom, FindNucleiDnn.searchPath()));
         }

@@ -13,7 +13,12 @@ import ij.gui.GenericDialog;
  * source=[Current image] brightfield=1 stain=2 name=my-nuclei save=/path/to/Fiji.app/models
  * time=30 architecture=tiny epochs=60 pixel=0 minimum=10 threshold=otsu start=None [replace]
  * source=Folder input=/path/to/images …
+ * source=Folder input=/path/to/images separate=[-ch2,-ch1] …
  * </pre>
+ *
+ * {@code separate=} pairs single-channel files of one folder, as screening systems export them:
+ * each file whose name holds the first part (the brightfield) goes with the file named alike
+ * with the second part (the stain); the channel numbers are then not used.
  *
  * Macro-only keys for power users and tests: {@code steps=} (per epoch, 40), {@code batch=} (8),
  * {@code patch=} (128), {@code seed=} (1), {@code threads=} (0: all cores). {@code pixel=0} takes
@@ -22,6 +27,7 @@ import ij.gui.GenericDialog;
 final class TrainNucleiSettings {
     static final String SOURCE = "Source";
     static final String INPUT = "Input folder (for Folder)";
+    static final String SEPARATE = "Separate channel files: name parts (brightfield,stain)";
     static final String BRIGHTFIELD = "Brightfield channel";
     static final String STAIN = "Stain channel (Hoechst/DAPI)";
     static final String NAME = "Name of the new model";
@@ -45,6 +51,7 @@ final class TrainNucleiSettings {
 
     String source = CURRENT_IMAGE;
     String inputFolder = "";
+    String separateFiles = "";
     int brightfield = 1;
     int stain = 2;
     String name = "";
@@ -80,6 +87,7 @@ final class TrainNucleiSettings {
         TrainNucleiSettings s = new TrainNucleiSettings();
         s.source = choice(options, SOURCE, SOURCES, CURRENT_IMAGE);
         s.inputFolder = Macro.getValue(options, key(INPUT), "").trim();
+        s.separateFiles = Macro.getValue(options, key(SEPARATE), "").trim();
         s.brightfield = (int) number(options, BRIGHTFIELD, 1);
         s.stain = (int) number(options, STAIN, 2);
         s.name = Macro.getValue(options, key(NAME), "").trim();
@@ -125,6 +133,24 @@ final class TrainNucleiSettings {
                 + String.join(", ", choices));
     }
 
+    /**
+     * The name parts of brightfield and stain files ({@code separate=-ch2,-ch1}), or null when
+     * every file holds both channels.
+     */
+    String[] separateFileParts() {
+        if (separateFiles.isEmpty()) {
+            return null;
+        }
+        String[] parts = separateFiles.split(",", -1);
+        if (parts.length != 2 || parts[0].trim().isEmpty() || parts[1].trim().isEmpty()
+                || parts[0].trim().equals(parts[1].trim())) {
+            throw new IllegalArgumentException("separate=" + separateFiles + " should be two "
+                    + "different parts of the file names, brightfield first: e.g. "
+                    + "separate=[-ch2,-ch1] pairs a-ch2.tif (brightfield) with a-ch1.tif (stain)");
+        }
+        return new String[] {parts[0].trim(), parts[1].trim()};
+    }
+
     /** Range checks, before any work. */
     void check() {
         if (name.isEmpty()) {
@@ -139,6 +165,10 @@ final class TrainNucleiSettings {
         }
         if (source.equals(FOLDER) && inputFolder.isEmpty()) {
             throw new IllegalArgumentException("source=Folder needs input=<folder of images>");
+        }
+        if (separateFileParts() != null && !source.equals(FOLDER)) {
+            throw new IllegalArgumentException("separate channel files are read from a folder: "
+                    + "give source=Folder input=<folder>");
         }
         if (brightfield < 1 || stain < 1) {
             throw new IllegalArgumentException("channels count from 1: brightfield=" + brightfield
@@ -173,6 +203,7 @@ final class TrainNucleiSettings {
                 + "from a nuclear stain\nimaged in the same fields (no labels to draw).");
         gd.addChoice(SOURCE, SOURCES, l.source);
         gd.addDirectoryField(INPUT, l.inputFolder, 30);
+        gd.addStringField(SEPARATE, l.separateFiles, 12);
         gd.addNumericField(BRIGHTFIELD, l.brightfield, 0);
         gd.addNumericField(STAIN, Math.min(l.stain, Math.max(2, channels)), 0);
         gd.addStringField(NAME, l.name.isEmpty() ? "my-nuclei-brightfield" : l.name, 24);
@@ -206,6 +237,7 @@ final class TrainNucleiSettings {
         TrainNucleiSettings s = new TrainNucleiSettings();
         s.source = gd.getNextChoice();
         s.inputFolder = gd.getNextString().trim();
+        s.separateFiles = gd.getNextString().trim();
         s.brightfield = (int) gd.getNextNumber();
         s.stain = (int) gd.getNextNumber();
         s.name = gd.getNextString().trim();
