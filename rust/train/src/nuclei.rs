@@ -735,26 +735,23 @@ mod tests {
     fn images_too_small_to_train_on_are_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         let req = request(dir.path().join("small"));
-        let f = field();
-        let narrow = Field {
-            brightfield: f.brightfield.crop(0, 0, 20, 64),
-            truth: f
-                .truth
-                .as_ref()
-                .map(|t| crate::filters::crop_labels(t, 0, 0, 20, 64)),
-            ..f
+        // The top-left w × h pixels of the discs field.
+        let cropped = |w: usize, h: usize| {
+            let f = field();
+            Field {
+                brightfield: f.brightfield.crop(0, 0, w, h),
+                truth: f
+                    .truth
+                    .as_ref()
+                    .map(|t| crate::filters::crop_labels(t, 0, 0, w, h)),
+                ..f
+            }
         };
+        let narrow = cropped(20, 64);
         let e = prepare(std::slice::from_ref(&narrow), None, &req).expect_err("15 px to train on");
         assert!(e.to_string().contains("discs train is 15×64 pixels"), "{e}");
         prepare(std::slice::from_ref(&narrow), Some(&[field()]), &req).expect("20 px is enough");
-        let sliver = Field {
-            brightfield: narrow.brightfield.crop(0, 0, 20, 10),
-            truth: narrow
-                .truth
-                .as_ref()
-                .map(|t| crate::filters::crop_labels(t, 0, 0, 20, 10)),
-            ..narrow.clone()
-        };
+        let sliver = cropped(20, 10);
         let e = prepare(&[field()], Some(&[sliver]), &req).expect_err("10 px high validation");
         assert!(e.to_string().contains("discs is 20×10 pixels"), "{e}");
     }
