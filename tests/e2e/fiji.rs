@@ -833,8 +833,8 @@ fn the_training_dialog_is_recorded_and_the_recording_trains() {
     let models = inputs.dir.join("recorded-models");
     std::fs::create_dir_all(&models).expect("models folder");
     // Numeric fields: brightfield, stain, time, epochs, pixel, minimum; text fields: input
-    // folder, name, save in.
-    let save = format!("s2={}", models.display());
+    // folder, separate channel files, name, save in.
+    let save = format!("s3={}", models.display());
     let recorded = record_dialog(
         &inputs,
         &image,
@@ -844,7 +844,7 @@ fn the_training_dialog_is_recorded_and_the_recording_trains() {
             "n1=1",
             "n2=0",
             "n3=1",
-            "s1=recorded-model",
+            "s2=recorded-model",
             &save,
         ],
         &models,
