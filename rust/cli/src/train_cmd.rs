@@ -394,6 +394,16 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     let mut best = f64::NAN;
     let mut progress = |p: Progress<'_>| {
         match p {
+            Progress::Preparing { done, total } => {
+                bar.set_message(format!("targets of image {done}/{total}"));
+                if verbose || args.quiet || bar.is_hidden() {
+                    if done == 1 {
+                        eprintln!("deriving the targets of {total} image(s)…");
+                    }
+                } else {
+                    bar.tick();
+                }
+            }
             Progress::Step { epoch, step, loss } => {
                 bar.set_position(((epoch - 1) * config.steps_per_epoch + step) as u64);
                 bar.set_prefix(epoch.to_string());

@@ -262,6 +262,10 @@ pub fn report_lines(report: &TrainingReport, out: &std::path::Path) -> String {
 
 /// One progress report, sent from the training thread to the Java thread.
 enum Report {
+    Preparing {
+        done: usize,
+        total: usize,
+    },
     Step {
         epoch: usize,
         step: usize,
@@ -290,6 +294,14 @@ fn forward(
 ) -> JniResult<bool> {
     let config = &settings.request.config;
     match *report {
+        Report::Preparing { done, total } => {
+            env.call_method(
+                listener,
+                jni_str!("onPreparing"),
+                jni_sig!("(II)V"),
+                &[int(done), int(total)],
+            )?;
+        }
         Report::Step { epoch, step, loss } => {
             env.call_method(
                 listener,
@@ -349,6 +361,7 @@ pub fn run(
         let worker = scope.spawn(move || {
             let mut progress = move |p: Progress<'_>| {
                 let report = match p {
+                    Progress::Preparing { done, total } => Report::Preparing { done, total },
                     Progress::Step { epoch, step, loss } => Report::Step { epoch, step, loss },
                     Progress::Epoch { record, best_f1 } => Report::Epoch {
                         epoch: record.epoch,

@@ -231,6 +231,17 @@ pub fn prepare(
     validation: Option<&[Field]>,
     request: &NucleiTraining,
 ) -> Result<PreparedData> {
+    prepare_reporting(fields, validation, request, &mut |_, _| true)
+}
+
+/// [`prepare`], calling `progress(done, total)` after each image's targets; it returns false to
+/// cancel (an error of kind Cancelled).
+pub fn prepare_reporting(
+    fields: &[Field],
+    validation: Option<&[Field]>,
+    request: &NucleiTraining,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<PreparedData> {
     if fields.is_empty() {
         return Err(Error::invalid("no training images"));
     }
@@ -264,13 +275,27 @@ pub fn prepare(
         registration: Vec::new(),
         from_labels: 0,
     };
+    let total = fields.len() + validation.map_or(0, <[Field]>::len);
+    let mut done = 0;
+    let mut sample = |f: &Field| -> Result<Sample> {
+        let s = derive.sample(f)?;
+        done += 1;
+        if !progress(done, total) {
+            return Err(Error::cancelled(format!(
+                "training was cancelled before the first epoch finished, while deriving the \
+                 targets of image {done} of {total}: no model was written to {}",
+                request.out.display()
+            )));
+        }
+        Ok(s)
+    };
     let samples = fields
         .iter()
-        .map(|f| derive.sample(f))
+        .map(|f| sample(f))
         .collect::<Result<Vec<_>>>()?;
     let (parts, val) = match validation {
         Some(v) => {
-            let val = v.iter().map(|f| derive.sample(f)).collect::<Result<_>>()?;
+            let val = v.iter().map(&mut sample).collect::<Result<_>>()?;
             (samples, val)
         }
         None => samples
@@ -321,7 +346,6 @@ pub fn prepare(
             s.name, s.image.width, s.image.height
         )));
     }
-    let total = fields.len() + validation.map_or(0, <[Field]>::len);
     Ok(PreparedData {
         train,
         val,
@@ -432,7 +456,12 @@ pub fn train_nuclei(
     let to_model = resampled_from_um.and(start_pixel_um);
     let fields = at_pixel_size(fields, to_model);
     let validation = validation.map(|v| at_pixel_size(v, to_model));
-    let data = prepare(&fields, validation.as_deref(), request)?;
+    let data = prepare_reporting(
+        &fields,
+        validation.as_deref(),
+        request,
+        &mut |done, total| progress(Progress::Preparing { done, total }),
+    )?;
     let mut config = request.config.clone();
     config.pixel_um = data.pixel_um;
     let start_weights = match &request.start_from {
@@ -754,6 +783,44 @@ mod tests {
         let sliver = cropped(20, 10);
         let e = prepare(&[field()], Some(&[sliver]), &req).expect_err("10 px high validation");
         assert!(e.to_string().contains("discs is 20×10 pixels"), "{e}");
+    }
+
+    /// Target derivation reports image by image before the first step, and a cancel there
+    /// stops before training with nothing written.
+    #[test]
+    fn preparing_is_reported_image_by_image_and_can_be_cancelled() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let req = request(dir.path().join("discs"));
+        let fields = [field(), field()];
+        let mut events = Vec::new();
+        train_nuclei(&fields, Some(&[field()]), &req, &mut |p| {
+            events.push(match p {
+                Progress::Preparing { done, total } => format!("targets {done}/{total}"),
+                Progress::Step { .. } => "step".into(),
+                Progress::Epoch { .. } => "epoch".into(),
+            });
+            true
+        })
+        .expect("trained");
+        assert_eq!(
+            events,
+            [
+                "targets 1/3",
+                "targets 2/3",
+                "targets 3/3",
+                "step",
+                "step",
+                "epoch"
+            ]
+        );
+        let out = dir.path().join("cancelled");
+        let e = train_nuclei(&fields, None, &request(out.clone()), &mut |p| {
+            !matches!(p, Progress::Preparing { done: 2, .. })
+        })
+        .expect_err("cancelled while preparing");
+        assert_eq!(e.kind(), brightseg::ErrorKind::Cancelled, "{e}");
+        assert!(e.to_string().contains("targets of image 2 of 2"), "{e}");
+        assert!(!out.join("bioimageio.yaml").exists());
     }
 
     #[test]

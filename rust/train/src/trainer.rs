@@ -140,6 +140,13 @@ pub struct EpochRecord {
 /// Progress reports from [`train`]; the callback returns `false` to cancel.
 #[derive(Debug, Clone)]
 pub enum Progress<'a> {
+    /// The targets of `done` of `total` images are ready (before training starts).
+    Preparing {
+        /// Images done, from 1.
+        done: usize,
+        /// All images, training and validation.
+        total: usize,
+    },
     /// A step finished.
     Step {
         /// Epoch, from 1.
@@ -682,7 +689,7 @@ mod tests {
         let val_set = [synthetic(2)];
         let mut progress = |p: Progress<'_>| match p {
             Progress::Epoch { record, .. } => Some(record.epoch) != cancel_after_epoch,
-            Progress::Step { .. } => true,
+            Progress::Step { .. } | Progress::Preparing { .. } => true,
         };
         train(config, &train_set, &val_set, &options, &mut progress).expect("train")
     }

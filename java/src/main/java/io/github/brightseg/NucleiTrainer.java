@@ -38,6 +38,12 @@ public final class NucleiTrainer {
         }
 
         @SuppressWarnings("unused") // called from native code
+        void onPreparing(int done, int total) {
+            NativeLog.drain();
+            listener.onPreparing(done, total);
+        }
+
+        @SuppressWarnings("unused") // called from native code
         void onStep(int epoch, int step, int stepsPerEpoch, double loss) {
             listener.onStep(epoch, step, stepsPerEpoch, loss);
         }

@@ -7,6 +7,13 @@ package io.github.brightseg;
  * Throwing from a method also stops the training; the exception reaches the caller.
  */
 public interface TrainingListener {
+    /**
+     * The targets of {@code done} of {@code total} fields (training and validation) are ready;
+     * reported before training starts, one field at a time.
+     */
+    default void onPreparing(int done, int total) {
+    }
+
     /** Step {@code step} of {@code stepsPerEpoch} in epoch {@code epoch} (from 1) finished. */
     default void onStep(int epoch, int step, int stepsPerEpoch, double loss) {
     }

@@ -68,7 +68,12 @@ public class NucleiTrainerTest {
         final List<String> events = new ArrayList<>();
         int cancelAfterEpoch = Integer.MAX_VALUE;
         int lastEpoch;
-        boolean cancelAtFirstStep;
+        boolean cancelAtOnce;
+
+        @Override
+        public void onPreparing(int done, int total) {
+            events.add("targets " + done + "/" + total);
+        }
 
         @Override
         public void onStep(int epoch, int step, int stepsPerEpoch, double loss) {
@@ -87,7 +92,7 @@ public class NucleiTrainerTest {
 
         @Override
         public boolean isCancelled() {
-            return cancelAtFirstStep || lastEpoch >= cancelAfterEpoch;
+            return cancelAtOnce || lastEpoch >= cancelAfterEpoch;
         }
     }
 
@@ -95,7 +100,8 @@ public class NucleiTrainerTest {
     public void trainsAModelThatFindNucleiOpensAndResumesWhenRunAgain() throws IOException {
         Recorder progress = new Recorder();
         TrainingResult r = NucleiTrainer.train(fields, quick("java-trained"), progress);
-        assertEquals(java.util.Arrays.asList("step 1.1/2", "step 1.2/2", "epoch 1/2",
+        assertEquals(java.util.Arrays.asList("targets 1/2", "targets 2/2", "step 1.1/2",
+                "step 1.2/2", "epoch 1/2",
                 "step 2.1/2", "step 2.2/2", "epoch 2/2"), progress.events);
         assertEquals(TrainingResult.Stop.FINISHED, r.stop());
         assertEquals(2, r.epochs());
@@ -152,7 +158,7 @@ public class NucleiTrainerTest {
     @Test
     public void cancelBeforeTheFirstEpochWritesNothing() throws IOException {
         Recorder progress = new Recorder();
-        progress.cancelAtFirstStep = true;
+        progress.cancelAtOnce = true;
         try {
             NucleiTrainer.train(fields, quick("too-early"), progress);
             fail("cancelled before any epoch");

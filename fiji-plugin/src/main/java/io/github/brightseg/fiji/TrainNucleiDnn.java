@@ -434,6 +434,15 @@ public class TrainNucleiDnn implements PlugIn {
             private double best = Double.NaN;
 
             @Override
+            public void onPreparing(int done, int total) {
+                IJ.showProgress(done, total);
+                String text = String.format(Locale.ROOT, "targets from the stain, field %d/%d",
+                        done, total);
+                IJ.showStatus(TITLE + ": " + text);
+                monitor.show(text);
+            }
+
+            @Override
             public void onStep(int epoch, int step, int stepsPerEpoch, double loss) {
                 double done = ((epoch - 1) + step / (double) stepsPerEpoch) / s.epochs;
                 IJ.showProgress(Math.min(done, 1.0));
