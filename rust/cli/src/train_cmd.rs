@@ -19,7 +19,7 @@ use brightseg_train::dataset::{load_fields, Field, FieldSpec, Frames, Region};
 use brightseg_train::nuclei::{train_nuclei, NucleiTraining, Selection};
 use brightseg_train::register::{measure_shift, translate};
 use brightseg_train::targets::{nucleus_targets, TargetParams};
-use brightseg_train::trainer::{Progress, TrainConfig, FINE_TUNING_LEARNING_RATE};
+use brightseg_train::trainer::{default_learning_rate, Progress, TrainConfig};
 use brightseg_train::unet::Architecture;
 
 use crate::train_args::{
@@ -270,10 +270,9 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         steps_per_epoch: args.steps,
         max_epochs: args.epochs,
         patience: args.patience,
-        learning_rate: args.learning_rate.unwrap_or(match args.from {
-            Some(_) => FINE_TUNING_LEARNING_RATE,
-            None => TrainConfig::default().learning_rate,
-        }),
+        learning_rate: args
+            .learning_rate
+            .unwrap_or_else(|| default_learning_rate(args.from.is_some())),
         seed: args.seed,
         ..TrainConfig::default()
     };

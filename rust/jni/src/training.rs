@@ -12,7 +12,7 @@ use brightseg_train::dataset::Field;
 use brightseg_train::filters::FloatPlane;
 use brightseg_train::nuclei::{train_nuclei, NucleiTraining, TrainingReport};
 use brightseg_train::targets::TargetParams;
-use brightseg_train::trainer::{Progress, StopReason, TrainConfig, FINE_TUNING_LEARNING_RATE};
+use brightseg_train::trainer::{default_learning_rate, Progress, StopReason, TrainConfig};
 use brightseg_train::unet::Architecture;
 use jni::objects::{JFloatArray, JObject};
 use jni::{jni_sig, jni_str, Env, JValue};
@@ -124,10 +124,7 @@ impl TrainingSettings {
             learning_rate: number(
                 &map,
                 "learning_rate",
-                match text_of("from").filter(|f| !f.is_empty()) {
-                    Some(_) => FINE_TUNING_LEARNING_RATE,
-                    None => defaults.learning_rate,
-                },
+                default_learning_rate(text_of("from").is_some_and(|f| !f.is_empty())),
             )?,
             seed: number(&map, "seed", defaults.seed)?,
             pixel_um,
@@ -430,6 +427,7 @@ pub fn read_planes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brightseg_train::trainer::FINE_TUNING_LEARNING_RATE;
 
     const MINIMAL: &str = "name=my-model\nout=/tmp/models/my-model\npixel_um=0.65\n";
 

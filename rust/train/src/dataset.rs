@@ -131,14 +131,17 @@ pub struct Field {
     pub pixel_um: Option<f64>,
 }
 
+/// Whether two pixel sizes (µm) differ by more than 1 %, so that images at one must be
+/// resampled (or refused) for a model at the other.
+pub fn pixel_sizes_differ(a: f64, b: f64) -> bool {
+    (a / b - 1.0).abs() > 0.01
+}
+
 impl Field {
     /// The field at `pixel_um` µm per pixel: brightfield and stain resampled bilinearly, labels
     /// by nearest neighbour. Unchanged when it is uncalibrated or already within 1 % of it.
     pub fn resampled_to(&self, pixel_um: f64) -> Field {
-        let Some(px) = self
-            .pixel_um
-            .filter(|&px| (px / pixel_um - 1.0).abs() > 0.01)
-        else {
+        let Some(px) = self.pixel_um.filter(|&px| pixel_sizes_differ(px, pixel_um)) else {
             return self.clone();
         };
         let (w, h) = (self.brightfield.width, self.brightfield.height);

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use brightseg::{Error, Result};
 
-use crate::data::Sample;
-use crate::dataset::Field;
+use crate::data::{normalize, Sample};
+use crate::dataset::{pixel_sizes_differ, Field};
 use crate::export::{write_trained_model, ModelInfo};
 use crate::register::{measure_shift, translate};
 use crate::targets::{nucleus_targets, TargetParams};
@@ -371,13 +371,13 @@ struct TargetDerivation<'a> {
 impl TargetDerivation<'_> {
     fn sample(&mut self, f: &Field) -> Result<Sample> {
         let px = f.pixel_um.unwrap_or(self.pixel_um);
-        if (px - self.pixel_um).abs() > self.pixel_um * 0.01 {
+        if pixel_sizes_differ(px, self.pixel_um) {
             return Err(Error::invalid(format!(
                 "{} has {px} µm pixels, {} has {}: train on images of one pixel size",
                 f.name, self.first, self.pixel_um
             )));
         }
-        let image = crate::data::normalize(&f.brightfield);
+        let image = normalize(&f.brightfield);
         match (&f.truth, &f.fluorescence) {
             (Some(labels), _) => {
                 self.from_labels += 1;
@@ -443,17 +443,18 @@ pub fn train_nuclei(
         None => None,
     };
     let images_pixel_um = fields.first().and_then(|f| f.pixel_um);
-    let resampled_from_um = match (start_pixel_um, images_pixel_um) {
-        (Some(model), Some(images)) if (images / model - 1.0).abs() > 0.01 => Some(images),
+    // (the images' pixel size, the starting model's) when they differ.
+    let resampling = match (images_pixel_um, start_pixel_um) {
+        (Some(images), Some(model)) if pixel_sizes_differ(images, model) => Some((images, model)),
         _ => None,
     };
-    if let (Some(images), Some(model)) = (resampled_from_um, start_pixel_um) {
+    if let Some((images, model)) = resampling {
         log::info!(
             "the images ({images} µm per pixel) are resampled to the starting model's {model} µm \
              per pixel"
         );
     }
-    let to_model = resampled_from_um.and(start_pixel_um);
+    let to_model = resampling.map(|(_, model)| model);
     let fields = at_pixel_size(fields, to_model);
     let validation = validation.map(|v| at_pixel_size(v, to_model));
     let data = prepare_reporting(
@@ -518,7 +519,7 @@ pub fn train_nuclei(
         resumed_after: outcome.resumed_after,
         seed: config.seed,
         started_from: request.start_from.as_ref().map(|p| p.display().to_string()),
-        resampled_from_um,
+        resampled_from_um: resampling.map(|(images, _)| images),
     };
     let info = ModelInfo {
         name: request.name.clone(),

@@ -364,6 +364,16 @@ fn validate(model: &UNet, val: &[Sample], config: &TrainConfig) -> (f64, f64) {
 /// knew (1 labelled tile: test F1 0.29) where 5e-4 kept more of it (0.38).
 pub const FINE_TUNING_LEARNING_RATE: f64 = 5e-4;
 
+/// The peak learning rate when none is given: [`FINE_TUNING_LEARNING_RATE`] when fine-tuning,
+/// else the default from scratch.
+pub fn default_learning_rate(fine_tuning: bool) -> f64 {
+    if fine_tuning {
+        FINE_TUNING_LEARNING_RATE
+    } else {
+        TrainConfig::default().learning_rate
+    }
+}
+
 /// Options of [`train`] that are not part of the reproducible configuration.
 pub struct RunOptions<'a> {
     /// Where checkpoints live; a matching checkpoint there is resumed.
