@@ -288,3 +288,83 @@ fn models_lists_what_it_finds() {
     );
     assert!(!line("nuclei-brightfield").contains("refine"), "{text}");
 }
+
+/// The shipped nuclei model with `split_depth_px` added to its description, in `dir`.
+fn nuclei_model_with_split_depth(dir: &Path, depth: &str) -> PathBuf {
+    let model = dir.join(format!("nuclei-depth-{depth}"));
+    std::fs::create_dir_all(&model).expect("mkdir");
+    let shipped = repo_root().join("models/nuclei-brightfield");
+    for entry in std::fs::read_dir(&shipped).expect("shipped model") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, model.join(path.file_name().expect("name"))).expect("copy");
+    }
+    let card = model.join("bioimageio.yaml");
+    let text = std::fs::read_to_string(&card).expect("card");
+    assert!(
+        !text.contains("split_depth_px"),
+        "the shipped card names none"
+    );
+    let with_depth = text.replacen(
+        "    min_size_um2:",
+        &format!("    split_depth_px: {depth}\n    min_size_um2:"),
+        1,
+    );
+    assert_ne!(text, with_depth, "config.brightseg.min_size_um2 not found");
+    std::fs::write(&card, with_depth).expect("write card");
+    model
+}
+
+#[test]
+fn a_models_split_depth_is_the_default_and_scales_with_resampling() {
+    let Some(image) = data("ndev/scratch-assay-labeled-10T-2Ch.tiff") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let total = |model: &Path, extra: &[&str]| {
+        let mut args = vec![
+            os("evaluate"),
+            image.as_os_str(),
+            os("--channel"),
+            os("oblique"),
+            os("--truth-channel"),
+            os("nuclei"),
+            os("--model"),
+            model.as_os_str(),
+        ];
+        args.extend(extra.iter().map(|s| os(s)));
+        let text = brightseg_ok(&args);
+        text.lines()
+            .find(|l| l.starts_with("total"))
+            .unwrap_or_else(|| panic!("no total line:\n{text}"))
+            .to_owned()
+    };
+    let shipped = repo_root().join("models/nuclei-brightfield");
+    // At the model's own pixel size the card's depth is used as it is.
+    let deep = nuclei_model_with_split_depth(dir.path(), "3");
+    assert_eq!(total(&deep, &[]), total(&shipped, &["--split-depth", "3"]));
+    assert_ne!(
+        total(&deep, &[]),
+        total(&shipped, &[]),
+        "depth 3 must merge some of what 0.5 splits, or this test shows nothing"
+    );
+    // The flag wins over the card.
+    assert_eq!(
+        total(&deep, &["--split-depth", "0.5"]),
+        total(&shipped, &[])
+    );
+    // Images at half the model's pixel size are resampled to it: a depth of 1.5 model pixels is
+    // 3 pixels of the image.
+    let half = ["--pixel-size", "0.3095"];
+    let scaled = nuclei_model_with_split_depth(dir.path(), "1.5");
+    assert_eq!(
+        total(&scaled, &half),
+        total(&shipped, &["--pixel-size", "0.3095", "--split-depth", "3"])
+    );
+    assert_ne!(
+        total(&scaled, &half),
+        total(
+            &shipped,
+            &["--pixel-size", "0.3095", "--split-depth", "1.5"]
+        )
+    );
+}

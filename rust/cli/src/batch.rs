@@ -26,8 +26,8 @@ pub struct Settings {
     pub pixel_size_um: Option<f64>,
     /// Touching nuclei split.
     pub split: bool,
-    /// Split depth, pixels.
-    pub split_depth_px: f32,
+    /// Split depth asked for, pixels (none: the model's default).
+    pub split_depth_px: Option<f32>,
     /// Refinement of the mask asked for (none given: the model's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refine: Option<String>,
@@ -65,8 +65,8 @@ impl Settings {
         check("split", self.split.to_string(), other.split.to_string());
         check(
             "split depth",
-            self.split_depth_px.to_string(),
-            other.split_depth_px.to_string(),
+            show(self.split_depth_px),
+            show(other.split_depth_px),
         );
         check(
             "refine",
@@ -166,7 +166,7 @@ mod tests {
             channel: Some("2".into()),
             pixel_size_um: None,
             split: true,
-            split_depth_px: 0.5,
+            split_depth_px: Some(0.5),
             refine: None,
             exclude_artifacts: None,
         }

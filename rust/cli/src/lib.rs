@@ -181,9 +181,10 @@ pub struct FindNucleiArgs {
     /// artifacts-brightfield); the summary's Message says how many were dropped.
     #[arg(long = "exclude-artifacts", value_name = "MODEL")]
     pub exclude_artifacts: Option<String>,
-    /// Depth (pixels of the distance transform) a peak needs to become its own nucleus.
-    #[arg(long = "split-depth", default_value_t = 0.5)]
-    pub split_depth: f32,
+    /// Depth (pixels of the distance transform) a peak needs to become its own nucleus
+    /// [default: the model's, e.g. 0.5].
+    #[arg(long = "split-depth")]
+    pub split_depth: Option<f32>,
     /// How the image refines the thresholded mask: none, dark (keep pixels darker than their
     /// local background) or departure (darker or brighter). Default: what the model's
     /// description says (artifacts-brightfield: dark; nuclei models: none).

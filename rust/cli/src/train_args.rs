@@ -227,6 +227,10 @@ pub struct EvaluateArgs {
     /// Do not split touching objects (for artifacts; nuclei are split as in find-nuclei).
     #[arg(long = "no-split")]
     pub no_split: bool,
+    /// Depth (pixels of the distance transform) a peak needs to become its own nucleus, as in
+    /// find-nuclei [default: the model's].
+    #[arg(long = "split-depth")]
+    pub split_depth: Option<f32>,
     /// How the image refines the thresholded mask: none, dark or departure (default: what the
     /// model's description says).
     #[arg(long, value_name = "HOW")]

@@ -449,14 +449,15 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     }
     println!(
         "model {} written to {}: {} epochs ({:?}), best epoch {}, validation object F1 {:.3} at \
-         threshold {:.2}",
+         threshold {:.2}, split depth {} px",
         report.name,
         args.out.display(),
         report.history.len(),
         report.stop,
         report.best_epoch,
         report.val_f1_at_threshold,
-        report.threshold
+        report.threshold,
+        report.split_depth_px
     );
     if report.resumed_after > 0 {
         println!("(resumed after epoch {})", report.resumed_after);
@@ -532,6 +533,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
         threshold: args.threshold,
         min_size_um2: args.min_size,
         split: !args.no_split,
+        split_depth_px: args.split_depth,
         refine: args.refine,
         ..NucleiParams::default()
     };

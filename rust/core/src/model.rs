@@ -20,6 +20,9 @@ pub const CARD_FILE_NAMES: [&str; 2] = ["bioimageio.yaml", "rdf.yaml"];
 pub const DEFAULT_THRESHOLD: f32 = 0.5;
 /// Minimum object size in µm² used when neither the user nor the model card chooses one.
 pub const DEFAULT_MIN_SIZE_UM2: f64 = 10.0;
+/// Split depth in pixels (see [`crate::objects::ObjectParams::split_depth_px`]) used when
+/// neither the user nor the model card chooses one.
+pub const DEFAULT_SPLIT_DEPTH_PX: f32 = 0.5;
 /// Preferred tile edge in pixels for models that accept several tile sizes.
 pub const DEFAULT_TILE_SIZE: usize = 512;
 /// Overlap margin (per side) used when the model card gives no halo.
@@ -157,6 +160,10 @@ pub struct ModelDefaults {
     pub threshold: f32,
     /// Minimum object area in µm².
     pub min_size_um2: f64,
+    /// Depth in pixels (at the model's pixel size) a distance peak needs to seed a nucleus of
+    /// its own (`config.brightseg.split_depth_px`; brightseg train chooses it on validation
+    /// data: large nuclei with uneven outlines need more than small round ones).
+    pub split_depth_px: f32,
     /// Preferred tile edge for models with flexible input size.
     pub tile_size: usize,
     /// How the image refines the thresholded mask (`config.brightseg.refine`; artifact models
@@ -431,6 +438,7 @@ impl Parser<'_> {
         let defaults = ModelDefaults {
             threshold: conf_f64("threshold").map_or(DEFAULT_THRESHOLD, |t| t as f32),
             min_size_um2: conf_f64("min_size_um2").unwrap_or(DEFAULT_MIN_SIZE_UM2),
+            split_depth_px: conf_f64("split_depth_px").map_or(DEFAULT_SPLIT_DEPTH_PX, |d| d as f32),
             tile_size: conf_f64("tile_size").map_or(DEFAULT_TILE_SIZE, |t| t as usize),
             refine,
         };
@@ -807,6 +815,12 @@ impl Parser<'_> {
                 defaults.min_size_um2
             )));
         }
+        if crate::objects::check_split_depth(defaults.split_depth_px).is_err() {
+            return Err(self.err(format!(
+                "config.brightseg.split_depth_px {} is not a positive number of pixels",
+                defaults.split_depth_px
+            )));
+        }
         if let Some(px) = pixel_size_um.filter(|p| !(p.is_finite() && *p > 0.0)) {
             return Err(self.err(format!("pixel size {px} µm is not a positive number")));
         }
@@ -905,6 +919,18 @@ config:
         assert_eq!(c.defaults.threshold, 0.4);
         assert_eq!(c.defaults.min_size_um2, 12.0);
         assert_eq!(c.defaults.refine, Refinement::None);
+        assert_eq!(c.defaults.split_depth_px, DEFAULT_SPLIT_DEPTH_PX);
+        let deeper = parse(&V05.replace("min_size_um2: 12", "min_size_um2: 12, split_depth_px: 2"))
+            .expect("card with a split depth");
+        assert_eq!(deeper.defaults.split_depth_px, 2.0);
+        for bad in ["0", "-1", ".nan"] {
+            let e = parse(&V05.replace(
+                "min_size_um2: 12",
+                &format!("min_size_um2: 12, split_depth_px: {bad}"),
+            ))
+            .expect_err("not a split depth");
+            assert!(e.to_string().contains("split_depth_px"), "{e}");
+        }
         let refined = parse(&V05.replace("min_size_um2: 12", "min_size_um2: 12, refine: dark"))
             .expect("refined card");
         assert_eq!(refined.defaults.refine, Refinement::Dark);

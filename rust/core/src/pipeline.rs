@@ -280,8 +280,10 @@ pub struct NucleiParams {
     pub min_size_um2: Option<f64>,
     /// Split touching nuclei.
     pub split: bool,
-    /// Depth in pixels a distance peak needs to seed its own nucleus (see [`ObjectParams`]).
-    pub split_depth_px: f32,
+    /// Depth in pixels of the image a distance peak needs to seed its own nucleus (see
+    /// [`ObjectParams`]); none given: the model card's, scaled to the image when the image is
+    /// resampled to the model's pixel size.
+    pub split_depth_px: Option<f32>,
     /// How the image refines the thresholded mask (none given: the model's
     /// `config.brightseg.refine`, see [`crate::refine`]).
     pub refine: Option<Refinement>,
@@ -293,7 +295,7 @@ impl Default for NucleiParams {
             threshold: None,
             min_size_um2: None,
             split: true,
-            split_depth_px: 0.5,
+            split_depth_px: None,
             refine: None,
         }
     }
@@ -316,7 +318,10 @@ impl NucleiParams {
                 )));
             }
         }
-        crate::objects::check_split_depth(self.split_depth_px)
+        match self.split_depth_px {
+            Some(depth) => crate::objects::check_split_depth(depth),
+            None => Ok(()),
+        }
     }
 }
 
@@ -444,6 +449,11 @@ impl Resolved {
             calibrated
                 && (((pw / model_px) - 1.0).abs() > 0.01 || (ph / model_px - 1.0).abs() > 0.01)
         });
+        // The card's depth is in the model's pixels; the objects are found at the image's.
+        let split_depth_px = params.split_depth_px.unwrap_or_else(|| {
+            let model_px_per_image_px = resample_to_um.map_or(1.0, |model_px| model_px / pw);
+            card.defaults.split_depth_px * model_px_per_image_px as f32
+        });
         Ok(Resolved {
             threshold,
             min_size_um2,
@@ -454,7 +464,7 @@ impl Resolved {
                 threshold,
                 min_area_px: min_size_um2 / (pw * ph),
                 split: params.split,
-                split_depth_px: params.split_depth_px,
+                split_depth_px,
                 fill_holes: true,
             },
             resample_to_um,
@@ -681,7 +691,7 @@ mod tests {
                 ..Default::default()
             },
             NucleiParams {
-                split_depth_px: 0.0,
+                split_depth_px: Some(0.0),
                 ..Default::default()
             },
         ];

@@ -35,7 +35,8 @@ pub const OBJECT_LEN: usize = ObjectMeasurement::COLUMNS.len();
 /// Values of the statistics in the packed result, in [`PopulationStats::COLUMNS`] order.
 pub const STATS_LEN: usize = PopulationStats::COLUMNS.len();
 
-/// Settings of one call, as Java passed them. NaN threshold or minimum size: the model's default.
+/// Settings of one call, as Java passed them. NaN threshold, minimum size or split depth: the
+/// model's default.
 /// NaN pixel width: the image is uncalibrated.
 #[derive(Debug, Clone, Copy)]
 pub struct Request {
@@ -55,7 +56,7 @@ pub struct Request {
     pub min_size_um2: f64,
     /// Split touching nuclei.
     pub split: bool,
-    /// Split depth in pixels.
+    /// Split depth in pixels, or NaN.
     pub split_depth_px: f64,
     /// Refinement of the mask: -1 the model's, 0 none, 1 dark, 2 departure.
     pub refine: i32,
@@ -113,7 +114,7 @@ impl Request {
             threshold: given(self.threshold).map(|t| t as f32),
             min_size_um2: given(self.min_size_um2),
             split: self.split,
-            split_depth_px: self.split_depth_px as f32,
+            split_depth_px: given(self.split_depth_px).map(|d| d as f32),
             refine,
         })
     }
@@ -313,7 +314,7 @@ mod tests {
             threshold: f64::NAN,
             min_size_um2: 12.5,
             split: true,
-            split_depth_px: 0.5,
+            split_depth_px: f64::NAN,
             refine: -1,
         }
     }
@@ -326,7 +327,12 @@ mod tests {
         assert_eq!((c.pixel_width_um, c.pixel_height_um), (None, None));
         let p = r.params().expect("valid");
         assert_eq!((p.threshold, p.min_size_um2), (None, Some(12.5)));
-        assert_eq!(p.refine, None);
+        assert_eq!((p.split_depth_px, p.refine), (None, None));
+        let deeper = Request {
+            split_depth_px: 2.0,
+            ..r
+        };
+        assert_eq!(deeper.params().expect("valid").split_depth_px, Some(2.0));
         let dark = Request { refine: 1, ..r };
         assert_eq!(dark.params().expect("valid").refine, Some(Refinement::Dark));
         assert!(matches!(

@@ -294,6 +294,8 @@ pub struct ModelInfo {
     pub threshold: f32,
     /// Default minimum nucleus area, µm².
     pub min_size_um2: f64,
+    /// Default split depth in pixels (chosen on validation data).
+    pub split_depth_px: f32,
     /// Preferred tile edge for inference.
     pub tile_size: usize,
     /// Input sizes must be multiples of this.
@@ -403,6 +405,7 @@ pub fn model_description(info: &ModelInfo) -> String {
     let _ = writeln!(y, "  brightseg:");
     let _ = writeln!(y, "    threshold: {}", info.threshold);
     let _ = writeln!(y, "    min_size_um2: {}", info.min_size_um2);
+    let _ = writeln!(y, "    split_depth_px: {}", info.split_depth_px);
     let _ = writeln!(y, "    tile_size: {}", info.tile_size);
     if info.refine != brightseg::refine::Refinement::None {
         let _ = writeln!(y, "    refine: {}", info.refine);
@@ -492,6 +495,7 @@ mod tests {
             pixel_um: 0.65,
             threshold: 0.45,
             min_size_um2: 12.0,
+            split_depth_px: 2.0,
             tile_size: 64,
             size_multiple: multiple,
             training_data: vec!["synthetic".into()],
@@ -544,6 +548,7 @@ mod tests {
         assert_eq!(card.name, "test \"model\"");
         assert_eq!(card.defaults.threshold, 0.45);
         assert_eq!(card.defaults.min_size_um2, 12.0);
+        assert_eq!(card.defaults.split_depth_px, 2.0);
         assert_eq!(card.pixel_size_um, Some(0.65));
         assert_eq!(card.size_y.step, arch.size_multiple());
 

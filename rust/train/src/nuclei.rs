@@ -19,7 +19,7 @@ use crate::export::{write_trained_model, ModelInfo};
 use crate::register::{measure_shift, translate};
 use crate::targets::{nucleus_targets, TargetParams};
 use crate::trainer::{
-    choose_threshold, train, CheckpointDir, EpochRecord, Progress, RunOptions, StopReason,
+    choose_scoring, train, CheckpointDir, EpochRecord, Progress, RunOptions, StopReason,
     TrainConfig,
 };
 use crate::unet::{Architecture, UNet};
@@ -157,7 +157,10 @@ pub struct TrainingReport {
     pub val_f1: f64,
     /// Threshold chosen on validation data.
     pub threshold: f32,
-    /// Validation object F1 at that threshold.
+    /// Split depth (pixels) chosen on validation data with the threshold.
+    #[serde(default = "default_split_depth")]
+    pub split_depth_px: f32,
+    /// Validation object F1 at that threshold and split depth.
     pub val_f1_at_threshold: f64,
     /// Why training stopped.
     pub stop: StopReason,
@@ -500,7 +503,8 @@ pub fn train_nuclei(
             )),
         });
     }
-    let (threshold, f1_at_threshold) = choose_threshold(&outcome.model, &data.val, &config);
+    let chosen = choose_scoring(&outcome.model, &data.val, &config);
+    let (threshold, f1_at_threshold) = (chosen.threshold, chosen.f1);
     let arch = config.architecture;
     let report = TrainingReport {
         name: request.name.clone(),
@@ -514,6 +518,7 @@ pub fn train_nuclei(
         best_epoch: outcome.best_epoch,
         val_f1: outcome.best_f1,
         threshold,
+        split_depth_px: chosen.split_depth_px,
         val_f1_at_threshold: f1_at_threshold,
         stop: outcome.stop,
         resumed_after: outcome.resumed_after,
@@ -532,6 +537,7 @@ pub fn train_nuclei(
         pixel_um: data.pixel_um,
         threshold,
         min_size_um2: config.min_area_um2,
+        split_depth_px: chosen.split_depth_px,
         tile_size: crate::export::tile_size_for(&arch),
         size_multiple: arch.size_multiple(),
         training_data: request.training_data.clone(),
@@ -557,10 +563,16 @@ pub fn train_nuclei(
     };
     let summary = format!(
         "Trained with `brightseg train nuclei`. Validation object F1 (IoU 0.5): {f1_at_threshold:.3} \
-         at threshold {threshold:.2}."
+         at threshold {threshold:.2}, split depth {} px.",
+        chosen.split_depth_px
     );
     write_trained_model(&outcome.model, &info, &request.out, &report, &summary)?;
     Ok(report)
+}
+
+/// The split depth of reports written before it was chosen on validation data.
+fn default_split_depth() -> f32 {
+    brightseg::model::DEFAULT_SPLIT_DEPTH_PX
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use super::scorecam::{score_cam, Masking};
 use crate::data::{Sample, ARTIFACT_PERCENTILES};
 use crate::export::{write_trained_model, ModelInfo};
 use crate::trainer::{
-    choose_threshold, train, CheckpointDir, EpochRecord, Progress, RunOptions, StopReason,
+    choose_scoring, train, CheckpointDir, EpochRecord, Progress, RunOptions, StopReason,
     TrainConfig,
 };
 use crate::unet::Architecture;
@@ -256,7 +256,8 @@ pub fn train_artifacts(
             request.out.display()
         )));
     }
-    let (threshold, f1) = choose_threshold(&outcome.model, &val_samples, &config);
+    let chosen = choose_scoring(&outcome.model, &val_samples, &config);
+    let (threshold, f1) = (chosen.threshold, chosen.f1);
     let arch = config.architecture;
     let report = ArtifactReport {
         name: request.name.clone(),
@@ -284,6 +285,7 @@ pub fn train_artifacts(
         pixel_um: request.pixel_um,
         threshold,
         min_size_um2: config.min_area_um2,
+        split_depth_px: chosen.split_depth_px,
         tile_size: crate::export::TILE_SIZE,
         size_multiple: arch.size_multiple(),
         training_data: request.training_data.clone(),

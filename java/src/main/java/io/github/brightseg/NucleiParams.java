@@ -1,8 +1,8 @@
 package io.github.brightseg;
 
 /**
- * Settings of one Find Nuclei call. Immutable; {@code with…} return copies. NaN threshold or
- * minimum size means "the model's default"; NaN pixel size means the image is not calibrated (then
+ * Settings of one Find Nuclei call. Immutable; {@code with…} return copies. NaN threshold,
+ * minimum size or split depth means "the model's default"; NaN pixel size means the image is not calibrated (then
  * 1 µm per pixel is assumed, and the result says so).
  */
 public final class NucleiParams {
@@ -37,8 +37,8 @@ public final class NucleiParams {
      * image kept.
      */
     public static NucleiParams defaults() {
-        return new NucleiParams(Double.NaN, Double.NaN, Double.NaN, Double.NaN, true, 0.5, null,
-                null, Refinement.MODEL_DEFAULT, true);
+        return new NucleiParams(Double.NaN, Double.NaN, Double.NaN, Double.NaN, true, Double.NaN,
+                null, null, Refinement.MODEL_DEFAULT, true);
     }
 
     /** Probability above which a pixel is nucleus, in [0, 1]. */
@@ -70,7 +70,10 @@ public final class NucleiParams {
                 splitDepthPx, listener, exclusionMask, refinement, probability);
     }
 
-    /** Depth in pixels a distance peak needs to seed its own nucleus (larger splits less). */
+    /**
+     * Depth in pixels a distance peak needs to seed its own nucleus (larger splits less); NaN
+     * takes the model's (chosen on validation data by brightseg train; 0.5 when it names none).
+     */
     public NucleiParams withSplitDepthPx(double splitDepthPx) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
                 splitDepthPx, listener, exclusionMask, refinement, probability);
@@ -154,7 +157,7 @@ public final class NucleiParams {
         return split;
     }
 
-    /** Split depth in pixels. */
+    /** Split depth in pixels, or NaN for the model's. */
     public double splitDepthPx() {
         return splitDepthPx;
     }

@@ -284,7 +284,7 @@ public class SegmenterTest {
         TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
                 p.withPixelSizeUm(-0.5)), "pixel width");
         TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
-                p.withSplitDepthPx(Double.NaN)), "split depth");
+                p.withSplitDepthPx(-1)), "split depth");
         TestData.expectIllegalArgument(() -> SegmenterOptions.defaults().withThreads(-1), "threads");
         // NaN threshold means the model's default, not an error.
         NucleiResult r = segmenter.findNuclei(image.pixels, image.width, image.height,
