@@ -59,40 +59,6 @@ for start in ${STARTS:-scratch finetune}; do
     done
   done
 done
-.venv/bin/python - "$out_csv" "$out_png" <<'PY'
-import csv, sys
-from collections import defaultdict
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import numpy as np
-
-rows = list(csv.DictReader(open(sys.argv[1])))
-by = defaultdict(list)
-for r in rows:
-    by[(r["start"], int(r["images"]))].append(float(r["test_object_f1"]))
-fig, ax = plt.subplots(figsize=(6, 4))
-for start, colour in [("scratch", "tab:blue"), ("finetune", "tab:orange")]:
-    ns = sorted(n for s, n in by if s == start)
-    if not ns:
-        continue
-    mean = [np.mean(by[(start, n)]) for n in ns]
-    sd = [np.std(by[(start, n)], ddof=1) if len(by[(start, n)]) > 1 else 0 for n in ns]
-    ax.errorbar(ns, mean, yerr=sd, marker="o", capsize=3, color=colour,
-                label="from scratch" if start == "scratch" else "fine-tuned from nuclei-brightfield")
-    for n, m, s in zip(ns, mean, sd):
-        print(f"{start:9s} {n:3d} images: object F1 {m:.3f} ± {s:.3f}")
-anchor_n = [1, 4, 8, 16]
-anchor = np.cumsum([0.48, 0.34, 0.07, 0.03])
-ax.plot(anchor_n, anchor, "k--", marker="s", label="published anchor (phase, manual labels)")
-ax.set_xscale("log", base=2)
-ax.set_xticks([1, 2, 4, 8, 16], ["1", "2", "4", "8", "16"])
-ax.set_xlabel("labelled training images (96×105 tiles)")
-ax.set_ylabel("object F1 at IoU 0.5, test region")
-ax.set_ylim(0, 1)
-ax.grid(alpha=0.3)
-ax.legend(fontsize=8)
-fig.tight_layout()
-fig.savefig(sys.argv[2], dpi=120)
-print("wrote", sys.argv[2])
-PY
+.venv/bin/python scripts/plot_learning_curve.py "$out_csv" "$out_png" \
+  "labelled training images (96×105 tiles)" \
+  "scratch=from scratch" "finetune=fine-tuned from nuclei-brightfield"

@@ -287,6 +287,10 @@ fn models_lists_what_it_finds() {
         "{text}"
     );
     assert!(!line("nuclei-brightfield").contains("refine"), "{text}");
+    assert!(
+        line("nuclei-brightfield").contains("split depth 0.5 px"),
+        "{text}"
+    );
 }
 
 /// The shipped nuclei model with `split_depth_px` added to its description, in `dir`.

@@ -53,10 +53,11 @@ pub fn list() -> Result<()> {
                     r => format!(" · refine {r}"),
                 };
                 println!(
-                    "{name}\t{}\tthreshold {} · min size {} µm²{refine} · {}\t{}",
+                    "{name}\t{}\tthreshold {} · min size {} µm² · split depth {} px{refine} · {}\t{}",
                     card.name,
                     card.defaults.threshold,
                     card.defaults.min_size_um2,
+                    card.defaults.split_depth_px,
                     card.license.as_deref().unwrap_or("licence not stated"),
                     folder.display()
                 )

@@ -746,7 +746,11 @@ mod tests {
         // A peanut-shaped nucleus (waist 2.7 px shallower than its lobes): depths up to 2 cut
         // it in two, 3 keeps it whole.
         let (peanut, prob) = two_discs(12.0, true);
-        let chosen = choose_scoring_for(&[prob.clone()], &[peanut.clone()], &config);
+        let chosen = choose_scoring_for(
+            std::slice::from_ref(&prob),
+            std::slice::from_ref(&peanut),
+            &config,
+        );
         assert_eq!(chosen.split_depth_px, 3.0);
         assert!((chosen.f1 - 1.0).abs() < 1e-9, "{chosen:?}");
         let split_at_default = Scoring {
