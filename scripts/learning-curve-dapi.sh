@@ -4,7 +4,7 @@
 # (1, 2, 4, 8, 16), mean ± sd over 3 seeds, for a U-Net trained from scratch on the labels and
 # one first trained with no labels at all (targets from the stain by `brightseg targets`' classical
 # pipeline, on all 19 pool images) and then fine-tuned on the labels. Writes
-# docs/learning-curve-dapi.csv and .png. Not part of CI (about an hour on 2 cores).
+# docs/learning-curve-dapi.csv and .png. Not part of CI (about 40 minutes on 2 cores).
 #
 # Data: mnfinder 1.2.3's RPE1 and U2OS DAPI images (768×869, 16 bit; MIT) with their
 # `nucleus_masks`. Test: test-data U2OS 4 and training-data RPE1 2022-03-18/5, RPE1
