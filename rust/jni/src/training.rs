@@ -250,6 +250,7 @@ pub fn report_lines(report: &TrainingReport, out: &std::path::Path) -> String {
         format!("best_epoch={}", report.best_epoch),
         format!("validation_f1={}", report.val_f1_at_threshold),
         format!("threshold={}", report.threshold),
+        format!("split_depth_px={}", report.split_depth_px),
         format!("parameters={}", report.parameters),
         format!("resumed_after={}", report.resumed_after),
         format!("seconds={seconds}"),

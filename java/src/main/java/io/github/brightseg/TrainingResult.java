@@ -26,6 +26,7 @@ public final class TrainingResult {
     private final int bestEpoch;
     private final double validationF1;
     private final double threshold;
+    private final double splitDepthPx;
     private final long parameters;
     private final int resumedAfter;
     private final double seconds;
@@ -38,6 +39,7 @@ public final class TrainingResult {
         this.bestEpoch = Integer.parseInt(values.get("best_epoch"));
         this.validationF1 = Double.parseDouble(values.get("validation_f1"));
         this.threshold = Double.parseDouble(values.get("threshold"));
+        this.splitDepthPx = Double.parseDouble(values.get("split_depth_px"));
         this.parameters = Long.parseLong(values.get("parameters"));
         this.resumedAfter = Integer.parseInt(values.get("resumed_after"));
         this.seconds = Double.parseDouble(values.get("seconds"));
@@ -97,6 +99,14 @@ public final class TrainingResult {
         return threshold;
     }
 
+    /**
+     * The split depth in pixels chosen with the threshold on the validation data (the model's
+     * default; see {@link NucleiParams#withSplitDepthPx}).
+     */
+    public double splitDepthPx() {
+        return splitDepthPx;
+    }
+
     /** Trainable parameters of the network. */
     public long parameters() {
         return parameters;
@@ -115,8 +125,9 @@ public final class TrainingResult {
     @Override
     public String toString() {
         return String.format(java.util.Locale.ROOT,
-                "%s: %d epochs (%s), best epoch %d, validation F1 %.3f at threshold %.2f, in %s",
+                "%s: %d epochs (%s), best epoch %d, validation F1 %.3f at threshold %.2f and "
+                        + "split depth %s px, in %s",
                 name, epochs, stop.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '),
-                bestEpoch, validationF1, threshold, folder);
+                bestEpoch, validationF1, threshold, splitDepthPx, folder);
     }
 }

@@ -1,5 +1,6 @@
 package io.github.brightseg;
 
+import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertSame;
@@ -109,6 +110,8 @@ public class NucleiTrainerTest {
         assertEquals(0, r.resumedAfter());
         assertEquals(30293, r.parameters());
         assertTrue(r.threshold() >= 0.3 && r.threshold() <= 0.7);
+        assertTrue(String.valueOf(r.splitDepthPx()),
+                java.util.Arrays.asList(0.5, 1.0, 2.0, 3.0).contains(r.splitDepthPx()));
         assertEquals(tmp.getRoot().toPath().resolve("java-trained").toAbsolutePath(), r.folder());
         for (String file : new String[] {"bioimageio.yaml", "LICENSE", "README.md",
                 "training.json", "weights.bpk"}) {
@@ -126,6 +129,11 @@ public class NucleiTrainerTest {
                     NucleiParams.defaults().withPixelSizeUm(PIXEL_UM));
             assertEquals(f.width() * f.height(), found.probability().length);
             assertEquals(r.threshold(), found.threshold(), 1e-6);
+            // The model's split depth is the default: asking for it gives the same nuclei.
+            NucleiResult same = s.findNuclei(f.brightfield(), f.width(), f.height(),
+                    NucleiParams.defaults().withPixelSizeUm(PIXEL_UM)
+                            .withSplitDepthPx(r.splitDepthPx()));
+            assertArrayEquals(found.labels(), same.labels());
         }
         assertEquals(r.folder(), Models.resolve("java-trained",
                 java.util.Collections.singletonList(tmp.getRoot().toPath())).toAbsolutePath());

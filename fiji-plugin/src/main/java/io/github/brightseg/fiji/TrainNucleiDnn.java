@@ -476,6 +476,7 @@ public class TrainNucleiDnn implements PlugIn {
             summary.put("Best Epoch", String.valueOf(r.bestEpoch()));
             summary.put("Validation F1", String.valueOf(r.validationF1()));
             summary.put("Threshold", String.valueOf(r.threshold()));
+            summary.put("Split Depth [px]", String.valueOf(r.splitDepthPx()));
             Brightseg.recordSuccess(summary);
             IJ.log(String.format(Locale.ROOT, "%s: %s (%.1f min). Find Nuclei DNN lists it as "
                     + "\"%s\".", TITLE, r, (System.nanoTime() - start) / 6e10, r.name()));
