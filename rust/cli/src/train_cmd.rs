@@ -369,11 +369,12 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
             100.0 * args.val_fraction
         ),
     };
-    // Fine-tuning keeps the starting model's network, whatever --architecture says.
+    // Fine-tuning keeps the starting model's network, whatever --architecture says; a folder
+    // that is no such model is refused here, before any image is prepared.
     let (verb, arch) = match &args.from {
         Some(folder) => (
             "fine-tuning",
-            brightseg_train::nuclei::architecture_of(folder).unwrap_or(arch),
+            brightseg_train::nuclei::architecture_of(folder)?,
         ),
         None => ("training", arch),
     };

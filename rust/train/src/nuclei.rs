@@ -440,10 +440,14 @@ pub fn train_nuclei(
     request: &NucleiTraining,
     progress: &mut (dyn FnMut(Progress<'_>) -> bool + Send),
 ) -> Result<TrainingReport> {
-    // A model fine-tuned keeps the pixel size it learned at: the images go to it.
-    let start_pixel_um = match &request.start_from {
-        Some(folder) => brightseg::model::ModelCard::load(folder)?.pixel_size_um,
-        None => None,
+    // A model fine-tuned keeps its network and the pixel size it learned at: the images go to
+    // it. Both are read before the (slow) preparation, so a wrong folder fails at once.
+    let (start_arch, start_pixel_um) = match &request.start_from {
+        Some(folder) => (
+            Some(architecture_of(folder)?),
+            brightseg::model::ModelCard::load(folder)?.pixel_size_um,
+        ),
+        None => (None, None),
     };
     let images_pixel_um = fields.first().and_then(|f| f.pixel_um);
     // (the images' pixel size, the starting model's) when they differ.
@@ -468,16 +472,15 @@ pub fn train_nuclei(
     )?;
     let mut config = request.config.clone();
     config.pixel_um = data.pixel_um;
-    let start_weights = match &request.start_from {
-        Some(folder) => {
-            let arch = architecture_of(folder)?;
+    let start_weights = match (&request.start_from, start_arch) {
+        (Some(folder), Some(arch)) => {
             if arch != config.architecture {
                 log::info!("fine-tuning: using the starting model's architecture ({arch})");
                 config.architecture = arch;
             }
             Some(folder.join(WEIGHTS))
         }
-        None => None,
+        _ => None,
     };
     let checkpoints = CheckpointDir(request.out.join(".checkpoints"));
     let options = RunOptions {
