@@ -392,6 +392,77 @@ fn tiles_of_stained_images_are_drawn_after_whole_image_targets() {
     assert_eq!(registration, Some(2), "checked once per whole image");
 }
 
+/// The DAPI learning curve's path (scripts/learning-curve-dapi.sh) on one mnfinder image:
+/// colour-coded masks as training labels and as the truth, an uncalibrated image given a pixel
+/// size, and the split depth chosen with the threshold and written to the model card.
+#[test]
+fn colour_coded_masks_train_and_score_a_model_with_its_own_split_depth() {
+    let (Some(image), Some(mask)) = (data("mnfinder/4.tif"), data("mnfinder/4.png")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let folder = tmp.path().join("dapi");
+    let mut args: Vec<&std::ffi::OsStr> = vec![os("train"), os("nuclei"), image.as_os_str()];
+    args.extend([
+        os("--masks"),
+        mask.as_os_str(),
+        os("--out"),
+        folder.as_os_str(),
+    ]);
+    for a in [
+        "--pixel-size",
+        "0.5",
+        "--architecture",
+        "fast",
+        "--epochs",
+        "2",
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--quiet",
+    ] {
+        args.push(os(a));
+    }
+    let out = brightseg(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("training.json")).expect("read"))
+            .expect("json");
+    let depth = report["split_depth_px"].as_f64().expect("split depth");
+    assert!(
+        [0.5, 1.0, 2.0, 3.0].contains(&depth),
+        "one of the depths tried: {depth}"
+    );
+    assert!(
+        stdout.contains(&format!("split depth {depth} px")),
+        "{stdout}"
+    );
+    let card = std::fs::read_to_string(folder.join("bioimageio.yaml")).expect("card");
+    assert!(card.contains(&format!("split_depth_px: {depth}")), "{card}");
+    let scores = brightseg_ok(&[
+        os("evaluate"),
+        image.as_os_str(),
+        os("--truth"),
+        mask.as_os_str(),
+        os("--pixel-size"),
+        os("0.5"),
+        os("--model"),
+        folder.as_os_str(),
+    ]);
+    let total: Vec<&str> = scores
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .unwrap_or_else(|| panic!("{scores}"))
+        .split_whitespace()
+        .collect();
+    // The mask holds 181 colours besides black (numpy: 182 distinct RGBA values): each colour
+    // is one nucleus.
+    assert_eq!(total[total.len() - 2], "181", "{scores}");
+}
+
 /// A stain saved in files of its own (one file per channel, as screening systems export
 /// them) trains exactly as the same stain in a channel of the image: the same registration
 /// check and, seed for seed, the same losses.
