@@ -757,6 +757,7 @@ print("EPOCHS " + call("{helper}.summary", "Epochs"));
 print("STOP " + call("{helper}.summary", "Stop"));
 print("F1 " + call("{helper}.summary", "Validation F1"));
 print("FOLDER " + call("{helper}.summary", "Folder"));
+print("DEPTH " + call("{helper}.summary", "Split Depth [px]"));
 r = call("{helper}.findNuclei", "{image}", "channel=2 model=fiji-trained");
 print("FIND [" + r + "]");
 print("MODEL " + call("{helper}.summary", "Model"));
@@ -787,6 +788,11 @@ print("SEPARATE [" + call("{helper}.lastError") + "] " + call("{helper}.summary"
     for file in ["bioimageio.yaml", "LICENSE", "training.json", "weights.bpk"] {
         assert!(folder.join(file).is_file(), "{file} missing");
     }
+    // The split depth chosen on validation data is in the summary and the model card.
+    let depth: f64 = run.line("DEPTH").parse().expect("split depth");
+    assert!([0.5, 1.0, 2.0, 3.0].contains(&depth), "{depth}");
+    let card = std::fs::read_to_string(folder.join("bioimageio.yaml")).expect("card");
+    assert!(card.contains(&format!("split_depth_px: {depth}")), "{card}");
     assert_eq!(run.line("FIND"), "[]", "{}", run.stdout);
     assert!(run.line("MODEL").contains("fiji-trained"), "{}", run.stdout);
     assert!(
