@@ -442,13 +442,15 @@ pub fn train_nuclei(
 ) -> Result<TrainingReport> {
     // A model fine-tuned keeps its network and the pixel size it learned at: the images go to
     // it. Both are read before the (slow) preparation, so a wrong folder fails at once.
-    let (start_arch, start_pixel_um) = match &request.start_from {
-        Some(folder) => (
-            Some(architecture_of(folder)?),
+    let start = match &request.start_from {
+        Some(folder) => Some((
+            folder,
+            architecture_of(folder)?,
             brightseg::model::ModelCard::load(folder)?.pixel_size_um,
-        ),
-        None => (None, None),
+        )),
+        None => None,
     };
+    let start_pixel_um = start.and_then(|(_, _, pixel_um)| pixel_um);
     let images_pixel_um = fields.first().and_then(|f| f.pixel_um);
     // (the images' pixel size, the starting model's) when they differ.
     let resampling = match (images_pixel_um, start_pixel_um) {
@@ -472,16 +474,13 @@ pub fn train_nuclei(
     )?;
     let mut config = request.config.clone();
     config.pixel_um = data.pixel_um;
-    let start_weights = match (&request.start_from, start_arch) {
-        (Some(folder), Some(arch)) => {
-            if arch != config.architecture {
-                log::info!("fine-tuning: using the starting model's architecture ({arch})");
-                config.architecture = arch;
-            }
-            Some(folder.join(WEIGHTS))
+    let start_weights = start.map(|(folder, arch, _)| {
+        if arch != config.architecture {
+            log::info!("fine-tuning: using the starting model's architecture ({arch})");
+            config.architecture = arch;
         }
-        _ => None,
-    };
+        folder.join(WEIGHTS)
+    });
     let checkpoints = CheckpointDir(request.out.join(".checkpoints"));
     let options = RunOptions {
         checkpoints: checkpoints.clone(),

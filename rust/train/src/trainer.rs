@@ -314,32 +314,11 @@ pub fn predict(model: &UNet, image: &crate::filters::FloatPlane) -> Vec<f32> {
     out
 }
 
-/// How predicted probabilities become objects when a model is scored: threshold, smallest
-/// area, and whether (and how eagerly) touching objects are split.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scoring {
-    /// Probability threshold.
-    pub threshold: f32,
-    /// Smallest object kept, pixels.
-    pub min_area_px: f64,
-    /// Split touching objects.
-    pub split: bool,
-    /// Split depth in pixels (see [`ObjectParams::split_depth_px`]).
-    pub split_depth_px: f32,
-}
-
-/// Object F1 at IoU 0.5 of `prob` turned into objects as `scoring` says, against the sample's
+/// Object F1 at IoU 0.5 of `prob` turned into objects with `params`, against the sample's
 /// instances. An image with no objects and none predicted scores 1.
-pub fn object_f1(prob: &[f32], sample: &Sample, scoring: &Scoring) -> f64 {
+pub fn object_f1(prob: &[f32], sample: &Sample, params: &ObjectParams) -> f64 {
     let (w, h) = (sample.image.width, sample.image.height);
-    let params = ObjectParams {
-        threshold: scoring.threshold,
-        min_area_px: scoring.min_area_px,
-        split: scoring.split,
-        split_depth_px: scoring.split_depth_px,
-        fill_holes: true,
-    };
-    let predicted = find_objects(prob, w, h, &params);
+    let predicted = find_objects(prob, w, h, params);
     if predicted.count == 0 && sample.truth.count == 0 {
         return 1.0;
     }
@@ -347,11 +326,12 @@ pub fn object_f1(prob: &[f32], sample: &Sample, scoring: &Scoring) -> f64 {
 }
 
 fn validate(model: &UNet, val: &[Sample], config: &TrainConfig) -> (f64, f64) {
-    let scoring = Scoring {
+    let scoring = ObjectParams {
         threshold: 0.5,
         min_area_px: config.min_area_um2 / (config.pixel_um * config.pixel_um),
         split: config.split_objects,
         split_depth_px: DEFAULT_SPLIT_DEPTH_PX,
+        fill_holes: true,
     };
     let (mut loss_sum, mut f1_sum) = (0.0, 0.0);
     for s in val {
@@ -648,11 +628,12 @@ fn choose_scoring_for(probs: &[Vec<f32>], val: &[Sample], config: &TrainConfig) 
     };
     for &split_depth_px in depths {
         for k in 0..=8 {
-            let scoring = Scoring {
+            let scoring = ObjectParams {
                 threshold: 0.30 + 0.05 * k as f32,
                 min_area_px,
                 split: config.split_objects,
                 split_depth_px,
+                fill_holes: true,
             };
             let f1 = val
                 .iter()
@@ -745,22 +726,23 @@ mod tests {
         let config = tiny_config(1);
         // A peanut-shaped nucleus (waist 2.7 px shallower than its lobes): depths up to 2 cut
         // it in two, 3 keeps it whole.
-        let (peanut, prob) = two_discs(12.0, true);
+        let (peanut, peanut_prob) = two_discs(12.0, true);
         let chosen = choose_scoring_for(
-            std::slice::from_ref(&prob),
+            std::slice::from_ref(&peanut_prob),
             std::slice::from_ref(&peanut),
             &config,
         );
         assert_eq!(chosen.split_depth_px, 3.0);
         assert!((chosen.f1 - 1.0).abs() < 1e-9, "{chosen:?}");
-        let split_at_default = Scoring {
+        let split_at_default = ObjectParams {
             threshold: 0.5,
             min_area_px: 5.0,
             split: true,
             split_depth_px: DEFAULT_SPLIT_DEPTH_PX,
+            fill_holes: true,
         };
         // Cut in two: the larger part still matches, the other is a false positive.
-        let at_default = object_f1(&prob, &peanut, &split_at_default);
+        let at_default = object_f1(&peanut_prob, &peanut, &split_at_default);
         assert!((at_default - 2.0 / 3.0).abs() < 1e-9, "{at_default}");
         // Two nuclei that touch at a narrow waist: every depth splits them, so the tie goes to
         // the default.
@@ -776,18 +758,9 @@ mod tests {
             split_objects: false,
             ..config
         };
-        let chosen = choose_scoring_for(&[prob_of(&peanut)], &[peanut], &unsplit);
+        let chosen = choose_scoring_for(&[peanut_prob], &[peanut], &unsplit);
         assert_eq!(chosen.split_depth_px, DEFAULT_SPLIT_DEPTH_PX);
         assert!((chosen.f1 - 1.0).abs() < 1e-9, "{chosen:?}");
-    }
-
-    fn prob_of(sample: &Sample) -> Vec<f32> {
-        sample
-            .truth
-            .data
-            .iter()
-            .map(|&l| if l > 0 { 0.9 } else { 0.1 })
-            .collect()
     }
 
     fn tiny_config(epochs: usize) -> TrainConfig {
