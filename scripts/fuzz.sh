@@ -55,6 +55,9 @@ report=fuzz/REPORT.md
   echo "|---|---:|---:|---:|---:|"
 } >"$report"
 failed=0
+# The targets' own scratch files (onnx_model writes a model folder) go here and are removed after.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 for t in "${targets[@]}"; do
   corpus="fuzz/corpus/$t"
   mkdir -p "$corpus" "fuzz/artifacts/$t"
@@ -64,7 +67,7 @@ for t in "${targets[@]}"; do
   # The ONNX seed is the real 1.8 MB network: let libFuzzer keep it whole.
   max_len=()
   [ "$t" != onnx_model ] || max_len=(-max_len=2000000)
-  cargo fuzz run -O --sanitizer "$sanitizer" --fuzz-dir fuzz "$t" "$corpus" "$seeds/$t" -- \
+  TMPDIR="$scratch" cargo fuzz run -O --sanitizer "$sanitizer" --fuzz-dir fuzz "$t" "$corpus" "$seeds/$t" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=30 \
     -print_final_stats=1 "${max_len[@]}" >"$log" 2>&1 || status=$?
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)

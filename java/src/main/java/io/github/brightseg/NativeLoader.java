@@ -9,12 +9,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /**
  * Finds and loads the native library, in this order:
@@ -27,11 +31,18 @@ import java.util.Locale;
  * half-written file and nobody can swap it;</li>
  * <li>{@code System.loadLibrary("brightseg_jni")}, i.e. {@code java.library.path}.</li>
  * </ol>
+ * Each load marks its cache folder as used; copies of other versions beyond the
+ * {@value #KEEP_OTHER_VERSIONS} most recently used are removed, so updates do not fill the disk
+ * (never one used within the last hour, which another JVM may be extracting right now).
  * The failure message lists every place tried and what to do.
  */
 final class NativeLoader {
     static final String LIBRARY = "brightseg_jni";
     static final String PROPERTY = "brightseg.native.library";
+    /** How many other versions' cached copies are kept beside the one being loaded. */
+    static final int KEEP_OTHER_VERSIONS = 2;
+    /** A cached copy used more recently than this is never removed. */
+    static final long IN_USE_GRACE_MILLIS = 60L * 60 * 1000;
 
     private NativeLoader() {
     }
@@ -157,6 +168,8 @@ final class NativeLoader {
                         + " does not match the jar's copy (changed on disk?)");
             }
         }
+        markUsed(dir);
+        pruneOtherVersions(cacheRoot(), dir, System.currentTimeMillis());
         try {
             System.load(target.toString());
         } catch (UnsatisfiedLinkError e) {
@@ -169,6 +182,54 @@ final class NativeLoader {
             privateCopy.toFile().deleteOnExit();
             Files.write(privateCopy, bytes);
             System.load(privateCopy.toString());
+        }
+    }
+
+    private static void markUsed(Path dir) {
+        try {
+            Files.setLastModifiedTime(dir, FileTime.fromMillis(System.currentTimeMillis()));
+        } catch (IOException e) {
+            // Only the pruning order depends on it.
+        }
+    }
+
+    /**
+     * Removes cached copies of other versions from {@code root}, keeping {@code current}, the
+     * {@link #KEEP_OTHER_VERSIONS} most recently used others and any used within
+     * {@link #IN_USE_GRACE_MILLIS} of {@code nowMillis}. Failures are ignored: a copy that cannot
+     * be removed now is tried again at the next load.
+     */
+    static void pruneOtherVersions(Path root, Path current, long nowMillis) {
+        List<Path> others;
+        try (Stream<Path> entries = Files.list(root)) {
+            others = entries.filter(p -> Files.isDirectory(p) && !p.equals(current))
+                    .sorted(Comparator.comparingLong(NativeLoader::lastUsedMillis).reversed())
+                    .collect(Collectors.toList());
+        } catch (IOException e) {
+            return;
+        }
+        for (Path old : others.subList(Math.min(KEEP_OTHER_VERSIONS, others.size()), others.size())) {
+            if (nowMillis - lastUsedMillis(old) >= IN_USE_GRACE_MILLIS) {
+                deleteTree(old);
+            }
+        }
+    }
+
+    private static long lastUsedMillis(Path dir) {
+        try {
+            return Files.getLastModifiedTime(dir).toMillis();
+        } catch (IOException e) {
+            return Long.MAX_VALUE; // unreadable: treat as in use, never removed
+        }
+    }
+
+    private static void deleteTree(Path dir) {
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).collect(Collectors.toList())) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            // Left for the next load to try again.
         }
     }
 }

@@ -6,17 +6,25 @@ import static org.junit.Assert.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
+import org.junit.Rule;
 import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
 
 /** The library comes out of the jar into a private, hash-named cache file. */
 public class NativeLoaderTest {
+    /** Every folder a test makes, removed after it (each cache holds a 40 MB library). */
+    @Rule
+    public TemporaryFolder tmp = new TemporaryFolder();
+
     @Test
     public void libraryIsExtractedToAPrivateHashNamedCacheFile() throws Exception {
         NativeLib.ensureLoaded();
@@ -63,7 +71,7 @@ public class NativeLoaderTest {
 
     @Test
     public void sixJvmsStartingAtOnceShareOneExtractedCopy() throws Exception {
-        Path cache = Files.createTempDirectory("brightseg-cache");
+        Path cache = tmp.newFolder("brightseg-cache").toPath();
         List<String> lines = probe(6, System.getProperty("java.class.path"), cache);
         for (String line : lines) {
             assertEquals("VERSION " + Segmenter.nativeVersion(), line);
@@ -81,15 +89,15 @@ public class NativeLoaderTest {
                 .getLocation().toURI()) + java.io.File.pathSeparator
                 + Paths.get(LoaderProbe.class.getProtectionDomain().getCodeSource()
                         .getLocation().toURI());
-        Path cache = Files.createTempDirectory("brightseg-cache");
-        Path empty = Files.createTempDirectory("no-library-here");
+        Path cache = tmp.newFolder("brightseg-cache").toPath();
+        Path empty = tmp.newFolder("no-library-here").toPath();
         String failure = probe(1, classes, cache, "-Djava.library.path=" + empty).get(0);
         assertTrue(failure, failure.startsWith("ERROR brightseg cannot load its native library"));
         assertTrue(failure, failure.contains("not in this jar"));
         assertTrue(failure, failure.contains("java.library.path (" + empty + ")"));
         assertTrue(failure, failure.contains("What to do"));
         // With the library on java.library.path it loads from there.
-        Path lib = Files.createTempDirectory("library-path");
+        Path lib = tmp.newFolder("library-path").toPath();
         Files.copy(NativeLoader.class.getResourceAsStream(NativeLoader.resourcePath()),
                 lib.resolve("libbrightseg_jni.so"));
         String loaded = probe(1, classes, cache, "-Djava.library.path=" + lib).get(0);
@@ -98,5 +106,28 @@ public class NativeLoaderTest {
         String explicit = probe(1, classes, cache,
                 "-Dbrightseg.native.library=" + lib.resolve("libbrightseg_jni.so")).get(0);
         assertEquals("VERSION " + Segmenter.nativeVersion(), explicit);
+    }
+
+    @Test
+    public void copiesOfOtherVersionsArePrunedButRecentOnesAreKept() throws Exception {
+        Path root = tmp.newFolder("native").toPath();
+        long now = System.currentTimeMillis();
+        long minute = 60_000L;
+        long day = 24 * 60 * minute;
+        String[] names = {"current", "used10min", "used20min", "used30min", "used2d", "used3d", "used10d"};
+        long[] ages = {100 * day, 10 * minute, 20 * minute, 30 * minute, 2 * day, 3 * day, 10 * day};
+        for (int i = 0; i < names.length; i++) {
+            Path dir = Files.createDirectory(root.resolve(names[i]));
+            Files.write(dir.resolve("libbrightseg_jni.so"), new byte[] {1, 2, 3});
+            Files.setLastModifiedTime(dir, FileTime.fromMillis(now - ages[i]));
+        }
+        NativeLoader.pruneOtherVersions(root, root.resolve("current"), now);
+        try (Stream<Path> left = Files.list(root)) {
+            List<String> kept = left.map(p -> p.getFileName().toString()).sorted()
+                    .collect(Collectors.toList());
+            // The current one however old, the two most recently used others, and the one
+            // used within the hour (another JVM may be starting with it).
+            assertEquals(Arrays.asList("current", "used10min", "used20min", "used30min"), kept);
+        }
     }
 }

@@ -20,10 +20,16 @@ import java.util.concurrent.Future;
 
 import org.junit.AfterClass;
 import org.junit.BeforeClass;
+import org.junit.Rule;
 import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
 
 /** Crosses the JNI boundary for real: the real native library, model and image. */
 public class SegmenterTest {
+    /** Folders the tests make, removed after each. */
+    @Rule
+    public TemporaryFolder tmp = new TemporaryFolder();
+
     private static Segmenter segmenter;
     private static TestData.Image16 image;
     private static NucleiResult reference;
@@ -300,7 +306,7 @@ public class SegmenterTest {
         } catch (FileNotFoundException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("not found"));
         }
-        Path dir = Files.createTempDirectory("corrupt-model");
+        Path dir = tmp.newFolder("corrupt-model").toPath();
         Files.write(dir.resolve("bioimageio.yaml"), "format_version: [this is: not a card".getBytes("UTF-8"));
         try {
             Segmenter.open(dir);
@@ -308,7 +314,7 @@ public class SegmenterTest {
         } catch (BrightsegException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("bioimageio.yaml"));
         }
-        Path garbageWeights = Files.createTempDirectory("garbage-weights");
+        Path garbageWeights = tmp.newFolder("garbage-weights").toPath();
         Files.copy(TestData.model().resolve("bioimageio.yaml"), garbageWeights.resolve("bioimageio.yaml"));
         Files.write(garbageWeights.resolve("weights.onnx"), new byte[] {1, 2, 3, 4, 5});
         try {

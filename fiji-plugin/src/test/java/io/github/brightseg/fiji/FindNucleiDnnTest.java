@@ -11,7 +11,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 import org.junit.BeforeClass;
+import org.junit.ClassRule;
+import org.junit.Rule;
 import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
 
 import ij.IJ;
 import ij.ImagePlus;
@@ -24,6 +27,12 @@ import ij.process.ColorProcessor;
  * {@link Brightseg#findNuclei}, with a real model and a real image.
  */
 public class FindNucleiDnnTest {
+    /** The calibrated input image's folder, removed after the class. */
+    @ClassRule
+    public static TemporaryFolder inputs = new TemporaryFolder();
+    /** Folders single tests make, removed after each. */
+    @Rule
+    public TemporaryFolder tmp = new TemporaryFolder();
     private static String model;
     private static Path image;
 
@@ -47,7 +56,7 @@ public class FindNucleiDnnTest {
         imp.getCalibration().setUnit("micron");
         imp.getCalibration().pixelWidth = 0.5;
         imp.getCalibration().pixelHeight = 0.5;
-        image = Files.createTempDirectory("brightseg-fiji").resolve("calibrated.tif");
+        image = inputs.newFolder("brightseg-fiji").toPath().resolve("calibrated.tif");
         assertTrue(new FileSaver(imp).saveAsTiff(image.toString()));
     }
 
@@ -90,7 +99,7 @@ public class FindNucleiDnnTest {
         for (int i = 0; i < 64 * 64; i++) {
             cp.set(i, (i * 7919) & 0xffffff);
         }
-        Path rgb = Files.createTempDirectory("brightseg-rgb").resolve("rgb.tif");
+        Path rgb = tmp.newFolder("brightseg-rgb").toPath().resolve("rgb.tif");
         assertTrue(new FileSaver(new ImagePlus("rgb", cp)).saveAsTiff(rgb.toString()));
         String error = Brightseg.findNuclei(rgb.toString(), "model=[" + model + "]");
         assertTrue(error, error.contains("has 3 channels"));
