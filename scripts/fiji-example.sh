@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 scripts/fetch-data.sh
-gradle --console=plain --quiet -PcargoProfile="${CARGO_PROFILE:-dev}" fijiDist
+gradle --no-daemon --console=plain --quiet -PcargoProfile="${CARGO_PROFILE:-dev}" fijiDist
 model="${BRIGHTSEG_MODEL:-$(cd ../shared/models/unet2d_nuclei_broad 2>/dev/null && pwd)}"
 [ -n "$model" ] || { echo "set BRIGHTSEG_MODEL to a model folder"; exit 2; }
 out="$(pwd)/results/fiji-example"

@@ -15,7 +15,10 @@ scripts/setup-test-env.sh
 cargo test --workspace --no-run --quiet
 status=0
 echo "== Java: JUnit tests and the Fiji plugin jar (build/fiji/Fiji.app)"
-gradle --console=plain -PcargoProfile=dev test fijiDist || status=$?
+# --no-daemon: a Gradle daemon started earlier keeps its own environment (Gradle 4.4 on JDK 17
+# cannot update it), so its cargo would see other settings (CARGO_INCREMENTAL, RUSTFLAGS) and
+# compile the workspace a second time.
+gradle --no-daemon --console=plain -PcargoProfile=dev test fijiDist || status=$?
 echo "== Rust: unit and end-to-end tests"
 cargo test --workspace --no-fail-fast || status=$?
 echo "== Fuzzing: every parser of user bytes, 60 s each (scripts/fuzz.sh; longer runs: README)"
