@@ -6,6 +6,13 @@
 # every parser that takes user bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A clean run needs about 9 GB (target/, fuzz/target/, .venv/): say so before a full disk
+# turns into compiler crashes.
+free_gb=$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')
+if [ "${free_gb:-0}" -lt 10 ]; then
+  echo "warning: only ${free_gb} GB free on $(df -P . | awk 'NR == 2 { print $6 }'); building and" \
+    "testing from a clean clone needs about 9 GB" >&2
+fi
 scripts/setup.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 scripts/fetch-data.sh
