@@ -206,6 +206,24 @@ fn merge_refuses_missing_duplicated_and_mixed_shards() {
     );
     let mixed = merge(&[s1.clone(), s2b.clone()], &out);
     assert!(String::from_utf8_lossy(&mixed.stderr).contains("mixed settings"));
+    // Asking for the model's own split depth is the same setting as leaving it to the model.
+    let same_depth = brightseg(&[
+        os("find-nuclei"),
+        plate.as_os_str(),
+        os("--model"),
+        model.as_os_str(),
+        os("--out"),
+        s1.as_os_str(),
+        os("--shard"),
+        os("1/2"),
+        os("--split-depth"),
+        os("0.5"),
+    ]);
+    assert!(
+        same_depth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&same_depth.stderr)
+    );
     // Rerunning into a folder with other settings is refused unless --overwrite.
     let rerun = brightseg(&[
         os("find-nuclei"),

@@ -26,7 +26,8 @@ pub struct Settings {
     pub pixel_size_um: Option<f64>,
     /// Touching nuclei split.
     pub split: bool,
-    /// Split depth asked for, pixels (none: the model's default).
+    /// Split depth in the model's pixels: the one asked for, else the model's (none: a record
+    /// older than model-chosen depths).
     pub split_depth_px: Option<f32>,
     /// Refinement of the mask asked for (none given: the model's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,10 +129,21 @@ impl BatchRecord {
     }
 
     /// Refuses to continue in `dir` when finished outputs there were made with other settings.
-    pub fn check_compatible(&self, dir: &Path, overwrite: bool) -> Result<()> {
-        let Some(previous) = BatchRecord::read(dir)? else {
+    /// `model_split_depth_px` is the model's own split depth, which a record that left the depth
+    /// to the model (no number) was made with.
+    pub fn check_compatible(
+        &self,
+        dir: &Path,
+        overwrite: bool,
+        model_split_depth_px: f32,
+    ) -> Result<()> {
+        let Some(mut previous) = BatchRecord::read(dir)? else {
             return Ok(());
         };
+        previous
+            .settings
+            .split_depth_px
+            .get_or_insert(model_split_depth_px);
         let diff = previous.settings.differences(&self.settings);
         if !diff.is_empty() && !overwrite && holds_finished_images(dir) {
             bail!(
@@ -188,24 +200,48 @@ mod tests {
             Some(record.clone())
         );
         record
-            .check_compatible(dir.path(), false)
+            .check_compatible(dir.path(), false, 0.5)
             .expect("same settings");
         let mut other = record.clone();
         other.settings.threshold = Some(0.9);
         other
-            .check_compatible(dir.path(), false)
+            .check_compatible(dir.path(), false, 0.5)
             .expect("no finished image yet: nothing to protect");
         std::fs::write(dir.path().join("b_summary.csv"), "").expect("finished image");
         other.settings.threshold = Some(0.6);
         other.settings.min_size_um2 = Some(20.0);
         let err = other
-            .check_compatible(dir.path(), false)
+            .check_compatible(dir.path(), false, 0.5)
             .expect_err("differs");
         let msg = format!("{err}");
         assert!(msg.contains("threshold: 0.5 → 0.6"), "{msg}");
         assert!(msg.contains("min size: model default → 20"), "{msg}");
         other
-            .check_compatible(dir.path(), true)
+            .check_compatible(dir.path(), true, 0.5)
             .expect("overwrite allows it");
+    }
+
+    #[test]
+    fn a_record_that_left_the_split_depth_to_the_model_was_made_with_the_models() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut left_to_model = settings();
+        left_to_model.split_depth_px = None;
+        let old = BatchRecord {
+            brightseg_version: "0.1.0".into(),
+            settings: left_to_model,
+            shard: None,
+            all_inputs: vec!["b.tif".into()],
+            inputs: vec!["b.tif".into()],
+        };
+        old.write(dir.path()).expect("write");
+        std::fs::write(dir.path().join("b_summary.csv"), "").expect("finished image");
+        let mut now = old.clone();
+        now.settings.split_depth_px = Some(2.0);
+        now.check_compatible(dir.path(), false, 2.0)
+            .expect("the model's depth is 2: the same setting");
+        let err = now
+            .check_compatible(dir.path(), false, 0.5)
+            .expect_err("made with the model's 0.5");
+        assert!(format!("{err}").contains("split depth: 0.5 → 2"), "{err}");
     }
 }

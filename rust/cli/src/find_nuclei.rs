@@ -268,7 +268,11 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
             channel: args.channel.clone(),
             pixel_size_um: args.pixel_size,
             split: !args.no_split,
-            split_depth_px: args.split_depth,
+            // The depth the outputs are made with: asking for the model's own is no change.
+            split_depth_px: Some(
+                args.split_depth
+                    .unwrap_or(model.card().defaults.split_depth_px),
+            ),
             refine: args.refine.map(|r| r.to_string()),
             exclude_artifacts: artifact_model.as_ref().map(|m| m.card().name.clone()),
         },
@@ -276,7 +280,11 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
         all_inputs,
         inputs: inputs.clone(),
     };
-    record.check_compatible(&args.out, args.overwrite)?;
+    record.check_compatible(
+        &args.out,
+        args.overwrite,
+        model.card().defaults.split_depth_px,
+    )?;
     record.write(&args.out)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
