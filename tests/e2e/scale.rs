@@ -206,37 +206,30 @@ fn merge_refuses_missing_duplicated_and_mixed_shards() {
     );
     let mixed = merge(&[s1.clone(), s2b.clone()], &out);
     assert!(String::from_utf8_lossy(&mixed.stderr).contains("mixed settings"));
+    // Rerunning shard 1 into its folder with one setting given.
+    let rerun_s1 = |setting: &str, value: &str| {
+        brightseg(&[
+            os("find-nuclei"),
+            plate.as_os_str(),
+            os("--model"),
+            model.as_os_str(),
+            os("--out"),
+            s1.as_os_str(),
+            os("--shard"),
+            os("1/2"),
+            os(setting),
+            os(value),
+        ])
+    };
     // Asking for the model's own split depth is the same setting as leaving it to the model.
-    let same_depth = brightseg(&[
-        os("find-nuclei"),
-        plate.as_os_str(),
-        os("--model"),
-        model.as_os_str(),
-        os("--out"),
-        s1.as_os_str(),
-        os("--shard"),
-        os("1/2"),
-        os("--split-depth"),
-        os("0.5"),
-    ]);
+    let same_depth = rerun_s1("--split-depth", "0.5");
     assert!(
         same_depth.status.success(),
         "{}",
         String::from_utf8_lossy(&same_depth.stderr)
     );
     // Rerunning into a folder with other settings is refused unless --overwrite.
-    let rerun = brightseg(&[
-        os("find-nuclei"),
-        plate.as_os_str(),
-        os("--model"),
-        model.as_os_str(),
-        os("--out"),
-        s1.as_os_str(),
-        os("--shard"),
-        os("1/2"),
-        os("--min-size"),
-        os("30"),
-    ]);
+    let rerun = rerun_s1("--min-size", "30");
     assert_eq!(rerun.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&rerun.stderr).contains("other settings"));
     assert!(merge(&[s1, s2], &out).status.success());
