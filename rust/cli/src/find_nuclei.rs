@@ -259,6 +259,7 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
         model.card().name,
         model.backend_description()
     );
+    let model_split_depth_px = model.card().defaults.split_depth_px;
     let record = BatchRecord {
         brightseg_version: env!("CARGO_PKG_VERSION").to_owned(),
         settings: Settings {
@@ -269,10 +270,7 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
             pixel_size_um: args.pixel_size,
             split: !args.no_split,
             // The depth the outputs are made with: asking for the model's own is no change.
-            split_depth_px: Some(
-                args.split_depth
-                    .unwrap_or(model.card().defaults.split_depth_px),
-            ),
+            split_depth_px: Some(args.split_depth.unwrap_or(model_split_depth_px)),
             refine: args.refine.map(|r| r.to_string()),
             exclude_artifacts: artifact_model.as_ref().map(|m| m.card().name.clone()),
         },
@@ -280,11 +278,7 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
         all_inputs,
         inputs: inputs.clone(),
     };
-    record.check_compatible(
-        &args.out,
-        args.overwrite,
-        model.card().defaults.split_depth_px,
-    )?;
+    record.check_compatible(&args.out, args.overwrite, model_split_depth_px)?;
     record.write(&args.out)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))

@@ -144,6 +144,12 @@ impl Plane {
     }
 }
 
+/// Whether two pixel sizes (µm) differ by more than 1 %, so that an image at one must be
+/// resampled (or refused) for a model at the other.
+pub fn pixel_sizes_differ(a: f64, b: f64) -> bool {
+    (a / b - 1.0).abs() > 0.01
+}
+
 /// Physical size of a pixel. `None` when the file does not say (uncalibrated).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Calibration {

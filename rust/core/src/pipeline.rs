@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::backend::{open_backend, Backend, BackendOptions};
 use crate::budget::{self, MemoryBudget};
 use crate::error::{Error, Result};
-use crate::image::{Calibration, PixelData, Plane};
+use crate::image::{pixel_sizes_differ, Calibration, PixelData, Plane};
 use crate::measure::{measure_objects, ObjectMeasurement, PopulationStats};
 use crate::model::ModelCard;
 use crate::normalize::Normalizer;
@@ -446,8 +446,7 @@ impl Resolved {
             log::info!("image is not calibrated: assuming 1 µm per pixel for sizes and positions");
         }
         let resample_to_um = card.pixel_size_um.filter(|&model_px| {
-            calibrated
-                && (((pw / model_px) - 1.0).abs() > 0.01 || (ph / model_px - 1.0).abs() > 0.01)
+            calibrated && (pixel_sizes_differ(pw, model_px) || pixel_sizes_differ(ph, model_px))
         });
         // The card's depth is in the model's pixels; the objects are found at the image's.
         let split_depth_px = params.split_depth_px.unwrap_or_else(|| {

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use brightseg::image::Image;
+use brightseg::image::{pixel_sizes_differ, Image};
 use brightseg::io::read_image;
 use brightseg::objects::{relabel_and_filter, Labels};
 use brightseg::{Error, Result};
@@ -129,12 +129,6 @@ pub struct Field {
     pub truth: Option<Labels>,
     /// Pixel size in µm (None: the file has no calibration and none was given).
     pub pixel_um: Option<f64>,
-}
-
-/// Whether two pixel sizes (µm) differ by more than 1 %, so that images at one must be
-/// resampled (or refused) for a model at the other.
-pub fn pixel_sizes_differ(a: f64, b: f64) -> bool {
-    (a / b - 1.0).abs() > 0.01
 }
 
 impl Field {

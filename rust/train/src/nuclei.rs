@@ -11,10 +11,11 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use brightseg::image::pixel_sizes_differ;
 use brightseg::{Error, Result};
 
 use crate::data::{normalize, Sample};
-use crate::dataset::{pixel_sizes_differ, Field};
+use crate::dataset::Field;
 use crate::export::{write_trained_model, ModelInfo};
 use crate::register::{measure_shift, translate};
 use crate::targets::{nucleus_targets, TargetParams};
