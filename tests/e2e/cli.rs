@@ -336,11 +336,7 @@ fn a_models_split_depth_is_the_default_and_scales_with_resampling() {
             model.as_os_str(),
         ];
         args.extend(extra.iter().map(|s| os(s)));
-        let text = brightseg_ok(&args);
-        text.lines()
-            .find(|l| l.starts_with("total"))
-            .unwrap_or_else(|| panic!("no total line:\n{text}"))
-            .to_owned()
+        evaluate_total(&args)
     };
     let shipped = repo_root().join("models/nuclei-brightfield");
     // At the model's own pixel size the card's depth is used as it is.

@@ -442,7 +442,7 @@ fn colour_coded_masks_train_and_score_a_model_with_its_own_split_depth() {
     );
     let card = std::fs::read_to_string(folder.join("bioimageio.yaml")).expect("card");
     assert!(card.contains(&format!("split_depth_px: {depth}")), "{card}");
-    let scores = brightseg_ok(&[
+    let total_line = evaluate_total(&[
         os("evaluate"),
         image.as_os_str(),
         os("--truth"),
@@ -452,15 +452,10 @@ fn colour_coded_masks_train_and_score_a_model_with_its_own_split_depth() {
         os("--model"),
         folder.as_os_str(),
     ]);
-    let total: Vec<&str> = scores
-        .lines()
-        .find(|l| l.starts_with("total"))
-        .unwrap_or_else(|| panic!("{scores}"))
-        .split_whitespace()
-        .collect();
+    let total: Vec<&str> = total_line.split_whitespace().collect();
     // The mask holds 181 colours besides black (numpy: 182 distinct RGBA values): each colour
     // is one nucleus.
-    assert_eq!(total[total.len() - 2], "181", "{scores}");
+    assert_eq!(total[total.len() - 2], "181", "{total_line}");
 }
 
 /// A stain saved in files of its own (one file per channel, as screening systems export
@@ -536,15 +531,7 @@ fn a_stain_in_files_of_its_own_trains_like_a_stain_channel() {
     assert_eq!(losses(&by_files), losses(&by_channel));
 
     // evaluate scores against a stain in files of its own as against the stain channel.
-    let total = |args: &[&std::ffi::OsStr]| {
-        let out = brightseg_ok(args);
-        let line = out
-            .lines()
-            .find(|l| l.starts_with("total"))
-            .map(String::from);
-        line.unwrap_or_else(|| panic!("no total in {out}"))
-    };
-    let by_channel = total(&[
+    let by_channel = evaluate_total(&[
         os("evaluate"),
         path.as_os_str(),
         os("--model"),
@@ -558,7 +545,7 @@ fn a_stain_in_files_of_its_own_trains_like_a_stain_channel() {
         os("--truth-from-fluorescence"),
         os("H3342"),
     ]);
-    let by_files = total(&[
+    let by_files = evaluate_total(&[
         os("evaluate"),
         brightfield.as_os_str(),
         os("--model"),

@@ -176,6 +176,15 @@ pub fn brightseg_ok(args: &[&OsStr]) -> String {
     stdout
 }
 
+/// Runs `brightseg evaluate` with `args` (which must succeed) and returns its `total` line.
+pub fn evaluate_total(args: &[&OsStr]) -> String {
+    let out = brightseg_ok(args);
+    out.lines()
+        .find(|l| l.starts_with("total"))
+        .map(String::from)
+        .unwrap_or_else(|| panic!("no total line in:\n{out}"))
+}
+
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
