@@ -1,6 +1,6 @@
 //! Segmentation quality on real fluorescence nuclei with ground-truth instance masks.
 
-use brightseg::metrics::match_objects;
+use brightseg::metrics::{match_objects, Coverage};
 use brightseg::objects::Labels;
 use brightseg::pipeline::{find_nuclei, Model, NucleiParams};
 
@@ -40,7 +40,7 @@ fn unet2d_nuclei_broad_on_stardist_img2d_reaches_object_f1() {
         &|_| {},
     )
     .expect("find nuclei");
-    let m = match_objects(&r.labels, &truth, 0.5);
+    let m = match_objects(&r.labels, &truth, Coverage::Complete, 0.5);
     println!(
         "stardist img2d: {} found, {} true; precision {:.3} recall {:.3} F1 {:.3}",
         r.found.stats.count,

@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use brightseg_train::filters::{gaussian, median, top_hat, FloatPlane, MEDIAN_LEVELS};
+use brightseg_train::data::FloatPlane;
+use brightseg_train::targets::filters::{gaussian, median, top_hat, MEDIAN_LEVELS};
 use brightseg_train::threshold::ThresholdMethod;
 
 use crate::util::*;
@@ -213,7 +214,8 @@ fn model_forward_matches(folder: &Path, py: &Path) {
     let input: Vec<f32> = (0..w * h)
         .map(|i| ((i * 53) % 97) as f32 / 60.0 - 0.4)
         .collect();
-    let ours = brightseg_train::trainer::predict(&net, &FloatPlane::new(w, h, input.clone()));
+    let ours =
+        brightseg_train::tasks::segmentation::predict(&net, &FloatPlane::new(w, h, input.clone()));
     let model = brightseg::pipeline::Model::load(folder).expect("core loads the model");
     let tract = model.run_tile(&input, h, w).expect("tract runs it");
     assert!(max_abs_diff(&ours, &tract) < 1e-4, "tract differs");
@@ -465,7 +467,7 @@ fn colour_coded_masks_train_and_score_a_model_with_its_own_split_depth() {
 fn a_stain_in_files_of_its_own_trains_like_a_stain_channel() {
     use brightseg::image::Calibration;
     use brightseg::io::{write_tiff, OutputPlane};
-    use brightseg_train::dataset::{load_fields, FieldSpec};
+    use brightseg_train::data::fields::{load_fields, FieldSpec};
     let Some(path) = data(SCRATCH) else {
         return;
     };

@@ -67,7 +67,14 @@ pub struct TrainClassifierArgs {
     /// Seed of the weights, the split and the sampling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output folder (classifier.bpk, classifier.json, validation.csv).
+    /// Stop after this long (e.g. 20m), keeping the best epoch.
+    #[arg(long = "time-budget", value_name = "DURATION")]
+    pub time_budget: Option<String>,
+    /// Worker threads [default: all cores].
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Output folder (classifier.bpk, classifier.json, validation.csv; checkpoints in
+    /// .checkpoints/, from which a killed run, started again, resumes).
     #[arg(long, short)]
     pub out: PathBuf,
 }

@@ -7,21 +7,22 @@ use anyhow::{bail, Context, Result};
 
 use brightseg::image::Calibration;
 use brightseg::io::{read_image, write_png_rgb, write_tiff, OutputPlane};
-use brightseg::metrics::{match_objects, ObjectMatch};
+use brightseg::metrics::{match_objects, Coverage, ObjectMatch};
 use brightseg::objects::{label_components, Labels};
-use brightseg_train::artifacts::classifier::{
-    load_classifier, probabilities, save_classifier, train_classifier, ClassifierConfig,
-    LabelledImage,
-};
 use brightseg_train::artifacts::pseudo::{select_pseudo_mask, Refinement, THRESHOLDS};
 use brightseg_train::artifacts::scorecam::{plain_cam, score_cam, Masking};
 use brightseg_train::artifacts::synth::{synthesize, SynthConfig};
 use brightseg_train::artifacts::train::{split_by_class, train_artifacts, ArtifactTraining};
-use brightseg_train::data::{normalize, normalize_with, ARTIFACT_NORMALIZATION};
-use brightseg_train::dataset::load_fields;
-use brightseg_train::filters::FloatPlane;
-use brightseg_train::trainer::{Progress, TrainConfig};
-use brightseg_train::unet::Architecture;
+use brightseg_train::data::fields::load_fields;
+use brightseg_train::data::samples::ARTIFACT_NORMALIZATION;
+use brightseg_train::data::{normalize, normalize_with, FloatPlane};
+use brightseg_train::fit::{CheckpointDir, FitConfig, FitOptions, Progress};
+use brightseg_train::nets::Architecture;
+use brightseg_train::tasks::classification::{
+    load_classifier, probabilities, save_classifier, train_classifier, ClassifierCard,
+    ClassifierConfig, LabelledImage,
+};
+use brightseg_train::tasks::segmentation::{ObjectScoring, TrainConfig};
 
 use crate::artifact_args::{CamArgs, SynthArtifactsArgs, TrainArtifactsArgs, TrainClassifierArgs};
 use crate::train_cmd::{field_spec, stem};
@@ -232,17 +233,37 @@ pub fn train_classifier_cmd(args: &TrainClassifierArgs) -> Result<()> {
         train.iter().filter(|t| t.artifact).count(),
         val.len()
     );
-    let mut progress = |e: &brightseg_train::artifacts::classifier::ClassifierEpoch| {
-        eprintln!(
-            "epoch {:>3}: loss {:.4}, validation loss {:.4}, accuracy {:.3}",
-            e.epoch, e.train_loss, e.val_loss, e.val_accuracy
-        );
+    let mut progress = |p: Progress<'_>| {
+        if let Progress::Epoch { record, .. } = p {
+            eprintln!(
+                "epoch {:>3}: loss {:.4}, validation loss {:.4}, accuracy {:.3}",
+                record.epoch, record.train_loss, record.val_loss, record.val_score
+            );
+        }
         true
     };
-    let outcome = train_classifier(&train, &val, &config, &mut progress)?;
+    // Checkpoints beside the classifier: a killed run, started again, resumes.
+    let options = FitOptions {
+        checkpoints: CheckpointDir(args.out.join(".checkpoints")),
+        start_from: None,
+        time_budget: args
+            .time_budget
+            .as_deref()
+            .map(crate::train_cmd::parse_duration)
+            .transpose()?,
+        threads: args.jobs.unwrap_or(0),
+    };
+    let outcome = train_classifier(&train, &val, &config, &options, &mut progress)?;
+    if outcome.history.is_empty() {
+        bail!(
+            "the time budget ran out before the first epoch finished: no classifier was written \
+             to {}",
+            args.out.display()
+        );
+    }
     save_classifier(
         &outcome.model,
-        &outcome.card(&config, train[0].image.width),
+        &ClassifierCard::new(&outcome, &config, train[0].image.width),
         &args.out,
     )?;
     let val_images: Vec<&FloatPlane> = val.iter().map(|v| &v.image).collect();
@@ -257,7 +278,7 @@ pub fn train_classifier_cmd(args: &TrainClassifierArgs) -> Result<()> {
     println!(
         "classifier written to {}: validation accuracy {:.3} ({} tiles) at epoch {}",
         args.out.display(),
-        outcome.val_accuracy,
+        outcome.best_score,
         val.len(),
         outcome.best_epoch
     );
@@ -297,7 +318,7 @@ impl MaskScore {
         }
         let binary: Vec<bool> = mask.iter().map(|&m| m > 0).collect();
         let objects = label_components(&binary, truth.width, truth.height, true);
-        let m = match_objects(&objects, truth, 0.5);
+        let m = match_objects(&objects, truth, Coverage::Complete, 0.5);
         self.tp += m.true_positives;
         self.fp += m.false_positives;
         self.fn_ += m.false_negatives;
@@ -512,13 +533,18 @@ pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
         architecture,
         patch: args.patch,
         batch: args.batch,
-        steps_per_epoch: args.steps,
-        max_epochs: args.epochs,
-        patience: args.patience,
-        seed: args.seed,
-        pixel_um,
-        min_area_um2: args.min_size,
-        split_objects: false,
+        fit: FitConfig {
+            steps_per_epoch: args.steps,
+            max_epochs: args.epochs,
+            patience: args.patience,
+            seed: args.seed,
+            ..FitConfig::default()
+        },
+        scoring: ObjectScoring {
+            pixel_um,
+            min_area_um2: args.min_size,
+            split_objects: false,
+        },
         ..TrainConfig::default()
     };
     unet.validate()?;
@@ -561,15 +587,15 @@ pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
         files.len()
     );
     let mut progress = |p: Progress<'_>| {
-        if let Progress::Epoch { record, best_f1 } = p {
+        if let Progress::Epoch { record, best_score } = p {
             eprintln!(
                 "epoch {:>3}: train loss {:.4}, validation loss {:.4}, F1 vs pseudo-masks {:.3} \
                  (best {:.3}), {:.0} s",
                 record.epoch,
                 record.train_loss,
                 record.val_loss,
-                record.val_f1,
-                best_f1,
+                record.val_score,
+                best_score,
                 record.seconds
             );
         }

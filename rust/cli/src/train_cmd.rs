@@ -10,17 +10,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 use brightseg::backend::{BackendChoice, BackendOptions};
 use brightseg::image::{Calibration, PixelData, Plane};
 use brightseg::io::{write_png_rgb, write_tiff, OutputPlane};
-use brightseg::metrics::{match_objects, ObjectMatch, PixelScores};
+use brightseg::metrics::{match_objects, Coverage, ObjectMatch, PixelScores};
 use brightseg::objects::Labels;
 use brightseg::pipeline::Model;
 use brightseg::pipeline::{find_nuclei, NucleiParams};
 use brightseg::render::overlay_rgb;
-use brightseg_train::dataset::{load_fields, Field, FieldSpec, Frames, Region};
+use brightseg_train::data::fields::{load_fields, Field, FieldSpec, Frames, Region};
+use brightseg_train::fit::{FitConfig, Progress};
+use brightseg_train::nets::Architecture;
 use brightseg_train::nuclei::{train_nuclei, NucleiTraining, Selection};
-use brightseg_train::register::{measure_shift, translate};
+use brightseg_train::targets::register::{measure_shift, translate};
 use brightseg_train::targets::{nucleus_targets, TargetParams};
-use brightseg_train::trainer::{default_learning_rate, Progress, TrainConfig};
-use brightseg_train::unet::Architecture;
+use brightseg_train::tasks::segmentation::{default_learning_rate, TrainConfig};
 
 use crate::train_args::{
     EvaluateArgs, SelectionArgs, TargetArgs, TargetsArgs, TrainCommand, TrainNucleiArgs,
@@ -162,7 +163,7 @@ pub fn targets(args: &TargetsArgs) -> Result<()> {
         let f1 = field
             .truth
             .as_ref()
-            .map(|truth| match_objects(&t.labels, truth, 0.5).f1);
+            .map(|truth| match_objects(&t.labels, truth, Coverage::Complete, 0.5).f1);
         if let Some(f) = f1 {
             f1s.push(f);
         }
@@ -267,13 +268,16 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         architecture: arch,
         patch: args.patch,
         batch: args.batch,
-        steps_per_epoch: args.steps,
-        max_epochs: args.epochs,
-        patience: args.patience,
-        learning_rate: args
-            .learning_rate
-            .unwrap_or_else(|| default_learning_rate(args.from.is_some())),
-        seed: args.seed,
+        fit: FitConfig {
+            steps_per_epoch: args.steps,
+            max_epochs: args.epochs,
+            patience: args.patience,
+            learning_rate: args
+                .learning_rate
+                .unwrap_or_else(|| default_learning_rate(args.from.is_some())),
+            seed: args.seed,
+            ..FitConfig::default()
+        },
         ..TrainConfig::default()
     };
     config.validate()?;
@@ -385,7 +389,7 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new((config.max_epochs * config.steps_per_epoch) as u64)
+        ProgressBar::new((config.fit.max_epochs * config.fit.steps_per_epoch) as u64)
     };
     bar.set_style(
         ProgressStyle::with_template("{bar:30} epoch {prefix} · {elapsed}/{duration} · {msg}")
@@ -405,20 +409,20 @@ fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
                 }
             }
             Progress::Step { epoch, step, loss } => {
-                bar.set_position(((epoch - 1) * config.steps_per_epoch + step) as u64);
+                bar.set_position(((epoch - 1) * config.fit.steps_per_epoch + step) as u64);
                 bar.set_prefix(epoch.to_string());
                 bar.set_message(format!("loss {loss:.3} · best validation F1 {best:.3}"));
             }
-            Progress::Epoch { record, best_f1 } => {
-                best = best_f1;
+            Progress::Epoch { record, best_score } => {
+                best = best_score;
                 let line = format!(
                     "epoch {:>3}: train loss {:.4}, validation loss {:.4}, F1 {:.3} (best {:.3}), \
                      lr {:.2e}, {:.0} s",
                     record.epoch,
                     record.train_loss,
                     record.val_loss,
-                    record.val_f1,
-                    best_f1,
+                    record.val_score,
+                    best_score,
                     record.learning_rate,
                     record.seconds
                 );
@@ -552,7 +556,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
             result.labels.data.iter().map(|&l| l != 0),
             truth.data.iter().map(|&l| l != 0),
         );
-        let m = match_objects(&result.labels, &truth, 0.5);
+        let m = match_objects(&result.labels, &truth, Coverage::Complete, 0.5);
         all.push(Scores {
             name: field.name.clone(),
             pixels,

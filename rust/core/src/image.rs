@@ -150,6 +150,12 @@ pub fn pixel_sizes_differ(a: f64, b: f64) -> bool {
     (a / b - 1.0).abs() > 0.01
 }
 
+/// An area in µm² as a number of pixels of `pixel_width_um × pixel_height_um`: the one
+/// conversion of minimum object sizes, used by inference, target making and training alike.
+pub fn area_in_pixels(area_um2: f64, pixel_width_um: f64, pixel_height_um: f64) -> f64 {
+    area_um2 / (pixel_width_um * pixel_height_um)
+}
+
 /// Physical size of a pixel. `None` when the file does not say (uncalibrated).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Calibration {

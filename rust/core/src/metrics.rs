@@ -21,14 +21,49 @@ pub struct ObjectMatch {
     pub f1: f64,
 }
 
+/// How much of an image its ground truth covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage<'a> {
+    /// Every object in the image is labelled: a predicted object that matches none is a false
+    /// positive wherever it is.
+    Complete,
+    /// Only some objects are labelled. `known` (one flag per pixel) is true where the labels can
+    /// be trusted: the labelled objects and any background marked as such. A predicted object
+    /// that matches no labelled object counts as a false positive only when at least half of
+    /// its pixels are known; elsewhere it may be a nucleus nobody outlined, and is left out of
+    /// the score. Missed labelled objects are false negatives as always.
+    Known(&'a [bool]),
+}
+
 /// Matches objects of `predicted` to `truth` (same size): a pair matches when its intersection
-/// over union exceeds `iou` (≥ 0.5 makes matches unique).
-pub fn match_objects(predicted: &Labels, truth: &Labels, iou: f64) -> ObjectMatch {
+/// over union exceeds `iou` (≥ 0.5 makes matches unique). With incomplete labels (see
+/// [`Coverage`]), unmatched predictions are scored only where the labels are known. The one
+/// object metric of brightseg: `evaluate`, training's model selection and the tests use it.
+///
+/// # Panics
+/// When `coverage` holds a mask of another size than the images (a programming error).
+pub fn match_objects(
+    predicted: &Labels,
+    truth: &Labels,
+    coverage: Coverage<'_>,
+    iou: f64,
+) -> ObjectMatch {
     let mut area_p = vec![0u64; predicted.count + 1];
+    let mut known_p = vec![0u64; predicted.count + 1];
     let mut area_t = HashMap::<u32, u64>::new();
     let mut overlap = HashMap::<(u32, u32), u64>::new();
-    for (&p, &t) in predicted.data.iter().zip(&truth.data) {
+    let known = match coverage {
+        Coverage::Complete => None,
+        Coverage::Known(mask) => {
+            assert_eq!(mask.len(), predicted.data.len(), "coverage mask size");
+            Some(mask)
+        }
+    };
+    for (i, (&p, &t)) in predicted.data.iter().zip(&truth.data).enumerate() {
         area_p[p as usize] += 1;
+        if known.is_none_or(|k| k[i]) {
+            known_p[p as usize] += 1;
+        }
         if t != 0 {
             *area_t.entry(t).or_default() += 1;
         }
@@ -36,15 +71,19 @@ pub fn match_objects(predicted: &Labels, truth: &Labels, iou: f64) -> ObjectMatc
             *overlap.entry((p, t)).or_default() += 1;
         }
     }
-    let tp = overlap
-        .iter()
-        .filter(|(&(p, t), &inter)| {
-            let union = area_p[p as usize] + area_t[&t] - inter;
-            inter as f64 / union as f64 > iou
-        })
+    let mut matched = vec![false; predicted.count + 1];
+    for (&(p, t), &inter) in &overlap {
+        let union = area_p[p as usize] + area_t[&t] - inter;
+        if inter as f64 / union as f64 > iou {
+            matched[p as usize] = true;
+        }
+    }
+    let tp = matched.iter().filter(|&&m| m).count();
+    // Unmatched predictions, each counted where at least half of it lies in known pixels.
+    let fp = (1..area_p.len())
+        .filter(|&p| area_p[p] > 0 && !matched[p] && 2 * known_p[p] >= area_p[p])
         .count();
-    let n_pred = area_p.iter().skip(1).filter(|&&a| a > 0).count();
-    ObjectMatch::from_counts(tp, n_pred - tp, area_t.len() - tp)
+    ObjectMatch::from_counts(tp, fp, area_t.len() - tp)
 }
 
 impl ObjectMatch {
@@ -160,12 +199,64 @@ mod tests {
             data: vec![1, 1, 2, 0, 1, 0, 2, 0],
             count: 2,
         };
-        let m = match_objects(&pred, &truth, 0.5);
+        let m = match_objects(&pred, &truth, Coverage::Complete, 0.5);
         assert_eq!(
             (m.true_positives, m.false_positives, m.false_negatives),
             (1, 1, 1)
         );
         assert_eq!(m.f1, 0.5);
+    }
+
+    /// Labels drawn for the left half only: a prediction in the unlabelled right half is no
+    /// false positive, one in the labelled background is, and misses still count.
+    #[test]
+    fn incomplete_labels_score_predictions_only_where_labels_are_known() {
+        // 6 × 2: truth object 1 at x 0..2; x 0..3 known (labelled or marked background).
+        let truth = Labels {
+            width: 6,
+            height: 2,
+            data: vec![1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0],
+            count: 1,
+        };
+        let known: Vec<bool> = (0..12).map(|i| i % 6 < 3).collect();
+        // Prediction 1 matches, 2 lies in the unknown half (an unlabelled nucleus, perhaps).
+        let pred = Labels {
+            width: 6,
+            height: 2,
+            data: vec![1, 1, 0, 0, 2, 2, 1, 1, 0, 0, 2, 2],
+            count: 2,
+        };
+        let complete = match_objects(&pred, &truth, Coverage::Complete, 0.5);
+        let partial = match_objects(&pred, &truth, Coverage::Known(&known), 0.5);
+        assert_eq!(complete.false_positives, 1);
+        assert_eq!(
+            (
+                partial.true_positives,
+                partial.false_positives,
+                partial.false_negatives
+            ),
+            (1, 0, 0)
+        );
+        assert_eq!(partial.f1, 1.0);
+        // An object mostly (2 of 3 pixels) in known background is a false positive; the truth
+        // object, not predicted, is missed.
+        let pred = Labels {
+            width: 6,
+            height: 2,
+            data: vec![0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0],
+            count: 1,
+        };
+        let m = match_objects(&pred, &truth, Coverage::Known(&known), 0.5);
+        assert_eq!(
+            (m.true_positives, m.false_positives, m.false_negatives),
+            (0, 1, 1)
+        );
+        // With every pixel known the score is the complete one.
+        let all = vec![true; 12];
+        assert_eq!(
+            match_objects(&pred, &truth, Coverage::Known(&all), 0.5),
+            match_objects(&pred, &truth, Coverage::Complete, 0.5)
+        );
     }
 
     #[test]

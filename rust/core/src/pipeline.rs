@@ -461,7 +461,7 @@ impl Resolved {
             calibrated,
             objects: ObjectParams {
                 threshold,
-                min_area_px: min_size_um2 / (pw * ph),
+                min_area_px: crate::image::area_in_pixels(min_size_um2, pw, ph),
                 split: params.split,
                 split_depth_px,
                 fill_holes: true,

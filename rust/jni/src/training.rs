@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use brightseg_train::dataset::Field;
-use brightseg_train::filters::FloatPlane;
+use brightseg_train::data::fields::Field;
+use brightseg_train::data::FloatPlane;
+use brightseg_train::fit::{FitConfig, Progress, StopReason};
+use brightseg_train::nets::Architecture;
 use brightseg_train::nuclei::{train_nuclei, NucleiTraining, TrainingReport};
 use brightseg_train::targets::TargetParams;
-use brightseg_train::trainer::{default_learning_rate, Progress, StopReason, TrainConfig};
-use brightseg_train::unet::Architecture;
+use brightseg_train::tasks::segmentation::{default_learning_rate, ObjectScoring, TrainConfig};
 use jni::objects::{JFloatArray, JObject};
 use jni::{jni_sig, jni_str, Env, JValue};
 
@@ -113,22 +114,28 @@ impl TrainingSettings {
                     .into(),
             ));
         }
-        let min_size_um2: f64 = number(&map, "min_size_um2", defaults.min_area_um2)?;
+        let min_size_um2: f64 = number(&map, "min_size_um2", defaults.scoring.min_area_um2)?;
         let config = TrainConfig {
             architecture,
             patch: number(&map, "patch", defaults.patch)?,
             batch: number(&map, "batch", defaults.batch)?,
-            steps_per_epoch: number(&map, "steps", defaults.steps_per_epoch)?,
-            max_epochs: number(&map, "epochs", defaults.max_epochs)?,
-            patience: number(&map, "patience", defaults.patience)?,
-            learning_rate: number(
-                &map,
-                "learning_rate",
-                default_learning_rate(text_of("from").is_some_and(|f| !f.is_empty())),
-            )?,
-            seed: number(&map, "seed", defaults.seed)?,
-            pixel_um,
-            min_area_um2: min_size_um2,
+            fit: FitConfig {
+                steps_per_epoch: number(&map, "steps", defaults.fit.steps_per_epoch)?,
+                max_epochs: number(&map, "epochs", defaults.fit.max_epochs)?,
+                patience: number(&map, "patience", defaults.fit.patience)?,
+                learning_rate: number(
+                    &map,
+                    "learning_rate",
+                    default_learning_rate(text_of("from").is_some_and(|f| !f.is_empty())),
+                )?,
+                seed: number(&map, "seed", defaults.fit.seed)?,
+                ..defaults.fit.clone()
+            },
+            scoring: ObjectScoring {
+                pixel_um,
+                min_area_um2: min_size_um2,
+                ..defaults.scoring.clone()
+            },
             ..defaults
         };
         config.validate()?;
@@ -308,7 +315,7 @@ fn forward(
                 &[
                     int(epoch),
                     int(step),
-                    int(config.steps_per_epoch),
+                    int(config.fit.steps_per_epoch),
                     JValue::Double(loss),
                 ],
             )?;
@@ -327,7 +334,7 @@ fn forward(
                 jni_sig!("(IIDDDDD)V"),
                 &[
                     int(epoch),
-                    int(config.max_epochs),
+                    int(config.fit.max_epochs),
                     JValue::Double(train_loss),
                     JValue::Double(val_loss),
                     JValue::Double(val_f1),
@@ -361,12 +368,12 @@ pub fn run(
                 let report = match p {
                     Progress::Preparing { done, total } => Report::Preparing { done, total },
                     Progress::Step { epoch, step, loss } => Report::Step { epoch, step, loss },
-                    Progress::Epoch { record, best_f1 } => Report::Epoch {
+                    Progress::Epoch { record, best_score } => Report::Epoch {
                         epoch: record.epoch,
                         train_loss: record.train_loss,
                         val_loss: record.val_loss,
-                        val_f1: record.val_f1,
-                        best_f1,
+                        val_f1: record.val_score,
+                        best_f1: best_score,
                         seconds: record.seconds,
                     },
                 };
@@ -428,7 +435,7 @@ pub fn read_planes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brightseg_train::trainer::FINE_TUNING_LEARNING_RATE;
+    use brightseg_train::tasks::segmentation::FINE_TUNING_LEARNING_RATE;
 
     const MINIMAL: &str = "name=my-model\nout=/tmp/models/my-model\npixel_um=0.65\n";
 
@@ -438,15 +445,15 @@ mod tests {
         assert_eq!(s.request.name, "my-model");
         assert_eq!(s.request.config.architecture, Architecture::TINY);
         assert_eq!(
-            s.request.config.max_epochs,
-            TrainConfig::default().max_epochs
+            s.request.config.fit.max_epochs,
+            TrainConfig::default().fit.max_epochs
         );
         assert!(s.request.time_budget.is_none());
         assert_eq!(s.pixel_um, 0.65);
         assert!((s.request.val_fraction - 0.2).abs() < 1e-12);
-        assert_eq!(s.request.config.learning_rate, 2e-3);
+        assert_eq!(s.request.config.fit.learning_rate, 2e-3);
         let fine_tuning = TrainingSettings::parse(&format!("{MINIMAL}from=/m/base\n"));
-        let lr = fine_tuning.expect("valid").request.config.learning_rate;
+        let lr = fine_tuning.expect("valid").request.config.fit.learning_rate;
         assert_eq!(lr, FINE_TUNING_LEARNING_RATE, "fine-tuning starts lower");
     }
 
@@ -463,21 +470,24 @@ mod tests {
         assert_eq!(r.config.architecture, Architecture::STANDARD);
         assert_eq!(
             (
-                r.config.max_epochs,
-                r.config.steps_per_epoch,
+                r.config.fit.max_epochs,
+                r.config.fit.steps_per_epoch,
                 r.config.batch,
                 r.config.patch
             ),
             (3, 5, 2, 64)
         );
-        assert_eq!((r.config.patience, r.config.seed, r.threads), (4, 9, 2));
+        assert_eq!(
+            (r.config.fit.patience, r.config.fit.seed, r.threads),
+            (4, 9, 2)
+        );
         assert_eq!(r.time_budget, Some(Duration::from_secs(90)));
         assert_eq!(
             r.start_from.as_deref(),
             Some(std::path::Path::new("/m/base"))
         );
         assert_eq!(r.targets.min_area_um2, 20.0);
-        assert_eq!(r.config.min_area_um2, 20.0);
+        assert_eq!(r.config.scoring.min_area_um2, 20.0);
         assert_eq!(r.targets.method.name(), "li");
         assert!(r.register);
         assert_eq!(r.training_data, ["a.tif", "b.tif"]);

@@ -16,7 +16,12 @@ use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
 
 use brightseg::{Error, Result};
 
-use crate::unet::{DoubleConv, UNet};
+use crate::nets::unet::{Architecture, DoubleConv, UNet};
+
+/// File in a model folder with the trained weights in burn's format (for fine-tuning).
+pub const WEIGHTS: &str = "weights.bpk";
+/// File in a model folder with the training report.
+pub const REPORT: &str = "training.json";
 
 /// ONNX opset the graph is written for.
 pub const OPSET: i64 = 17;
@@ -273,7 +278,7 @@ pub const TILE_SIZE: usize = 512;
 pub const HALF_RESOLUTION_TILE_SIZE: usize = 768;
 
 /// The tile edge a model of `arch` is described with (see [`TILE_SIZE`]).
-pub fn tile_size_for(arch: &crate::unet::Architecture) -> usize {
+pub fn tile_size_for(arch: &Architecture) -> usize {
     if arch.stem > 1 {
         HALF_RESOLUTION_TILE_SIZE
     } else {
@@ -457,7 +462,7 @@ pub fn write_trained_model<R: serde::Serialize>(
 ) -> Result<()> {
     use burn::module::Module;
     write_model_folder(model, info, folder)?;
-    let weights = folder.join(crate::nuclei::WEIGHTS);
+    let weights = folder.join(WEIGHTS);
     model.clone().save_file(&weights).map_err(|e| {
         Error::new(
             brightseg::ErrorKind::Io,
@@ -466,7 +471,7 @@ pub fn write_trained_model<R: serde::Serialize>(
     })?;
     let json = serde_json::to_string_pretty(report)
         .map_err(|e| Error::invalid(format!("cannot encode the training report: {e}")))?;
-    brightseg::io::write_bytes_atomically(&folder.join(crate::nuclei::REPORT), json.as_bytes())?;
+    brightseg::io::write_bytes_atomically(&folder.join(REPORT), json.as_bytes())?;
     let readme = format!(
         "# {}\n\n{}\n\n{summary}\nTraining data:\n{}\n\nSee training.json for the epoch \
          history and bioimageio.yaml for the description.\n",
@@ -484,9 +489,7 @@ pub fn write_trained_model<R: serde::Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trainer::predict;
-    use crate::unet::Architecture;
-    use burn::tensor::Device;
+    use crate::tasks::segmentation::predict;
 
     fn info(multiple: usize) -> ModelInfo {
         ModelInfo {
@@ -503,7 +506,7 @@ mod tests {
             license: "CC-BY-4.0".into(),
             training: vec![("seed".into(), "1".into())],
             object: "nucleus".into(),
-            percentiles: crate::data::NORMALIZATION_PERCENTILES,
+            percentiles: crate::data::samples::NORMALIZATION_PERCENTILES,
             refine: brightseg::refine::Refinement::None,
         }
     }
@@ -535,9 +538,9 @@ mod tests {
     }
 
     fn exported_model_equals_the_trainer(arch: Architecture) {
-        let device = Device::flex();
+        let device = crate::compute::device();
         let net = burn::module::Module::map(
-            crate::unet::seeded(&device, 3, || UNet::new(arch, &device)),
+            crate::nets::seeded(&device, 3, || UNet::new(arch, &device)),
             &mut RandomBiases,
         );
         let dir = tempfile::tempdir().expect("tmp");
@@ -556,7 +559,7 @@ mod tests {
         let tile: Vec<f32> = (0..w * h)
             .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
             .collect();
-        let ours = predict(&net, &crate::filters::FloatPlane::new(w, h, tile.clone()));
+        let ours = predict(&net, &crate::data::FloatPlane::new(w, h, tile.clone()));
         let theirs = model.run_tile(&tile, h, w).expect("tract runs it");
         let worst = ours
             .iter()
@@ -568,8 +571,8 @@ mod tests {
 
     #[test]
     fn refuses_a_description_that_does_not_fit_the_network() {
-        let device = Device::flex();
-        let net = crate::unet::seeded(&device, 4, || {
+        let device = crate::compute::device();
+        let net = crate::nets::seeded(&device, 4, || {
             UNet::new(
                 Architecture {
                     depth: 3,

@@ -8,22 +8,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use burn::module::Module;
-use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use brightseg::image::pixel_sizes_differ;
 use brightseg::{Error, Result};
 
+use crate::data::fields::Field;
 use crate::data::{normalize, Sample};
-use crate::dataset::Field;
-use crate::export::{write_trained_model, ModelInfo};
-use crate::register::{measure_shift, translate};
+use crate::export::{write_trained_model, ModelInfo, REPORT, WEIGHTS};
+use crate::fit::{CheckpointDir, EpochRecord, FitOptions, Progress, StopReason};
+use crate::nets::{Architecture, UNet};
+use crate::targets::register::{measure_shift, translate};
 use crate::targets::{nucleus_targets, TargetParams};
-use crate::trainer::{
-    choose_scoring, train, CheckpointDir, EpochRecord, Progress, RunOptions, StopReason,
-    TrainConfig,
-};
-use crate::unet::{Architecture, UNet};
+use crate::tasks::segmentation::{choose_scoring, train, TrainConfig};
 
 /// Everything a nuclei training run needs besides the fields.
 #[derive(Debug, Clone)]
@@ -71,7 +68,7 @@ impl Selection {
     /// The first `max_images` of `items`, after shuffling them when a pick seed is set.
     pub fn pick<T>(&self, items: Vec<T>) -> Vec<T> {
         let mut items = match self.pick_seed {
-            Some(seed) => crate::dataset::shuffled(items, seed),
+            Some(seed) => crate::data::fields::shuffled(items, seed),
             None => items,
         };
         items.truncate(self.max_images.unwrap_or(usize::MAX));
@@ -122,11 +119,11 @@ pub struct RegistrationCheck {
     pub dx: isize,
     /// Pixels down.
     pub dy: isize,
-    /// Correlation of the channels' features at that shift (see [`crate::register::Shift`]).
+    /// Correlation of the channels' features at that shift (see [`crate::targets::register::Shift`]).
     pub correlation: f64,
     /// Correlation without a shift.
     pub correlation_at_zero: f64,
-    /// Whether the shift is clear enough to correct ([`crate::register::Shift::should_apply`]).
+    /// Whether the shift is clear enough to correct ([`crate::targets::register::Shift::should_apply`]).
     #[serde(default)]
     pub clear: bool,
     /// Whether the shift was applied.
@@ -176,11 +173,6 @@ pub struct TrainingReport {
     pub resampled_from_um: Option<f64>,
 }
 
-/// File in a model folder with the trained weights in burn's format (for fine-tuning).
-pub const WEIGHTS: &str = "weights.bpk";
-/// File in a model folder with the training report.
-pub const REPORT: &str = "training.json";
-
 /// The architecture of a model folder written by brightseg-train.
 pub fn architecture_of(folder: &Path) -> Result<Architecture> {
     let path = folder.join(REPORT);
@@ -205,8 +197,8 @@ pub fn architecture_of(folder: &Path) -> Result<Architecture> {
 pub fn load_network(folder: &Path) -> Result<UNet> {
     let arch = architecture_of(folder)?;
     let path = folder.join(WEIGHTS);
-    let device = Device::flex();
-    crate::unet::seeded(&device, 0, || UNet::new(arch, &device))
+    let device = crate::compute::device();
+    crate::nets::seeded(&device, 0, || UNet::new(arch, &device))
         .try_load_file(&path)
         .map_err(|e| Error::model(format!("cannot read {}: {e}", path.display())))
 }
@@ -474,7 +466,7 @@ pub fn train_nuclei(
         &mut |done, total| progress(Progress::Preparing { done, total }),
     )?;
     let mut config = request.config.clone();
-    config.pixel_um = data.pixel_um;
+    config.scoring.pixel_um = data.pixel_um;
     let start_weights = start.map(|(folder, arch, _)| {
         if arch != config.architecture {
             log::info!("fine-tuning: using the starting model's architecture ({arch})");
@@ -483,7 +475,7 @@ pub fn train_nuclei(
         folder.join(WEIGHTS)
     });
     let checkpoints = CheckpointDir(request.out.join(".checkpoints"));
-    let options = RunOptions {
+    let options = FitOptions {
         checkpoints: checkpoints.clone(),
         start_from: start_weights.as_deref(),
         time_budget: request.time_budget,
@@ -519,13 +511,13 @@ pub fn train_nuclei(
         registration: data.registration.clone(),
         history: outcome.history.clone(),
         best_epoch: outcome.best_epoch,
-        val_f1: outcome.best_f1,
+        val_f1: outcome.best_score,
         threshold,
         split_depth_px: chosen.split_depth_px,
         val_f1_at_threshold: f1_at_threshold,
         stop: outcome.stop,
         resumed_after: outcome.resumed_after,
-        seed: config.seed,
+        seed: config.fit.seed,
         started_from: request.start_from.as_ref().map(|p| p.display().to_string()),
         resampled_from_um: resampling.map(|(images, _)| images),
     };
@@ -539,21 +531,24 @@ pub fn train_nuclei(
         ),
         pixel_um: data.pixel_um,
         threshold,
-        min_size_um2: config.min_area_um2,
+        min_size_um2: config.scoring.min_area_um2,
         split_depth_px: chosen.split_depth_px,
         tile_size: crate::export::tile_size_for(&arch),
         size_multiple: arch.size_multiple(),
         training_data: request.training_data.clone(),
         metrics: vec![
             ("validation_object_f1_iou50".into(), f1_at_threshold),
-            ("validation_object_f1_iou50_at_0_5".into(), outcome.best_f1),
+            (
+                "validation_object_f1_iou50_at_0_5".into(),
+                outcome.best_score,
+            ),
         ],
         license: request.license.clone(),
         training: vec![
             ("architecture".into(), arch.to_string()),
             ("epochs".into(), outcome.history.len().to_string()),
             ("best_epoch".into(), outcome.best_epoch.to_string()),
-            ("seed".into(), config.seed.to_string()),
+            ("seed".into(), config.fit.seed.to_string()),
             ("targets".into(), data.targets_from.clone()),
             (
                 "patch".into(),
@@ -561,7 +556,7 @@ pub fn train_nuclei(
             ),
         ],
         object: "nucleus".into(),
-        percentiles: crate::data::NORMALIZATION_PERCENTILES,
+        percentiles: crate::data::samples::NORMALIZATION_PERCENTILES,
         refine: brightseg::refine::Refinement::None,
     };
     let summary = format!(
@@ -581,7 +576,9 @@ fn default_split_depth() -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filters::FloatPlane;
+    use crate::data::FloatPlane;
+    use crate::fit::FitConfig;
+    use crate::tasks::segmentation::ObjectScoring;
     use brightseg::objects::Labels;
 
     /// A 64×64 field with two labelled discs.
@@ -632,9 +629,15 @@ mod tests {
                 },
                 patch: 32,
                 batch: 2,
-                steps_per_epoch: 2,
-                max_epochs: 1,
-                min_area_um2: 5.0,
+                fit: FitConfig {
+                    steps_per_epoch: 2,
+                    max_epochs: 1,
+                    ..FitConfig::default()
+                },
+                scoring: ObjectScoring {
+                    min_area_um2: 5.0,
+                    ..ObjectScoring::default()
+                },
                 ..TrainConfig::default()
             },
             start_from: None,
@@ -788,7 +791,7 @@ mod tests {
                 truth: f
                     .truth
                     .as_ref()
-                    .map(|t| crate::filters::crop_labels(t, 0, 0, w, h)),
+                    .map(|t| crate::data::plane::crop_labels(t, 0, 0, w, h)),
                 ..f
             }
         };
@@ -855,7 +858,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let out = dir.path().join("discs");
         let mut req = request(out.clone());
-        req.config.max_epochs = 5;
+        req.config.fit.max_epochs = 5;
         let mut progress =
             |p: Progress<'_>| !matches!(p, Progress::Epoch { record, .. } if record.epoch == 2);
         let report = train_nuclei(&[field()], None, &req, &mut progress).expect("trained");

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use brightseg::refine::{departing_pixels, refine_mask};
 pub use brightseg::refine::{Refinement, BACKGROUND_RADIUS};
 
-use crate::filters::FloatPlane;
+use crate::data::FloatPlane;
 
 /// The thresholds tried, in order.
 pub const THRESHOLDS: [f32; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];

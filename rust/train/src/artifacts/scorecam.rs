@@ -8,10 +8,11 @@
 //! look like one, and blending towards the tile's mean or towards a blurred copy are offered too.
 
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 
-use super::classifier::Classifier;
-use crate::filters::{gaussian, FloatPlane};
+use crate::data::FloatPlane;
+use crate::nets::Classifier;
+use crate::targets::filters::gaussian;
 
 /// What the input becomes where a channel's mask is 0 (and the blank baseline input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +98,7 @@ struct CamLayer {
 }
 
 fn cam_layer(model: &Classifier, image: &FloatPlane) -> CamLayer {
-    let device = &Device::flex();
+    let device = &crate::compute::device_of(model);
     let x = Tensor::<4>::from_data(
         TensorData::new(image.data.clone(), [1, 1, image.height, image.width]),
         device,
@@ -128,7 +129,7 @@ fn relu_normalized(mut cam: Vec<f32>) -> Vec<f32> {
 }
 
 fn scores(model: &Classifier, inputs: &[f32], n: usize, w: usize, h: usize) -> Vec<f32> {
-    let device = &Device::flex();
+    let device = &crate::compute::device_of(model);
     let x = Tensor::<4>::from_data(TensorData::new(inputs.to_vec(), [n, 1, h, w]), device);
     sigmoid(model.forward(x))
         .into_data()

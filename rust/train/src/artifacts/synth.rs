@@ -8,7 +8,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::filters::{gaussian, FloatPlane};
+use crate::data::FloatPlane;
+use crate::targets::filters::gaussian;
 
 /// The kinds of artifact composited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

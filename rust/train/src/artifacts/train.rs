@@ -12,19 +12,17 @@ use serde::{Deserialize, Serialize};
 use brightseg::objects::label_components;
 use brightseg::{Error, Result};
 
-use super::classifier::{
-    load_classifier, save_classifier, train_classifier, Classifier, ClassifierConfig,
-    ClassifierEpoch, LabelledImage,
-};
 use super::pseudo::{select_pseudo_mask, Refinement, THRESHOLDS};
 use super::scorecam::{score_cam, Masking};
-use crate::data::{Sample, ARTIFACT_PERCENTILES};
+use crate::data::samples::{Sample, ARTIFACT_PERCENTILES};
 use crate::export::{write_trained_model, ModelInfo};
-use crate::trainer::{
-    choose_scoring, train, CheckpointDir, EpochRecord, Progress, RunOptions, StopReason,
-    TrainConfig,
+use crate::fit::{CheckpointDir, EpochRecord, FitOptions, Progress, StopReason};
+use crate::nets::{Architecture, Classifier};
+use crate::tasks::classification::{
+    load_classifier, save_classifier, train_classifier, ClassifierCard, ClassifierConfig,
+    LabelledImage,
 };
-use crate::unet::Architecture;
+use crate::tasks::segmentation::{choose_scoring, train, TrainConfig};
 
 /// Everything an artifact training run needs besides the images.
 #[derive(Debug, Clone)]
@@ -79,7 +77,7 @@ pub struct ArtifactReport {
     /// Classifier validation accuracy.
     pub classifier_accuracy: f64,
     /// Classifier epochs.
-    pub classifier_history: Vec<ClassifierEpoch>,
+    pub classifier_history: Vec<EpochRecord>,
     /// How the image refined the pseudo-mask candidates (absent in reports written before the
     /// refinement existed: none).
     #[serde(default)]
@@ -203,19 +201,44 @@ pub fn train_artifacts(
                 train_images.len(),
                 val_images.len()
             );
-            let outcome =
-                train_classifier(&train_images, &val_images, &request.classifier, &mut |e| {
-                    log::info!(
-                        "classifier epoch {}: loss {:.4}, validation accuracy {:.3}",
-                        e.epoch,
-                        e.train_loss,
-                        e.val_accuracy
-                    );
-                    true
-                })?;
-            let card = outcome.card(&request.classifier, train_images[0].image.width);
+            let options = FitOptions {
+                checkpoints: CheckpointDir(request.out.join(".checkpoints").join("classifier")),
+                start_from: None,
+                // The budget is the U-Net's, as it has always been.
+                time_budget: None,
+                threads: request.threads,
+            };
+            let outcome = train_classifier(
+                &train_images,
+                &val_images,
+                &request.classifier,
+                &options,
+                &mut |p| match p {
+                    // The caller's reports are the U-Net's; a cancel reaches the classifier too.
+                    Progress::Step { .. } => progress(p),
+                    Progress::Epoch { record, .. } => {
+                        log::info!(
+                            "classifier epoch {}: loss {:.4}, validation accuracy {:.3}",
+                            record.epoch,
+                            record.train_loss,
+                            record.val_score
+                        );
+                        true
+                    }
+                    Progress::Preparing { .. } => true,
+                },
+            )?;
+            if outcome.history.is_empty() {
+                return Err(Error::cancelled(format!(
+                    "training stopped before the classifier's first epoch finished: no model \
+                     was written to {}",
+                    request.out.display()
+                )));
+            }
+            let card =
+                ClassifierCard::new(&outcome, &request.classifier, train_images[0].image.width);
             save_classifier(&outcome.model, &card, &classifier_dir)?;
-            (outcome.model, outcome.val_accuracy, outcome.history)
+            (outcome.model, outcome.best_score, outcome.history)
         }
     };
     let mut records = Vec::new();
@@ -241,9 +264,9 @@ pub fn train_artifacts(
         .map(|&t| (t, records.iter().filter(|r| r.threshold == Some(t)).count()))
         .collect();
     let mut config = request.unet.clone();
-    config.pixel_um = request.pixel_um;
-    config.split_objects = false;
-    let options = RunOptions {
+    config.scoring.pixel_um = request.pixel_um;
+    config.scoring.split_objects = false;
+    let options = FitOptions {
         checkpoints: CheckpointDir(request.out.join(".checkpoints")),
         start_from: None,
         time_budget: request.time_budget,
@@ -284,7 +307,7 @@ pub fn train_artifacts(
         ),
         pixel_um: request.pixel_um,
         threshold,
-        min_size_um2: config.min_area_um2,
+        min_size_um2: config.scoring.min_area_um2,
         split_depth_px: chosen.split_depth_px,
         tile_size: crate::export::TILE_SIZE,
         size_multiple: arch.size_multiple(),
@@ -298,7 +321,7 @@ pub fn train_artifacts(
             ("architecture".into(), arch.to_string()),
             ("epochs".into(), outcome.history.len().to_string()),
             ("best_epoch".into(), outcome.best_epoch.to_string()),
-            ("seed".into(), config.seed.to_string()),
+            ("seed".into(), config.fit.seed.to_string()),
             (
                 "targets".into(),
                 if request.soft_targets {

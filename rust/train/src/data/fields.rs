@@ -11,7 +11,7 @@ use brightseg::io::read_image;
 use brightseg::objects::{relabel_and_filter, Labels};
 use brightseg::{Error, Result};
 
-use crate::filters::FloatPlane;
+use crate::data::FloatPlane;
 
 /// An inclusive range of frames (time points), counted from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

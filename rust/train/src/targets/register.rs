@@ -7,7 +7,8 @@
 //! correlates with the smoothed stain, and the peak of that correlation over small shifts is the
 //! registration error.
 
-use crate::filters::{gaussian, FloatPlane};
+use super::filters::gaussian;
+use crate::data::FloatPlane;
 
 /// Largest shift searched, pixels in each direction.
 pub const MAX_SHIFT: usize = 15;

@@ -2,13 +2,14 @@
 //! (with augmentation) the trainer learns from.
 
 use brightseg::image::{PixelData, Plane};
+use brightseg::metrics::Coverage;
 use brightseg::model::Preprocessing;
 use brightseg::normalize::Normalizer;
 use brightseg::objects::Labels;
 use brightseg::{Error, Result};
 use rand::Rng;
 
-use crate::filters::{crop_labels, crop_rows, FloatPlane};
+use crate::data::plane::{crop_labels, crop_rows, FloatPlane};
 
 /// The input normalisation of every model we train, written into its description so inference
 /// normalises exactly as training did: percentiles 1 and 99.8 of the whole plane to 0 and 1.
@@ -71,6 +72,10 @@ pub struct Sample {
     pub weight: Vec<f32>,
     /// Nucleus instances the validation scores against.
     pub truth: Labels,
+    /// Where `truth` can be trusted, one flag per pixel; `None`: everywhere (every object is
+    /// labelled). Validation scores predictions only where labels are known (see
+    /// [`brightseg::metrics::Coverage`]).
+    pub known: Option<Vec<bool>>,
 }
 
 impl Sample {
@@ -108,7 +113,16 @@ impl Sample {
             target,
             weight,
             truth,
+            known: None,
         })
+    }
+
+    /// How much of the image `truth` covers, for scoring.
+    pub fn coverage(&self) -> Coverage<'_> {
+        match &self.known {
+            Some(mask) => Coverage::Known(mask),
+            None => Coverage::Complete,
+        }
     }
 
     /// The part of the sample inside the `w × h` window at (`x0`, `y0`), labels renumbered.
@@ -121,6 +135,10 @@ impl Sample {
             target: pick(&self.target),
             weight: pick(&self.weight),
             truth: crop_labels(&self.truth, x0, y0, w, h),
+            known: self
+                .known
+                .as_ref()
+                .map(|k| crop_rows(k, width, height, x0, y0, w, h).0),
         }
     }
 }

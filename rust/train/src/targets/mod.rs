@@ -6,9 +6,14 @@
 
 use brightseg::objects::{distance_transform, find_objects, Labels, ObjectParams};
 
-use crate::filters::{gaussian, top_hat, FloatPlane};
+use crate::data::FloatPlane;
+
+pub mod filters;
+pub mod register;
+
 use crate::threshold::ThresholdMethod;
 use brightseg::{Error, Result};
+use filters::{gaussian, top_hat};
 
 /// Settings of target generation; sizes in µm so one setting fits any magnification.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,10 +113,9 @@ pub fn nucleus_targets(
     let threshold = params.method.threshold(&smooth.data).ok_or_else(|| {
         Error::image("the fluorescence plane is flat: no nuclei to derive targets from")
     })?;
-    let pixel_area = pixel_um * pixel_um;
     let object_params = ObjectParams {
         threshold,
-        min_area_px: params.min_area_um2 / pixel_area,
+        min_area_px: brightseg::image::area_in_pixels(params.min_area_um2, pixel_um, pixel_um),
         split: true,
         split_depth_px: params.split_depth_px,
         fill_holes: true,

@@ -26,29 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use brightseg::{Error, Result};
 
-/// Runs `init` right after seeding `device`'s random generator with `seed`, with no other
-/// seeded initialisation in this process in between, and draws every weight of the network it
-/// builds before letting go. burn's generator is shared by the whole process and burn draws a
-/// parameter's initial values lazily, on first use: without both, two trainings (or tests)
-/// starting at once would draw each other's numbers and the same seed would not give the same
-/// network.
-pub fn seeded<T: DrawWeights>(device: &Device, seed: u64, init: impl FnOnce() -> T) -> T {
-    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = INIT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    device.seed(seed);
-    let network = init();
-    network.draw_weights(device);
-    network
-}
-
-/// A network whose lazily initialised weights can be drawn on demand (see [`seeded`]).
-pub trait DrawWeights: Module {
-    /// Draws every initial weight now, in the order a forward pass first uses them (the order
-    /// in which a training run that started alone always drew them).
-    fn draw_weights(&self, device: &Device);
-}
+use super::DrawWeights;
 
 impl DrawWeights for UNet {
     fn draw_weights(&self, device: &Device) {
@@ -335,7 +313,7 @@ impl UNet {
 
     /// The architecture this network was built with.
     pub fn architecture(&self) -> Architecture {
-        // Shapes read without drawing lazily initialised weights (see [`seeded`]).
+        // Shapes read without drawing lazily initialised weights (see [`super::seeded`]).
         let head_in = self.head.weight.lazy_shape()[1];
         Architecture {
             depth: self.down.len(),
@@ -380,10 +358,11 @@ impl UNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nets::seeded;
 
     #[test]
     fn output_has_the_input_size_and_parameters_are_counted_right() {
-        let device = Device::flex();
+        let device = crate::compute::device();
         for arch in [
             Architecture::TINY,
             Architecture::FAST,
@@ -403,7 +382,7 @@ mod tests {
 
     /// Standard deviation over pixels of a fresh network's logits for a noise image.
     fn logit_spread(arch: Architecture, seed: u64) -> f32 {
-        let device = Device::flex();
+        let device = crate::compute::device();
         let net = seeded(&device, seed, || UNet::new(arch, &device));
         let (h, w) = (64, 64);
         let noise: Vec<f32> = (0..h * w)
