@@ -110,6 +110,17 @@ fn run_imagej(
     display: bool,
     models: Option<&Path>,
 ) -> ImageJOutcome {
+    run_imagej_with(inputs, macro_text, display, models, &[])
+}
+
+/// [`run_imagej`] with extra arguments for the JVM (e.g. `-Xmx128m`).
+fn run_imagej_with(
+    inputs: &Inputs,
+    macro_text: &str,
+    display: bool,
+    models: Option<&Path>,
+    java_args: &[&str],
+) -> ImageJOutcome {
     let macro_file = inputs
         .dir
         .join(if display { "xvfb.ijm" } else { "headless.ijm" });
@@ -119,7 +130,7 @@ fn run_imagej(
     if display {
         cmd.args(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24"]);
     }
-    cmd.arg("java");
+    cmd.arg("java").args(java_args);
     if !display {
         cmd.arg("-Djava.awt.headless=true");
     }
@@ -1061,4 +1072,36 @@ fn the_find_artifacts_dialog_is_recorded_and_the_recording_runs() {
     );
     let (_, rows) = read_csv(&cli_dir.join("summary.csv"));
     assert_eq!(replay.line("COUNT").trim(), rows[0][6]);
+}
+
+/// A plane whose labels and probability do not fit ImageJ's heap is an error the macro sees
+/// (lastError, exit code 1 from exitOnError) with what helps, never "<Out of memory>" and
+/// success.
+#[test]
+fn outputs_too_large_for_the_java_heap_are_an_error_the_macro_sees() {
+    let Some(inputs) = inputs() else { return };
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let macro_text = format!(
+        r#"
+newImage("big", "16-bit ramp", 4096, 4096, 1);
+run("Find Nuclei DNN", "model=[{model}] probability label backend=CPU");
+print("BIG [" + call("{helper}.lastError") + "]");
+call("{helper}.exitOnError");
+print("NOT REACHED");
+"#,
+        model = macro_path(&repo_root().join("models/nuclei-brightfield")),
+    );
+    // 4096² labels and probability need 128 MB of heap; ImageJ gets 112 MB in all.
+    let run = run_imagej_with(&inputs, &macro_text, true, None, &["-Xmx112m"]);
+    let message = run.line("BIG");
+    assert!(
+        message.contains("need 128 MB of Java heap")
+            && message.contains("untick \"Probability image\"")
+            && message.contains("-Xmx"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(!run.stdout.contains("NOT REACHED"), "{}", run.stdout);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
 }

@@ -277,3 +277,58 @@ fn an_image_over_the_memory_budget_is_refused_with_what_it_needs_and_what_helps(
         assert!(err.contains(expected), "--tile-size {size}: {err}");
     }
 }
+
+/// A calibration in the wrong unit (nm or mm read as µm) is refused with both sizes and the
+/// likely unit, before anything is resampled; accepted on purpose, the resampled plane is
+/// planned against the memory budget before it is allocated (it used to be allocated first and
+/// the process was killed without a word).
+#[test]
+fn an_implausible_pixel_size_is_refused_before_any_resampling() {
+    let Some(img2d) = data("stardist/img2d.tif") else {
+        return;
+    };
+    let model = repo_root().join("models/nuclei-brightfield");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("out");
+    let run = |extra: &[&str]| {
+        let extra: Vec<&str> = ["--overwrite"].iter().chain(extra).copied().collect();
+        find_nuclei_with(&img2d, &model, &out, &extra)
+    };
+    for (size, expected) in [
+        ("353", "570 times larger than the model's 0.619 µm"),
+        ("0.0003112", "1989 times smaller than the model's 0.619 µm"),
+    ] {
+        let started = std::time::Instant::now();
+        let (code, err) = run(&["--pixel-size", size]);
+        assert_eq!(code, Some(1), "the image fails, the batch goes on: {err}");
+        assert!(
+            err.contains(expected) && err.contains("--accept-pixel-size"),
+            "{size}: {err}"
+        );
+        assert!(started.elapsed().as_secs() < 60, "refused without working");
+        let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
+        assert!(summary.contains(",error,"), "{summary}");
+    }
+    let (_, err) = run(&["--pixel-size", "353"]);
+    assert!(
+        err.contains("If 353 was a size in nm, the pixel size is 0.3530 µm"),
+        "{err}"
+    );
+    let (code, err) = run(&[
+        "--pixel-size",
+        "353",
+        "--accept-pixel-size",
+        "--memory-budget",
+        "2G",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("resampled to 291981 × 291981 for the model's 0.619 µm pixels")
+            && err.contains("but the memory budget is 2.1 GB")
+            && err.contains("check the image's pixel size"),
+        "{err}"
+    );
+    // Within 8× of the model's pixel size nothing changes: 0.5 µm runs.
+    let (code, err) = run(&["--pixel-size", "0.5"]);
+    assert_eq!(code, Some(0), "{err}");
+}

@@ -191,6 +191,7 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
         split: !args.no_split,
         split_depth_px: args.split_depth,
         refine: args.refine,
+        accept_any_pixel_size: args.accept_pixel_size,
     };
     params.validate()?;
     if let Some(ps) = args.pixel_size {
@@ -473,6 +474,7 @@ fn process_image(
     // Artifacts take their model's defaults and are never split.
     let artifact_params = NucleiParams {
         split: false,
+        accept_any_pixel_size: params.accept_any_pixel_size,
         ..NucleiParams::default()
     };
     for &(t, z) in &planes {

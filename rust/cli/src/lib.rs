@@ -145,6 +145,10 @@ pub struct FindNucleiArgs {
     /// Pixel size in µm, overriding the file's calibration (needed for PNG/JPEG sizes in µm).
     #[arg(long = "pixel-size")]
     pub pixel_size: Option<f64>,
+    /// Run images whose pixel size is more than 8 times larger or smaller than the model's
+    /// (refused by default as a probable unit mix-up, e.g. nm or mm given as µm).
+    #[arg(long = "accept-pixel-size")]
+    pub accept_pixel_size: bool,
     /// Output folder.
     #[arg(long, short, default_value = "brightseg-results")]
     pub out: PathBuf,

@@ -540,6 +540,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
         split: !args.no_split,
         split_depth_px: args.split_depth,
         refine: args.refine,
+        ..NucleiParams::default()
     };
     let mut all = Vec::new();
     for field in &fields {

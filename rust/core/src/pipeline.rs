@@ -117,7 +117,9 @@ impl Model {
     /// the plane itself (see [`budget::find_nuclei_bytes`]), with the check's description.
     fn memory_need(&self, width: usize, height: usize) -> (u64, String) {
         let (th, tw) = self.card.tile_shape(height, width);
-        let tiles = height.div_ceil(th.max(1)) * width.div_ceil(tw.max(1));
+        let tiles = height
+            .div_ceil(th.max(1))
+            .saturating_mul(width.div_ceil(tw.max(1)));
         let workers = rayon::current_num_threads().min(tiles).max(1);
         (
             budget::find_nuclei_bytes(width, height, th, tw, workers),
@@ -128,16 +130,75 @@ impl Model {
         )
     }
 
-    /// Refuses a `width × height` plane that would need more memory than the budget.
-    pub fn check_memory(&self, width: usize, height: usize) -> Result<()> {
-        let (need, what) = self.memory_need(width, height);
+    fn memory_advice(&self) -> &'static str {
         let fixed = self.card.size_y.step == 0 || self.card.size_x.step == 0;
-        let advice = if fixed {
+        if fixed {
             "use fewer worker threads"
         } else {
             "use fewer worker threads or smaller tiles"
+        }
+    }
+
+    /// Refuses a `width × height` plane that would need more memory than the budget.
+    pub fn check_memory(&self, width: usize, height: usize) -> Result<()> {
+        let (need, what) = self.memory_need(width, height);
+        self.memory_budget.check(need, &what, self.memory_advice())
+    }
+
+    /// Works out how Find Nuclei will process a `width × height` plane with `calibration` and
+    /// `params` (the size the network sees, the memory needed) and refuses, before anything
+    /// large is allocated, an implausible pixel size (see [`check_pixel_size`]) or a plan over
+    /// the memory budget. [`find_nuclei`] plans first; adapters may plan earlier to refuse
+    /// before reading pixels. Run it on the thread pool that will do the work: the workers
+    /// count.
+    pub fn plan(
+        &self,
+        width: usize,
+        height: usize,
+        calibration: Calibration,
+        params: &NucleiParams,
+    ) -> Result<Plan> {
+        let resolved = Resolved::new(self, calibration, params)?;
+        self.plan_resolved(width, height, &resolved)
+    }
+
+    fn plan_resolved(&self, width: usize, height: usize, resolved: &Resolved) -> Result<Plan> {
+        let Some(model_px) = resolved.resample_to_um else {
+            let (bytes, what) = self.memory_need(width, height);
+            self.memory_budget
+                .check(bytes, &what, self.memory_advice())?;
+            return Ok(Plan {
+                network_width: width,
+                network_height: height,
+                bytes,
+            });
         };
-        self.memory_budget.check(need, &what, advice)
+        let (pw, ph) = (resolved.pixel_width_um, resolved.pixel_height_um);
+        // Saturating: an absurd calibration gives an absurd size, refused below, not a wrap.
+        let scaled = |n: usize, px: f64| ((n as f64 * px / model_px).round() as usize).max(1);
+        let (nw, nh) = (scaled(width, pw), scaled(height, ph));
+        let (network, _) = self.memory_need(nw, nh);
+        let here = (width as u64).saturating_mul(height as u64);
+        let there = (nw as u64).saturating_mul(nh as u64);
+        // Beyond the network's run at its size: the resampled plane (f32), the f32 copy it is
+        // made from, and the probability, labels and objects back at the image's size.
+        let bytes = network
+            .saturating_add(there.saturating_mul(4))
+            .saturating_add(here.saturating_mul(4 + budget::WORK_BYTES_PER_PIXEL));
+        let what = format!(
+            "finding nuclei in a {width} × {height} plane at {pw} µm per pixel, resampled to \
+             {nw} × {nh} for the model's {model_px} µm pixels,"
+        );
+        self.memory_budget.check(
+            bytes,
+            &what,
+            &format!("check the image's pixel size, {}", self.memory_advice()),
+        )?;
+        Ok(Plan {
+            network_width: nw,
+            network_height: nh,
+            bytes,
+        })
     }
 
     /// The model description.
@@ -271,6 +332,19 @@ impl Model {
     }
 }
 
+/// How Find Nuclei will process one plane, worked out (and checked against the memory budget)
+/// before anything large is allocated: see [`Model::plan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Width of the plane the network runs on: the image's, or the image's resampled to the
+    /// model's pixel size.
+    pub network_width: usize,
+    /// Height of that plane.
+    pub network_height: usize,
+    /// Memory the run needs beyond the decoded image, bytes.
+    pub bytes: u64,
+}
+
 /// Parameters of Find Nuclei. `None` takes the model card's default.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NucleiParams {
@@ -287,6 +361,10 @@ pub struct NucleiParams {
     /// How the image refines the thresholded mask (none given: the model's
     /// `config.brightseg.refine`, see [`crate::refine`]).
     pub refine: Option<Refinement>,
+    /// Run even when the image's pixel size is more than [`PLAUSIBLE_SCALE`] times larger or
+    /// smaller than the model's (refused by default: such a calibration is nearly always a unit
+    /// mix-up, and resampling to it can need more memory than any machine has).
+    pub accept_any_pixel_size: bool,
 }
 
 impl Default for NucleiParams {
@@ -297,8 +375,47 @@ impl Default for NucleiParams {
             split: true,
             split_depth_px: None,
             refine: None,
+            accept_any_pixel_size: false,
         }
     }
+}
+
+/// How many times larger or smaller than the model's an image's pixel size may be before Find
+/// Nuclei refuses it as an implausible calibration (see [`check_pixel_size`]).
+pub const PLAUSIBLE_SCALE: f64 = 8.0;
+
+/// Refuses an image pixel size (µm) more than [`PLAUSIBLE_SCALE`] times away from the model's,
+/// naming both and, when a factor of 1000 or 10 000 would bring it to the model's scale, the
+/// value it probably was meant to be, and the options that accept it anyway.
+pub fn check_pixel_size(image_um: f64, model_um: f64) -> Result<()> {
+    let ratio = image_um / model_um;
+    if (1.0 / PLAUSIBLE_SCALE..=PLAUSIBLE_SCALE).contains(&ratio) {
+        return Ok(());
+    }
+    let (relation, times) = if ratio > 1.0 {
+        ("larger", ratio)
+    } else {
+        ("smaller", 1.0 / ratio)
+    };
+    // The unit mix-ups seen in practice: nm or mm typed as µm (10³), cm as µm (10⁴).
+    let guess = [(1e-3, "nm"), (1e-4, "Å"), (1e3, "mm"), (1e4, "cm")]
+        .into_iter()
+        .map(|(factor, unit)| (image_um * factor, unit))
+        .filter(|(meant, _)| (0.5..=2.0).contains(&(meant / model_um)))
+        .map(|(meant, unit)| {
+            format!(
+                " If {image_um} was a size in {unit}, the pixel size is {meant:.4} µm: set the \
+             image's calibration in µm."
+            )
+        })
+        .next()
+        .unwrap_or_default();
+    Err(Error::invalid(format!(
+        "the image's pixel size, {image_um} µm, is {times:.0} times {relation} than the model's \
+         {model_um} µm: the calibration's unit is probably wrong, and nuclei would be {times:.0} \
+         times the size the model knows.{guess} To run at this pixel size anyway, accept it explicitly (CLI: \
+         --accept-pixel-size; Java: NucleiParams.withAnyPixelSize())."
+    )))
 }
 
 impl NucleiParams {
@@ -445,6 +562,12 @@ impl Resolved {
         if !calibrated {
             log::info!("image is not calibrated: assuming 1 µm per pixel for sizes and positions");
         }
+        if let (true, false, Some(model_px)) =
+            (calibrated, params.accept_any_pixel_size, card.pixel_size_um)
+        {
+            check_pixel_size(pw, model_px)?;
+            check_pixel_size(ph, model_px)?;
+        }
         let resample_to_um = card.pixel_size_um.filter(|&model_px| {
             calibrated && (pixel_sizes_differ(pw, model_px) || pixel_sizes_differ(ph, model_px))
         });
@@ -522,15 +645,13 @@ pub fn find_nuclei(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<NucleiResult> {
     let resolved = Resolved::new(model, calibration, params)?;
+    let plan = model.plan_resolved(plane.width(), plane.height(), &resolved)?;
     let (pw, ph) = (resolved.pixel_width_um, resolved.pixel_height_um);
     let started = std::time::Instant::now();
     let probability = match resolved.resample_to_um {
         Some(model_px) => {
             log::info!("resampling from {pw:.4} µm to the model's {model_px:.4} µm pixels");
-            let (nw, nh) = (
-                ((plane.width() as f64 * pw / model_px).round() as usize).max(1),
-                ((plane.height() as f64 * ph / model_px).round() as usize).max(1),
-            );
+            let (nw, nh) = (plan.network_width, plan.network_height);
             let resampled = resample_plane(plane, nw, nh)?;
             let p = model.predict(&resampled, progress)?;
             resample(&p, nw, nh, plane.width(), plane.height())
@@ -667,6 +788,80 @@ mod exclusion_tests {
         assert_eq!(result.found.stats.count, 2);
         assert!((result.covered_percent() - 50.0).abs() < 1e-9);
         assert_eq!(result.exclude_overlapping(&vec![false; w * h], &plane), 0);
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn a_pixel_size_far_from_the_models_is_refused_with_the_likely_unit() {
+        // 0.0353 cm per pixel typed where µm was meant reads as 353 µm.
+        let err = check_pixel_size(353.0, 0.619).expect_err("570 times larger");
+        assert_eq!(err.kind(), ErrorKind::InvalidParameter);
+        let text = err.to_string();
+        for part in [
+            "353 µm",
+            "570 times larger than the model's 0.619 µm",
+            "If 353 was a size in nm, the pixel size is 0.3530 µm",
+            "--accept-pixel-size",
+            "withAnyPixelSize()",
+        ] {
+            assert!(text.contains(part), "{part:?} not in {text}");
+        }
+        // mm typed as µm: 1989 times smaller.
+        let text = check_pixel_size(0.0003112, 0.619)
+            .expect_err("far smaller")
+            .to_string();
+        assert!(text.contains("1989 times smaller"), "{text}");
+        assert!(
+            text.contains("in mm, the pixel size is 0.3112 µm"),
+            "{text}"
+        );
+        // No unit makes 40 µm fit: no guess.
+        let text = check_pixel_size(40.0, 0.619).expect_err("65×").to_string();
+        assert!(!text.contains("If 40 was"), "{text}");
+        // Within 8× either way, and the bounds themselves, are fine.
+        for ok in [0.619, 0.325, 4.0, 0.619 * 8.0, 0.619 / 8.0] {
+            assert!(check_pixel_size(ok, 0.619).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn an_implausible_calibration_is_refused_and_an_accepted_one_is_planned_before_allocating() {
+        let Some((plane, mut model)) = crate::test_files::scratch_assay_frame(0) else {
+            return;
+        };
+        let at = |um: f64| Calibration::square(um);
+        let err = find_nuclei(&model, &plane, at(353.0), &NucleiParams::default(), &|_| {})
+            .expect_err("353 µm for a 0.619 µm model");
+        assert_eq!(err.kind(), ErrorKind::InvalidParameter, "{err}");
+        // Uncalibrated images keep the warning and run (1 µm is assumed, not checked).
+        let plan = model
+            .plan(576, 210, Calibration::default(), &NucleiParams::default())
+            .expect("uncalibrated");
+        assert_eq!((plan.network_width, plan.network_height), (576, 210));
+        // Accepted, the resampled size is planned and refused before it is allocated: this
+        // plane at 353 µm is 328 478 × 119 758 pixels at the model's scale (about 630 GB of work).
+        let accepted = NucleiParams {
+            accept_any_pixel_size: true,
+            ..NucleiParams::default()
+        };
+        model.set_memory_budget(crate::budget::MemoryBudget::bytes(8 << 30));
+        let err =
+            find_nuclei(&model, &plane, at(353.0), &accepted, &|_| {}).expect_err("over budget");
+        assert_eq!(err.kind(), ErrorKind::ResourceLimit, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("resampled to 328478 × 119758"), "{text}");
+        assert!(text.contains("check the image's pixel size"), "{text}");
+        // The plan of a plausible resampled run counts the copies at both sizes.
+        let plan = model.plan(576, 210, at(0.5), &accepted).expect("fits");
+        assert_eq!((plan.network_width, plan.network_height), (465, 170));
+        let (network, _) = model.memory_need(465, 170);
+        let copies = 465 * 170 * 4 + 576 * 210 * (4 + crate::budget::WORK_BYTES_PER_PIXEL);
+        assert_eq!(plan.bytes, network + copies);
     }
 }
 

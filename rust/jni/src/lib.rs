@@ -436,6 +436,7 @@ mod exports {
                 split: jboolean,
                 depth: jdouble,
                 refine: jint,
+                any_pixel_size: jboolean,
                 probability: JFloatArray<'l>,
                 labels: JIntArray<'l>,
                 exclusion: JByteArray<'l>,
@@ -452,6 +453,7 @@ mod exports {
                     split,
                     split_depth_px: depth,
                     refine,
+                    any_pixel_size,
                 };
                 run_jni(&mut env, |env| {
                     let read = |env: &Env<'l>| nuclei::plane_from_java(env, &pixels, &r, $convert);
@@ -469,9 +471,10 @@ mod exports {
     find_nuclei_export!(
         /// `static native double[] findNuclei8(long handle, byte[] pixels, int width, int height,
         /// double pixelWidthUm, double pixelHeightUm, double threshold, double minSizeUm2,
-        /// boolean split, double splitDepthPx, int refine, float[] probabilityOut,
-        /// int[] labelsOut, byte[] exclusionMask, Object listener)`; `refine` is -1 for the
-        /// model's refinement of the mask, else 0 none, 1 dark, 2 departure; a null
+        /// boolean split, double splitDepthPx, int refine, boolean anyPixelSize,
+        /// float[] probabilityOut, int[] labelsOut, byte[] exclusionMask, Object listener)`;
+        /// `refine` is -1 for the model's refinement of the mask, else 0 none, 1 dark,
+        /// 2 departure; `anyPixelSize` accepts a pixel size far from the model's; a null
         /// `probabilityOut` skips the probability plane; a non-null exclusion mask (non-zero =
         /// excluded) drops the nuclei that touch it.
         Java_io_github_brightseg_NativeLib_findNuclei8,

@@ -60,6 +60,8 @@ pub struct Request {
     pub split_depth_px: f64,
     /// Refinement of the mask: -1 the model's, 0 none, 1 dark, 2 departure.
     pub refine: i32,
+    /// Accept a pixel size far from the model's (see [`NucleiParams::accept_any_pixel_size`]).
+    pub any_pixel_size: bool,
 }
 
 impl Request {
@@ -116,6 +118,7 @@ impl Request {
             split: self.split,
             split_depth_px: given(self.split_depth_px).map(|d| d as f32),
             refine,
+            accept_any_pixel_size: self.any_pixel_size,
         })
     }
 }
@@ -316,6 +319,7 @@ mod tests {
             split: true,
             split_depth_px: f64::NAN,
             refine: -1,
+            any_pixel_size: false,
         }
     }
 

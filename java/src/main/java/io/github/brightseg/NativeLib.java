@@ -106,17 +106,20 @@ final class NativeLib {
 
     static native double[] findNuclei8(long handle, byte[] pixels, int width, int height,
             double pixelWidthUm, double pixelHeightUm, double threshold, double minSizeUm2,
-            boolean split, double splitDepthPx, int refine, float[] probabilityOut,
+            boolean split, double splitDepthPx, int refine, boolean anyPixelSize,
+            float[] probabilityOut,
             int[] labelsOut, byte[] exclusionMask, Object listener);
 
     static native double[] findNuclei16(long handle, short[] pixels, int width, int height,
             double pixelWidthUm, double pixelHeightUm, double threshold, double minSizeUm2,
-            boolean split, double splitDepthPx, int refine, float[] probabilityOut,
+            boolean split, double splitDepthPx, int refine, boolean anyPixelSize,
+            float[] probabilityOut,
             int[] labelsOut, byte[] exclusionMask, Object listener);
 
     static native double[] findNuclei32(long handle, float[] pixels, int width, int height,
             double pixelWidthUm, double pixelHeightUm, double threshold, double minSizeUm2,
-            boolean split, double splitDepthPx, int refine, float[] probabilityOut,
+            boolean split, double splitDepthPx, int refine, boolean anyPixelSize,
+            float[] probabilityOut,
             int[] labelsOut, byte[] exclusionMask, Object listener);
 
     static native String trainNuclei(String settings, String names, int[] sizes,

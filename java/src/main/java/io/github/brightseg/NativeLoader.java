@@ -1,6 +1,5 @@
 package io.github.brightseg;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -71,13 +70,12 @@ final class NativeLoader {
             }
         }
         String resource = resourcePath();
-        try {
-            byte[] bytes = readResource(resource);
-            if (bytes == null) {
+        try (InputStream in = NativeLoader.class.getResourceAsStream(resource)) {
+            if (in == null) {
                 tried.add("jar resource " + resource + ": not in this jar (no build for this "
                         + "platform)");
             } else {
-                loadFromCache(bytes);
+                loadFromCache(in);
                 return;
             }
         } catch (IOException | UnsatisfiedLinkError e) {
@@ -105,31 +103,48 @@ final class NativeLoader {
         return base.resolve("brightseg").resolve("native");
     }
 
-    private static byte[] readResource(String resource) throws IOException {
-        try (InputStream in = NativeLoader.class.getResourceAsStream(resource)) {
-            if (in == null) {
-                return null;
-            }
-            ByteArrayOutputStream out = new ByteArrayOutputStream(1 << 20);
-            byte[] buffer = new byte[1 << 16];
-            int n;
-            while ((n = in.read(buffer)) > 0) {
-                out.write(buffer, 0, n);
-            }
-            return out.toByteArray();
+    private static MessageDigest sha256Digest() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
         }
     }
 
+    private static String hex(byte[] digest) {
+        StringBuilder hex = new StringBuilder();
+        for (byte b : digest) {
+            hex.append(String.format("%02x", b & 0xff));
+        }
+        return hex.toString();
+    }
+
     static String sha256(byte[] bytes) {
-        try {
-            byte[] digest = MessageDigest.getInstance("SHA-256").digest(bytes);
-            StringBuilder hex = new StringBuilder();
-            for (byte b : digest) {
-                hex.append(String.format("%02x", b & 0xff));
+        return hex(sha256Digest().digest(bytes));
+    }
+
+    /**
+     * The SHA-256 of everything {@code in} holds, copied to {@code out} on the way (either may
+     * be null), in 64 kB pieces: the library is never held in the heap, whose room belongs to
+     * the user's images (a whole-library buffer once made loading fail in a small Fiji heap).
+     */
+    private static String copyHashing(InputStream in, java.io.OutputStream out)
+            throws IOException {
+        MessageDigest digest = sha256Digest();
+        byte[] buffer = new byte[1 << 16];
+        int n;
+        while ((n = in.read(buffer)) > 0) {
+            digest.update(buffer, 0, n);
+            if (out != null) {
+                out.write(buffer, 0, n);
             }
-            return hex.toString();
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+        return hex(digest.digest());
+    }
+
+    static String sha256(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            return copyHashing(in, null);
         }
     }
 
@@ -142,46 +157,51 @@ final class NativeLoader {
         }
     }
 
-    private static void loadFromCache(byte[] bytes) throws IOException {
-        String hash = sha256(bytes);
-        Path dir = cacheRoot().resolve(hash.substring(0, 32));
-        Path target = dir.resolve(System.mapLibraryName(LIBRARY));
-        createPrivateDirectories(dir);
-        boolean valid = Files.isRegularFile(target) && hash.equals(sha256(Files.readAllBytes(target)));
-        if (!valid) {
-            Path temp = Files.createTempFile(dir, "extract-", ".tmp");
-            try {
-                Files.write(temp, bytes);
+    /** Extracts the library read from {@code in} into its hash-named cache folder and loads it. */
+    private static void loadFromCache(InputStream in) throws IOException {
+        Path root = cacheRoot();
+        createPrivateDirectories(root);
+        Path temp = Files.createTempFile(root, "extract-", ".tmp");
+        try {
+            String hash;
+            try (java.io.OutputStream out = Files.newOutputStream(temp)) {
+                hash = copyHashing(in, out);
+            }
+            Path dir = root.resolve(hash.substring(0, 32));
+            Path target = dir.resolve(System.mapLibraryName(LIBRARY));
+            createPrivateDirectories(dir);
+            boolean valid = Files.isRegularFile(target) && hash.equals(sha256(target));
+            if (!valid) {
                 try {
                     Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE,
                             StandardCopyOption.REPLACE_EXISTING);
                 } catch (AtomicMoveNotSupportedException e) {
                     Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
+                } catch (FileAlreadyExistsException e) {
+                    // Another JVM won the race with the same bytes.
                 }
-            } catch (FileAlreadyExistsException e) {
-                // Another JVM won the race with the same bytes.
-            } finally {
-                Files.deleteIfExists(temp);
+                if (!hash.equals(sha256(target))) {
+                    throw new IOException("the extracted library " + target
+                            + " does not match the jar's copy (changed on disk?)");
+                }
             }
-            if (!hash.equals(sha256(Files.readAllBytes(target)))) {
-                throw new IOException("the extracted library " + target
-                        + " does not match the jar's copy (changed on disk?)");
+            markUsed(dir);
+            pruneOtherVersions(root, dir, System.currentTimeMillis());
+            try {
+                System.load(target.toString());
+            } catch (UnsatisfiedLinkError e) {
+                String message = String.valueOf(e.getMessage());
+                if (!message.contains("already loaded in another classloader")) {
+                    throw e;
+                }
+                // A second class loader in the same JVM (ImageJ can make one) needs its own copy.
+                Path privateCopy = Files.createTempFile(dir, "loader-", ".so");
+                privateCopy.toFile().deleteOnExit();
+                Files.copy(target, privateCopy, StandardCopyOption.REPLACE_EXISTING);
+                System.load(privateCopy.toString());
             }
-        }
-        markUsed(dir);
-        pruneOtherVersions(cacheRoot(), dir, System.currentTimeMillis());
-        try {
-            System.load(target.toString());
-        } catch (UnsatisfiedLinkError e) {
-            String message = String.valueOf(e.getMessage());
-            if (!message.contains("already loaded in another classloader")) {
-                throw e;
-            }
-            // A second class loader in the same JVM (ImageJ can make one) needs its own copy.
-            Path privateCopy = Files.createTempFile(dir, "loader-", ".so");
-            privateCopy.toFile().deleteOnExit();
-            Files.write(privateCopy, bytes);
-            System.load(privateCopy.toString());
+        } finally {
+            Files.deleteIfExists(temp);
         }
     }
 

@@ -16,10 +16,12 @@ public final class NucleiParams {
     private final byte[] exclusionMask;
     private final Refinement refinement;
     private final boolean probability;
+    private final boolean anyPixelSize;
 
     private NucleiParams(double threshold, double minSizeUm2, double pixelWidthUm,
             double pixelHeightUm, boolean split, double splitDepthPx, ProgressListener listener,
-            byte[] exclusionMask, Refinement refinement, boolean probability) {
+            byte[] exclusionMask, Refinement refinement, boolean probability,
+            boolean anyPixelSize) {
         this.threshold = threshold;
         this.minSizeUm2 = minSizeUm2;
         this.pixelWidthUm = pixelWidthUm;
@@ -30,6 +32,7 @@ public final class NucleiParams {
         this.exclusionMask = exclusionMask;
         this.refinement = refinement;
         this.probability = probability;
+        this.anyPixelSize = anyPixelSize;
     }
 
     /**
@@ -38,19 +41,19 @@ public final class NucleiParams {
      */
     public static NucleiParams defaults() {
         return new NucleiParams(Double.NaN, Double.NaN, Double.NaN, Double.NaN, true, Double.NaN,
-                null, null, Refinement.MODEL_DEFAULT, true);
+                null, null, Refinement.MODEL_DEFAULT, true, false);
     }
 
     /** Probability above which a pixel is nucleus, in [0, 1]. */
     public NucleiParams withThreshold(double threshold) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask, refinement, probability);
+                splitDepthPx, listener, exclusionMask, refinement, probability, anyPixelSize);
     }
 
     /** Smallest nucleus kept, µm². */
     public NucleiParams withMinSizeUm2(double minSizeUm2) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask, refinement, probability);
+                splitDepthPx, listener, exclusionMask, refinement, probability, anyPixelSize);
     }
 
     /** Square pixels of this size in µm. */
@@ -61,13 +64,13 @@ public final class NucleiParams {
     /** Pixel width and height in µm. */
     public NucleiParams withPixelSizeUm(double widthUm, double heightUm) {
         return new NucleiParams(threshold, minSizeUm2, widthUm, heightUm, split, splitDepthPx,
-                listener, exclusionMask, refinement, probability);
+                listener, exclusionMask, refinement, probability, anyPixelSize);
     }
 
     /** Whether touching nuclei are split (watershed on the distance transform). */
     public NucleiParams withSplit(boolean split) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask, refinement, probability);
+                splitDepthPx, listener, exclusionMask, refinement, probability, anyPixelSize);
     }
 
     /**
@@ -76,13 +79,13 @@ public final class NucleiParams {
      */
     public NucleiParams withSplitDepthPx(double splitDepthPx) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask, refinement, probability);
+                splitDepthPx, listener, exclusionMask, refinement, probability, anyPixelSize);
     }
 
     /** Where progress goes (may be null). */
     public NucleiParams withProgress(ProgressListener listener) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask, refinement, probability);
+                splitDepthPx, listener, exclusionMask, refinement, probability, anyPixelSize);
     }
 
     /**
@@ -92,7 +95,7 @@ public final class NucleiParams {
      */
     public NucleiParams withExclusionMask(byte[] mask) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, mask, refinement, probability);
+                splitDepthPx, listener, mask, refinement, probability, anyPixelSize);
     }
 
     /**
@@ -104,7 +107,7 @@ public final class NucleiParams {
             throw new IllegalArgumentException("refinement is null: use Refinement.MODEL_DEFAULT");
         }
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask, refinement, probability);
+                splitDepthPx, listener, exclusionMask, refinement, probability, anyPixelSize);
     }
 
     /**
@@ -114,7 +117,23 @@ public final class NucleiParams {
      */
     public NucleiParams withProbability(boolean keep) {
         return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
-                splitDepthPx, listener, exclusionMask, refinement, keep);
+                splitDepthPx, listener, exclusionMask, refinement, keep, anyPixelSize);
+    }
+
+    /**
+     * Runs even when the pixel size is more than 8 times larger or smaller than the model's.
+     * By default such a call is refused with an {@link IllegalArgumentException}: the
+     * calibration's unit is nearly always wrong (nm or mm given as µm), and resampling the image
+     * to the model's pixel size could need more memory than the machine has.
+     */
+    public NucleiParams withAnyPixelSize() {
+        return new NucleiParams(threshold, minSizeUm2, pixelWidthUm, pixelHeightUm, split,
+                splitDepthPx, listener, exclusionMask, refinement, probability, true);
+    }
+
+    /** Whether a pixel size far from the model's is accepted ({@link #withAnyPixelSize()}). */
+    public boolean acceptsAnyPixelSize() {
+        return anyPixelSize;
     }
 
     /** Whether the probability image is kept. */

@@ -135,29 +135,49 @@ public final class Segmenter implements AutoCloseable {
 
     /** Finds nuclei in an 8-bit plane (ImageJ's {@code byte[]}, read as unsigned). */
     public NucleiResult findNuclei(byte[] pixels, int width, int height, NucleiParams params) {
-        return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei8(
+        return run(pixels == null ? -1 : pixels.length, width, height, params,
+                (h, p, prob, labels, progress) -> NativeLib.findNuclei8(
                 h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
-                p.minSizeUm2(), p.split(), p.splitDepthPx(), p.refinement().code(), prob, labels,
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), p.refinement().code(),
+                p.acceptsAnyPixelSize(), prob, labels,
                 p.exclusionMask(),
                 progress));
     }
 
     /** Finds nuclei in a 16-bit plane (ImageJ's {@code short[]}, read as unsigned). */
     public NucleiResult findNuclei(short[] pixels, int width, int height, NucleiParams params) {
-        return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei16(
+        return run(pixels == null ? -1 : pixels.length, width, height, params,
+                (h, p, prob, labels, progress) -> NativeLib.findNuclei16(
                 h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
-                p.minSizeUm2(), p.split(), p.splitDepthPx(), p.refinement().code(), prob, labels,
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), p.refinement().code(),
+                p.acceptsAnyPixelSize(), prob, labels,
                 p.exclusionMask(),
                 progress));
     }
 
     /** Finds nuclei in a 32-bit plane. */
     public NucleiResult findNuclei(float[] pixels, int width, int height, NucleiParams params) {
-        return run(width, height, params, (h, p, prob, labels, progress) -> NativeLib.findNuclei32(
+        return run(pixels == null ? -1 : pixels.length, width, height, params,
+                (h, p, prob, labels, progress) -> NativeLib.findNuclei32(
                 h, pixels, width, height, p.pixelWidthUm(), p.pixelHeightUm(), p.threshold(),
-                p.minSizeUm2(), p.split(), p.splitDepthPx(), p.refinement().code(), prob, labels,
+                p.minSizeUm2(), p.split(), p.splitDepthPx(), p.refinement().code(),
+                p.acceptsAnyPixelSize(), prob, labels,
                 p.exclusionMask(),
                 progress));
+    }
+
+    /** Why the outputs of a {@code width × height} call do not fit the Java heap, and what helps. */
+    static String heapMessage(int width, int height, long need, NucleiParams p) {
+        long max = Runtime.getRuntime().maxMemory();
+        String what = p.keepsProbability() ? "labels and probability" : "labels";
+        String help = p.keepsProbability()
+                ? "leave the probability image out (NucleiParams.withProbability(false); in "
+                        + "Fiji, untick \"Probability image\"), or "
+                : "";
+        return String.format(java.util.Locale.ROOT, "the %s of a %d × %d image need %d MB of "
+                + "Java heap, which has no room for them (it may grow to %d MB): %sgive Java more "
+                + "memory (-Xmx, or Edit › Options › Memory & Threads in Fiji)", what, width,
+                height, need >> 20, max >> 20, help);
     }
 
     @FunctionalInterface
@@ -166,7 +186,8 @@ public final class Segmenter implements AutoCloseable {
                 Object progress);
     }
 
-    private NucleiResult run(int width, int height, NucleiParams params, NativeCall call) {
+    private NucleiResult run(int pixelCount, int width, int height, NucleiParams params,
+            NativeCall call) {
         if (width <= 0 || height <= 0) {
             throw new IllegalArgumentException("image size " + width + " × " + height
                     + " is invalid: width and height must be positive");
@@ -176,6 +197,14 @@ public final class Segmenter implements AutoCloseable {
             throw new IllegalArgumentException("image size " + width + " × " + height
                     + " is too large for one Java array; process it in parts");
         }
+        // Checked before any output is allocated: a wrong size must not look like a full heap.
+        if (pixelCount < 0) {
+            throw new IllegalArgumentException("the pixels array is null");
+        }
+        if (pixelCount != n) {
+            throw new IllegalArgumentException("the pixels array has " + pixelCount
+                    + " values but width × height is " + n);
+        }
         NucleiParams p = params == null ? NucleiParams.defaults() : params;
         lock.readLock().lock();
         try {
@@ -183,8 +212,19 @@ public final class Segmenter implements AutoCloseable {
             if (h == 0) {
                 throw new IllegalStateException("this Segmenter is closed");
             }
-            float[] probability = p.keepsProbability() ? new float[(int) n] : null;
-            int[] labels = new int[(int) n];
+            float[] probability;
+            int[] labels;
+            long heapNeed = n * (p.keepsProbability() ? 8L : 4L);
+            if (heapNeed > Runtime.getRuntime().maxMemory()) {
+                throw new BrightsegException(heapMessage(width, height, heapNeed, p));
+            }
+            try {
+                probability = p.keepsProbability() ? new float[(int) n] : null;
+                labels = new int[(int) n];
+            } catch (OutOfMemoryError e) {
+                // One failed allocation of a large array leaves the heap as it was: say why.
+                throw new BrightsegException(heapMessage(width, height, heapNeed, p), e);
+            }
             byte[] mask = p.exclusionMask();
             if (mask != null && mask.length != n) {
                 throw new IllegalArgumentException("the exclusion mask has " + mask.length

@@ -82,6 +82,27 @@ public class NativeLoaderTest {
         }
     }
 
+    /**
+     * The library is streamed out of the jar, never held in the heap: a JVM whose whole heap is
+     * smaller than the library still loads it (a Fiji with a small heap and a large image open
+     * used to fail with "Java heap space" for the rest of the session).
+     */
+    @Test
+    public void aHeapSmallerThanTheLibraryStillLoadsIt() throws Exception {
+        long size;
+        try (java.io.InputStream in = NativeLoader.class.getResourceAsStream(
+                NativeLoader.resourcePath())) {
+            size = in.transferTo(java.io.OutputStream.nullOutputStream());
+        }
+        long heapMb = 16;
+        assertTrue("the library (" + size + " bytes) is larger than the heap",
+                size > heapMb << 20);
+        Path cache = tmp.newFolder("brightseg-cache").toPath();
+        String line = probe(1, System.getProperty("java.class.path"), cache,
+                "-Xmx" + heapMb + "m").get(0);
+        assertEquals("VERSION " + Segmenter.nativeVersion(), line);
+    }
+
     @Test
     public void withoutTheJarCopyItFallsBackToJavaLibraryPathOrSaysWhatToDo() throws Exception {
         // The classes alone, without the resources that carry the library.

@@ -93,6 +93,39 @@ public class ReliabilityTest {
         }
     }
 
+    /**
+     * A calibration in the wrong unit (353 µm for a 0.619 µm model: nm read as µm) is refused
+     * before anything is resampled; accepted on purpose, the resampled plane is refused by the
+     * memory budget before it is allocated. Either way the JVM goes on.
+     */
+    @Test
+    public void anImplausiblePixelSizeIsRefusedBeforeAnythingIsResampled() throws Exception {
+        Path brightfield = TestData.shippedModel("nuclei-brightfield");
+        SegmenterOptions options = SegmenterOptions.defaults().withThreads(1)
+                .withMemoryBudget(2_000_000_000L);
+        try (Segmenter s = Segmenter.open(brightfield, options)) {
+            NucleiParams wrongUnit = NucleiParams.defaults().withPixelSizeUm(353);
+            try {
+                s.findNuclei(image.pixels, image.width, image.height, wrongUnit);
+                fail("353 µm is 570 times the model's pixel size");
+            } catch (IllegalArgumentException e) {
+                assertTrue(e.getMessage(), e.getMessage().contains("570 times larger"));
+                assertTrue(e.getMessage(), e.getMessage().contains("withAnyPixelSize()"));
+            }
+            try {
+                s.findNuclei(image.pixels, image.width, image.height,
+                        wrongUnit.withAnyPixelSize());
+                fail("resampled to 291981 × 291981, far over 2 GB");
+            } catch (BrightsegException e) {
+                assertTrue(e.getMessage(), e.getMessage().contains("resampled to 291981 × 291981"));
+                assertTrue(e.getMessage(), e.getMessage().contains("memory budget is 2.0 GB"));
+            }
+            NucleiResult fine = s.findNuclei(image.pixels, image.width, image.height,
+                    NucleiParams.defaults().withPixelSizeUm(0.5));
+            assertTrue(fine.labels().length == image.width * image.height);
+        }
+    }
+
     @Test
     public void nonsensePixelsGiveAnExceptionOrASaneResult() throws Exception {
         int w = 96;

@@ -282,6 +282,10 @@ public class SegmenterTest {
         TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[10], image.width, image.height, p),
                 "has 10 values but width × height is 262144");
         TestData.expectIllegalArgument(() -> segmenter.findNuclei((short[]) null, 4, 4, p), "null");
+        // Checked before the outputs are allocated: a short[16] said to be 46340 × 46340 is a
+        // length error, not an OutOfMemoryError for 16 GB of labels and probability.
+        TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 46340, 46340, p),
+                "has 16 values but width × height is 2147395600");
         TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[16], -4, -4, p), "invalid");
         TestData.expectIllegalArgument(() -> segmenter.findNuclei(new short[16], 4, 4,
                 p.withThreshold(1.5)), "outside [0, 1]");

@@ -37,6 +37,11 @@ final class TestData {
         return require("brightseg.test.model", "");
     }
 
+    /** A model this repository ships (its folder under models/). */
+    static Path shippedModel(String name) {
+        return require("brightseg.test.shipped", name);
+    }
+
     static Path data(String relative) {
         return require("brightseg.test.data", relative);
     }

@@ -79,6 +79,10 @@ public class FindNucleiDnn implements PlugIn {
             runChecked(arg);
         } catch (Exception | LinkageError e) {
             fail(kind.title, describe(e), interactive);
+        } catch (OutOfMemoryError e) {
+            // The planes of this run are unreachable here, so reporting has room again; without
+            // this, a macro saw an empty lastError and exitOnError exited 0.
+            fail(kind.title, OUT_OF_MEMORY, interactive);
         } finally {
             IJ.showProgress(1.0);
         }
@@ -94,6 +98,12 @@ public class FindNucleiDnn implements PlugIn {
         }
         return message;
     }
+
+    /** What a user reads when the Java heap ran out, with what helps (made before it is needed). */
+    static final String OUT_OF_MEMORY = "Java ran out of memory (ImageJ may use up to "
+            + (Runtime.getRuntime().maxMemory() >> 20) + " MB): untick \"Probability image\" "
+            + "(macro: leave out 'probability'), close other images, or give ImageJ more memory "
+            + "(Edit › Options › Memory & Threads, or java -Xmx)";
 
     /** Reports a failure: recorded for macros, logged, on stderr; a dialog only when interactive. */
     static void fail(String message, boolean interactive) {

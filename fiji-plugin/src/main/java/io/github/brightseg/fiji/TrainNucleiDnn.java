@@ -87,6 +87,8 @@ public class TrainNucleiDnn implements PlugIn {
             }
         } catch (Exception | LinkageError e) {
             FindNucleiDnn.fail(TITLE, describe(e), interactive);
+        } catch (OutOfMemoryError e) {
+            FindNucleiDnn.fail(TITLE, FindNucleiDnn.OUT_OF_MEMORY, interactive);
         }
     }
 
@@ -489,6 +491,8 @@ public class TrainNucleiDnn implements PlugIn {
             FindNucleiDnn.fail(TITLE, describe(e), false);
         } catch (Exception | LinkageError e) {
             FindNucleiDnn.fail(TITLE, describe(e), background);
+        } catch (OutOfMemoryError e) {
+            FindNucleiDnn.fail(TITLE, FindNucleiDnn.OUT_OF_MEMORY, background);
         } finally {
             RUNNING.set(false);
             monitor.close();
