@@ -170,3 +170,77 @@ fn areas_centroids_and_boxes_equal_skimage_regionprops() {
         );
     }
 }
+
+/// Multi-sample TIFF pages (brightfield, Hoechst, PI, … in one page, as `tifffile` and many
+/// instruments write them) are read as channels, interleaved or planar, 8/16/32-bit, "RGBA" or
+/// grey with extra samples; and Find Nuclei runs on one of them.
+#[test]
+fn multi_sample_tiffs_written_by_tifffile_are_read_as_channels() {
+    let (Some(img2d), Some(py)) = (data("stardist/img2d.tif"), python()) else {
+        return;
+    };
+    let image = brightseg::io::read_image(&img2d).expect("img2d");
+    let plane = image.plane(0, 0, 0);
+    let (w, h) = (96, 64);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Channel c: a window of the real image, moved c × 40 pixels right, scaled to fit 8 bits.
+    let channel = |c: usize| -> Vec<f32> {
+        (0..w * h)
+            .map(|i| (plane.value((i / w) * plane.width() + i % w + 40 * c) / 256.0).floor())
+            .collect()
+    };
+    for (samples, dtype, photometric, planar) in [
+        (4, "uint16", "rgb", "contig"),
+        (4, "uint16", "minisblack", "separate"),
+        (2, "uint8", "minisblack", "contig"),
+        (5, "float32", "minisblack", "contig"),
+        (3, "uint16", "minisblack", "separate"),
+    ] {
+        let case = format!("{samples} × {dtype} {photometric} {planar}");
+        let stack: Vec<f32> = (0..samples).flat_map(channel).collect();
+        let npy = tmp.path().join("stack.npy");
+        write_npy(&npy, &[samples, h, w], &stack);
+        let tif = tmp
+            .path()
+            .join(format!("s{samples}-{dtype}-{photometric}-{planar}.tif"));
+        oracle(
+            &py,
+            &[
+                os("samples"),
+                npy.as_os_str(),
+                os(dtype),
+                os(photometric),
+                os(planar),
+                tif.as_os_str(),
+            ],
+        );
+        let read = brightseg::io::read_image(&tif).unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(
+            (read.channels(), read.slices(), read.frames()),
+            (samples, 1, 1),
+            "{case}"
+        );
+        for c in 0..samples {
+            let p = read.plane(c, 0, 0);
+            let values: Vec<f32> = (0..w * h).map(|i| p.value(i)).collect();
+            assert_eq!(values, channel(c), "{case}: channel {}", c + 1);
+        }
+    }
+    // Find Nuclei on channel 2 of the 4-sample "RGBA" page (how `tifffile` writes 4 channels).
+    let out = tmp.path().join("out");
+    let tif = tmp.path().join("s4-uint16-rgb-contig.tif");
+    let model = shared_model().unwrap_or_else(|| repo_root().join("models/nuclei-brightfield"));
+    brightseg_ok(&[
+        os("find-nuclei"),
+        tif.as_os_str(),
+        os("--model"),
+        model.as_os_str(),
+        os("--channel"),
+        os("2"),
+        os("--out"),
+        out.as_os_str(),
+        os("--quiet"),
+    ]);
+    let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
+    assert!(!summary.contains(",error,"), "{summary}");
+}

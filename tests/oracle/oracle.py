@@ -12,6 +12,8 @@ results with onnxruntime, scikit-image and SciPy on the same data.
   gaussian IMAGE.npy SIGMA OUT.npy              scipy.ndimage.gaussian_filter (reflect, truncate 4)
   median IMAGE.npy SIZE OUT.npy                 scipy.ndimage.median_filter (SIZE × SIZE, reflect)
   hyperstack TCYX.npy PIXEL_UM OUT.tif          an ImageJ hyperstack (16-bit) written by tifffile
+  samples SYX.npy DTYPE PHOTOMETRIC PLANAR OUT.tif   one page of S samples per pixel, as
+                                                tifffile writes it (PLANAR contig or separate)
   mi MASK.npy IMAGE.npy BINS OUT.npy            mutual information (nats) of a mask and binned
                                                 intensities, as H(mask) + H(bins) - H(joint)
 """
@@ -78,6 +80,13 @@ def main(argv):
         px = float(args[1])
         tifffile.imwrite(args[2], stack, imagej=True, resolution=(1 / px, 1 / px),
                          metadata={"axes": "TCYX", "unit": "micron"})
+    elif cmd == "samples":
+        import tifffile
+
+        stack = np.load(args[0]).astype(args[1])
+        photometric, planar = args[2], args[3]
+        data = stack if planar == "separate" else np.moveaxis(stack, 0, -1)
+        tifffile.imwrite(args[4], data, photometric=photometric, planarconfig=planar)
     elif cmd == "mi":
         mask = np.load(args[0]).ravel() > 0
         image = np.load(args[1]).astype(np.float64).ravel()

@@ -363,8 +363,9 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
     })
 }
 
-/// The error's message; for an image over the memory budget, followed by the flags that help
-/// (worker threads and tiles only help while finding nuclei, not while reading the file).
+/// The error's message; for an image over the memory budget, followed by the flags that do
+/// what the message advises (worker threads and tiles only help while finding nuclei, not
+/// while reading the file).
 fn with_flag_hint(e: &anyhow::Error) -> String {
     let over_budget = e.chain().any(|cause| {
         cause
@@ -372,12 +373,16 @@ fn with_flag_hint(e: &anyhow::Error) -> String {
             .is_some_and(|b| b.kind() == brightseg::ErrorKind::ResourceLimit)
     });
     let message = format!("{e:#}");
-    if over_budget && message.contains("worker thread") {
-        format!("{message} (--jobs, --tile-size, --memory-budget)")
-    } else if over_budget {
-        format!("{message} (--memory-budget)")
-    } else {
+    if !over_budget {
         message
+    } else if message.contains("fewer worker threads or smaller tiles") {
+        format!("{message} (--jobs, --tile-size, --memory-budget)")
+    } else if message.contains("fewer worker threads") {
+        format!("{message} (--jobs, --memory-budget)")
+    } else if message.contains("smaller tiles") {
+        format!("{message} (--tile-size, --memory-budget)")
+    } else {
+        format!("{message} (--memory-budget)")
     }
 }
 

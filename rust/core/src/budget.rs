@@ -98,6 +98,12 @@ impl MemoryBudget {
     /// Refuses `need` bytes for `what` when they exceed the budget; `advice` says how to need
     /// less (the budget flag is mentioned by the caller's adapter).
     pub fn check(&self, need: u64, what: &str, advice: &str) -> Result<()> {
+        self.check_with(need, what, &format!("{advice}, or raise the memory budget"))
+    }
+
+    /// As [`MemoryBudget::check`], with `options` the whole of what helps (e.g. "raise the
+    /// memory budget" when nothing else would).
+    pub fn check_with(&self, need: u64, what: &str, options: &str) -> Result<()> {
         if need <= self.bytes {
             return Ok(());
         }
@@ -107,8 +113,7 @@ impl MemoryBudget {
             String::new()
         };
         Err(Error::too_large(format!(
-            "{what} needs about {} but the memory budget is {}{origin}: {advice}, or raise the \
-             memory budget",
+            "{what} needs about {} but the memory budget is {}{origin}: {options}",
             Size(need),
             Size(self.bytes)
         )))

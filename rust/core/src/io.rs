@@ -269,9 +269,10 @@ fn decoded_page_bytes(w: usize, h: usize, colour: ColorType) -> u64 {
     let (samples, bits) = match colour {
         ColorType::Gray(b) => (1, b),
         ColorType::RGB(b) => (3, b),
-        ColorType::RGBA(b) | ColorType::CMYK(b) => (4, b),
-        ColorType::GrayA(b) => (2, b),
-        _ => (4, 32),
+        other => match channel_samples(other) {
+            Some(n) => (n as u64, other.bit_depth()),
+            None => (4, 32),
+        },
     };
     let sample_bytes = match bits {
         8 => 1,
@@ -281,6 +282,55 @@ fn decoded_page_bytes(w: usize, h: usize, colour: ColorType) -> u64 {
     (w as u64)
         .saturating_mul(h as u64)
         .saturating_mul(samples * sample_bytes)
+}
+
+/// Most samples per pixel read as channels.
+const MAX_SAMPLES: u16 = 8;
+
+/// Samples per pixel of a colour type that brightseg reads as that many channels: grey with
+/// extra samples and "RGBA"/"CMYK" as `tifffile` and instruments write multi-channel planes
+/// (brightfield, Hoechst, PI, … in one page), 2 to [`MAX_SAMPLES`] of them. RGB (3 samples)
+/// stays a colour image; grey is one channel.
+fn channel_samples(colour: ColorType) -> Option<usize> {
+    let n = match colour {
+        ColorType::GrayA(_) => 2,
+        ColorType::RGBA(_) | ColorType::CMYK(_) => 4,
+        ColorType::CMYKA(_) => 5,
+        ColorType::Multiband { num_samples, .. } => usize::from(num_samples),
+        _ => return None,
+    };
+    (2..=usize::from(MAX_SAMPLES)).contains(&n).then_some(n)
+}
+
+/// The `samples` channels of a decoded multi-sample page: interleaved (`planar` false: s0 s1 …
+/// per pixel) or one plane after the other (`planar` true).
+fn split_samples(data: PixelData, samples: usize, planar: bool) -> Vec<PixelData> {
+    fn split<T: Copy>(v: &[T], samples: usize, planar: bool) -> Vec<Vec<T>> {
+        let n = v.len() / samples;
+        (0..samples)
+            .map(|c| {
+                if planar {
+                    v[c * n..(c + 1) * n].to_vec()
+                } else {
+                    v.iter().skip(c).step_by(samples).copied().collect()
+                }
+            })
+            .collect()
+    }
+    match data {
+        PixelData::U8(v) => split(&v, samples, planar)
+            .into_iter()
+            .map(PixelData::U8)
+            .collect(),
+        PixelData::U16(v) => split(&v, samples, planar)
+            .into_iter()
+            .map(PixelData::U16)
+            .collect(),
+        PixelData::F32(v) => split(&v, samples, planar)
+            .into_iter()
+            .map(PixelData::F32)
+            .collect(),
+    }
 }
 
 fn decoded_to_pixels(result: DecodingResult) -> PixelData {
@@ -335,6 +385,9 @@ fn read_tiff<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) ->
     // Decode every page of the first image's size (ImageJ and OME write one plane per page).
     let mut pages: Vec<PixelData> = Vec::new();
     let mut rgb_pages = 0usize;
+    // Pages of several samples each read as channels, and how many samples they have.
+    let mut sample_pages = 0usize;
+    let mut samples_per_page = 1usize;
     let mut decoded_bytes = 0u64;
     loop {
         let (pw, ph) = dec.dimensions().map_err(|e| corrupt(path, e))?;
@@ -365,11 +418,30 @@ fn read_tiff<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) ->
                     }
                 }
                 other => {
-                    return Err(Error::image(format!(
-                        "{} has colour type {other:?}, which brightseg does not read: save it as \
-                         greyscale or RGB TIFF",
-                        path.display()
-                    )))
+                    let Some(samples) = channel_samples(other) else {
+                        return Err(Error::image(format!(
+                            "{} has colour type {other:?}, which brightseg does not read: save \
+                             it as greyscale, RGB, or 2 to {MAX_SAMPLES} samples (channels) per \
+                             pixel",
+                            path.display()
+                        )));
+                    };
+                    if sample_pages > 0 && samples != samples_per_page {
+                        return Err(corrupt(path, "pages with different numbers of samples"));
+                    }
+                    (sample_pages, samples_per_page) = (sample_pages + 1, samples);
+                    let planar = dec
+                        .get_tag_u32(Tag::PlanarConfiguration)
+                        .is_ok_and(|p| p == 2);
+                    let mut buffer = DecodingResult::U8(Vec::new());
+                    // All planes of a planar page (read_image would give the first only).
+                    dec.read_image_to_buffer(&mut buffer)
+                        .map_err(|e| corrupt(path, e))?;
+                    let data = decoded_to_pixels(buffer);
+                    if data.len() != w * h * samples {
+                        return Err(corrupt(path, "a page holds fewer samples than it says"));
+                    }
+                    pages.extend(split_samples(data, samples, planar));
                 }
             }
         }
@@ -381,6 +453,22 @@ fn read_tiff<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) ->
     let n = pages.len();
     if rgb_pages == 1 && n == 3 {
         return assemble_colour(pages, w, h, calibration);
+    }
+    if sample_pages > 0 && (rgb_pages > 0 || sample_pages * samples_per_page != n) {
+        return Err(Error::image(format!(
+            "{} mixes pages of {samples_per_page} samples with other pages: save each channel \
+             as a page of its own (or use OME-TIFF)",
+            path.display()
+        )));
+    }
+    if sample_pages > 0 && imagej.is_none() && ome.is_none() {
+        // Pages of several samples each: the samples are channels, the pages slices (as the
+        // pages of a plain grey file are).
+        let planes = pages
+            .into_iter()
+            .map(|d| Plane::new(w, h, d))
+            .collect::<Result<Vec<_>>>()?;
+        return Image::new(planes, samples_per_page, sample_pages, 1, calibration);
     }
     if rgb_pages > 0 {
         return Err(Error::image(format!(

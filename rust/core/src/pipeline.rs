@@ -130,19 +130,33 @@ impl Model {
         )
     }
 
-    fn memory_advice(&self) -> &'static str {
+    /// What would make a `width × height` plane (plus `extra` bytes) fit the budget: fewer
+    /// worker threads, smaller tiles, or, when even one worker thread needs too much with tiles
+    /// that cannot shrink, only a larger budget.
+    fn memory_options(&self, width: usize, height: usize, extra: u64) -> String {
         let fixed = self.card.size_y.step == 0 || self.card.size_x.step == 0;
-        if fixed {
-            "use fewer worker threads"
-        } else {
-            "use fewer worker threads or smaller tiles"
+        let (th, tw) = self.card.tile_shape(height, width);
+        let one = budget::find_nuclei_bytes(width, height, th, tw, 1).saturating_add(extra);
+        let raise = "raise the memory budget";
+        match (one <= self.memory_budget.limit(), fixed) {
+            (true, true) => format!("use fewer worker threads, or {raise}"),
+            (true, false) => format!("use fewer worker threads or smaller tiles, or {raise}"),
+            (false, false) => format!(
+                "use smaller tiles (even one worker thread needs about {} with these), or {raise}",
+                budget::Size(one)
+            ),
+            (false, true) => format!(
+                "even one worker thread needs about {}, so {raise}",
+                budget::Size(one)
+            ),
         }
     }
 
     /// Refuses a `width × height` plane that would need more memory than the budget.
     pub fn check_memory(&self, width: usize, height: usize) -> Result<()> {
         let (need, what) = self.memory_need(width, height);
-        self.memory_budget.check(need, &what, self.memory_advice())
+        let options = self.memory_options(width, height, 0);
+        self.memory_budget.check_with(need, &what, &options)
     }
 
     /// Works out how Find Nuclei will process a `width × height` plane with `calibration` and
@@ -165,8 +179,8 @@ impl Model {
     fn plan_resolved(&self, width: usize, height: usize, resolved: &Resolved) -> Result<Plan> {
         let Some(model_px) = resolved.resample_to_um else {
             let (bytes, what) = self.memory_need(width, height);
-            self.memory_budget
-                .check(bytes, &what, self.memory_advice())?;
+            let options = self.memory_options(width, height, 0);
+            self.memory_budget.check_with(bytes, &what, &options)?;
             return Ok(Plan {
                 network_width: width,
                 network_height: height,
@@ -182,17 +196,19 @@ impl Model {
         let there = (nw as u64).saturating_mul(nh as u64);
         // Beyond the network's run at its size: the resampled plane (f32), the f32 copy it is
         // made from, and the probability, labels and objects back at the image's size.
-        let bytes = network
-            .saturating_add(there.saturating_mul(4))
+        let copies = there
+            .saturating_mul(4)
             .saturating_add(here.saturating_mul(4 + budget::WORK_BYTES_PER_PIXEL));
+        let bytes = network.saturating_add(copies);
         let what = format!(
             "finding nuclei in a {width} × {height} plane at {pw} µm per pixel, resampled to \
              {nw} × {nh} for the model's {model_px} µm pixels,"
         );
-        self.memory_budget.check(
+        let options = self.memory_options(nw, nh, copies);
+        self.memory_budget.check_with(
             bytes,
             &what,
-            &format!("check the image's pixel size, {}", self.memory_advice()),
+            &format!("check the image's pixel size, or {options}"),
         )?;
         Ok(Plan {
             network_width: nw,

@@ -62,6 +62,29 @@ pub type JniResult<T> = Result<T, JniError>;
 pub const BRIGHTSEG_EXCEPTION: &str = "io/github/brightseg/BrightsegException";
 
 impl JniError {
+    /// The message of the Java exception: the error's, and for a refusal by the memory budget
+    /// the Java methods (and the Fiji field) that do what it advises.
+    pub fn java_message(&self) -> String {
+        let message = self.to_string();
+        let JniError::Core(e) = self else {
+            return message;
+        };
+        if e.kind() != ErrorKind::ResourceLimit {
+            return message;
+        }
+        let budget = "SegmenterOptions.withMemoryBudget; in Fiji the \"Memory budget [MB]\" field";
+        let methods = if message.contains("fewer worker threads or smaller tiles") {
+            format!("SegmenterOptions.withThreads, withTileSize, {budget}")
+        } else if message.contains("fewer worker threads") {
+            format!("SegmenterOptions.withThreads, {budget}")
+        } else if message.contains("smaller tiles") {
+            format!("SegmenterOptions.withTileSize, {budget}")
+        } else {
+            budget.to_owned()
+        };
+        format!("{message} ({methods})")
+    }
+
     /// The Java exception class this error becomes.
     pub fn java_class(&self) -> &'static str {
         match self {
@@ -112,7 +135,7 @@ impl<T: Default> ErrorPolicy<T, JniError> for ThrowJavaException {
         err: JniError,
     ) -> jni::errors::Result<T> {
         if !env.exception_check() {
-            throw(env, err.java_class(), &err.to_string());
+            throw(env, err.java_class(), &err.java_message());
         }
         Ok(T::default())
     }
@@ -157,6 +180,31 @@ mod tests {
         assert_eq!(model.java_class(), BRIGHTSEG_EXCEPTION);
         let closed = JniError::ClosedHandle("closed".into());
         assert_eq!(closed.java_class(), "java/lang/IllegalStateException");
+    }
+
+    #[test]
+    fn budget_refusals_name_the_java_methods_that_do_what_they_advise() {
+        let refusal = |options: &str| {
+            JniError::from(brightseg::Error::too_large(format!(
+                "finding nuclei needs about 9 GB but the memory budget is 6 GB: {options}"
+            )))
+            .java_message()
+        };
+        let both = refusal("use fewer worker threads or smaller tiles, or raise the memory budget");
+        assert!(
+            both.ends_with("(SegmenterOptions.withThreads, withTileSize, SegmenterOptions.withMemoryBudget; in Fiji the \"Memory budget [MB]\" field)"),
+            "{both}"
+        );
+        let threads = refusal("use fewer worker threads, or raise the memory budget");
+        assert!(
+            threads.contains("(SegmenterOptions.withThreads, SegmenterOptions.withMemoryBudget;"),
+            "{threads}"
+        );
+        let only = refusal("even one worker thread needs about 5 GB, so raise the memory budget");
+        assert!(only.ends_with("so raise the memory budget (SegmenterOptions.withMemoryBudget; in Fiji the \"Memory budget [MB]\" field)"), "{only}");
+        // Other errors keep their message as it is.
+        let invalid = JniError::from(brightseg::Error::invalid("use fewer worker threads"));
+        assert_eq!(invalid.java_message(), "use fewer worker threads");
     }
 
     #[test]

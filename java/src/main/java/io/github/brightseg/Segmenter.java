@@ -238,9 +238,19 @@ public final class Segmenter implements AutoCloseable {
         }
     }
 
-    /** Releases the model; waits for calls in progress; closing twice does nothing. */
+    /**
+     * Releases the model; waits for calls in progress on other threads; closing twice does
+     * nothing. Called from inside a call on this Segmenter (a progress listener), it throws
+     * {@link IllegalStateException} instead of waiting for ever.
+     */
     @Override
     public void close() {
+        if (lock.getReadHoldCount() > 0) {
+            // This thread is inside a call on this Segmenter (a progress listener): waiting for
+            // the call to end would wait for ever.
+            throw new IllegalStateException("close() was called from inside a call on this "
+                    + "Segmenter (a progress listener?): close it after findNuclei returns");
+        }
         lock.writeLock().lock();
         try {
             cleanable.clean();

@@ -344,6 +344,20 @@ public class SegmenterTest {
         } catch (IllegalStateException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("closed"));
         }
+        // close() from inside a call (a progress listener) is refused at once: it used to wait
+        // for the call to end, which waited for the listener: a deadlock.
+        Segmenter inner = Segmenter.open(TestData.model(),
+                SegmenterOptions.defaults().withThreads(1));
+        try {
+            inner.findNuclei(image.pixels, image.width, image.height, NucleiParams.defaults()
+                    .withProgress((stage, done, total) -> inner.close()));
+            fail("close() from the listener must throw");
+        } catch (IllegalStateException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("from inside a call"));
+        }
+        assertFalse("the model is still open", inner.isClosed());
+        inner.close();
+        assertTrue(inner.isClosed());
         // A forged handle is refused by the native side too, not dereferenced.
         try {
             NativeLib.modelName(424242);
