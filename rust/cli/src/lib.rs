@@ -73,7 +73,7 @@ pub enum Command {
     Targets(train_args::TargetsArgs),
     /// Train a model (see `brightseg train nuclei --help`).
     #[command(subcommand)]
-    Train(train_args::TrainCommand),
+    Train(TrainCommand),
     /// Score a model on images with known nuclei: pixel F1, balanced accuracy, object
     /// precision/recall/F1 at IoU 0.5, count error.
     Evaluate(train_args::EvaluateArgs),
@@ -121,6 +121,20 @@ pub struct MergeArgs {
     /// columns and writes wells.csv.
     #[arg(long)]
     pub naming: Option<String>,
+}
+
+/// Subcommands of `train` (here, beside the commands, so that the nuclei and the artifact
+/// training modules do not depend on each other).
+#[derive(Subcommand, Debug, Clone)]
+pub enum TrainCommand {
+    /// Train a nuclei U-Net on brightfield images, with targets from a paired nuclear stain
+    /// (or from label images).
+    Nuclei(Box<train_args::TrainNucleiArgs>),
+    /// Train the artifact classifier (artifact vs clean) from image-level labels only.
+    Classifier(artifact_args::TrainClassifierArgs),
+    /// Train an artifact U-Net from image-level labels only: classifier, ScoreCAM,
+    /// pseudo-masks chosen by mutual information, U-Net.
+    Artifacts(Box<artifact_args::TrainArtifactsArgs>),
 }
 
 /// Arguments of `find-nuclei`.
@@ -277,7 +291,12 @@ pub fn main() -> ExitCode {
         Command::Targets(args) => train_cmd::targets(&args).map(|()| find_nuclei::Outcome::AllDone),
         #[cfg(feature = "train")]
         Command::Train(command) => {
-            train_cmd::train(&command, cli.verbose).map(|()| find_nuclei::Outcome::AllDone)
+            let done = match &command {
+                TrainCommand::Nuclei(args) => train_cmd::train_nuclei_cmd(args, cli.verbose),
+                TrainCommand::Classifier(args) => artifact_cmd::train_classifier_cmd(args),
+                TrainCommand::Artifacts(args) => artifact_cmd::train_artifacts_cmd(args),
+            };
+            done.map(|()| find_nuclei::Outcome::AllDone)
         }
         #[cfg(feature = "train")]
         Command::Evaluate(args) => {

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
+use clap::Args;
 
 /// Which channels and which part of the images to use (shared by the training commands).
 #[derive(Args, Debug, Clone, Default)]
@@ -68,19 +68,6 @@ pub struct TargetsArgs {
     /// Output folder for NAME.targets.tif (labels), NAME.weights.tif and NAME.targets.png.
     #[arg(long, short, default_value = "brightseg-targets")]
     pub out: PathBuf,
-}
-
-/// Subcommands of `train`.
-#[derive(Subcommand, Debug, Clone)]
-pub enum TrainCommand {
-    /// Train a nuclei U-Net on brightfield images, with targets from a paired nuclear stain
-    /// (or from label images).
-    Nuclei(Box<TrainNucleiArgs>),
-    /// Train the artifact classifier (artifact vs clean) from image-level labels only.
-    Classifier(crate::artifact_args::TrainClassifierArgs),
-    /// Train an artifact U-Net from image-level labels only: classifier, ScoreCAM,
-    /// pseudo-masks chosen by mutual information, U-Net.
-    Artifacts(Box<crate::artifact_args::TrainArtifactsArgs>),
 }
 
 /// Arguments of `train nuclei`.

@@ -23,9 +23,7 @@ use brightseg_train::targets::register::{measure_shift, translate};
 use brightseg_train::targets::{nucleus_targets, TargetParams};
 use brightseg_train::tasks::segmentation::{default_learning_rate, TrainConfig};
 
-use crate::train_args::{
-    EvaluateArgs, SelectionArgs, TargetArgs, TargetsArgs, TrainCommand, TrainNucleiArgs,
-};
+use crate::train_args::{EvaluateArgs, SelectionArgs, TargetArgs, TargetsArgs, TrainNucleiArgs};
 
 pub(crate) fn field_spec(selection: &SelectionArgs) -> Result<FieldSpec> {
     let frames = selection
@@ -231,16 +229,8 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(total))
 }
 
-/// `brightseg train …`.
-pub fn train(command: &TrainCommand, verbose: bool) -> Result<()> {
-    match command {
-        TrainCommand::Nuclei(args) => train_nuclei_cmd(args, verbose),
-        TrainCommand::Classifier(args) => crate::artifact_cmd::train_classifier_cmd(args),
-        TrainCommand::Artifacts(args) => crate::artifact_cmd::train_artifacts_cmd(args),
-    }
-}
-
-fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
+/// `brightseg train nuclei`.
+pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     let mut spec = field_spec(&args.selection)?;
     spec.brightfield = args.brightfield.clone();
     spec.fluorescence = args.fluorescence.clone();

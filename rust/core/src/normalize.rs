@@ -2,7 +2,64 @@
 //! (the "sample"), so that tiled inference sees exactly what whole-image inference would.
 
 use crate::image::{PixelData, Plane};
-use crate::model::{Postprocessing, Preprocessing};
+
+/// A normalisation or value mapping applied to the input before the network.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Preprocessing {
+    /// `(x - mean) / (std + eps)` with mean and std of the whole plane (per sample), or fixed.
+    ZeroMeanUnitVariance {
+        /// Fixed mean and standard deviation; `None` = computed per image.
+        fixed: Option<(f64, f64)>,
+        /// Added to the standard deviation.
+        eps: f64,
+    },
+    /// `(x - p_lo) / (p_hi - p_lo + eps)` with percentiles of the whole plane.
+    ScaleRange {
+        /// Lower percentile, 0–100.
+        min_percentile: f64,
+        /// Upper percentile, 0–100.
+        max_percentile: f64,
+        /// Added to the denominator.
+        eps: f64,
+    },
+    /// `x * gain + offset`.
+    ScaleLinear {
+        /// Multiplier.
+        gain: f64,
+        /// Added after multiplying.
+        offset: f64,
+    },
+    /// Clamp to `[min, max]`.
+    Clip {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// Logistic function.
+    Sigmoid,
+}
+
+/// A mapping applied to the network output to turn it into a probability.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Postprocessing {
+    /// Logistic function (the graph outputs logits).
+    Sigmoid,
+    /// `x * gain + offset`.
+    ScaleLinear {
+        /// Multiplier.
+        gain: f64,
+        /// Added after multiplying.
+        offset: f64,
+    },
+    /// Clamp to `[min, max]`.
+    Clip {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+}
 
 /// One resolved value mapping.
 #[derive(Debug, Clone, Copy, PartialEq)]
