@@ -1105,3 +1105,51 @@ print("NOT REACHED");
     assert!(!run.stdout.contains("NOT REACHED"), "{}", run.stdout);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
 }
+
+/// The dialogs start at the chosen model's threshold and minimum size, as a macro that leaves
+/// them out uses (artifacts-brightfield: 0.6 and 5 µm², not 0.5 and 10), and choosing another
+/// model moves fields the user did not touch to that model's values.
+#[test]
+fn the_dialogs_start_at_the_chosen_models_defaults_and_follow_the_model_choice() {
+    let Some(inputs) = inputs() else { return };
+    let models = repo_root().join("models");
+    let recorded = record_dialog(
+        &inputs,
+        &inputs.calibrated,
+        &["Find Artifacts DNN"],
+        &models,
+    );
+    for key in ["model=artifacts-brightfield", "threshold=0.6", "minimum=5"] {
+        assert!(recorded.contains(key), "{key} missing from {recorded}");
+    }
+    // Find Nuclei DNN (one channel: the model is choice 0), artifacts-brightfield chosen first,
+    // then nuclei-brightfield: both untouched fields move to nuclei-brightfield's 0.5 and 10.
+    let recorded = record_dialog(
+        &inputs,
+        &inputs.calibrated,
+        &[
+            "Find Nuclei DNN",
+            "c0=artifacts-brightfield",
+            "c0=nuclei-brightfield",
+        ],
+        &models,
+    );
+    for key in ["model=nuclei-brightfield", "threshold=0.5", "minimum=10"] {
+        assert!(recorded.contains(key), "{key} missing from {recorded}");
+    }
+    // A value the user typed stays when the model changes.
+    let recorded = record_dialog(
+        &inputs,
+        &inputs.calibrated,
+        &[
+            "Find Nuclei DNN",
+            "c0=nuclei-brightfield",
+            "n0=0.42",
+            "c0=artifacts-brightfield",
+        ],
+        &models,
+    );
+    for key in ["model=artifacts-brightfield", "threshold=0.42", "minimum=5"] {
+        assert!(recorded.contains(key), "{key} missing from {recorded}");
+    }
+}

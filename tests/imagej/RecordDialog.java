@@ -15,7 +15,8 @@ import ij.plugin.frame.Recorder;
  * tests/e2e/fiji.rs.
  *
  * <p>Arguments: the image, the command ("Find Nuclei DNN"), then edits: {@code nK=value} sets
- * the K-th numeric field, {@code sK=value} the K-th text field (both counted from 0).
+ * the K-th numeric field, {@code sK=value} the K-th text field, {@code cK=item} selects an item
+ * of the K-th choice as a user would (its listeners hear of it); all counted from 0.
  */
 public class RecordDialog {
     public static void main(String[] args) throws Exception {
@@ -41,6 +42,17 @@ public class RecordDialog {
             int eq = args[a].indexOf('=');
             int index = Integer.parseInt(args[a].substring(1, eq));
             String value = args[a].substring(eq + 1);
+            if (args[a].charAt(0) == 'c') {
+                java.awt.Choice choice = (java.awt.Choice) gd.getChoices().get(index);
+                choice.select(value);
+                java.awt.event.ItemEvent event = new java.awt.event.ItemEvent(choice,
+                        java.awt.event.ItemEvent.ITEM_STATE_CHANGED, value,
+                        java.awt.event.ItemEvent.SELECTED);
+                for (java.awt.event.ItemListener l : choice.getItemListeners()) {
+                    l.itemStateChanged(event);
+                }
+                continue;
+            }
             java.util.Vector<?> fields = args[a].charAt(0) == 'n'
                     ? gd.getNumericFields() : gd.getStringFields();
             ((TextField) fields.get(index)).setText(value);

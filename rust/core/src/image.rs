@@ -150,6 +150,23 @@ pub fn pixel_sizes_differ(a: f64, b: f64) -> bool {
     (a / b - 1.0).abs() > 0.01
 }
 
+/// Micrometres per calibration unit as files and ImageJ name them ("µm", "micron", "nm",
+/// "mm", "cm", "inch", …, any case), or `None` for a unit that is not a length brightseg knows
+/// (then the image counts as uncalibrated). The one unit table of brightseg: file readers and
+/// Fiji (through the Java API) both use it.
+pub fn microns_per_unit(unit: &str) -> Option<f64> {
+    match unit.trim().to_lowercase().as_str() {
+        "micron" | "microns" | "um" | "µm" | "μm" | "\\u00b5m" | "micrometer" | "micrometre"
+        | "micrometers" | "micrometres" => Some(1.0),
+        "nm" | "nanometer" | "nanometre" | "nanometers" | "nanometres" => Some(1e-3),
+        "mm" | "millimeter" | "millimetre" | "millimeters" | "millimetres" => Some(1e3),
+        "cm" | "centimeter" | "centimetre" | "centimeters" | "centimetres" => Some(1e4),
+        "m" | "meter" | "metre" | "meters" | "metres" => Some(1e6),
+        "inch" | "inches" | "in" => Some(25_400.0),
+        _ => None,
+    }
+}
+
 /// An area in µm² as a number of pixels of `pixel_width_um × pixel_height_um`: the one
 /// conversion of minimum object sizes, used by inference, target making and training alike.
 pub fn area_in_pixels(area_um2: f64, pixel_width_um: f64, pixel_height_um: f64) -> f64 {
@@ -343,6 +360,26 @@ impl Image {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn units_are_read_in_any_case_and_spelling_and_unknown_ones_are_none() {
+        for (unit, um) in [
+            ("µm", 1.0),
+            ("\u{3bc}m", 1.0),
+            ("Micron", 1.0),
+            ("\\u00B5m", 1.0),
+            ("nm", 1e-3),
+            ("millimetre", 1e3),
+            ("MM", 1e3),
+            ("cm", 1e4),
+            ("inch", 25_400.0),
+        ] {
+            assert_eq!(microns_per_unit(unit), Some(um), "{unit}");
+        }
+        for unknown in ["pixel", "pixels", "", "sec", "furlong"] {
+            assert_eq!(microns_per_unit(unknown), None, "{unknown}");
+        }
+    }
 
     fn plane(v: u8) -> Plane {
         Plane::new(2, 1, PixelData::U8(vec![v, v])).expect("valid plane")

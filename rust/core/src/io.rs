@@ -187,17 +187,7 @@ fn parse_imagej_description(desc: &str) -> Option<ImageJMeta> {
 
 /// Micrometres per unit for the length units ImageJ and OME write.
 fn unit_to_um(unit: &str) -> Option<f64> {
-    match unit.trim() {
-        "micron" | "microns" | "um" | "µm" | "μm" | "\\u00B5m" | "micrometer" | "micrometre" => {
-            Some(1.0)
-        }
-        "nm" | "nanometer" | "nanometre" => Some(1e-3),
-        "mm" | "millimeter" | "millimetre" => Some(1e3),
-        "cm" | "centimeter" | "centimetre" => Some(1e4),
-        "m" | "meter" | "metre" => Some(1e6),
-        "inch" | "in" => Some(25_400.0),
-        _ => None,
-    }
+    crate::image::microns_per_unit(unit)
 }
 
 /// Dimensions, order and calibration from OME-XML.

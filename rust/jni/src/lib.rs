@@ -132,17 +132,29 @@ fn backend_inner<'local>(env: &mut Env<'local>, handle: jlong) -> JniResult<JStr
     java_string(env, &s.model.backend_description())
 }
 
+/// What Java reads of a card's defaults: threshold, minimum size µm², pixel size µm (NaN: none).
+fn card_defaults(card: &brightseg::model::ModelCard) -> [f64; 3] {
+    [
+        f64::from(card.defaults.threshold),
+        card.defaults.min_size_um2,
+        card.pixel_size_um.unwrap_or(f64::NAN),
+    ]
+}
+
 fn defaults_inner<'local>(env: &mut Env<'local>, handle: jlong) -> JniResult<JDoubleArray<'local>> {
     let s = session::get(handle)?;
-    let card = s.model.card();
-    double_array(
-        env,
-        &[
-            f64::from(card.defaults.threshold),
-            card.defaults.min_size_um2,
-            card.pixel_size_um.unwrap_or(f64::NAN),
-        ],
-    )
+    double_array(env, &card_defaults(s.model.card()))
+}
+
+/// The defaults of the model in `path`, from its description alone (no network is loaded): what
+/// a dialog pre-fills.
+fn card_defaults_inner<'local>(
+    env: &mut Env<'local>,
+    path: &JString<'_>,
+) -> JniResult<JDoubleArray<'local>> {
+    let path = PathBuf::from(rust_string(env, path, "the model folder")?);
+    let card = brightseg::model::ModelCard::load(&path)?;
+    double_array(env, &card_defaults(&card))
 }
 
 /// A search path given as folders joined by the platform's path separator.
@@ -327,6 +339,31 @@ mod exports {
         handle: jlong,
     ) -> JDoubleArray<'l> {
         run_jni(&mut env, |env| defaults_inner(env, handle))
+    }
+
+    /// `static native double[] cardDefaults(String modelFolder)`: threshold, minimum size µm²
+    /// and pixel size µm (NaN: none) from the model's description, without loading it.
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_cardDefaults<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        path: JString<'l>,
+    ) -> JDoubleArray<'l> {
+        run_jni(&mut env, |env| card_defaults_inner(env, &path))
+    }
+
+    /// `static native double micronsPerUnit(String unit)`: the core's unit table (NaN: not a
+    /// length).
+    #[unsafe(no_mangle)]
+    pub extern "system" fn Java_io_github_brightseg_NativeLib_micronsPerUnit<'l>(
+        mut env: EnvUnowned<'l>,
+        _c: JClass<'l>,
+        unit: JString<'l>,
+    ) -> jdouble {
+        run_jni(&mut env, |env| {
+            let unit = rust_string(env, &unit, "the unit")?;
+            Ok(brightseg::image::microns_per_unit(&unit).unwrap_or(f64::NAN))
+        })
     }
 
     /// `static native String discoverModels(String searchPath)`

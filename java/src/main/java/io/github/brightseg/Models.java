@@ -2,6 +2,7 @@ package io.github.brightseg;
 
 import java.io.File;
 import java.io.FileNotFoundException;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
@@ -65,6 +66,24 @@ public final class Models {
             // The native catalog's "not found" (it names the known models and the folders).
             throw new FileNotFoundException(e.getMessage());
         }
+    }
+
+    /**
+     * The threshold, minimum size and pixel size the model in {@code folder} suggests, read from
+     * its description without loading the network (what a dialog pre-fills; a call that leaves
+     * them unset uses the same values). A missing folder is a {@link FileNotFoundException}, a
+     * description that cannot be read a {@link BrightsegException}.
+     */
+    public static ModelDefaults defaults(Path folder) throws IOException {
+        if (folder == null) {
+            throw new IllegalArgumentException("no model folder given");
+        }
+        if (!java.nio.file.Files.exists(folder)) {
+            throw new FileNotFoundException("model " + folder + " not found: give a model "
+                    + "folder (with bioimageio.yaml and an ONNX file) or its bioimageio.yaml");
+        }
+        double[] d = NativeLib.call(() -> NativeLib.cardDefaults(folder.toString()));
+        return new ModelDefaults(d[0], d[1], d[2]);
     }
 
     private static String join(List<Path> searchPath) {

@@ -94,6 +94,10 @@ final class NativeLib {
 
     static native String discoverModels(String searchPath);
 
+    static native double[] cardDefaults(String modelFolder);
+
+    static native double micronsPerUnit(String unit);
+
     static native String resolveModel(String nameOrPath, String searchPath);
 
     static native String columns(int which);

@@ -136,6 +136,18 @@ public final class NucleiParams {
         return anyPixelSize;
     }
 
+    /**
+     * Micrometres per calibration unit ("µm", "micron", "nm", "mm", "cm", "inch", … in any case),
+     * or NaN for a unit that is not a length (then give the pixel size in µm yourself, or treat
+     * the image as uncalibrated). The same table the file readers and the command line use.
+     */
+    public static double micronsPerUnit(String unit) {
+        if (unit == null) {
+            return Double.NaN;
+        }
+        return NativeLib.call(() -> NativeLib.micronsPerUnit(unit));
+    }
+
     /** Whether the probability image is kept. */
     public boolean keepsProbability() {
         return probability;

@@ -414,4 +414,35 @@ public class SegmenterTest {
             assertTrue(e.getMessage(), e.getMessage().contains(name));
         }
     }
+
+    /** One unit table for files, the CLI and Fiji: the core's. */
+    @Test
+    public void calibrationUnitsComeFromTheCoresTable() {
+        assertEquals(1.0, NucleiParams.micronsPerUnit("µm"), 0);
+        assertEquals(1.0, NucleiParams.micronsPerUnit("micron"), 0);
+        // Fiji once counted "millimetre" as uncalibrated while TIFF metadata read it as mm.
+        assertEquals(1000.0, NucleiParams.micronsPerUnit("millimetre"), 0);
+        assertEquals(1e4, NucleiParams.micronsPerUnit("cm"), 0);
+        assertEquals(1e-3, NucleiParams.micronsPerUnit("nm"), 0);
+        assertTrue(Double.isNaN(NucleiParams.micronsPerUnit("pixel")));
+        assertTrue(Double.isNaN(NucleiParams.micronsPerUnit(null)));
+    }
+
+    /** A model's defaults come from its description alone, equal to what an open model uses. */
+    @Test
+    public void modelDefaultsAreReadWithoutLoadingTheNetwork() throws Exception {
+        ModelDefaults artifacts = Models.defaults(TestData.shippedModel("artifacts-brightfield"));
+        assertEquals(0.6, artifacts.threshold(), 1e-6);
+        assertEquals(5.0, artifacts.minSizeUm2(), 1e-9);
+        assertEquals(0.619, artifacts.pixelSizeUm(), 1e-6);
+        ModelDefaults open = Models.defaults(TestData.model());
+        assertEquals(segmenter.defaultThreshold(), open.threshold(), 0);
+        assertEquals(segmenter.defaultMinSizeUm2(), open.minSizeUm2(), 0);
+        try {
+            Models.defaults(TestData.missing());
+            fail("no description there");
+        } catch (FileNotFoundException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("not found"));
+        }
+    }
 }

@@ -28,6 +28,7 @@ import ij.process.FloatProcessor;
 import ij.process.ImageProcessor;
 import ij.process.ShortProcessor;
 
+import io.github.brightseg.ModelDefaults;
 import io.github.brightseg.Models;
 import io.github.brightseg.NativeLog;
 import io.github.brightseg.NucleiParams;
@@ -196,6 +197,16 @@ public class FindNucleiDnn implements PlugIn {
         process(imp, s, segmenter, artifacts, pixelSize);
     }
 
+    /** {threshold, minimum size} of the model called {@code name}, or null when unreadable. */
+    private static double[] modelDefaults(String name, List<Path> searchPath) {
+        try {
+            ModelDefaults d = Models.defaults(Models.resolve(name, searchPath));
+            return new double[] {d.threshold(), d.minSizeUm2()};
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
     private FindNucleiSettings askUser(ImagePlus imp, int channels, List<Path> searchPath,
             boolean uncalibrated) {
         List<String> names = new ArrayList<>();
@@ -212,7 +223,7 @@ public class FindNucleiDnn implements PlugIn {
         GenericDialog gd;
         try {
             gd = FindNucleiSettings.dialog(kind, channelChoices, imp.getChannel(),
-                    names.toArray(new String[0]), note);
+                    names.toArray(new String[0]), note, name -> modelDefaults(name, searchPath));
         } catch (HeadlessException e) {
             throw new IllegalArgumentException("no display for the dialog: give macro options");
         }

@@ -204,15 +204,16 @@ final class FindNucleiSettings {
         }
     }
 
-    /** Builds the dialog with the last used values. */
-    static GenericDialog dialog(String[] channels, int currentChannel, String[] models,
-            String calibrationNote) {
-        return dialog(Population.NUCLEI, channels, currentChannel, models, calibrationNote);
-    }
-
-    /** Builds {@code kind}'s dialog with the last used values. */
+    /**
+     * Builds {@code kind}'s dialog with the last used values. Threshold and minimum size start at
+     * the chosen model's own ({@code defaultsOf}: a model name to its {threshold, minimum size},
+     * or null when unknown), as a macro that leaves them out would use, unless this model was
+     * used last with other values; choosing another model in the dialog moves fields still at
+     * the previous model's values to the new one's.
+     */
     static GenericDialog dialog(Population kind, String[] channels, int currentChannel,
-            String[] models, String calibrationNote) {
+            String[] models, String calibrationNote,
+            java.util.function.Function<String, double[]> defaultsOf) {
         FindNucleiSettings l = LAST.computeIfAbsent(kind, FindNucleiSettings::fresh);
         GenericDialog gd = new GenericDialog(kind.title);
         if (channels.length > 1) {
@@ -225,10 +226,14 @@ final class FindNucleiSettings {
         }
         String preset = kind == Population.ARTIFACTS
                 ? artifactChoice(models, DEFAULT_ARTIFACT_MODEL) : models[0];
-        gd.addChoice(MODEL, models, known ? model : preset);
+        String chosen = known ? model : preset;
+        gd.addChoice(MODEL, models, chosen);
         gd.addStringField(CUSTOM, known ? "" : model, 30);
-        gd.addNumericField(THRESHOLD, Double.isNaN(l.threshold) ? DEFAULT_THRESHOLD : l.threshold, 2);
-        gd.addNumericField(MINIMUM, Double.isNaN(l.minimumUm2) ? DEFAULT_MINIMUM : l.minimumUm2, 1);
+        double[] suggested = suggested(defaultsOf, chosen);
+        boolean lastValues = known && !Double.isNaN(l.threshold) && !Double.isNaN(l.minimumUm2);
+        gd.addNumericField(THRESHOLD, lastValues ? l.threshold : suggested[0], 2);
+        gd.addNumericField(MINIMUM, lastValues ? l.minimumUm2 : suggested[1], 1);
+        followModelDefaults(gd, defaultsOf, suggested);
         gd.addChoice(REFINE, refinementLabels(), l.refinement.label());
         gd.addMessage("Output");
         gd.addStringField(POPULATION, l.population, 20);
@@ -248,6 +253,63 @@ final class FindNucleiSettings {
         }
         gd.addHelp("https://github.com/brightseg/brightseg#fiji");
         return gd;
+    }
+
+    /** {@code model}'s {threshold, minimum size}, or 0.5 and 10 µm² when it cannot be read. */
+    private static double[] suggested(java.util.function.Function<String, double[]> defaultsOf,
+            String model) {
+        double[] d = model.equals(CUSTOM_CHOICE) ? null : defaultsOf.apply(model);
+        return d == null ? new double[] {DEFAULT_THRESHOLD, DEFAULT_MINIMUM} : d;
+    }
+
+    /**
+     * When the Model choice changes, threshold and minimum size fields that still hold the
+     * previous model's values take the new model's (values the user typed stay).
+     */
+    private static void followModelDefaults(GenericDialog gd,
+            java.util.function.Function<String, double[]> defaultsOf, double[] initial) {
+        java.util.Vector<?> choices = gd.getChoices();
+        java.util.Vector<?> numbers = gd.getNumericFields();
+        if (choices == null || numbers == null || numbers.size() < 2) {
+            return;
+        }
+        // The Model choice is the one listing Custom...; the first two numbers follow it.
+        java.awt.Choice modelChoice = null;
+        for (Object c : choices) {
+            java.awt.Choice choice = (java.awt.Choice) c;
+            for (int i = 0; i < choice.getItemCount(); i++) {
+                if (choice.getItem(i).equals(CUSTOM_CHOICE) && modelChoice == null) {
+                    modelChoice = choice;
+                }
+            }
+        }
+        if (modelChoice == null) {
+            return;
+        }
+        java.awt.TextField threshold = (java.awt.TextField) numbers.get(0);
+        java.awt.TextField minimum = (java.awt.TextField) numbers.get(1);
+        double[] shown = initial.clone();
+        java.awt.Choice watched = modelChoice;
+        watched.addItemListener(e -> {
+            double[] next = suggested(defaultsOf, watched.getSelectedItem());
+            if (sameNumber(threshold.getText(), shown[0], 0.005)) {
+                threshold.setText(ij.IJ.d2s(next[0], 2));
+            }
+            if (sameNumber(minimum.getText(), shown[1], 0.05)) {
+                minimum.setText(ij.IJ.d2s(next[1], 1));
+            }
+            shown[0] = next[0];
+            shown[1] = next[1];
+        });
+    }
+
+    /** Whether a field shows {@code value} (rounded to its decimals: half a last digit). */
+    private static boolean sameNumber(String text, double value, double halfDigit) {
+        try {
+            return Math.abs(Double.parseDouble(text.trim()) - value) <= halfDigit;
+        } catch (NumberFormatException e) {
+            return false;
+        }
     }
 
     private static String[] refinementLabels() {

@@ -72,31 +72,12 @@ final class ImagePlanes {
         return mask;
     }
 
-    /** Microns per unit of a calibration unit, or NaN when it is not a length ImageJ knows. */
+    /**
+     * Microns per unit of a calibration unit, or NaN when it is not a length: the core's one
+     * unit table (so "millimetre" counts here exactly as in a file's metadata).
+     */
     static double micronsPerUnit(String unit) {
-        if (unit == null) {
-            return Double.NaN;
-        }
-        switch (unit.trim().toLowerCase(java.util.Locale.ROOT)) {
-            case "µm":
-            case "um":
-            case "micron":
-            case "microns":
-            case "micrometer":
-            case "micrometre":
-            case "\u03bcm":
-                return 1;
-            case "nm":
-            case "nanometer":
-                return 1e-3;
-            case "mm":
-            case "millimeter":
-                return 1e3;
-            case "cm":
-                return 1e4;
-            default:
-                return Double.NaN;
-        }
+        return io.github.brightseg.NucleiParams.micronsPerUnit(unit);
     }
 
     /** Pixel width and height in µm, or null when the image has no length calibration. */
