@@ -73,7 +73,12 @@ impl AxisSize {
         let covering = if extent <= self.min {
             self.min
         } else {
-            self.min + (extent - self.min).div_ceil(self.step) * self.step
+            // Saturating: an absurd extent (a planner asked about a nonsense size) must not wrap.
+            self.min.saturating_add(
+                (extent - self.min)
+                    .div_ceil(self.step)
+                    .saturating_mul(self.step),
+            )
         };
         if covering <= preferred.max(self.min) {
             covering

@@ -845,6 +845,68 @@ mod plan_tests {
         }
     }
 
+    /// Over extreme sizes, calibrations (NaN, ∞, negative, 0, absurdly small or large) and
+    /// budgets, with and without accepting any pixel size: the planner never panics and never
+    /// accepts a plan above the budget.
+    #[test]
+    fn no_size_calibration_or_budget_makes_the_planner_panic_or_exceed_the_budget() {
+        let Some((_, mut model)) = crate::test_files::scratch_assay_frame(0) else {
+            return;
+        };
+        let sizes = [1, 17, 512, 65_535, 1 << 20, u32::MAX as usize, usize::MAX];
+        let pixels = [
+            None,
+            Some(f64::NAN),
+            Some(f64::INFINITY),
+            Some(-1.0),
+            Some(0.0),
+            Some(1e-300),
+            Some(0.0003),
+            Some(0.077),
+            Some(0.619),
+            Some(4.9),
+            Some(353.0),
+            Some(f64::MAX),
+        ];
+        let budgets = [1, 200 << 20, 8 << 30, u64::MAX];
+        let mut accepted = 0;
+        for &budget in &budgets {
+            model.set_memory_budget(crate::budget::MemoryBudget::bytes(budget));
+            for &w in &sizes {
+                for &h in &sizes {
+                    for &px in &pixels {
+                        for accept in [false, true] {
+                            let calibration = Calibration {
+                                pixel_width_um: px,
+                                pixel_height_um: px,
+                            };
+                            let params = NucleiParams {
+                                accept_any_pixel_size: accept,
+                                ..NucleiParams::default()
+                            };
+                            let case = format!("{w} × {h} at {px:?} µm, budget {budget}");
+                            let outcome =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    model.plan(w, h, calibration, &params)
+                                }));
+                            let Ok(Ok(plan)) = outcome else {
+                                assert!(outcome.is_ok(), "{case}: panicked");
+                                continue;
+                            };
+                            accepted += 1;
+                            assert!(plan.bytes <= budget, "{case}: {plan:?}");
+                            assert!(
+                                plan.network_width >= 1 && plan.network_height >= 1,
+                                "{case}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(accepted > 0, "some plans fit");
+    }
+
     #[test]
     fn an_implausible_calibration_is_refused_and_an_accepted_one_is_planned_before_allocating() {
         let Some((plane, mut model)) = crate::test_files::scratch_assay_frame(0) else {

@@ -101,6 +101,10 @@ fn tile_starts(extent: usize, tile: usize, halo: usize, align: usize) -> Result<
     Ok(starts)
 }
 
+/// Most tiles along one axis that [`even_tile`] evens out (65 536: a 50-million-pixel edge
+/// with 768-pixel tiles).
+pub const MAX_EVENED_TILES: usize = 1 << 16;
+
 /// The smallest tile length, from `largest` down in steps of `step` (but not below `smallest`),
 /// that covers `extent` pixels with no more tiles than `largest` needs. Tiles of the largest
 /// length waste work where the last one overlaps its neighbour by more than the blending needs
@@ -115,6 +119,11 @@ pub fn even_tile(
     align: usize,
 ) -> usize {
     if extent <= largest || step == 0 {
+        return largest;
+    }
+    // Evening out only matters for a few tiles; past this many (an extent no image has, asked
+    // by the planner about a nonsense size) the tile positions themselves would fill memory.
+    if extent / largest.max(1) > MAX_EVENED_TILES {
         return largest;
     }
     let Ok(count) = tile_starts(extent, largest, halo, align).map(|s| s.len()) else {
@@ -145,6 +154,17 @@ pub fn mirror(i: isize, n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Asked about an extent no image has, the tile is chosen without listing the tiles (their
+    /// positions once filled 24 GB for a planner asked about usize::MAX pixels).
+    #[test]
+    fn absurd_extents_keep_the_largest_tile_without_listing_positions() {
+        for extent in [u32::MAX as usize, usize::MAX] {
+            assert_eq!(even_tile(extent, 768, 16, 16, 8, 16), 768);
+        }
+        // Up to the limit, tiles are still evened out: 1000 px in 768-px tiles → two of 512.
+        assert!(even_tile(1000, 768, 16, 16, 8, 16) < 768);
+    }
 
     #[test]
     fn every_pixel_is_covered_and_weights_are_partitions_of_unity_inside() {
