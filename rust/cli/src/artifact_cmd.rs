@@ -246,11 +246,7 @@ pub fn train_classifier_cmd(args: &TrainClassifierArgs) -> Result<()> {
     let options = FitOptions {
         checkpoints: CheckpointDir(args.out.join(".checkpoints")),
         start_from: None,
-        time_budget: args
-            .time_budget
-            .as_deref()
-            .map(crate::train_cmd::parse_duration)
-            .transpose()?,
+        time_budget: crate::train_cmd::time_budget(args.time_budget.as_deref())?,
         threads: args.jobs.unwrap_or(0),
     };
     let outcome = train_classifier(&train, &val, &config, &options, &mut progress)?;
@@ -573,11 +569,7 @@ pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
         unet: unet.clone(),
         val_fraction: args.val_fraction,
         pixel_um,
-        time_budget: args
-            .time_budget
-            .as_deref()
-            .map(crate::train_cmd::parse_duration)
-            .transpose()?,
+        time_budget: crate::train_cmd::time_budget(args.time_budget.as_deref())?,
         threads: args.jobs.unwrap_or(0),
         training_data,
         license: args.license.clone(),

@@ -193,6 +193,11 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// The `--time-budget` of a training command, when given.
+pub fn time_budget(text: Option<&str>) -> Result<Option<Duration>> {
+    text.map(parse_duration).transpose()
+}
+
 /// Parses "90s", "20m", "2h", "1h30m" or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let bad = || {
@@ -271,11 +276,7 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         ..TrainConfig::default()
     };
     config.validate()?;
-    let time_budget = args
-        .time_budget
-        .as_deref()
-        .map(parse_duration)
-        .transpose()?;
+    let time_budget = time_budget(args.time_budget.as_deref())?;
     let name = model_name(&args.out)?;
     let fields = load_fields(&args.inputs, &spec)?;
     let tile = args
