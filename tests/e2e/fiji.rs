@@ -1153,3 +1153,42 @@ fn the_dialogs_start_at_the_chosen_models_defaults_and_follow_the_model_choice()
         assert!(recorded.contains(key), "{key} missing from {recorded}");
     }
 }
+
+/// The reliability issue's Fiji case: an image calibrated in cm (0.0353 cm = 353 µm per pixel,
+/// where 0.353 µm was meant) used to make Fiji resample it to a plane no machine holds and exit
+/// 137 without a word. It is now an error the macro sees at once, naming both sizes and where
+/// in Fiji to fix the calibration.
+#[test]
+fn an_image_calibrated_in_the_wrong_unit_is_an_error_the_macro_sees() {
+    let Some(inputs) = inputs() else { return };
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let macro_text = format!(
+        r#"
+open("{image}");
+run("Properties...", "channels=1 slices=1 frames=1 unit=cm pixel_width=0.0353 pixel_height=0.0353 voxel_depth=1");
+getPixelSize(unit, pw, ph);
+print("UNIT " + unit + " " + pw);
+run("Find Nuclei DNN", "model=[{model}] label backend=CPU");
+print("WRONG [" + call("{helper}.lastError") + "]");
+call("{helper}.exitOnError");
+print("NOT REACHED");
+"#,
+        image = macro_path(&inputs.calibrated),
+        model = macro_path(&repo_root().join("models/nuclei-brightfield")),
+    );
+    let started = std::time::Instant::now();
+    let run = run_imagej(&inputs, &macro_text, true, None);
+    assert_eq!(run.line("UNIT").trim(), "cm 0.0353", "{}", run.stdout);
+    let message = run.line("WRONG");
+    assert!(
+        message.contains("353 µm, is 570 times larger than the model's 0.619 µm")
+            && message.contains("Image › Properties")
+            && !message.contains("--accept-pixel-size"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(!run.stdout.contains("NOT REACHED"));
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(started.elapsed().as_secs() < 120, "refused without working");
+}

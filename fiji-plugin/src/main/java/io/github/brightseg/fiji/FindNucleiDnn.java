@@ -97,6 +97,13 @@ public class FindNucleiDnn implements PlugIn {
         if (e instanceof IOException && !(e instanceof java.io.FileNotFoundException)) {
             message = "file problem: " + message;
         }
+        // A calibration in the wrong unit: in Fiji the fix is the image's properties, not an
+        // option of the command line or the Java API.
+        int accept = message.indexOf(" To run at this pixel size anyway");
+        if (e instanceof IllegalArgumentException && accept >= 0) {
+            message = message.substring(0, accept) + " Correct the pixel size and its unit in "
+                    + "Image › Properties… and run again.";
+        }
         return message;
     }
 
