@@ -103,28 +103,15 @@ fn read_other<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) -
         D::ImageLumaA8(_) | D::ImageLumaA16(_) => {
             vec![PixelData::U16(dynimg.to_luma16().into_raw())]
         }
-        D::ImageRgb16(_) | D::ImageRgba16(_) => split_rgb16(&dynimg.to_rgb16().into_raw()),
-        D::ImageRgb32F(_) | D::ImageRgba32F(_) => {
-            let raw = dynimg.to_rgb32f().into_raw();
-            (0..3)
-                .map(|c| PixelData::F32(raw.iter().skip(c).step_by(3).copied().collect()))
-                .collect()
+        D::ImageRgb16(_) | D::ImageRgba16(_) => {
+            split_samples(PixelData::U16(dynimg.to_rgb16().into_raw()), 3, false)
         }
-        other => split_rgb8(&other.to_rgb8().into_raw()),
+        D::ImageRgb32F(_) | D::ImageRgba32F(_) => {
+            split_samples(PixelData::F32(dynimg.to_rgb32f().into_raw()), 3, false)
+        }
+        other => split_samples(PixelData::U8(other.to_rgb8().into_raw()), 3, false),
     };
     assemble_colour(planes, w, h, Calibration::default())
-}
-
-fn split_rgb8(raw: &[u8]) -> Vec<PixelData> {
-    (0..3)
-        .map(|c| PixelData::U8(raw.iter().skip(c).step_by(3).copied().collect()))
-        .collect()
-}
-
-fn split_rgb16(raw: &[u16]) -> Vec<PixelData> {
-    (0..3)
-        .map(|c| PixelData::U16(raw.iter().skip(c).step_by(3).copied().collect()))
-        .collect()
 }
 
 /// One channel when all given planes are equal (a grey image stored as colour), else RGB.
@@ -292,8 +279,9 @@ fn channel_samples(colour: ColorType) -> Option<usize> {
     (2..=usize::from(MAX_SAMPLES)).contains(&n).then_some(n)
 }
 
-/// The `samples` channels of a decoded multi-sample page: interleaved (`planar` false: s0 s1 …
-/// per pixel) or one plane after the other (`planar` true).
+/// The `samples` channels of a decoded page of several samples per pixel (RGB, or channels):
+/// interleaved (`planar` false: s0 s1 … per pixel) or one plane after the other (`planar`
+/// true).
 fn split_samples(data: PixelData, samples: usize, planar: bool) -> Vec<PixelData> {
     fn split<T: Copy>(v: &[T], samples: usize, planar: bool) -> Vec<Vec<T>> {
         let n = v.len() / samples;
@@ -399,13 +387,7 @@ fn read_tiff<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) ->
                 ColorType::Gray(_) => pages.push(decoded_to_pixels(data)),
                 ColorType::RGB(_) => {
                     rgb_pages += 1;
-                    match decoded_to_pixels(data) {
-                        PixelData::U8(v) => pages.extend(split_rgb8(&v)),
-                        PixelData::U16(v) => pages.extend(split_rgb16(&v)),
-                        PixelData::F32(v) => pages.extend((0..3).map(|c| {
-                            PixelData::F32(v.iter().skip(c).step_by(3).copied().collect())
-                        })),
-                    }
+                    pages.extend(split_samples(decoded_to_pixels(data), 3, false));
                 }
                 other => {
                     let Some(samples) = channel_samples(other) else {
