@@ -88,8 +88,9 @@ impl CheckpointDir {
         p.is_file().then_some(p)
     }
 
-    pub(super) fn best_file(&self) -> PathBuf {
-        self.file(BEST)
+    /// Saves `model` as the best network so far.
+    pub(super) fn save_best<M: Module>(&self, model: &M) -> Result<()> {
+        save_atomically(self.file(BEST), |p| model.clone().save_file(p))
     }
 
     pub(super) fn create(&self) -> Result<()> {
@@ -142,7 +143,7 @@ fn save_err(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
 
 /// Writes through `write` to a temporary name beside `path`, then renames it into place, so a
 /// kill never leaves a half-written checkpoint.
-pub(super) fn save_atomically<E: std::fmt::Display>(
+fn save_atomically<E: std::fmt::Display>(
     path: PathBuf,
     write: impl FnOnce(&Path) -> std::result::Result<(), E>,
 ) -> Result<()> {

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use brightseg::{Error, Result};
 
 pub use checkpoint::CheckpointDir;
-use checkpoint::{save_atomically, State};
+use checkpoint::State;
 
 use crate::nets::DrawWeights;
 
@@ -152,6 +152,37 @@ pub trait Task: Sync {
     fn data_fingerprint(&self) -> u64;
 }
 
+/// A cheap fingerprint of a task's data (FNV-1a over sizes, labels and every 97th value), for
+/// [`Task::data_fingerprint`]: a checkpoint is resumed only on the same data.
+#[derive(Debug, Clone, Copy)]
+pub struct Fingerprint(u64);
+
+impl Default for Fingerprint {
+    fn default() -> Self {
+        Fingerprint(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fingerprint {
+    /// Adds one value.
+    pub fn add(&mut self, value: u64) {
+        self.0 ^= value;
+        self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+    }
+
+    /// Adds every 97th value of `values`, with its index.
+    pub fn add_sampled(&mut self, values: &[f32]) {
+        for (i, v) in values.iter().enumerate().step_by(97) {
+            self.add(u64::from(v.to_bits()) ^ i as u64);
+        }
+    }
+
+    /// The fingerprint.
+    pub fn value(self) -> u64 {
+        self.0
+    }
+}
+
 /// What happened in one epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
@@ -270,8 +301,7 @@ fn run<T: Task>(
     let started = Instant::now();
     let device = crate::compute::training_device();
     let dir = &options.checkpoints;
-    let fresh = || crate::nets::seeded(&device, config.seed, || task.network(&device));
-    let mut model = fresh();
+    let mut model = crate::nets::seeded(&device, config.seed, || task.network(&device));
     let mut optimizer = AdamConfig::new().init();
     let mut state = State::new(config, task);
     if let Some(saved) = dir.resumable(&state) {
@@ -308,7 +338,7 @@ fn run<T: Task>(
             );
             state.best_score = v.score;
             state.best_val_loss = v.loss;
-            save_atomically(dir.best_file(), |p| starting.save_file(p))?;
+            dir.save_best(&starting)?;
         }
     }
     let resumed_after = state.history.len();
@@ -366,7 +396,7 @@ fn run<T: Task>(
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
         if state.record(record.clone()) {
-            save_atomically(dir.best_file(), |p| current.clone().save_file(p))?;
+            dir.save_best(&current)?;
         }
         dir.save(&state, &current, &optimizer)?;
         if !progress(Progress::Epoch {
@@ -381,9 +411,10 @@ fn run<T: Task>(
         stop = StopReason::EarlyStopped;
     }
     let best = match dir.best_model() {
-        Some(path) => crate::nets::seeded(&crate::compute::device(), 0, || {
-            task.network(&crate::compute::device())
-        })
+        Some(path) => {
+            let plain = crate::compute::device();
+            crate::nets::seeded(&plain, 0, || task.network(&plain))
+        }
         .try_load_file(&path)
         .map_err(|e| Error::model(format!("cannot read {}: {e}", path.display())))?,
         None => model.valid(),

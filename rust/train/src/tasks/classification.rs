@@ -17,7 +17,8 @@ use brightseg::{Error, Result};
 
 use crate::data::FloatPlane;
 use crate::fit::{
-    fit, EpochRecord, FitConfig, FitOptions, FitOutcome, Progress, Schedule, Task, Validation,
+    fit, EpochRecord, Fingerprint, FitConfig, FitOptions, FitOutcome, Progress, Schedule, Task,
+    Validation,
 };
 use crate::nets::Classifier;
 
@@ -276,18 +277,12 @@ impl Task for Classification<'_> {
     }
 
     fn data_fingerprint(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut f = Fingerprint::default();
         for t in self.train.iter().chain(self.val) {
-            let mut eat = |v: u64| {
-                h ^= v;
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            };
-            eat(u64::from(t.artifact));
-            for (i, v) in t.image.data.iter().enumerate().step_by(97) {
-                eat(u64::from(v.to_bits()) ^ i as u64);
-            }
+            f.add(u64::from(t.artifact));
+            f.add_sampled(&t.image.data);
         }
-        h
+        f.value()
     }
 }
 

@@ -16,7 +16,7 @@ use brightseg::{Error, Result};
 
 use crate::data::samples::{random_patch, Augmentation, Patch, Sample};
 use crate::data::FloatPlane;
-use crate::fit::{fit, FitConfig, FitOptions, FitOutcome, Progress, Task, Validation};
+use crate::fit::{fit, Fingerprint, FitConfig, FitOptions, FitOutcome, Progress, Task, Validation};
 use crate::nets::{Architecture, UNet};
 
 /// How validation turns a probability map into objects before scoring them.
@@ -230,26 +230,16 @@ impl Task for Segmentation<'_> {
     }
 
     fn data_fingerprint(&self) -> u64 {
-        fingerprint(self.train, self.val)
-    }
-}
-
-/// A cheap fingerprint of the training data, so a checkpoint is resumed only on the same data.
-fn fingerprint(train: &[Sample], val: &[Sample]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |v: u64| {
-        h ^= v;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    };
-    for s in train.iter().chain(val) {
-        eat(s.image.width as u64);
-        eat(s.image.height as u64);
-        for (i, v) in s.image.data.iter().enumerate().step_by(97) {
-            eat(u64::from(v.to_bits()) ^ i as u64);
-            eat(u64::from(s.target[i].to_bits()) ^ u64::from(s.weight[i].to_bits()) << 1);
+        let mut f = Fingerprint::default();
+        for s in self.train.iter().chain(self.val) {
+            f.add(s.image.width as u64);
+            f.add(s.image.height as u64);
+            f.add_sampled(&s.image.data);
+            f.add_sampled(&s.target);
+            f.add_sampled(&s.weight);
         }
+        f.value()
     }
-    h
 }
 
 /// Logits `[1, 1, H, W]` of a whole image (any size: padded to the size multiple by repeating
