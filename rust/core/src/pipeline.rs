@@ -115,28 +115,27 @@ impl Model {
 
     /// Memory to find nuclei in a `width × height` plane on the current thread pool, beyond
     /// the plane itself (see [`budget::find_nuclei_bytes`]), with the check's description.
-    fn memory_need(&self, width: usize, height: usize) -> (u64, String) {
+    fn memory_need(&self, width: usize, height: usize) -> MemoryNeed {
         let (th, tw) = self.card.tile_shape(height, width);
         let tiles = height
             .div_ceil(th.max(1))
             .saturating_mul(width.div_ceil(tw.max(1)));
         let workers = rayon::current_num_threads().min(tiles).max(1);
-        (
-            budget::find_nuclei_bytes(width, height, th, tw, workers),
-            format!(
+        MemoryNeed {
+            bytes: budget::find_nuclei_bytes(width, height, th, tw, workers),
+            one_worker: budget::find_nuclei_bytes(width, height, th, tw, 1),
+            what: format!(
                 "finding nuclei in a {width} × {height} plane with {workers} worker thread(s) \
                  and {th} × {tw} tiles"
             ),
-        )
+        }
     }
 
-    /// What would make a `width × height` plane (plus `extra` bytes) fit the budget: fewer
+    /// What would make a run fit the budget when one worker thread needs `one` bytes: fewer
     /// worker threads, smaller tiles, or, when even one worker thread needs too much with tiles
     /// that cannot shrink, only a larger budget.
-    fn memory_options(&self, width: usize, height: usize, extra: u64) -> String {
+    fn memory_options(&self, one: u64) -> String {
         let fixed = self.card.size_y.step == 0 || self.card.size_x.step == 0;
-        let (th, tw) = self.card.tile_shape(height, width);
-        let one = budget::find_nuclei_bytes(width, height, th, tw, 1).saturating_add(extra);
         let raise = "raise the memory budget";
         match (one <= self.memory_budget.limit(), fixed) {
             (true, true) => format!("use fewer worker threads, or {raise}"),
@@ -154,9 +153,14 @@ impl Model {
 
     /// Refuses a `width × height` plane that would need more memory than the budget.
     pub fn check_memory(&self, width: usize, height: usize) -> Result<()> {
-        let (need, what) = self.memory_need(width, height);
-        let options = self.memory_options(width, height, 0);
-        self.memory_budget.check_with(need, &what, &options)
+        self.check_need(&self.memory_need(width, height))
+    }
+
+    /// Refuses `need` when it is over the budget, saying what would help.
+    fn check_need(&self, need: &MemoryNeed) -> Result<()> {
+        let options = self.memory_options(need.one_worker);
+        self.memory_budget
+            .check_with(need.bytes, &need.what, &options)
     }
 
     /// Works out how Find Nuclei will process a `width × height` plane with `calibration` and
@@ -178,20 +182,19 @@ impl Model {
 
     fn plan_resolved(&self, width: usize, height: usize, resolved: &Resolved) -> Result<Plan> {
         let Some(model_px) = resolved.resample_to_um else {
-            let (bytes, what) = self.memory_need(width, height);
-            let options = self.memory_options(width, height, 0);
-            self.memory_budget.check_with(bytes, &what, &options)?;
+            let need = self.memory_need(width, height);
+            self.check_need(&need)?;
             return Ok(Plan {
                 network_width: width,
                 network_height: height,
-                bytes,
+                bytes: need.bytes,
             });
         };
         let (pw, ph) = (resolved.pixel_width_um, resolved.pixel_height_um);
         // Saturating: an absurd calibration gives an absurd size, refused below, not a wrap.
         let scaled = |n: usize, px: f64| ((n as f64 * px / model_px).round() as usize).max(1);
         let (nw, nh) = (scaled(width, pw), scaled(height, ph));
-        let (network, _) = self.memory_need(nw, nh);
+        let network = self.memory_need(nw, nh);
         let here = (width as u64).saturating_mul(height as u64);
         let there = (nw as u64).saturating_mul(nh as u64);
         // Beyond the network's run at its size: the resampled plane (f32), the f32 copy it is
@@ -199,12 +202,12 @@ impl Model {
         let copies = there
             .saturating_mul(4)
             .saturating_add(here.saturating_mul(4 + budget::WORK_BYTES_PER_PIXEL));
-        let bytes = network.saturating_add(copies);
+        let bytes = network.bytes.saturating_add(copies);
         let what = format!(
             "finding nuclei in a {width} × {height} plane at {pw} µm per pixel, resampled to \
              {nw} × {nh} for the model's {model_px} µm pixels,"
         );
-        let options = self.memory_options(nw, nh, copies);
+        let options = self.memory_options(network.one_worker.saturating_add(copies));
         self.memory_budget.check_with(
             bytes,
             &what,
@@ -246,6 +249,15 @@ impl Model {
     /// Memory beyond the input and output is a few rows of tiles (see [`Model::predict_rows`]).
     pub fn predict(&self, plane: &Plane, progress: &(dyn Fn(Progress) + Sync)) -> Result<Vec<f32>> {
         self.check_memory(plane.width(), plane.height())?;
+        self.predict_planned(plane, progress)
+    }
+
+    /// [`Model::predict`] for a plane whose memory was already checked (by [`Model::plan`]).
+    fn predict_planned(
+        &self,
+        plane: &Plane,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(plane.width() * plane.height());
         self.predict_rows(plane, progress, &mut |_, rows| {
             out.extend_from_slice(rows);
@@ -348,6 +360,14 @@ impl Model {
     }
 }
 
+/// Memory a run needs on the current thread pool, and with one worker thread, with its
+/// description for messages.
+struct MemoryNeed {
+    bytes: u64,
+    one_worker: u64,
+    what: String,
+}
+
 /// How Find Nuclei will process one plane, worked out (and checked against the memory budget)
 /// before anything large is allocated: see [`Model::plan`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,8 +449,8 @@ pub fn check_pixel_size(image_um: f64, model_um: f64) -> Result<()> {
     Err(Error::invalid(format!(
         "the image's pixel size, {image_um} µm, is {times:.0} times {relation} than the model's \
          {model_um} µm: the calibration's unit is probably wrong, and nuclei would be {times:.0} \
-         times the size the model knows.{guess} To run at this pixel size anyway, accept it explicitly (CLI: \
-         --accept-pixel-size; Java: NucleiParams.withAnyPixelSize())."
+         times the size the model knows.{guess} To run at this pixel size anyway, accept it \
+         explicitly (CLI: --accept-pixel-size; Java: NucleiParams.withAnyPixelSize())."
     )))
 }
 
@@ -669,10 +689,10 @@ pub fn find_nuclei(
             log::info!("resampling from {pw:.4} µm to the model's {model_px:.4} µm pixels");
             let (nw, nh) = (plan.network_width, plan.network_height);
             let resampled = resample_plane(plane, nw, nh)?;
-            let p = model.predict(&resampled, progress)?;
+            let p = model.predict_planned(&resampled, progress)?;
             resample(&p, nw, nh, plane.width(), plane.height())
         }
-        None => model.predict(plane, progress)?,
+        None => model.predict_planned(plane, progress)?,
     };
     progress(Progress {
         stage: Stage::Objects,
@@ -937,7 +957,7 @@ mod plan_tests {
         // The plan of a plausible resampled run counts the copies at both sizes.
         let plan = model.plan(576, 210, at(0.5), &accepted).expect("fits");
         assert_eq!((plan.network_width, plan.network_height), (465, 170));
-        let (network, _) = model.memory_need(465, 170);
+        let network = model.memory_need(465, 170).bytes;
         let copies = 465 * 170 * 4 + 576 * 210 * (4 + crate::budget::WORK_BYTES_PER_PIXEL);
         assert_eq!(plan.bytes, network + copies);
     }
