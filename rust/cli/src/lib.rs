@@ -22,6 +22,7 @@ mod shard;
 pub mod train_args;
 #[cfg(feature = "train")]
 mod train_cmd;
+mod zoo_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,6 +83,39 @@ pub enum Command {
     SynthArtifacts(artifact_args::SynthArtifactsArgs),
     /// ScoreCAM maps of the artifact classifier and pseudo-masks chosen by mutual information.
     Cam(artifact_args::CamArgs),
+    /// Check a model folder as a bioimage.io zoo upload would: the description's format, the
+    /// files it names, and its test output reproduced from its test input. Exit code 1 when
+    /// the zoo would reject it.
+    ValidateModel(ValidateModelArgs),
+    /// Rewrite the description of a model brightseg trained (also one written by an earlier
+    /// version) in the zoo-valid bioimage.io format, with new test tensors and cover from an
+    /// image; the network is left as it is.
+    UpgradeModel(UpgradeModelArgs),
+}
+
+/// Arguments of `validate-model`.
+#[derive(Args, Debug, Clone)]
+pub struct ValidateModelArgs {
+    /// Model folder, its description file, or a model name listed by `brightseg models`.
+    pub model: String,
+}
+
+/// Arguments of `upgrade-model`.
+#[derive(Args, Debug, Clone)]
+pub struct UpgradeModelArgs {
+    /// Model folder written by brightseg (train nuclei, train artifacts, Train Nuclei DNN).
+    pub folder: PathBuf,
+    /// Image to cut the test input from (its centre, at most 256 × 256 pixels after resampling
+    /// to the model's pixel size): use one like the model's training images.
+    #[arg(long = "test-image", value_name = "FILE")]
+    pub test_image: PathBuf,
+    /// Transmitted-light channel of the test image: number from 1, or name [default: the only
+    /// channel].
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Frame and region of the test image to use, and its pixel size.
+    #[command(flatten)]
+    pub selection: train_args::SelectionArgs,
 }
 
 /// Arguments of `resources`.
@@ -308,8 +342,12 @@ pub fn main() -> ExitCode {
         }
         #[cfg(feature = "train")]
         Command::Cam(args) => artifact_cmd::cam(&args).map(|()| find_nuclei::Outcome::AllDone),
+        Command::ValidateModel(args) => zoo_cmd::validate(&args),
+        #[cfg(feature = "train")]
+        Command::UpgradeModel(args) => zoo_cmd::upgrade(&args),
         #[cfg(not(feature = "train"))]
-        Command::Targets(_)
+        Command::UpgradeModel(_)
+        | Command::Targets(_)
         | Command::Train(_)
         | Command::Evaluate(_)
         | Command::SynthArtifacts(_)

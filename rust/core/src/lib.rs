@@ -40,6 +40,7 @@ pub mod refine;
 pub mod render;
 pub mod threshold;
 pub mod tiling;
+pub mod zoo;
 
 pub use error::{Error, ErrorKind, Result};
 

@@ -267,7 +267,7 @@ impl ModelCard {
     }
 }
 
-fn find_card(path: &Path) -> Result<PathBuf> {
+pub(crate) fn find_card(path: &Path) -> Result<PathBuf> {
     if path.is_file() {
         return Ok(path.to_path_buf());
     }

@@ -16,6 +16,7 @@ use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
 
 use brightseg::{Error, Result};
 
+use crate::data::FloatPlane;
 use crate::nets::unet::{Architecture, DoubleConv, UNet};
 
 /// File in a model folder with the trained weights in burn's format (for fine-tuning).
@@ -321,6 +322,121 @@ pub struct ModelInfo {
     pub refine: brightseg::refine::Refinement,
 }
 
+impl ModelInfo {
+    /// What the description in `folder` says, for a model brightseg-train wrote (this or an
+    /// earlier version, whose description the zoo may reject): to write it again in the
+    /// current format with [`upgrade_model_folder`].
+    pub fn from_folder(folder: &Path) -> Result<ModelInfo> {
+        use brightseg::normalize::Preprocessing;
+        use serde_yaml_ng::Value;
+        let card = brightseg::model::ModelCard::load(folder)?;
+        let text = std::fs::read_to_string(&card.card_path)
+            .map_err(|e| Error::io("read", &card.card_path, e))?;
+        let doc: Value = serde_yaml_ng::from_str(&text)
+            .map_err(|e| Error::model(format!("{}: {e}", card.card_path.display())))?;
+        let get = |v: &Value, k: &str| v.as_mapping().and_then(|m| m.get(k)).cloned();
+        let config = get(&doc, "config").and_then(|c| get(&c, "brightseg"));
+        let not_ours = || {
+            Error::model(format!(
+                "{} was not written by brightseg-train (it has no config.brightseg settings or \
+                 a preprocessing other than scale_range): only brightseg's own models can be \
+                 upgraded",
+                card.card_path.display()
+            ))
+        };
+        let config = config.ok_or_else(not_ours)?;
+        let [Preprocessing::ScaleRange {
+            min_percentile,
+            max_percentile,
+            ..
+        }] = card.preprocessing[..]
+        else {
+            return Err(not_ours());
+        };
+        let pixel_um = card.pixel_size_um.ok_or_else(not_ours)?;
+        let text_of = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => serde_yaml_ng::to_string(other)
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        };
+        let pairs = |key: &str| -> Vec<(String, Value)> {
+            get(&config, key)
+                .and_then(|m| m.as_mapping().cloned())
+                .map(|m| m.into_iter().map(|(k, v)| (text_of(&k), v)).collect())
+                .unwrap_or_default()
+        };
+        let strings = |v: Option<Value>| -> Vec<String> {
+            v.and_then(|l| l.as_sequence().cloned())
+                .map(|l| l.iter().map(text_of).collect())
+                .unwrap_or_default()
+        };
+        let training_data = match get(&config, "training_data") {
+            Some(list) => strings(Some(list)),
+            // Before format-valid descriptions: a top-level list of strings.
+            None => strings(get(&doc, "training_data")),
+        };
+        let object = get(&doc, "outputs")
+            .and_then(|o| o.as_sequence()?.first().cloned())
+            .and_then(|o| get(&o, "axes"))
+            .and_then(|axes| {
+                axes.as_sequence()?
+                    .iter()
+                    .find_map(|a| get(a, "channel_names")?.as_sequence()?.first().map(text_of))
+            })
+            .unwrap_or_else(|| "nucleus".into());
+        Ok(ModelInfo {
+            name: card.name.clone(),
+            description: card.description.clone(),
+            pixel_um,
+            threshold: card.defaults.threshold,
+            min_size_um2: card.defaults.min_size_um2,
+            split_depth_px: card.defaults.split_depth_px,
+            tile_size: card.defaults.tile_size,
+            size_multiple: card.size_y.step.max(1),
+            training_data,
+            metrics: pairs("metrics")
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_f64()?)))
+                .collect(),
+            license: card.license.clone().unwrap_or_else(|| "MIT".into()),
+            training: pairs("training")
+                .into_iter()
+                .map(|(k, v)| (k, text_of(&v)))
+                .collect(),
+            object,
+            percentiles: (min_percentile, max_percentile),
+            refine: card.defaults.refine,
+        })
+    }
+}
+
+/// Rewrites the description of a model folder brightseg-train wrote (this or an earlier
+/// version) in the current, zoo-valid format, with new test tensors, sample tensors and cover
+/// from `test_image` (raw values at the model's pixel size). The ONNX file and the weights are
+/// left as they are, so the model computes exactly what it did; a README without a Validation
+/// section gets one listing the metrics the description records.
+pub fn upgrade_model_folder(folder: &Path, test_image: &FloatPlane) -> Result<ModelInfo> {
+    let info = ModelInfo::from_folder(folder)?;
+    write_description_and_tests(&info, folder, test_image)?;
+    let readme_path = folder.join("README.md");
+    let text = std::fs::read_to_string(&readme_path).unwrap_or_default();
+    let has_validation = text
+        .lines()
+        .any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == "Validation");
+    if text.is_empty() {
+        brightseg::io::write_bytes_atomically(&readme_path, readme(&info, "").as_bytes())?;
+    } else if !has_validation {
+        let section = validation_section(&info);
+        brightseg::io::write_bytes_atomically(
+            &readme_path,
+            format!("{}\n\n{section}", text.trim_end()).as_bytes(),
+        )?;
+    }
+    Ok(info)
+}
+
 fn yaml_string(s: &str) -> String {
     let escaped = s
         .replace('\\', "\\\\")
@@ -329,10 +445,22 @@ fn yaml_string(s: &str) -> String {
     format!("\"{escaped}\"")
 }
 
-/// The bioimage.io (format 0.5) description of a model exported by [`write_model_folder`].
+/// Overlap each output tile crops per side (the description's output `halo`), in pixels.
+pub const HALO: usize = 32;
+
+/// Where brightseg lives (the models' `git_repo` and citation).
+const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+
+/// The bioimage.io (format 0.5) description of a model exported by [`write_model_folder`]:
+/// valid for the zoo's validator (`bioimageio.spec`) and test (`bioimageio.core`), with the
+/// test tensors, sample tensors and cover that [`brightseg::zoo::write_test_files`] writes, and
+/// brightseg's own settings under `config.brightseg`.
 pub fn model_description(info: &ModelInfo) -> String {
+    use brightseg::zoo::{COVER, SAMPLE_INPUT, SAMPLE_OUTPUT, TEST_INPUT, TEST_OUTPUT};
     let mut y = String::new();
     let m = info.size_multiple;
+    let min = brightseg::zoo::min_size_for_halo(m, HALO);
+    let px = zoo_scale(info.pixel_um);
     let _ = writeln!(
         y,
         "# Written by brightseg-train {}.",
@@ -346,44 +474,54 @@ pub fn model_description(info: &ModelInfo) -> String {
     let _ = writeln!(y, "authors:\n  - name: brightseg contributors");
     let _ = writeln!(
         y,
+        "cite:\n  - text: \"brightseg: nucleus and artifact segmentation in transmitted-light \
+         images\"\n    url: {REPOSITORY}"
+    );
+    let _ = writeln!(y, "git_repo: {REPOSITORY}");
+    let _ = writeln!(
+        y,
         "tags: [unet2d, {}, segmentation, brightfield, brightseg]",
         info.object
     );
     let _ = writeln!(y, "documentation: README.md");
+    let _ = writeln!(y, "covers: [{COVER}]");
     let _ = writeln!(y, "inputs:");
     let _ = writeln!(y, "  - id: {INPUT}");
     let _ = writeln!(
         y,
         "    description: one image channel, normalised by its percentiles"
     );
-    let _ = writeln!(y, "    data_type: float32");
     let _ = writeln!(y, "    axes:");
-    let _ = writeln!(y, "      - type: batch");
+    let _ = writeln!(y, "      - type: batch\n        size: 1");
     let _ = writeln!(
         y,
         "      - type: channel\n        channel_names: [brightfield]"
     );
+    // The axes' scale is the pixel size to 16 significant bits (config.brightseg.pixel_size_um
+    // holds it exactly); see zoo_scale.
     for axis in ["y", "x"] {
         let _ = writeln!(
             y,
-            "      - type: space\n        id: {axis}\n        size: {{min: {m}, step: {m}}}\n        \
-             unit: micrometer\n        scale: {}",
-            info.pixel_um
+            "      - type: space\n        id: {axis}\n        size: {{min: {min}, step: {m}}}\n        \
+             unit: micrometer\n        scale: {px}"
         );
     }
+    let _ = writeln!(y, "    test_tensor:\n      source: {TEST_INPUT}");
+    let _ = writeln!(y, "    sample_tensor:\n      source: {SAMPLE_INPUT}");
+    let _ = writeln!(y, "    data:\n      type: float32");
     let _ = writeln!(y, "    preprocessing:");
     let _ = writeln!(y, "      - id: scale_range");
     let _ = writeln!(
         y,
-        "        kwargs: {{mode: per_sample, axes: [y, x], min_percentile: {:?}, max_percentile: \
-         {:?}, eps: 1.0e-6}}",
+        "        kwargs: {{axes: [y, x], min_percentile: {:?}, max_percentile: {:?}, eps: \
+         1.0e-6}}",
         info.percentiles.0, info.percentiles.1
     );
     let _ = writeln!(y, "outputs:");
     let _ = writeln!(y, "  - id: {OUTPUT}");
     let _ = writeln!(y, "    description: {} probability in [0, 1]", info.object);
     let _ = writeln!(y, "    axes:");
-    let _ = writeln!(y, "      - type: batch");
+    let _ = writeln!(y, "      - type: batch\n        size: 1");
     let _ = writeln!(
         y,
         "      - type: channel\n        channel_names: [{}]",
@@ -393,19 +531,17 @@ pub fn model_description(info: &ModelInfo) -> String {
         let _ = writeln!(
             y,
             "      - type: space\n        id: {axis}\n        size: {{tensor_id: {INPUT}, axis_id: {axis}}}\n        \
-             halo: 32"
+             halo: {HALO}\n        unit: micrometer\n        scale: {px}"
         );
     }
-    let _ = writeln!(y, "    data:\n      range: [0.0, 1.0]");
+    let _ = writeln!(y, "    test_tensor:\n      source: {TEST_OUTPUT}");
+    let _ = writeln!(y, "    sample_tensor:\n      source: {SAMPLE_OUTPUT}");
+    let _ = writeln!(y, "    data:\n      type: float32\n      range: [0.0, 1.0]");
     let _ = writeln!(y, "weights:");
     let _ = writeln!(
         y,
         "  onnx:\n    source: model.onnx\n    opset_version: {OPSET}"
     );
-    let _ = writeln!(y, "training_data:");
-    for line in &info.training_data {
-        let _ = writeln!(y, "  - {}", yaml_string(line));
-    }
     let _ = writeln!(y, "config:");
     let _ = writeln!(y, "  brightseg:");
     let _ = writeln!(y, "    threshold: {}", info.threshold);
@@ -416,7 +552,7 @@ pub fn model_description(info: &ModelInfo) -> String {
         let _ = writeln!(y, "    refine: {}", info.refine);
     }
     let _ = writeln!(y, "    pixel_size_um: {}", info.pixel_um);
-    let _ = writeln!(y, "    halo: 32");
+    let _ = writeln!(y, "    halo: {HALO}");
     let _ = writeln!(y, "    metrics:");
     for (k, v) in &info.metrics {
         let _ = writeln!(y, "      {k}: {v:.4}");
@@ -425,43 +561,90 @@ pub fn model_description(info: &ModelInfo) -> String {
     for (k, v) in &info.training {
         let _ = writeln!(y, "      {k}: {}", yaml_string(v));
     }
+    // Free-text provenance: the zoo's `training_data` takes a dataset id or description only.
+    let _ = writeln!(y, "    training_data:");
+    for line in &info.training_data {
+        let _ = writeln!(y, "      - {}", yaml_string(line));
+    }
     y
 }
 
-/// Writes a model folder: `model.onnx`, `bioimageio.yaml` and `LICENSE`. The folder is
+/// The pixel size written as the axes' `scale`: `pixel_um` to 16 significant bits. The zoo sizes
+/// an output axis from its input axis as `size · scale_in / scale_out`, in floating point, and
+/// rejects the model unless that is exactly the integer size; with a scale like 0.619 it is
+/// not (208 · 0.619 / 0.619 = 208.00000000000003). A scale of 16 significant bits times any
+/// tile size is exact in a double, so the division gives the size back exactly. It differs
+/// from `pixel_um` by less than 0.002 %.
+pub fn zoo_scale(pixel_um: f64) -> f64 {
+    if !(pixel_um.is_finite() && pixel_um > 0.0) {
+        return pixel_um;
+    }
+    let unit = (pixel_um.log2().floor() - 15.0).exp2();
+    (pixel_um / unit).round() * unit
+}
+
+/// Writes a model folder: `model.onnx`, `bioimageio.yaml`, `LICENSE`, and the zoo's test
+/// tensors, sample tensors and cover made from `test_image` (raw values, at the model's pixel
+/// size: its centre is cut to a valid input size, see [`brightseg::zoo::test_input_from`]),
+/// the expected output computed by the inference core from the written ONNX file. The folder is
 /// created when missing; existing files of the same names are replaced.
-pub fn write_model_folder(model: &UNet, info: &ModelInfo, folder: &Path) -> Result<()> {
+pub fn write_model_folder(
+    model: &UNet,
+    info: &ModelInfo,
+    folder: &Path,
+    test_image: &FloatPlane,
+) -> Result<()> {
     if info.size_multiple != model.architecture().size_multiple() {
         return Err(Error::invalid("size multiple does not match the network"));
     }
     std::fs::create_dir_all(folder).map_err(|e| Error::io("create", folder, e))?;
     write_onnx(model, &info.description, &folder.join("model.onnx"))?;
+    write_description_and_tests(info, folder, test_image)
+}
+
+/// Writes `bioimageio.yaml` and `LICENSE` for the ONNX file already in `folder`, then the test
+/// files from `test_image`.
+fn write_description_and_tests(
+    info: &ModelInfo,
+    folder: &Path,
+    test_image: &FloatPlane,
+) -> Result<()> {
     brightseg::io::write_bytes_atomically(
         &folder.join("bioimageio.yaml"),
         model_description(info).as_bytes(),
     )?;
     let licence = format!(
         "The weights in this folder were trained with brightseg-train and are released under \
-         {}.\nTraining data: see bioimageio.yaml (training_data).\n",
+         {}.\nTraining data: see README.md and bioimageio.yaml (config.brightseg.training_data).\n",
         info.license
     );
     brightseg::io::write_bytes_atomically(&folder.join("LICENSE"), licence.as_bytes())?;
+    let core = brightseg::pipeline::Model::load(folder)?;
+    let card = core.card();
+    let image = brightseg::image::Plane::new(
+        test_image.width,
+        test_image.height,
+        brightseg::image::PixelData::F32(test_image.data.clone()),
+    )?;
+    let input = brightseg::zoo::test_input_from(&image, card.size_y, card.size_x)?;
+    brightseg::zoo::write_test_files(&core, &input, info.threshold)?;
     Ok(())
 }
 
 /// Writes everything a trained model's folder holds: [`write_model_folder`]'s files, the burn
 /// weights (`weights.bpk`, for fine-tuning), the training report as `training.json`, and a
-/// README.md: the description, `summary` (how it was trained and how well it did), and the
-/// training data.
+/// README.md (the description's `documentation`): the description, `summary` (how it was
+/// trained), a Validation section with the measured metrics, and the training data.
 pub fn write_trained_model<R: serde::Serialize>(
     model: &UNet,
     info: &ModelInfo,
     folder: &Path,
     report: &R,
     summary: &str,
+    test_image: &FloatPlane,
 ) -> Result<()> {
     use burn::module::Module;
-    write_model_folder(model, info, folder)?;
+    write_model_folder(model, info, folder, test_image)?;
     let weights = folder.join(WEIGHTS);
     model.clone().save_file(&weights).map_err(|e| {
         Error::new(
@@ -472,18 +655,46 @@ pub fn write_trained_model<R: serde::Serialize>(
     let json = serde_json::to_string_pretty(report)
         .map_err(|e| Error::invalid(format!("cannot encode the training report: {e}")))?;
     brightseg::io::write_bytes_atomically(&folder.join(REPORT), json.as_bytes())?;
-    let readme = format!(
-        "# {}\n\n{}\n\n{summary}\nTraining data:\n{}\n\nSee training.json for the epoch \
-         history and bioimageio.yaml for the description.\n",
+    brightseg::io::write_bytes_atomically(
+        &folder.join("README.md"),
+        readme(info, summary).as_bytes(),
+    )
+}
+
+/// The README's Validation section (the zoo asks for one): the metrics and how they were got.
+fn validation_section(info: &ModelInfo) -> String {
+    let metrics = info
+        .metrics
+        .iter()
+        .map(|(k, v)| format!("- {k}: {v:.4}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "## Validation\n\n{metrics}\n\nMeasured by brightseg on data held out from training \
+         (object F1 counts an object as found when it overlaps a true one with IoU ≥ 0.5). The \
+         zoo's test tensors (`{}`, `{}`) were computed by brightseg's inference core; \
+         `brightseg validate-model` reruns them.\n",
+        brightseg::zoo::TEST_INPUT,
+        brightseg::zoo::TEST_OUTPUT,
+    )
+}
+
+/// The model card README: description, how it was trained, validation, training data.
+fn readme(info: &ModelInfo, summary: &str) -> String {
+    let training_data = info
+        .training_data
+        .iter()
+        .map(|l| format!("- {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "# {}\n\n{}\n\n{summary}\n\n{}\n## Training data\n\n{training_data}\n\nSee \
+         training.json for the epoch history and bioimageio.yaml for the description \
+         (brightseg's settings are under `config.brightseg`).\n",
         info.name,
         info.description,
-        info.training_data
-            .iter()
-            .map(|l| format!("- {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    brightseg::io::write_bytes_atomically(&folder.join("README.md"), readme.as_bytes())
+        validation_section(info),
+    )
 }
 
 #[cfg(test)]
@@ -544,7 +755,12 @@ mod tests {
             &mut RandomBiases,
         );
         let dir = tempfile::tempdir().expect("tmp");
-        write_model_folder(&net, &info(arch.size_multiple()), dir.path()).expect("export");
+        let image = crate::data::FloatPlane::new(
+            100,
+            90,
+            (0..9000).map(|i| ((i * 7919) % 1000) as f32).collect(),
+        );
+        write_model_folder(&net, &info(arch.size_multiple()), dir.path(), &image).expect("export");
 
         let model = brightseg::pipeline::Model::load(dir.path()).expect("core reads the folder");
         let card = model.card();
@@ -583,6 +799,7 @@ mod tests {
             )
         });
         let dir = tempfile::tempdir().expect("tmp");
-        assert!(write_model_folder(&net, &info(8), dir.path()).is_err());
+        let image = crate::data::FloatPlane::new(96, 96, vec![0.0; 96 * 96]);
+        assert!(write_model_folder(&net, &info(8), dir.path(), &image).is_err());
     }
 }

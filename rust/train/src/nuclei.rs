@@ -564,7 +564,21 @@ pub fn train_nuclei(
          at threshold {threshold:.2}, split depth {} px.",
         chosen.split_depth_px
     );
-    write_trained_model(&outcome.model, &info, &request.out, &report, &summary)?;
+    // The zoo's test input: raw brightfield of a validation field when there is one.
+    let test_image = validation
+        .as_deref()
+        .and_then(<[Field]>::first)
+        .or(fields.first())
+        .map(|f| &f.brightfield)
+        .ok_or_else(|| Error::invalid("no field to take the model's test input from"))?;
+    write_trained_model(
+        &outcome.model,
+        &info,
+        &request.out,
+        &report,
+        &summary,
+        test_image,
+    )?;
     Ok(report)
 }
 

@@ -352,6 +352,19 @@ pub fn train_artifacts(
          validation accuracy {accuracy:.3}; U-Net validation object F1 against the pseudo-masks \
          {f1:.3} at threshold {threshold:.2}."
     );
-    write_trained_model(&outcome.model, &info, &request.out, &report, &summary)?;
+    // The zoo's test input: a validation tile (normalised as the network saw it).
+    let test_image = val_images
+        .first()
+        .or(train_images.first())
+        .map(|i| &i.image)
+        .ok_or_else(|| Error::invalid("no tile to take the model's test input from"))?;
+    write_trained_model(
+        &outcome.model,
+        &info,
+        &request.out,
+        &report,
+        &summary,
+        test_image,
+    )?;
     Ok(report)
 }
