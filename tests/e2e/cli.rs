@@ -293,7 +293,7 @@ fn models_lists_what_it_finds() {
     );
 }
 
-/// The shipped nuclei model with `split_depth_px` added to its description, in `dir`.
+/// The shipped nuclei model with another `split_depth_px` in its description, in `dir`.
 fn nuclei_model_with_split_depth(dir: &Path, depth: &str) -> PathBuf {
     let model = dir.join(format!("nuclei-depth-{depth}"));
     std::fs::create_dir_all(&model).expect("mkdir");
@@ -304,16 +304,16 @@ fn nuclei_model_with_split_depth(dir: &Path, depth: &str) -> PathBuf {
     }
     let card = model.join("bioimageio.yaml");
     let text = std::fs::read_to_string(&card).expect("card");
-    assert!(
-        !text.contains("split_depth_px"),
-        "the shipped card names none"
-    );
+    // The shipped card states the default depth (0.5 px); the copy states another.
     let with_depth = text.replacen(
-        "    min_size_um2:",
-        &format!("    split_depth_px: {depth}\n    min_size_um2:"),
+        "    split_depth_px: 0.5\n",
+        &format!("    split_depth_px: {depth}\n"),
         1,
     );
-    assert_ne!(text, with_depth, "config.brightseg.min_size_um2 not found");
+    assert_ne!(
+        text, with_depth,
+        "config.brightseg.split_depth_px: 0.5 not found"
+    );
     std::fs::write(&card, with_depth).expect("write card");
     model
 }

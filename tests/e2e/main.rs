@@ -13,3 +13,4 @@ mod reliability;
 mod scale;
 mod training;
 mod util;
+mod zoo;

@@ -306,6 +306,13 @@ fn training_smoke_test_export_reload_same_numbers() {
     assert_eq!(report["history"].as_array().map(Vec::len), Some(3));
     assert_eq!(report["targets_from"], "fluorescence (otsu)");
     model_forward_matches(&folder, &py);
+    // The zoo's own validator and test accept what the trainer wrote.
+    if let Some(zoo_py) = crate::zoo::zoo_python() {
+        let (passed, zoo_report) = crate::zoo::zoo_check(&zoo_py, &[&folder]);
+        assert!(passed, "{zoo_report}");
+        let ours = brightseg_ok(&[os("validate-model"), folder.as_os_str()]);
+        assert!(ours.contains("passes the checks"), "{ours}");
+    }
 
     // Same command again: everything is in the checkpoint, nothing is retrained.
     let again = brightseg_ok(&refs);

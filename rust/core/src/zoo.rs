@@ -1014,3 +1014,149 @@ fn channel_of(card: &ModelCard, array: &NpyArray, h: usize, w: usize) -> Option<
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The description brightseg 0.1.0 wrote, which the zoo's validator rejects.
+    const OLD_CARD: &str =
+        include_str!("../../../tests/fixtures/nuclei-brightfield-0.1.0.bioimageio.yaml");
+
+    fn plane(w: usize, h: usize) -> Plane {
+        let values = (0..w * h).map(|i| i as f32).collect();
+        Plane::new(w, h, PixelData::F32(values)).expect("plane")
+    }
+
+    #[test]
+    fn npy_files_round_trip_and_other_number_types_are_read() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("a.npy");
+        let values = [0.5f32, -1.25, 3.0e6, f32::MIN_POSITIVE, 7.0, 8.0];
+        write_npy(&path, &[1, 2, 3], &values).expect("write");
+        let back = read_npy(&path).expect("read");
+        assert_eq!(back.shape, vec![1, 2, 3]);
+        assert_eq!(back.values, values);
+
+        // uint16, as a camera image would be saved from NumPy.
+        use npyz::WriterBuilder;
+        let mut bytes = Vec::new();
+        let mut writer = npyz::WriteOptions::<u16>::new()
+            .default_dtype()
+            .shape(&[2, 2])
+            .writer(&mut bytes)
+            .begin_nd()
+            .expect("header");
+        writer.extend([0u16, 1, 65535, 42]).expect("values");
+        writer.finish().expect("finish");
+        let path16 = dir.path().join("b.npy");
+        std::fs::write(&path16, &bytes).expect("write");
+        assert_eq!(
+            read_npy(&path16).expect("read").values,
+            [0.0, 1.0, 65535.0, 42.0]
+        );
+
+        std::fs::write(dir.path().join("c.npy"), b"not numpy").expect("write");
+        let err = read_npy(&dir.path().join("c.npy")).expect_err("garbage");
+        assert!(err.to_string().contains("is not a NumPy array"), "{err}");
+    }
+
+    #[test]
+    fn minimum_sizes_leave_room_for_the_halo() {
+        assert_eq!(min_size_for_halo(16, 32), 80);
+        assert_eq!(min_size_for_halo(8, 32), 72);
+        assert_eq!(min_size_for_halo(32, 32), 96);
+        assert_eq!(min_size_for_halo(1, 0), 1);
+        assert_eq!(min_size_for_halo(0, 4), 9);
+    }
+
+    #[test]
+    fn test_inputs_are_centre_crops_of_a_valid_size_or_mirrored_up_to_the_minimum() {
+        let axis = AxisSize { min: 80, step: 16 };
+        // 300 × 100: the centre 256 × 96.
+        let input = test_input_from(&plane(300, 100), axis, axis).expect("crop");
+        assert_eq!((input.width(), input.height()), (256, 96));
+        let (x0, y0) = ((300 - 256) / 2, (100 - 96) / 2);
+        assert_eq!(input.value(0), (y0 * 300 + x0) as f32);
+        assert_eq!(
+            input.value(96 * 256 - 1),
+            ((y0 + 95) * 300 + x0 + 255) as f32
+        );
+        // 50 × 50: mirrored out to 80 × 80; the plane itself sits at the top left.
+        let small = test_input_from(&plane(50, 50), axis, axis).expect("pad");
+        assert_eq!((small.width(), small.height()), (80, 80));
+        assert_eq!(small.value(49), 49.0);
+        assert_eq!(small.value(50), 49.0, "mirrored at the edge");
+        assert_eq!(small.value(51), 48.0);
+    }
+
+    #[test]
+    fn the_old_description_is_rejected_for_what_the_zoo_rejects() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("bioimageio.yaml"), OLD_CARD).expect("write");
+        std::fs::write(dir.path().join("README.md"), "# a model\n").expect("write");
+        let report = check_model(dir.path()).expect("checked");
+        assert!(!report.passes());
+        assert_eq!(report.format_version, "0.5.4");
+        let has = |location: &str, words: &str| {
+            report
+                .findings
+                .iter()
+                .any(|f| f.location == location && f.message.contains(words))
+        };
+        assert!(has("training_data", "valid dictionary"), "{report:#?}");
+        assert!(has("inputs.0.data_type", "Extra inputs are not permitted"));
+        assert!(has("inputs.0.preprocessing.0.kwargs.mode", "Extra inputs"));
+        assert!(has("inputs.0.test_tensor", "Field required"));
+        assert!(has("outputs.0.test_tensor", "Field required"));
+        assert!(has("outputs", "minimum size 16 is too small for halo 32"));
+        assert!(has("cite", "Field required"));
+        assert!(has("weights.onnx.source", "file not found: model.onnx"));
+        assert!(has("documentation", "No '# Validation'"));
+        assert!(has("covers", "FAIR"));
+        // Errors come first.
+        let first_warning = report
+            .findings
+            .iter()
+            .position(|f| f.severity == Severity::Warning)
+            .expect("warnings");
+        assert!(report.findings[first_warning..]
+            .iter()
+            .all(|f| f.severity == Severity::Warning));
+    }
+
+    /// The zoo computes referenced sizes in floating point; scales whose ratio is not exact
+    /// fail for some sizes (the shipped model's 0.619 at 208 pixels did).
+    #[test]
+    fn referenced_sizes_must_come_out_whole_in_floating_point() {
+        let card = |scale: f64| {
+            format!(
+                "format_version: 0.5.4\ninputs:\n  - id: input\n    axes:\n      - type: space\n        \
+                 id: y\n        size: {{min: 80, step: 16}}\n        unit: micrometer\n        scale: \
+                 {scale}\n    test_tensor: {{source: t.npy}}\noutputs:\n  - id: p\n    axes:\n      \
+                 - type: space\n        id: y\n        size: {{tensor_id: input, axis_id: y}}\n        \
+                 unit: micrometer\n        scale: {scale}\n"
+            )
+        };
+        let dir = tempfile::tempdir().expect("tmp");
+        write_npy(&dir.path().join("t.npy"), &[208], &[0.0; 208]).expect("npy");
+        let findings = |scale: f64| {
+            let doc: Value = serde_yaml_ng::from_str(&card(scale)).expect("yaml");
+            let mut checker = Checker {
+                folder: dir.path(),
+                findings: Vec::new(),
+            };
+            check_reference_sizes(
+                &tensors(&doc, "inputs"),
+                &tensors(&doc, "outputs"),
+                &mut checker,
+            );
+            checker.findings
+        };
+        let bad = findings(0.619);
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(bad[0].message.contains("208.00000000000003"), "{bad:?}");
+        // The same pixel size to 16 significant bits (what the exporter writes) is exact.
+        assert!(findings(40567.0 / 65536.0).is_empty());
+    }
+}

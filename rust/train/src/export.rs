@@ -783,6 +783,65 @@ mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         assert!(worst < 1e-4, "{arch:?}: max difference {worst}");
+
+        // The zoo's files: the test output is the trainer's prediction on the test input
+        // normalised as the description says, and our zoo checks pass.
+        use brightseg::zoo;
+        let input = zoo::read_npy(&dir.path().join(zoo::TEST_INPUT)).expect("test input");
+        let output = zoo::read_npy(&dir.path().join(zoo::TEST_OUTPUT)).expect("test output");
+        let min = zoo::min_size_for_halo(arch.size_multiple(), HALO);
+        assert_eq!(input.shape[..2], [1, 1]);
+        assert_eq!(input.shape, output.shape);
+        let (th, tw) = (input.shape[2], input.shape[3]);
+        assert!(
+            th >= min && tw >= min && th % arch.size_multiple() == 0,
+            "{:?}",
+            input.shape
+        );
+        let raw = brightseg::image::Plane::new(
+            tw,
+            th,
+            brightseg::image::PixelData::F32(input.values.clone()),
+        )
+        .expect("plane");
+        let normalizer = brightseg::normalize::Normalizer::for_plane(&raw, &card.preprocessing);
+        let normalised = input.values.iter().map(|&v| normalizer.apply(v)).collect();
+        let trainer = predict(&net, &crate::data::FloatPlane::new(tw, th, normalised));
+        let worst = trainer
+            .iter()
+            .zip(&output.values)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "{arch:?}: test output differs by {worst}");
+        for file in [zoo::COVER, zoo::SAMPLE_INPUT, zoo::SAMPLE_OUTPUT] {
+            assert!(dir.path().join(file).is_file(), "{file} missing");
+        }
+        let report = zoo::check_model(dir.path()).expect("checked");
+        // README.md is written by write_trained_model, not here.
+        let errors: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == zoo::Severity::Error && f.location != "documentation")
+            .collect();
+        assert!(errors.is_empty(), "{arch:?}: {errors:#?}");
+        assert_eq!(report.reproduction.map(|r| r.mismatched), Some(0));
+
+        // What the description says reads back as what was written.
+        let back = ModelInfo::from_folder(dir.path()).expect("read back");
+        let mut want = info(arch.size_multiple());
+        want.metrics = vec![("f1".into(), 0.5)];
+        assert_eq!(back, want);
+    }
+
+    #[test]
+    fn axis_scales_are_the_pixel_size_to_16_significant_bits() {
+        for px in [0.619, 0.6190000000032596, 0.1083, 6.5, 0.000_25] {
+            let scale = zoo_scale(px);
+            assert!((scale / px - 1.0).abs() < 2e-5, "{px} -> {scale}");
+            for size in [16usize, 80, 208, 768, 4096] {
+                assert_eq!(size as f64 * scale / scale, size as f64, "{px} at {size}");
+            }
+        }
     }
 
     #[test]
