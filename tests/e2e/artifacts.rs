@@ -225,6 +225,11 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
     let yaml = std::fs::read_to_string(model.join("bioimageio.yaml")).expect("description");
     assert!(yaml.contains("min_percentile: 25.0"), "{yaml}");
     assert!(yaml.contains("channel_names: [artifact]"), "{yaml}");
+    // The zoo's own validator and test accept the artifact U-Net as written.
+    if let Some(zoo_py) = crate::zoo::zoo_python() {
+        let (passed, report) = crate::zoo::zoo_check(&zoo_py, &[&model]);
+        assert!(passed, "{report}");
+    }
     let all: Vec<PathBuf> = {
         let mut v: Vec<PathBuf> = std::fs::read_dir(test.join("images"))
             .expect("images")
