@@ -173,7 +173,8 @@ fn areas_centroids_and_boxes_equal_skimage_regionprops() {
 
 /// Multi-sample TIFF pages (brightfield, Hoechst, PI, … in one page, as `tifffile` and many
 /// instruments write them) are read as channels, interleaved or planar, 8/16/32-bit, "RGBA" or
-/// grey with extra samples; and Find Nuclei runs on one of them.
+/// grey with extra samples, 3-sample "RGB" pages in either layout; and Find Nuclei runs on one of
+/// them.
 #[test]
 fn multi_sample_tiffs_written_by_tifffile_are_read_as_channels() {
     let (Some(img2d), Some(py)) = (data("stardist/img2d.tif"), python()) else {
@@ -183,10 +184,14 @@ fn multi_sample_tiffs_written_by_tifffile_are_read_as_channels() {
     let plane = image.plane(0, 0, 0);
     let (w, h) = (96, 64);
     let tmp = tempfile::tempdir().expect("tempdir");
-    // Channel c: a window of the real image, moved c × 40 pixels right, scaled to fit 8 bits.
+    // Channel c: a window of the real image, moved c × 40 pixels right, scaled to fit 8 bits,
+    // plus c (so that no two channels are equal: three equal "RGB" planes are read as grey).
     let channel = |c: usize| -> Vec<f32> {
         (0..w * h)
-            .map(|i| (plane.value((i / w) * plane.width() + i % w + 40 * c) / 256.0).floor())
+            .map(|i| {
+                let v = (plane.value((i / w) * plane.width() + i % w + 40 * c) / 256.0).floor();
+                (v + c as f32).min(255.0)
+            })
             .collect()
     };
     for (samples, dtype, photometric, planar) in [
@@ -195,6 +200,10 @@ fn multi_sample_tiffs_written_by_tifffile_are_read_as_channels() {
         (2, "uint8", "minisblack", "contig"),
         (5, "float32", "minisblack", "contig"),
         (3, "uint16", "minisblack", "separate"),
+        // As tifffile writes a (3, Y, X) uint16 array by default (celldetective's fields):
+        // "RGB", one plane after the other. Only the first plane was read before.
+        (3, "uint16", "rgb", "separate"),
+        (3, "uint8", "rgb", "contig"),
     ] {
         let case = format!("{samples} × {dtype} {photometric} {planar}");
         let stack: Vec<f32> = (0..samples).flat_map(channel).collect();

@@ -279,6 +279,28 @@ fn channel_samples(colour: ColorType) -> Option<usize> {
     (2..=usize::from(MAX_SAMPLES)).contains(&n).then_some(n)
 }
 
+/// The `samples` planes of the current page of `dec` (`pixels` each), interleaved or planar
+/// (`PlanarConfiguration` 2, as tifffile writes a (C, Y, X) array of 3 or more channels:
+/// `read_image` would give the first plane only).
+fn read_samples<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    path: &Path,
+    pixels: usize,
+    samples: usize,
+) -> Result<Vec<PixelData>> {
+    let planar = dec
+        .get_tag_u32(Tag::PlanarConfiguration)
+        .is_ok_and(|p| p == 2);
+    let mut buffer = DecodingResult::U8(Vec::new());
+    dec.read_image_to_buffer(&mut buffer)
+        .map_err(|e| corrupt(path, e))?;
+    let data = decoded_to_pixels(buffer);
+    if data.len() != pixels * samples {
+        return Err(corrupt(path, "a page holds fewer samples than it says"));
+    }
+    Ok(split_samples(data, samples, planar))
+}
+
 /// The `samples` channels of a decoded page of several samples per pixel (RGB, or channels):
 /// interleaved (`planar` false: s0 s1 … per pixel) or one plane after the other (`planar`
 /// true).
@@ -382,12 +404,14 @@ fn read_tiff<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) ->
                 ),
                 SPLIT_ADVICE,
             )?;
-            let data = dec.read_image().map_err(|e| corrupt(path, e))?;
             match colour {
-                ColorType::Gray(_) => pages.push(decoded_to_pixels(data)),
+                ColorType::Gray(_) => {
+                    let data = dec.read_image().map_err(|e| corrupt(path, e))?;
+                    pages.push(decoded_to_pixels(data));
+                }
                 ColorType::RGB(_) => {
                     rgb_pages += 1;
-                    pages.extend(split_samples(decoded_to_pixels(data), 3, false));
+                    pages.extend(read_samples(&mut dec, path, w * h, 3)?);
                 }
                 other => {
                     let Some(samples) = channel_samples(other) else {
@@ -402,18 +426,7 @@ fn read_tiff<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) ->
                         return Err(corrupt(path, "pages with different numbers of samples"));
                     }
                     (sample_pages, samples_per_page) = (sample_pages + 1, samples);
-                    let planar = dec
-                        .get_tag_u32(Tag::PlanarConfiguration)
-                        .is_ok_and(|p| p == 2);
-                    let mut buffer = DecodingResult::U8(Vec::new());
-                    // All planes of a planar page (read_image would give the first only).
-                    dec.read_image_to_buffer(&mut buffer)
-                        .map_err(|e| corrupt(path, e))?;
-                    let data = decoded_to_pixels(buffer);
-                    if data.len() != w * h * samples {
-                        return Err(corrupt(path, "a page holds fewer samples than it says"));
-                    }
-                    pages.extend(split_samples(data, samples, planar));
+                    pages.extend(read_samples(&mut dec, path, w * h, samples)?);
                 }
             }
         }
