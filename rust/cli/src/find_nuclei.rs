@@ -11,8 +11,8 @@ use brightseg::image::Calibration;
 use brightseg::image::Plane;
 use brightseg::io::{self, PngRows, RawKind, RawPlanes};
 use brightseg::measure::{
-    ObjectMeasurement, PopulationStats, SUMMARY_LEAD_COLUMNS, SUMMARY_TAIL_COLUMNS,
-    UNCALIBRATED_MESSAGE,
+    ObjectMeasurement, PopulationStats, POOR_FIT_MESSAGE, SUMMARY_LEAD_COLUMNS,
+    SUMMARY_TAIL_COLUMNS, UNCALIBRATED_MESSAGE,
 };
 use brightseg::pipeline::{find_nuclei, Findings, Model, NucleiParams, Progress, Stage};
 use brightseg::render::{overlay_rgb, OverlayRows};
@@ -635,6 +635,19 @@ fn process_image(
                     o.cut
                 ));
             }
+            if o.found.poor_fit {
+                messages.push(POOR_FIT_MESSAGE.to_owned());
+                log::warn!(
+                    "{}: {:.0} % of the pixels the model gave a chance are uncertain ({:.0} % on \
+                     images it suits): it may not suit these images; fine-tune it on one field of \
+                     them with a nuclear stain, e.g. `brightseg train nuclei FIELD.tif \
+                     --fluorescence-images STAIN.tif --from {} --out models/my-model`",
+                    plane_label(&name, o.t, o.z, image.frames() * image.slices()),
+                    o.found.certainty.uncertain_percent(),
+                    model.card().uncertain_percent.unwrap_or(f64::NAN),
+                    job.args.model
+                );
+            }
             let mut row = vec![
                 name.clone(),
                 channel_label.clone(),
@@ -649,6 +662,7 @@ fn process_image(
             row.push(number(o.found.pixel_width_um));
             row.push(model.card().name.clone());
             row.push(o.found.backend.clone());
+            row.push(number(o.found.certainty.uncertain_percent()));
             if job.population == Population::Artifacts {
                 row.push(number(o.covered_percent));
             }

@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::image::{Calibration, Plane};
-use crate::measure::{measure_objects, ObjectMeasurement};
+use crate::measure::{measure_objects, Certainty, ObjectMeasurement};
 use crate::objects::find_objects_keeping;
 use crate::pipeline::{Findings, Model, NucleiParams, Progress, Resolved, Stage};
 use crate::refine::Refinement;
@@ -123,7 +123,7 @@ fn in_bands(
         total: 1,
     });
     Ok(BandedOutcome {
-        findings: resolved.findings(bands.objects, model),
+        findings: resolved.findings(bands.objects, model, bands.certainty),
         cut_objects: bands.cut_objects,
         covered_pixels: bands.covered_pixels,
     })
@@ -157,6 +157,8 @@ struct Bands<'p> {
     objects: Vec<ObjectMeasurement>,
     cut_objects: usize,
     covered_pixels: u64,
+    /// Of every probability row received.
+    certainty: Certainty,
 }
 
 impl<'p> Bands<'p> {
@@ -168,6 +170,7 @@ impl<'p> Bands<'p> {
             height: plane.height(),
             band_rows,
             margin,
+            certainty: Certainty::default(),
             band_start: 0,
             prob: Vec::new(),
             prob_first: 0,
@@ -192,6 +195,7 @@ impl<'p> Bands<'p> {
         sink: &mut dyn FnMut(FinishedRows<'_>) -> Result<()>,
     ) -> Result<()> {
         debug_assert_eq!(first, self.prob_end());
+        self.certainty.add(Certainty::of(rows));
         self.prob.extend_from_slice(rows);
         while self.band_start < self.height {
             let band_end = (self.band_start + self.band_rows).min(self.height);

@@ -190,14 +190,85 @@ pub fn measure_objects(
 /// The CLI's `summary.csv` and the Fiji summary table share this layout.
 pub const SUMMARY_LEAD_COLUMNS: [&str; 6] = ["Image", "Channel", "T", "Z", "Status", "Message"];
 
-/// Columns of a summary table after [`PopulationStats::COLUMNS`]: the settings that produced it.
-pub const SUMMARY_TAIL_COLUMNS: [&str; 5] = [
+/// Columns of a summary table after [`PopulationStats::COLUMNS`]: the settings that produced it,
+/// and how sure the model was of the image ([`Certainty`]).
+pub const SUMMARY_TAIL_COLUMNS: [&str; 6] = [
     "Threshold",
     "Minimum Size [µm²]",
     "Pixel Size [µm]",
     "Model",
     "Backend",
+    "Uncertain Pixels [%]",
 ];
+
+/// The message a summary row carries when [`Certainty::poor_fit`] says the model may not suit
+/// the image.
+pub const POOR_FIT_MESSAGE: &str = "the model may not suit this image (many uncertain pixels): \
+                                    fine-tune it on one field with a nuclear stain";
+
+/// How sure a model was of an image, from its probability map: of the pixels it gave some
+/// chance of being an object (probability above [`Certainty::CANDIDATE`]), the share it left
+/// uncertain (below [`Certainty::CERTAIN`]). A model that suits the images outlines objects
+/// with thin uncertain rims; on images unlike its training data it leaves wide blurry blobs.
+/// The level differs between models (the shipped `nuclei-brightfield`: 13.7–16.0 % on the 10
+/// frames of its own assay, object F1 0.42–0.63; the third-party `unet2d_nuclei_broad` 23.7 % on
+/// StarDist's img2d, object F1 over 0.7), so an image is flagged against the model's own level
+/// ([`Certainty::poor_fit`]): `nuclei-brightfield` gave 18.5–58.8 % (median 31.9 %) on the 52
+/// celldetective fields of another lab, where its object F1 is 0.00–0.03; `docs/training.md`
+/// has the commands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Certainty {
+    /// Pixels with probability above [`Certainty::CANDIDATE`].
+    pub candidate_pixels: u64,
+    /// Of those, pixels with probability below [`Certainty::CERTAIN`].
+    pub uncertain_pixels: u64,
+}
+
+impl Certainty {
+    /// Probability above which a pixel is a candidate.
+    pub const CANDIDATE: f32 = 0.2;
+    /// Probability from which a candidate is certain.
+    pub const CERTAIN: f32 = 0.8;
+    /// Percentage points above the model's own uncertain share (on images it suits) from which
+    /// the model may not suit an image.
+    pub const POOR_FIT_MARGIN: f64 = 5.0;
+
+    /// The counts of a probability map (or of some of its rows).
+    pub fn of(probability: &[f32]) -> Self {
+        let mut c = Certainty::default();
+        for &p in probability {
+            if p > Self::CANDIDATE {
+                c.candidate_pixels += 1;
+                if p < Self::CERTAIN {
+                    c.uncertain_pixels += 1;
+                }
+            }
+        }
+        c
+    }
+
+    /// Adds the counts of more rows of the same map.
+    pub fn add(&mut self, more: Certainty) {
+        self.candidate_pixels += more.candidate_pixels;
+        self.uncertain_pixels += more.uncertain_pixels;
+    }
+
+    /// Uncertain pixels in percent of the candidates; NaN when there are none (an empty image
+    /// says nothing about the model).
+    pub fn uncertain_percent(&self) -> f64 {
+        if self.candidate_pixels == 0 {
+            return f64::NAN;
+        }
+        100.0 * self.uncertain_pixels as f64 / self.candidate_pixels as f64
+    }
+
+    /// True when so many more candidates are uncertain than on images the model suits
+    /// (`model_percent`, from its card: see [`crate::model::ModelCard::uncertain_percent`]) that
+    /// the model may not suit the image. Never true without the model's level.
+    pub fn poor_fit(&self, model_percent: Option<f64>) -> bool {
+        model_percent.is_some_and(|level| self.uncertain_percent() > level + Self::POOR_FIT_MARGIN)
+    }
+}
 
 /// The message a summary row carries for an image without calibration.
 pub const UNCALIBRATED_MESSAGE: &str = "uncalibrated: 1 µm/pixel assumed";
@@ -297,6 +368,28 @@ impl PopulationStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certainty_counts_uncertain_candidates() {
+        let c = Certainty::of(&[0.0, 0.1, 0.2, 0.25, 0.5, 0.79, 0.8, 0.95, 1.0, 0.3]);
+        // Candidates: 0.25 0.5 0.79 0.8 0.95 1.0 0.3; uncertain: 0.25 0.5 0.79 0.3.
+        assert_eq!((c.candidate_pixels, c.uncertain_pixels), (7, 4));
+        assert!((c.uncertain_percent() - 400.0 / 7.0).abs() < 1e-12);
+        assert!(c.poor_fit(Some(15.0)));
+        assert!(
+            !c.poor_fit(Some(55.0)),
+            "within the margin of the model's own level"
+        );
+        assert!(!c.poor_fit(None), "no level, no flag");
+        let mut sure = Certainty::of(&[0.99; 9]);
+        sure.add(Certainty::of(&[0.5]));
+        assert_eq!(sure.uncertain_percent(), 10.0);
+        assert!(!sure.poor_fit(Some(10.0)));
+        assert!(sure.poor_fit(Some(4.9)));
+        let empty = Certainty::of(&[0.0, 0.1]);
+        assert!(empty.uncertain_percent().is_nan());
+        assert!(!empty.poor_fit(Some(0.0)));
+    }
     use crate::image::PixelData;
 
     #[test]

@@ -153,6 +153,10 @@ pub struct ModelCard {
     pub postprocessing: Vec<Postprocessing>,
     /// Pixel size the model was trained at, in µm, when the card states it.
     pub pixel_size_um: Option<f64>,
+    /// The model's share of uncertain pixels on images it suits, in percent
+    /// (`config.brightseg.uncertain_percent`, measured at export on its test input; see
+    /// [`crate::measure::Certainty`]). `None`: the card does not say, and no image is flagged.
+    pub uncertain_percent: Option<f64>,
     /// Defaults for threshold, minimum size and tile size.
     pub defaults: ModelDefaults,
 }
@@ -398,7 +402,9 @@ impl Parser<'_> {
             None => halo,
         };
         self.check_ranges(size_y, size_x, &defaults, pixel_size_um, halo)?;
+        let uncertain_percent = conf_f64("uncertain_percent").filter(|p| (0.0..=100.0).contains(p));
         Ok(ModelCard {
+            uncertain_percent,
             name,
             description,
             license,

@@ -10,7 +10,7 @@ use crate::backend::{open_backend, Backend, BackendOptions};
 use crate::budget::{self, MemoryBudget};
 use crate::error::{Error, Result};
 use crate::image::{pixel_sizes_differ, Calibration, PixelData, Plane};
-use crate::measure::{measure_objects, ObjectMeasurement, PopulationStats};
+use crate::measure::{measure_objects, Certainty, ObjectMeasurement, PopulationStats};
 use crate::model::ModelCard;
 use crate::normalize::Normalizer;
 use crate::objects::{find_objects, Labels, ObjectParams};
@@ -509,6 +509,11 @@ pub struct Findings {
     pub calibrated: bool,
     /// Which backend ran the model.
     pub backend: String,
+    /// How sure the model was of the plane (at the model's pixel size).
+    pub certainty: Certainty,
+    /// True when the model may not suit the plane: many more uncertain pixels than on images it
+    /// suits ([`Certainty::poor_fit`] against the model card's level).
+    pub poor_fit: bool,
 }
 
 impl NucleiResult {
@@ -569,9 +574,27 @@ pub(crate) struct Resolved {
 
 impl Resolved {
     /// The findings of `objects` measured under these settings by `model`.
-    pub(crate) fn findings(&self, objects: Vec<ObjectMeasurement>, model: &Model) -> Findings {
+    pub(crate) fn findings(
+        &self,
+        objects: Vec<ObjectMeasurement>,
+        model: &Model,
+        certainty: Certainty,
+    ) -> Findings {
         let sizes: Vec<f64> = objects.iter().map(|o| o.area_um2).collect();
+        let level = model.card().uncertain_percent;
+        let poor_fit = certainty.poor_fit(level);
+        if poor_fit {
+            log::info!(
+                "{:.1} % of the pixels the model gave a chance are uncertain ({:.1} % on images \
+                 it suits): {}",
+                certainty.uncertain_percent(),
+                level.unwrap_or(f64::NAN),
+                crate::measure::POOR_FIT_MESSAGE
+            );
+        }
         Findings {
+            certainty,
+            poor_fit,
             stats: PopulationStats::from_sizes(&sizes),
             objects,
             threshold: self.threshold,
@@ -684,15 +707,23 @@ pub fn find_nuclei(
     let plan = model.plan_resolved(plane.width(), plane.height(), &resolved)?;
     let (pw, ph) = (resolved.pixel_width_um, resolved.pixel_height_um);
     let started = std::time::Instant::now();
-    let probability = match resolved.resample_to_um {
+    let (probability, certainty) = match resolved.resample_to_um {
         Some(model_px) => {
             log::info!("resampling from {pw:.4} µm to the model's {model_px:.4} µm pixels");
             let (nw, nh) = (plan.network_width, plan.network_height);
             let resampled = resample_plane(plane, nw, nh)?;
             let p = model.predict_planned(&resampled, progress)?;
-            resample(&p, nw, nh, plane.width(), plane.height())
+            let certainty = Certainty::of(&p);
+            (
+                resample(&p, nw, nh, plane.width(), plane.height()),
+                certainty,
+            )
         }
-        None => model.predict_planned(plane, progress)?,
+        None => {
+            let p = model.predict_planned(plane, progress)?;
+            let certainty = Certainty::of(&p);
+            (p, certainty)
+        }
     };
     progress(Progress {
         stage: Stage::Objects,
@@ -749,7 +780,7 @@ pub fn find_nuclei(
     Ok(NucleiResult {
         probability,
         labels,
-        found: resolved.findings(objects, model),
+        found: resolved.findings(objects, model, certainty),
     })
 }
 
@@ -809,6 +840,8 @@ mod exclusion_tests {
                 pixel_height_um: 1.0,
                 calibrated: true,
                 backend: "test".into(),
+                certainty: Certainty::default(),
+                poor_fit: false,
             },
         };
         let plane = Plane::new(w, h, PixelData::F32(vec![1.0; w * h])).expect("plane");

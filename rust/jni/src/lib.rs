@@ -31,8 +31,8 @@ use std::path::PathBuf;
 use brightseg::backend::BackendChoice;
 use brightseg::budget::MemoryBudget;
 use brightseg::measure::{
-    ObjectMeasurement, PopulationStats, SUMMARY_LEAD_COLUMNS, SUMMARY_TAIL_COLUMNS,
-    UNCALIBRATED_MESSAGE,
+    ObjectMeasurement, PopulationStats, POOR_FIT_MESSAGE, SUMMARY_LEAD_COLUMNS,
+    SUMMARY_TAIL_COLUMNS, UNCALIBRATED_MESSAGE,
 };
 use jni::objects::{
     JByteArray, JClass, JDoubleArray, JFloatArray, JIntArray, JObject, JShortArray, JString,
@@ -193,6 +193,7 @@ fn columns_inner<'local>(env: &mut Env<'local>, which: jint) -> JniResult<JStrin
         2 => &SUMMARY_LEAD_COLUMNS,
         3 => &SUMMARY_TAIL_COLUMNS,
         4 => &[UNCALIBRATED_MESSAGE],
+        5 => &[POOR_FIT_MESSAGE],
         _ => return Err(JniError::InvalidArgument(format!("no column list {which}"))),
     };
     java_string(env, &columns.join("\t"))

@@ -18,8 +18,9 @@ use crate::session;
 /// Values before the statistics in the packed result: threshold, minimum size µm², pixel width
 /// µm, pixel height µm, calibrated (1/0), number of objects, objects dropped by the exclusion
 /// mask, milliseconds spent in the segmentation itself (so a caller can tell the JNI call's own
-/// cost from the work).
-pub const HEADER_LEN: usize = 8;
+/// cost from the work), uncertain pixels in percent (NaN: no candidates), and whether the model
+/// may not suit the image (1/0; see [`brightseg::measure::Certainty`]).
+pub const HEADER_LEN: usize = 10;
 
 /// The arrays a Find Nuclei call fills or reads besides the pixels.
 pub struct Outputs<'a, 'l> {
@@ -295,6 +296,8 @@ pub fn pack(found: &Findings, excluded: usize, work_ms: f64) -> Vec<f64> {
         found.objects.len() as f64,
         excluded as f64,
         work_ms,
+        found.certainty.uncertain_percent(),
+        if found.poor_fit { 1.0 } else { 0.0 },
     ]);
     out.extend(found.stats.values());
     for o in &found.objects {
@@ -423,12 +426,17 @@ mod tests {
             pixel_height_um: 0.5,
             calibrated: true,
             backend: "tract".into(),
+            certainty: brightseg::measure::Certainty {
+                candidate_pixels: 100,
+                uncertain_pixels: 25,
+            },
+            poor_fit: true,
         };
         let packed = pack(&found, 3, 12.5);
         assert_eq!(packed.len(), HEADER_LEN + STATS_LEN + 2 * OBJECT_LEN);
         assert_eq!(
             &packed[..HEADER_LEN],
-            &[0.5, 10.0, 0.5, 0.5, 1.0, 2.0, 3.0, 12.5]
+            &[0.5, 10.0, 0.5, 0.5, 1.0, 2.0, 3.0, 12.5, 25.0, 1.0]
         );
         assert_eq!(packed[HEADER_LEN], 2.0); // Number of Objects
         assert_eq!(packed[HEADER_LEN + 1], 20.0); // Size mean

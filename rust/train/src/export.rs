@@ -320,6 +320,9 @@ pub struct ModelInfo {
     pub percentiles: (f64, f64),
     /// How inference refines the thresholded mask by the image (as the training targets were).
     pub refine: brightseg::refine::Refinement,
+    /// The model's share of uncertain pixels on images it suits, percent (see
+    /// [`brightseg::measure::Certainty`]); filled in at export from the test input.
+    pub uncertain_percent: Option<f64>,
 }
 
 impl ModelInfo {
@@ -408,6 +411,7 @@ impl ModelInfo {
             object,
             percentiles: (min_percentile, max_percentile),
             refine: card.defaults.refine,
+            uncertain_percent: card.uncertain_percent,
         })
     }
 }
@@ -419,7 +423,7 @@ impl ModelInfo {
 /// section gets one listing the metrics the description records.
 pub fn upgrade_model_folder(folder: &Path, test_image: &FloatPlane) -> Result<ModelInfo> {
     let info = ModelInfo::from_folder(folder)?;
-    write_description_and_tests(&info, folder, test_image)?;
+    let info = write_description_and_tests(&info, folder, test_image)?;
     let readme_path = folder.join("README.md");
     let text = std::fs::read_to_string(&readme_path).unwrap_or_default();
     let has_validation = text
@@ -553,6 +557,10 @@ pub fn model_description(info: &ModelInfo) -> String {
     }
     let _ = writeln!(y, "    pixel_size_um: {}", info.pixel_um);
     let _ = writeln!(y, "    halo: {HALO}");
+    if let Some(percent) = info.uncertain_percent {
+        // On the test input: find-nuclei flags images far above it (Certainty::poor_fit).
+        let _ = writeln!(y, "    uncertain_percent: {percent:.2}");
+    }
     let _ = writeln!(y, "    metrics:");
     for (k, v) in &info.metrics {
         let _ = writeln!(y, "      {k}: {v:.4}");
@@ -593,7 +601,7 @@ pub fn write_model_folder(
     info: &ModelInfo,
     folder: &Path,
     test_image: &FloatPlane,
-) -> Result<()> {
+) -> Result<ModelInfo> {
     if info.size_multiple != model.architecture().size_multiple() {
         return Err(Error::invalid("size multiple does not match the network"));
     }
@@ -603,12 +611,13 @@ pub fn write_model_folder(
 }
 
 /// Writes `bioimageio.yaml` and `LICENSE` for the ONNX file already in `folder`, then the test
-/// files from `test_image`.
+/// files from `test_image`, and the description again with the model's level of uncertain
+/// pixels on the test input. Returns `info` with that level.
 fn write_description_and_tests(
     info: &ModelInfo,
     folder: &Path,
     test_image: &FloatPlane,
-) -> Result<()> {
+) -> Result<ModelInfo> {
     brightseg::io::write_bytes_atomically(
         &folder.join("bioimageio.yaml"),
         model_description(info).as_bytes(),
@@ -627,8 +636,19 @@ fn write_description_and_tests(
         brightseg::image::PixelData::F32(test_image.data.clone()),
     )?;
     let input = brightseg::zoo::test_input_from(&image, card.size_y, card.size_x)?;
-    brightseg::zoo::write_test_files(&core, &input, info.threshold)?;
-    Ok(())
+    let output = brightseg::zoo::write_test_files(&core, &input, info.threshold)?;
+    // The model's own level of uncertain pixels, on an image like its training data, so that
+    // find-nuclei can tell images it does not suit (the network is unchanged by it).
+    let level = brightseg::measure::Certainty::of(&output).uncertain_percent();
+    let info = ModelInfo {
+        uncertain_percent: level.is_finite().then_some(level),
+        ..info.clone()
+    };
+    brightseg::io::write_bytes_atomically(
+        &folder.join("bioimageio.yaml"),
+        model_description(&info).as_bytes(),
+    )?;
+    Ok(info)
 }
 
 /// Writes everything a trained model's folder holds: [`write_model_folder`]'s files, the burn
@@ -644,7 +664,7 @@ pub fn write_trained_model<R: serde::Serialize>(
     test_image: &FloatPlane,
 ) -> Result<()> {
     use burn::module::Module;
-    write_model_folder(model, info, folder, test_image)?;
+    let info = &write_model_folder(model, info, folder, test_image)?;
     let weights = folder.join(WEIGHTS);
     model.clone().save_file(&weights).map_err(|e| {
         Error::new(
@@ -719,6 +739,7 @@ mod tests {
             object: "nucleus".into(),
             percentiles: crate::data::samples::NORMALIZATION_PERCENTILES,
             refine: brightseg::refine::Refinement::None,
+            uncertain_percent: None,
         }
     }
 
@@ -830,6 +851,12 @@ mod tests {
         let back = ModelInfo::from_folder(dir.path()).expect("read back");
         let mut want = info(arch.size_multiple());
         want.metrics = vec![("f1".into(), 0.5)];
+        let level = back
+            .uncertain_percent
+            .expect("the model's level of uncertain pixels");
+        let measured = brightseg::measure::Certainty::of(&output.values).uncertain_percent();
+        assert!((level - measured).abs() < 0.005, "{level} vs {measured}");
+        want.uncertain_percent = back.uncertain_percent;
         assert_eq!(back, want);
     }
 

@@ -558,6 +558,7 @@ pub fn train_nuclei(
         object: "nucleus".into(),
         percentiles: crate::data::samples::NORMALIZATION_PERCENTILES,
         refine: brightseg::refine::Refinement::None,
+        uncertain_percent: None,
     };
     let summary = format!(
         "Trained with `brightseg train nuclei`. Validation object F1 (IoU 0.5): {f1_at_threshold:.3} \

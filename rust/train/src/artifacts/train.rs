@@ -346,6 +346,7 @@ pub fn train_artifacts(
         } else {
             request.refinement
         },
+        uncertain_percent: None,
     };
     let summary = format!(
         "Trained with `brightseg train artifacts` from image-level labels only. Classifier \

@@ -33,7 +33,10 @@ public final class Columns {
         return list(2);
     }
 
-    /** Summary columns after the statistics: Threshold, Minimum Size [µm²], …, Backend. */
+    /**
+     * Summary columns after the statistics: Threshold, Minimum Size [µm²], …, Backend, Uncertain
+     * Pixels [%].
+     */
     public static List<String> summaryTail() {
         return list(3);
     }
@@ -41,5 +44,13 @@ public final class Columns {
     /** The Message of a summary row for an image without calibration. */
     public static String uncalibratedMessage() {
         return list(4).get(0);
+    }
+
+    /**
+     * The Message of a summary row whose image the model may not suit
+     * ({@link NucleiResult#mayNotSuitImage()}).
+     */
+    public static String poorFitMessage() {
+        return list(5).get(0);
     }
 }

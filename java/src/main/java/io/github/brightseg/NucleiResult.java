@@ -25,6 +25,8 @@ public final class NucleiResult {
     private final String backend;
     private final int excludedCount;
     private final double segmentationMillis;
+    private final double uncertainPercent;
+    private final boolean poorFit;
 
     NucleiResult(int width, int height, float[] probability, int[] labels, double[] packed,
             String model, String backend) {
@@ -44,6 +46,8 @@ public final class NucleiResult {
         int count = (int) packed[5];
         this.excludedCount = (int) packed[6];
         this.segmentationMillis = packed[7];
+        this.uncertainPercent = packed[8];
+        this.poorFit = packed[9] != 0;
         if (packed.length != header + stats + count * perObject) {
             throw new BrightsegException("native result has " + packed.length
                     + " values, expected " + (header + stats + count * perObject)
@@ -133,6 +137,29 @@ public final class NucleiResult {
     /** False when the image had no calibration and 1 µm per pixel was assumed. */
     public boolean calibrated() {
         return calibrated;
+    }
+
+    /**
+     * How sure the model was of this plane: of the pixels it gave some chance of being a nucleus
+     * (probability above 0.2), the percentage it left uncertain (below 0.8); NaN when it gave
+     * none a chance. A model that suits the images outlines nuclei with thin uncertain rims
+     * (about 14–16 % for the shipped model on its own assay); on images unlike its training data
+     * it leaves wide blurry blobs (18–59 % on another lab's fields, where it finds almost none
+     * of the nuclei). Each model has its own level. The "Uncertain Pixels [%]" column of the
+     * summary.
+     */
+    public double uncertainPercent() {
+        return uncertainPercent;
+    }
+
+    /**
+     * True when {@link #uncertainPercent()} is more than 5 points above the level the model's
+     * card states for images it suits ({@code config.brightseg.uncertain_percent}; never for a
+     * model whose card states none): the model may not suit this image; fine-tune it on one
+     * field with a nuclear stain ({@link NucleiTrainer}, starting from this model).
+     */
+    public boolean mayNotSuitImage() {
+        return poorFit;
     }
 
     /** Name of the model that ran. */

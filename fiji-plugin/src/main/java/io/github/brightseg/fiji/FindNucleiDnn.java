@@ -368,6 +368,22 @@ public class FindNucleiDnn implements PlugIn {
                 + "model %s, %s) in %.1f s", kind.title, title, total, s.population, planes,
                 planes > 1 ? "s" : "", first.threshold(), first.minSizeUm2(), first.model(),
                 first.backend(), (System.nanoTime() - start) / 1e9));
+        int unsuited = 0;
+        double worst = 0;
+        for (Plane pr : results) {
+            if (pr.result.mayNotSuitImage()) {
+                unsuited++;
+                worst = Math.max(worst, pr.result.uncertainPercent());
+            }
+        }
+        if (unsuited > 0) {
+            IJ.log(String.format("%s: the model %s may not suit \"%s\": in %d of %d plane%s far "
+                    + "more of the pixels it gave a chance are uncertain than on images it suits "
+                    + "(up to %.0f %%). "
+                    + "Fine-tune it on one field of these images with a nuclear stain: Plugins › "
+                    + "brightseg › Train Nuclei DNN, starting from %s.", kind.title, first.model(),
+                    title, unsuited, planes, planes > 1 ? "s" : "", worst, first.model()));
+        }
         IJ.showStatus(kind.title + ": " + total + " " + s.population);
         Brightseg.recordSuccess(lastRow);
     }

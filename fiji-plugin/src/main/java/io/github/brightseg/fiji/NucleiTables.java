@@ -67,6 +67,9 @@ final class NucleiTables {
         if (excluding) {
             messages.add(r.excludedCount() + " nuclei overlapping artifacts excluded");
         }
+        if (r.mayNotSuitImage()) {
+            messages.add(Columns.poorFitMessage());
+        }
         table.addValue(lead.get(5), String.join("; ", messages));
         double[] values = r.statistics().values();
         for (int i = 0; i < stats.size(); i++) {
@@ -77,6 +80,7 @@ final class NucleiTables {
         table.addValue(tail.get(2), r.pixelWidthUm());
         table.addValue(tail.get(3), r.model());
         table.addValue(tail.get(4), r.backend());
+        table.addValue(tail.get(5), r.uncertainPercent());
         if (coverage) {
             table.addValue(Population.COVERED_COLUMN, coveredPercent(r));
         }

@@ -84,6 +84,10 @@ public class FindNucleiDnnTest {
         assertEquals("", Brightseg.summary("Message"));
         assertEquals("0.5", Brightseg.summary("Pixel Size [µm]"));
         assertTrue(Brightseg.summary("Backend").startsWith("tract"));
+        // The fit signal is in the summary; this third-party model states no level of its own,
+        // so nothing is flagged (the Message above is empty).
+        double uncertain = Double.parseDouble(Brightseg.summary("Uncertain Pixels [%]"));
+        assertTrue("uncertain " + uncertain, uncertain > 0 && uncertain < 100);
         // A second image appends to the summary; the object table holds the latest image.
         int rows = summary.size();
         assertEquals("", Brightseg.findNuclei(image.toString(), "model=[" + model + "] minimum=40"));
