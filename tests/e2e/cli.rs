@@ -447,3 +447,27 @@ fn a_model_that_does_not_suit_the_images_is_flagged_in_the_summary_and_the_log()
         "{log}"
     );
 }
+
+/// `find-artifacts --help` speaks of artifacts and their defaults, not of nuclei: the output
+/// folder, the area and threshold defaults, and no nucleus-splitting options (artifacts are
+/// never split). Catches the shared find-nuclei help leaking into find-artifacts again.
+#[test]
+fn find_artifacts_help_and_defaults_are_the_artifacts_own() {
+    let help = brightseg_ok(&[os("find-artifacts"), os("--help")]);
+    assert!(help.contains("[default: brightseg-artifacts]"), "{help}");
+    assert!(help.contains("Minimum artifact area"), "{help}");
+    assert!(!help.contains("nucleus area"), "{help}");
+    for hidden in ["--no-split", "--split-depth", "--exclude-artifacts"] {
+        assert!(!help.contains(hidden), "{hidden} in {help}");
+    }
+    let nuclei = brightseg_ok(&[os("find-nuclei"), os("--help")]);
+    assert!(nuclei.contains("[default: brightseg-results]") && nuclei.contains("--no-split"));
+    let parsed = brightseg_cli::parse(["brightseg", "find-artifacts", "a.tif", "--model", "m"])
+        .expect("parses");
+    match parsed.command {
+        brightseg_cli::Command::FindArtifacts(args) => {
+            assert_eq!(args.out, PathBuf::from("brightseg-artifacts"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

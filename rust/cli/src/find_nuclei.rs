@@ -53,18 +53,12 @@ impl Population {
 /// Column the artifact summary adds after the settings.
 pub(crate) const COVERED_COLUMN: &str = "Area Covered [%]";
 
-/// Default output folder of find-nuclei, replaced by `brightseg-artifacts` for find-artifacts.
-const DEFAULT_OUT: &str = "brightseg-results";
-
 /// `brightseg find-artifacts`: find-nuclei's batch for the population "Artifacts".
 pub fn run_artifacts(mut args: FindNucleiArgs) -> Result<Outcome> {
     if args.exclude_artifacts.is_some() {
         bail!("--exclude-artifacts belongs to find-nuclei: find-artifacts finds the artifacts");
     }
     args.no_split = true;
-    if args.out == Path::new(DEFAULT_OUT) {
-        args.out = PathBuf::from("brightseg-artifacts");
-    }
     run_population(&args, Population::Artifacts)
 }
 

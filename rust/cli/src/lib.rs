@@ -58,6 +58,20 @@ pub enum Command {
     /// Find artifacts (dust, fibres, bubbles, debris) with an artifact U-Net: the same outputs
     /// as find-nuclei for the population "Artifacts" (objects never split), plus the share of
     /// the image covered. Default output folder: brightseg-artifacts.
+    #[command(
+        mut_arg("out", |a| a.default_value("brightseg-artifacts")),
+        mut_arg("min_size", |a| a.help(
+            "Minimum artifact area in µm² [default: from the model, e.g. 5 for \
+             artifacts-brightfield]"
+        )),
+        mut_arg("threshold", |a| a.help(
+            "Probability threshold in [0, 1] [default: from the model, e.g. 0.6 for \
+             artifacts-brightfield]"
+        )),
+        mut_arg("no_split", |a| a.hide(true)),
+        mut_arg("split_depth", |a| a.hide(true)),
+        mut_arg("exclude_artifacts", |a| a.hide(true))
+    )]
     FindArtifacts(FindNucleiArgs),
     /// List the models brightseg can find, with where they are.
     Models,
