@@ -602,6 +602,27 @@ fn headless_imagej_runs_the_shipped_brightfield_model_by_name() {
         Calibration::square(0.619),
     )
     .expect("write frame");
+    // The same frame's Hoechst channel: the brightfield model does not suit it.
+    let hoechst_plane = image.plane(
+        image
+            .resolve_channel(Some("H3342"))
+            .expect("Hoechst channel"),
+        0,
+        9,
+    );
+    let hoechst_pixels: Vec<u16> = (0..plane.width() * plane.height())
+        .map(|i| hoechst_plane.value(i) as u16)
+        .collect();
+    let hoechst = inputs.dir.join("hoechst_t9.tif");
+    write_tiff(
+        &hoechst,
+        plane.width(),
+        plane.height(),
+        &[OutputPlane::Gray16(&hoechst_pixels)],
+        1,
+        Calibration::square(0.619),
+    )
+    .expect("write frame");
     let helper = "io.github.brightseg.fiji.Brightseg";
     let summary = inputs.dir.join("brightfield_summary.csv");
     let macro_text = format!(
@@ -609,10 +630,13 @@ fn headless_imagej_runs_the_shipped_brightfield_model_by_name() {
 r = call("{helper}.findNuclei", "{image}", "model=nuclei-brightfield");
 print("RESULT [" + r + "]");
 print("SAVED " + call("{helper}.saveTable", "Nuclei Summary", "{summary}"));
+r = call("{helper}.findNuclei", "{hoechst}", "model=nuclei-brightfield");
+print("WRONG [" + r + "] " + call("{helper}.summary", "Message"));
 call("{helper}.exitOnError");
 "#,
         image = macro_path(&frame),
         summary = macro_path(&summary),
+        hoechst = macro_path(&hoechst),
     );
     let models = repo_root().join("models");
     let run = run_imagej(&inputs, &macro_text, false, Some(&models));
@@ -653,6 +677,26 @@ call("{helper}.exitOnError");
     assert!(
         fiji_count >= 30,
         "{fiji_count} nuclei in frame 9 (about 88 labelled)"
+    );
+    // The fit signal: the same value as the CLI's, no flag on the model's own assay, and on the
+    // wrong channel the Message and a Log line that points to Train Nuclei DNN.
+    let column = |h: &[String], name: &str| h.iter().position(|c| c == name).expect(name);
+    assert_same_cell(
+        "Uncertain Pixels [%]",
+        &rows[0][column(&header, "Uncertain Pixels [%]")],
+        &cli_rows[0][column(&cli_header, "Uncertain Pixels [%]")],
+    );
+    assert!(rows[0][column(&header, "Message")].is_empty(), "{rows:?}");
+    let wrong = run.line("WRONG");
+    assert!(
+        wrong.starts_with("[] ") && wrong.contains("may not suit"),
+        "{wrong}"
+    );
+    assert!(
+        run.stdout
+            .contains("Train Nuclei DNN, starting from nuclei-brightfield"),
+        "{}",
+        run.stdout
     );
 }
 
