@@ -715,3 +715,90 @@ fn shipped_brightfield_model_finds_nuclei_in_its_test_region() {
     let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
     assert!(summary.lines().count() >= 2, "{summary}");
 }
+
+/// `train nuclei` killed with SIGKILL (no chance to clean up) after its 1st, 3rd and 4th
+/// checkpoints, at a different moment after each (right away, or while the next epoch runs),
+/// then run to the end: it resumes from the last checkpoint each time and the model it
+/// writes is byte-identical to an uninterrupted run's, with the full epoch history. Catches a
+/// checkpoint that is never written, one a kill can leave half-written, and a resume that
+/// restarts or drifts.
+#[test]
+fn training_killed_with_sigkill_resumes_and_ends_with_the_uninterrupted_model() {
+    let Some(path) = data(SCRATCH) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let args_for = |out: &Path| -> Vec<std::ffi::OsString> {
+        let mut args = train_args(&path, out);
+        for (flag, value) in [("--epochs", "6"), ("--steps", "40")] {
+            let i = args.iter().position(|a| a == flag).expect(flag);
+            args[i + 1] = value.into();
+        }
+        args
+    };
+    let straight = tmp.path().join("straight");
+    let straight_args = args_for(&straight);
+    let refs: Vec<&std::ffi::OsStr> = straight_args.iter().map(|a| a.as_os_str()).collect();
+    brightseg_ok(&refs);
+
+    let killed = tmp.path().join("killed");
+    let killed_args = args_for(&killed);
+    let state = killed.join(".checkpoints/state.json");
+    let epochs_done = || -> usize {
+        std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["history"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    for (kill_after_epoch, extra_wait_ms) in [(1, 0), (3, 30), (4, 10)] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_brightseg"))
+            .args(&killed_args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start training");
+        let started = std::time::Instant::now();
+        while epochs_done() < kill_after_epoch {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("training ended ({status}) before epoch {kill_after_epoch}");
+            }
+            assert!(
+                started.elapsed().as_secs() < 300,
+                "no checkpoint after 5 minutes"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(extra_wait_ms));
+        assert!(
+            child.try_wait().expect("poll").is_none(),
+            "training finished before the kill after epoch {kill_after_epoch}: give it more steps"
+        );
+        child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix.
+        child.wait().expect("reap");
+        assert!(
+            !killed.join("model.onnx").exists(),
+            "no model before the end"
+        );
+    }
+    let before_last = epochs_done();
+    assert!(before_last >= 4, "{before_last} epochs checkpointed");
+    let refs: Vec<&std::ffi::OsStr> = killed_args.iter().map(|a| a.as_os_str()).collect();
+    let last = brightseg_ok(&refs);
+    assert!(
+        last.contains(&format!("resumed after epoch {before_last}")),
+        "{last}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(killed.join("training.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(report["history"].as_array().map(Vec::len), Some(6));
+    assert_eq!(
+        std::fs::read(killed.join("model.onnx")).expect("killed model"),
+        std::fs::read(straight.join("model.onnx")).expect("straight model"),
+        "the resumed model differs from the uninterrupted one"
+    );
+    let check = brightseg_ok(&[os("validate-model"), killed.as_os_str()]);
+    assert!(check.contains("passes the checks"), "{check}");
+}
