@@ -167,6 +167,17 @@ fn run_imagej_with(
 /// `args`) with the recorder on, types the edits (the other `args`) and presses OK. Returns the
 /// recorded macro line.
 fn record_dialog(inputs: &Inputs, image: &Path, args: &[&str], models_dir: &Path) -> String {
+    record_dialog_and_note(inputs, image, args, models_dir).0
+}
+
+/// [`record_dialog`], and the texts the dialog showed (its messages and field labels), one per
+/// line.
+fn record_dialog_and_note(
+    inputs: &Inputs,
+    image: &Path,
+    args: &[&str],
+    models_dir: &Path,
+) -> (String, String) {
     let classes = inputs.dir.join("classes");
     let javac = Command::new("javac")
         .args(["-cp", "/usr/share/java/ij.jar", "-d"])
@@ -197,7 +208,7 @@ fn record_dialog(inputs: &Inputs, image: &Path, args: &[&str], models_dir: &Path
         .expect("run the recorder");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_ne!(out.status.code(), Some(124), "the dialog hung");
-    stdout
+    let recorded = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RECORDED "))
         .unwrap_or_else(|| {
@@ -206,7 +217,12 @@ fn record_dialog(inputs: &Inputs, image: &Path, args: &[&str], models_dir: &Path
                 String::from_utf8_lossy(&out.stderr)
             )
         })
-        .to_owned()
+        .to_owned();
+    let notes: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("NOTE "))
+        .collect();
+    (recorded, notes.join("\n"))
 }
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
@@ -1157,7 +1173,7 @@ print("NOT REACHED");
 fn the_dialogs_start_at_the_chosen_models_defaults_and_follow_the_model_choice() {
     let Some(inputs) = inputs() else { return };
     let models = repo_root().join("models");
-    let recorded = record_dialog(
+    let (recorded, note) = record_dialog_and_note(
         &inputs,
         &inputs.calibrated,
         &["Find Artifacts DNN"],
@@ -1166,6 +1182,8 @@ fn the_dialogs_start_at_the_chosen_models_defaults_and_follow_the_model_choice()
     for key in ["model=artifacts-brightfield", "threshold=0.6", "minimum=5"] {
         assert!(recorded.contains(key), "{key} missing from {recorded}");
     }
+    // The dialog says which pixel size it will use (the image's calibration, 0.5 µm).
+    assert!(note.contains("Pixel size: 0.5 µm"), "dialog note: {note:?}");
     // Find Nuclei DNN (one channel: the model is choice 0), artifacts-brightfield chosen first,
     // then nuclei-brightfield: both untouched fields move to nuclei-brightfield's 0.5 and 10.
     let recorded = record_dialog(

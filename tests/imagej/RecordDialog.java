@@ -38,6 +38,8 @@ public class RecordDialog {
             System.exit(2);
         }
         IJ.wait(300);
+        // The dialog's messages and labels, as the user reads them.
+        printTexts(gd);
         for (int a = 2; a < args.length; a++) {
             int eq = args[a].indexOf('=');
             int index = Integer.parseInt(args[a].substring(1, eq));
@@ -71,5 +73,25 @@ public class RecordDialog {
         }
         System.out.flush();
         System.exit(0);
+    }
+
+    /** Prints the text of every label in {@code c} and its children as a NOTE line. */
+    private static void printTexts(java.awt.Component c) {
+        if (c instanceof ij.gui.MultiLineLabel) {
+            // No getter in every ImageJ 1.x: read its (package-private) lines.
+            try {
+                java.lang.reflect.Field f = ij.gui.MultiLineLabel.class.getDeclaredField("lines");
+                f.setAccessible(true);
+                System.out.println("NOTE " + String.join(" ", (String[]) f.get(c)));
+            } catch (ReflectiveOperationException e) {
+                System.out.println("NOTE (unreadable label: " + e + ")");
+            }
+        } else if (c instanceof java.awt.Label) {
+            System.out.println("NOTE " + ((java.awt.Label) c).getText());
+        } else if (c instanceof java.awt.Container) {
+            for (java.awt.Component child : ((java.awt.Container) c).getComponents()) {
+                printTexts(child);
+            }
+        }
     }
 }

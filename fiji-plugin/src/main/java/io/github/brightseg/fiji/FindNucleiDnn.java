@@ -182,7 +182,7 @@ public class FindNucleiDnn implements PlugIn {
             throw new IllegalArgumentException("no options given in a batch-mode macro: give "
                     + "them, e.g. run(\"" + kind.title + "\", \"channel=1 model=<name or folder>\")");
         } else {
-            s = askUser(imp, channels, searchPath, pixelSize == null);
+            s = askUser(imp, channels, searchPath, pixelSize);
             if (s == null) {
                 return; // cancelled
             }
@@ -204,6 +204,19 @@ public class FindNucleiDnn implements PlugIn {
         process(imp, s, segmenter, artifacts, pixelSize);
     }
 
+    /** "0.5 µm", or "0.5 × 0.6 µm" for pixels that are not square. */
+    static String micrometres(double[] pixelSize) {
+        String w = shortNumber(pixelSize[0]);
+        String h = shortNumber(pixelSize[1]);
+        return (w.equals(h) ? w : w + " × " + h) + " µm";
+    }
+
+    private static String shortNumber(double v) {
+        String s = String.format(java.util.Locale.ROOT, "%.4f", v);
+        s = s.replaceAll("0+$", "");
+        return s.endsWith(".") ? s.substring(0, s.length() - 1) : s;
+    }
+
     /** {threshold, minimum size} of the model called {@code name}, or null when unreadable. */
     private static double[] modelDefaults(String name, List<Path> searchPath) {
         try {
@@ -215,7 +228,7 @@ public class FindNucleiDnn implements PlugIn {
     }
 
     private FindNucleiSettings askUser(ImagePlus imp, int channels, List<Path> searchPath,
-            boolean uncalibrated) {
+            double[] pixelSize) {
         List<String> names = new ArrayList<>();
         for (Path p : Models.discover(searchPath)) {
             names.add(String.valueOf(p.getFileName()));
@@ -225,8 +238,12 @@ public class FindNucleiDnn implements PlugIn {
         for (int c = 0; c < channels; c++) {
             channelChoices[c] = String.valueOf(c + 1);
         }
-        String note = uncalibrated ? "This image is not calibrated: sizes will assume 1 µm per "
-                + "pixel.\nSet the pixel size with Image > Properties... first." : null;
+        String note = pixelSize == null
+                ? "This image is not calibrated: sizes will assume 1 µm per pixel.\nSet the pixel "
+                        + "size with Image > Properties... first."
+                : "Pixel size: " + micrometres(pixelSize) + " (from the image; Image > "
+                        + "Properties... changes it).\nThe image is resampled to the model's pixel "
+                        + "size when they differ.";
         GenericDialog gd;
         try {
             gd = FindNucleiSettings.dialog(kind, channelChoices, imp.getChannel(),
