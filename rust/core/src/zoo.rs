@@ -496,15 +496,18 @@ pub fn check_model(path: &Path) -> Result<ZooReport> {
     })
 }
 
+/// Fields every model description needs, in format 0.4 and 0.5.
+const REQUIRED_FIELDS: [&str; 6] = [
+    "name",
+    "description",
+    "license",
+    "inputs",
+    "outputs",
+    "weights",
+];
+
 fn check_v05(doc: &Value, c: &mut Checker<'_>) {
-    for key in [
-        "name",
-        "description",
-        "license",
-        "inputs",
-        "outputs",
-        "weights",
-    ] {
+    for key in REQUIRED_FIELDS {
         c.required(doc, key, key);
     }
     match get(doc, "authors").and_then(Value::as_sequence) {
@@ -808,15 +811,7 @@ fn check_halos(inputs: &[&Value], outputs: &[&Value], c: &mut Checker<'_>) {
 }
 
 fn check_v04(doc: &Value, c: &mut Checker<'_>) {
-    for key in [
-        "name",
-        "description",
-        "license",
-        "inputs",
-        "outputs",
-        "weights",
-        "authors",
-    ] {
+    for key in REQUIRED_FIELDS.into_iter().chain(["authors"]) {
         c.required(doc, key, key);
     }
     for key in ["test_inputs", "test_outputs"] {
