@@ -97,12 +97,16 @@ pub fn test_input_from(plane: &Plane, size_y: AxisSize, size_x: AxisSize) -> Res
 /// then its postprocessing, for the channel brightseg reads.
 pub fn expected_output(model: &Model, input: &Plane) -> Result<Vec<f32>> {
     let card = model.card();
-    let normalizer = Normalizer::for_plane(input, &card.preprocessing);
-    let values: Vec<f32> = (0..input.height())
-        .flat_map(|y| (0..input.width()).map(move |x| (x, y)))
-        .map(|(x, y)| normalizer.apply(input.value(y * input.width() + x)))
-        .collect();
+    let mut values = raw_values(input);
+    Normalizer::for_plane(input, &card.preprocessing).apply_all(&mut values);
     model.run_tile(&values, input.height(), input.width())
+}
+
+/// The pixel values of `plane` as `f32`, row-major.
+fn raw_values(plane: &Plane) -> Vec<f32> {
+    (0..plane.width() * plane.height())
+        .map(|i| plane.value(i))
+        .collect()
 }
 
 /// The shape a one-channel tensor of `h × w` has on `axes` (batch and channel 1).
@@ -162,28 +166,15 @@ pub fn read_npy(path: &Path) -> Result<NpyArray> {
         )));
     };
     let size = type_str.size_field();
-    let wide = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
     let values: Vec<f32> = match (type_str.type_char(), size) {
         (npyz::TypeChar::Float, 4) => npy.into_vec::<f32>().map_err(bad)?,
-        (npyz::TypeChar::Float, 8) => wide(npy.into_vec::<f64>().map_err(bad)?),
-        (npyz::TypeChar::Uint, 1) => widen(npy.into_vec::<u8>().map_err(bad)?),
-        (npyz::TypeChar::Uint, 2) => widen(npy.into_vec::<u16>().map_err(bad)?),
-        (npyz::TypeChar::Int, 1) => widen(npy.into_vec::<i8>().map_err(bad)?),
-        (npyz::TypeChar::Int, 2) => widen(npy.into_vec::<i16>().map_err(bad)?),
-        (npyz::TypeChar::Uint, 4) => wide(
-            npy.into_vec::<u32>()
-                .map_err(bad)?
-                .into_iter()
-                .map(f64::from)
-                .collect(),
-        ),
-        (npyz::TypeChar::Int, 4) => wide(
-            npy.into_vec::<i32>()
-                .map_err(bad)?
-                .into_iter()
-                .map(f64::from)
-                .collect(),
-        ),
+        (npyz::TypeChar::Float, 8) => to_f32(npy.into_vec::<f64>().map_err(bad)?),
+        (npyz::TypeChar::Uint, 1) => to_f32(npy.into_vec::<u8>().map_err(bad)?),
+        (npyz::TypeChar::Uint, 2) => to_f32(npy.into_vec::<u16>().map_err(bad)?),
+        (npyz::TypeChar::Uint, 4) => to_f32(npy.into_vec::<u32>().map_err(bad)?),
+        (npyz::TypeChar::Int, 1) => to_f32(npy.into_vec::<i8>().map_err(bad)?),
+        (npyz::TypeChar::Int, 2) => to_f32(npy.into_vec::<i16>().map_err(bad)?),
+        (npyz::TypeChar::Int, 4) => to_f32(npy.into_vec::<i32>().map_err(bad)?),
         (npyz::TypeChar::Bool, 1) => npy
             .into_vec::<bool>()
             .map_err(bad)?
@@ -206,8 +197,9 @@ pub fn read_npy(path: &Path) -> Result<NpyArray> {
     Ok(NpyArray { shape, values })
 }
 
-fn widen<T: Into<f32>>(values: Vec<T>) -> Vec<f32> {
-    values.into_iter().map(Into::into).collect()
+/// Numbers of any type that converts to `f64` without loss, as `f32` (rounded to nearest).
+fn to_f32<T: Into<f64>>(values: Vec<T>) -> Vec<f32> {
+    values.into_iter().map(|v| v.into() as f32).collect()
 }
 
 /// Writes the files a zoo test needs into the model's folder ([`TEST_INPUT`], [`TEST_OUTPUT`],
@@ -218,10 +210,7 @@ pub fn write_test_files(model: &Model, input: &Plane, threshold: f32) -> Result<
     let card = model.card();
     let (w, h) = (input.width(), input.height());
     let output = expected_output(model, input)?;
-    let raw: Vec<f32> = (0..h)
-        .flat_map(|y| (0..w).map(move |x| (x, y)))
-        .map(|(x, y)| input.value(y * w + x))
-        .collect();
+    let raw = raw_values(input);
     let folder = &card.folder;
     write_npy(
         &folder.join(TEST_INPUT),
