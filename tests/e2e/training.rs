@@ -571,6 +571,128 @@ fn a_stain_in_files_of_its_own_trains_like_a_stain_channel() {
     assert!(true_nuclei > 5, "{by_files}");
 }
 
+/// `--sources`: a sources file with one dataset trains exactly as the same dataset given by
+/// flags; a second dataset at half the pixel size with label images instead of a stain is
+/// resampled to the first one's pixel size and trains beside it, and the model says both.
+#[test]
+fn a_sources_file_trains_on_datasets_of_other_pixel_sizes_and_targets() {
+    use brightseg::image::Calibration;
+    use brightseg::io::{write_tiff, OutputPlane};
+    use brightseg_train::data::fields::{load_fields, FieldSpec};
+    let Some(path) = data(SCRATCH) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let one_epoch = |mut args: Vec<std::ffi::OsString>| {
+        let i = args.iter().position(|a| a == "--epochs").expect("--epochs");
+        args[i + 1] = "1".into();
+        args
+    };
+    let by_flags = tmp.path().join("flags");
+    let args = one_epoch(train_args(&path, &by_flags));
+    brightseg_ok(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+    let ndev_source = format!(
+        "  - name: ndev\n    images: ['{}']\n    brightfield: oblique\n    fluorescence: H3342\n    \
+         frames: 0-1\n    region: 0,0,160,96\n",
+        path.display()
+    );
+    // The same crop at twice the resolution (each pixel repeated 2 × 2, half the pixel size),
+    // with the dataset's own nucleus labels as label images.
+    let spec = FieldSpec {
+        brightfield: Some("oblique".into()),
+        truth_channel: Some("nuclei".into()),
+        frames: Some("0-1".parse().expect("frames")),
+        region: Some("0,0,160,96".parse().expect("region")),
+        ..FieldSpec::default()
+    };
+    let fields = load_fields(std::slice::from_ref(&path), &spec).expect("fields");
+    let pixel_um = fields[0].pixel_um.expect("calibrated");
+    let doubled = |plane: &dyn Fn(usize) -> f32| -> Vec<f32> {
+        (0..320 * 192)
+            .map(|i| plane((i / 320 / 2) * 160 + (i % 320) / 2))
+            .collect()
+    };
+    let bf: Vec<Vec<f32>> = fields
+        .iter()
+        .map(|f| doubled(&|i| f.brightfield.data[i]))
+        .collect();
+    let labels: Vec<Vec<u32>> = fields
+        .iter()
+        .map(|f| {
+            let t = f.truth.as_ref().expect("labels");
+            (0..320 * 192)
+                .map(|i| t.data[(i / 320 / 2) * 160 + (i % 320) / 2])
+                .collect()
+        })
+        .collect();
+    let fine = Calibration::square(pixel_um / 2.0);
+    let bf_out: Vec<OutputPlane<'_>> = bf.iter().map(|p| OutputPlane::Float(p)).collect();
+    write_tiff(&tmp.path().join("fine.tif"), 320, 192, &bf_out, 2, fine).expect("tiff");
+    let labels_out: Vec<OutputPlane<'_>> = labels.iter().map(|p| OutputPlane::Labels(p)).collect();
+    write_tiff(
+        &tmp.path().join("fine-labels.tif"),
+        320,
+        192,
+        &labels_out,
+        2,
+        fine,
+    )
+    .expect("tiff");
+
+    let train_sources = |yaml: String, out: &Path| {
+        let file = tmp
+            .path()
+            .join(format!("{}.yaml", out.display().to_string().len()));
+        std::fs::write(&file, yaml).expect("sources file");
+        let mut args = one_epoch(train_args(&path, out));
+        for flag in ["--brightfield", "--fluorescence", "--frames", "--region"] {
+            let i = args.iter().position(|a| a == flag).expect(flag);
+            args.drain(i..i + 2);
+        }
+        args.retain(|a| a != path.as_os_str());
+        args.extend(["--sources".into(), file.into_os_string()]);
+        let run = brightseg(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert!(run.status.success(), "{stderr}");
+        stderr
+    };
+    let report = |folder: &Path| -> serde_json::Value {
+        let text = std::fs::read_to_string(folder.join("training.json")).expect("report");
+        serde_json::from_str(&text).expect("json")
+    };
+    let one = tmp.path().join("one");
+    train_sources(format!("sources:\n{ndev_source}"), &one);
+    let losses = |r: &serde_json::Value| {
+        (
+            r["history"][0]["train_loss"].clone(),
+            r["history"][0]["val_loss"].clone(),
+        )
+    };
+    assert_eq!(losses(&report(&one)), losses(&report(&by_flags)));
+
+    let two = tmp.path().join("two");
+    let labelled =
+        "  - name: finer and labelled\n    about: the crop at 2x\n    images: [fine.tif]\n    \
+                    masks: [fine-labels.tif]\n";
+    let stderr = train_sources(format!("sources:\n{ndev_source}{labelled}"), &two);
+    assert!(
+        stderr.contains("finer and labelled: 2 field(s)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("resampled to {pixel_um}")),
+        "{stderr}"
+    );
+    let r = report(&two);
+    assert_eq!(r["targets_from"], "fluorescence (otsu) and labels");
+    assert_eq!(r["train_fields"].as_array().map(Vec::len), Some(4));
+    let card = std::fs::read_to_string(two.join("bioimageio.yaml")).expect("card");
+    assert!(card.contains("finer and labelled: 2 field(s)"), "{card}");
+    assert!(card.contains("(the crop at 2x)"), "{card}");
+    let model = brightseg::model::ModelCard::load(&two).expect("card loads");
+    assert_eq!(model.pixel_size_um, Some(pixel_um));
+}
+
 #[test]
 fn training_refuses_bad_requests_with_a_message() {
     let Some(path) = data(SCRATCH) else {

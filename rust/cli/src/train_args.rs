@@ -75,8 +75,18 @@ pub struct TargetsArgs {
 pub struct TrainNucleiArgs {
     /// Images with a brightfield channel and a nuclear stain channel (TIFF, OME-TIFF), or
     /// brightfield images whose stain is in --fluorescence-images.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "sources")]
     pub inputs: Vec<PathBuf>,
+    /// Train on several datasets at once: a YAML file listing each one's images, channels,
+    /// targets and pixel size (see docs/training.md); every field is resampled to one pixel
+    /// size. Instead of input images and their channel, target and selection options.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["inputs", "brightfield", "fluorescence", "fluorescence_images",
+            "masks", "mask_channel", "frames", "region", "pixel_size", "val_frames", "val_region"]
+    )]
+    pub sources: Option<PathBuf>,
     /// Brightfield (transmitted light) channel: number from 1, or name [default: the only
     /// channel of single-channel images].
     #[arg(long, short = 'b')]

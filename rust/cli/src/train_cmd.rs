@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use brightseg::backend::{BackendChoice, BackendOptions};
-use brightseg::image::{Calibration, PixelData, Plane};
+use brightseg::image::{pixel_sizes_differ, Calibration, PixelData, Plane};
 use brightseg::io::{write_png_rgb, write_tiff, OutputPlane};
 use brightseg::metrics::{match_objects, Coverage, ObjectMatch, PixelScores};
 use brightseg::objects::Labels;
@@ -16,6 +16,7 @@ use brightseg::pipeline::Model;
 use brightseg::pipeline::{find_nuclei, NucleiParams};
 use brightseg::render::overlay_rgb;
 use brightseg_train::data::fields::{load_fields, Field, FieldSpec, Frames, Region};
+use brightseg_train::data::sources::{readable_um, SourcesFile};
 use brightseg_train::fit::{FitConfig, Progress};
 use brightseg_train::nets::Architecture;
 use brightseg_train::nuclei::{train_nuclei, NucleiTraining, Selection};
@@ -242,7 +243,8 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     spec.fluorescence_files = args.fluorescence_images.clone();
     spec.truth_channel = args.mask_channel.clone();
     spec.truth_files = args.masks.clone();
-    if spec.fluorescence.is_none()
+    if args.sources.is_none()
+        && spec.fluorescence.is_none()
         && spec.fluorescence_files.is_empty()
         && spec.truth_channel.is_none()
         && spec.truth_files.is_empty()
@@ -278,7 +280,13 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     config.validate()?;
     let time_budget = time_budget(args.time_budget.as_deref())?;
     let name = model_name(&args.out)?;
-    let fields = load_fields(&args.inputs, &spec)?;
+    let (fields, sources_data) = match &args.sources {
+        Some(file) => {
+            let (fields, lines) = fields_from_sources(file)?;
+            (fields, Some(lines))
+        }
+        None => (load_fields(&args.inputs, &spec)?, None),
+    };
     let tile = args
         .tile
         .as_deref()
@@ -320,7 +328,9 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         None
     };
     let mut training_data = args.training_data.clone();
-    if training_data.is_empty() {
+    if let (true, Some(lines)) = (training_data.is_empty(), sources_data) {
+        training_data = lines;
+    } else if training_data.is_empty() {
         training_data = args
             .inputs
             .iter()
@@ -471,6 +481,34 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The fields of a sources file, all at its pixel size, and a training-data line per source.
+fn fields_from_sources(file: &Path) -> Result<(Vec<Field>, Vec<String>)> {
+    let sources = SourcesFile::read(file)?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let loaded = sources.load(base, &mut |name, done, total| {
+        eprintln!("read source {done}/{total}: {name}");
+    })?;
+    for s in &loaded.summary {
+        eprintln!(
+            "  {}: {} field(s) at {} µm per pixel{}",
+            s.name,
+            s.fields,
+            readable_um(s.pixel_um),
+            if pixel_sizes_differ(s.pixel_um, loaded.pixel_um) {
+                format!(", resampled to {}", readable_um(loaded.pixel_um))
+            } else {
+                String::new()
+            }
+        );
+    }
+    let lines = loaded
+        .summary
+        .into_iter()
+        .map(|s| s.training_data)
+        .collect();
+    Ok((loaded.fields, lines))
 }
 
 /// Scores of one evaluated image.

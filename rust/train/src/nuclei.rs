@@ -410,10 +410,11 @@ impl TargetDerivation<'_> {
 }
 
 fn targets_from(from_labels: usize, total: usize, request: &NucleiTraining) -> String {
-    if from_labels == total {
-        "labels".into()
-    } else {
-        format!("fluorescence ({})", request.targets.method)
+    let stain = format!("fluorescence ({})", request.targets.method);
+    match from_labels {
+        0 => stain,
+        n if n == total => "labels".into(),
+        _ => format!("{stain} and labels"),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod fields;
 pub mod plane;
 pub mod samples;
+pub mod sources;
 
 pub use plane::FloatPlane;
 pub use samples::{normalize, normalize_with, Sample};
