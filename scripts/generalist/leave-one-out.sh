@@ -2,7 +2,8 @@
 # Trains the generalist nuclei model on every paired dataset we have, and the
 # leave-one-dataset-out models (each trained without one dataset), then scores every model on
 # every dataset's held-out test part (never trained or tuned on). Writes
-# results/generalist/scores.csv and a Markdown table (docs/training.md quotes it).
+# results/generalist/scores.csv and a Markdown table of object F1 at IoU 0.5 with the share of
+# uncertain pixels (the fit signal) in brackets (docs/training.md quotes it).
 # Not part of CI: about 12 minutes per model on 2 cores (4 models), plus scoring.
 #
 # Usage: scripts/generalist/leave-one-out.sh [EPOCHS] (default 130: about 12 minutes on 2 cores;
@@ -83,6 +84,6 @@ for m in models:
     cells = []
     for s in sets:
         r = next((r for r in rows if r["model"] == m and r["test set"] == s), None)
-        cells.append(f"{float(r['object_f1']):.3f}" if r else "—")
+        cells.append(f"{float(r['object_f1']):.3f} ({float(r['uncertain_percent']):.0f} %)" if r else "—")
     print(f"| {m} | " + " | ".join(cells) + " |")
 PY

@@ -446,6 +446,38 @@ fn a_model_that_does_not_suit_the_images_is_flagged_in_the_summary_and_the_log()
         log.contains("fine-tune it on one field") && log.contains("--from nuclei-brightfield"),
         "{log}"
     );
+    // evaluate reports the same signal beside the scores (the leave-one-out table uses it).
+    let labels = other
+        .parent()
+        .and_then(Path::parent)
+        .expect("dataset folder")
+        .join("labels/april28_snap_0_1_62_labelled.tif");
+    let csv = tmp.path().join("scores.csv");
+    brightseg_ok(&[
+        os("evaluate"),
+        other.as_os_str(),
+        os("--model"),
+        os("nuclei-brightfield"),
+        os("--channel"),
+        os("1"),
+        os("--pixel-size"),
+        os("0.3112"),
+        os("--truth"),
+        labels.as_os_str(),
+        os("--csv"),
+        csv.as_os_str(),
+    ]);
+    let text = std::fs::read_to_string(&csv).expect("scores");
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.rsplit(',').collect()).collect();
+    assert!(
+        text.starts_with("image,") && rows[0][0] == "uncertain_percent",
+        "{text}"
+    );
+    let evaluated: f64 = rows[2][0].parse().expect("total's uncertain percent");
+    assert!(
+        (evaluated - u).abs() < 0.01,
+        "evaluate {evaluated} against find-nuclei {u}"
+    );
 }
 
 /// `find-artifacts --help` speaks of artifacts and their defaults, not of nuclei: the output

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use brightseg::backend::{BackendChoice, BackendOptions};
 use brightseg::image::{pixel_sizes_differ, Calibration, PixelData, Plane};
 use brightseg::io::{write_png_rgb, write_tiff, OutputPlane};
+use brightseg::measure::Certainty;
 use brightseg::metrics::{match_objects, Coverage, ObjectMatch, PixelScores};
 use brightseg::objects::Labels;
 use brightseg::pipeline::Model;
@@ -520,6 +521,8 @@ struct Scores {
     fn_: usize,
     predicted: usize,
     truth: usize,
+    /// How sure the model was (the fit signal of find-nuclei's summary).
+    certainty: Certainty,
 }
 
 /// Pixel IoU (Jaccard) from pixel F1 (Dice): J = D / (2 − D).
@@ -595,12 +598,13 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
             fn_: m.false_negatives,
             predicted: result.labels.count,
             truth: truth.count,
+            certainty: result.found.certainty,
         });
     }
-    let header = "image,pixel_f1,balanced_accuracy,object_precision,object_recall,object_f1,predicted,true,count_error_percent,pixel_iou";
+    let header = "image,pixel_f1,balanced_accuracy,object_precision,object_recall,object_f1,predicted,true,count_error_percent,pixel_iou,uncertain_percent";
     let mut rows = vec![header.to_owned()];
     println!(
-        "{:<44} {:>8} {:>6} {:>8} {:>9} {:>7} {:>6} {:>6} {:>6} {:>8}",
+        "{:<44} {:>8} {:>6} {:>8} {:>9} {:>7} {:>6} {:>6} {:>6} {:>8} {:>11}",
         "image",
         "pixel F1",
         "IoU",
@@ -610,7 +614,8 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
         "F1",
         "found",
         "true",
-        "count ±%"
+        "count ±%",
+        "uncertain %"
     );
     let mut total = Scores {
         name: "total".into(),
@@ -620,6 +625,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
         fn_: 0,
         predicted: 0,
         truth: 0,
+        certainty: Certainty::default(),
     };
     for s in &all {
         total.pixels = total.pixels.add(&s.pixels);
@@ -628,6 +634,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
         total.fn_ += s.fn_;
         total.predicted += s.predicted;
         total.truth += s.truth;
+        total.certainty.add(s.certainty);
     }
     for s in all.iter().chain(std::iter::once(&total)) {
         let m = ObjectMatch::from_counts(s.tp, s.fp, s.fn_);
@@ -638,7 +645,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
             0.0
         };
         println!(
-            "{:<44} {:>8.3} {:>6.3} {:>8.3} {:>9.3} {:>7.3} {:>6.3} {:>6} {:>6} {:>+8.1}",
+            "{:<44} {:>8.3} {:>6.3} {:>8.3} {:>9.3} {:>7.3} {:>6.3} {:>6} {:>6} {:>+8.1} {:>11.1}",
             s.name,
             s.pixels.f1(),
             pixel_iou(s.pixels.f1()),
@@ -648,10 +655,11 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
             f,
             s.predicted,
             s.truth,
-            count_error
+            count_error,
+            s.certainty.uncertain_percent()
         );
         rows.push(format!(
-            "\"{}\",{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.6}",
+            "\"{}\",{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.6},{:.3}",
             s.name.replace('"', "\"\""),
             s.pixels.f1(),
             s.pixels.balanced_accuracy(),
@@ -661,7 +669,8 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
             s.predicted,
             s.truth,
             count_error,
-            pixel_iou(s.pixels.f1())
+            pixel_iou(s.pixels.f1()),
+            s.certainty.uncertain_percent()
         ));
     }
     if let Some(csv) = &args.csv {

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The one-field fine-tune (issue 28 item 3), as a lab would run it: a model that never saw the
+# dataset (the leave-one-dataset-out model without it) is fine-tuned on ONE paired field of a
+# new experiment and scored on the experiment's other fields, against minutes of training:
+#   0        the starting model as it is
+#   default  `train nuclei --from MODEL FIELD ...` with its defaults (stops by itself)
+#   10 min   --epochs 300 --patience 300 --time-budget 10m
+# Writes results/generalist/one-field/scores.csv. Not part of CI (about 30 minutes on 2 cores).
+# Needs scripts/generalist/leave-one-out.sh run first (its models and prepared data).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+data=data/generalist
+models=results/generalist
+out=results/generalist/one-field
+bin=target/debug/brightseg
+mkdir -p "$out"
+cd_test=$data/celldetective/test
+hela=$data/brifiseg/HeLa/test
+ndev=data/ndev/scratch-assay-labeled-10T-2Ch.tiff
+
+# Each case: name, starting model, the training field's flags, the test's evaluate flags.
+case_args() {
+  case "$1" in
+    celldetective-feb)
+      start=without-celldetective
+      train=("$cd_test/feb_402_snap_2_0_45.tif" --fluorescence 1
+             --fluorescence-images "$cd_test/stain/feb_402_snap_2_0_45.tif")
+      test=("$cd_test/feb_502_snap_2_2_35.tif" "$cd_test/feb_502_snap_3_2_5.tif"
+            --truth-from-fluorescence 1 --truth-from-fluorescence-images
+            "$cd_test/stain/feb_502_snap_2_2_35.tif" "$cd_test/stain/feb_502_snap_3_2_5.tif") ;;
+    brifiseg-HeLa)
+      start=without-brifiseg
+      local fields=("$hela"/*.tif)
+      train=("${fields[0]}" --masks "$hela/labels/$(basename "${fields[0]}")")
+      test=("${fields[@]:1}" --truth)
+      for f in "${fields[@]:1}"; do test+=("$hela/labels/$(basename "$f")"); done ;;
+    ndev)
+      start=without-ndev
+      train=("$ndev" --brightfield oblique --fluorescence H3342 --frames 0 --region 0,0,384,210)
+      test=("$ndev" --channel oblique --frames 7-9 --region 384,0,192,210 --truth-channel nuclei) ;;
+  esac
+}
+
+total() { # CSV → object F1 of its total row
+  python3 -c 'import csv,sys; print(list(csv.DictReader(open(sys.argv[1])))[-1]["object_f1"])' "$1"
+}
+
+echo "case,minutes,object_f1,run" > "$out/scores.csv"
+for name in ${CASES:-celldetective-feb brifiseg-HeLa ndev}; do
+  case_args "$name"
+  "$bin" evaluate "${test[@]}" --model "$models/$start" --csv "$out/$name-start.csv" > /dev/null
+  echo "$name,0,$(total "$out/$name-start.csv"),starting model $start" >> "$out/scores.csv"
+  for run in default 10min; do
+    model="$out/$name-$run"
+    extra=()
+    [ "$run" = 10min ] && extra=(--epochs 300 --patience 300 --time-budget 10m)
+    rm -rf "$model"
+    start_s=$(date +%s)
+    "$bin" train nuclei "${train[@]}" --from "$models/$start" --seed 1 --jobs 2 --quiet \
+      "${extra[@]}" --out "$model" 2> "$model.log"
+    minutes=$(python3 -c "print(round(($(date +%s) - $start_s) / 60, 1))")
+    rm -rf "$model/.checkpoints"
+    "$bin" evaluate "${test[@]}" --model "$model" --csv "$out/$name-$run.csv" > /dev/null
+    echo "$name,$minutes,$(total "$out/$name-$run.csv"),$run" >> "$out/scores.csv"
+  done
+done
+cat "$out/scores.csv"
