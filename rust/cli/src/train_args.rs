@@ -140,6 +140,11 @@ pub struct TrainNucleiArgs {
     /// Stop after this many epochs without a better validation F1.
     #[arg(long, default_value_t = 12)]
     pub patience: usize,
+    /// Which network to keep: best (the epoch with the best validation F1, stopping early by
+    /// --patience) or last (run every epoch and keep the last: for a validation strip too
+    /// small to choose an epoch by, such as a single field's).
+    #[arg(long, default_value = "best")]
+    pub keep: String,
     /// Random seed (same seed, data and threads: same model).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

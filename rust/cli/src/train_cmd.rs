@@ -274,6 +274,7 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
                 .learning_rate
                 .unwrap_or_else(|| default_learning_rate(args.from.is_some())),
             seed: args.seed,
+            keep: args.keep.parse()?,
             ..FitConfig::default()
         },
         ..TrainConfig::default()

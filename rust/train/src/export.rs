@@ -612,7 +612,7 @@ pub fn write_model_folder(
 
 /// Writes `bioimageio.yaml` and `LICENSE` for the ONNX file already in `folder`, then the test
 /// files from `test_image`, and the description again with the model's level of uncertain
-/// pixels on the test input. Returns `info` with that level.
+/// pixels (`info`'s when given, else on the test input). Returns `info` with that level.
 fn write_description_and_tests(
     info: &ModelInfo,
     folder: &Path,
@@ -637,11 +637,14 @@ fn write_description_and_tests(
     )?;
     let input = brightseg::zoo::test_input_from(&image, card.size_y, card.size_x)?;
     let output = brightseg::zoo::write_test_files(&core, &input, info.threshold)?;
-    // The model's own level of uncertain pixels, on an image like its training data, so that
-    // find-nuclei can tell images it does not suit (the network is unchanged by it).
-    let level = brightseg::measure::Certainty::of(&output).uncertain_percent();
+    // The model's own level of uncertain pixels, so that find-nuclei can tell images it does
+    // not suit (the network is unchanged by it): the level the trainer measured on its
+    // validation data when it did, else the level on the test input.
+    let on_test_input = brightseg::measure::Certainty::of(&output).uncertain_percent();
     let info = ModelInfo {
-        uncertain_percent: level.is_finite().then_some(level),
+        uncertain_percent: info
+            .uncertain_percent
+            .or(on_test_input.is_finite().then_some(on_test_input)),
         ..info.clone()
     };
     brightseg::io::write_bytes_atomically(

@@ -559,7 +559,7 @@ pub fn train_nuclei(
         object: "nucleus".into(),
         percentiles: crate::data::samples::NORMALIZATION_PERCENTILES,
         refine: brightseg::refine::Refinement::None,
-        uncertain_percent: None,
+        uncertain_percent: validation_uncertain_percent(&outcome.model, &data.val),
     };
     let summary = format!(
         "Trained with `brightseg train nuclei`. Validation object F1 (IoU 0.5): {f1_at_threshold:.3} \
@@ -584,6 +584,36 @@ pub fn train_nuclei(
     Ok(report)
 }
 
+/// The model's own level of uncertain pixels (the fit signal, [`brightseg::measure::Certainty`]):
+/// the median over its validation images, which are like its training data. With several
+/// datasets, one field (the test input) can be one the model does poorly on, and a level
+/// measured there would hide every poor fit; the median is what a typical field of the
+/// training data gives. None without validation images with candidate pixels.
+fn validation_uncertain_percent(model: &UNet, val: &[Sample]) -> Option<f64> {
+    median(
+        val.iter()
+            .map(|s| {
+                brightseg::measure::Certainty::of(&crate::tasks::segmentation::predict(
+                    model, &s.image,
+                ))
+                .uncertain_percent()
+            })
+            .filter(|l| l.is_finite())
+            .collect(),
+    )
+}
+
+/// The median of `values` (the mean of the middle two for an even count); None when empty.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
 /// The split depth of reports written before it was chosen on validation data.
 fn default_split_depth() -> f32 {
     brightseg::model::DEFAULT_SPLIT_DEPTH_PX
@@ -596,6 +626,13 @@ mod tests {
     use crate::fit::FitConfig;
     use crate::tasks::segmentation::ObjectScoring;
     use brightseg::objects::Labels;
+
+    #[test]
+    fn the_models_level_is_the_median_of_its_validation_images() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![90.0, 10.0, 20.0]), Some(20.0));
+        assert_eq!(median(vec![90.0, 10.0, 20.0, 30.0]), Some(25.0));
+    }
 
     /// A 64×64 field with two labelled discs.
     fn field() -> Field {

@@ -38,6 +38,31 @@ pub enum Schedule {
     Constant,
 }
 
+/// Which network a run ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Keep {
+    /// The network of the best validation epoch (early stopping by `patience`).
+    #[default]
+    Best,
+    /// The network of the last epoch, all epochs run (no early stopping): for validation data
+    /// too small to choose an epoch by, where the best score is mostly luck.
+    Last,
+}
+
+impl std::str::FromStr for Keep {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "best" => Ok(Keep::Best),
+            "last" => Ok(Keep::Last),
+            other => Err(Error::invalid(format!(
+                "keep '{other}': say best (the best validation epoch) or last (the last epoch)"
+            ))),
+        }
+    }
+}
+
 /// Settings of the loop itself, the same for every task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitConfig {
@@ -55,6 +80,9 @@ pub struct FitConfig {
     /// Seed of the weights and of every random choice: same seed, same data, same threads →
     /// same network.
     pub seed: u64,
+    /// Which network the run ends with (absent in older checkpoints: the best).
+    #[serde(default)]
+    pub keep: Keep,
 }
 
 impl Default for FitConfig {
@@ -66,6 +94,7 @@ impl Default for FitConfig {
             learning_rate: 2e-3,
             schedule: Schedule::Cosine,
             seed: 1,
+            keep: Keep::Best,
         }
     }
 }
@@ -344,7 +373,7 @@ fn run<T: Task>(
     let resumed_after = state.history.len();
     let mut stop = StopReason::Finished;
     for epoch in state.history.len() + 1..=config.max_epochs {
-        if state.epochs_without_gain >= config.patience {
+        if config.keep == Keep::Best && state.epochs_without_gain >= config.patience {
             stop = StopReason::EarlyStopped;
             break;
         }
@@ -406,6 +435,18 @@ fn run<T: Task>(
             stop = StopReason::Cancelled;
             break;
         }
+    }
+    if config.keep == Keep::Last {
+        // The last epoch's network, whatever the validation said (it was checkpointed too).
+        let last = state.history.last().map(|r| (r.epoch, r.val_score));
+        return Ok(FitOutcome {
+            model: model.valid(),
+            best_epoch: last.map_or(0, |(epoch, _)| epoch),
+            best_score: last.map_or(0.0, |(_, score)| score.max(0.0)),
+            history: state.history,
+            stop,
+            resumed_after,
+        });
     }
     if stop == StopReason::Finished && state.epochs_without_gain >= config.patience {
         stop = StopReason::EarlyStopped;

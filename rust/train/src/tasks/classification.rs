@@ -76,6 +76,7 @@ impl ClassifierConfig {
             learning_rate: self.learning_rate,
             schedule: Schedule::Constant,
             seed: self.seed,
+            keep: crate::fit::Keep::Best,
         }
     }
 }

@@ -538,6 +538,42 @@ mod tests {
         train(config, &train_set, &val_set, &options, &mut progress).expect("train")
     }
 
+    /// `keep last`: every epoch runs whatever the patience, and the run ends with the last
+    /// epoch's network: the same run keeping the best has the same history, and the same
+    /// weights exactly when its best epoch is the last.
+    #[test]
+    fn keeping_the_last_epoch_runs_them_all_and_returns_the_last_network() {
+        let mut config = tiny_config(4);
+        config.fit.patience = 1;
+        config.fit.keep = crate::fit::Keep::Last;
+        let a = tempfile::tempdir().expect("tmp");
+        let last = run_in(a.path(), &config, None);
+        assert_eq!(last.history.len(), 4);
+        assert_eq!(last.stop, StopReason::Finished);
+        assert_eq!(last.best_epoch, 4);
+        assert_eq!(last.best_score, last.history[3].val_score.max(0.0));
+        // The same run keeping the best: its weights are the best epoch's, and the last
+        // epoch's are the ones `keep last` returned.
+        let mut best_config = config.clone();
+        best_config.fit.keep = crate::fit::Keep::Best;
+        best_config.fit.patience = 10;
+        let b = tempfile::tempdir().expect("tmp");
+        let best = run_in(b.path(), &best_config, None);
+        let scores = |o: &TrainOutcome| -> Vec<(f64, f64)> {
+            o.history
+                .iter()
+                .map(|r| (r.train_loss, r.val_score))
+                .collect()
+        };
+        assert_eq!(scores(&best), scores(&last));
+        assert_eq!(
+            best.best_epoch == 4,
+            weights(&best.model) == weights(&last.model),
+            "best epoch {}",
+            best.best_epoch
+        );
+    }
+
     #[test]
     fn same_seed_same_model_and_a_resumed_run_equals_an_uninterrupted_one() {
         let config = tiny_config(3);
