@@ -437,8 +437,12 @@ fn run<T: Task>(
         }
     }
     if config.keep == Keep::Last {
-        // The last epoch's network, whatever the validation said (it was checkpointed too).
+        // The last validated epoch's network, whatever the validation said: a run cancelled
+        // in the middle of an epoch goes back to the checkpoint written after the last one.
         let last = state.history.last().map(|r| (r.epoch, r.val_score));
+        if stop == StopReason::Cancelled && last.is_some() {
+            model = dir.load_last(model)?;
+        }
         return Ok(FitOutcome {
             model: model.valid(),
             best_epoch: last.map_or(0, |(epoch, _)| epoch),

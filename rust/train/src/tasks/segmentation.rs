@@ -572,6 +572,36 @@ mod tests {
             "best epoch {}",
             best.best_epoch
         );
+        // Cancelled in the middle of epoch 3, it returns epoch 2's network (the checkpoint),
+        // as a run cancelled right after epoch 2 does; not the half-trained one.
+        // (The returned network reads its weights from the checkpoint folder: keep it.)
+        let dirs = [
+            tempfile::tempdir().expect("tmp"),
+            tempfile::tempdir().expect("tmp"),
+        ];
+        let run_until = |dir: &Path, cancel: &(dyn Fn(&Progress<'_>) -> bool + Sync)| {
+            let mut progress = |p: Progress<'_>| !cancel(&p);
+            let (train_set, val_set) = ([synthetic(1)], [synthetic(2)]);
+            let options = options(dir, None);
+            train(&config, &train_set, &val_set, &options, &mut progress).expect("train")
+        };
+        let after_2 = run_until(
+            dirs[0].path(),
+            &|p| matches!(p, Progress::Epoch { record, .. } if record.epoch == 2),
+        );
+        let in_3 = run_until(dirs[1].path(), &|p| {
+            matches!(
+                p,
+                Progress::Step {
+                    epoch: 3,
+                    step: 2,
+                    ..
+                }
+            )
+        });
+        assert_eq!((after_2.best_epoch, in_3.best_epoch), (2, 2));
+        assert_eq!(in_3.stop, StopReason::Cancelled);
+        assert_eq!(weights(&in_3.model), weights(&after_2.model));
     }
 
     #[test]
