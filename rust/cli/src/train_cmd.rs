@@ -329,12 +329,13 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     } else {
         None
     };
-    let mut training_data = args.training_data.clone();
-    if let (true, Some(lines)) = (training_data.is_empty(), sources_data) {
-        training_data = lines;
-    } else if training_data.is_empty() {
-        training_data = args
-            .inputs
+    // --training-data lines as given; else a line per source, or per input image.
+    let training_data = if !args.training_data.is_empty() {
+        args.training_data.clone()
+    } else if let Some(lines) = sources_data {
+        lines
+    } else {
+        args.inputs
             .iter()
             .map(|p| {
                 let mut line = p.display().to_string();
@@ -346,8 +347,8 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
                 }
                 line
             })
-            .collect();
-    }
+            .collect()
+    };
     let request = NucleiTraining {
         name,
         out: args.out.clone(),

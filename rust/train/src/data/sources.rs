@@ -191,11 +191,9 @@ impl SourcesFile {
             }
             let spec = source.spec(base).map_err(in_source)?;
             let loaded = load_fields(&images, &spec).map_err(in_source)?;
-            let px = loaded
-                .iter()
-                .find_map(|f| f.pixel_um.map(|p| (f, p)))
-                .map(|(_, p)| p);
-            let (Some(px), None) = (px, loaded.iter().find(|f| f.pixel_um.is_none())) else {
+            // Every field needs a pixel size; the source's is its first field's.
+            let pixel_sizes: Option<Vec<f64>> = loaded.iter().map(|f| f.pixel_um).collect();
+            let Some(&px) = pixel_sizes.as_deref().and_then(<[f64]>::first) else {
                 return Err(in_source(Error::invalid(
                     "some images have no pixel size: give the source a pixel_size (µm)",
                 )));
