@@ -431,7 +431,7 @@ fn band_rows(job: &Job<'_>, plane: &Plane, calibration: Calibration) -> Result<O
         None => return Ok(None),
     };
     if job.artifacts.is_some() || !banded::supports(job.model, calibration, job.params)? {
-        // Excluding artifacts and resampling need the whole plane.
+        // Excluding artifacts and refining the mask by the image need the whole plane.
         return Ok(None);
     }
     Ok(Some(rows))

@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::image::{Calibration, Plane};
-use crate::measure::{measure_objects, Certainty, ObjectMeasurement};
+use crate::measure::{measure_objects, ObjectMeasurement};
 use crate::objects::find_objects_keeping;
 use crate::pipeline::{Findings, Model, NucleiParams, Progress, Resolved, Stage};
 use crate::refine::Refinement;
@@ -53,16 +53,17 @@ pub fn band_rows_for(width: usize, pixels: usize) -> usize {
     (pixels / width.max(1)).max(2 * BAND_MARGIN)
 }
 
-/// Whether `plane` can be processed band by band with `model`: only at the model's own pixel
-/// size (a plane that needs resampling is resampled whole) and without image refinement of the
-/// mask (its background and threshold are taken over the whole plane).
+/// Whether `plane` can be processed band by band with `model`: only without image refinement
+/// of the mask (its background and threshold are taken over the whole plane). A plane at
+/// another pixel size than the model's is resampled band by band too.
 pub fn supports(model: &Model, calibration: Calibration, params: &NucleiParams) -> Result<bool> {
     let resolved = Resolved::new(model, calibration, params)?;
-    Ok(resolved.resample_to_um.is_none() && resolved.refine == Refinement::None)
+    Ok(resolved.refine == Refinement::None)
 }
 
 /// Finds nuclei in `plane` a band of `band_rows` rows at a time; `sink` receives the label and
-/// probability rows in order. Fails when the plane would need resampling (see [`supports`]).
+/// probability rows in order. Fails when the mask would be refined by the image (see
+/// [`supports`]).
 pub fn find_nuclei_in_bands(
     model: &Model,
     plane: &Plane,
@@ -94,11 +95,6 @@ fn in_bands(
     sink: &mut dyn FnMut(FinishedRows<'_>) -> Result<()>,
 ) -> Result<BandedOutcome> {
     let resolved = Resolved::new(model, calibration, params)?;
-    if resolved.resample_to_um.is_some() {
-        return Err(Error::invalid(
-            "band-by-band processing needs the image at the model's pixel size",
-        ));
-    }
     if resolved.refine != Refinement::None {
         return Err(Error::invalid(format!(
             "band-by-band processing cannot refine the mask by the image (refine {}): the \
@@ -106,16 +102,14 @@ fn in_bands(
             resolved.refine
         )));
     }
-    // A band and the rows below it cost what a plane of that height costs.
-    let (tile_rows, _) = model.card().tile_shape(plane.height(), plane.width());
-    model.check_memory(
-        plane.width(),
-        (band_rows + margin + tile_rows).min(plane.height()),
-    )?;
+    let plan = model.plan_in_bands(plane.width(), plane.height(), &resolved, band_rows + margin)?;
     let mut bands = Bands::new(plane, &resolved, band_rows.max(1), margin);
-    model.predict_rows(plane, progress, &mut |first, rows| {
-        bands.add_probability(first, rows, sink)
-    })?;
+    let certainty = model.predict_at(
+        plane,
+        resolved.network_size(&plan),
+        progress,
+        &mut |first, rows| bands.add_probability(first, rows, sink),
+    )?;
     bands.finish()?;
     progress(Progress {
         stage: Stage::Objects,
@@ -123,7 +117,7 @@ fn in_bands(
         total: 1,
     });
     Ok(BandedOutcome {
-        findings: resolved.findings(bands.objects, model, bands.certainty),
+        findings: resolved.findings(bands.objects, model, certainty),
         cut_objects: bands.cut_objects,
         covered_pixels: bands.covered_pixels,
     })
@@ -157,8 +151,6 @@ struct Bands<'p> {
     objects: Vec<ObjectMeasurement>,
     cut_objects: usize,
     covered_pixels: u64,
-    /// Of every probability row received.
-    certainty: Certainty,
 }
 
 impl<'p> Bands<'p> {
@@ -170,7 +162,6 @@ impl<'p> Bands<'p> {
             height: plane.height(),
             band_rows,
             margin,
-            certainty: Certainty::default(),
             band_start: 0,
             prob: Vec::new(),
             prob_first: 0,
@@ -195,7 +186,6 @@ impl<'p> Bands<'p> {
         sink: &mut dyn FnMut(FinishedRows<'_>) -> Result<()>,
     ) -> Result<()> {
         debug_assert_eq!(first, self.prob_end());
-        self.certainty.add(Certainty::of(rows));
         self.prob.extend_from_slice(rows);
         while self.band_start < self.height {
             let band_end = (self.band_start + self.band_rows).min(self.height);
@@ -320,28 +310,36 @@ impl<'p> Bands<'p> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::Plane;
     use crate::pipeline::find_nuclei;
 
     #[test]
     fn bands_give_the_whole_plane_result() {
-        let Some((plane, model)) = crate::test_files::scratch_assay_frame(0) else {
+        let Some((plane, mut model)) = crate::test_files::scratch_assay_frame(0) else {
             return;
         };
-        let plane = &plane;
-        let calibration = Calibration::square(0.619);
+        // Small tiles: several rounds of tiles, each reading its own band of input rows.
+        model.set_tile_size(128).expect("tile size");
+        // At the model's pixel size, and resampled down and up to it band by band.
+        for pixel_size in [0.619, 0.5, 0.8] {
+            bands_equal_the_whole_plane(&plane, &model, Calibration::square(pixel_size));
+        }
+    }
+
+    fn bands_equal_the_whole_plane(plane: &Plane, model: &Model, calibration: Calibration) {
         let params = NucleiParams::default();
-        let whole = find_nuclei(&model, plane, calibration, &params, &|_| {}).expect("whole");
+        let whole = find_nuclei(model, plane, calibration, &params, &|_| {}).expect("whole");
         assert!(
             whole.found.stats.count > 30,
             "{} nuclei",
             whole.found.stats.count
         );
-        assert!(supports(&model, calibration, &params).expect("params"));
+        assert!(supports(model, calibration, &params).expect("params"));
         // Nuclei here are under 40 rows tall: a margin of 40 keeps them whole.
         for (band_rows, margin) in [(16, 40), (50, 40), (300, BAND_MARGIN)] {
             let (mut labels, mut probability, mut next_row) = (Vec::new(), Vec::new(), 0);
             let outcome = in_bands(
-                &model,
+                model,
                 plane,
                 calibration,
                 &params,
@@ -371,10 +369,11 @@ mod tests {
                 assert!((a.roundness - b.roundness).abs() < 1e-6);
             }
             assert_eq!(outcome.findings.stats, whole.found.stats);
+            assert_eq!(outcome.findings.certainty, whole.found.certainty);
         }
         // A margin shorter than the nuclei cuts some of them, and says so.
         let cut = in_bands(
-            &model,
+            model,
             plane,
             calibration,
             &params,
@@ -384,7 +383,11 @@ mod tests {
         )
         .expect("banded");
         assert!(cut.cut_objects > 0);
-        // Resampling is refused rather than done band by band.
-        assert!(!supports(&model, Calibration::square(0.3), &params).expect("params"));
+        // Refining the mask by the image needs the whole plane.
+        let refined = NucleiParams {
+            refine: Some(Refinement::Dark),
+            ..NucleiParams::default()
+        };
+        assert!(!supports(model, calibration, &refined).expect("params"));
     }
 }

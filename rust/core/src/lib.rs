@@ -38,6 +38,7 @@ pub mod objects;
 pub mod pipeline;
 pub mod refine;
 pub mod render;
+pub mod resample;
 pub mod threshold;
 pub mod tiling;
 pub mod zoo;

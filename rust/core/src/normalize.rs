@@ -78,11 +78,29 @@ pub struct Normalizer {
 impl Normalizer {
     /// Resolves `steps` for `plane`, computing per-image statistics once.
     pub fn for_plane(plane: &Plane, steps: &[Preprocessing]) -> Self {
+        Self::resolve(steps, || mean_std(plane), |ps| percentiles(plane, ps))
+    }
+
+    /// Resolves `steps` for a float plane read band by band, computing exactly the statistics
+    /// [`Normalizer::for_plane`] computes on the plane made whole, with memory for one band.
+    pub fn for_bands(bands: &dyn RowBands, steps: &[Preprocessing]) -> Self {
+        Self::resolve(
+            steps,
+            || streamed_mean_std(bands),
+            |ps| streamed_percentiles(bands, ps),
+        )
+    }
+
+    fn resolve(
+        steps: &[Preprocessing],
+        mean_std: impl Fn() -> (f64, f64),
+        percentiles: impl Fn([f64; 2]) -> [f64; 2],
+    ) -> Self {
         let resolved = steps
             .iter()
             .map(|s| match *s {
                 Preprocessing::ZeroMeanUnitVariance { fixed, eps } => {
-                    let (mean, std) = fixed.unwrap_or_else(|| mean_std(plane));
+                    let (mean, std) = fixed.unwrap_or_else(&mean_std);
                     let scale = 1.0 / (std + eps);
                     Step::Affine {
                         scale: scale as f32,
@@ -94,7 +112,7 @@ impl Normalizer {
                     max_percentile,
                     eps,
                 } => {
-                    let [lo, hi] = percentiles(plane, [min_percentile, max_percentile]);
+                    let [lo, hi] = percentiles([min_percentile, max_percentile]);
                     let scale = 1.0 / (hi - lo + eps);
                     Step::Affine {
                         scale: scale as f32,
@@ -183,6 +201,134 @@ pub fn mean_std(plane: &Plane) -> (f64, f64) {
         .sum::<f64>()
         / n;
     (mean, var.sqrt())
+}
+
+/// A float plane that is read band by band (made on demand) rather than held whole.
+pub trait RowBands: Sync {
+    /// Number of values.
+    fn value_count(&self) -> usize;
+    /// Calls `visit` with every value in raster order, a band of whole rows at a time.
+    fn for_each_band(&self, visit: &mut dyn FnMut(&[f32]));
+}
+
+/// [`mean_std`] of a float plane read band by band: the same sums in the same order.
+fn streamed_mean_std(bands: &dyn RowBands) -> (f64, f64) {
+    let n = bands.value_count() as f64;
+    let mut sum = 0.0f64;
+    bands.for_each_band(&mut |band| {
+        sum = band.iter().fold(sum, |s, &v| s + f64::from(v));
+    });
+    let mean = sum / n;
+    let mut var = 0.0f64;
+    bands.for_each_band(&mut |band| {
+        var = band.iter().fold(var, |s, &v| {
+            let d = f64::from(v) - mean;
+            s + d * d
+        });
+    });
+    (mean, (var / n).sqrt())
+}
+
+/// A float's bits mapped so that unsigned order is [`f32::total_cmp`]'s order.
+fn ordered_key(v: f32) -> u32 {
+    let bits = v.to_bits();
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 0x8000_0000
+    }
+}
+
+fn from_ordered_key(key: u32) -> f32 {
+    f32::from_bits(if key >> 31 == 1 {
+        key & 0x7fff_ffff
+    } else {
+        !key
+    })
+}
+
+/// The values at 0-based ranks `ks` (sorted by [`f32::total_cmp`]) of a plane read band by
+/// band, exactly, in two passes of 16-bit histograms: the upper half of each value's ordered
+/// bits, then the lower half within the bins that hold the ranks.
+fn streamed_ranks(bands: &dyn RowBands, ks: &[u64]) -> Vec<f32> {
+    const BINS: usize = 1 << 16;
+    let mut upper = vec![0u64; BINS];
+    bands.for_each_band(&mut |band| {
+        for &v in band {
+            upper[(ordered_key(v) >> 16) as usize] += 1;
+        }
+    });
+    // The bin of each rank, and the rank within it.
+    let located: Vec<(usize, u64)> = ks
+        .iter()
+        .map(|&k| {
+            let mut seen = 0u64;
+            for (bin, &count) in upper.iter().enumerate() {
+                if seen + count > k {
+                    return (bin, k - seen);
+                }
+                seen += count;
+            }
+            (BINS - 1, 0)
+        })
+        .collect();
+    let mut bins: Vec<usize> = located.iter().map(|&(bin, _)| bin).collect();
+    bins.sort_unstable();
+    bins.dedup();
+    let mut lower = vec![vec![0u64; BINS]; bins.len()];
+    bands.for_each_band(&mut |band| {
+        for &v in band {
+            let key = ordered_key(v);
+            if let Ok(i) = bins.binary_search(&((key >> 16) as usize)) {
+                lower[i][(key & 0xffff) as usize] += 1;
+            }
+        }
+    });
+    located
+        .iter()
+        .map(|&(bin, k)| {
+            let Ok(i) = bins.binary_search(&bin) else {
+                return f32::NAN;
+            };
+            let mut seen = 0u64;
+            for (low, &count) in lower[i].iter().enumerate() {
+                seen += count;
+                if seen > k {
+                    return from_ordered_key(((bin as u32) << 16) | low as u32);
+                }
+            }
+            f32::NAN
+        })
+        .collect()
+}
+
+/// [`percentiles`] of a float plane read band by band: the same two ranks, the same
+/// interpolation, without a copy of the plane.
+fn streamed_percentiles<const N: usize>(bands: &dyn RowBands, ps: [f64; N]) -> [f64; N] {
+    let n = bands.value_count();
+    let ranks = ps.map(|p| (p / 100.0).clamp(0.0, 1.0) * (n - 1) as f64);
+    // The value at each rank's floor, and the next one where the rank lies between them.
+    let mut ks: Vec<u64> = Vec::new();
+    for r in ranks {
+        let lo = r.floor() as u64;
+        ks.push(lo);
+        if r > lo as f64 && (lo as usize) + 1 < n {
+            ks.push(lo + 1);
+        }
+    }
+    ks.sort_unstable();
+    ks.dedup();
+    let values = streamed_ranks(bands, &ks);
+    let at = |k: u64| f64::from(values[ks.binary_search(&k).unwrap_or(0)]);
+    ranks.map(|r| {
+        let lo = r.floor() as u64;
+        let frac = r - lo as f64;
+        let a = at(lo);
+        if frac == 0.0 || (lo as usize) + 1 >= n {
+            return a;
+        }
+        a + frac * (at(lo + 1) - a)
+    })
 }
 
 /// Percentiles (0–100) with numpy's default linear interpolation between closest ranks.
@@ -275,6 +421,76 @@ mod tests {
                 let [got] = percentiles(plane, [p]);
                 let want = naive_percentile(as_f64.clone(), p);
                 assert!((got - want).abs() < 1e-9, "{p}: {got} vs {want}");
+            }
+        }
+    }
+
+    /// A float plane handed out `rows` rows at a time.
+    struct InBands<'a> {
+        values: &'a [f32],
+        width: usize,
+        rows: usize,
+    }
+
+    impl RowBands for InBands<'_> {
+        fn value_count(&self) -> usize {
+            self.values.len()
+        }
+        fn for_each_band(&self, visit: &mut dyn FnMut(&[f32])) {
+            self.values.chunks(self.width * self.rows).for_each(visit);
+        }
+    }
+
+    #[test]
+    fn statistics_read_band_by_band_equal_the_whole_planes_bit_for_bit() {
+        let mut x = 99u32;
+        let mut next = || {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            x >> 8
+        };
+        // Smooth values, ties (a flat background), negatives, zeros of both signs, one pixel.
+        let mut smooth: Vec<f32> = (0..60 * 41).map(|_| next() as f32 / 7919.0).collect();
+        smooth[..500].fill(812.25);
+        let signed: Vec<f32> = (0..31 * 17)
+            .map(|i| match i % 5 {
+                0 => -0.0,
+                1 => 0.0,
+                _ => (next() % 2001) as f32 - 1000.5,
+            })
+            .collect();
+        let cases: [(&[f32], usize); 3] = [(&smooth, 60), (&signed, 31), (&[3.5], 1)];
+        let steps = [
+            Preprocessing::ScaleRange {
+                min_percentile: 1.0,
+                max_percentile: 99.8,
+                eps: 1e-6,
+            },
+            Preprocessing::ScaleRange {
+                min_percentile: 0.0,
+                max_percentile: 100.0,
+                eps: 0.0,
+            },
+            Preprocessing::ZeroMeanUnitVariance {
+                fixed: None,
+                eps: 1e-6,
+            },
+        ];
+        for (values, width) in cases {
+            let plane = Plane::new(width, values.len() / width, PixelData::F32(values.to_vec()))
+                .expect("plane");
+            let whole = Normalizer::for_plane(&plane, &steps);
+            for rows in [1, 3, 1000] {
+                let bands = InBands {
+                    values,
+                    width,
+                    rows,
+                };
+                assert_eq!(Normalizer::for_bands(&bands, &steps), whole, "{rows} rows");
+                for p in [0.0, 0.5, 33.3, 50.0, 99.8, 100.0] {
+                    let [want] = percentiles(&plane, [p]);
+                    let [got] = streamed_percentiles(&bands, [p]);
+                    assert_eq!(got.to_bits(), want.to_bits(), "p{p}: {got} vs {want}");
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 //! "Find Nuclei DNN" as one function: probability by tiled inference, objects, measurements and
 //! population statistics.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,6 +16,7 @@ use crate::model::ModelCard;
 use crate::normalize::Normalizer;
 use crate::objects::{find_objects, Labels, ObjectParams};
 use crate::refine::{departing_pixels, refine_mask, Refinement};
+use crate::resample::{ResampledPlane, RowsBack};
 use crate::tiling::{mirror, plan_axis};
 
 /// Largest tile edge [`Model::set_tile_size`] accepts.
@@ -181,8 +183,34 @@ impl Model {
     }
 
     fn plan_resolved(&self, width: usize, height: usize, resolved: &Resolved) -> Result<Plan> {
+        self.plan_rows(width, height, resolved, height)
+    }
+
+    /// [`Model::plan`] for a plane processed band by band, `window_rows` rows of it (a band and
+    /// the rows below it) held at a time.
+    pub(crate) fn plan_in_bands(
+        &self,
+        width: usize,
+        height: usize,
+        resolved: &Resolved,
+        window_rows: usize,
+    ) -> Result<Plan> {
+        let (tile_rows, _) = self.card.tile_shape(height, width);
+        let held = window_rows.saturating_add(tile_rows).min(height);
+        self.plan_rows(width, height, resolved, held)
+    }
+
+    /// The plan when `held_rows` rows of the image's size are held at once (all of them when
+    /// the plane is processed whole).
+    fn plan_rows(
+        &self,
+        width: usize,
+        height: usize,
+        resolved: &Resolved,
+        held_rows: usize,
+    ) -> Result<Plan> {
         let Some(model_px) = resolved.resample_to_um else {
-            let need = self.memory_need(width, height);
+            let need = self.memory_need(width, held_rows);
             self.check_need(&need)?;
             return Ok(Plan {
                 network_width: width,
@@ -194,20 +222,23 @@ impl Model {
         // Saturating: an absurd calibration gives an absurd size, refused below, not a wrap.
         let scaled = |n: usize, px: f64| ((n as f64 * px / model_px).round() as usize).max(1);
         let (nw, nh) = (scaled(width, pw), scaled(height, ph));
-        let network = self.memory_need(nw, nh);
-        let here = (width as u64).saturating_mul(height as u64);
-        let there = (nw as u64).saturating_mul(nh as u64);
-        // Beyond the network's run at its size: the resampled plane (f32), the f32 copy it is
-        // made from, and the probability, labels and objects back at the image's size.
-        let copies = there
-            .saturating_mul(4)
-            .saturating_add(here.saturating_mul(4 + budget::WORK_BYTES_PER_PIXEL));
-        let bytes = network.bytes.saturating_add(copies);
+        // The maps at the image's size, and the network's tiles, as without resampling; beyond
+        // them, the resampled rows that one round of tiles reads and the probability rows it
+        // blends, at the network's width.
+        let image_side = self.memory_need(width, held_rows);
+        let one_worker_side = image_side
+            .one_worker
+            .saturating_add(self.resampled_round_bytes(nw, nh, 1));
+        let bytes = image_side.bytes.saturating_add(self.resampled_round_bytes(
+            nw,
+            nh,
+            rayon::current_num_threads(),
+        ));
         let what = format!(
             "finding nuclei in a {width} × {height} plane at {pw} µm per pixel, resampled to \
              {nw} × {nh} for the model's {model_px} µm pixels,"
         );
-        let options = self.memory_options(network.one_worker.saturating_add(copies));
+        let options = self.memory_options(one_worker_side);
         self.memory_budget.check_with(
             bytes,
             &what,
@@ -218,6 +249,16 @@ impl Model {
             network_height: nh,
             bytes,
         })
+    }
+
+    /// Memory of one round of tiles on a resampled `nw × nh` plane with `workers` threads: the
+    /// input rows the round reads and the probability rows it blends (f32 each).
+    fn resampled_round_bytes(&self, nw: usize, nh: usize, workers: usize) -> u64 {
+        let (th, tw) = self.card.tile_shape(nh, nw);
+        let per_row = nw.div_ceil(tw.max(1)).max(1);
+        let round = (4 * workers.max(1)).div_ceil(per_row).max(1);
+        let rows = round.saturating_add(1).saturating_mul(th).min(nh) as u64;
+        rows.saturating_mul(nw as u64).saturating_mul(8)
     }
 
     /// The model description.
@@ -249,15 +290,6 @@ impl Model {
     /// Memory beyond the input and output is a few rows of tiles (see [`Model::predict_rows`]).
     pub fn predict(&self, plane: &Plane, progress: &(dyn Fn(Progress) + Sync)) -> Result<Vec<f32>> {
         self.check_memory(plane.width(), plane.height())?;
-        self.predict_planned(plane, progress)
-    }
-
-    /// [`Model::predict`] for a plane whose memory was already checked (by [`Model::plan`]).
-    fn predict_planned(
-        &self,
-        plane: &Plane,
-        progress: &(dyn Fn(Progress) + Sync),
-    ) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(plane.width() * plane.height());
         self.predict_rows(plane, progress, &mut |_, rows| {
             out.extend_from_slice(rows);
@@ -278,9 +310,60 @@ impl Model {
         emit: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
     ) -> Result<()> {
         plane.check_finite()?;
+        self.predict_rows_of(&NetworkInput::Whole(plane), progress, emit)
+    }
+
+    /// The probability of `plane` at its own size, top to bottom as [`Model::predict_rows`]
+    /// emits it, run by the network at `network` size when that is given: the plane is then
+    /// resampled to it band by band on the way in, and the probability back on the way out,
+    /// so no resampled copy of the whole plane is held. Returns the certainty counts of the
+    /// network's own map.
+    pub(crate) fn predict_at(
+        &self,
+        plane: &Plane,
+        network: Option<(usize, usize)>,
+        progress: &(dyn Fn(Progress) + Sync),
+        emit: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
+    ) -> Result<Certainty> {
+        plane.check_finite()?;
+        let mut certainty = Certainty::default();
+        match network {
+            None => {
+                self.predict_rows_of(&NetworkInput::Whole(plane), progress, &mut |y, rows| {
+                    certainty.add(Certainty::of(rows));
+                    emit(y, rows)
+                })?
+            }
+            Some((nw, nh)) => {
+                let resampled = ResampledPlane::new(plane, nw, nh);
+                let mut back = RowsBack::new(nw, nh, plane.width(), plane.height());
+                self.predict_rows_of(
+                    &NetworkInput::Resampled(&resampled),
+                    progress,
+                    &mut |y, rows| {
+                        certainty.add(Certainty::of(rows));
+                        back.push(y, rows, emit)
+                    },
+                )?;
+                if !back.is_done() {
+                    return Err(Error::backend(
+                        "the probability map ended before the last row of the image",
+                    ));
+                }
+            }
+        }
+        Ok(certainty)
+    }
+
+    fn predict_rows_of(
+        &self,
+        input: &NetworkInput<'_>,
+        progress: &(dyn Fn(Progress) + Sync),
+        emit: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
+    ) -> Result<()> {
         let card = &self.card;
-        let (w, h) = (plane.width(), plane.height());
-        let normalizer = Normalizer::for_plane(plane, &card.preprocessing);
+        let (w, h) = (input.width(), input.height());
+        let normalizer = input.normalizer(&card.preprocessing);
         let (th, tw) = card.tile_shape(h, w);
         let ty = plan_axis(h, th, card.halo.0, card.size_y.alignment())?;
         let tx = plan_axis(w, tw, card.halo.1, card.size_x.alignment())?;
@@ -302,12 +385,23 @@ impl Model {
             let jobs: Vec<(usize, usize)> = (first..=last)
                 .flat_map(|iy| (0..per_row).map(move |ix| (iy, ix)))
                 .collect();
+            // The input rows this round's tiles read (mirrored at the edges).
+            let read = (first..=last)
+                .map(|iy| ty.starts[iy])
+                .flat_map(|y0| (0..th).map(move |ly| mirror((y0 + ly) as isize, h)));
+            let (low, high) = read.fold((usize::MAX, 0), |(a, b), y| (a.min(y), b.max(y)));
+            let (band, band_first) = input.band(low, high + 1)?;
             let outputs = jobs
                 .par_iter()
                 .map(|&(iy, ix)| -> Result<Vec<f32>> {
                     let (y0, x0) = (ty.starts[iy], tx.starts[ix]);
                     let mut tile = vec![0.0f32; th * tw];
-                    fill_tile(plane, &normalizer, (y0, x0), tw, &mut tile);
+                    let rows = BandRows {
+                        band: &band,
+                        first: band_first,
+                        height: h,
+                    };
+                    fill_tile(&rows, &normalizer, (y0, x0), tw, &mut tile);
                     let prob = self.run_tile(&tile, th, tw)?;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(Progress {
@@ -342,6 +436,7 @@ impl Model {
                 }
             });
             drop(outputs);
+            drop(band);
             // Rows above the next tile row are final.
             let finished = ty.starts.get(last + 1).map_or(h, |&s| s.min(h));
             if finished > base {
@@ -573,6 +668,17 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
+    /// The size the network runs at under `plan` when the plane is resampled for it (`None`:
+    /// the plane's own), logging the resampling.
+    pub(crate) fn network_size(&self, plan: &Plan) -> Option<(usize, usize)> {
+        let model_px = self.resample_to_um?;
+        log::info!(
+            "resampling from {:.4} µm to the model's {model_px:.4} µm pixels",
+            self.pixel_width_um
+        );
+        Some((plan.network_width, plan.network_height))
+    }
+
     /// The findings of `objects` measured under these settings by `model`.
     pub(crate) fn findings(
         &self,
@@ -654,16 +760,64 @@ impl Resolved {
     }
 }
 
-/// Fills `tile` (rows of `tw` values) with the normalised pixels of `plane` from row `y0`,
+/// What the network's tiles are cut from: the plane in memory, or the image resampled to the
+/// model's pixel size, made band by band.
+enum NetworkInput<'a> {
+    Whole(&'a Plane),
+    Resampled(&'a ResampledPlane<'a>),
+}
+
+impl NetworkInput<'_> {
+    fn width(&self) -> usize {
+        match self {
+            NetworkInput::Whole(plane) => plane.width(),
+            NetworkInput::Resampled(plane) => plane.width(),
+        }
+    }
+
+    fn height(&self) -> usize {
+        match self {
+            NetworkInput::Whole(plane) => plane.height(),
+            NetworkInput::Resampled(plane) => plane.height(),
+        }
+    }
+
+    fn normalizer(&self, steps: &[crate::normalize::Preprocessing]) -> Normalizer {
+        match self {
+            NetworkInput::Whole(plane) => Normalizer::for_plane(plane, steps),
+            NetworkInput::Resampled(plane) => plane.normalizer(steps),
+        }
+    }
+
+    /// Rows holding `[first, end)` and the index of their first row: the whole plane when
+    /// it is in memory, just those rows made for a resampled one.
+    fn band(&self, first: usize, end: usize) -> Result<(Cow<'_, Plane>, usize)> {
+        match self {
+            NetworkInput::Whole(plane) => Ok((Cow::Borrowed(plane), 0)),
+            NetworkInput::Resampled(plane) => Ok((Cow::Owned(plane.band(first, end)?), first)),
+        }
+    }
+}
+
+/// Rows of the network's input plane held in memory: `band` holds rows from `first` on (the
+/// whole plane when `first` is 0 and the heights agree) of a plane `height` rows tall.
+struct BandRows<'a> {
+    band: &'a Plane,
+    first: usize,
+    height: usize,
+}
+
+/// Fills `tile` (rows of `tw` values) with the normalised pixels of the plane from row `y0`,
 /// column `x0` on, mirrored where the tile reaches past the plane's edges.
 fn fill_tile(
-    plane: &Plane,
+    rows: &BandRows<'_>,
     normalizer: &Normalizer,
     (y0, x0): (usize, usize),
     tw: usize,
     tile: &mut [f32],
 ) {
-    let (w, h) = (plane.width(), plane.height());
+    let plane = rows.band;
+    let (w, h) = (plane.width(), rows.height);
     // Inside the plane a tile row is a slice of a plane row; at the edges, a mirrored gather.
     let inside = x0 + tw <= w;
     let columns: Vec<usize> = if inside {
@@ -684,7 +838,7 @@ fn fill_tile(
         }
     }
     for (ly, out) in tile.chunks_exact_mut(tw).enumerate() {
-        let sy = mirror((y0 + ly) as isize, h);
+        let sy = mirror((y0 + ly) as isize, h) - rows.first;
         let span = sy * w..(sy + 1) * w;
         match plane.data() {
             PixelData::U8(v) => copy_row(&v[span], x0, &columns, out),
@@ -707,24 +861,16 @@ pub fn find_nuclei(
     let plan = model.plan_resolved(plane.width(), plane.height(), &resolved)?;
     let (pw, ph) = (resolved.pixel_width_um, resolved.pixel_height_um);
     let started = std::time::Instant::now();
-    let (probability, certainty) = match resolved.resample_to_um {
-        Some(model_px) => {
-            log::info!("resampling from {pw:.4} µm to the model's {model_px:.4} µm pixels");
-            let (nw, nh) = (plan.network_width, plan.network_height);
-            let resampled = resample_plane(plane, nw, nh)?;
-            let p = model.predict_planned(&resampled, progress)?;
-            let certainty = Certainty::of(&p);
-            (
-                resample(&p, nw, nh, plane.width(), plane.height()),
-                certainty,
-            )
-        }
-        None => {
-            let p = model.predict_planned(plane, progress)?;
-            let certainty = Certainty::of(&p);
-            (p, certainty)
-        }
-    };
+    let mut probability = Vec::with_capacity(plane.width() * plane.height());
+    let certainty = model.predict_at(
+        plane,
+        resolved.network_size(&plan),
+        progress,
+        &mut |_, rows| {
+            probability.extend_from_slice(rows);
+            Ok(())
+        },
+    )?;
     progress(Progress {
         stage: Stage::Objects,
         done: 0,
@@ -784,34 +930,45 @@ pub fn find_nuclei(
     })
 }
 
-/// Bilinear resampling of a row-major float map (pixel centres aligned).
-pub fn resample(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
-    let sample = |x: f64, y: f64| -> f32 {
-        let x = x.clamp(0.0, (sw - 1) as f64);
-        let y = y.clamp(0.0, (sh - 1) as f64);
-        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-        let (x1, y1) = ((x0 + 1).min(sw - 1), (y0 + 1).min(sh - 1));
-        let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
-        let top = src[y0 * sw + x0] * (1.0 - fx) + src[y0 * sw + x1] * fx;
-        let bottom = src[y1 * sw + x0] * (1.0 - fx) + src[y1 * sw + x1] * fx;
-        top * (1.0 - fy) + bottom * fy
-    };
-    let (kx, ky) = (sw as f64 / dw as f64, sh as f64 / dh as f64);
-    (0..dw * dh)
-        .map(|i| {
-            let (x, y) = ((i % dw) as f64, (i / dw) as f64);
-            sample((x + 0.5) * kx - 0.5, (y + 0.5) * ky - 0.5)
-        })
-        .collect()
-}
+#[cfg(test)]
+mod resampled_tests {
+    use super::*;
+    use crate::resample::resample;
 
-fn resample_plane(plane: &Plane, dw: usize, dh: usize) -> Result<Plane> {
-    let src: Vec<f32> = (0..plane.data().len()).map(|i| plane.value(i)).collect();
-    Plane::new(
-        dw,
-        dh,
-        PixelData::F32(resample(&src, plane.width(), plane.height(), dw, dh)),
-    )
+    #[test]
+    fn a_resampled_plane_gives_what_resampling_it_whole_gave() {
+        let Some((plane, mut model)) = crate::test_files::scratch_assay_frame(3) else {
+            return;
+        };
+        // Small tiles: several rounds, each resampling its own band of input rows.
+        model.set_tile_size(128).expect("tile size");
+        let model_px = model.card().pixel_size_um.expect("the model's pixel size");
+        let (w, h) = (plane.width(), plane.height());
+        let values: Vec<f32> = (0..w * h).map(|i| plane.value(i)).collect();
+        for px in [0.5, 0.8] {
+            let result = find_nuclei(
+                &model,
+                &plane,
+                Calibration::square(px),
+                &NucleiParams::default(),
+                &|_| {},
+            )
+            .expect("find nuclei");
+            assert!(
+                result.found.stats.count > 20,
+                "{px}: {}",
+                result.found.stats.count
+            );
+            // The way it was done before: the whole plane resampled, predicted, brought back.
+            let scaled = |n: usize| ((n as f64 * px / model_px).round() as usize).max(1);
+            let (nw, nh) = (scaled(w), scaled(h));
+            let resampled =
+                Plane::new(nw, nh, PixelData::F32(resample(&values, w, h, nw, nh))).expect("plane");
+            let network = model.predict(&resampled, &|_| {}).expect("predict");
+            assert_eq!(result.probability, resample(&network, nw, nh, w, h), "{px}");
+            assert_eq!(result.found.certainty, Certainty::of(&network), "{px}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -975,24 +1132,29 @@ mod plan_tests {
             .expect("uncalibrated");
         assert_eq!((plan.network_width, plan.network_height), (576, 210));
         // Accepted, the resampled size is planned and refused before it is allocated: this
-        // plane at 353 µm is 328 478 × 119 758 pixels at the model's scale (about 630 GB of work).
+        // plane at 353 µm is 328 478 × 119 758 pixels at the model's scale; one round of tiles on it
+        // alone holds about 4 GB of resampled rows.
         let accepted = NucleiParams {
             accept_any_pixel_size: true,
             ..NucleiParams::default()
         };
-        model.set_memory_budget(crate::budget::MemoryBudget::bytes(8 << 30));
+        model.set_memory_budget(crate::budget::MemoryBudget::bytes(2 << 30));
         let err =
             find_nuclei(&model, &plane, at(353.0), &accepted, &|_| {}).expect_err("over budget");
         assert_eq!(err.kind(), ErrorKind::ResourceLimit, "{err}");
         let text = err.to_string();
         assert!(text.contains("resampled to 328478 × 119758"), "{text}");
         assert!(text.contains("check the image's pixel size"), "{text}");
-        // The plan of a plausible resampled run counts the copies at both sizes.
+        // The plan of a plausible resampled run counts the maps at the image's size and the
+        // resampled rows of one round of tiles.
         let plan = model.plan(576, 210, at(0.5), &accepted).expect("fits");
         assert_eq!((plan.network_width, plan.network_height), (465, 170));
-        let network = model.memory_need(465, 170).bytes;
-        let copies = 465 * 170 * 4 + 576 * 210 * (4 + crate::budget::WORK_BYTES_PER_PIXEL);
-        assert_eq!(plan.bytes, network + copies);
+        let image_side = model.memory_need(576, 210).bytes;
+        let threads = rayon::current_num_threads();
+        let round = model.resampled_round_bytes(465, 170, threads);
+        // One tile covers the resampled plane: its rows, an input and a probability copy.
+        assert_eq!(round, 465 * 170 * 8);
+        assert_eq!(plan.bytes, image_side + round);
     }
 }
 
@@ -1059,7 +1221,24 @@ mod tests {
             // Inside the plane, and reaching past its right and bottom edges (mirrored).
             for ((y0, x0), (th, tw)) in [((1, 2), (3, 4)), ((0, 0), (8, 16)), ((2, 3), (6, 9))] {
                 let mut tile = vec![0.0f32; th * tw];
-                fill_tile(&plane, &normalizer, (y0, x0), tw, &mut tile);
+                let whole = BandRows {
+                    band: &plane,
+                    first: 0,
+                    height: h,
+                };
+                fill_tile(&whole, &normalizer, (y0, x0), tw, &mut tile);
+                // From a band holding only the rows the tile reads, the same values.
+                let rows: Vec<usize> = (0..th).map(|ly| mirror((y0 + ly) as isize, h)).collect();
+                let first = rows.iter().copied().min().unwrap_or(0);
+                let band = plane.rows(first, h).expect("rows");
+                let mut from_band = vec![0.0f32; th * tw];
+                let held = BandRows {
+                    band: &band,
+                    first,
+                    height: h,
+                };
+                fill_tile(&held, &normalizer, (y0, x0), tw, &mut from_band);
+                assert_eq!(from_band, tile);
                 for ly in 0..th {
                     for lx in 0..tw {
                         let (sx, sy) =
@@ -1074,16 +1253,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn resampling_keeps_constant_and_ramps() {
-        let src: Vec<f32> = (0..16).map(|i| (i % 4) as f32).collect();
-        let same = resample(&src, 4, 4, 4, 4);
-        assert_eq!(same, src);
-        let up = resample(&src, 4, 4, 8, 8);
-        assert_eq!(up.len(), 64);
-        assert!(up.iter().all(|v| (0.0..=3.0).contains(v)));
     }
 }
 

@@ -145,7 +145,7 @@ impl Field {
             ((h as f64 * scale).round() as usize).max(1),
         );
         let plane = |p: &FloatPlane| {
-            FloatPlane::new(dw, dh, brightseg::pipeline::resample(&p.data, w, h, dw, dh))
+            FloatPlane::new(dw, dh, brightseg::resample::resample(&p.data, w, h, dw, dh))
         };
         let labels = |t: &Labels| {
             let nearest = |d: usize, dn: usize, n: usize| ((2 * d * n + n) / (2 * dn)).min(n - 1);
