@@ -1,7 +1,7 @@
 //! Per-object measurements and the population statistics Harmony reports.
 
 use crate::image::Plane;
-use crate::objects::{fold_labels, Labels};
+use crate::objects::{fold_labels_from, Labels};
 
 /// Measurements of one object. Positions are in µm with ImageJ's convention (pixel centres at
 /// +0.5); the bounding box is in pixels.
@@ -92,6 +92,25 @@ pub fn measure_objects(
     pixel_width_um: f64,
     pixel_height_um: f64,
 ) -> Vec<ObjectMeasurement> {
+    measure_objects_from(
+        labels,
+        probability,
+        input,
+        (pixel_width_um, pixel_height_um),
+        0,
+    )
+}
+
+/// [`measure_objects`] on rows that start at row `first_row` of a larger plane (a band):
+/// positions are the larger plane's, and every sum is taken in the same order as on the
+/// whole plane, so an object measured in a band gets bit-identical values.
+pub(crate) fn measure_objects_from(
+    labels: &Labels,
+    probability: &[f32],
+    input: &Plane,
+    (pixel_width_um, pixel_height_um): (f64, f64),
+    first_row: usize,
+) -> Vec<ObjectMeasurement> {
     let empty = Acc {
         n: 0,
         sx: 0.0,
@@ -107,13 +126,14 @@ pub fn measure_objects(
         si: 0.0,
     };
     let w = labels.width.max(1);
-    let acc = fold_labels(
+    let acc = fold_labels_from(
         &labels.data,
         w,
         labels.count,
+        first_row,
         &empty,
         |a, i| {
-            let (x, y) = (i % w, i / w);
+            let (x, y) = (i % w, i / w + first_row);
             let (fx, fy) = (x as f64, y as f64);
             a.n += 1;
             a.sx += fx;

@@ -571,11 +571,35 @@ pub(crate) fn fold_labels<A: Clone + Send + Sync>(
     add: impl Fn(&mut A, usize) + Sync,
     merge: impl Fn(&mut A, &A),
 ) -> Vec<A> {
-    let block_len = LABEL_BLOCK_ROWS * width.max(1);
-    let blocks: Vec<(u32, Vec<A>)> = data
-        .par_chunks(block_len)
+    fold_labels_from(data, width, count, 0, empty, add, merge)
+}
+
+/// [`fold_labels`] over rows that start at row `first_row` of a larger plane: the blocks fall
+/// on the same rows of that plane as they would in the whole plane, so every label's pixels
+/// are folded in the same groups and order, and a band gives bit-identical sums.
+pub(crate) fn fold_labels_from<A: Clone + Send + Sync>(
+    data: &[u32],
+    width: usize,
+    count: usize,
+    first_row: usize,
+    empty: &A,
+    add: impl Fn(&mut A, usize) + Sync,
+    merge: impl Fn(&mut A, &A),
+) -> Vec<A> {
+    let width = width.max(1);
+    let rows = data.len() / width;
+    let mut starts = Vec::with_capacity(rows / LABEL_BLOCK_ROWS + 2);
+    let mut row = 0;
+    while row < rows {
+        starts.push(row);
+        row += LABEL_BLOCK_ROWS - (first_row + row) % LABEL_BLOCK_ROWS;
+    }
+    let blocks: Vec<(u32, Vec<A>)> = starts
+        .par_iter()
         .enumerate()
-        .map(|(b, block)| {
+        .map(|(b, &start)| {
+            let end = starts.get(b + 1).copied().unwrap_or(rows);
+            let block = &data[start * width..end * width];
             let (mut lo, mut hi) = (u32::MAX, 0u32);
             for &l in block.iter().filter(|&&l| l != 0) {
                 lo = lo.min(l);
@@ -585,7 +609,7 @@ pub(crate) fn fold_labels<A: Clone + Send + Sync>(
                 return (0, Vec::new());
             }
             let mut acc = vec![empty.clone(); (hi - lo + 1) as usize];
-            let first = b * block_len;
+            let first = start * width;
             for (k, &l) in block.iter().enumerate().filter(|(_, &l)| l != 0) {
                 add(&mut acc[(l - lo) as usize], first + k);
             }
