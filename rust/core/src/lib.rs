@@ -28,6 +28,7 @@ pub mod banded;
 pub mod budget;
 pub mod catalog;
 pub mod error;
+pub mod harmony;
 pub mod image;
 pub mod io;
 pub mod measure;
