@@ -371,3 +371,154 @@ fn band_by_band_equals_whole_plane() {
         );
     }
 }
+
+/// A Harmony / Opera Phenix export as the instruments write it: `Images/Index.idx.xml` and one
+/// plain TIFF (no calibration, written by tifffile) per field and channel. `find-nuclei PLATE
+/// --channel Brightfield` segments the brightfield files only, at the index's pixel size (0.5
+/// µm, so resampled for the model), and `merge --naming operetta` counts in each well exactly
+/// the nuclei of its brightfield fields run one by one at that pixel size.
+#[test]
+fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
+    let (Some(ndev), Some(py)) = (data("ndev/scratch-assay-labeled-10T-2Ch.tiff"), python()) else {
+        return;
+    };
+    let model = repo_root().join("models/nuclei-brightfield");
+    let series = read_image(&ndev).expect("ndev");
+    let channels = [
+        series.resolve_channel(Some("oblique")).expect("oblique"),
+        series.resolve_channel(Some("H3342")).expect("Hoechst"),
+    ];
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let images = tmp.path().join("Screen-7").join("Images");
+    std::fs::create_dir_all(&images).expect("export folder");
+    // (row, column, field): wells B02 and C04, two fields each, a time point of ndev each.
+    let fields = [(2, 2, 1), (2, 2, 2), (3, 4, 1), (3, 4, 2)];
+    let mut entries = String::new();
+    for (t, &(row, column, field)) in fields.iter().enumerate() {
+        for (c, &channel) in channels.iter().enumerate() {
+            let plane = series.plane(channel, 0, t);
+            let (w, h) = (plane.width(), plane.height());
+            let values: Vec<f32> = (0..w * h).map(|i| plane.value(i)).collect();
+            let npy = tmp.path().join("field.npy");
+            write_npy(&npy, &[h, w], &values);
+            let name = format!(
+                "r{row:02}c{column:02}f{field:02}p01-ch{}sk1fk1fl1.tiff",
+                c + 1
+            );
+            let tif = images.join(&name);
+            oracle(&py, &[os("plain"), npy.as_os_str(), tif.as_os_str()]);
+            entries += &format!(
+                "<Image Version=\"1\"><id>{row:02}{column:02}K1F{field}P1R{ch}</id>\
+                 <URL>{name}</URL><Row>{row}</Row><Col>{column}</Col><FieldID>{field}</FieldID>\
+                 <PlaneID>1</PlaneID><TimepointID>0</TimepointID><ChannelID>{ch}</ChannelID>\
+                 </Image>\n",
+                ch = c + 1
+            );
+        }
+    }
+    // A field that was not acquired: no file.
+    entries += "<Image Version=\"1\"><id>0404K1F1P1R1</id><URL></URL><Row>4</Row><Col>4</Col>\
+                <FieldID>1</FieldID><PlaneID>1</PlaneID><TimepointID>0</TimepointID>\
+                <ChannelID>1</ChannelID></Image>\n";
+    let index = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+         <EvaluationInputData xmlns=\"http://www.perkinelmer.com/PEHH/HarmonyV6\" Version=\"2\">\n\
+         <Plates><Plate><PlateID>7</PlateID><Name>Screen-7</Name><PlateRows>8</PlateRows>\
+         <PlateColumns>12</PlateColumns></Plate></Plates>\n\
+         <Maps><Map>\
+         <Entry ChannelID=\"1\"><ChannelName>Brightfield</ChannelName>\
+         <ImageResolutionX Unit=\"m\">5E-07</ImageResolutionX>\
+         <ImageResolutionY Unit=\"m\">5E-07</ImageResolutionY></Entry>\
+         <Entry ChannelID=\"2\"><ChannelName>HOECHST 33342</ChannelName>\
+         <ImageResolutionX Unit=\"m\">5E-07</ImageResolutionX>\
+         <ImageResolutionY Unit=\"m\">5E-07</ImageResolutionY></Entry>\
+         </Map></Maps>\n<Images>\n{entries}</Images>\n</EvaluationInputData>\n"
+    );
+    std::fs::write(images.join("Index.idx.xml"), index).expect("index");
+    let plate = tmp.path().join("Screen-7");
+    let out = tmp.path().join("out");
+    find_nuclei(&model, &plate, &out, &["--channel", "Brightfield"]);
+    let rows = |path: &Path| -> (Vec<String>, Vec<Vec<String>>) {
+        let text = std::fs::read_to_string(path).expect("table");
+        let mut lines = text
+            .lines()
+            .map(|l| l.split(',').map(str::to_owned).collect());
+        let header: Vec<String> = lines.next().expect("header");
+        (header, lines.collect())
+    };
+    let (header, summary) = rows(&out.join("summary.csv"));
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let images_run: Vec<&str> = summary.iter().map(|r| r[col("Image")].as_str()).collect();
+    assert_eq!(
+        images_run,
+        [
+            "r02c02f01p01-ch1sk1fk1fl1.tiff",
+            "r02c02f02p01-ch1sk1fk1fl1.tiff",
+            "r03c04f01p01-ch1sk1fk1fl1.tiff",
+            "r03c04f02p01-ch1sk1fk1fl1.tiff"
+        ],
+        "the brightfield files only"
+    );
+    // The index's pixel size, not the uncalibrated files' 1 µm.
+    for row in &summary {
+        assert_eq!(row[col("Pixel Size [µm]")], "0.5", "{row:?}");
+        assert_eq!(row[col("Channel")], "1 (Brightfield)", "{row:?}");
+    }
+    // Each brightfield field run alone at that pixel size.
+    let mut expected = std::collections::BTreeMap::<&str, i64>::new();
+    for (k, &(row, column, field)) in fields.iter().enumerate() {
+        let file = images.join(format!(
+            "r{row:02}c{column:02}f{field:02}p01-ch1sk1fk1fl1.tiff"
+        ));
+        let alone = tmp.path().join(format!("alone{k}"));
+        find_nuclei(&model, &file, &alone, &["--pixel-size", "0.5"]);
+        let (h, r) = rows(&alone.join("summary.csv"));
+        let n = h
+            .iter()
+            .position(|c| c == "Number of Objects")
+            .expect("count");
+        let count: i64 = r[0][n].parse().expect("count");
+        assert!(count > 20, "{file:?}: {count} nuclei");
+        *expected
+            .entry(if row == 2 { "B02" } else { "C04" })
+            .or_default() += count;
+    }
+    let merged = tmp.path().join("merged");
+    let merged_run = merge(std::slice::from_ref(&out), &merged);
+    assert!(
+        merged_run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merged_run.stderr)
+    );
+    let (header, wells) = rows(&merged.join("wells.csv"));
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let counted: std::collections::BTreeMap<&str, i64> = wells
+        .iter()
+        .map(|r| {
+            assert_eq!(r[col("Plate")], "Screen-7");
+            assert_eq!(r[col("Fields")], "2");
+            let n = r[col("Number of Objects")].parse().expect("count");
+            (r[col("Well")].as_str(), n)
+        })
+        .collect();
+    assert_eq!(counted, expected);
+    // Without a channel, or with one the export does not have: the channels are listed.
+    for extra in [&[][..], &["--channel", "Phase"][..]] {
+        let mut args = vec![
+            os("find-nuclei"),
+            plate.as_os_str(),
+            os("--model"),
+            model.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+        ];
+        args.extend(extra.iter().map(|a| os(a)));
+        let failed = brightseg(&args);
+        assert!(!failed.status.success());
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        assert!(
+            stderr.contains("1 (Brightfield), 2 (HOECHST 33342)"),
+            "{stderr}"
+        );
+    }
+}

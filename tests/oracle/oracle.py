@@ -14,6 +14,8 @@ results with onnxruntime, scikit-image and SciPy on the same data.
   hyperstack TCYX.npy PIXEL_UM OUT.tif          an ImageJ hyperstack (16-bit) written by tifffile
   samples SYX.npy DTYPE PHOTOMETRIC PLANAR OUT.tif   one page of S samples per pixel, as
                                                 tifffile writes it (PLANAR contig or separate)
+  plain YX.npy OUT.tif                          a 16-bit plane with no metadata, as instruments
+                                                (Harmony, MetaXpress) write one field and channel
   mi MASK.npy IMAGE.npy BINS OUT.npy            mutual information (nats) of a mask and binned
                                                 intensities, as H(mask) + H(bins) - H(joint)
 """
@@ -87,6 +89,10 @@ def main(argv):
         photometric, planar = args[2], args[3]
         data = stack if planar == "separate" else np.moveaxis(stack, 0, -1)
         tifffile.imwrite(args[4], data, photometric=photometric, planarconfig=planar)
+    elif cmd == "plain":
+        import tifffile
+
+        tifffile.imwrite(args[1], np.load(args[0]).astype(np.uint16))
     elif cmd == "mi":
         mask = np.load(args[0]).ravel() > 0
         image = np.load(args[1]).astype(np.float64).ravel()

@@ -1,12 +1,14 @@
 //! `brightseg find-nuclei`: a resumable batch over images, writing per-image outputs and one
 //! summary table.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use brightseg::banded::{
     self, band_rows_for, find_nuclei_in_bands, BANDS_ABOVE_PIXELS, BAND_MARGIN, BAND_PIXELS,
 };
+use brightseg::harmony;
 use brightseg::image::Calibration;
 use brightseg::image::Plane;
 use brightseg::io::{self, PngRows, RawKind, RawPlanes};
@@ -117,11 +119,68 @@ impl Outputs {
     }
 }
 
-/// Expands folders (sorted, non-recursive) and keeps files as given.
-fn expand_inputs(inputs: &[PathBuf]) -> Vec<PathBuf> {
+/// What an export's index says about one of its image files.
+#[derive(Debug, Clone)]
+struct ExportImage {
+    /// The pixel size of its channel.
+    calibration: Calibration,
+    /// Its channel as the summary names it: number and name in the export, `1 (Brightfield)`.
+    channel_label: String,
+}
+
+/// The images of a batch, and what export indexes said about those that came from one.
+struct Inputs {
+    files: Vec<PathBuf>,
+    exports: HashMap<PathBuf, ExportImage>,
+}
+
+/// Expands folders (sorted, non-recursive) and keeps files as given. A Harmony / Opera Phenix /
+/// Operetta export (a folder holding `Index.idx.xml` or `Index.xml`, or its `Images` folder, or
+/// the index file itself) gives the files of the chosen channel (`channel`: a name or number
+/// from its index), with its pixel size.
+fn expand_inputs(inputs: &[PathBuf], channel: Option<&str>) -> Result<Inputs> {
     let mut files = Vec::new();
+    let mut exports = HashMap::new();
     for input in inputs {
-        if input.is_dir() {
+        if let Some(index_file) = harmony::find_index(input) {
+            let index = harmony::read_index(&index_file)?;
+            let chosen = index.resolve_channel(channel)?;
+            let images = index.images_of(chosen.id);
+            let wells: std::collections::BTreeSet<(u32, u32)> =
+                images.iter().map(|i| (i.row, i.column)).collect();
+            let pixel = match chosen.calibration.pixel_width_um {
+                Some(um) => format!("{um:.4} µm per pixel"),
+                None => "no pixel size in the index".to_owned(),
+            };
+            log::info!(
+                "{}: plate {:?}, channel {} {:?}: {} image(s) in {} well(s), {pixel}{}",
+                index_file.display(),
+                index.plate,
+                chosen.id,
+                chosen.name,
+                images.len(),
+                wells.len(),
+                if index.missing > 0 {
+                    format!("; {} entries without a file", index.missing)
+                } else {
+                    String::new()
+                }
+            );
+            for image in images {
+                exports.insert(
+                    image.path.clone(),
+                    ExportImage {
+                        calibration: chosen.calibration,
+                        channel_label: if chosen.name.is_empty() {
+                            chosen.id.to_string()
+                        } else {
+                            format!("{} ({})", chosen.id, chosen.name)
+                        },
+                    },
+                );
+                files.push(image.path.clone());
+            }
+        } else if input.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(input)
                 .map(|entries| {
                     entries
@@ -139,7 +198,7 @@ fn expand_inputs(inputs: &[PathBuf]) -> Vec<PathBuf> {
             files.push(input.clone());
         }
     }
-    files
+    Ok(Inputs { files, exports })
 }
 
 fn check_output_folder(out: &Path) -> Result<()> {
@@ -176,6 +235,8 @@ struct Job<'a> {
     population: Population,
     /// The artifact model whose objects exclude nuclei (find-nuclei --exclude-artifacts).
     artifacts: Option<&'a Model>,
+    /// What export indexes said about the images that came from one.
+    exports: &'a HashMap<PathBuf, ExportImage>,
 }
 
 fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outcome> {
@@ -196,7 +257,10 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
     if args.jobs == Some(0) {
         bail!("--jobs 0 is invalid: give at least 1 thread");
     }
-    let all_inputs = expand_inputs(&args.inputs);
+    let Inputs {
+        files: all_inputs,
+        exports,
+    } = expand_inputs(&args.inputs, args.channel.as_deref())?;
     if all_inputs.is_empty() {
         bail!("no images to process: give image files or folders holding TIFF, PNG or JPEG files");
     }
@@ -313,6 +377,7 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
             args,
             population,
             artifacts: artifact_model.as_ref(),
+            exports: &exports,
         };
         let result = pool.install(|| process_image(input, &outputs, &job, &bar));
         match result {
@@ -446,10 +511,16 @@ fn process_image(
     let (model, params, args) = (job.model, job.params, job.args);
     let name = crate::file_name(input);
     let image = io::read_image_within(input, model.memory_budget())?;
-    let channel = image.resolve_channel(args.channel.as_deref())?;
-    let calibration = match args.pixel_size {
-        Some(ps) => Calibration::square(ps),
-        None => image.calibration,
+    let export = job.exports.get(input);
+    // An export's files hold one channel each: --channel chose the files.
+    let channel = match export {
+        Some(_) => image.resolve_channel(None)?,
+        None => image.resolve_channel(args.channel.as_deref())?,
+    };
+    let calibration = match (args.pixel_size, export) {
+        (Some(ps), _) => Calibration::square(ps),
+        (None, Some(e)) if e.calibration.pixel_area_um2().is_some() => e.calibration,
+        (None, _) => image.calibration,
     };
     if calibration.pixel_area_um2().is_none() {
         bar.suspend(|| {
@@ -609,10 +680,13 @@ fn process_image(
         })
         .collect();
     write_csv(&outputs.objects, &object_header, &object_rows)?;
-    let channel_label = image.channel_name(channel).map_or_else(
-        || (channel + 1).to_string(),
-        |n| format!("{} ({n})", channel + 1),
-    );
+    let channel_label = match export {
+        Some(e) => e.channel_label.clone(),
+        None => image.channel_name(channel).map_or_else(
+            || (channel + 1).to_string(),
+            |n| format!("{} ({n})", channel + 1),
+        ),
+    };
     let rows: Vec<Vec<String>> = outcomes
         .iter()
         .map(|o| {

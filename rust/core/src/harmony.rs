@@ -128,7 +128,10 @@ fn parse_index(text: &str, folder: &Path, index_file: &Path) -> Result<HarmonyIn
         .descendants()
         .filter(|n| n.has_tag_name("Entry") && n.parent().is_some_and(|p| p.has_tag_name("Map")))
     {
-        let Some(id) = entry.attribute("ChannelID").and_then(|v| v.trim().parse().ok()) else {
+        let Some(id) = entry
+            .attribute("ChannelID")
+            .and_then(|v| v.trim().parse().ok())
+        else {
             continue;
         };
         let described = channel_of(entry, id);
@@ -140,8 +143,8 @@ fn parse_index(text: &str, folder: &Path, index_file: &Path) -> Result<HarmonyIn
             known.calibration = described.calibration;
         }
     }
-    let images_node = child(root, "Images")
-        .ok_or_else(|| bad("it has no <Images> element".to_owned()))?;
+    let images_node =
+        child(root, "Images").ok_or_else(|| bad("it has no <Images> element".to_owned()))?;
     let mut images = Vec::new();
     let mut missing = 0;
     for (k, image) in images_node
@@ -160,9 +163,7 @@ fn parse_index(text: &str, folder: &Path, index_file: &Path) -> Result<HarmonyIn
         let channel = field_of("ChannelID")?;
         // Older exports describe the channel on every image.
         let described = channel_of(image, channel);
-        let known = channels
-            .entry(channel)
-            .or_insert_with(|| described.clone());
+        let known = channels.entry(channel).or_insert_with(|| described.clone());
         if known.name.is_empty() {
             known.name = described.name;
         }
@@ -355,7 +356,10 @@ mod tests {
         let index = parse_index(NEWER, folder, &folder.join("Index.idx.xml")).expect("index");
         assert_eq!(index.plate, "Screen-7");
         assert_eq!(index.plate_size, Some((8, 12)));
-        assert_eq!(index.channel_listing(), "1 (Brightfield), 2 (HOECHST 33342)");
+        assert_eq!(
+            index.channel_listing(),
+            "1 (Brightfield), 2 (HOECHST 33342)"
+        );
         assert_eq!(index.missing, 1);
         let bright = index.resolve_channel(Some("brightfield")).expect("by name");
         assert_eq!(bright.id, 1);
@@ -363,7 +367,10 @@ mod tests {
         assert!((um - 0.3112).abs() < 1e-12, "{um}");
         // Y falls back to X where only X is given.
         let stain = index.resolve_channel(Some("2")).expect("by number");
-        assert_eq!(stain.calibration.pixel_height_um, stain.calibration.pixel_width_um);
+        assert_eq!(
+            stain.calibration.pixel_height_um,
+            stain.calibration.pixel_width_um
+        );
         let files: Vec<(String, u32, PathBuf)> = index
             .images_of(1)
             .iter()
@@ -372,15 +379,24 @@ mod tests {
         assert_eq!(
             files,
             [
-                ("A01".into(), 2, folder.join("r01c01f02p01-ch1sk1fk1fl1.tiff")),
-                ("B02".into(), 1, folder.join("r02c02f01p01-ch1sk1fk1fl1.tiff")),
+                (
+                    "A01".into(),
+                    2,
+                    folder.join("r01c01f02p01-ch1sk1fk1fl1.tiff")
+                ),
+                (
+                    "B02".into(),
+                    1,
+                    folder.join("r02c02f01p01-ch1sk1fk1fl1.tiff")
+                ),
             ]
         );
         // No choice among two channels, or a wrong one: the channels are listed.
         for choice in [None, Some("Phase"), Some("3")] {
             let err = index.resolve_channel(choice).expect_err("no such channel");
             assert!(
-                err.to_string().contains("1 (Brightfield), 2 (HOECHST 33342)"),
+                err.to_string()
+                    .contains("1 (Brightfield), 2 (HOECHST 33342)"),
                 "{err}"
             );
         }
