@@ -253,3 +253,63 @@ fn multi_sample_tiffs_written_by_tifffile_are_read_as_channels() {
     let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
     assert!(!summary.contains(",error,"), "{summary}");
 }
+
+/// An OME-TIFF holding several series (fields of a plate, as Bio-Formats converts them and
+/// tifffile writes them) is refused with how to split it, not read as one image whose fields
+/// pass for Z planes; the same plane written as one series reads as before.
+#[test]
+fn a_multi_series_ome_tiff_is_refused_with_how_to_split_it() {
+    let (Some(img2d), Some(py)) = (data("stardist/img2d.tif"), python()) else {
+        return;
+    };
+    let image = brightseg::io::read_image(&img2d).expect("img2d");
+    let plane = image.plane(0, 0, 0);
+    let (w, h) = (plane.width(), plane.height());
+    let values: Vec<f32> = (0..w * h).map(|i| plane.value(i)).collect();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let npy = tmp.path().join("plane.npy");
+    write_npy(&npy, &[h, w], &values);
+    for series in [1, 3] {
+        let tif = tmp.path().join(format!("series{series}.ome.tif"));
+        oracle(
+            &py,
+            &[
+                os("ome-series"),
+                npy.as_os_str(),
+                os(&series.to_string()),
+                tif.as_os_str(),
+            ],
+        );
+        let read = brightseg::io::read_image(&tif);
+        if series == 1 {
+            let read = read.expect("one series");
+            assert_eq!((read.slices(), read.frames(), read.channels()), (1, 1, 1));
+            continue;
+        }
+        let err = read.expect_err("three series").to_string();
+        for part in [
+            "3 series",
+            "B02 field 1, B02 field 2, B02 field 3",
+            "bfconvert -series",
+        ] {
+            assert!(err.contains(part), "{part:?} not in {err}");
+        }
+        // The CLI reports it as the image's error row.
+        let out = tmp.path().join("out");
+        let run = brightseg(&[
+            os("find-nuclei"),
+            tif.as_os_str(),
+            os("--model"),
+            repo_root().join("models/nuclei-brightfield").as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("--quiet"),
+        ]);
+        assert!(!run.status.success());
+        let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
+        assert!(
+            summary.contains(",error,") && summary.contains("3 series"),
+            "{summary}"
+        );
+    }
+}

@@ -16,6 +16,8 @@ results with onnxruntime, scikit-image and SciPy on the same data.
                                                 tifffile writes it (PLANAR contig or separate)
   plain YX.npy OUT.tif                          a 16-bit plane with no metadata, as instruments
                                                 (Harmony, MetaXpress) write one field and channel
+  ome-series YX.npy N OUT.ome.tif               N series (fields) of the plane in one OME-TIFF,
+                                                as tifffile writes several images
   mi MASK.npy IMAGE.npy BINS OUT.npy            mutual information (nats) of a mask and binned
                                                 intensities, as H(mask) + H(bins) - H(joint)
 """
@@ -93,6 +95,13 @@ def main(argv):
         import tifffile
 
         tifffile.imwrite(args[1], np.load(args[0]).astype(np.uint16))
+    elif cmd == "ome-series":
+        import tifffile
+
+        plane = np.load(args[0]).astype(np.uint16)
+        with tifffile.TiffWriter(args[2], ome=True) as tif:
+            for k in range(int(args[1])):
+                tif.write(plane, metadata={"Name": f"B02 field {k + 1}", "axes": "YX"})
     elif cmd == "mi":
         mask = np.load(args[0]).ravel() > 0
         image = np.load(args[1]).astype(np.float64).ravel()

@@ -187,6 +187,8 @@ struct OmeMeta {
     pixel_width_um: Option<f64>,
     pixel_height_um: Option<f64>,
     channel_names: Vec<Option<String>>,
+    /// Names (or IDs) of the images (series) the file holds.
+    series: Vec<String>,
 }
 
 fn parse_ome_xml(xml: &str) -> Option<OmeMeta> {
@@ -210,7 +212,20 @@ fn parse_ome_xml(xml: &str) -> Option<OmeMeta> {
         .filter(|n| n.tag_name().name() == "Channel")
         .map(|n| n.attribute("Name").map(str::to_owned))
         .collect();
+    let series = doc
+        .descendants()
+        .filter(|n| {
+            n.tag_name().name() == "Image" && n.children().any(|c| c.tag_name().name() == "Pixels")
+        })
+        .map(|n| {
+            n.attribute("Name")
+                .or_else(|| n.attribute("ID"))
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
     Some(OmeMeta {
+        series,
         size_c: size("SizeC").unwrap_or(1).max(1),
         size_z: size("SizeZ").unwrap_or(1).max(1),
         size_t: size("SizeT").unwrap_or(1).max(1),
@@ -371,6 +386,23 @@ fn read_tiff<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) ->
         .as_deref()
         .filter(|d| d.contains("<OME"))
         .and_then(parse_ome_xml);
+    if let Some(series) = ome.as_ref().map(|m| &m.series).filter(|s| s.len() > 1) {
+        let shown: Vec<&str> = series.iter().take(4).map(String::as_str).collect();
+        return Err(Error::image(format!(
+            "{} is an OME-TIFF of {} series ({}{}), such as a plate or several fields converted \
+             by Bio-Formats; brightseg reads one image per file and would mix the series up, so \
+             split it first: bfconvert -series 0 IN OUT (one file per series), or open each \
+             series in Fiji with the Bio-Formats Importer",
+            path.display(),
+            series.len(),
+            shown.join(", "),
+            if series.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
+        )));
+    }
     let calibration = tiff_calibration(&mut dec, imagej.as_ref(), ome.as_ref());
 
     let (w, h) = dec.dimensions().map_err(|e| corrupt(path, e))?;
