@@ -105,6 +105,20 @@ pub struct TrainNucleiArgs {
     /// A label channel of the input images to learn from instead of the stain.
     #[arg(long = "mask-channel")]
     pub mask_channel: Option<String>,
+    /// The labels leave nuclei out (a few outlines, a half-annotated set): unlabelled pixels
+    /// count as background only a little (--unlabelled-weight), a 2-pixel band around each
+    /// labelled nucleus not at all, and validation counts a predicted nucleus as false only
+    /// where labels are known.
+    #[arg(long = "labels-incomplete")]
+    pub labels_incomplete: bool,
+    /// With --labels-incomplete: loss weight of unlabelled pixels as background, in (0, 1]
+    /// (1 is the naive loss that takes every unlabelled nucleus for background).
+    #[arg(
+        long = "unlabelled-weight",
+        default_value_t = 0.1,
+        requires = "labels_incomplete"
+    )]
+    pub unlabelled_weight: f32,
     /// Model folder to write (its name is the model's name).
     #[arg(long, short)]
     pub out: PathBuf,

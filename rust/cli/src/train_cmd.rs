@@ -21,6 +21,7 @@ use brightseg_train::data::sources::{readable_um, SourcesFile};
 use brightseg_train::fit::{FitConfig, Progress};
 use brightseg_train::nets::Architecture;
 use brightseg_train::nuclei::{train_nuclei, NucleiTraining, Selection};
+use brightseg_train::targets::incomplete::IncompleteLabels;
 use brightseg_train::targets::register::{measure_shift, translate};
 use brightseg_train::targets::{nucleus_targets, TargetParams};
 use brightseg_train::tasks::segmentation::{default_learning_rate, TrainConfig};
@@ -51,6 +52,25 @@ pub(crate) fn field_spec(selection: &SelectionArgs) -> Result<FieldSpec> {
         pixel_um: selection.pixel_size,
         ..FieldSpec::default()
     })
+}
+
+/// How incomplete labels are learnt from (`--labels-incomplete`), or `None`.
+fn incomplete_labels(args: &TrainNucleiArgs) -> Result<Option<IncompleteLabels>> {
+    if !args.labels_incomplete {
+        return Ok(None);
+    }
+    if args.masks.is_empty() && args.mask_channel.is_none() && args.sources.is_none() {
+        bail!(
+            "--labels-incomplete says the labels leave nuclei out, but no labels were given: \
+             add --masks or --mask-channel"
+        );
+    }
+    let params = IncompleteLabels {
+        unlabelled_weight: args.unlabelled_weight,
+        ..IncompleteLabels::default()
+    };
+    params.validate()?;
+    Ok(Some(params))
 }
 
 fn target_params(args: &TargetArgs) -> Result<TargetParams> {
@@ -353,6 +373,7 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         name,
         out: args.out.clone(),
         targets: target_params(&args.target)?,
+        incomplete_labels: incomplete_labels(args)?,
         register: args.target.register,
         val_fraction: args.val_fraction,
         selection,

@@ -163,6 +163,7 @@ impl TrainingSettings {
                 name,
                 out,
                 targets,
+                incomplete_labels: None,
                 register,
                 val_fraction: number(&map, "val_fraction", 0.2)?,
                 selection: Default::default(),

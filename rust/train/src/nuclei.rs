@@ -18,6 +18,7 @@ use crate::data::{normalize, Sample};
 use crate::export::{write_trained_model, ModelInfo, REPORT, WEIGHTS};
 use crate::fit::{CheckpointDir, EpochRecord, FitOptions, Progress, StopReason};
 use crate::nets::{Architecture, UNet};
+use crate::targets::incomplete::IncompleteLabels;
 use crate::targets::register::{measure_shift, translate};
 use crate::targets::{nucleus_targets, TargetParams};
 use crate::tasks::segmentation::{choose_scoring, train, TrainConfig};
@@ -31,6 +32,9 @@ pub struct NucleiTraining {
     pub out: PathBuf,
     /// Target derivation from the fluorescence channel.
     pub targets: TargetParams,
+    /// Label images that leave nuclei out: how to learn from them (`None`: every nucleus is
+    /// labelled, unlabelled pixels are background).
+    pub incomplete_labels: Option<IncompleteLabels>,
     /// Move the fluorescence onto the brightfield by the measured shift when it is clear.
     pub register: bool,
     /// Share of every field's width (its right-hand strip) held out for validation.
@@ -377,7 +381,16 @@ impl TargetDerivation<'_> {
         match (&f.truth, &f.fluorescence) {
             (Some(labels), _) => {
                 self.from_labels += 1;
-                Sample::new(f.name.clone(), image, labels.clone(), None)
+                match &self.request.incomplete_labels {
+                    None => Sample::new(f.name.clone(), image, labels.clone(), None),
+                    Some(incomplete) => {
+                        let (weights, known) = incomplete.weights(labels, None);
+                        let mut sample =
+                            Sample::new(f.name.clone(), image, labels.clone(), Some(weights))?;
+                        sample.known = Some(known);
+                        Ok(sample)
+                    }
+                }
             }
             (None, Some(fl)) => {
                 let shift = measure_shift(&f.brightfield, fl);
@@ -411,10 +424,17 @@ impl TargetDerivation<'_> {
 
 fn targets_from(from_labels: usize, total: usize, request: &NucleiTraining) -> String {
     let stain = format!("fluorescence ({})", request.targets.method);
+    let labels = match &request.incomplete_labels {
+        None => "labels".to_owned(),
+        Some(p) => format!(
+            "incomplete labels (unlabelled pixels weighted {})",
+            p.unlabelled_weight
+        ),
+    };
     match from_labels {
         0 => stain,
-        n if n == total => "labels".into(),
-        _ => format!("{stain} and labels"),
+        n if n == total => labels,
+        _ => format!("{stain} and {labels}"),
     }
 }
 
@@ -671,6 +691,7 @@ mod tests {
             name: "discs".into(),
             out,
             targets: TargetParams::default(),
+            incomplete_labels: None,
             register: false,
             val_fraction: 0.25,
             selection: Selection::default(),

@@ -9,6 +9,7 @@ use brightseg::objects::{distance_transform, find_objects, Labels, ObjectParams}
 use crate::data::FloatPlane;
 
 pub mod filters;
+pub mod incomplete;
 pub mod register;
 
 use crate::threshold::ThresholdMethod;
