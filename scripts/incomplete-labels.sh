@@ -2,7 +2,7 @@
 # Incomplete labels: drop 0/25/50/75 % of the labelled nuclei from the training labels (seeded),
 # train with the naive loss (every unlabelled pixel is background) and with --labels-incomplete,
 # and score each model on complete labels of a test region it never saw. Writes
-# docs/incomplete-labels.csv and docs/incomplete-labels.png. Not part of CI (about 2 minutes
+# docs/incomplete-labels.csv and docs/incomplete-labels.png. Not part of CI (about 4 minutes
 # per model on 2 cores; 8 models with the defaults).
 #
 # Data: ndev-sampledata's scratch assay, oblique transmitted light, with the dataset's own
@@ -10,14 +10,14 @@
 # validation frames 0-6, x 288-383 (its labels are as incomplete as the training labels:
 # validation only scores where labels are known); test frames 7-9, x 384-575, complete labels.
 #
-#   DROPS="0 25 50 75" SEEDS="1" EPOCHS=40 STEPS=20 ARCH=fast WEIGHT=0.1 \
+#   DROPS="0 25 50 75" SEEDS="1" EPOCHS=120 STEPS=30 PATIENCE=60 ARCH=fast WEIGHT=0.1 \
 #     scripts/incomplete-labels.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 drops="${DROPS:-0 25 50 75}"
 seeds="${SEEDS:-1}"
-epochs="${EPOCHS:-40}"
-steps="${STEPS:-20}"
+epochs="${EPOCHS:-120}"
+steps="${STEPS:-30}"
 weight="${WEIGHT:-0.1}"
 work="${WORK:-results/incomplete-labels}"
 out_csv="${OUT_CSV:-docs/incomplete-labels.csv}"
@@ -64,7 +64,7 @@ for drop in $drops; do
       model="$work/$loss-drop$drop-s$seed"
       "$bin" train nuclei "$image" --brightfield oblique --masks "$work/labels-drop$drop-s$seed.tif" \
         --frames 0-6 --region 0,0,288,210 --val-frames 0-6 --val-region 288,0,96,210 \
-        --architecture "${ARCH:-fast}" --epochs "$epochs" --steps "$steps" --patience 10 --seed "$seed" \
+        --architecture "${ARCH:-fast}" --epochs "$epochs" --steps "$steps" --patience "${PATIENCE:-60}" --seed "$seed" \
         "${flags[@]}" --quiet --out "$model" > "$model.log" 2>&1 || { cat "$model.log"; exit 1; }
       "$bin" evaluate "$image" --model "$model" --channel oblique --frames 7-9 \
         --region 384,0,192,210 --truth-channel nuclei --csv "$model.test.csv" > /dev/null

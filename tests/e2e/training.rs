@@ -703,7 +703,40 @@ fn training_refuses_bad_requests_with_a_message() {
     let scratch = path.to_str().expect("utf-8 path");
     let artifacts = repo_root().join("models/artifacts-brightfield");
     let artifacts = artifacts.to_str().expect("utf-8 path");
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 12] = [
+        (
+            &[
+                "--brightfield",
+                "oblique",
+                "--fluorescence",
+                "H3342",
+                "--labels-incomplete",
+            ],
+            "no labels were given: add --masks or --mask-channel",
+        ),
+        (
+            &[
+                "--brightfield",
+                "oblique",
+                "--mask-channel",
+                "nuclei",
+                "--background-masks",
+                scratch,
+            ],
+            "--labels-incomplete",
+        ),
+        (
+            &[
+                "--brightfield",
+                "oblique",
+                "--mask-channel",
+                "nuclei",
+                "--labels-incomplete",
+                "--unlabelled-weight",
+                "0",
+            ],
+            "unlabelled weight 0 must be in (0, 1]",
+        ),
         (&["--brightfield", "oblique"], "no targets"),
         (
             &["--brightfield", "oblique", "--masks", scratch],
@@ -924,4 +957,77 @@ fn training_killed_with_sigkill_resumes_and_ends_with_the_uninterrupted_model() 
     );
     let check = brightseg_ok(&[os("validate-model"), killed.as_os_str()]);
     assert!(check.contains("passes the checks"), "{check}");
+}
+
+/// Labels that leave nuclei out train with `--labels-incomplete` and marked background: the
+/// report says so, and the validation F1 it chose by only counts where labels are known.
+#[test]
+fn incomplete_labels_and_background_masks_train_a_model() {
+    let (Some(path), Some(py)) = (data(SCRATCH), python()) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Sure background: the top 12 rows of every frame (ndev has no nuclei labelled there).
+    let image = brightseg::io::read_image(&path).expect("ndev");
+    let (w, h, frames) = (image.width(), image.height(), image.frames());
+    let mask: Vec<f32> = (0..frames * w * h)
+        .map(|i| if (i % (w * h)) / w < 12 { 1.0 } else { 0.0 })
+        .collect();
+    let npy = tmp.path().join("background.npy");
+    write_npy(&npy, &[frames, 1, h, w], &mask);
+    let background = tmp.path().join("background.tif");
+    oracle(
+        &py,
+        &[
+            os("hyperstack"),
+            npy.as_os_str(),
+            os("0.619"),
+            background.as_os_str(),
+        ],
+    );
+    let folder = tmp.path().join("partial");
+    let mut args: Vec<&std::ffi::OsStr> = vec![os("train"), os("nuclei"), path.as_os_str()];
+    for a in [
+        "--brightfield",
+        "oblique",
+        "--mask-channel",
+        "nuclei",
+        "--labels-incomplete",
+        "--unlabelled-weight",
+        "0.2",
+        "--frames",
+        "0-1",
+        "--architecture",
+        "fast",
+        "--epochs",
+        "2",
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--quiet",
+    ] {
+        args.push(os(a));
+    }
+    args.extend([
+        os("--background-masks"),
+        background.as_os_str(),
+        os("--out"),
+        folder.as_os_str(),
+    ]);
+    let out = brightseg(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("training.json")).expect("read"))
+            .expect("json");
+    assert_eq!(
+        report["targets_from"],
+        "incomplete labels (unlabelled pixels weighted 0.2)"
+    );
+    let card = std::fs::read_to_string(folder.join("bioimageio.yaml")).expect("card");
+    assert!(card.contains("incomplete labels"), "{card}");
 }

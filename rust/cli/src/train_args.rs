@@ -84,7 +84,7 @@ pub struct TrainNucleiArgs {
         long,
         value_name = "FILE",
         conflicts_with_all = ["inputs", "brightfield", "fluorescence", "fluorescence_images",
-            "masks", "mask_channel", "frames", "region", "pixel_size", "val_frames", "val_region"]
+            "masks", "mask_channel", "background_masks", "frames", "region", "pixel_size", "val_frames", "val_region"]
     )]
     pub sources: Option<PathBuf>,
     /// Brightfield (transmitted light) channel: number from 1, or name [default: the only
@@ -119,6 +119,16 @@ pub struct TrainNucleiArgs {
         requires = "labels_incomplete"
     )]
     pub unlabelled_weight: f32,
+    /// With --labels-incomplete: masks of sure background (non-zero pixels: cell-free areas,
+    /// scribbles between nuclei), one per input image in the same order; there the loss
+    /// counts background fully, and validation counts predictions on it as false positives.
+    #[arg(
+        long = "background-masks",
+        num_args = 1..,
+        value_name = "FILES",
+        requires = "labels_incomplete"
+    )]
+    pub background_masks: Vec<PathBuf>,
     /// Model folder to write (its name is the model's name).
     #[arg(long, short)]
     pub out: PathBuf,

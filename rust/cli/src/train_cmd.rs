@@ -264,6 +264,7 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     spec.fluorescence_files = args.fluorescence_images.clone();
     spec.truth_channel = args.mask_channel.clone();
     spec.truth_files = args.masks.clone();
+    spec.background_files = args.background_masks.clone();
     if args.sources.is_none()
         && spec.fluorescence.is_none()
         && spec.fluorescence_files.is_empty()
@@ -343,6 +344,7 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
             fluorescence_files: spec.fluorescence_files.clone(),
             truth_channel: spec.truth_channel.clone(),
             truth_files: spec.truth_files.clone(),
+            background_files: spec.background_files.clone(),
             ..val_spec
         };
         Some(load_fields(&args.inputs, &val_spec)?)

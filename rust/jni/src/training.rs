@@ -227,6 +227,7 @@ pub fn fields(
             brightfield: FloatPlane::new(w, h, brightfield[offset..end].to_vec()),
             fluorescence: Some(FloatPlane::new(w, h, stain[offset..end].to_vec())),
             truth: None,
+            background: None,
             pixel_um: Some(pixel_um),
         });
         offset = end;

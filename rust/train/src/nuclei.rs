@@ -384,7 +384,7 @@ impl TargetDerivation<'_> {
                 match &self.request.incomplete_labels {
                     None => Sample::new(f.name.clone(), image, labels.clone(), None),
                     Some(incomplete) => {
-                        let (weights, known) = incomplete.weights(labels, None);
+                        let (weights, known) = incomplete.weights(labels, f.background.as_deref());
                         let mut sample =
                             Sample::new(f.name.clone(), image, labels.clone(), Some(weights))?;
                         sample.known = Some(known);
@@ -682,6 +682,7 @@ mod tests {
                 data: labels,
                 count: 2,
             }),
+            background: None,
             pixel_um: Some(1.0),
         }
     }

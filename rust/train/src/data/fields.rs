@@ -104,6 +104,9 @@ pub struct FieldSpec {
     pub truth_channel: Option<String>,
     /// Label images, one per input file (same frames), instead of a label channel.
     pub truth_files: Vec<PathBuf>,
+    /// Masks of sure background (non-zero pixels), one per input file (same frames), for
+    /// labels that leave nuclei out.
+    pub background_files: Vec<PathBuf>,
     /// Frames to use [default: all].
     pub frames: Option<Frames>,
     /// Region to use [default: the whole plane].
@@ -127,6 +130,8 @@ pub struct Field {
     pub fluorescence: Option<FloatPlane>,
     /// Instance labels, when a truth channel or files were given.
     pub truth: Option<Labels>,
+    /// Pixels marked as sure background, when background masks were given.
+    pub background: Option<Vec<bool>>,
     /// Pixel size in µm (None: the file has no calibration and none was given).
     pub pixel_um: Option<f64>,
 }
@@ -147,8 +152,8 @@ impl Field {
         let plane = |p: &FloatPlane| {
             FloatPlane::new(dw, dh, brightseg::resample::resample(&p.data, w, h, dw, dh))
         };
+        let nearest = |d: usize, dn: usize, n: usize| ((2 * d * n + n) / (2 * dn)).min(n - 1);
         let labels = |t: &Labels| {
-            let nearest = |d: usize, dn: usize, n: usize| ((2 * d * n + n) / (2 * dn)).min(n - 1);
             let data = (0..dw * dh)
                 .map(|i| t.data[nearest(i / dw, dh, h) * w + nearest(i % dw, dw, w)])
                 .collect();
@@ -158,6 +163,11 @@ impl Field {
             brightfield: plane(&self.brightfield),
             fluorescence: self.fluorescence.as_ref().map(plane),
             truth: self.truth.as_ref().map(labels),
+            background: self.background.as_ref().map(|b| {
+                (0..dw * dh)
+                    .map(|i| b[nearest(i / dw, dh, h) * w + nearest(i % dw, dw, w)])
+                    .collect()
+            }),
             pixel_um: Some(pixel_um),
             ..self.clone()
         }
@@ -203,6 +213,7 @@ pub fn load_fields(paths: &[PathBuf], spec: &FieldSpec) -> Result<Vec<Field>> {
     for (files, what) in [
         (&spec.truth_files, "label"),
         (&spec.fluorescence_files, "stain"),
+        (&spec.background_files, "background"),
     ] {
         if !files.is_empty() && files.len() != paths.len() {
             return Err(Error::invalid(format!(
@@ -220,6 +231,7 @@ pub fn load_fields(paths: &[PathBuf], spec: &FieldSpec) -> Result<Vec<Field>> {
         let companions = Companions {
             truth: companion(&spec.truth_files)?,
             stain: companion(&spec.fluorescence_files)?,
+            background: companion(&spec.background_files)?,
         };
         fields.extend(fields_of(path, &image, &companions, spec)?);
     }
@@ -246,6 +258,7 @@ fn channel_of(image: &Image, choice: Option<&str>, what: &str, flag: &str) -> Re
 struct Companions {
     truth: Option<Image>,
     stain: Option<Image>,
+    background: Option<Image>,
 }
 
 fn fields_of(
@@ -302,7 +315,11 @@ fn fields_of(
             t.channel_listing()
         )));
     }
-    for (other, what) in [(truth_image, "label"), (companions.stain.as_ref(), "stain")] {
+    for (other, what) in [
+        (truth_image, "label"),
+        (companions.stain.as_ref(), "stain"),
+        (companions.background.as_ref(), "background"),
+    ] {
         let Some(t) = other else { continue };
         if (t.width(), t.height()) != (image.width(), image.height()) || t.frames() < image.frames()
         {
@@ -369,6 +386,13 @@ fn fields_of(
             brightfield: crop(plane_of(image, bf, frame)),
             fluorescence: fl.map(|c| crop(plane_of(stain_image, c, frame))),
             truth,
+            background: companions.background.as_ref().map(|b| {
+                crop(plane_of(b, 0, frame))
+                    .data
+                    .iter()
+                    .map(|&v| v != 0.0)
+                    .collect()
+            }),
             pixel_um,
         });
     }
@@ -484,10 +508,15 @@ mod tests {
             brightfield: ramp.clone(),
             fluorescence: Some(ramp),
             truth: Some(relabel_and_filter(labels, w, h, 0.0)),
+            // The left quarter marked as sure background.
+            background: Some((0..w * h).map(|i| i % w < 10).collect()),
             pixel_um: Some(0.5),
         };
         let half = field.resampled_to(1.0);
         assert_eq!((half.brightfield.width, half.brightfield.height), (20, 10));
+        let background = half.background.as_ref().expect("background");
+        assert_eq!(background.len(), 20 * 10);
+        assert!(background[2 * 20 + 2] && background[2 * 20 + 4] && !background[2 * 20 + 5]);
         assert_eq!(half.pixel_um, Some(1.0));
         let truth = half.truth.as_ref().expect("labels");
         assert_eq!((truth.width, truth.height, truth.count), (20, 10, 2));

@@ -247,6 +247,7 @@ impl Source {
             fluorescence_files: expand(base, &self.fluorescence_images)?,
             truth_channel: self.mask_channel.as_ref().map(ChannelChoice::text),
             truth_files: expand(base, &self.masks)?,
+            background_files: Vec::new(),
             frames,
             region,
             pixel_um: self.pixel_size,
