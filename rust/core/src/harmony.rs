@@ -134,14 +134,7 @@ fn parse_index(text: &str, folder: &Path, index_file: &Path) -> Result<HarmonyIn
         else {
             continue;
         };
-        let described = channel_of(entry, id);
-        let known = channels.entry(id).or_insert_with(|| described.clone());
-        if known.name.is_empty() {
-            known.name = described.name;
-        }
-        if known.calibration.pixel_width_um.is_none() {
-            known.calibration = described.calibration;
-        }
+        learn_channel(&mut channels, channel_of(entry, id));
     }
     let images_node =
         child(root, "Images").ok_or_else(|| bad("it has no <Images> element".to_owned()))?;
@@ -162,14 +155,7 @@ fn parse_index(text: &str, folder: &Path, index_file: &Path) -> Result<HarmonyIn
         };
         let channel = field_of("ChannelID")?;
         // Older exports describe the channel on every image.
-        let described = channel_of(image, channel);
-        let known = channels.entry(channel).or_insert_with(|| described.clone());
-        if known.name.is_empty() {
-            known.name = described.name;
-        }
-        if known.calibration.pixel_width_um.is_none() {
-            known.calibration = described.calibration;
-        }
+        learn_channel(&mut channels, channel_of(image, channel));
         let Some(url) = text_of(image, "URL") else {
             missing += 1;
             continue;
@@ -266,6 +252,19 @@ pub fn well_name(row: u32, column: u32) -> String {
         0 => "?".to_owned(),
     };
     format!("{row}{column:02}")
+}
+
+/// Adds what `described` says of its channel to `channels`, where nothing was known yet.
+fn learn_channel(channels: &mut BTreeMap<u32, HarmonyChannel>, described: HarmonyChannel) {
+    let known = channels
+        .entry(described.id)
+        .or_insert_with(|| described.clone());
+    if known.name.is_empty() {
+        known.name = described.name;
+    }
+    if known.calibration.pixel_width_um.is_none() {
+        known.calibration = described.calibration;
+    }
 }
 
 /// The channel an `Entry` or `Image` element describes.
