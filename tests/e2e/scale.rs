@@ -163,13 +163,13 @@ fn sharded_runs_merge_to_exactly_the_single_process_result() {
     assert_eq!(rows.len(), 8, "{wells}");
     let objects = std::fs::read_to_string(merged_shards.join("objects.csv")).expect("objects");
     for r in &rows {
-        assert_eq!((r[2], r[3]), ("2", "2"), "{wells}");
+        assert_eq!((r[2], r[3], r[4]), ("2", "2", "0"), "{wells}");
         let in_well = objects
             .lines()
             .filter(|l| l.starts_with(&format!("{},{},", r[0], r[1])))
             .count();
         assert_eq!(
-            r[4],
+            r[5],
             in_well.to_string(),
             "Number of Objects of {} {}",
             r[0],
@@ -520,5 +520,63 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
             stderr.contains("1 (Brightfield), 2 (HOECHST 33342)"),
             "{stderr}"
         );
+    }
+}
+
+/// A damaged image in a plate is a marked row, not a lost merge: `merge` writes every table,
+/// flags the image's well in wells.csv (Failed Images) and says so with exit code 1, which the
+/// Snakemake workflow accepts so that the tables stay.
+#[test]
+fn a_damaged_image_is_flagged_in_its_well_and_the_tables_are_written() {
+    let (Some(model), Some(image)) = (shared_model(), data("stardist/img2d.tif")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let plates = make_named_plates(tmp.path(), &image, ["PlateA", "PlateB"]);
+    // Truncate well A02's first field (PlateA).
+    let damaged = plates[0].join("r01c02f01p01-ch1sk1fk1fl1.tiff");
+    let bytes = std::fs::read(&damaged).expect("read");
+    std::fs::write(&damaged, &bytes[..bytes.len() / 3]).expect("truncate");
+    let out = tmp.path().join("out");
+    let run = brightseg(&[
+        os("find-nuclei"),
+        plates[0].as_os_str(),
+        os("--model"),
+        model.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+        os("--quiet"),
+    ]);
+    assert_eq!(run.status.code(), Some(1), "one image failed");
+    let merged = tmp.path().join("merged");
+    let merging = merge(std::slice::from_ref(&out), &merged);
+    assert_eq!(merging.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&merging.stderr);
+    assert!(stderr.contains("1 failed plane(s)"), "{stderr}");
+    let wells = std::fs::read_to_string(merged.join("wells.csv")).expect("wells.csv written");
+    let mut lines = wells.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|h| h.starts_with("Plate,Well,Fields,Images,Failed Images,")),
+        "{wells}"
+    );
+    let failed: Vec<(String, String)> = lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[1].to_owned(), cells[4].to_owned())
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            ("A01".to_owned(), "0".to_owned()),
+            ("A02".to_owned(), "1".to_owned()),
+            ("B01".to_owned(), "0".to_owned()),
+            ("B02".to_owned(), "0".to_owned())
+        ]
+    );
+    for table in ["summary.csv", "objects.csv"] {
+        assert!(merged.join(table).is_file(), "{table} written");
     }
 }

@@ -16,11 +16,13 @@ use crate::find_nuclei::{
 use crate::naming::{Naming, PlatePosition};
 use crate::MergeArgs;
 
-/// What a well collects: its fields, its images and the sizes of its objects.
+/// What a well collects: its fields, its images (and how many of them failed) and the sizes of
+/// its objects.
 #[derive(Default)]
 struct Well {
     fields: BTreeSet<String>,
     images: usize,
+    failed: usize,
     sizes: Vec<f64>,
 }
 
@@ -75,6 +77,7 @@ fn well_row((plate, name): &(String, String), well: &Well) -> Vec<String> {
         name.clone(),
         well.fields.len().to_string(),
         well.images.to_string(),
+        well.failed.to_string(),
     ]
     .into_iter()
     .chain(stats.values().iter().map(|v| number(*v)))
@@ -290,6 +293,8 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
                 if ok {
                     object_count +=
                         stream_objects(part, input, pos, &plate_columns, &mut writer, well)?;
+                } else {
+                    well.failed += 1;
                 }
             }
             if let Some((k, well)) = current.take() {
@@ -310,7 +315,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
         &summary_rows,
     )?;
     if naming.is_some() {
-        let header: Vec<String> = ["Plate", "Well", "Fields", "Images"]
+        let header: Vec<String> = ["Plate", "Well", "Fields", "Images", "Failed Images"]
             .iter()
             .chain(PopulationStats::COLUMNS.iter())
             .map(|s| (*s).to_owned())
