@@ -282,6 +282,24 @@ fn the_snakemake_workflow_gives_the_single_process_result() {
             "a folder name ran as a command"
         );
     }
+    // A brightseg that is not there: one line saying so, no traceback.
+    let missing = std::process::Command::new(&snakemake)
+        .arg("-s")
+        .arg(repo_root().join("workflows/Snakefile"))
+        .args(["--cores", "1", "--dry-run", "--directory"])
+        .arg(root)
+        .arg("--config")
+        .arg(format!("screen={}", root.join("screen").display()))
+        .arg("brightseg=no-such-brightseg")
+        .output()
+        .expect("run snakemake");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(
+        stderr.contains("brightseg not found: 'no-such-brightseg' is not a program on PATH")
+            && !stderr.contains("Traceback"),
+        "{stderr}"
+    );
     // The same screen in one process per plate, merged the same way.
     let mut single = Vec::new();
     for (p, plate) in plates.iter().enumerate() {
