@@ -27,14 +27,20 @@ pub struct BenchArgs {
     /// Model name (see `brightseg models`) or model folder.
     #[arg(long, short)]
     pub model: String,
-    /// Image whose content fills the test images (mirrored to each size)
-    /// [default: data/stardist/img2d.tif].
+    /// Image whose content fills the test images (mirrored to each size) [default: ndev's
+    /// scratch assay, data/ndev/scratch-assay-labeled-10T-2Ch.tiff, channel oblique, its last
+    /// frame: a transmitted-light plane full of nuclei (the scratch has closed), as users'
+    /// images are. StarDist's data/stardist/img2d.tif is a sparse alternative].
     #[arg(long)]
     pub image: Option<PathBuf>,
     /// Channel of the bench image to use (name or number from 1), for multi-channel images
-    /// such as a brightfield + stain time series; its first plane fills the test images.
+    /// such as a brightfield + stain time series [default: oblique for the default image].
     #[arg(long)]
     pub channel: Option<String>,
+    /// Frame (time point, from 1) of the bench image whose plane fills the test images
+    /// [default: the last].
+    #[arg(long)]
+    pub frame: Option<usize>,
     /// Thread counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub threads: Vec<usize>,
@@ -58,9 +64,10 @@ pub struct BenchArgs {
     /// Backend of the peak-memory run [default: the fastest measured end to end].
     #[arg(long = "large-backend")]
     pub large_backend: Option<BackendChoice>,
-    /// Pixel size in µm given to the test images.
-    #[arg(long = "pixel-size", default_value_t = 0.5)]
-    pub pixel_size: f64,
+    /// Pixel sizes in µm given to the test images, each measured end to end and for peak
+    /// memory [default: the model's own, then 0.5, which it is resampled from].
+    #[arg(long = "pixel-size", value_delimiter = ',')]
+    pub pixel_sizes: Vec<f64>,
     /// ONNX Runtime library for our ort backends [default: $BRIGHTSEG_ORT_LIB, else an
     /// installed onnxruntime wheel].
     #[arg(long = "ort-lib", value_name = "PATH")]
@@ -133,9 +140,34 @@ impl TileTiming {
 struct EndToEnd {
     choice: BackendChoice,
     threads: usize,
+    pixel_size: f64,
     seconds: f64,
     megapixels_per_second: f64,
     backend: String,
+}
+
+/// The bench's default image: a transmitted-light plane full of nuclei.
+const DENSE_IMAGE: &str = "data/ndev/scratch-assay-labeled-10T-2Ch.tiff";
+/// Its transmitted-light channel.
+const DENSE_CHANNEL: &str = "oblique";
+
+/// The pixel sizes to measure: those given, else the model's own and 0.5 µm (the common case
+/// of an image resampled for the model).
+fn pixel_sizes(args: &BenchArgs, model_um: Option<f64>) -> Result<Vec<f64>> {
+    if let Some(bad) = args
+        .pixel_sizes
+        .iter()
+        .find(|p| !(p.is_finite() && **p > 0.0))
+    {
+        bail!("--pixel-size {bad}: give positive sizes in µm, e.g. 0.619,0.5");
+    }
+    if !args.pixel_sizes.is_empty() {
+        return Ok(args.pixel_sizes.clone());
+    }
+    Ok(match model_um {
+        Some(own) if (own - 0.5).abs() > 1e-9 => vec![own, 0.5],
+        _ => vec![0.5],
+    })
 }
 
 /// Runs every part and prints (and optionally writes) the report.
@@ -148,17 +180,37 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let image_path = args
         .image
         .clone()
-        .unwrap_or_else(|| PathBuf::from("data/stardist/img2d.tif"));
+        .unwrap_or_else(|| PathBuf::from(DENSE_IMAGE));
+    let channel_choice = match (&args.image, &args.channel) {
+        (None, None) => Some(DENSE_CHANNEL.to_owned()),
+        (_, choice) => choice.clone(),
+    };
+    let pixel_sizes = pixel_sizes(args, card.pixel_size_um)?;
     let source = io::read_image(&image_path).with_context(|| {
         format!(
             "cannot read the bench image {} (run scripts/fetch-data.sh or give --image)",
             image_path.display()
         )
     })?;
-    let channel = source.resolve_channel(args.channel.as_deref())?;
-    let source = source.plane(channel, 0, 0).clone();
+    let channel = source.resolve_channel(channel_choice.as_deref())?;
+    let frame = match args.frame {
+        None => source.frames() - 1,
+        Some(t) if (1..=source.frames()).contains(&t) => t - 1,
+        Some(t) => bail!(
+            "--frame {t}: the bench image has frames 1 to {}",
+            source.frames()
+        ),
+    };
+    let image_label = format!(
+        "{} (channel {}, frame {} of {})",
+        image_path.display(),
+        channel_choice.as_deref().unwrap_or("1"),
+        frame + 1,
+        source.frames()
+    );
+    let source = source.plane(channel, 0, frame).clone();
     let work = tempfile::tempdir().context("cannot create a temporary folder")?;
-    let mut report = Report::new(args, &card, &image_path);
+    let mut report = Report::new(args, &card, image_label);
 
     let ort_found = find_onnxruntime(args.ort_lib.as_deref());
     let mut ours = vec![BackendChoice::Tract];
@@ -241,18 +293,21 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     // 2. End to end on one image.
     let plane = mirrored(&source, args.e2e_size, args.e2e_size)?;
-    let calibration = Calibration::square(args.pixel_size);
-    for &threads in &args.threads {
-        for choice in measured_at(threads) {
-            match end_to_end(&model_path, &plane, calibration, choice, threads, args) {
-                Ok(e) => {
-                    eprintln!(
-                        "end to end {} at {threads} thread(s): {:.2} s, {:.2} MP/s",
-                        choice, e.seconds, e.megapixels_per_second
-                    );
-                    report.e2e.push(e);
+    for &pixel_size in &pixel_sizes {
+        let calibration = Calibration::square(pixel_size);
+        for &threads in &args.threads {
+            for choice in measured_at(threads) {
+                match end_to_end(&model_path, &plane, calibration, choice, threads, args) {
+                    Ok(e) => {
+                        eprintln!(
+                            "end to end {} at {threads} thread(s), {pixel_size} µm: {:.2} s, \
+                             {:.2} MP/s",
+                            choice, e.seconds, e.megapixels_per_second
+                        );
+                        report.e2e.push(e);
+                    }
+                    Err(e) => report.note(format!("end to end {choice} failed: {e:#}")),
                 }
-                Err(e) => report.note(format!("end to end {choice} failed: {e:#}")),
             }
         }
     }
@@ -265,7 +320,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ));
     } else if let Some(jar) = find_jar(args.jar.as_deref()) {
         let threads = *args.threads.iter().max().unwrap_or(&1);
-        match jni_overhead(&jar, &model_path, &plane, threads, args, work.path()) {
+        let input = (&plane, pixel_sizes[0]);
+        match jni_overhead(&jar, &model_path, input, threads, args, work.path()) {
             Ok(j) => report.jni = Some(j),
             Err(e) => report.note(format!("JNI overhead not measured: {e:#}")),
         }
@@ -287,9 +343,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 .map_or(BackendChoice::Tract, |e| e.choice)
         });
         let threads = *args.threads.iter().max().unwrap_or(&1);
-        match peak_memory(&source, &model_path, choice, threads, args, work.path()) {
-            Ok(m) => report.memory = Some(m),
-            Err(e) => report.note(format!("peak memory not measured: {e:#}")),
+        for &pixel_size in &pixel_sizes {
+            let run = (choice, threads, pixel_size);
+            match peak_memory(&source, &model_path, run, args, work.path()) {
+                Ok(m) => report.memory.push(m),
+                Err(e) => report.note(format!("peak memory not measured: {e:#}")),
+            }
         }
     }
 
@@ -612,6 +671,7 @@ fn end_to_end(
     Ok(EndToEnd {
         choice,
         threads,
+        pixel_size: calibration.pixel_width_um.unwrap_or(1.0),
         seconds,
         megapixels_per_second: megapixels / seconds,
         backend: runner.model.backend_description(),
@@ -828,7 +888,7 @@ const MIN_JNI_ROUNDS: usize = 5;
 fn jni_overhead(
     jar: &Path,
     model_path: &Path,
-    plane: &Plane,
+    (plane, pixel_size): (&Plane, f64),
     threads: usize,
     args: &BenchArgs,
     work: &Path,
@@ -839,7 +899,7 @@ fn jni_overhead(
     let raw = work.join("plane.u16");
     let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&raw, bytes).context("cannot write the JNI bench plane")?;
-    let calibration = Calibration::square(args.pixel_size);
+    let calibration = Calibration::square(pixel_size);
     let in_process = InProcess::open(model_path, BackendChoice::Tract, threads, args)?;
     in_process.seconds(plane, calibration)?;
     let mut command = Command::new("java");
@@ -851,7 +911,7 @@ fn jni_overhead(
         .arg(&raw)
         .arg(plane.width().to_string())
         .arg(plane.height().to_string())
-        .arg(args.pixel_size.to_string())
+        .arg(pixel_size.to_string())
         .arg(threads.to_string());
     let mut helper = LineHelper::spawn(&mut command, work.join("java-bench.log"))?;
     if helper.until_ready().is_err() {
@@ -911,6 +971,7 @@ struct MemoryUse {
     size: usize,
     choice: BackendChoice,
     threads: usize,
+    pixel_size: f64,
     peak_kb: u64,
     seconds: f64,
 }
@@ -918,8 +979,7 @@ struct MemoryUse {
 fn peak_memory(
     source: &Plane,
     model_path: &Path,
-    choice: BackendChoice,
-    threads: usize,
+    (choice, threads, pixel_size): (BackendChoice, usize, f64),
     args: &BenchArgs,
     work: &Path,
 ) -> Result<MemoryUse> {
@@ -937,7 +997,7 @@ fn peak_memory(
             size,
             &[OutputPlane::Gray16(pixels)],
             1,
-            Calibration::square(args.pixel_size),
+            Calibration::square(pixel_size),
         )?;
     }
     eprintln!("find-nuclei on it with {choice} at {threads} thread(s)…");
@@ -975,6 +1035,7 @@ fn peak_memory(
         size,
         choice,
         threads,
+        pixel_size,
         peak_kb,
         seconds,
     })
@@ -1000,26 +1061,23 @@ struct Report {
     e2e_size: usize,
     e2e: Vec<EndToEnd>,
     jni: Option<JniTiming>,
-    memory: Option<MemoryUse>,
+    memory: Vec<MemoryUse>,
     notes: Vec<String>,
 }
 
 impl Report {
-    fn new(args: &BenchArgs, card: &brightseg::model::ModelCard, image: &Path) -> Self {
+    fn new(args: &BenchArgs, card: &brightseg::model::ModelCard, image: String) -> Self {
         Report {
             machine: machine_description(),
             model: format!("{} ({})", card.name, card.onnx_path.display()),
-            image: match &args.channel {
-                Some(c) => format!("{} (channel {c})", image.display()),
-                None => image.display().to_string(),
-            },
+            image,
             tile_shape: Vec::new(),
             tiles: Vec::new(),
             tract_profile: Vec::new(),
             e2e_size: args.e2e_size,
             e2e: Vec::new(),
             jni: None,
-            memory: None,
+            memory: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -1100,13 +1158,16 @@ impl Report {
             "\n### End-to-end Find Nuclei ({0} × {0} image, in process, file I/O excluded)\n",
             self.e2e_size
         );
-        let _ = writeln!(s, "| backend | threads | seconds | MP/s | ran on |");
-        let _ = writeln!(s, "|---|---|---|---|---|");
+        let _ = writeln!(
+            s,
+            "| backend | threads | µm per pixel | seconds | MP/s | ran on |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
         for e in &self.e2e {
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.2} | {:.2} | {} |",
-                e.choice, e.threads, e.seconds, e.megapixels_per_second, e.backend
+                "| {} | {} | {} | {:.2} | {:.2} | {} |",
+                e.choice, e.threads, e.pixel_size, e.seconds, e.megapixels_per_second, e.backend
             );
         }
         if let Some(j) = &self.jni {
@@ -1142,27 +1203,31 @@ impl Report {
                  process, timed in turns (medians of at least 5 rounds)."
             );
         }
-        if let Some(m) = &self.memory {
-            let image_mb = (m.size * m.size * 2) as f64 / 1e6;
-            let peak_mb = m.peak_kb as f64 * 1024.0 / 1e6;
+        if let Some(first) = self.memory.first() {
             let _ = writeln!(
                 s,
                 "\n### Peak memory (brightseg find-nuclei, {0} × {0} 16-bit TIFF)\n",
-                m.size
+                first.size
             );
             let _ = writeln!(
                 s,
-                "| backend | threads | peak RSS MB | image MB | beyond the image MB | seconds |"
+                "| backend | threads | µm per pixel | peak RSS MB | image MB | beyond the image \
+                 MB | seconds |"
             );
-            let _ = writeln!(s, "|---|---|---|---|---|---|");
-            let _ = writeln!(
-                s,
-                "| {} | {} | {peak_mb:.0} | {image_mb:.0} | {:.0} | {:.0} |",
-                m.choice,
-                m.threads,
-                peak_mb - image_mb,
-                m.seconds
-            );
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+            for m in &self.memory {
+                let image_mb = (m.size * m.size * 2) as f64 / 1e6;
+                let peak_mb = m.peak_kb as f64 * 1024.0 / 1e6;
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {peak_mb:.0} | {image_mb:.0} | {:.0} | {:.0} |",
+                    m.choice,
+                    m.threads,
+                    m.pixel_size,
+                    peak_mb - image_mb,
+                    m.seconds
+                );
+            }
         }
         if !self.notes.is_empty() {
             let _ = writeln!(s, "\nNotes:\n");
