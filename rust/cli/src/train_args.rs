@@ -106,9 +106,8 @@ pub struct TrainNucleiArgs {
     #[arg(long = "mask-channel")]
     pub mask_channel: Option<String>,
     /// The labels leave nuclei out (a few outlines, a half-annotated set): unlabelled pixels
-    /// count as background only a little (--unlabelled-weight), a 2-pixel band around each
-    /// labelled nucleus not at all, and validation counts a predicted nucleus as false only
-    /// where labels are known.
+    /// count as background only a little (--unlabelled-weight), and validation counts a
+    /// predicted nucleus as false only where labels are known.
     #[arg(long = "labels-incomplete")]
     pub labels_incomplete: bool,
     /// With --labels-incomplete: loss weight of unlabelled pixels as background, in (0, 1]
@@ -119,6 +118,15 @@ pub struct TrainNucleiArgs {
         requires = "labels_incomplete"
     )]
     pub unlabelled_weight: f32,
+    /// With --labels-incomplete: pixels this close outside a labelled nucleus are left out of
+    /// the loss, for loose outlines (0: none; in dense images a band merges touching nuclei).
+    #[arg(
+        long = "label-band",
+        value_name = "PX",
+        default_value_t = 0.0,
+        requires = "labels_incomplete"
+    )]
+    pub label_band: f32,
     /// With --labels-incomplete: masks of sure background (non-zero pixels: cell-free areas,
     /// scribbles between nuclei), one per input image in the same order; there the loss
     /// counts background fully, and validation counts predictions on it as false positives.

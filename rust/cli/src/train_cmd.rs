@@ -67,7 +67,7 @@ fn incomplete_labels(args: &TrainNucleiArgs) -> Result<Option<IncompleteLabels>>
     }
     let params = IncompleteLabels {
         unlabelled_weight: args.unlabelled_weight,
-        ..IncompleteLabels::default()
+        band_px: args.label_band,
     };
     params.validate()?;
     Ok(Some(params))

@@ -1,8 +1,11 @@
 //! Learning from labels that leave nuclei out (a few outlines drawn in Fiji, a half-annotated
 //! set): the loss must not teach the network that every unlabelled nucleus is background.
 //!
-//! Labelled objects are positives with full weight. A thin band just outside each one is left
-//! out of the loss (weight 0): an outline's edge is rarely exact. Every other pixel is
+//! Labelled objects are positives with full weight. A band just outside each one can be left
+//! out of the loss (weight 0) where outlines are loose; by default there is none, because in
+//! dense images the background between touching nuclei is a pixel or two wide, and a band
+//! there teaches the network to merge them (ndev with all nuclei labelled: validation object
+//! F1 0.09 with a 2-pixel band, against 0.31 for the naive loss). Every other pixel is
 //! unlabelled: background most of the time, but sometimes a nucleus nobody outlined. It
 //! counts as background with a small weight (positive-unlabelled weighting): where the
 //! network sees a nucleus, the labelled ones (weight 1) outweigh the unlabelled ones (weight
@@ -27,7 +30,7 @@ impl Default for IncompleteLabels {
     fn default() -> Self {
         IncompleteLabels {
             unlabelled_weight: 0.1,
-            band_px: 2.0,
+            band_px: 0.0,
         }
     }
 }
@@ -97,7 +100,10 @@ mod tests {
             data,
             count: 1,
         };
-        let params = IncompleteLabels::default();
+        let params = IncompleteLabels {
+            band_px: 2.0,
+            ..IncompleteLabels::default()
+        };
         let (weights, known) = params.weights(&labels, None);
         assert_eq!(weights[2 * w + 2], 1.0, "object");
         assert_eq!(weights[2 * w + 5], 0.0, "2 px outside: the band");
@@ -108,11 +114,8 @@ mod tests {
         assert_eq!(weights[2 * w + 9], 1.0, "marked background");
         assert_eq!(weights[2 * w + 6], 0.1);
         assert!(known[2 * w + 9] && !known[2 * w + 6]);
-        // No band: only the object itself is special.
-        let tight = IncompleteLabels {
-            band_px: 0.0,
-            ..params
-        };
+        // No band (the default): only the object itself is special.
+        let tight = IncompleteLabels::default();
         assert_eq!(tight.weights(&labels, None).0[2 * w + 4], 0.1);
     }
 
