@@ -248,6 +248,8 @@ fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
         os("1"),
         os("--large-size"),
         os("600"),
+        os("--pixel-size"),
+        os("0.619,0.5"),
         os("--ort-lib"),
         lib.as_os_str(),
         os("--python"),
@@ -271,6 +273,18 @@ fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
     // The reference's own ratio is 1 and the peak-memory run reported a real figure.
     assert!(text.contains("| 1.00 |"), "{text}");
     assert!(text.contains("### Peak memory"), "{text}");
+    // End to end and peak memory at each pixel size.
+    for size in ["0.619", "0.5"] {
+        assert!(text.contains(&format!("| tract | 1 | {size} |")), "{text}");
+    }
+    let memory_rows = text.split("### Peak memory").nth(1).map_or(0, |t| {
+        t.lines()
+            .skip_while(|l| !l.starts_with("|---"))
+            .skip(1)
+            .take_while(|l| l.starts_with("| "))
+            .count()
+    });
+    assert_eq!(memory_rows, 2, "{text}");
     assert!(
         text.contains("### Where tract's time goes") && text.contains(" % |"),
         "tract's time by operator: {text}"

@@ -1012,8 +1012,11 @@ fn peak_memory(
         .arg(choice.name())
         .arg("--jobs")
         .arg(threads.to_string())
+        // A folder of its own per run, and --overwrite: a finished image in it would be
+        // skipped, and its "peak" would be that of a process that did nothing.
         .arg("--out")
-        .arg(work.join("large-out"))
+        .arg(work.join(format!("large-out-{choice}-{threads}-{pixel_size}")))
+        .arg("--overwrite")
         .arg("--quiet")
         .arg("--report-peak-memory");
     if let Some(lib) = &args.ort_lib {
