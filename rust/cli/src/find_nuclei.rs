@@ -166,18 +166,16 @@ fn expand_inputs(inputs: &[PathBuf], channel: Option<&str>) -> Result<Inputs> {
                     String::new()
                 }
             );
+            let described = ExportImage {
+                calibration: chosen.calibration,
+                channel_label: if chosen.name.is_empty() {
+                    chosen.id.to_string()
+                } else {
+                    format!("{} ({})", chosen.id, chosen.name)
+                },
+            };
             for image in images {
-                exports.insert(
-                    image.path.clone(),
-                    ExportImage {
-                        calibration: chosen.calibration,
-                        channel_label: if chosen.name.is_empty() {
-                            chosen.id.to_string()
-                        } else {
-                            format!("{} ({})", chosen.id, chosen.name)
-                        },
-                    },
-                );
+                exports.insert(image.path.clone(), described.clone());
                 files.push(image.path.clone());
             }
         } else if input.is_dir() {

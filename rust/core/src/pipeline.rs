@@ -391,16 +391,16 @@ impl Model {
                 .flat_map(|y0| (0..th).map(move |ly| mirror((y0 + ly) as isize, h)));
             let (low, high) = read.fold((usize::MAX, 0), |(a, b), y| (a.min(y), b.max(y)));
             let (band, band_first) = input.band(low, high + 1)?;
+            let rows = BandRows {
+                band: &band,
+                first: band_first,
+                height: h,
+            };
             let outputs = jobs
                 .par_iter()
                 .map(|&(iy, ix)| -> Result<Vec<f32>> {
                     let (y0, x0) = (ty.starts[iy], tx.starts[ix]);
                     let mut tile = vec![0.0f32; th * tw];
-                    let rows = BandRows {
-                        band: &band,
-                        first: band_first,
-                        height: h,
-                    };
                     fill_tile(&rows, &normalizer, (y0, x0), tw, &mut tile);
                     let prob = self.run_tile(&tile, th, tw)?;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;

@@ -40,18 +40,26 @@ impl Tap {
 /// Resamples a `sw × sh` grid to `dw × dh`, a row at a time.
 #[derive(Debug, Clone)]
 struct Grid {
+    sw: usize,
     sh: usize,
     dh: usize,
+    /// Where each output column samples (one per output column).
     columns: Vec<Tap>,
 }
 
 impl Grid {
     fn new(sw: usize, sh: usize, dw: usize, dh: usize) -> Self {
         Grid {
+            sw,
             sh,
             dh,
             columns: (0..dw).map(|x| Tap::new(x, sw, dw)).collect(),
         }
+    }
+
+    /// Width of the output.
+    fn width(&self) -> usize {
+        self.columns.len()
     }
 
     fn row_tap(&self, y: usize) -> Tap {
@@ -89,8 +97,6 @@ pub fn resample(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<
 /// A plane resampled to another size without being held whole: its rows are made on demand.
 pub struct ResampledPlane<'a> {
     source: &'a Plane,
-    width: usize,
-    height: usize,
     grid: Grid,
 }
 
@@ -99,25 +105,23 @@ impl<'a> ResampledPlane<'a> {
     pub fn new(source: &'a Plane, width: usize, height: usize) -> Self {
         ResampledPlane {
             source,
-            width,
-            height,
             grid: Grid::new(source.width(), source.height(), width, height),
         }
     }
 
     /// Width of the resampled plane.
     pub fn width(&self) -> usize {
-        self.width
+        self.grid.width()
     }
 
     /// Height of the resampled plane.
     pub fn height(&self) -> usize {
-        self.height
+        self.grid.dh
     }
 
     /// Rows `[first, end)` of the resampled plane, row-major.
     pub fn rows(&self, first: usize, end: usize) -> Vec<f32> {
-        let (sw, w) = (self.source.width(), self.width);
+        let (sw, w) = (self.grid.sw, self.width());
         let mut out = vec![0.0f32; (end - first) * w];
         out.par_chunks_mut(w.max(1)).enumerate().for_each_init(
             || (vec![0.0f32; sw], vec![0.0f32; sw]),
@@ -134,7 +138,7 @@ impl<'a> ResampledPlane<'a> {
     /// Rows `[first, end)` as a plane of their own.
     pub fn band(&self, first: usize, end: usize) -> Result<Plane> {
         Plane::new(
-            self.width,
+            self.width(),
             end - first,
             PixelData::F32(self.rows(first, end)),
         )
@@ -149,15 +153,15 @@ impl<'a> ResampledPlane<'a> {
 
 impl RowBands for ResampledPlane<'_> {
     fn value_count(&self) -> usize {
-        self.width * self.height
+        self.width() * self.height()
     }
 
     fn for_each_band(&self, visit: &mut dyn FnMut(&[f32])) {
         // About 4 M values a band: a few MB, enough rows for every worker.
-        let rows = ((4 << 20) / self.width.max(1)).max(1);
+        let rows = ((4 << 20) / self.width().max(1)).max(1);
         let mut first = 0;
-        while first < self.height {
-            let end = (first + rows).min(self.height);
+        while first < self.height() {
+            let end = (first + rows).min(self.height());
             visit(&self.rows(first, end));
             first = end;
         }
@@ -185,9 +189,6 @@ fn source_row(plane: &Plane, y: usize, out: &mut [f32]) {
 /// output row is emitted once the two input rows it reads have arrived.
 pub struct RowsBack {
     grid: Grid,
-    source_width: usize,
-    width: usize,
-    height: usize,
     /// Input rows `[first, arrived)` (none while `first` is past `arrived`: rows that no
     /// output row reads are dropped as they come).
     held: Vec<f32>,
@@ -203,9 +204,6 @@ impl RowsBack {
     pub fn new(source_width: usize, source_height: usize, width: usize, height: usize) -> Self {
         RowsBack {
             grid: Grid::new(source_width, source_height, width, height),
-            source_width,
-            width,
-            height,
             held: Vec::new(),
             first: 0,
             arrived: 0,
@@ -221,7 +219,7 @@ impl RowsBack {
         rows: &[f32],
         emit: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
     ) -> Result<()> {
-        let sw = self.source_width;
+        let (sw, height) = (self.grid.sw, self.grid.dh);
         debug_assert_eq!(first, self.arrived);
         let count = rows.len() / sw;
         let unread = self.first.saturating_sub(first).min(count);
@@ -229,13 +227,13 @@ impl RowsBack {
         self.arrived += count;
         let arrived = self.arrived;
         let mut end = self.next;
-        while end < self.height && self.grid.row_tap(end).hi < arrived {
+        while end < height && self.grid.row_tap(end).hi < arrived {
             end += 1;
         }
         if end == self.next {
             return Ok(());
         }
-        let (grid, held, base, w) = (&self.grid, &self.held, self.first, self.width);
+        let (grid, held, base, w) = (&self.grid, &self.held, self.first, self.grid.width());
         let mut out = vec![0.0f32; (end - self.next) * w];
         let start = self.next;
         out.par_chunks_mut(w.max(1))
@@ -254,7 +252,7 @@ impl RowsBack {
         self.next = end;
         // Later output rows read no input row above the next one's first (which, shrinking
         // several times, may not have arrived yet).
-        if end < self.height {
+        if end < height {
             let keep = self.grid.row_tap(end).lo.max(self.first);
             if keep < self.arrived {
                 self.held.drain(..(keep - self.first) * sw);
@@ -268,7 +266,7 @@ impl RowsBack {
 
     /// Whether every output row was emitted.
     pub fn is_done(&self) -> bool {
-        self.next == self.height
+        self.next == self.grid.dh
     }
 }
 

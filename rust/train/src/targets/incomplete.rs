@@ -59,14 +59,16 @@ impl IncompleteLabels {
     pub fn weights(&self, labels: &Labels, background: Option<&[bool]>) -> (Vec<f32>, Vec<bool>) {
         let (w, h) = (labels.width, labels.height);
         let outside: Vec<bool> = labels.data.iter().map(|&l| l == 0).collect();
-        // Distance of every pixel to the nearest labelled pixel (0 on objects).
-        let distance = distance_transform(&outside, w, h);
+        // Distance of every pixel to the nearest labelled pixel (0 on objects), needed only
+        // for a band.
+        let distance = (self.band_px > 0.0).then(|| distance_transform(&outside, w, h));
+        let in_band = |i: usize| distance.as_ref().is_some_and(|d| d[i] <= self.band_px);
         let marked = |i: usize| background.is_some_and(|b| b[i]);
         let weights = (0..w * h)
             .map(|i| {
                 if !outside[i] {
                     1.0
-                } else if distance[i] <= self.band_px {
+                } else if in_band(i) {
                     0.0
                 } else if marked(i) {
                     1.0
