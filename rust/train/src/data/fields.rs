@@ -152,22 +152,21 @@ impl Field {
         let plane = |p: &FloatPlane| {
             FloatPlane::new(dw, dh, brightseg::resample::resample(&p.data, w, h, dw, dh))
         };
+        // The source pixel nearest to each pixel of the resampled field.
         let nearest = |d: usize, dn: usize, n: usize| ((2 * d * n + n) / (2 * dn)).min(n - 1);
+        let source = |i: usize| nearest(i / dw, dh, h) * w + nearest(i % dw, dw, w);
         let labels = |t: &Labels| {
-            let data = (0..dw * dh)
-                .map(|i| t.data[nearest(i / dw, dh, h) * w + nearest(i % dw, dw, w)])
-                .collect();
+            let data = (0..dw * dh).map(|i| t.data[source(i)]).collect();
             relabel_and_filter(data, dw, dh, 0.0)
         };
         Field {
             brightfield: plane(&self.brightfield),
             fluorescence: self.fluorescence.as_ref().map(plane),
             truth: self.truth.as_ref().map(labels),
-            background: self.background.as_ref().map(|b| {
-                (0..dw * dh)
-                    .map(|i| b[nearest(i / dw, dh, h) * w + nearest(i % dw, dw, w)])
-                    .collect()
-            }),
+            background: self
+                .background
+                .as_ref()
+                .map(|b| (0..dw * dh).map(|i| b[source(i)]).collect()),
             pixel_um: Some(pixel_um),
             ..self.clone()
         }
