@@ -984,8 +984,9 @@ fn peak_memory(
     work: &Path,
 ) -> Result<MemoryUse> {
     let size = args.large_size;
+    // Written once per bench run, without a calibration: each run gives its pixel size.
     let big = work.join(format!("large-{size}.tif"));
-    {
+    if !big.is_file() {
         eprintln!("writing a {size} × {size} 16-bit test image…");
         let plane = mirrored(source, size, size)?;
         let PixelData::U16(pixels) = plane.data() else {
@@ -997,7 +998,7 @@ fn peak_memory(
             size,
             &[OutputPlane::Gray16(pixels)],
             1,
-            Calibration::square(pixel_size),
+            Calibration::default(),
         )?;
     }
     eprintln!("find-nuclei on it with {choice} at {threads} thread(s)…");
@@ -1006,6 +1007,8 @@ fn peak_memory(
     command
         .arg("find-nuclei")
         .arg(&big)
+        .arg("--pixel-size")
+        .arg(pixel_size.to_string())
         .arg("--model")
         .arg(model_path)
         .arg("--backend")
