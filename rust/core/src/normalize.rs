@@ -261,16 +261,7 @@ fn streamed_ranks(bands: &dyn RowBands, ks: &[u64]) -> Vec<f32> {
     // The bin of each rank, and the rank within it.
     let located: Vec<(usize, u64)> = ks
         .iter()
-        .map(|&k| {
-            let mut seen = 0u64;
-            for (bin, &count) in upper.iter().enumerate() {
-                if seen + count > k {
-                    return (bin, k - seen);
-                }
-                seen += count;
-            }
-            (BINS - 1, 0)
-        })
+        .map(|&k| bin_of_rank(&upper, k).unwrap_or((BINS - 1, 0)))
         .collect();
     let mut bins: Vec<usize> = located.iter().map(|&(bin, _)| bin).collect();
     bins.sort_unstable();
@@ -290,14 +281,9 @@ fn streamed_ranks(bands: &dyn RowBands, ks: &[u64]) -> Vec<f32> {
             let Ok(i) = bins.binary_search(&bin) else {
                 return f32::NAN;
             };
-            let mut seen = 0u64;
-            for (low, &count) in lower[i].iter().enumerate() {
-                seen += count;
-                if seen > k {
-                    return from_ordered_key(((bin as u32) << 16) | low as u32);
-                }
-            }
-            f32::NAN
+            bin_of_rank(&lower[i], k).map_or(f32::NAN, |(low, _)| {
+                from_ordered_key(((bin as u32) << 16) | low as u32)
+            })
         })
         .collect()
 }
@@ -356,6 +342,19 @@ pub fn percentiles<const N: usize>(plane: &Plane, ps: [f64; N]) -> [f64; N] {
     }
 }
 
+/// The bin of a histogram that holds the value at 0-based rank `k` (counting from the first
+/// bin), and `k`'s rank within that bin; `None` when the histogram holds `k` values or fewer.
+fn bin_of_rank(histogram: &[u64], k: u64) -> Option<(usize, u64)> {
+    let mut seen = 0u64;
+    for (bin, &count) in histogram.iter().enumerate() {
+        if seen + count > k {
+            return Some((bin, k - seen));
+        }
+        seen += count;
+    }
+    None
+}
+
 fn from_histogram<const N: usize>(
     values: impl Iterator<Item = usize>,
     bins: usize,
@@ -366,16 +365,7 @@ fn from_histogram<const N: usize>(
         hist[v] += 1;
     }
     // Value at 0-based rank k in sorted order.
-    let value_at = |k: u64| {
-        let mut seen = 0u64;
-        for (value, &count) in hist.iter().enumerate() {
-            seen += count;
-            if seen > k {
-                return value as f64;
-            }
-        }
-        (bins - 1) as f64
-    };
+    let value_at = |k: u64| bin_of_rank(&hist, k).map_or((bins - 1) as f64, |(v, _)| v as f64);
     ranks.map(|r| {
         let lo = r.floor();
         let a = value_at(lo as u64);
