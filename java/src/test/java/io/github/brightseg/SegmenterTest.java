@@ -3,7 +3,6 @@ package io.github.brightseg;
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
-import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
@@ -154,7 +153,9 @@ public class SegmenterTest {
     public void theNativeSegmentationTimeIsPartOfTheCall() {
         // Inference of a 512² image takes a good many milliseconds, and it happens inside the call.
         double work = reference.segmentationMillis();
-        assertTrue("segmentation " + work + " ms", work > 1.0);
+        // Not a speed target (those are in `brightseg bench`): the interval measured natively
+        // must lie inside the one measured around the call on the same monotonic clock.
+        assertTrue("segmentation " + work + " ms", work > 0);
         assertTrue("segmentation " + work + " ms, call " + referenceCallMillis + " ms",
                 work <= referenceCallMillis);
     }
@@ -252,7 +253,11 @@ public class SegmenterTest {
         assertTrue(strict.nuclei().size() < reference.nuclei().size());
         NucleiResult unsplit = segmenter.findNuclei(image.pixels, image.width, image.height,
                 params().withSplit(false));
-        assertTrue(unsplit.nuclei().size() <= reference.nuclei().size());
+        // StarDist's img2d has touching nuclei: splitting them must give strictly more objects
+        // (a splitting step that does nothing fails here), and the same foreground.
+        assertTrue(unsplit.nuclei().size() + " unsplit, " + reference.nuclei().size() + " split",
+                unsplit.nuclei().size() < reference.nuclei().size());
+        assertEquals(foreground(reference.labels()), foreground(unsplit.labels()));
     }
 
     @Test
@@ -351,7 +356,9 @@ public class SegmenterTest {
             Segmenter.open(garbageWeights);
             fail("garbage weights must not open");
         } catch (BrightsegException e) {
-            assertNotNull(e.getMessage());
+            // The reason and what to do, not only some message.
+            assertTrue(e.getMessage(), e.getMessage().contains("is not a valid ONNX model"));
+            assertTrue(e.getMessage(), e.getMessage().contains("re-export or re-download"));
         }
     }
 
