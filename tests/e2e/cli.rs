@@ -206,7 +206,10 @@ fn a_batch_writes_calibrated_outputs_skips_done_images_and_survives_a_bad_one() 
     assert!(summary[2][5].contains("cannot decode"), "{:?}", summary[2]);
     assert_eq!(summary[3][4], "ok");
     let count: usize = summary[1][6].parse().expect("count");
-    assert!(count > 50, "{count} nuclei");
+    // StarDist's mask2d outlines 125 nuclei in img2d (118 found when this was written): a count
+    // far from it means the batch segmented something else than the image.
+    assert!((113..=137).contains(&count), "{count} nuclei, 125 labelled");
+    assert_eq!(summary[3][6], summary[1][6], "the same image twice, the same count");
     let objects = csv_rows(&out.join("a_img2d_objects.csv"));
     assert_eq!(objects.len() - 1, count, "one objects row per nucleus");
     for f in [

@@ -66,14 +66,25 @@ fn tiled_inference_equals_whole_image_inference() {
     assert!(diff <= 1e-3, "{diff}");
 }
 
+/// Images smaller than the model's fixed tile, or of sizes that are not a multiple of it, are
+/// padded and cut back in place: their probabilities follow the 512² test input's at the same
+/// pixels. Catches an output that is shifted, transposed or cut from the wrong corner of the
+/// padded tile (mean differences 0.1–0.3 in that case, against the few thousandths that another
+/// normalisation range and less context give).
 #[test]
 fn images_smaller_than_a_tile_and_odd_sizes_work() {
     let Some(dir) = shared_model() else { return };
     let model = Model::load(&dir).expect("load");
     let input = test_input(&dir);
-    for (w, h) in [(1, 1), (37, 300), (700, 519)] {
+    let whole = model.predict(&input, &|_| {}).expect("predict");
+    let one = Plane::new(1, 1, PixelData::F32(vec![input.at(200, 200)])).expect("plane");
+    let p = model.predict(&one, &|_| {}).expect("predict");
+    assert!(p.len() == 1 && (0.0..=1.0).contains(&p[0]), "{p:?}");
+    // (x0, y0, w, h): crops of the test input, and a plane larger than one tile that mirrors it.
+    for (x0, y0, w, h) in [(100, 60, 37, 300), (0, 0, 700, 519), (233, 101, 255, 129)] {
+        let mirror = |v: usize| if v < 512 { v } else { 1022 - v };
         let data: Vec<f32> = (0..w * h)
-            .map(|i| input.at(i % w % 512, i / w % 512))
+            .map(|i| input.at(mirror(x0 + i % w), mirror(y0 + i / w)))
             .collect();
         let plane = Plane::new(w, h, PixelData::F32(data)).expect("plane");
         let p = model.predict(&plane, &|_| {}).expect("predict");
@@ -82,6 +93,20 @@ fn images_smaller_than_a_tile_and_odd_sizes_work() {
             p.iter().all(|v| (0.0..=1.0).contains(v)),
             "{w}×{h}: probabilities in [0, 1]"
         );
+        let (mut sum, mut n, mut shifted) = (0.0, 0usize, 0.0);
+        for y in 0..h.min(512 - y0) {
+            for x in 0..w.min(512 - x0) {
+                let at_whole = whole[(y0 + y) * 512 + x0 + x];
+                sum += f64::from((p[y * w + x] - at_whole).abs());
+                let xs = (x0 + x + 7).min(511);
+                shifted += f64::from((p[y * w + x] - whole[(y0 + y) * 512 + xs]).abs());
+                n += 1;
+            }
+        }
+        let (mean, shifted) = (sum / n as f64, shifted / n as f64);
+        println!("{w}×{h} at ({x0}, {y0}): mean |difference| {mean:.4}, 7 px shifted {shifted:.4}");
+        assert!(mean < 0.02, "{w}×{h}: mean difference {mean}");
+        assert!(shifted > 0.05, "{w}×{h}: the crop has nuclei, so a shift shows");
     }
 }
 

@@ -263,11 +263,14 @@ mod tests {
         );
     }
 
+    /// The documented default is 80 % of the machine's memory or of the cgroup's limit,
+    /// whichever is lower. Catches another share, or a limit read from the wrong place.
     #[test]
-    fn the_automatic_budget_is_a_share_of_this_machine() {
+    fn the_automatic_budget_is_80_percent_of_this_machine_or_its_cgroup() {
         let auto = MemoryBudget::automatic().limit();
-        if let Some(total) = total_memory_bytes() {
-            assert!(auto <= total && auto >= total / 100, "{auto} of {total}");
-        }
+        let total = total_memory_bytes().expect("Linux has /proc/meminfo");
+        let limit = cgroup_limit_bytes().map_or(total, |c| c.min(total));
+        let expected = (limit as f64 * 0.8) as u64;
+        assert_eq!(auto, expected, "{auto} of {limit}");
     }
 }

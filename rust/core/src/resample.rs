@@ -359,7 +359,12 @@ mod tests {
         assert_eq!(same, src);
         let up = resample(&src, 4, 4, 8, 8);
         assert_eq!(up.len(), 64);
-        assert!(up.iter().all(|v| (0.0..=3.0).contains(v)));
+        // Every row of the doubled ramp is the same; pixel centres map back to x/2 - 0.25
+        // (clamped at the edges), so a ramp of slope 1 becomes one of slope 1/2.
+        let expected_row = [0.0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.0];
+        for row in up.chunks(8) {
+            assert_eq!(row, expected_row, "{up:?}");
+        }
     }
 
     #[test]
