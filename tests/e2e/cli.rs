@@ -209,7 +209,10 @@ fn a_batch_writes_calibrated_outputs_skips_done_images_and_survives_a_bad_one() 
     // StarDist's mask2d outlines 125 nuclei in img2d (118 found when this was written): a count
     // far from it means the batch segmented something else than the image.
     assert!((113..=137).contains(&count), "{count} nuclei, 125 labelled");
-    assert_eq!(summary[3][6], summary[1][6], "the same image twice, the same count");
+    assert_eq!(
+        summary[3][6], summary[1][6],
+        "the same image twice, the same count"
+    );
     let objects = csv_rows(&out.join("a_img2d_objects.csv"));
     assert_eq!(objects.len() - 1, count, "one objects row per nucleus");
     for f in [

@@ -106,7 +106,10 @@ fn images_smaller_than_a_tile_and_odd_sizes_work() {
         let (mean, shifted) = (sum / n as f64, shifted / n as f64);
         println!("{w}×{h} at ({x0}, {y0}): mean |difference| {mean:.4}, 7 px shifted {shifted:.4}");
         assert!(mean < 0.02, "{w}×{h}: mean difference {mean}");
-        assert!(shifted > 0.05, "{w}×{h}: the crop has nuclei, so a shift shows");
+        assert!(
+            shifted > 0.05,
+            "{w}×{h}: the crop has nuclei, so a shift shows"
+        );
     }
 }
 

@@ -196,7 +196,11 @@ fn merge_refuses_missing_duplicated_and_mixed_shards() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("in none of the given folders"));
     let twice = merge(&[s1.clone(), s2.clone(), s1.clone()], &out);
-    assert_eq!(twice.status.code(), Some(2), "a refusal, not a partial merge");
+    assert_eq!(
+        twice.status.code(),
+        Some(2),
+        "a refusal, not a partial merge"
+    );
     assert!(String::from_utf8_lossy(&twice.stderr).contains("processed twice"));
     let s2b = root.join("s2b");
     find_nuclei(
@@ -206,7 +210,11 @@ fn merge_refuses_missing_duplicated_and_mixed_shards() {
         &["--shard", "2/2", "--threshold", "0.7"],
     );
     let mixed = merge(&[s1.clone(), s2b.clone()], &out);
-    assert_eq!(mixed.status.code(), Some(2), "a refusal, not a partial merge");
+    assert_eq!(
+        mixed.status.code(),
+        Some(2),
+        "a refusal, not a partial merge"
+    );
     assert!(String::from_utf8_lossy(&mixed.stderr).contains("mixed settings"));
     for table in ["summary.csv", "objects.csv", "wells.csv"] {
         assert!(!out.join(table).exists(), "a refused merge wrote {table}");
