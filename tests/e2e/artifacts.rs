@@ -202,26 +202,32 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
         .count();
     assert_eq!(first, 36);
 
-    // The U-Net on the pseudo-masks (a short schedule), scored like any model.
-    let model = tmp.path().join("artifacts-test");
-    brightseg_ok(&[
-        os("train"),
-        os("artifacts"),
-        os("--labels"),
-        train.join("labels.csv").as_os_str(),
-        os("--classifier"),
-        classifier.as_os_str(),
-        os("--epochs"),
-        os("2"),
-        os("--steps"),
-        os("3"),
-        os("--batch"),
-        os("4"),
-        os("--jobs"),
-        os("2"),
-        os("--out"),
-        model.as_os_str(),
-    ]);
+    // The U-Net on the pseudo-masks, scored like any model: 10 epochs × 10 steps (about 10 s),
+    // and a 1 × 1 step run that has hardly left its initial weights.
+    let train_unet = |name: &str, epochs: &str, steps: &str| -> PathBuf {
+        let model = tmp.path().join(name);
+        brightseg_ok(&[
+            os("train"),
+            os("artifacts"),
+            os("--labels"),
+            train.join("labels.csv").as_os_str(),
+            os("--classifier"),
+            classifier.as_os_str(),
+            os("--epochs"),
+            os(epochs),
+            os("--steps"),
+            os(steps),
+            os("--batch"),
+            os("4"),
+            os("--jobs"),
+            os("2"),
+            os("--out"),
+            model.as_os_str(),
+        ]);
+        model
+    };
+    let model = train_unet("artifacts-test", "10", "10");
+    let barely_trained = train_unet("artifacts-1-step", "1", "1");
     let yaml = std::fs::read_to_string(model.join("bioimageio.yaml")).expect("description");
     assert!(yaml.contains("min_percentile: 25.0"), "{yaml}");
     assert!(yaml.contains("channel_names: [artifact]"), "{yaml}");
@@ -264,15 +270,12 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
         "{out}"
     );
 
-    // The shipped model on all 36 held-out tiles (frames 7-9, seed 2, as its card says),
-    // without image labels. Its description asks for the image refinement of the mask that its
-    // training targets had: pooled pixel IoU 0.63 measured with it, 0.57 without.
-    let shipped = repo_root().join("models/artifacts-brightfield");
-    let pooled_iou = |extra: &[&OsStr], name: &str| -> f64 {
+    // Pooled pixel IoU of `model` on all 36 held-out tiles (frames 7-9, seed 2).
+    let pooled_iou = |model: &Path, extra: &[&OsStr], name: &str| -> f64 {
         let csv = tmp.path().join(name);
         let mut args = vec![os("--csv"), csv.as_os_str()];
         args.extend(extra);
-        evaluate(&shipped, &all, &args);
+        evaluate(model, &all, &args);
         let table = std::fs::read_to_string(&csv).expect("evaluation table");
         let column = table
             .lines()
@@ -286,8 +289,24 @@ fn weak_labels_train_a_classifier_whose_scorecam_finds_the_artifacts_and_a_unet(
             .and_then(|v| v.parse().ok())
             .expect("pooled IoU")
     };
-    let refined = pooled_iou(&[], "refined.csv");
-    let unrefined = pooled_iou(&[os("--refine"), os("none")], "unrefined.csv");
+    // Quality floor of the artifact trainer (issue 35), from image-level labels only: measured
+    // on 2026-12-07, pooled IoU 0.632 after 10 × 10 steps (seeds 2 and 3: 0.550 and 0.499) and
+    // 0.191 after one step. Catches a U-Net that learns nothing from its pseudo-masks, or
+    // pseudo-masks that no longer follow the artifacts.
+    let trained = pooled_iou(&model, &[], "trained.csv");
+    let barely = pooled_iou(&barely_trained, &[], "one-step.csv");
+    println!("artifact U-Net: pooled IoU {trained} trained, {barely} after one step");
+    assert!(
+        trained >= 0.45 && trained > barely + 0.2,
+        "artifact U-Net: pooled pixel IoU {trained} trained, {barely} after one step"
+    );
+
+    // The shipped model on the same tiles (as its card says), without image labels. Its
+    // description asks for the image refinement of the mask that its training targets had:
+    // pooled pixel IoU 0.63 measured with it, 0.57 without.
+    let shipped = repo_root().join("models/artifacts-brightfield");
+    let refined = pooled_iou(&shipped, &[], "refined.csv");
+    let unrefined = pooled_iou(&shipped, &[os("--refine"), os("none")], "unrefined.csv");
     assert!(
         refined >= 0.6 && refined > unrefined + 0.02,
         "shipped artifact model, pooled pixel IoU {refined} refined, {unrefined} not"

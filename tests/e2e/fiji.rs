@@ -310,6 +310,7 @@ fn xvfb_batch_macro_matches_the_cli_and_imagejs_own_measurements() {
     let macro_text = format!(
         r#"
 open("{image}");
+original = getImageID();
 run("Find Nuclei DNN", "model=[{model}] threshold=0.5 minimum=10 population=Nuclei image=[Nuclei Prediction] probability label outlines backend=Auto");
 err = call("{helper}.lastError");
 if (err != "") {{ print("FAILED " + err); call("{helper}.exit", "3"); }}
@@ -332,6 +333,25 @@ for (i = 1; i <= n; i++) {{
   areas = areas + d2s(a, 9) + ";";
 }}
 print("AREAS " + areas);
+// ImageJ's own measurement of every outline in the ROI Manager, on the image it outlines.
+function measureRois(image) {{
+  selectImage(image);
+  run("Set Measurements...", "area centroid redirect=None decimal=9");
+  run("Clear Results");
+  roiManager("Measure");
+  rows = "";
+  for (r = 0; r < nResults; r++) rows = rows + d2s(getResult("Area", r), 9) + "," + d2s(getResult("X", r), 9) + "," + d2s(getResult("Y", r), 9) + ";";
+  return rows;
+}}
+print("ROIMEASURED " + measureRois(original));
+// The same on the image without a calibration (ImageJ measures in pixels).
+open("{image}");
+run("Properties...", "channels=1 slices=1 frames=1 unit=pixel pixel_width=1 pixel_height=1 voxel_depth=1");
+uncalibrated = getImageID();
+roiManager("reset");
+run("Find Nuclei DNN", "model=[{model}] threshold=0.5 minimum=10 population=Uncal image=[Uncal Prediction] outlines backend=Auto");
+print("UNCAL [" + call("{helper}.lastError") + "]" + call("{helper}.saveTable", "Uncal", "{dir}/uncal_objects.csv"));
+print("UNCALMEASURED " + measureRois(uncalibrated));
 // Without the probability image: none is shown, and the nuclei are the same.
 open("{image}");
 run("Find Nuclei DNN", "model=[{model}] threshold=0.5 minimum=10 population=Plain image=[Plain Prediction] label backend=Auto");
@@ -407,6 +427,51 @@ print("NOT REACHED");
     for (row, ij) in objects.iter().zip(&ij_areas) {
         let ours: f64 = row[area_col].parse().expect("area");
         assert!((ours - ij).abs() < 1e-6, "area {ours} vs ImageJ's {ij}");
+    }
+    // The outlines are where the objects are: ImageJ's measurement of each ROI (its mask of
+    // whole pixels, as ThresholdToSelection traces pixel edges, so no polygon rounding) equals
+    // the object's area and centroid, calibrated (0.5 µm) and not (pixels). A ROI shifted by a
+    // pixel moves its centroid by 0.5 µm; a wrongly traced one changes its area.
+    assert_eq!(run.line("UNCAL").trim(), "[]", "{}", run.stdout);
+    for (line, table) in [
+        ("ROIMEASURED", inputs.dir.join("xvfb_objects.csv")),
+        ("UNCALMEASURED", inputs.dir.join("uncal_objects.csv")),
+    ] {
+        let (header, objects) = read_csv(&table);
+        let column = |name: &str| -> usize {
+            header
+                .iter()
+                .position(|h| h == name)
+                .unwrap_or_else(|| panic!("no {name} column in {header:?}"))
+        };
+        let (area, x, y) = (column("Area [µm²]"), column("X [µm]"), column("Y [µm]"));
+        let measured: Vec<Vec<f64>> = run
+            .line(line)
+            .split(';')
+            .filter(|s| !s.trim().is_empty())
+            .map(|r| {
+                r.split(',')
+                    .map(|v| v.trim().parse().expect("measurement"))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(measured.len(), objects.len(), "{line}: one ROI per object");
+        assert!(objects.len() > 60, "{line}: {} objects", objects.len());
+        for (i, (row, ij)) in objects.iter().zip(&measured).enumerate() {
+            let ours: Vec<f64> = [area, x, y]
+                .iter()
+                .map(|&c| row[c].parse().expect("number"))
+                .collect();
+            for (k, name) in ["area", "x", "y"].iter().enumerate() {
+                assert!(
+                    (ours[k] - ij[k]).abs() <= 1e-6 * ours[k].abs().max(1.0),
+                    "{line}, object {}: {name} {} in the table, {} measured by ImageJ",
+                    i + 1,
+                    ours[k],
+                    ij[k]
+                );
+            }
+        }
     }
 }
 
