@@ -337,10 +337,12 @@ print("AREAS " + areas);
 function measureRois(image) {{
   selectImage(image);
   run("Set Measurements...", "area centroid redirect=None decimal=9");
-  run("Clear Results");
-  roiManager("Measure");
   rows = "";
-  for (r = 0; r < nResults; r++) rows = rows + d2s(getResult("Area", r), 9) + "," + d2s(getResult("X", r), 9) + "," + d2s(getResult("Y", r), 9) + ";";
+  for (i = 0; i < roiManager("count"); i++) {{
+    roiManager("select", i);
+    List.setMeasurements;
+    rows = rows + d2s(List.getValue("Area"), 9) + "," + d2s(List.getValue("X"), 9) + "," + d2s(List.getValue("Y"), 9) + ";";
+  }}
   return rows;
 }}
 print("ROIMEASURED " + measureRois(original));
@@ -455,7 +457,12 @@ print("NOT REACHED");
                     .collect()
             })
             .collect();
-        assert_eq!(measured.len(), objects.len(), "{line}: one ROI per object");
+        assert_eq!(
+            measured.len(),
+            objects.len(),
+            "{line}: one ROI per object\n{}",
+            run.stdout
+        );
         assert!(objects.len() > 60, "{line}: {} objects", objects.len());
         for (i, (row, ij)) in objects.iter().zip(&measured).enumerate() {
             let ours: Vec<f64> = [area, x, y]
