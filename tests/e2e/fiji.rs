@@ -826,13 +826,14 @@ fn paired_hyperstack(dir: &Path) -> Option<PathBuf> {
 }
 
 /// The same two frames as [`paired_hyperstack`], one file per channel as screening systems
-/// export them: `field-ch2.tif` (oblique light) and `field-ch1.tif` (Hoechst), in `dir`.
-fn separate_channel_files(dir: &Path) -> Option<PathBuf> {
+/// export them: `field-ch2.tif` (`input`: "oblique" light, or "H3342" for a task the trainer
+/// learns in seconds) and `field-ch1.tif` (Hoechst), in `dir`.
+fn separate_channel_files(dir: &Path, input: &str) -> Option<PathBuf> {
     let series = data("ndev/scratch-assay-labeled-10T-2Ch.tiff")?;
     let image = read_image(&series).expect("read series");
     let (w, h) = (192, 210);
     std::fs::create_dir_all(dir).expect("folder");
-    for (name, channel) in [("field-ch1.tif", "H3342"), ("field-ch2.tif", "oblique")] {
+    for (name, channel) in [("field-ch1.tif", "H3342"), ("field-ch2.tif", input)] {
         let c = image.resolve_channel(Some(channel)).expect("channel");
         let planes: Vec<Vec<f32>> = (0..2)
             .map(|t| {
@@ -879,7 +880,10 @@ fn headless_imagej_trains_a_model_that_find_nuclei_lists_by_name() {
     let Some(image) = paired_hyperstack(&inputs.dir.join("paired")) else {
         return;
     };
-    let Some(separate) = separate_channel_files(&inputs.dir.join("separate")) else {
+    let Some(separate) = separate_channel_files(&inputs.dir.join("separate"), "oblique") else {
+        return;
+    };
+    let Some(stain_input) = separate_channel_files(&inputs.dir.join("stain-input"), "H3342") else {
         return;
     };
     let models = inputs.dir.join("trained-models");
@@ -914,10 +918,13 @@ call("ij.IJ.runPlugIn", "{train}", "brightfield=3 stain=1 name=x source=Folder i
 print("CHANNEL " + call("{helper}.lastError"));
 call("ij.IJ.runPlugIn", "{train}", "source=Folder input=[{separate}] separate=[-ch2,-ch1] name=fiji-separate save=[{save}] time=0 epochs=1 steps=1 batch=2 patch=64 threads=2");
 print("SEPARATE [" + call("{helper}.lastError") + "] " + call("{helper}.summary", "Epochs"));
+call("ij.IJ.runPlugIn", "{train}", "source=Folder input=[{stain_input}] separate=[-ch2,-ch1] name=fiji-stain save=[{save}] time=0 architecture=fast epochs=30 steps=10 batch=8 patch=64 threads=2");
+print("STAIN [" + call("{helper}.lastError") + "] " + call("{helper}.summary", "Validation F1"));
 "#,
         image = macro_path(&image),
         input = macro_path(image.parent().expect("folder")),
         separate = macro_path(&separate),
+        stain_input = macro_path(&stain_input),
         save = macro_path(&models),
     );
     let run = run_imagej(&inputs, &macro_text, false, Some(&models));
@@ -925,7 +932,7 @@ print("SEPARATE [" + call("{helper}.lastError") + "] " + call("{helper}.summary"
     assert_eq!(run.line("EPOCHS"), "2");
     assert_eq!(run.line("STOP"), "finished");
     let f1: f64 = run.line("F1").parse().expect("F1");
-    assert!((0.0..=1.0).contains(&f1), "{f1}");
+    assert!((0.0..=1.0).contains(&f1), "{f1}"); // 2 × 2 steps: the floor is on fiji-stain below
     let folder = PathBuf::from(run.line("FOLDER"));
     assert_eq!(folder, models.join("fiji-trained"));
     for file in ["bioimageio.yaml", "LICENSE", "training.json", "weights.bpk"] {
@@ -969,6 +976,49 @@ print("SEPARATE [" + call("{helper}.lastError") + "] " + call("{helper}.summary"
     let report: serde_json::Value = serde_json::from_str(&report).expect("json");
     let fields = report["train_fields"].as_array().map(Vec::len);
     assert_eq!(fields, Some(2), "{report}");
+
+    // Quality floor through Fiji (issue 35): the stain as the input (in a file of its own, paired
+    // by name like a brightfield file) learns within 300 steps (about 6 s), so a model trained by the dialog's code must find the labelled
+    // nuclei of frames 7-9 in a region it never saw. Measured on 2026-12-07: object F1 0.780
+    // through the plugin; with the CLI on the same pixels, seeds 1-3: 0.805, 0.824 and 0.618;
+    // the untrained network finds 5 objects and scores 0.000. Catches a plugin that trains on the wrong
+    // channel, pairs the wrong planes, or saves other weights than it trained.
+    let stain = run.line("STAIN");
+    assert!(stain.starts_with("[] "), "{}", run.stdout);
+    let report = std::fs::read_to_string(models.join("fiji-stain/training.json")).expect("report");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let reported: f64 = stain[3..].trim().parse().expect("validation F1");
+    assert_eq!(
+        Some(reported),
+        report["val_f1"].as_f64(),
+        "summary = training.json"
+    );
+    let series = data("ndev/scratch-assay-labeled-10T-2Ch.tiff").expect("ndev");
+    let total = evaluate_total(&[
+        os("evaluate"),
+        series.as_os_str(),
+        os("--model"),
+        models.join("fiji-stain").as_os_str(),
+        os("--channel"),
+        os("H3342"),
+        os("--frames"),
+        os("7-9"),
+        os("--region"),
+        os("384,0,192,210"),
+        os("--truth-channel"),
+        os("nuclei"),
+    ]);
+    let f1: f64 = total
+        .split_whitespace()
+        .nth(6)
+        .expect("F1")
+        .parse()
+        .expect("F1");
+    println!("Fiji-trained stain model: held-out object F1 {f1}");
+    assert!(
+        f1 >= 0.55,
+        "held-out object F1 {f1} (0.780 measured): {total}"
+    );
 }
 
 /// The Train Nuclei DNN dialog, filled in a real ImageJ window with the recorder on, records a
