@@ -431,7 +431,11 @@ fn a_job_sized_by_resources_stays_within_that_budget_on_a_dense_plane() {
                 "--report-peak-memory",
             ],
         );
-        assert_eq!(code, Some(0), "{side}²: accepted under its own estimate: {err}");
+        assert_eq!(
+            code,
+            Some(0),
+            "{side}²: accepted under its own estimate: {err}"
+        );
         let peak_mb = err
             .lines()
             .find_map(|l| l.strip_prefix("peak_rss_kb="))

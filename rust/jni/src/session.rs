@@ -151,4 +151,40 @@ mod tests {
         let missing = open(Path::new("/no/such/model"), &engine(1));
         assert!(matches!(missing, Err(JniError::Core(_))), "{missing:?}");
     }
+
+    /// The promise at the top of this file: a model closed by another thread while a call holds
+    /// it is not freed under that call, which finishes with the result it would have had; the
+    /// handle is closed for everyone after. Catches a registry that hands out references which
+    /// closing can invalidate.
+    #[test]
+    fn closing_while_a_call_holds_the_model_lets_the_call_finish() {
+        use brightseg::image::{PixelData, Plane};
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/nuclei-brightfield");
+        let handle = open(&model, &engine(1)).expect("open the shipped model");
+        let plane = Plane::new(
+            96,
+            80,
+            PixelData::F32((0..96 * 80).map(|i| ((i * 37) % 101) as f32).collect()),
+        )
+        .expect("plane");
+        let expected = get(handle)
+            .expect("open")
+            .model
+            .predict(&plane, &|_| {})
+            .expect("predict");
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (closed_tx, closed_rx) = std::sync::mpsc::channel::<()>();
+        let call = std::thread::spawn(move || {
+            let session = get(handle).expect("still open");
+            held_tx.send(()).expect("send");
+            closed_rx.recv().expect("closed");
+            session.model.predict(&plane, &|_| {}).expect("predict")
+        });
+        held_rx.recv().expect("the call holds the model");
+        close(handle);
+        assert!(matches!(get(handle), Err(JniError::ClosedHandle(_))));
+        closed_tx.send(()).expect("send");
+        let during = call.join().expect("the call did not panic");
+        assert_eq!(during, expected);
+    }
 }

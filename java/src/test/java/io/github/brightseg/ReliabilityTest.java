@@ -1,6 +1,7 @@
 package io.github.brightseg;
 
 import static org.junit.Assert.assertArrayEquals;
+import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
@@ -10,7 +11,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.junit.BeforeClass;
 import org.junit.Test;
@@ -60,6 +64,69 @@ public class ReliabilityTest {
                 s.close();
             }
             pool.shutdown();
+        }
+    }
+
+    /**
+     * Another thread closes the Segmenter while a call is running on it: close() waits for the
+     * call, which ends with the undisturbed result; afterwards calls throw
+     * IllegalStateException, the model is released and the JVM goes on. Catches a close that
+     * frees the model under the running call (a crash or garbage) or that returns before it.
+     */
+    @Test
+    public void closingFromAnotherThreadDuringACallWaitsForTheCall() throws Exception {
+        int before = Segmenter.openModels();
+        Segmenter s = Segmenter.open(model, SegmenterOptions.defaults().withThreads(1));
+        CountDownLatch inside = new CountDownLatch(1);
+        CountDownLatch closing = new CountDownLatch(1);
+        AtomicBoolean closeReturned = new AtomicBoolean();
+        AtomicBoolean closedDuringCall = new AtomicBoolean();
+        NucleiParams p = params().withProgress((stage, done, total) -> {
+            if (closeReturned.get()) {
+                closedDuringCall.set(true);
+            }
+            if (inside.getCount() > 0) {
+                inside.countDown();
+                try {
+                    // Give the closing thread every chance to (wrongly) get through.
+                    closing.await(10, TimeUnit.SECONDS);
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            Future<NucleiResult> call = pool.submit(
+                    () -> s.findNuclei(image.pixels, image.width, image.height, p));
+            assertTrue("the call started", inside.await(60, TimeUnit.SECONDS));
+            Thread closer = new Thread(() -> {
+                closing.countDown();
+                s.close();
+                closeReturned.set(true);
+            });
+            closer.start();
+            NucleiResult r = call.get(120, TimeUnit.SECONDS);
+            closer.join(60_000);
+            assertFalse("close() returned while the call was running", closedDuringCall.get());
+            assertTrue(closeReturned.get());
+            assertTrue(s.isClosed());
+            assertArrayEquals(reference.labels(), r.labels());
+            assertEquals(before, Segmenter.openModels());
+            try {
+                s.findNuclei(image.pixels, image.width, image.height, params());
+                fail("a closed Segmenter must throw");
+            } catch (IllegalStateException expected) {
+                assertTrue(expected.getMessage(), expected.getMessage().contains("closed"));
+            }
+        } finally {
+            pool.shutdown();
+        }
+        // The JVM and the native library go on working.
+        try (Segmenter again = Segmenter.open(model, SegmenterOptions.defaults().withThreads(1))) {
+            assertArrayEquals(reference.labels(),
+                    again.findNuclei(image.pixels, image.width, image.height, params()).labels());
         }
     }
 
