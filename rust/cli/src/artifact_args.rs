@@ -67,7 +67,8 @@ pub struct TrainClassifierArgs {
     /// Seed of the weights, the split and the sampling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Stop after this long (e.g. 20m), keeping the best epoch.
+    /// Stop after this long (e.g. 20m), keeping the best epoch; checked between epochs (the
+    /// epoch under way finishes).
     #[arg(long = "time-budget", value_name = "DURATION")]
     pub time_budget: Option<String>,
     /// Worker threads [default: all cores].
@@ -164,7 +165,8 @@ pub struct TrainArtifactsArgs {
     /// Pixel size in µm when the images carry none.
     #[arg(long = "pixel-size")]
     pub pixel_size: Option<f64>,
-    /// Stop the U-Net after this long (e.g. 20m), keeping the best epoch.
+    /// Stop the U-Net after this long (e.g. 20m), keeping the best epoch; counted from the end
+    /// of making its pseudo-masks and checked between epochs (the epoch under way finishes).
     #[arg(long = "time-budget", value_name = "DURATION")]
     pub time_budget: Option<String>,
     /// Worker threads [default: all cores].

@@ -205,7 +205,8 @@ pub struct TrainNucleiArgs {
     /// competes with every epoch on the validation data and is kept when none beats it.
     #[arg(long = "from", value_name = "FOLDER")]
     pub from: Option<PathBuf>,
-    /// Stop after this long, keeping the best model: e.g. 90s, 20m, 2h.
+    /// Stop after this long, keeping the best model: e.g. 90s, 20m, 2h. Counted from the end of
+    /// deriving the targets and checked between epochs (the epoch under way finishes).
     #[arg(long = "time-budget", value_name = "DURATION")]
     pub time_budget: Option<String>,
     /// Worker threads [default: all cores].
