@@ -505,3 +505,182 @@ fn find_artifacts_help_and_defaults_are_the_artifacts_own() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The `brightseg …` command lines of the code blocks in `text`, one string each: continuation
+/// lines joined, comments dropped, `[a | b]` and `x|y` option choices reduced to their first
+/// alternative, `$(…)` and `$VARIABLES` replaced by placeholders, and lines split at `;`, `&&`,
+/// pipes and `for … do … done`.
+fn documented_commands(text: &str) -> Vec<(usize, String)> {
+    let mut commands = Vec::new();
+    let mut in_block = false;
+    let mut pending = String::new();
+    let mut first_line = 0;
+    for (number, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+            pending.clear();
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        if pending.is_empty() {
+            first_line = number + 1;
+        }
+        let code = match line.find(" #").or(line.starts_with('#').then_some(0)) {
+            Some(at) => &line[..at],
+            None => line,
+        };
+        let continued = code.trim_end().ends_with('\\');
+        pending.push_str(code.trim_end().trim_end_matches('\\'));
+        pending.push(' ');
+        if continued {
+            continue;
+        }
+        let mut joined = std::mem::take(&mut pending);
+        // $( … ) substitutions (possibly nested) become one placeholder argument.
+        while let Some(start) = joined.find("$(") {
+            let mut depth = 0;
+            let mut end = joined.len();
+            for (i, c) in joined[start + 1..].char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = start + 1 + i + 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            joined.replace_range(start..end, "x.tif");
+        }
+        // [--a x | --b y] → --a x
+        while let (Some(open), Some(close)) = (joined.find('['), joined.find(']')) {
+            if close < open {
+                break;
+            }
+            let first = joined[open + 1..close]
+                .split(" | ")
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            joined.replace_range(open..=close, &first);
+        }
+        for segment in joined.split(';').flat_map(|s| s.split("&&")) {
+            let segment = segment.split(" | ").next().unwrap_or("");
+            let words: Vec<&str> = segment.split_whitespace().collect();
+            let start = words.iter().position(|w| *w == "do").map_or(0, |i| i + 1);
+            let words = &words[start..];
+            if words.first() != Some(&"brightseg") {
+                continue;
+            }
+            let args: Vec<String> = words
+                .iter()
+                .filter(|w| **w != "…" && **w != "...")
+                .map(|w| {
+                    let w = w.split('|').next().unwrap_or(w).trim_matches('"');
+                    let w = w.replace("$i", "1");
+                    if w.contains('$') {
+                        "x".to_owned()
+                    } else {
+                        w.trim_end_matches('…').to_owned()
+                    }
+                })
+                .collect();
+            commands.push((first_line, args.join(" ")));
+        }
+    }
+    commands
+}
+
+/// Every `brightseg …` command in the README and docs/ parses as the binary parses it, every
+/// model it names without a path is one that ships, and the find-nuclei and evaluate commands
+/// on files this repository has run as written: a renamed or removed option, a subcommand gone,
+/// or an example using a model users do not have (as the headline example once did with a
+/// third-party model) fails here (checked by putting that model back in the README).
+#[test]
+fn every_command_in_the_readme_and_docs_parses_and_names_a_shipped_model() {
+    let root = repo_root();
+    let shipped: Vec<String> = std::fs::read_dir(root.join("models"))
+        .expect("models/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut files = vec![root.join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    let (mut checked, mut ran) = (0, 0);
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read");
+        for (line, command) in documented_commands(&text) {
+            let place = format!("{}:{line}: {command}", file.display());
+            let words: Vec<&str> = command.split_whitespace().collect();
+            if let Err(e) = brightseg_cli::parse(words.iter().copied()) {
+                panic!("{place}\ndoes not parse: {e}");
+            }
+            for pair in words.windows(2) {
+                if matches!(pair[0], "--model" | "--exclude-artifacts" | "--from")
+                    && !pair[1].contains('/')
+                {
+                    assert!(
+                        shipped.iter().any(|m| m == pair[1]),
+                        "{place}\nnames model {:?}, which does not ship (models/: {shipped:?})",
+                        pair[1]
+                    );
+                }
+            }
+            checked += 1;
+            // Commands on files this repository has (data/, models/) run as written, from the
+            // repository's root, with their output folders moved to a temporary one.
+            let inputs_here = words.len() > 2
+                && !words[2].starts_with('-')
+                && words[2..]
+                    .iter()
+                    .take_while(|w| !w.starts_with('-'))
+                    .all(|w| root.join(w).exists());
+            if inputs_here && matches!(words[1], "find-nuclei" | "evaluate") {
+                let tmp = tempfile::tempdir().expect("tmp");
+                let mut args: Vec<std::ffi::OsString> = Vec::new();
+                let mut out_next = false;
+                for w in &words[1..] {
+                    args.push(if out_next {
+                        tmp.path().join(w).into_os_string()
+                    } else {
+                        (*w).into()
+                    });
+                    out_next = *w == "--out";
+                }
+                let o = std::process::Command::new(env!("CARGO_BIN_EXE_brightseg"))
+                    .args(&args)
+                    .current_dir(&root)
+                    .output()
+                    .expect("run brightseg");
+                assert!(
+                    o.status.success(),
+                    "{place}\nfails when run as written: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                ran += 1;
+            }
+        }
+    }
+    println!("{checked} documented commands parse, {ran} ran as written");
+    assert!(
+        checked >= 20,
+        "only {checked} commands found: is the extraction broken?"
+    );
+    if std::env::var_os("CI").is_some() {
+        assert!(
+            ran >= 2,
+            "the commands on data/ (docs/training.md) ran: {ran}"
+        );
+    }
+}
