@@ -3,9 +3,12 @@
 //! (instead of the process, or the Fiji session around it, being killed by the system).
 //!
 //! The need is estimated on the high side from measurements on this project's reference machine
-//! (BENCHMARKS.md): every plane pixel costs about 12 bytes while nuclei are found (normalised
-//! tile input, probability, labels and object bookkeeping), and each tile in flight holds about
-//! 300 MB of network activations per 512 × 512 tile.
+//! (2 cores; see [`find_nuclei_bytes`] for the figures): every plane pixel costs about 12 bytes
+//! while nuclei are found whole (normalised tile input, probability, labels and object
+//! bookkeeping), a plane processed band by band costs 24 bytes per pixel of the rows it holds at
+//! once plus its objects, and each tile in flight costs the network's working memory, which the
+//! backend estimates from the network itself where it can (tract) and is otherwise taken as
+//! 300 MB per 512 × 512 tile.
 
 use std::fmt;
 use std::path::Path;
@@ -14,12 +17,33 @@ use crate::error::{Error, Result};
 
 /// Share of the machine's memory (or of the container's limit) a job may use by default.
 pub const DEFAULT_SHARE: f64 = 0.8;
-/// Bytes per plane pixel while nuclei are found, beyond the decoded image itself.
+/// Bytes per plane pixel while nuclei are found in a whole plane, beyond the decoded image.
 pub const WORK_BYTES_PER_PIXEL: u64 = 12;
-/// Network working memory per tile in flight, for a 512 × 512 tile (scales with the tile area).
+/// Bytes per pixel of the rows a plane processed band by band holds at once (the band, the rows
+/// below it and a row of tiles: probability, labels, resampled rows and the rows on their way
+/// to the output files).
+pub const BANDED_WORK_BYTES_PER_PIXEL: u64 = 24;
+/// Bytes per pixel of a whole plane processed band by band for the objects measured so far
+/// (about 700 nuclei per megapixel on dense transmitted light, a few hundred bytes each).
+pub const BANDED_OBJECT_BYTES_PER_PIXEL: f64 = 0.5;
+/// Network working memory per tile in flight, for a 512 × 512 tile, when the backend cannot
+/// estimate it (scales with the tile area): wide U-Nets such as `unet2d_nuclei_broad` measured
+/// 170–220 MB.
 pub const TILE_BYTES_AT_512: u64 = 300_000_000;
 /// The program, the loaded model and allocator slack.
 pub const BASE_BYTES: u64 = 150_000_000;
+
+/// How a plane is held while nuclei are found in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holding {
+    /// The whole plane's maps at once.
+    Whole,
+    /// Band by band, this many rows of the plane's maps at once.
+    Bands {
+        /// Rows held at once (a band, the rows below it and a row of tiles).
+        held_rows: usize,
+    },
+}
 
 /// How much memory a job may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,21 +181,38 @@ impl fmt::Display for Size {
     }
 }
 
-/// Memory to find nuclei in one `width × height` plane with `workers` tiles of `tile_h × tile_w`
-/// in flight, beyond the decoded image itself.
+/// Network working memory of one `tile_h × tile_w` tile: `bytes_per_pixel` as the backend
+/// estimated it for the model, or [`TILE_BYTES_AT_512`] scaled by area when it could not.
+pub fn tile_bytes(tile_h: usize, tile_w: usize, bytes_per_pixel: Option<f64>) -> u64 {
+    let per_pixel = bytes_per_pixel.unwrap_or(TILE_BYTES_AT_512 as f64 / (512.0 * 512.0));
+    (tile_h as f64 * tile_w as f64 * per_pixel) as u64
+}
+
+/// Memory to find nuclei in one `width × height` plane held as `holding` says, with `workers`
+/// tiles of `tile` bytes each in flight, beyond the decoded image itself.
+///
+/// Measured peaks (2026-12-07, 2 workers, dense ndev content, peak resident memory minus the
+/// 16-bit image): the shipped `fast` model (768² tiles, ~70 MB each by the tract estimate)
+/// whole at 3000² and 6000²: 8–9 bytes per pixel; band by band at 9000², 12000² and 20000²:
+/// 17–22 bytes per held pixel, the most when resampled; `unet2d_nuclei_broad` (512² tiles)
+/// 170–220 MB per extra worker. The constants cover each with 20–60 % to spare.
 pub fn find_nuclei_bytes(
     width: usize,
     height: usize,
-    tile_h: usize,
-    tile_w: usize,
+    holding: Holding,
+    tile: u64,
     workers: usize,
 ) -> u64 {
     let pixels = (width as u64).saturating_mul(height as u64);
-    let tile_area = (tile_h * tile_w) as f64 / (512.0 * 512.0);
-    let tiles = (workers.max(1) as f64 * TILE_BYTES_AT_512 as f64 * tile_area) as u64;
-    BASE_BYTES
-        .saturating_add(tiles)
-        .saturating_add(pixels.saturating_mul(WORK_BYTES_PER_PIXEL))
+    let tiles = (workers.max(1) as u64).saturating_mul(tile);
+    let maps = match holding {
+        Holding::Whole => pixels.saturating_mul(WORK_BYTES_PER_PIXEL),
+        Holding::Bands { held_rows } => (width as u64)
+            .saturating_mul(held_rows.min(height) as u64)
+            .saturating_mul(BANDED_WORK_BYTES_PER_PIXEL)
+            .saturating_add((pixels as f64 * BANDED_OBJECT_BYTES_PER_PIXEL) as u64),
+    };
+    BASE_BYTES.saturating_add(tiles).saturating_add(maps)
 }
 
 /// Total memory of this machine, from `/proc/meminfo` (Linux).
@@ -246,18 +287,20 @@ mod tests {
     }
 
     #[test]
-    fn the_estimate_covers_measured_peaks_and_grows_with_what_costs_memory() {
-        // Measured (BENCHMARKS.md): 20000² with 2 workers and 512² tiles peaked at 3.6 GB
-        // beyond the image; 10000², 2 workers: 1.08 GB in all.
-        let big = find_nuclei_bytes(20_000, 20_000, 512, 512, 2);
-        assert!((3_600_000_000..7_000_000_000).contains(&big), "{big}");
-        assert!(find_nuclei_bytes(10_000, 10_000, 512, 512, 2) > 1_080_000_000);
-        let base = find_nuclei_bytes(1000, 1000, 512, 512, 2);
-        assert!(find_nuclei_bytes(1000, 1000, 512, 512, 4) > base);
-        assert!(find_nuclei_bytes(1000, 1000, 256, 256, 2) < base);
-        assert!(find_nuclei_bytes(2000, 1000, 512, 512, 2) > base);
+    fn the_estimate_grows_with_what_costs_memory_and_saturates() {
+        let tile = tile_bytes(512, 512, None);
+        assert_eq!(tile, TILE_BYTES_AT_512);
+        assert_eq!(tile_bytes(256, 512, Some(100.0)), 256 * 512 * 100);
+        let base = find_nuclei_bytes(1000, 1000, Holding::Whole, tile, 2);
+        assert_eq!(base, BASE_BYTES + 2 * tile + 12_000_000);
+        assert!(find_nuclei_bytes(1000, 1000, Holding::Whole, tile, 4) > base);
+        assert!(find_nuclei_bytes(1000, 1000, Holding::Whole, tile / 4, 2) < base);
+        assert!(find_nuclei_bytes(2000, 1000, Holding::Whole, tile, 2) > base);
+        // Band by band: the held rows at 24 bytes, and half a byte per plane pixel for objects.
+        let bands = find_nuclei_bytes(20_000, 20_000, Holding::Bands { held_rows: 1000 }, 0, 1);
+        assert_eq!(bands, BASE_BYTES + 20_000 * 1000 * 24 + 200_000_000);
         assert_eq!(
-            find_nuclei_bytes(usize::MAX, usize::MAX, 512, 512, 1),
+            find_nuclei_bytes(usize::MAX, usize::MAX, Holding::Whole, u64::MAX, 1),
             u64::MAX,
             "saturates instead of overflowing"
         );

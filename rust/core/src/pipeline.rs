@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 
 use crate::backend::{open_backend, Backend, BackendOptions};
-use crate::budget::{self, MemoryBudget};
+use crate::budget::{self, Holding, MemoryBudget};
 use crate::error::{Error, Result};
 use crate::image::{pixel_sizes_differ, Calibration, PixelData, Plane};
 use crate::measure::{measure_objects, Certainty, ObjectMeasurement, PopulationStats};
@@ -47,6 +47,9 @@ pub struct Model {
     card: ModelCard,
     backend: Box<dyn Backend>,
     memory_budget: MemoryBudget,
+    /// The network's working memory per tile pixel, as the backend estimated it at the model's
+    /// default tile (None: the budget's default).
+    tile_bytes_per_pixel: Option<f64>,
 }
 
 impl Model {
@@ -72,11 +75,22 @@ impl Model {
 
     /// A model running on another backend.
     pub fn with_backend(card: ModelCard, backend: Box<dyn Backend>) -> Self {
+        let (th, tw) = card.tile_shape(card.defaults.tile_size, card.defaults.tile_size);
+        let tile_bytes_per_pixel = backend
+            .working_bytes(&card.input_shape(th, tw))
+            .map(|bytes| bytes as f64 / (th * tw).max(1) as f64);
         Model {
             card,
             backend,
             memory_budget: MemoryBudget::automatic(),
+            tile_bytes_per_pixel,
         }
+    }
+
+    /// The network's working memory for one `tile_h × tile_w` tile in flight, in bytes (the
+    /// backend's estimate for this network where it has one, see [`budget::tile_bytes`]).
+    pub fn tile_bytes(&self, tile_h: usize, tile_w: usize) -> u64 {
+        budget::tile_bytes(tile_h, tile_w, self.tile_bytes_per_pixel)
     }
 
     /// Sets the memory a prediction may use; larger planes are refused with a message instead
@@ -115,17 +129,19 @@ impl Model {
         Ok(())
     }
 
-    /// Memory to find nuclei in a `width × height` plane on the current thread pool, beyond
-    /// the plane itself (see [`budget::find_nuclei_bytes`]), with the check's description.
-    fn memory_need(&self, width: usize, height: usize) -> MemoryNeed {
+    /// Memory to find nuclei in a `width × height` plane held as `holding` says, on the current
+    /// thread pool, beyond the plane itself (see [`budget::find_nuclei_bytes`]), with the
+    /// check's description.
+    fn memory_need(&self, width: usize, height: usize, holding: Holding) -> MemoryNeed {
         let (th, tw) = self.card.tile_shape(height, width);
         let tiles = height
             .div_ceil(th.max(1))
             .saturating_mul(width.div_ceil(tw.max(1)));
         let workers = rayon::current_num_threads().min(tiles).max(1);
+        let tile = self.tile_bytes(th, tw);
         MemoryNeed {
-            bytes: budget::find_nuclei_bytes(width, height, th, tw, workers),
-            one_worker: budget::find_nuclei_bytes(width, height, th, tw, 1),
+            bytes: budget::find_nuclei_bytes(width, height, holding, tile, workers),
+            one_worker: budget::find_nuclei_bytes(width, height, holding, tile, 1),
             what: format!(
                 "finding nuclei in a {width} × {height} plane with {workers} worker thread(s) \
                  and {th} × {tw} tiles"
@@ -155,7 +171,7 @@ impl Model {
 
     /// Refuses a `width × height` plane that would need more memory than the budget.
     pub fn check_memory(&self, width: usize, height: usize) -> Result<()> {
-        self.check_need(&self.memory_need(width, height))
+        self.check_need(&self.memory_need(width, height, Holding::Whole))
     }
 
     /// Refuses `need` when it is over the budget, saying what would help.
@@ -183,7 +199,7 @@ impl Model {
     }
 
     fn plan_resolved(&self, width: usize, height: usize, resolved: &Resolved) -> Result<Plan> {
-        self.plan_rows(width, height, resolved, height)
+        self.plan_rows(width, height, resolved, Holding::Whole)
     }
 
     /// [`Model::plan`] for a plane processed band by band, `window_rows` rows of it (a band and
@@ -196,21 +212,20 @@ impl Model {
         window_rows: usize,
     ) -> Result<Plan> {
         let (tile_rows, _) = self.card.tile_shape(height, width);
-        let held = window_rows.saturating_add(tile_rows).min(height);
-        self.plan_rows(width, height, resolved, held)
+        let held_rows = window_rows.saturating_add(tile_rows).min(height);
+        self.plan_rows(width, height, resolved, Holding::Bands { held_rows })
     }
 
-    /// The plan when `held_rows` rows of the image's size are held at once (all of them when
-    /// the plane is processed whole).
+    /// The plan when the plane's maps are held as `holding` says.
     fn plan_rows(
         &self,
         width: usize,
         height: usize,
         resolved: &Resolved,
-        held_rows: usize,
+        holding: Holding,
     ) -> Result<Plan> {
         let Some(model_px) = resolved.resample_to_um else {
-            let need = self.memory_need(width, held_rows);
+            let need = self.memory_need(width, height, holding);
             self.check_need(&need)?;
             return Ok(Plan {
                 network_width: width,
@@ -225,7 +240,7 @@ impl Model {
         // The maps at the image's size, and the network's tiles, as without resampling; beyond
         // them, the resampled rows that one round of tiles reads and the probability rows it
         // blends, at the network's width.
-        let image_side = self.memory_need(width, held_rows);
+        let image_side = self.memory_need(width, height, holding);
         let one_worker_side = image_side
             .one_worker
             .saturating_add(self.resampled_round_bytes(nw, nh, 1));
@@ -1149,7 +1164,7 @@ mod plan_tests {
         // resampled rows of one round of tiles.
         let plan = model.plan(576, 210, at(0.5), &accepted).expect("fits");
         assert_eq!((plan.network_width, plan.network_height), (465, 170));
-        let image_side = model.memory_need(576, 210).bytes;
+        let image_side = model.memory_need(576, 210, Holding::Whole).bytes;
         let threads = rayon::current_num_threads();
         let round = model.resampled_round_bytes(465, 170, threads);
         // One tile covers the resampled plane: its rows, an input and a probability copy.

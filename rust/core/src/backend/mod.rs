@@ -31,6 +31,13 @@ pub trait Backend: Send + Sync {
     /// so that nothing is copied on the way (a 768² tile's output is 2.4 MB).
     fn run_with(&self, input: &[f32], shape: &[usize], read: &mut OutputReader<'_>) -> Result<()>;
 
+    /// The network's working memory for one input of `shape`, in bytes, where the backend can
+    /// estimate it; `None` (the default) makes the memory budget assume
+    /// [`crate::budget::TILE_BYTES_AT_512`].
+    fn working_bytes(&self, _shape: &[usize]) -> Option<u64> {
+        None
+    }
+
     /// Runs one input tensor of `shape`; returns a copy of the output values and the output
     /// shape.
     fn run(&self, input: &[f32], shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {

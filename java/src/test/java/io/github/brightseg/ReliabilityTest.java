@@ -139,12 +139,12 @@ public class ReliabilityTest {
                 s.findNuclei(image.pixels, image.width, image.height, params());
                 fail("a 512 × 512 image needs more than 200 MB with this model");
             } catch (BrightsegException e) {
-                assertTrue(e.getMessage(), e.getMessage().contains("needs about 453 MB"));
+                assertTrue(e.getMessage(), e.getMessage().contains("needs about 405 MB"));
                 assertTrue(e.getMessage(), e.getMessage().contains("memory budget is 200 MB"));
                 // One thread is already too many for these fixed tiles: the message says only
                 // the budget helps, and names the Java method (and Fiji field) for it.
                 assertTrue(e.getMessage(), e.getMessage().contains(
-                        "even one worker thread needs about 453 MB, so raise the memory budget "
+                        "even one worker thread needs about 405 MB, so raise the memory budget "
                         + "(SegmenterOptions.withMemoryBudget; in Fiji the \"Memory budget [MB]\" "
                         + "field)"));
             }
