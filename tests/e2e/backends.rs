@@ -222,11 +222,12 @@ fn the_cli_runs_each_backend_and_records_which_ran() {
 
 #[test]
 fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
-    let (Some(model), Some(lib), Some(img), Some(py)) = (
+    let (Some(model), Some(lib), Some(img), Some(py), Some(series)) = (
         shared_model(),
         ort_library(),
         data("stardist/img2d.tif"),
         python(),
+        data("ndev/scratch-assay-labeled-10T-2Ch.tiff"),
     ) else {
         return;
     };
@@ -255,6 +256,10 @@ fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
         os("--python"),
         py.as_os_str(),
         os("--profile-tract"),
+        os("--training-steps"),
+        os("2"),
+        os("--training-series"),
+        series.as_os_str(),
         os("--markdown"),
         md.as_os_str(),
     ]);
@@ -290,6 +295,29 @@ fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
         "tract's time by operator: {text}"
     );
     assert!(text.contains("logical cores"), "{text}");
+    // Training steps of both architectures on flex (the engine every build has), flex being
+    // its own reference, and on LibTorch in a build with that engine.
+    let mut engines = vec!["flex"];
+    if cfg!(feature = "libtorch") {
+        engines.push("libtorch");
+    }
+    for arch in ["standard", "fast"] {
+        for engine in &engines {
+            let row = text
+                .lines()
+                .find(|l| l.starts_with(&format!("| {arch} | {engine} | 1 |")))
+                .unwrap_or_else(|| panic!("no training row for {arch} on {engine} in\n{text}"));
+            let seconds: f64 = row
+                .split('|')
+                .nth(4)
+                .and_then(|c| c.trim().parse().ok())
+                .unwrap_or_else(|| panic!("seconds in {row}"));
+            assert!(seconds > 0.0, "{row}");
+            if *engine == "flex" {
+                assert!(row.ends_with("| 1.00× |"), "{row}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -332,6 +360,8 @@ fn bench_times_the_java_api_in_turns_with_the_same_call_in_process() {
         os("1"),
         os("--large-size"),
         os("0"),
+        os("--training-steps"),
+        os("0"),
         os("--ort-lib"),
         tmp.path().as_os_str(),
         os("--python"),
@@ -347,6 +377,10 @@ fn bench_times_the_java_api_in_turns_with_the_same_call_in_process() {
     assert!(
         text.contains("### JNI call vs in-process call (same image, tract, 1 thread)"),
         "{text}\n{stderr}"
+    );
+    assert!(
+        !text.contains("### Training step"),
+        "--training-steps 0 skips the training part: {text}"
     );
     for kind in [
         "| labels, measurements (the CLI's default outputs) |",

@@ -905,6 +905,7 @@ print("STOP " + call("{helper}.summary", "Stop"));
 print("F1 " + call("{helper}.summary", "Validation F1"));
 print("FOLDER " + call("{helper}.summary", "Folder"));
 print("DEPTH " + call("{helper}.summary", "Split Depth [px]"));
+print("ENGINE " + call("{helper}.summary", "Engine"));
 r = call("{helper}.findNuclei", "{image}", "channel=2 model=fiji-trained");
 print("FIND [" + r + "]");
 print("MODEL " + call("{helper}.summary", "Model"));
@@ -939,6 +940,11 @@ print("STAIN [" + call("{helper}.lastError") + "] " + call("{helper}.summary", "
         assert!(folder.join(file).is_file(), "{file} missing");
     }
     // The split depth chosen on validation data is in the summary and the model card.
+    assert_eq!(
+        run.line("ENGINE"),
+        "flex",
+        "the engine that trained is reported"
+    );
     let depth: f64 = run.line("DEPTH").parse().expect("split depth");
     assert!([0.5, 1.0, 2.0, 3.0].contains(&depth), "{depth}");
     let card = std::fs::read_to_string(folder.join("bioimageio.yaml")).expect("card");

@@ -305,6 +305,10 @@ fn training_smoke_test_export_reload_same_numbers() {
             .expect("json");
     assert_eq!(report["history"].as_array().map(Vec::len), Some(3));
     assert_eq!(report["targets_from"], "fluorescence (otsu)");
+    assert_eq!(
+        report["engine"], "flex",
+        "the engine that trained is recorded"
+    );
     model_forward_matches(&folder, &py);
     // The zoo's own validator and test accept what the trainer wrote.
     if let Some(zoo_py) = crate::zoo::zoo_python() {
@@ -785,7 +789,31 @@ fn training_refuses_bad_requests_with_a_message() {
     let scratch = path.to_str().expect("utf-8 path");
     let artifacts = repo_root().join("models/artifacts-brightfield");
     let artifacts = artifacts.to_str().expect("utf-8 path");
-    let cases: [(&[&str], &str); 12] = [
+    // Without the libtorch feature (as CI builds it) its engines are refused with how to get
+    // them; a name that is no engine is refused with the choices.
+    let cases: [(&[&str], &str); 14] = [
+        (
+            &[
+                "--brightfield",
+                "oblique",
+                "--fluorescence",
+                "H3342",
+                "--engine",
+                "tf",
+            ],
+            "unknown training engine \"tf\": choose flex, libtorch or libtorch-cuda",
+        ),
+        (
+            &[
+                "--brightfield",
+                "oblique",
+                "--fluorescence",
+                "H3342",
+                "--engine",
+                "libtorch",
+            ],
+            "built without the libtorch engine: build it with `--features libtorch`",
+        ),
         (
             &[
                 "--brightfield",
@@ -882,6 +910,9 @@ fn training_refuses_bad_requests_with_a_message() {
         ),
     ];
     for (extra, expected) in cases {
+        if cfg!(feature = "libtorch") && extra.contains(&"libtorch") {
+            continue; // a build with the engine trains with it instead
+        }
         let mut args: Vec<&std::ffi::OsStr> = vec![os("train"), os("nuclei"), path.as_os_str()];
         args.extend(extra.iter().map(|s| os(s)));
         let out_dir = tmp.path().join("m");

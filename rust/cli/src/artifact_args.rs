@@ -67,6 +67,10 @@ pub struct TrainClassifierArgs {
     /// Seed of the weights, the split and the sampling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Training engine: flex (pure Rust, always built), libtorch (LibTorch on the CPU) or
+    /// libtorch-cuda (on a CUDA GPU); the LibTorch ones need a build with the `libtorch` feature.
+    #[arg(long, default_value = "flex")]
+    pub engine: String,
     /// Stop after this long (e.g. 20m), keeping the best epoch; checked between epochs (the
     /// epoch under way finishes).
     #[arg(long = "time-budget", value_name = "DURATION")]
@@ -165,6 +169,10 @@ pub struct TrainArtifactsArgs {
     /// Pixel size in µm when the images carry none.
     #[arg(long = "pixel-size")]
     pub pixel_size: Option<f64>,
+    /// Training engine: flex (pure Rust, always built), libtorch (LibTorch on the CPU) or
+    /// libtorch-cuda (on a CUDA GPU); the LibTorch ones need a build with the `libtorch` feature.
+    #[arg(long, default_value = "flex")]
+    pub engine: String,
     /// Stop the U-Net after this long (e.g. 20m), keeping the best epoch; counted from the end
     /// of making its pseudo-masks and checked between epochs (the epoch under way finishes).
     #[arg(long = "time-budget", value_name = "DURATION")]

@@ -209,6 +209,7 @@ fn labelled_images(files: &[LabelledFile]) -> Result<Vec<LabelledImage>> {
 
 /// `brightseg train classifier`.
 pub fn train_classifier_cmd(args: &TrainClassifierArgs) -> Result<()> {
+    crate::train_cmd::select_engine(&args.engine, args.jobs)?;
     if !(0.05..=0.5).contains(&args.val_fraction) {
         bail!(
             "--val-fraction {} must be between 0.05 and 0.5",
@@ -508,6 +509,7 @@ pub fn cam(args: &CamArgs) -> Result<()> {
 
 /// `brightseg train artifacts`.
 pub fn train_artifacts_cmd(args: &TrainArtifactsArgs) -> Result<()> {
+    crate::train_cmd::select_engine(&args.engine, args.jobs)?;
     let masking: Masking = args.masking.parse().map_err(anyhow::Error::msg)?;
     let refinement = args.refine;
     let architecture = Architecture::named(&args.architecture)?;

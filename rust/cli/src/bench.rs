@@ -83,6 +83,25 @@ pub struct BenchArgs {
     /// Also measure CUDA: our ort-cuda backend and Python onnxruntime's CUDA provider.
     #[arg(long)]
     pub cuda: bool,
+    /// Training steps timed per training engine, architecture (standard, fast) and thread
+    /// count, on patches of ndev's paired series (0: skip that part). Engines: flex, and
+    /// LibTorch in a build with the `libtorch` feature (its CUDA device too with --cuda).
+    #[cfg(feature = "train")]
+    #[arg(long = "training-steps", default_value_t = 10)]
+    pub training_steps: usize,
+    /// Paired series whose patches the training steps use (targets from its stain, frames
+    /// 0-6) [default: data/ndev/scratch-assay-labeled-10T-2Ch.tiff].
+    #[cfg(feature = "train")]
+    #[arg(long = "training-series", value_name = "PATH")]
+    pub training_series: Option<PathBuf>,
+    /// The series' transmitted-light and stain channels (names or numbers from 1).
+    #[cfg(feature = "train")]
+    #[arg(
+        long = "training-channels",
+        value_name = "LIGHT,STAIN",
+        default_value = "oblique,H3342"
+    )]
+    pub training_channels: String,
     /// Also time tract operator by operator on the tile (where its time goes).
     #[arg(long = "profile-tract")]
     pub profile_tract: bool,
@@ -349,6 +368,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 Ok(m) => report.memory.push(m),
                 Err(e) => report.note(format!("peak memory not measured: {e:#}")),
             }
+        }
+    }
+
+    // 5. Training steps on every training engine this build has.
+    #[cfg(feature = "train")]
+    if args.training_steps > 0 {
+        match crate::bench_training::time_engines(args) {
+            Ok(t) => report.training = t,
+            Err(e) => report.note(format!("training steps not measured: {e:#}")),
         }
     }
 
@@ -721,7 +749,7 @@ impl InProcess {
     }
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
@@ -1068,6 +1096,8 @@ struct Report {
     e2e: Vec<EndToEnd>,
     jni: Option<JniTiming>,
     memory: Vec<MemoryUse>,
+    #[cfg(feature = "train")]
+    training: Vec<crate::bench_training::StepTiming>,
     notes: Vec<String>,
 }
 
@@ -1084,6 +1114,8 @@ impl Report {
             e2e: Vec::new(),
             jni: None,
             memory: Vec::new(),
+            #[cfg(feature = "train")]
+            training: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -1232,6 +1264,30 @@ impl Report {
                     m.pixel_size,
                     peak_mb - image_mb,
                     m.seconds
+                );
+            }
+        }
+        #[cfg(feature = "train")]
+        if let Some(first) = self.training.first() {
+            let _ = writeln!(
+                s,
+                "\n### Training step (batch 8 × 128², forward, loss, backward, Adam; median of \
+                 the timed steps after {} untimed)\n",
+                first.warmup
+            );
+            let _ = writeln!(
+                s,
+                "| architecture | engine | threads | s per step | vs flex |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|---|");
+            for t in &self.training {
+                let ratio = t
+                    .flex_seconds_per_step
+                    .map_or_else(String::new, |f| format!("{:.2}×", f / t.seconds_per_step));
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {:.3} | {ratio} |",
+                    t.architecture, t.engine, t.threads, t.seconds_per_step
                 );
             }
         }

@@ -205,6 +205,10 @@ pub struct TrainNucleiArgs {
     /// competes with every epoch on the validation data and is kept when none beats it.
     #[arg(long = "from", value_name = "FOLDER")]
     pub from: Option<PathBuf>,
+    /// Training engine: flex (pure Rust, always built), libtorch (LibTorch on the CPU) or
+    /// libtorch-cuda (on a CUDA GPU); the LibTorch ones need a build with the `libtorch` feature.
+    #[arg(long, default_value = "flex")]
+    pub engine: String,
     /// Stop after this long, keeping the best model: e.g. 90s, 20m, 2h. Counted from the end of
     /// deriving the targets and checked between epochs (the epoch under way finishes).
     #[arg(long = "time-budget", value_name = "DURATION")]

@@ -257,7 +257,17 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
 }
 
 /// `brightseg train nuclei`.
+/// Chooses the training engine `name` for this process (with `jobs` threads for LibTorch's own
+/// pool) and says which runs.
+pub fn select_engine(name: &str, jobs: Option<usize>) -> Result<()> {
+    let engine = brightseg_train::compute::Engine::parse(name)?;
+    brightseg_train::compute::select_engine(engine, jobs.unwrap_or(0))?;
+    log::info!("training engine: {engine}");
+    Ok(())
+}
+
 pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
+    select_engine(&args.engine, args.jobs)?;
     let mut spec = field_spec(&args.selection)?;
     spec.brightfield = args.brightfield.clone();
     spec.fluorescence = args.fluorescence.clone();
@@ -480,10 +490,11 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
         }
     }
     println!(
-        "model {} written to {}: {} epochs ({:?}), best epoch {}, validation object F1 {:.3} at \
-         threshold {:.2}, split depth {} px",
+        "model {} written to {} by {}: {} epochs ({:?}), best epoch {}, validation object F1 \
+         {:.3} at threshold {:.2}, split depth {} px",
         report.name,
         args.out.display(),
+        report.engine.as_deref().unwrap_or("flex"),
         report.history.len(),
         report.stop,
         report.best_epoch,

@@ -263,6 +263,7 @@ pub fn report_lines(report: &TrainingReport, out: &std::path::Path) -> String {
         format!("parameters={}", report.parameters),
         format!("resumed_after={}", report.resumed_after),
         format!("seconds={seconds}"),
+        format!("engine={}", report.engine.as_deref().unwrap_or("flex")),
     ]
     .join("\n")
 }

@@ -4,14 +4,117 @@
 //! trainer to another engine (a GPU, a faster CPU backend) is a change to this file alone.
 //! Code that already holds a network asks [`device_of`] instead, so validation and prediction
 //! run where the network lives, never on a second, default device.
+//!
+//! Two engines: burn's `flex` (pure Rust, always built, threads from the caller's rayon pool)
+//! and, with the Cargo feature `libtorch`, LibTorch through burn's `tch` backend (the library
+//! inside PyPI's `torch` wheel, on the CPU or a CUDA GPU). The adapters choose one per process
+//! with [`select_engine`] before training; results are seeded and reproducible per engine.
 
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use brightseg::{Error, Result};
 use burn::module::Module;
 use burn::tensor::Device;
 
-/// The device networks are built, loaded and run on for inference: burn's `flex` CPU backend
-/// (pure Rust, threads from the caller's rayon pool).
+/// An engine networks train and run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// burn's `flex` CPU backend: pure Rust, nothing to install.
+    #[default]
+    Flex,
+    /// LibTorch on the CPU (its own threads, as many as the job's).
+    LibTorch,
+    /// LibTorch on the first CUDA GPU.
+    LibTorchCuda,
+}
+
+impl Engine {
+    /// The name users type (`--engine`) and reports show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Flex => "flex",
+            Engine::LibTorch => "libtorch",
+            Engine::LibTorchCuda => "libtorch-cuda",
+        }
+    }
+
+    /// Whether this build can run the engine.
+    pub fn is_built(self) -> bool {
+        match self {
+            Engine::Flex => true,
+            Engine::LibTorch | Engine::LibTorchCuda => cfg!(feature = "libtorch"),
+        }
+    }
+
+    /// Parses an engine name; an engine this build lacks is refused with how to get it.
+    pub fn parse(text: &str) -> Result<Self> {
+        let engine = match text.trim().to_ascii_lowercase().as_str() {
+            "flex" => Engine::Flex,
+            "libtorch" | "torch" | "tch" => Engine::LibTorch,
+            "libtorch-cuda" | "cuda" => Engine::LibTorchCuda,
+            other => {
+                return Err(Error::invalid(format!(
+                    "unknown training engine {other:?}: choose flex, libtorch or libtorch-cuda"
+                )))
+            }
+        };
+        if !engine.is_built() {
+            return Err(Error::invalid(format!(
+                "this brightseg was built without the {} engine: build it with `--features \
+                 libtorch` and PyPI's torch 2.9.0 installed (docs/training.md, \"Training \
+                 engines\"), or train with --engine flex",
+                engine.name()
+            )));
+        }
+        Ok(engine)
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+static ENGINE: AtomicU8 = AtomicU8::new(0);
+
+/// Chooses the engine every later [`device`] call of this process uses, with `threads` for
+/// LibTorch's own thread pool (0: one per core). Call it before training starts.
+pub fn select_engine(engine: Engine, threads: usize) -> Result<()> {
+    if !engine.is_built() {
+        return Err(Error::invalid(format!(
+            "this brightseg was built without the {engine} engine"
+        )));
+    }
+    #[cfg(feature = "libtorch")]
+    if engine != Engine::Flex && threads > 0 {
+        tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
+    }
+    #[cfg(not(feature = "libtorch"))]
+    let _ = threads;
+    ENGINE.store(engine as u8, Ordering::SeqCst);
+    Ok(())
+}
+
+/// The engine [`device`] uses now.
+pub fn engine() -> Engine {
+    match ENGINE.load(Ordering::SeqCst) {
+        1 => Engine::LibTorch,
+        2 => Engine::LibTorchCuda,
+        _ => Engine::Flex,
+    }
+}
+
+/// The device networks are built, loaded and run on for inference, on the selected engine.
 pub fn device() -> Device {
-    Device::flex()
+    match engine() {
+        #[cfg(feature = "libtorch")]
+        Engine::LibTorch => Device::libtorch(),
+        #[cfg(feature = "libtorch")]
+        Engine::LibTorchCuda => Device::libtorch_cuda(0),
+        _ => Device::flex(),
+    }
 }
 
 /// The device a network trains on: [`device`] with automatic differentiation.

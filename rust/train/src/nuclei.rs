@@ -175,6 +175,10 @@ pub struct TrainingReport {
     /// Pixel size of the images (µm) when they were resampled to the starting model's.
     #[serde(default)]
     pub resampled_from_um: Option<f64>,
+    /// The engine that trained it (`flex`, `libtorch`, `libtorch-cuda`); absent in reports
+    /// written before engines could be chosen, which were all `flex`.
+    #[serde(default)]
+    pub engine: Option<String>,
 }
 
 /// The architecture of a model folder written by brightseg-train.
@@ -541,6 +545,7 @@ pub fn train_nuclei(
         seed: config.fit.seed,
         started_from: request.start_from.as_ref().map(|p| p.display().to_string()),
         resampled_from_um: resampling.map(|(images, _)| images),
+        engine: Some(crate::compute::engine().name().to_owned()),
     };
     let info = ModelInfo {
         name: request.name.clone(),

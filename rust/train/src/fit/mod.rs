@@ -321,6 +321,49 @@ pub fn fit<T: Task>(
     pool.install(|| run(task, config, options, progress))
 }
 
+/// Seconds each of `steps` training steps of `task` took, after `warmup` untimed ones: a
+/// batch drawn, the forward pass and loss, the backward pass and an Adam update, as [`fit`]
+/// runs them (no validation, no checkpoints), on the engine [`crate::compute::select_engine`]
+/// chose, with `threads` workers (0: all cores). For benchmarks of the engines.
+pub fn time_steps<T: Task>(
+    task: &T,
+    seed: u64,
+    warmup: usize,
+    steps: usize,
+    threads: usize,
+) -> Result<Vec<f64>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))?;
+    pool.install(|| {
+        let device = crate::compute::training_device();
+        let mut model = crate::nets::seeded(&device, seed, || task.network(&device));
+        let mut optimizer = AdamConfig::new().init();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut seconds = Vec::with_capacity(steps);
+        for step in 0..warmup + steps {
+            let started = Instant::now();
+            let batch = task.batch(&mut rng, &device);
+            let loss = task.loss(&model, batch);
+            // Reading the loss waits for the engine (a GPU runs ahead otherwise).
+            let value = crate::loss::value(loss.clone());
+            if !value.is_finite() {
+                return Err(Error::backend(format!(
+                    "{} diverged (loss {value}) while timing steps",
+                    task.name()
+                )));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(1e-3, model, grads);
+            if step >= warmup {
+                seconds.push(started.elapsed().as_secs_f64());
+            }
+        }
+        Ok(seconds)
+    })
+}
+
 fn run<T: Task>(
     task: &T,
     config: &FitConfig,

@@ -300,6 +300,20 @@ pub fn train(
     fit(&task, &config.fit, options, progress)
 }
 
+/// Seconds per training step of a U-Net with `config` on `train` patches (see
+/// [`crate::fit::time_steps`]): what `brightseg bench` reports for each engine.
+pub fn time_training_steps(
+    config: &TrainConfig,
+    train: &[Sample],
+    warmup: usize,
+    steps: usize,
+    threads: usize,
+) -> Result<Vec<f64>> {
+    // Validation is not run: the training samples stand in for it.
+    let task = Segmentation::new(config, train, train)?;
+    crate::fit::time_steps(&task, config.fit.seed, warmup, steps, threads)
+}
+
 /// Split depths (pixels) [`choose_scoring`] tries when objects are split: from the default,
 /// which suits small round nuclei, to depths that keep large uneven nuclei whole (on mnfinder's
 /// DAPI images, with nuclei of about 550 pixels, 0.5 split one nucleus in 15 in two).

@@ -30,6 +30,7 @@ public final class TrainingResult {
     private final long parameters;
     private final int resumedAfter;
     private final double seconds;
+    private final String engine;
 
     private TrainingResult(Map<String, String> values) {
         this.name = values.get("name");
@@ -43,6 +44,7 @@ public final class TrainingResult {
         this.parameters = Long.parseLong(values.get("parameters"));
         this.resumedAfter = Integer.parseInt(values.get("resumed_after"));
         this.seconds = Double.parseDouble(values.get("seconds"));
+        this.engine = values.getOrDefault("engine", "flex");
     }
 
     /** Parses the native report ({@code key=value} lines). */
@@ -122,12 +124,17 @@ public final class TrainingResult {
         return seconds;
     }
 
+    /** The engine that trained the model ({@code flex}: burn's pure-Rust CPU backend). */
+    public String engine() {
+        return engine;
+    }
+
     @Override
     public String toString() {
         return String.format(java.util.Locale.ROOT,
-                "%s: %d epochs (%s), best epoch %d, validation F1 %.3f at threshold %.2f and "
-                        + "split depth %s px, in %s",
+                "%s: %d epochs (%s) on %s, best epoch %d, validation F1 %.3f at threshold %.2f "
+                        + "and split depth %s px, in %s",
                 name, epochs, stop.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '),
-                bestEpoch, validationF1, threshold, splitDepthPx, folder);
+                engine, bestEpoch, validationF1, threshold, splitDepthPx, folder);
     }
 }

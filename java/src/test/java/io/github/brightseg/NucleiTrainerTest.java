@@ -109,6 +109,7 @@ public class NucleiTrainerTest {
         assertTrue(r.bestEpoch() == 1 || r.bestEpoch() == 2);
         assertEquals(0, r.resumedAfter());
         assertEquals(30293, r.parameters());
+        assertEquals("the jar's native library trains on flex", "flex", r.engine());
         assertTrue(r.threshold() >= 0.3 && r.threshold() <= 0.7);
         assertTrue(String.valueOf(r.splitDepthPx()),
                 java.util.Arrays.asList(0.5, 1.0, 2.0, 3.0).contains(r.splitDepthPx()));

@@ -52,7 +52,8 @@ import io.github.brightseg.TrainingResult;
  * "io.github.brightseg.fiji.TrainNucleiDnn", "…")} in plain headless ImageJ) it trains before
  * returning, logging each epoch, so the next macro line can use the model. Keys are listed in
  * {@link TrainNucleiSettings}; results reach macros through {@link Brightseg#summary} ("Model",
- * "Folder", "Stop", "Epochs", "Best Epoch", "Validation F1", "Threshold").
+ * "Folder", "Stop", "Epochs", "Best Epoch", "Validation F1", "Threshold", "Split Depth [px]",
+ * "Engine").
  */
 public class TrainNucleiDnn implements PlugIn {
     private static final String TITLE = "Train Nuclei DNN";
@@ -479,6 +480,7 @@ public class TrainNucleiDnn implements PlugIn {
             summary.put("Validation F1", String.valueOf(r.validationF1()));
             summary.put("Threshold", String.valueOf(r.threshold()));
             summary.put("Split Depth [px]", String.valueOf(r.splitDepthPx()));
+            summary.put("Engine", r.engine());
             Brightseg.recordSuccess(summary);
             IJ.log(String.format(Locale.ROOT, "%s: %s (%.1f min). Find Nuclei DNN lists it as "
                     + "\"%s\".", TITLE, r, (System.nanoTime() - start) / 6e10, r.name()));
