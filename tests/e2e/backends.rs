@@ -314,7 +314,7 @@ fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
                 .unwrap_or_else(|| panic!("seconds in {row}"));
             assert!(seconds > 0.0, "{row}");
             if *engine == "flex" {
-                assert!(row.ends_with("| 1.00× |"), "{row}");
+                assert!(row.contains("| 1.00× |"), "{row}");
             }
         }
     }

@@ -353,6 +353,47 @@ fn training_smoke_test_export_reload_same_numbers() {
     assert!(eval.contains("total"), "{eval}");
 }
 
+/// Every engine this build has (flex always; LibTorch in a build with the `libtorch` feature,
+/// scripts/test-libtorch.sh) trains the same seeded run twice to the same weights, records its
+/// name, and its model gives the trainer's numbers through tract and onnxruntime. Catches an
+/// engine whose seed is not applied (weights drawn from an unseeded generator), or whose
+/// exported model is not the network it trained.
+#[test]
+fn each_engine_trains_the_same_seeded_run_to_the_same_weights() {
+    let (Some(path), Some(py)) = (data(SCRATCH), python()) else {
+        return;
+    };
+    let mut engines = vec!["flex"];
+    if cfg!(feature = "libtorch") {
+        engines.push("libtorch");
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    for engine in engines {
+        let mut weights = Vec::new();
+        for run in ["a", "b"] {
+            let folder = tmp.path().join(format!("{engine}-{run}"));
+            let mut args = train_args(&path, &folder);
+            args.extend(["--engine".into(), engine.into()]);
+            let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+            let stdout = brightseg_ok(&refs);
+            assert!(stdout.contains(&format!("by {engine}:")), "{stdout}");
+            let report: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(folder.join("training.json")).expect("read"),
+            )
+            .expect("json");
+            assert_eq!(report["engine"], engine);
+            weights.push(std::fs::read(folder.join("model.onnx")).expect("model"));
+            if run == "a" {
+                model_forward_matches(&folder, &py);
+            }
+        }
+        assert!(
+            weights[0] == weights[1],
+            "{engine}: the same seed gave different weights"
+        );
+    }
+}
+
 /// `--tile` with a stain: the targets are derived (and registration checked) on the whole
 /// images, then their training parts are cut into tiles and `--pick-seed` draws
 /// `--max-images` of them.

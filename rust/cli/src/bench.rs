@@ -1277,17 +1277,17 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| architecture | engine | threads | s per step | vs flex |"
+                "| architecture | engine | threads | s per step | vs flex | of which batch s |"
             );
-            let _ = writeln!(s, "|---|---|---|---|---|");
+            let _ = writeln!(s, "|---|---|---|---|---|---|");
             for t in &self.training {
                 let ratio = t
                     .flex_seconds_per_step
                     .map_or_else(String::new, |f| format!("{:.2}×", f / t.seconds_per_step));
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {:.3} | {ratio} |",
-                    t.architecture, t.engine, t.threads, t.seconds_per_step
+                    "| {} | {} | {} | {:.3} | {ratio} | {:.3} |",
+                    t.architecture, t.engine, t.threads, t.seconds_per_step, t.batch_seconds
                 );
             }
         }

@@ -30,6 +30,8 @@ pub struct StepTiming {
     pub threads: usize,
     /// Median seconds per step.
     pub seconds_per_step: f64,
+    /// Median seconds of a step spent drawing and augmenting the batch.
+    pub batch_seconds: f64,
     /// The same for flex at the same architecture and threads, when measured.
     pub flex_seconds_per_step: Option<f64>,
     /// Untimed steps before the timed ones.
@@ -99,9 +101,15 @@ pub fn time_engines(args: &BenchArgs) -> Result<Vec<StepTiming>> {
                 select_engine(engine, n)?;
                 let measured = time_training_steps(&config, &data.train, WARMUP_STEPS, steps, n);
                 select_engine(Engine::Flex, 0)?;
-                let mut seconds = measured.with_context(|| format!("{engine} on {name}"))?;
-                let median = crate::bench::median(&mut seconds);
-                eprintln!("training step, {name} U-Net, {engine}, {n} thread(s): {median:.3} s");
+                let measured = measured.with_context(|| format!("{engine} on {name}"))?;
+                let mut totals: Vec<f64> = measured.iter().map(|s| s.total).collect();
+                let mut batches: Vec<f64> = measured.iter().map(|s| s.batch).collect();
+                let median = crate::bench::median(&mut totals);
+                let batch = crate::bench::median(&mut batches);
+                eprintln!(
+                    "training step, {name} U-Net, {engine}, {n} thread(s): {median:.3} s \
+                     (batch {batch:.3} s)"
+                );
                 if engine == Engine::Flex {
                     flex = Some(median);
                 }
@@ -110,6 +118,7 @@ pub fn time_engines(args: &BenchArgs) -> Result<Vec<StepTiming>> {
                     engine,
                     threads: n,
                     seconds_per_step: median,
+                    batch_seconds: batch,
                     flex_seconds_per_step: flex,
                     warmup: WARMUP_STEPS,
                 });

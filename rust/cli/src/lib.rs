@@ -180,6 +180,11 @@ pub enum TrainCommand {
     /// Train a nuclei U-Net on brightfield images, with targets from a paired nuclear stain
     /// (or from label images).
     Nuclei(Box<train_args::TrainNucleiArgs>),
+    /// Pre-train a U-Net on a pretext task that needs no labels: predict the (smoothed)
+    /// nuclear stain from brightfield (in-silico labelling). `train nuclei --from` fine-tunes
+    /// the model it writes. Takes the arguments of `train nuclei` that choose images, stain,
+    /// network and schedule.
+    Pretext(Box<train_args::TrainNucleiArgs>),
     /// Train the artifact classifier (artifact vs clean) from image-level labels only.
     Classifier(artifact_args::TrainClassifierArgs),
     /// Train an artifact U-Net from image-level labels only: classifier, ScoreCAM,
@@ -343,6 +348,7 @@ pub fn main() -> ExitCode {
         Command::Train(command) => {
             let done = match &command {
                 TrainCommand::Nuclei(args) => train_cmd::train_nuclei_cmd(args, cli.verbose),
+                TrainCommand::Pretext(args) => train_cmd::train_pretext_cmd(args, cli.verbose),
                 TrainCommand::Classifier(args) => artifact_cmd::train_classifier_cmd(args),
                 TrainCommand::Artifacts(args) => artifact_cmd::train_artifacts_cmd(args),
             };

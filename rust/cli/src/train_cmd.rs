@@ -24,7 +24,7 @@ use brightseg_train::nuclei::{train_nuclei, NucleiTraining, Selection};
 use brightseg_train::targets::incomplete::IncompleteLabels;
 use brightseg_train::targets::register::{measure_shift, translate};
 use brightseg_train::targets::{nucleus_targets, TargetParams};
-use brightseg_train::tasks::segmentation::{default_learning_rate, TrainConfig};
+use brightseg_train::tasks::segmentation::{default_learning_rate, Objective, TrainConfig};
 
 use crate::train_args::{EvaluateArgs, SelectionArgs, TargetArgs, TargetsArgs, TrainNucleiArgs};
 
@@ -267,6 +267,36 @@ pub fn select_engine(name: &str, jobs: Option<usize>) -> Result<()> {
 }
 
 pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
+    train_unet(args, Objective::Objects, verbose)
+}
+
+/// `brightseg train pretext`: `train nuclei`'s run with the stain itself as the target.
+pub fn train_pretext_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
+    let labels = [
+        (!args.masks.is_empty(), "--masks"),
+        (args.mask_channel.is_some(), "--mask-channel"),
+        (args.labels_incomplete, "--labels-incomplete"),
+        (!args.background_masks.is_empty(), "--background-masks"),
+    ];
+    if let Some((_, option)) = labels.iter().find(|(given, _)| *given) {
+        bail!(
+            "{option}: the pretext task learns the stain itself and takes no labels; give the \
+             stain with --fluorescence or --fluorescence-images"
+        );
+    }
+    if args.sources.is_none() && args.fluorescence.is_none() && args.fluorescence_images.is_empty()
+    {
+        bail!(
+            "the pretext task learns to predict the nuclear stain: give its channel with \
+             --fluorescence or its files with --fluorescence-images"
+        );
+    }
+    train_unet(args, Objective::Stain, verbose)
+}
+
+/// Trains a U-Net on `objective` with `train nuclei`'s arguments.
+fn train_unet(args: &TrainNucleiArgs, objective: Objective, verbose: bool) -> Result<()> {
+    let stain = objective == Objective::Stain;
     select_engine(&args.engine, args.jobs)?;
     let mut spec = field_spec(&args.selection)?;
     spec.brightfield = args.brightfield.clone();
@@ -308,6 +338,7 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
             keep: args.keep.parse()?,
             ..FitConfig::default()
         },
+        objective,
         ..TrainConfig::default()
     };
     config.validate()?;
@@ -433,6 +464,7 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut best = f64::NAN;
+    let score = if stain { "correlation" } else { "F1" };
     let mut progress = |p: Progress<'_>| {
         match p {
             Progress::Preparing { done, total } => {
@@ -448,13 +480,15 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
             Progress::Step { epoch, step, loss } => {
                 bar.set_position(((epoch - 1) * config.fit.steps_per_epoch + step) as u64);
                 bar.set_prefix(epoch.to_string());
-                bar.set_message(format!("loss {loss:.3} · best validation F1 {best:.3}"));
+                bar.set_message(format!(
+                    "loss {loss:.3} · best validation {score} {best:.3}"
+                ));
             }
             Progress::Epoch { record, best_score } => {
                 best = best_score;
                 let line = format!(
-                    "epoch {:>3}: train loss {:.4}, validation loss {:.4}, F1 {:.3} (best {:.3}), \
-                     lr {:.2e}, {:.0} s",
+                    "epoch {:>3}: train loss {:.4}, validation loss {:.4}, {score} {:.3} (best \
+                     {:.3}), lr {:.2e}, {:.0} s",
                     record.epoch,
                     record.train_loss,
                     record.val_loss,
@@ -488,6 +522,22 @@ pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
                 }
             );
         }
+    }
+    if stain {
+        println!(
+            "pretext model {} written to {} by {}: {} epochs ({:?}), best epoch {}, validation \
+             correlation with the stain {:.3}; fine-tune it with `brightseg train nuclei --from \
+             {}`",
+            report.name,
+            args.out.display(),
+            report.engine.as_deref().unwrap_or("flex"),
+            report.history.len(),
+            report.stop,
+            report.best_epoch,
+            report.val_f1,
+            args.out.display()
+        );
+        return Ok(());
     }
     println!(
         "model {} written to {} by {}: {} epochs ({:?}), best epoch {}, validation object F1 \

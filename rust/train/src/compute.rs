@@ -107,6 +107,10 @@ pub fn engine() -> Engine {
 }
 
 /// The device networks are built, loaded and run on for inference, on the selected engine.
+// burn 0.22 marks its LibTorch devices deprecated in favour of its CubeCL backends; its CPU one
+// (burn-cpu) fetches an LLVM build from outside the registries at build time, so LibTorch is
+// the faster CPU engine we can build here (docs/training.md, "Training engines").
+#[cfg_attr(feature = "libtorch", allow(deprecated))]
 pub fn device() -> Device {
     match engine() {
         #[cfg(feature = "libtorch")]

@@ -9,10 +9,7 @@ use burn::tensor::Tensor;
 /// and normalised by the weights' sum, plus soft Dice over the weighted pixels. All three
 /// tensors are `[batch, 1, H, W]`; a weight of 0 leaves a pixel out of both terms.
 pub fn segmentation(logits: Tensor<4>, target: Tensor<4>, weight: Tensor<4>) -> Tensor<1> {
-    let bce = logits.clone().clamp_min(0.0) - logits.clone() * target.clone()
-        + logits.clone().abs().neg().exp().log1p();
-    let weight_sum = weight.clone().sum().clamp_min(1.0);
-    let bce = (bce * weight.clone()).sum().div(weight_sum);
+    let bce = weighted_bce(logits.clone(), target.clone(), weight.clone());
     let p = sigmoid(logits);
     let intersection = (p.clone() * target.clone() * weight.clone()).sum();
     let total = ((p + target) * weight).sum();
@@ -23,6 +20,22 @@ pub fn segmentation(logits: Tensor<4>, target: Tensor<4>, weight: Tensor<4>) -> 
         .neg()
         .add_scalar(1.0);
     bce + dice
+}
+
+/// Stain-prediction loss (the pretext task): binary cross-entropy on logits against targets
+/// anywhere in [0, 1] (the smoothed, normalised stain), weighted per pixel and normalised by
+/// the weights' sum. Its minimum is where the sigmoid of the logits equals the target.
+pub fn stain(logits: Tensor<4>, target: Tensor<4>, weight: Tensor<4>) -> Tensor<1> {
+    weighted_bce(logits, target, weight)
+}
+
+/// Binary cross-entropy on logits (numerically stable), weighted per pixel and normalised by
+/// the weights' sum (at least 1).
+fn weighted_bce(logits: Tensor<4>, target: Tensor<4>, weight: Tensor<4>) -> Tensor<1> {
+    let bce =
+        logits.clone().clamp_min(0.0) - logits.clone() * target + logits.abs().neg().exp().log1p();
+    let weight_sum = weight.clone().sum().clamp_min(1.0);
+    (bce * weight).sum().div(weight_sum)
 }
 
 /// Classification loss: binary cross-entropy on logits (numerically stable), mean over the
@@ -72,6 +85,33 @@ mod tests {
             tensor4(&weight),
         ));
         assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+    }
+
+    /// Soft targets: the stain loss is least where the prediction equals the target, and is
+    /// the weighted BCE written from its definition.
+    #[test]
+    fn stain_loss_is_weighted_bce_least_at_the_target() {
+        let target = [0.2f32, 0.9, 0.5];
+        let weight = [1.0f32, 3.0, 0.0];
+        let at = |logits: &[f32]| value(stain(tensor4(logits), tensor4(&target), tensor4(&weight)));
+        let exact: Vec<f32> = target.iter().map(|&t| (t / (1.0 - t)).ln()).collect();
+        let mut expected = 0.0f64;
+        for (&t, &w) in target.iter().zip(&weight) {
+            let t = f64::from(t);
+            expected -= f64::from(w) * (t * t.ln() + (1.0 - t) * (1.0 - t).ln());
+        }
+        expected /= 4.0;
+        assert!(
+            (at(&exact) - expected).abs() < 1e-5,
+            "{} vs {expected}",
+            at(&exact)
+        );
+        for shift in [-0.3f32, 0.3] {
+            let moved: Vec<f32> = exact.iter().map(|z| z + shift).collect();
+            assert!(at(&moved) > at(&exact) + 1e-3, "shift {shift}");
+        }
+        // The weight-0 pixel does not count, however wrong.
+        assert!((at(&[exact[0], exact[1], 30.0]) - at(&exact)).abs() < 1e-6);
     }
 
     #[test]

@@ -11,17 +11,19 @@ use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
 use brightseg::image::pixel_sizes_differ;
+use brightseg::objects::Labels;
 use brightseg::{Error, Result};
 
 use crate::data::fields::Field;
-use crate::data::{normalize, Sample};
+use crate::data::{normalize, FloatPlane, Sample};
 use crate::export::{write_trained_model, ModelInfo, REPORT, WEIGHTS};
 use crate::fit::{CheckpointDir, EpochRecord, FitOptions, Progress, StopReason};
 use crate::nets::{Architecture, UNet};
+use crate::targets::filters::gaussian;
 use crate::targets::incomplete::IncompleteLabels;
 use crate::targets::register::{measure_shift, translate};
 use crate::targets::{nucleus_targets, TargetParams};
-use crate::tasks::segmentation::{choose_scoring, train, TrainConfig};
+use crate::tasks::segmentation::{choose_scoring, train, ChosenScoring, Objective, TrainConfig};
 
 /// Everything a nuclei training run needs besides the fields.
 #[derive(Debug, Clone)]
@@ -179,6 +181,10 @@ pub struct TrainingReport {
     /// written before engines could be chosen, which were all `flex`.
     #[serde(default)]
     pub engine: Option<String>,
+    /// What the network learnt: nucleus masks, or the stain (a pretext model, whose `val_f1`
+    /// fields hold the validation correlation with the stain instead).
+    #[serde(default, skip_serializing_if = "Objective::is_objects")]
+    pub objective: Objective,
 }
 
 /// The architecture of a model folder written by brightseg-train.
@@ -382,6 +388,17 @@ impl TargetDerivation<'_> {
             )));
         }
         let image = normalize(&f.brightfield);
+        if self.request.config.objective == Objective::Stain {
+            let Some(fl) = &f.fluorescence else {
+                return Err(Error::invalid(format!(
+                    "{}: the stain pretext task learns to predict the nuclear stain: give its \
+                     channel (--fluorescence) or files (--fluorescence-images)",
+                    f.name
+                )));
+            };
+            let fl = self.registered(f, fl);
+            return stain_sample(f.name.clone(), image, &fl, px);
+        }
         match (&f.truth, &f.fluorescence) {
             (Some(labels), _) => {
                 self.from_labels += 1;
@@ -397,23 +414,7 @@ impl TargetDerivation<'_> {
                 }
             }
             (None, Some(fl)) => {
-                let shift = measure_shift(&f.brightfield, fl);
-                let clear = shift.should_apply();
-                let apply = self.request.register && clear;
-                self.registration.push(RegistrationCheck {
-                    field: f.name.clone(),
-                    dx: shift.dx,
-                    dy: shift.dy,
-                    correlation: shift.correlation,
-                    correlation_at_zero: shift.correlation_at_zero,
-                    clear,
-                    applied: apply,
-                });
-                let fl = if apply {
-                    translate(fl, shift.dx, shift.dy)
-                } else {
-                    fl.clone()
-                };
+                let fl = self.registered(f, fl);
                 let t = nucleus_targets(&fl, px, &self.request.targets)?;
                 Sample::new(f.name.clone(), image, t.labels, Some(t.weights))
             }
@@ -426,7 +427,55 @@ impl TargetDerivation<'_> {
     }
 }
 
+impl TargetDerivation<'_> {
+    /// The stain `fl` of field `f`, moved onto its brightfield when asked and the measured
+    /// shift is clear; the check is recorded either way.
+    fn registered(&mut self, f: &Field, fl: &FloatPlane) -> FloatPlane {
+        let shift = measure_shift(&f.brightfield, fl);
+        let clear = shift.should_apply();
+        let apply = self.request.register && clear;
+        self.registration.push(RegistrationCheck {
+            field: f.name.clone(),
+            dx: shift.dx,
+            dy: shift.dy,
+            correlation: shift.correlation,
+            correlation_at_zero: shift.correlation_at_zero,
+            clear,
+            applied: apply,
+        });
+        if apply {
+            translate(fl, shift.dx, shift.dy)
+        } else {
+            fl.clone()
+        }
+    }
+}
+
+/// Gaussian σ of the stain pretext task's target, µm: a tenth of a nucleus, enough to soften
+/// the stain's pixel noise and a small misregistration while keeping every nucleus apart.
+pub const STAIN_SMOOTHING_UM: f64 = 1.0;
+
+/// A sample of the stain pretext task: the normalised brightfield `image` with the stain,
+/// smoothed by [`STAIN_SMOOTHING_UM`] and mapped to [0, 1] by the input percentiles (clipped),
+/// as its target, weight 1 everywhere and no objects.
+fn stain_sample(name: String, image: FloatPlane, stain: &FloatPlane, px: f64) -> Result<Sample> {
+    let scaled = normalize(&gaussian(stain, STAIN_SMOOTHING_UM / px));
+    let (width, height) = (image.width, image.height);
+    let none = Labels {
+        width,
+        height,
+        data: vec![0; width * height],
+        count: 0,
+    };
+    let mut sample = Sample::new(name, image, none, None)?;
+    sample.target = scaled.data.iter().map(|v| v.clamp(0.0, 1.0)).collect();
+    Ok(sample)
+}
+
 fn targets_from(from_labels: usize, total: usize, request: &NucleiTraining) -> String {
+    if request.config.objective == Objective::Stain {
+        return "the smoothed nuclear stain (pretext task)".to_owned();
+    }
     let stain = format!("fluorescence ({})", request.targets.method);
     let labels = match &request.incomplete_labels {
         None => "labels".to_owned(),
@@ -523,7 +572,18 @@ pub fn train_nuclei(
             )),
         });
     }
-    let chosen = choose_scoring(&outcome.model, &data.val, &config);
+    // The stain pretext's output is no nucleus probability: nothing to choose (its score is
+    // the correlation with the stain).
+    let stain = config.objective == Objective::Stain;
+    let chosen = if stain {
+        ChosenScoring {
+            threshold: 0.5,
+            split_depth_px: brightseg::model::DEFAULT_SPLIT_DEPTH_PX,
+            f1: outcome.best_score,
+        }
+    } else {
+        choose_scoring(&outcome.model, &data.val, &config)
+    };
     let (threshold, f1_at_threshold) = (chosen.threshold, chosen.f1);
     let arch = config.architecture;
     let report = TrainingReport {
@@ -546,15 +606,26 @@ pub fn train_nuclei(
         started_from: request.start_from.as_ref().map(|p| p.display().to_string()),
         resampled_from_um: resampling.map(|(images, _)| images),
         engine: Some(crate::compute::engine().name().to_owned()),
+        objective: config.objective,
     };
     let info = ModelInfo {
         name: request.name.clone(),
-        description: format!(
-            "U-Net ({arch}, {} parameters) finding nuclei in transmitted-light \
-             images, trained by brightseg-train on targets from {}.",
-            arch.parameter_count(),
-            data.targets_from
-        ),
+        description: if stain {
+            format!(
+                "U-Net ({arch}, {} parameters) predicting the smoothed nuclear stain from \
+                 transmitted-light images (in-silico labelling), pre-trained by \
+                 brightseg-train as a starting point for `brightseg train nuclei --from`; \
+                 its output is a stain image, not a nucleus probability.",
+                arch.parameter_count()
+            )
+        } else {
+            format!(
+                "U-Net ({arch}, {} parameters) finding nuclei in transmitted-light \
+                 images, trained by brightseg-train on targets from {}.",
+                arch.parameter_count(),
+                data.targets_from
+            )
+        },
         pixel_um: data.pixel_um,
         threshold,
         min_size_um2: config.scoring.min_area_um2,
@@ -562,13 +633,17 @@ pub fn train_nuclei(
         tile_size: crate::export::tile_size_for(&arch),
         size_multiple: arch.size_multiple(),
         training_data: request.training_data.clone(),
-        metrics: vec![
-            ("validation_object_f1_iou50".into(), f1_at_threshold),
-            (
-                "validation_object_f1_iou50_at_0_5".into(),
-                outcome.best_score,
-            ),
-        ],
+        metrics: if stain {
+            vec![("validation_stain_correlation".into(), outcome.best_score)]
+        } else {
+            vec![
+                ("validation_object_f1_iou50".into(), f1_at_threshold),
+                (
+                    "validation_object_f1_iou50_at_0_5".into(),
+                    outcome.best_score,
+                ),
+            ]
+        },
         license: request.license.clone(),
         training: vec![
             ("architecture".into(), arch.to_string()),
@@ -581,16 +656,29 @@ pub fn train_nuclei(
                 format!("{0}x{0}, batch {1}", config.patch, config.batch),
             ),
         ],
-        object: "nucleus".into(),
+        object: if stain { "stain" } else { "nucleus" }.into(),
         percentiles: crate::data::samples::NORMALIZATION_PERCENTILES,
         refine: brightseg::refine::Refinement::None,
-        uncertain_percent: validation_uncertain_percent(&outcome.model, &data.val),
+        uncertain_percent: if stain {
+            None
+        } else {
+            validation_uncertain_percent(&outcome.model, &data.val)
+        },
     };
-    let summary = format!(
-        "Trained with `brightseg train nuclei`. Validation object F1 (IoU 0.5): {f1_at_threshold:.3} \
-         at threshold {threshold:.2}, split depth {} px.",
-        chosen.split_depth_px
-    );
+    let summary = if stain {
+        format!(
+            "Pre-trained with `brightseg train pretext` to predict the nuclear stain. Validation \
+             correlation with the smoothed stain: {:.3}. Fine-tune it with `brightseg train \
+             nuclei --from`.",
+            outcome.best_score
+        )
+    } else {
+        format!(
+            "Trained with `brightseg train nuclei`. Validation object F1 (IoU 0.5): \
+             {f1_at_threshold:.3} at threshold {threshold:.2}, split depth {} px.",
+            chosen.split_depth_px
+        )
+    };
     // The zoo's test input: raw brightfield of a validation field when there is one.
     let test_image = validation
         .as_deref()
@@ -802,6 +890,48 @@ mod tests {
         assert!(
             alone.labels.count > 0,
             "the check above means something: Otsu on the empty tile alone finds grain"
+        );
+    }
+
+    /// The stain pretext's targets are the stain itself, smoothed and scaled to [0, 1]: high
+    /// at the discs' centres, low on the background, no objects, every pixel weighted; a
+    /// field without a stain is refused with what to give. Catches targets left as the
+    /// nucleus masks (binary) or a stain not scaled.
+    #[test]
+    fn the_stain_pretext_learns_the_smoothed_stain_and_needs_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut req = request(dir.path().join("pretext"));
+        req.config.objective = Objective::Stain;
+        let data = prepare(&[stain_field()], Some(&[stain_field()]), &req).expect("prepared");
+        assert_eq!(
+            data.targets_from,
+            "the smoothed nuclear stain (pretext task)"
+        );
+        let s = &data.train[0];
+        assert!(s.target.iter().all(|t| (0.0..=1.0).contains(t)));
+        assert!(s.weight.iter().all(|&w| w == 1.0));
+        assert_eq!(s.truth.count, 0);
+        let at = |x: usize, y: usize| s.target[y * 64 + x];
+        assert!(
+            at(16, 20) > 0.9 && at(44, 44) > 0.9,
+            "{} {}",
+            at(16, 20),
+            at(44, 44)
+        );
+        assert!(
+            at(40, 10) < 0.1 && at(5, 60) < 0.1,
+            "{} {}",
+            at(40, 10),
+            at(5, 60)
+        );
+        let soft = s.target.iter().filter(|&&t| t > 0.05 && t < 0.95).count();
+        assert!(soft > 20, "smoothed, not a mask: {soft} soft pixels");
+        let refused = prepare(&[field()], None, &req).expect_err("no stain");
+        assert!(
+            refused
+                .to_string()
+                .contains("give its channel (--fluorescence)"),
+            "{refused}"
         );
     }
 

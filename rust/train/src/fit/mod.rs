@@ -321,6 +321,15 @@ pub fn fit<T: Task>(
     pool.install(|| run(task, config, options, progress))
 }
 
+/// How long one training step took, seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepSeconds {
+    /// The whole step.
+    pub total: f64,
+    /// Drawing and augmenting the batch, part of `total`.
+    pub batch: f64,
+}
+
 /// Seconds each of `steps` training steps of `task` took, after `warmup` untimed ones: a
 /// batch drawn, the forward pass and loss, the backward pass and an Adam update, as [`fit`]
 /// runs them (no validation, no checkpoints), on the engine [`crate::compute::select_engine`]
@@ -331,7 +340,7 @@ pub fn time_steps<T: Task>(
     warmup: usize,
     steps: usize,
     threads: usize,
-) -> Result<Vec<f64>> {
+) -> Result<Vec<StepSeconds>> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -345,6 +354,7 @@ pub fn time_steps<T: Task>(
         for step in 0..warmup + steps {
             let started = Instant::now();
             let batch = task.batch(&mut rng, &device);
+            let batch_seconds = started.elapsed().as_secs_f64();
             let loss = task.loss(&model, batch);
             // Reading the loss waits for the engine (a GPU runs ahead otherwise).
             let value = crate::loss::value(loss.clone());
@@ -357,7 +367,10 @@ pub fn time_steps<T: Task>(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(1e-3, model, grads);
             if step >= warmup {
-                seconds.push(started.elapsed().as_secs_f64());
+                seconds.push(StepSeconds {
+                    total: started.elapsed().as_secs_f64(),
+                    batch: batch_seconds,
+                });
             }
         }
         Ok(seconds)

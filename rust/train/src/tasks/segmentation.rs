@@ -58,6 +58,28 @@ impl ObjectScoring {
     }
 }
 
+/// What a U-Net learns from its samples' targets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// Object masks (nuclei, artifacts): weighted BCE + soft Dice
+    /// ([`crate::loss::segmentation`]), scored by object F1.
+    #[default]
+    Objects,
+    /// The smoothed, normalised nuclear stain, a pretext task that needs no labels (in-silico
+    /// labelling): BCE on soft targets ([`crate::loss::stain`]), scored by the correlation of
+    /// the prediction with the stain.
+    Stain,
+}
+
+impl Objective {
+    /// Whether this is the default, [`Objective::Objects`] (left out of saved settings, so
+    /// checkpoints written before objectives existed still resume).
+    pub fn is_objects(&self) -> bool {
+        *self == Objective::Objects
+    }
+}
+
 /// Settings of a segmentation training run: the fit loop's, the network's and the data's, and
 /// how validation scores. Serialised flat (as checkpoints have always recorded it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +99,9 @@ pub struct TrainConfig {
     /// How validation finds and scores objects.
     #[serde(flatten)]
     pub scoring: ObjectScoring,
+    /// What the network learns.
+    #[serde(default, skip_serializing_if = "Objective::is_objects")]
+    pub objective: Objective,
 }
 
 impl Default for TrainConfig {
@@ -88,6 +113,7 @@ impl Default for TrainConfig {
             batch: 8,
             augmentation: Augmentation::default(),
             scoring: ObjectScoring::default(),
+            objective: Objective::Objects,
         }
     }
 }
@@ -200,7 +226,11 @@ impl Task for Segmentation<'_> {
     }
 
     fn loss(&self, net: &UNet, batch: PatchBatch) -> Tensor<1> {
-        crate::loss::segmentation(net.forward(batch.image), batch.target, batch.weight)
+        let loss = match self.config.objective {
+            Objective::Objects => crate::loss::segmentation,
+            Objective::Stain => crate::loss::stain,
+        };
+        loss(net.forward(batch.image), batch.target, batch.weight)
     }
 
     fn validate(&self, net: &UNet) -> Validation {
@@ -213,10 +243,19 @@ impl Task for Segmentation<'_> {
             let plane = |v: &[f32]| {
                 Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 1, h, w]), &device)
             };
-            let loss =
-                crate::loss::segmentation(logits.clone(), plane(&s.target), plane(&s.weight));
+            let (target, weight) = (plane(&s.target), plane(&s.weight));
+            let (loss, score) = match self.config.objective {
+                Objective::Objects => (
+                    crate::loss::segmentation(logits.clone(), target, weight),
+                    object_f1(&probabilities(logits), s, &scoring),
+                ),
+                Objective::Stain => (
+                    crate::loss::stain(logits.clone(), target, weight),
+                    correlation(&probabilities(logits), &s.target, &s.weight),
+                ),
+            };
             loss_sum += crate::loss::value(loss);
-            f1_sum += object_f1(&probabilities(logits), s, &scoring);
+            f1_sum += score;
         }
         let n = self.val.len().max(1) as f64;
         Validation {
@@ -240,6 +279,34 @@ impl Task for Segmentation<'_> {
         }
         f.value()
     }
+}
+
+/// Pearson correlation of `prediction` with `target` over the pixels of non-zero `weight` (0
+/// when either is constant there): the stain objective's validation score.
+pub fn correlation(prediction: &[f32], target: &[f32], weight: &[f32]) -> f64 {
+    let pairs = || {
+        prediction
+            .iter()
+            .zip(target)
+            .zip(weight)
+            .filter(|(_, &w)| w > 0.0)
+            .map(|((&p, &t), _)| (f64::from(p), f64::from(t)))
+    };
+    let n = pairs().count() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mp, mt) = pairs().fold((0.0, 0.0), |(a, b), (p, t)| (a + p / n, b + t / n));
+    let (mut cov, mut vp, mut vt) = (0.0, 0.0, 0.0);
+    for (p, t) in pairs() {
+        cov += (p - mp) * (t - mt);
+        vp += (p - mp) * (p - mp);
+        vt += (t - mt) * (t - mt);
+    }
+    if vp <= 0.0 || vt <= 0.0 {
+        return 0.0;
+    }
+    cov / (vp * vt).sqrt()
 }
 
 /// Logits `[1, 1, H, W]` of a whole image (any size: padded to the size multiple by repeating
@@ -308,7 +375,7 @@ pub fn time_training_steps(
     warmup: usize,
     steps: usize,
     threads: usize,
-) -> Result<Vec<f64>> {
+) -> Result<Vec<crate::fit::StepSeconds>> {
     // Validation is not run: the training samples stand in for it.
     let task = Segmentation::new(config, train, train)?;
     crate::fit::time_steps(&task, config.fit.seed, warmup, steps, threads)
