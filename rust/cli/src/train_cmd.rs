@@ -523,34 +523,28 @@ fn train_unet(args: &TrainNucleiArgs, objective: Objective, verbose: bool) -> Re
             );
         }
     }
-    if stain {
-        println!(
-            "pretext model {} written to {} by {}: {} epochs ({:?}), best epoch {}, validation \
-             correlation with the stain {:.3}; fine-tune it with `brightseg train nuclei --from \
-             {}`",
-            report.name,
-            args.out.display(),
-            report.engine.as_deref().unwrap_or("flex"),
-            report.history.len(),
-            report.stop,
-            report.best_epoch,
+    let result = if stain {
+        format!(
+            "validation correlation with the stain {:.3}; fine-tune it with `brightseg train \
+             nuclei --from {}`",
             report.val_f1,
             args.out.display()
-        );
-        return Ok(());
-    }
+        )
+    } else {
+        format!(
+            "validation object F1 {:.3} at threshold {:.2}, split depth {} px",
+            report.val_f1_at_threshold, report.threshold, report.split_depth_px
+        )
+    };
     println!(
-        "model {} written to {} by {}: {} epochs ({:?}), best epoch {}, validation object F1 \
-         {:.3} at threshold {:.2}, split depth {} px",
+        "{}model {} written to {} by {}: {} epochs ({:?}), best epoch {}, {result}",
+        if stain { "pretext " } else { "" },
         report.name,
         args.out.display(),
         report.engine.as_deref().unwrap_or("flex"),
         report.history.len(),
         report.stop,
         report.best_epoch,
-        report.val_f1_at_threshold,
-        report.threshold,
-        report.split_depth_px
     );
     if report.resumed_after > 0 {
         println!("(resumed after epoch {})", report.resumed_after);
