@@ -32,7 +32,7 @@ pub struct StepTiming {
     pub seconds_per_step: f64,
     /// Median seconds of a step spent drawing and augmenting the batch.
     pub batch_seconds: f64,
-    /// The same for flex at the same architecture and threads, when measured.
+    /// Median seconds per step of flex at the same architecture and threads, when measured.
     pub flex_seconds_per_step: Option<f64>,
     /// Untimed steps before the timed ones.
     pub warmup: usize,
