@@ -40,7 +40,7 @@ for arch in standard fast; do
     OMP_NUM_THREADS="$threads" "$bin" train nuclei "$series" --brightfield oblique \
       --fluorescence H3342 --frames 0-6 --architecture "$arch" --epochs 3 --steps "$steps" \
       --batch 8 --patch 128 --seed 1 --jobs "$threads" --engine "$engine" --quiet \
-      --out "$out" >/dev/null
+      --out "$out" >"$out.log" 2>&1 || { cat "$out.log" >&2; exit 1; }
     step=$(python3 - "$out/training.json" "$steps" <<'P'
 import json, sys
 history = json.load(open(sys.argv[1]))["history"]
