@@ -256,7 +256,6 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(total))
 }
 
-/// `brightseg train nuclei`.
 /// Chooses the training engine `name` for this process (with `jobs` threads for LibTorch's own
 /// pool) and says which runs.
 pub fn select_engine(name: &str, jobs: Option<usize>) -> Result<()> {
@@ -266,6 +265,7 @@ pub fn select_engine(name: &str, jobs: Option<usize>) -> Result<()> {
     Ok(())
 }
 
+/// `brightseg train nuclei`.
 pub fn train_nuclei_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
     train_unet(args, Objective::Objects, verbose)
 }

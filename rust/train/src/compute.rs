@@ -18,15 +18,17 @@ use burn::module::Module;
 use burn::tensor::Device;
 
 /// An engine networks train and run on.
+/// (The numbers are how [`select_engine`] stores the choice.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
 pub enum Engine {
     /// burn's `flex` CPU backend: pure Rust, nothing to install.
     #[default]
-    Flex,
+    Flex = 0,
     /// LibTorch on the CPU (its own threads, as many as the job's).
-    LibTorch,
+    LibTorch = 1,
     /// LibTorch on the first CUDA GPU.
-    LibTorchCuda,
+    LibTorchCuda = 2,
 }
 
 impl Engine {
@@ -77,7 +79,7 @@ impl fmt::Display for Engine {
     }
 }
 
-static ENGINE: AtomicU8 = AtomicU8::new(0);
+static ENGINE: AtomicU8 = AtomicU8::new(Engine::Flex as u8);
 
 /// Chooses the engine every later [`device`] call of this process uses, with `threads` for
 /// LibTorch's own thread pool (0: one per core). Call it before training starts.
@@ -100,8 +102,8 @@ pub fn select_engine(engine: Engine, threads: usize) -> Result<()> {
 /// The engine [`device`] uses now.
 pub fn engine() -> Engine {
     match ENGINE.load(Ordering::SeqCst) {
-        1 => Engine::LibTorch,
-        2 => Engine::LibTorchCuda,
+        x if x == Engine::LibTorch as u8 => Engine::LibTorch,
+        x if x == Engine::LibTorchCuda as u8 => Engine::LibTorchCuda,
         _ => Engine::Flex,
     }
 }

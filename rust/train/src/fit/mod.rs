@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -314,11 +314,7 @@ pub fn fit<T: Task>(
     progress: &mut (dyn FnMut(Progress<'_>) -> bool + Send),
 ) -> Result<FitOutcome<T::Net>> {
     config.validate()?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads)
-        .build()
-        .map_err(|e| Error::invalid(format!("cannot start {} threads: {e}", options.threads)))?;
-    pool.install(|| run(task, config, options, progress))
+    worker_pool(options.threads)?.install(|| run(task, config, options, progress))
 }
 
 /// How long one training step took, seconds.
@@ -341,11 +337,7 @@ pub fn time_steps<T: Task>(
     steps: usize,
     threads: usize,
 ) -> Result<Vec<StepSeconds>> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))?;
-    pool.install(|| {
+    worker_pool(threads)?.install(|| {
         let device = crate::compute::training_device();
         let mut model = crate::nets::seeded(&device, seed, || task.network(&device));
         let mut optimizer = AdamConfig::new().init();
@@ -353,27 +345,69 @@ pub fn time_steps<T: Task>(
         let mut seconds = Vec::with_capacity(steps);
         for step in 0..warmup + steps {
             let started = Instant::now();
-            let batch = task.batch(&mut rng, &device);
-            let batch_seconds = started.elapsed().as_secs_f64();
-            let loss = task.loss(&model, batch);
-            // Reading the loss waits for the engine (a GPU runs ahead otherwise).
-            let value = crate::loss::value(loss.clone());
-            if !value.is_finite() {
-                return Err(Error::backend(format!(
-                    "{} diverged (loss {value}) while timing steps",
-                    task.name()
-                )));
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(1e-3, model, grads);
+            let stepped = train_step(task, model, &mut optimizer, &mut rng, &device, 1e-3)
+                .map_err(|value| {
+                    Error::backend(format!(
+                        "{} diverged (loss {value}) while timing steps",
+                        task.name()
+                    ))
+                })?;
+            model = stepped.model;
             if step >= warmup {
                 seconds.push(StepSeconds {
                     total: started.elapsed().as_secs_f64(),
-                    batch: batch_seconds,
+                    batch: stepped.batch_seconds,
                 });
             }
         }
         Ok(seconds)
+    })
+}
+
+/// A pool of `threads` workers (0: all cores) for the engines that take their threads from
+/// rayon.
+fn worker_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))
+}
+
+/// What one training step left.
+struct Stepped<N> {
+    /// The updated network.
+    model: N,
+    /// Its loss on the batch, before the update.
+    loss: f64,
+    /// Seconds spent drawing the batch.
+    batch_seconds: f64,
+}
+
+/// One training step, as [`fit`] and [`time_steps`] both run it: a batch drawn with `rng`, the
+/// loss (reading it waits for the engine, which on a GPU runs ahead otherwise), its gradient
+/// and an Adam update at `lr`. A loss that is not finite is returned as the error, before any
+/// update.
+fn train_step<T: Task>(
+    task: &T,
+    model: T::Net,
+    optimizer: &mut ModuleOptimizer,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+    lr: f64,
+) -> std::result::Result<Stepped<T::Net>, f64> {
+    let started = Instant::now();
+    let batch = task.batch(rng, device);
+    let batch_seconds = started.elapsed().as_secs_f64();
+    let loss = task.loss(&model, batch);
+    let value = crate::loss::value(loss.clone());
+    if !value.is_finite() {
+        return Err(value);
+    }
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    Ok(Stepped {
+        model: optimizer.step(lr, model, grads),
+        loss: value,
+        batch_seconds,
     })
 }
 
@@ -445,18 +479,17 @@ fn run<T: Task>(
         let mut rng = config.epoch_rng(epoch);
         let mut loss_sum = 0.0;
         for step in 1..=config.steps_per_epoch {
-            let batch = task.batch(&mut rng, &device);
-            let loss = task.loss(&model, batch);
-            let value = crate::loss::value(loss.clone());
-            if !value.is_finite() {
-                return Err(Error::backend(format!(
-                    "{} training diverged (loss {value}) in epoch {epoch}: lower the learning \
-                     rate",
-                    task.name()
-                )));
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(lr, model, grads);
+            let stepped = train_step(task, model, &mut optimizer, &mut rng, &device, lr).map_err(
+                |value| {
+                    Error::backend(format!(
+                        "{} training diverged (loss {value}) in epoch {epoch}: lower the \
+                         learning rate",
+                        task.name()
+                    ))
+                },
+            )?;
+            model = stepped.model;
+            let value = stepped.loss;
             loss_sum += value;
             if !progress(Progress::Step {
                 epoch,
