@@ -10,8 +10,11 @@
 //! backend estimates from the network itself where it can (tract) and is otherwise taken as
 //! 300 MB per 512 × 512 tile.
 
+use std::cell::Cell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::Path;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::error::{Error, Result};
 
@@ -141,6 +144,131 @@ impl MemoryBudget {
             Size(need),
             Size(self.bytes)
         )))
+    }
+}
+
+/// The memory that calls running in this process have reserved, and the order in which waiting
+/// calls are let in (first come, first served, so a large call is not passed over for ever).
+struct Pool {
+    /// Bytes reserved beyond [`BASE_BYTES`] (the program is counted once, not once per call).
+    reserved: u64,
+    /// Ticket of the next call that has to wait.
+    next_ticket: u64,
+    /// Ticket of the waiting call that is let in next.
+    serving: u64,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    reserved: 0,
+    next_ticket: 0,
+    serving: 0,
+});
+/// Signalled when memory is given back or a waiting call is let in.
+static POOL_CHANGED: Condvar = Condvar::new();
+
+thread_local! {
+    /// Reservations the current thread holds (a call made from inside another call's progress
+    /// listener must not wait for memory its own thread holds).
+    static HELD_BY_THIS_THREAD: Cell<usize> = const { Cell::new(0) };
+}
+
+fn pool() -> MutexGuard<'static, Pool> {
+    // Nothing panics while the lock is held; a poisoned lock still holds consistent numbers.
+    POOL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Memory reserved beyond the program itself by the calls running in this process now (see
+/// [`MemoryBudget::reserve`]); for diagnostics and tests.
+pub fn reserved_in_process() -> u64 {
+    pool().reserved
+}
+
+/// Memory reserved for one call from the process-wide pool; given back when dropped. It belongs
+/// to the thread that reserved it.
+#[must_use = "the memory is given back as soon as the reservation is dropped"]
+#[derive(Debug)]
+pub struct Reservation {
+    /// Bytes beyond [`BASE_BYTES`].
+    bytes: u64,
+    /// Not `Send`: the count of reservations held is per thread.
+    _this_thread: PhantomData<*const ()>,
+}
+
+impl Reservation {
+    /// The bytes this reservation holds beyond the program itself.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut pool = pool();
+        pool.reserved = pool.reserved.saturating_sub(self.bytes);
+        HELD_BY_THIS_THREAD.set(HELD_BY_THIS_THREAD.get().saturating_sub(1));
+        drop(pool);
+        POOL_CHANGED.notify_all();
+    }
+}
+
+impl MemoryBudget {
+    /// Reserves `need` bytes (counted as [`find_nuclei_bytes`] counts them, the program's
+    /// [`BASE_BYTES`] included) for `what` from the one pool that every call in this process
+    /// draws from, so that calls running at once (threads of a Fiji macro, several Java
+    /// handles) never together need more than this budget. A call that does not fit now waits,
+    /// in order of arrival, until enough is given back; one that could never fit is refused
+    /// with `options` (see [`MemoryBudget::check_with`]), and so is one that does not fit and is
+    /// made from a thread that already holds a reservation (a progress listener calling
+    /// again), which could wait for ever.
+    ///
+    /// Call it outside any rayon pool that the calls share: a pool worker that waits here may
+    /// have the frames of the very call it waits for below it on its stack.
+    pub fn reserve(&self, need: u64, what: &str, options: &str) -> Result<Reservation> {
+        self.check_with(need, what, options)?;
+        let work = need.saturating_sub(BASE_BYTES);
+        let fits = |pool: &Pool| pool.reserved.saturating_add(need) <= self.bytes;
+        let mut pool = pool();
+        if HELD_BY_THIS_THREAD.get() > 0 {
+            if !fits(&pool) {
+                return Err(Error::too_large(format!(
+                    "{what} needs about {} but the calls running in this process already hold \
+                     {} of the {} memory budget, and this call was made from inside one of them \
+                     (a progress listener?), so it cannot wait for them to finish: make it after \
+                     that call returns, or {options}",
+                    Size(need),
+                    Size(pool.reserved.saturating_add(BASE_BYTES)),
+                    Size(self.bytes)
+                )));
+            }
+        } else {
+            let ticket = pool.next_ticket;
+            pool.next_ticket += 1;
+            let mut said = false;
+            while pool.serving != ticket || !fits(&pool) {
+                if !said && pool.serving == ticket {
+                    log::info!(
+                        "{what} waits for memory: the calls running in this process hold {} \
+                         of the {} memory budget and it needs about {}",
+                        Size(pool.reserved.saturating_add(BASE_BYTES)),
+                        Size(self.bytes),
+                        Size(need)
+                    );
+                    said = true;
+                }
+                pool = POOL_CHANGED
+                    .wait(pool)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            pool.serving += 1;
+            // The next in line may fit beside this one.
+            POOL_CHANGED.notify_all();
+        }
+        pool.reserved = pool.reserved.saturating_add(work);
+        HELD_BY_THIS_THREAD.set(HELD_BY_THIS_THREAD.get() + 1);
+        Ok(Reservation {
+            bytes: work,
+            _this_thread: PhantomData,
+        })
     }
 }
 
@@ -315,5 +443,77 @@ mod tests {
         let limit = cgroup_limit_bytes().map_or(total, |c| c.min(total));
         let expected = (limit as f64 * 0.8) as u64;
         assert_eq!(auto, expected, "{auto} of {limit}");
+    }
+
+    /// The process-wide pool: a call that does not fit beside the running ones waits until they
+    /// give memory back (it neither fails nor runs over), calls are let in in order, a call
+    /// that could never fit is refused at once, and a call from a thread that already holds a
+    /// reservation is refused instead of waiting for itself. The only test that reserves, so
+    /// other tests running at once do not move the pool's numbers.
+    #[test]
+    fn calls_running_at_once_share_one_budget_and_wait_their_turn() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let budget = MemoryBudget::bytes(BASE_BYTES + 100);
+        let first = budget
+            .reserve(BASE_BYTES + 60, "first", "help")
+            .expect("fits");
+        assert_eq!(reserved_in_process(), 60);
+
+        // From the same thread (a listener calling again): what fits is granted, what does
+        // not is refused, not waited for.
+        let small = budget
+            .reserve(BASE_BYTES + 40, "nested", "help")
+            .expect("fits");
+        let e = budget
+            .reserve(BASE_BYTES + 10, "a nested call", "raise it")
+            .expect_err("would wait for its own thread");
+        assert_eq!(e.kind(), ErrorKind::ResourceLimit);
+        assert!(e.message().contains("from inside one of them"), "{e}");
+        drop(small);
+
+        // Another thread waits until the first call gives its memory back.
+        let (got, granted) = mpsc::channel();
+        let second = std::thread::spawn(move || {
+            let r = budget
+                .reserve(BASE_BYTES + 60, "second", "help")
+                .expect("waits, then fits");
+            got.send(reserved_in_process()).expect("send");
+            drop(r);
+        });
+        assert!(
+            granted.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the second call ran beside the first although both do not fit"
+        );
+        drop(first);
+        let during = granted
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the second call runs once the first is done");
+        assert_eq!(during, 60);
+        second.join().expect("no panic");
+
+        // Never over: eight threads of different sizes, each checking the pool while it runs.
+        let most = AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for i in 0..8u64 {
+                let most = &most;
+                scope.spawn(move || {
+                    for round in 0..20u64 {
+                        let need = BASE_BYTES + 10 + (i * 7 + round * 13) % 90;
+                        let r = budget.reserve(need, "a call", "help").expect("fits alone");
+                        most.fetch_max(reserved_in_process(), Ordering::Relaxed);
+                        std::thread::yield_now();
+                        drop(r);
+                    }
+                });
+            }
+        });
+        let most = most.load(Ordering::Relaxed);
+        assert!(most <= 100 && most > 0, "{most} reserved at once");
+        assert_eq!(reserved_in_process(), 0);
+        assert!(budget
+            .reserve(BASE_BYTES + 101, "too much", "help")
+            .is_err_and(|e| e.kind() == ErrorKind::ResourceLimit));
     }
 }

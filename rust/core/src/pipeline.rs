@@ -266,6 +266,28 @@ impl Model {
         })
     }
 
+    /// Reserves what `plan` needs to find nuclei in `plane`, and the plane's own pixels, from
+    /// the process-wide pool (see [`MemoryBudget::reserve`]): adapters that run calls at once
+    /// (the Java API) hold it for the call, so that together the calls stay within the budget.
+    /// Call it outside the thread pool the work runs on.
+    pub fn reserve(&self, plane: &Plane, plan: &Plan) -> Result<budget::Reservation> {
+        let pixel_bytes = match plane.data() {
+            PixelData::U8(_) => 1,
+            PixelData::U16(_) => 2,
+            PixelData::F32(_) => 4,
+        };
+        let pixels = (plane.width() as u64 * plane.height() as u64).saturating_mul(pixel_bytes);
+        self.memory_budget.reserve(
+            plan.bytes.saturating_add(pixels),
+            &format!(
+                "finding nuclei in a {} × {} plane",
+                plane.width(),
+                plane.height()
+            ),
+            &self.memory_options(plan.bytes),
+        )
+    }
+
     /// Memory of one round of tiles on a resampled `nw × nh` plane with `workers` threads: the
     /// input rows the round reads and the probability rows it blends (f32 each).
     fn resampled_round_bytes(&self, nw: usize, nh: usize, workers: usize) -> u64 {

@@ -217,6 +217,14 @@ pub fn run<'local>(
     let params = request.params()?;
     params.validate()?;
     let session = session::get(request.handle)?;
+    // Calls running at once on other Java threads draw from one memory budget: this one waits
+    // here, on the calling thread and outside the model's worker pool, until it fits beside them.
+    let plan = session.pool.install(|| {
+        session
+            .model
+            .plan(plane.width(), plane.height(), calibration, &params)
+    })?;
+    let _memory = session.model.reserve(&plane, &plan)?;
 
     // The work runs on a helper thread inside the model's pool; this (Java) thread forwards its
     // progress to the listener, since only it may call into Java.

@@ -67,7 +67,9 @@ public final class SegmenterOptions {
     /**
      * Native memory one image may use, in bytes; images that would need more are refused with a
      * {@link BrightsegException} saying how much they need. 0 (the default) is 80 % of the memory
-     * this machine (or container) has beyond the Java heap's maximum.
+     * this machine (or container) has beyond the Java heap's maximum. Calls running at once
+     * (other threads, other Segmenters) draw from one pool in this JVM: a call that does not fit
+     * beside them waits its turn, so together they stay within the budget.
      */
     public SegmenterOptions withMemoryBudget(long bytes) {
         return new SegmenterOptions(threads, backend, onnxRuntimeLibrary, bytes, tileSize);

@@ -68,6 +68,76 @@ public class ReliabilityTest {
     }
 
     /**
+     * Calls on four handles at once draw from one memory budget: with a budget that holds one
+     * call (405 MB for this model at 512²) but not two, they run one after another instead of
+     * failing or running over it, each with the single-threaded result; and a call made from
+     * inside another's progress listener, which cannot wait for the call it is inside, is
+     * refused with a message. Catches per-handle budgets (the calls overlap) and a wait that
+     * deadlocks.
+     */
+    @Test
+    public void callsOnSeveralHandlesShareOneMemoryBudgetAndRunInTurn() throws Exception {
+        SegmenterOptions oneAtATime = SegmenterOptions.defaults().withThreads(1)
+                .withMemoryBudget(500_000_000L);
+        int calls = 4;
+        long[][] spans = new long[calls][2];
+        ExecutorService pool = Executors.newFixedThreadPool(calls);
+        List<Segmenter> handles = new ArrayList<>();
+        try {
+            for (int i = 0; i < calls; i++) {
+                handles.add(Segmenter.open(model, oneAtATime));
+            }
+            List<Future<NucleiResult>> results = new ArrayList<>();
+            for (int i = 0; i < calls; i++) {
+                Segmenter s = handles.get(i);
+                long[] span = spans[i];
+                NucleiParams p = params().withProgress((stage, done, total) -> {
+                    long now = System.nanoTime();
+                    if (span[0] == 0) {
+                        span[0] = now;
+                    }
+                    span[1] = now;
+                });
+                results.add(pool.submit(
+                        () -> s.findNuclei(image.pixels, image.width, image.height, p)));
+            }
+            for (Future<NucleiResult> f : results) {
+                TestData.assertSameResult(reference, f.get(600, TimeUnit.SECONDS));
+            }
+            for (int i = 0; i < calls; i++) {
+                for (int j = i + 1; j < calls; j++) {
+                    boolean apart = spans[i][1] < spans[j][0] || spans[j][1] < spans[i][0];
+                    assertTrue("calls " + i + " and " + j + " ran at once", apart);
+                }
+            }
+
+            Segmenter outer = handles.get(0);
+            Segmenter inner = handles.get(1);
+            List<String> refused = new ArrayList<>();
+            NucleiParams calling = params().withProgress((stage, done, total) -> {
+                if (refused.isEmpty()) {
+                    try {
+                        inner.findNuclei(image.pixels, image.width, image.height, params());
+                        refused.add("not refused");
+                    } catch (BrightsegException e) {
+                        refused.add(e.getMessage());
+                    }
+                }
+            });
+            TestData.assertSameResult(reference,
+                    outer.findNuclei(image.pixels, image.width, image.height, calling));
+            assertEquals(1, refused.size());
+            assertTrue(refused.get(0), refused.get(0).contains("made from inside one of them "
+                    + "(a progress listener?), so it cannot wait for them to finish"));
+        } finally {
+            for (Segmenter s : handles) {
+                s.close();
+            }
+            pool.shutdown();
+        }
+    }
+
+    /**
      * Another thread closes the Segmenter while a call is running on it: close() waits for the
      * call, which ends with the undisturbed result; afterwards calls throw
      * IllegalStateException, the model is released and the JVM goes on. Catches a close that
