@@ -4,6 +4,7 @@
 #   model_card   model descriptions (bioimageio.yaml 0.5, rdf 0.4, brightseg config)
 #   onnx_model   ONNX weights loaded through tract beside a valid description, first tile run
 #   cli_args     command lines: every subcommand and value parser
+#   planner      Find Nuclei's plan for any image size, pixel size, budget, tile size and threads
 # Seeds are cut from real files (scripts/fuzz_seeds.py). A crash, hang (> 30 s per input) or
 # memory blow-up (> 2 GB) fails the run; libFuzzer leaves the input in fuzz/artifacts/TARGET/:
 # copy it to tests/fuzz-regressions/TARGET/ (a test replays every file there) and fix the bug.
@@ -21,7 +22,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(read_image model_card onnx_model cli_args)
+[ ${#targets[@]} -gt 0 ] || targets=(read_image model_card onnx_model cli_args planner)
 if [ "${FUZZ_QUICK:-0}" = 1 ]; then
   sanitizer="${FUZZ_SANITIZER:-none}"
   export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-1}"

@@ -6,6 +6,7 @@ Usage: fuzz_seeds.py OUT_DIR DATA_DIR MODEL_DIR
 """
 
 import io
+import struct
 import sys
 from pathlib import Path
 
@@ -67,10 +68,20 @@ CLI_SEEDS = [
     ["--verbose", "find-nuclei", "--help"],
 ]
 
+# Planner inputs: width, height, pixel width and height (µm), budget (bytes), tile size, threads
+# (index), flags (1: calibrated, 2: accept any pixel size).
+PLANNER_SEEDS = [
+    (512, 512, 0.619, 0.619, 8 << 30, 768, 1, 1),
+    (20000, 20000, 0.5, 0.5, 2 << 30, 512, 1, 1),
+    (512, 512, 353.0, 353.0, 2 << 30, 768, 0, 3),
+    (4096, 4096, 0.0003112, 0.0003112, 8 << 30, 256, 3, 1),
+    (65535, 17, 0.3112, 0.3112, 200 << 20, 64, 7, 0),
+]
+
 
 def main() -> None:
     out, data, model = (Path(a) for a in sys.argv[1:4])
-    for target in ["read_image", "model_card", "onnx_model", "cli_args"]:
+    for target in ["read_image", "model_card", "onnx_model", "cli_args", "planner"]:
         (out / target).mkdir(parents=True, exist_ok=True)
     img = tifffile.imread(data / "stardist/img2d.tif")
     mask = tifffile.imread(data / "stardist/mask2d.tif")
@@ -81,6 +92,8 @@ def main() -> None:
         (model / "weights_dynamic_hw.onnx").read_bytes())
     for i, args in enumerate(CLI_SEEDS):
         (out / "cli_args" / f"args{i}").write_bytes(b"\0".join(a.encode() for a in args))
+    for i, numbers in enumerate(PLANNER_SEEDS):
+        (out / "planner" / f"plan{i}").write_bytes(struct.pack("<QQddQQQQ", *numbers))
 
 
 if __name__ == "__main__":

@@ -224,6 +224,11 @@ impl Model {
         resolved: &Resolved,
         holding: Holding,
     ) -> Result<Plan> {
+        if width == 0 || height == 0 {
+            return Err(Error::image(format!(
+                "the image is {width} × {height} pixels: there is nothing to segment"
+            )));
+        }
         let Some(model_px) = resolved.resample_to_um else {
             let need = self.memory_need(width, height, holding);
             self.check_need(&need)?;
@@ -1100,7 +1105,16 @@ mod plan_tests {
         let Some((_, mut model)) = crate::test_files::scratch_assay_frame(0) else {
             return;
         };
-        let sizes = [1, 17, 512, 65_535, 1 << 20, u32::MAX as usize, usize::MAX];
+        let sizes = [
+            0,
+            1,
+            17,
+            512,
+            65_535,
+            1 << 20,
+            u32::MAX as usize,
+            usize::MAX,
+        ];
         let pixels = [
             None,
             Some(f64::NAN),
