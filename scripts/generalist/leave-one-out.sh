@@ -10,12 +10,14 @@
 #   the learning rate decays over them, and a time budget of 1.2× that stops a slower machine)
 #   SHARED_DATA=... where celldetective_adcc/ and brifiseg_bf/ are (default ../shared/data)
 #   RUNS="all without-ndev" to train only some of the models (scoring covers what exists)
+#   TRAIN_FLAGS="--augment-invert ..." adds training options (e.g. augmentation), and
+#   OUT=results/generalist-augmented keeps those models apart
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 epochs="${1:-130}"
 shared="${SHARED_DATA:-../shared/data}"
 data=data/generalist
-out=results/generalist
+out="${OUT:-results/generalist}"
 runs="${RUNS:-all without-ndev without-celldetective without-brifiseg}"
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 scripts/fetch-data.sh
@@ -34,7 +36,7 @@ for run in $runs; do
   echo "== training $run ($epochs epochs)"
   "$bin" train nuclei --sources "$data/sources-$run.yaml" \
     --architecture fast --epochs "$epochs" --steps 60 --patience "$epochs" --seed 1 --jobs 2 \
-    --time-budget "$((epochs * 66 / 10))s" --license MIT --quiet --out "$out/$run" \
+    --time-budget "$((epochs * 66 / 10))s" --license MIT --quiet ${TRAIN_FLAGS:-} --out "$out/$run" \
     2> "$out/$run.log"
   rm -rf "$out/$run/.checkpoints"
 done

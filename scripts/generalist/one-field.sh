@@ -8,6 +8,9 @@
 #            epoch, stops after 12 epochs without a better one)
 #   last60   --keep last --epochs 60 (every epoch runs; the last one is kept)
 #   last200  --keep last --epochs 200
+#   last60-strong  last60 with stronger augmentation (scale ±30 %, defocus blur up to σ 1.5 px,
+#            noise up to σ 0.05)
+# RUNS="last60 last60-strong" picks the runs (default: default last60 last200).
 # Writes results/generalist/one-field/scores.csv. Not part of CI (about 30 minutes on 2 cores).
 # CASES="celldetective-feb brifiseg-HeLa ndev" picks the cases (default: the last two).
 # Needs scripts/generalist/leave-one-out.sh run first (its models and prepared data).
@@ -19,7 +22,6 @@ out=results/generalist/one-field
 bin=target/debug/brightseg
 mkdir -p "$out"
 cd_test=$data/celldetective/test
-hela=$data/brifiseg/HeLa/test
 ndev=data/ndev/scratch-assay-labeled-10T-2Ch.tiff
 
 # Each case: name, starting model, the training field's flags, the test's evaluate flags.
@@ -32,12 +34,13 @@ case_args() {
       test=("$cd_test/feb_502_snap_2_2_35.tif" "$cd_test/feb_502_snap_3_2_5.tif"
             --truth-from-fluorescence 1 --truth-from-fluorescence-images
             "$cd_test/stain/feb_502_snap_2_2_35.tif" "$cd_test/stain/feb_502_snap_3_2_5.tif") ;;
-    brifiseg-HeLa)
+    brifiseg-*)
       start=models/nuclei-brightfield
-      local fields=("$hela"/*.tif)
-      train=("${fields[0]}" --masks "$hela/labels/$(basename "${fields[0]}")")
+      local line="$data/brifiseg/${1#brifiseg-}/test"
+      local fields=("$line"/*.tif)
+      train=("${fields[0]}" --masks "$line/labels/$(basename "${fields[0]}")")
       test=("${fields[@]:1}" --truth)
-      for f in "${fields[@]:1}"; do test+=("$hela/labels/$(basename "$f")"); done ;;
+      for f in "${fields[@]:1}"; do test+=("$line/labels/$(basename "$f")"); done ;;
     ndev)
       start=$models/without-ndev
       train=("$ndev" --brightfield oblique --fluorescence H3342 --frames 0 --region 0,0,384,210)
@@ -54,12 +57,14 @@ for name in ${CASES:-brifiseg-HeLa ndev}; do
   case_args "$name"
   "$bin" evaluate "${test[@]}" --model "$start" --csv "$out/$name-start.csv" > /dev/null
   echo "$name,0,$(total "$out/$name-start.csv"),starting model $start" >> "$out/scores.csv"
-  for run in default last60 last200; do
+  for run in ${RUNS:-default last60 last200}; do
     model="$out/$name-$run"
     extra=()
     case "$run" in
       last60) extra=(--keep last --epochs 60) ;;
       last200) extra=(--keep last --epochs 200) ;;
+      last60-strong) extra=(--keep last --epochs 60 --augment-scale 0.3 --augment-blur 1.5
+                            --augment-noise 0.05) ;;
     esac
     rm -rf "$model"
     start_s=$(date +%s)
@@ -68,7 +73,9 @@ for name in ${CASES:-brifiseg-HeLa ndev}; do
     minutes=$(python3 -c "print(round(($(date +%s) - $start_s) / 60, 1))")
     rm -rf "$model/.checkpoints"
     "$bin" evaluate "${test[@]}" --model "$model" --csv "$out/$name-$run.csv" > /dev/null
-    echo "$name,$minutes,$(total "$out/$name-$run.csv"),$run" >> "$out/scores.csv"
+    val=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["val_f1"], 3))' \
+      "$model/training.json")
+    echo "$name,$minutes,$(total "$out/$name-$run.csv"),$run (validation F1 $val)" >> "$out/scores.csv"
   done
 done
 cat "$out/scores.csv"

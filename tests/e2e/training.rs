@@ -285,7 +285,8 @@ fn training_smoke_test_export_reload_same_numbers() {
     };
     let tmp = tempfile::tempdir().expect("tmp");
     let folder: PathBuf = tmp.path().join("smoke-nuclei");
-    let args = train_args(&path, &folder);
+    let mut args = train_args(&path, &folder);
+    args.extend(["--augment-blur", "1", "--augment-noise", "0.02"].map(std::ffi::OsString::from));
     let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let stdout = brightseg_ok(&refs);
     println!("{stdout}");
@@ -309,6 +310,14 @@ fn training_smoke_test_export_reload_same_numbers() {
         report["engine"], "flex",
         "the engine that trained is recorded"
     );
+    let augmentation = &report["augmentation"];
+    assert_eq!(augmentation["blur"], 1.0, "{augmentation}");
+    assert_eq!(
+        augmentation["scale"].as_f64().map(|s| (s * 100.0).round()),
+        Some(15.0)
+    );
+    assert_eq!(augmentation["invert"], false);
+    assert!((augmentation["noise"].as_f64().unwrap_or(0.0) - 0.02).abs() < 1e-6);
     model_forward_matches(&folder, &py);
     // The zoo's own validator and test accept what the trainer wrote.
     if let Some(zoo_py) = crate::zoo::zoo_python() {
@@ -980,7 +989,7 @@ fn training_refuses_bad_requests_with_a_message() {
     let artifacts = artifacts.to_str().expect("utf-8 path");
     // Without the libtorch feature (as CI builds it) its engines are refused with how to get
     // them; a name that is no engine is refused with the choices.
-    let cases: [(&[&str], &str); 14] = [
+    let cases: [(&[&str], &str); 15] = [
         (
             &[
                 "--brightfield",
@@ -1096,6 +1105,17 @@ fn training_refuses_bad_requests_with_a_message() {
                 "20-30",
             ],
             "frame",
+        ),
+        (
+            &[
+                "--brightfield",
+                "oblique",
+                "--fluorescence",
+                "H3342",
+                "--augment-noise",
+                "2",
+            ],
+            "augmentation noise 2 must be between 0 and 1",
         ),
     ];
     for (extra, expected) in cases {

@@ -166,6 +166,22 @@ pub struct TrainNucleiArgs {
     /// Patch edge in pixels.
     #[arg(long, default_value_t = 128)]
     pub patch: usize,
+    /// Scale jitter: training patches are cut at 1 ± this times their size and resampled
+    /// (0.5: nuclei from two thirds to twice their size).
+    #[arg(long = "augment-scale", value_name = "F", default_value_t = 0.15)]
+    pub augment_scale: f32,
+    /// Defocus: half the training patches are blurred by a Gaussian of σ up to this many
+    /// pixels (0: none).
+    #[arg(long = "augment-blur", value_name = "PX", default_value_t = 0.0)]
+    pub augment_blur: f32,
+    /// Camera noise: half the training patches get Gaussian noise of σ up to this, in
+    /// normalised intensity (0 to 1 spans the image's 1st to 99.8th percentile; 0: none).
+    #[arg(long = "augment-noise", value_name = "SIGMA", default_value_t = 0.0)]
+    pub augment_noise: f32,
+    /// Polarity: half the training patches are inverted, so nuclei are seen dark and bright
+    /// (for a model meant for several transmitted-light modalities).
+    #[arg(long = "augment-invert")]
+    pub augment_invert: bool,
     /// Peak learning rate (Adam, cosine decay) [default: 0.002; 0.0005 with --from].
     #[arg(long = "learning-rate")]
     pub learning_rate: Option<f64>,

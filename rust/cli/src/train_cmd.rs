@@ -17,6 +17,7 @@ use brightseg::pipeline::Model;
 use brightseg::pipeline::{find_nuclei, NucleiParams};
 use brightseg::render::overlay_rgb;
 use brightseg_train::data::fields::{load_fields, Field, FieldSpec, Frames, Region};
+use brightseg_train::data::samples::Augmentation;
 use brightseg_train::data::sources::{readable_um, SourcesFile};
 use brightseg_train::fit::{FitConfig, Progress};
 use brightseg_train::nets::Architecture;
@@ -339,6 +340,13 @@ fn train_unet(args: &TrainNucleiArgs, objective: Objective, verbose: bool) -> Re
             ..FitConfig::default()
         },
         objective,
+        augmentation: Augmentation {
+            scale: args.augment_scale,
+            blur: args.augment_blur,
+            noise: args.augment_noise,
+            invert: args.augment_invert,
+            ..Augmentation::default()
+        },
         ..TrainConfig::default()
     };
     config.validate()?;

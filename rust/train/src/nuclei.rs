@@ -15,6 +15,7 @@ use brightseg::objects::Labels;
 use brightseg::{Error, Result};
 
 use crate::data::fields::Field;
+use crate::data::samples::Augmentation;
 use crate::data::{normalize, FloatPlane, Sample};
 use crate::export::{write_trained_model, ModelInfo, REPORT, WEIGHTS};
 use crate::fit::{CheckpointDir, EpochRecord, FitOptions, Progress, StopReason};
@@ -185,6 +186,10 @@ pub struct TrainingReport {
     /// fields hold the validation correlation with the stain instead).
     #[serde(default, skip_serializing_if = "Objective::is_objects")]
     pub objective: Objective,
+    /// How training patches were augmented (reports written before it was recorded used the
+    /// default).
+    #[serde(default)]
+    pub augmentation: Augmentation,
 }
 
 /// The architecture of a model folder written by brightseg-train.
@@ -607,6 +612,7 @@ pub fn train_nuclei(
         resampled_from_um: resampling.map(|(images, _)| images),
         engine: Some(crate::compute::engine().name().to_owned()),
         objective: config.objective,
+        augmentation: config.augmentation,
     };
     let info = ModelInfo {
         name: request.name.clone(),

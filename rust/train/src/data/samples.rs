@@ -10,6 +10,7 @@ use brightseg::{Error, Result};
 use rand::Rng;
 
 use crate::data::plane::{crop_labels, crop_rows, FloatPlane};
+use crate::targets::filters::gaussian;
 
 /// The input normalisation of every model we train, written into its description so inference
 /// normalises exactly as training did: percentiles 1 and 99.8 of the whole plane to 0 and 1.
@@ -143,8 +144,10 @@ impl Sample {
     }
 }
 
-/// Random changes applied to every training patch.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Random changes applied to every training patch (recorded in training.json; a setting missing
+/// from an older checkpoint takes its default).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Augmentation {
     /// Random horizontal and vertical flips.
     pub flips: bool,
@@ -156,6 +159,14 @@ pub struct Augmentation {
     pub gamma: f32,
     /// Scale jitter: patches cut at `1 ± scale` times their size and resampled.
     pub scale: f32,
+    /// Defocus: for half the patches, a Gaussian blur of σ drawn in `[0, blur]` pixels.
+    pub blur: f32,
+    /// Camera noise: for half the patches, Gaussian noise of σ drawn in `[0, noise]`, in
+    /// normalised intensity (the 1st to 99.8th percentiles of an image span 0 to 1).
+    pub noise: f32,
+    /// Polarity: half the patches are inverted (`1 − value`), as nuclei look dark or bright
+    /// with focus and modality.
+    pub invert: bool,
 }
 
 impl Default for Augmentation {
@@ -166,6 +177,9 @@ impl Default for Augmentation {
             intensity: 0.1,
             gamma: 0.15,
             scale: 0.15,
+            blur: 0.0,
+            noise: 0.0,
+            invert: false,
         }
     }
 }
@@ -178,7 +192,31 @@ impl Augmentation {
         intensity: 0.0,
         gamma: 0.0,
         scale: 0.0,
+        blur: 0.0,
+        noise: 0.0,
+        invert: false,
     };
+}
+
+impl Augmentation {
+    /// Refuses settings that would make patches meaningless (negative, not finite, a scale
+    /// that could cut an empty patch).
+    pub fn validate(&self) -> Result<()> {
+        let check = |name: &str, value: f32, most: f32| {
+            if value.is_finite() && (0.0..=most).contains(&value) {
+                Ok(())
+            } else {
+                Err(Error::invalid(format!(
+                    "augmentation {name} {value} must be between 0 and {most}"
+                )))
+            }
+        };
+        check("scale", self.scale, 0.9)?;
+        check("blur", self.blur, 20.0)?;
+        check("noise", self.noise, 1.0)?;
+        check("intensity", self.intensity, 1.0)?;
+        check("gamma", self.gamma, 4.0)
+    }
 }
 
 /// A square training patch.
@@ -302,7 +340,31 @@ pub fn random_patch(
             *v = *v * gain + offset;
         }
     }
+    // Drawn only when asked for, so runs without them draw the same patches as before.
+    if aug.blur > 0.0 && rng.random::<bool>() {
+        let sigma = f64::from(rng.random_range(0.0..=aug.blur));
+        let plane = FloatPlane::new(size, size, std::mem::take(&mut patch.image));
+        patch.image = gaussian(&plane, sigma).data;
+    }
+    if aug.invert && rng.random::<bool>() {
+        for v in &mut patch.image {
+            *v = 1.0 - *v;
+        }
+    }
+    if aug.noise > 0.0 && rng.random::<bool>() {
+        let sigma = rng.random_range(0.0..=aug.noise);
+        for v in &mut patch.image {
+            *v += sigma * standard_normal(rng);
+        }
+    }
     patch
+}
+
+/// A draw from the standard normal distribution (Box–Muller).
+fn standard_normal(rng: &mut impl Rng) -> f32 {
+    let u: f64 = 1.0 - rng.random::<f64>(); // in (0, 1]: the logarithm stays finite
+    let v: f64 = rng.random();
+    ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
 }
 
 /// Bilinear sample at (`x`, `y`) (pixel centres at integers), edges repeated.
@@ -416,6 +478,84 @@ mod tests {
                 assert_eq!(*v, t * 10.0);
             }
         }
+    }
+
+    /// Blur, polarity and noise change the image only: the target stays the exact crop, an
+    /// inverted patch is `1 − image`, a blurred one is smoother, a noisy one departs from the
+    /// image by about its σ, and each is applied to some patches and not others.
+    #[test]
+    fn blur_polarity_and_noise_change_the_image_and_keep_the_target() {
+        let (w, h) = (32, 32);
+        let data: Vec<u32> = (0..w * h).map(|i| u32::from((i * 7919) % 5 == 0)).collect();
+        let image = FloatPlane::new(w, h, data.iter().map(|&l| l as f32).collect());
+        let truth = Labels {
+            width: w,
+            height: h,
+            data,
+            count: 1,
+        };
+        let s = Sample::new("s", image, truth, None).expect("sample");
+        let only = |change: Augmentation| Augmentation {
+            flips: false,
+            rotations: false,
+            ..change
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let draw = |aug: &Augmentation, rng: &mut ChaCha8Rng| {
+            random_patch(std::slice::from_ref(&s), 16, &only(*aug), rng)
+        };
+        let (mut inverted, mut blurred, mut noisy) = (0, 0, 0);
+        for _ in 0..40 {
+            let aug = Augmentation {
+                invert: true,
+                ..Augmentation::NONE
+            };
+            let p = draw(&aug, &mut rng);
+            let same = p.image.iter().zip(&p.target).all(|(v, t)| v == t);
+            let flipped = p.image.iter().zip(&p.target).all(|(v, t)| *v == 1.0 - t);
+            assert!(same || flipped);
+            inverted += usize::from(flipped);
+
+            let aug = Augmentation {
+                blur: 2.0,
+                ..Augmentation::NONE
+            };
+            let p = draw(&aug, &mut rng);
+            let step: f32 = p.image.windows(2).map(|d| (d[1] - d[0]).abs()).sum();
+            let target_step: f32 = p.target.windows(2).map(|d| (d[1] - d[0]).abs()).sum();
+            assert!(step <= target_step + 1e-3);
+            blurred += usize::from(step < 0.9 * target_step);
+
+            let aug = Augmentation {
+                noise: 0.1,
+                ..Augmentation::NONE
+            };
+            let p = draw(&aug, &mut rng);
+            let n = p.image.len() as f32;
+            let rms = (p
+                .image
+                .iter()
+                .zip(&p.target)
+                .map(|(v, t)| (v - t).powi(2))
+                .sum::<f32>()
+                / n)
+                .sqrt();
+            assert!(rms < 0.13, "noise of σ at most 0.1: rms {rms}");
+            noisy += usize::from(rms > 0.0);
+        }
+        for (what, count) in [
+            ("inverted", inverted),
+            ("blurred", blurred),
+            ("noisy", noisy),
+        ] {
+            assert!((8..=32).contains(&count), "{count} of 40 patches {what}");
+        }
+        let bad = Augmentation {
+            blur: f32::NAN,
+            ..Augmentation::default()
+        };
+        assert!(bad.validate().is_err());
+        assert!(Augmentation::default().validate().is_ok());
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub struct TrainConfig {
     /// Patches per step.
     pub batch: usize,
     /// Augmentation of training patches.
-    #[serde(skip, default)]
+    #[serde(default)]
     pub augmentation: Augmentation,
     /// How validation finds and scores objects.
     #[serde(flatten)]
@@ -134,6 +134,7 @@ impl TrainConfig {
         if self.batch == 0 {
             return Err(Error::invalid("batch must be at least 1"));
         }
+        self.augmentation.validate()?;
         if !(self.scoring.pixel_um.is_finite() && self.scoring.pixel_um > 0.0) {
             return Err(Error::invalid("pixel size must be a positive number of µm"));
         }
