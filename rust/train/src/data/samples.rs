@@ -452,19 +452,25 @@ mod tests {
         assert_eq!(zero, 16 * 16 - 10 * 8);
     }
 
-    #[test]
-    fn augmentation_keeps_image_and_target_aligned() {
-        // Image equals 10 × target: any geometric change must keep that true.
+    /// A 32 × 32 sample whose target is a fifth of its pixels, scattered, and whose image is
+    /// `brightness` × the target, so any change of the patch's geometry or values shows.
+    fn speckled_sample(brightness: f32) -> Sample {
         let (w, h) = (32, 32);
         let data: Vec<u32> = (0..w * h).map(|i| u32::from((i * 7919) % 5 == 0)).collect();
-        let image = FloatPlane::new(w, h, data.iter().map(|&l| l as f32 * 10.0).collect());
+        let image = FloatPlane::new(w, h, data.iter().map(|&l| l as f32 * brightness).collect());
         let truth = Labels {
             width: w,
             height: h,
             data,
             count: 1,
         };
-        let s = Sample::new("s", image, truth, None).expect("sample");
+        Sample::new("s", image, truth, None).expect("sample")
+    }
+
+    #[test]
+    fn augmentation_keeps_image_and_target_aligned() {
+        // Image equals 10 × target: any geometric change must keep that true.
+        let s = speckled_sample(10.0);
         let aug = Augmentation {
             intensity: 0.0,
             gamma: 0.0,
@@ -485,16 +491,7 @@ mod tests {
     /// image by about its σ, and each is applied to some patches and not others.
     #[test]
     fn blur_polarity_and_noise_change_the_image_and_keep_the_target() {
-        let (w, h) = (32, 32);
-        let data: Vec<u32> = (0..w * h).map(|i| u32::from((i * 7919) % 5 == 0)).collect();
-        let image = FloatPlane::new(w, h, data.iter().map(|&l| l as f32).collect());
-        let truth = Labels {
-            width: w,
-            height: h,
-            data,
-            count: 1,
-        };
-        let s = Sample::new("s", image, truth, None).expect("sample");
+        let s = speckled_sample(1.0);
         let only = |change: Augmentation| Augmentation {
             flips: false,
             rotations: false,
