@@ -24,8 +24,7 @@ struct Planner {
 fn planner() -> &'static Planner {
     static PLANNER: OnceLock<Planner> = OnceLock::new();
     PLANNER.get_or_init(|| {
-        let folder =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/nuclei-brightfield");
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/nuclei-brightfield");
         let model = Model::load(&folder).expect("the shipped model loads");
         let default_tile = model.card().defaults.tile_size;
         let pools = (1..=MOST_THREADS)
