@@ -577,18 +577,14 @@ pub fn train_nuclei(
             )),
         });
     }
-    // The stain pretext's output is no nucleus probability: nothing to choose (its score is
-    // the correlation with the stain).
-    let stain = config.objective == Objective::Stain;
-    let chosen = if stain {
-        ChosenScoring {
-            threshold: 0.5,
-            split_depth_px: brightseg::model::DEFAULT_SPLIT_DEPTH_PX,
-            f1: outcome.best_score,
-        }
-    } else {
-        choose_scoring(&outcome.model, &data.val, &config)
-    };
+    let said = ModelStatement::of(
+        &outcome.model,
+        outcome.best_score,
+        &data.val,
+        &data.targets_from,
+        &config,
+    );
+    let chosen = said.chosen;
     let (threshold, f1_at_threshold) = (chosen.threshold, chosen.f1);
     let arch = config.architecture;
     let report = TrainingReport {
@@ -616,22 +612,7 @@ pub fn train_nuclei(
     };
     let info = ModelInfo {
         name: request.name.clone(),
-        description: if stain {
-            format!(
-                "U-Net ({arch}, {} parameters) predicting the smoothed nuclear stain from \
-                 transmitted-light images (in-silico labelling), pre-trained by \
-                 brightseg-train as a starting point for `brightseg train nuclei --from`; \
-                 its output is a stain image, not a nucleus probability.",
-                arch.parameter_count()
-            )
-        } else {
-            format!(
-                "U-Net ({arch}, {} parameters) finding nuclei in transmitted-light \
-                 images, trained by brightseg-train on targets from {}.",
-                arch.parameter_count(),
-                data.targets_from
-            )
-        },
+        description: said.description,
         pixel_um: data.pixel_um,
         threshold,
         min_size_um2: config.scoring.min_area_um2,
@@ -639,17 +620,7 @@ pub fn train_nuclei(
         tile_size: crate::export::tile_size_for(&arch),
         size_multiple: arch.size_multiple(),
         training_data: request.training_data.clone(),
-        metrics: if stain {
-            vec![("validation_stain_correlation".into(), outcome.best_score)]
-        } else {
-            vec![
-                ("validation_object_f1_iou50".into(), f1_at_threshold),
-                (
-                    "validation_object_f1_iou50_at_0_5".into(),
-                    outcome.best_score,
-                ),
-            ]
-        },
+        metrics: said.metrics,
         license: request.license.clone(),
         training: vec![
             ("architecture".into(), arch.to_string()),
@@ -662,28 +633,10 @@ pub fn train_nuclei(
                 format!("{0}x{0}, batch {1}", config.patch, config.batch),
             ),
         ],
-        object: if stain { "stain" } else { "nucleus" }.into(),
+        object: said.object.into(),
         percentiles: crate::data::samples::NORMALIZATION_PERCENTILES,
         refine: brightseg::refine::Refinement::None,
-        uncertain_percent: if stain {
-            None
-        } else {
-            validation_uncertain_percent(&outcome.model, &data.val)
-        },
-    };
-    let summary = if stain {
-        format!(
-            "Pre-trained with `brightseg train pretext` to predict the nuclear stain. Validation \
-             correlation with the smoothed stain: {:.3}. Fine-tune it with `brightseg train \
-             nuclei --from`.",
-            outcome.best_score
-        )
-    } else {
-        format!(
-            "Trained with `brightseg train nuclei`. Validation object F1 (IoU 0.5): \
-             {f1_at_threshold:.3} at threshold {threshold:.2}, split depth {} px.",
-            chosen.split_depth_px
-        )
+        uncertain_percent: said.uncertain_percent,
     };
     // The zoo's test input: raw brightfield of a validation field when there is one.
     let test_image = validation
@@ -697,10 +650,87 @@ pub fn train_nuclei(
         &info,
         &request.out,
         &report,
-        &summary,
+        &said.summary,
         test_image,
     )?;
     Ok(report)
+}
+
+/// What a finished run says of its model, which depends on what the network learnt: nucleus
+/// masks get a threshold and split depth chosen on the validation data, object F1 metrics and
+/// the fit level of their validation; the stain pretext's output is no nucleus probability, so
+/// nothing is chosen and its score is the correlation with the stain.
+struct ModelStatement {
+    /// Threshold and split depth for Find Nuclei (defaults for the stain).
+    chosen: ChosenScoring,
+    /// The card's one-paragraph description.
+    description: String,
+    /// The card's measured metrics.
+    metrics: Vec<(String, f64)>,
+    /// What the output marks ("nucleus" or "stain").
+    object: &'static str,
+    /// Uncertain pixels on the validation data, %, for the fit signal (none for the stain).
+    uncertain_percent: Option<f64>,
+    /// The model README's summary line.
+    summary: String,
+}
+
+impl ModelStatement {
+    fn of(
+        model: &UNet,
+        best_score: f64,
+        val: &[Sample],
+        targets_from: &str,
+        config: &TrainConfig,
+    ) -> Self {
+        let arch = config.architecture;
+        match config.objective {
+            Objective::Stain => ModelStatement {
+                chosen: ChosenScoring {
+                    threshold: 0.5,
+                    split_depth_px: brightseg::model::DEFAULT_SPLIT_DEPTH_PX,
+                    f1: best_score,
+                },
+                description: format!(
+                    "U-Net ({arch}, {} parameters) predicting the smoothed nuclear stain from \
+                     transmitted-light images (in-silico labelling), pre-trained by \
+                     brightseg-train as a starting point for `brightseg train nuclei --from`; \
+                     its output is a stain image, not a nucleus probability.",
+                    arch.parameter_count()
+                ),
+                metrics: vec![("validation_stain_correlation".into(), best_score)],
+                object: "stain",
+                uncertain_percent: None,
+                summary: format!(
+                    "Pre-trained with `brightseg train pretext` to predict the nuclear stain. \
+                     Validation correlation with the smoothed stain: {best_score:.3}. Fine-tune \
+                     it with `brightseg train nuclei --from`."
+                ),
+            },
+            Objective::Objects => {
+                let chosen = choose_scoring(model, val, config);
+                ModelStatement {
+                    chosen,
+                    description: format!(
+                        "U-Net ({arch}, {} parameters) finding nuclei in transmitted-light \
+                         images, trained by brightseg-train on targets from {targets_from}.",
+                        arch.parameter_count()
+                    ),
+                    metrics: vec![
+                        ("validation_object_f1_iou50".into(), chosen.f1),
+                        ("validation_object_f1_iou50_at_0_5".into(), best_score),
+                    ],
+                    object: "nucleus",
+                    uncertain_percent: validation_uncertain_percent(model, val),
+                    summary: format!(
+                        "Trained with `brightseg train nuclei`. Validation object F1 (IoU 0.5): \
+                         {:.3} at threshold {:.2}, split depth {} px.",
+                        chosen.f1, chosen.threshold, chosen.split_depth_px
+                    ),
+                }
+            }
+        }
+    }
 }
 
 /// The model's own level of uncertain pixels (the fit signal, [`brightseg::measure::Certainty`]):
