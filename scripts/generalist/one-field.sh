@@ -10,6 +10,7 @@
 #   last200  --keep last --epochs 200
 #   last60-strong  last60 with stronger augmentation (scale ±30 %, defocus blur up to σ 1.5 px,
 #            noise up to σ 0.05)
+#   lowest-loss  --keep lowest-loss (the epoch with the lowest validation loss, patience 12)
 # RUNS="last60 last60-strong" picks the runs (default: default last60 last200).
 # Writes results/generalist/one-field/scores.csv. Not part of CI (about 30 minutes on 2 cores).
 # CASES="celldetective-feb brifiseg-HeLa ndev" picks the cases (default: the last two).
@@ -65,6 +66,7 @@ for name in ${CASES:-brifiseg-HeLa ndev}; do
       last200) extra=(--keep last --epochs 200) ;;
       last60-strong) extra=(--keep last --epochs 60 --augment-scale 0.3 --augment-blur 1.5
                             --augment-noise 0.05) ;;
+      lowest-loss) extra=(--keep lowest-loss) ;;
     esac
     rm -rf "$model"
     start_s=$(date +%s)

@@ -189,8 +189,9 @@ pub struct TrainNucleiArgs {
     #[arg(long, default_value_t = 12)]
     pub patience: usize,
     /// Which network to keep: best (the epoch with the best validation F1, stopping early by
-    /// --patience) or last (run every epoch and keep the last: for a validation strip too
-    /// small to choose an epoch by, such as a single field's).
+    /// --patience), last (run every epoch and keep the last: for a validation strip too
+    /// small to choose an epoch by, such as a single field's) or lowest-loss (the epoch with
+    /// the lowest validation loss, which counts every pixel, stopping early by --patience).
     #[arg(long, default_value = "best")]
     pub keep: String,
     /// Random seed (same seed, data and threads: same model).

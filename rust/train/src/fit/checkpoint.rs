@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use brightseg::{Error, Result};
 
-use super::{EpochRecord, FitConfig, Task};
+use super::{EpochRecord, FitConfig, Keep, Task};
 
 const STATE: &str = "state.json";
 const LAST: &str = "last.bpk";
@@ -55,11 +55,17 @@ impl State {
     }
 
     /// Adds an epoch; true when it is the best so far: a higher score, or the same score
-    /// (early on, often 0) with a lower validation loss.
+    /// (early on, often 0) with a lower validation loss; with [`Keep::LowestLoss`], a lower
+    /// validation loss.
     pub fn record(&mut self, record: EpochRecord) -> bool {
-        let improved = record.val_score > self.best_score + 1e-9
-            || ((record.val_score - self.best_score).abs() <= 1e-9
-                && record.val_loss < self.best_val_loss);
+        let improved = match self.fit.keep {
+            Keep::LowestLoss => record.val_loss < self.best_val_loss - 1e-9,
+            Keep::Best | Keep::Last => {
+                record.val_score > self.best_score + 1e-9
+                    || ((record.val_score - self.best_score).abs() <= 1e-9
+                        && record.val_loss < self.best_val_loss)
+            }
+        };
         if improved {
             self.best_val_loss = record.val_loss;
             self.best_score = record.val_score;
@@ -150,4 +156,58 @@ fn save_atomically<E: std::fmt::Display>(
     let tmp = path.with_extension("partial.bpk");
     write(&tmp).map_err(|e| save_err("checkpoint", &tmp, e))?;
     fs::rename(&tmp, &path).map_err(|e| Error::io("replace", &path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(keep: Keep) -> State {
+        State {
+            fit: FitConfig {
+                keep,
+                ..FitConfig::default()
+            },
+            task: serde_json::Value::Null,
+            data_fingerprint: 0,
+            history: Vec::new(),
+            best_epoch: 0,
+            best_score: f64::NEG_INFINITY,
+            best_val_loss: f64::INFINITY,
+            epochs_without_gain: 0,
+        }
+    }
+
+    /// By score, the epoch with the best validation score wins; by loss, the one with the
+    /// lowest validation loss, whatever its score, and epochs without a gain count by the same
+    /// rule (they drive early stopping). Catches a criterion that is ignored.
+    #[test]
+    fn the_best_epoch_is_the_best_score_or_the_lowest_loss() {
+        let epochs = [(0.8, 0.5), (0.6, 0.4), (0.7, 0.6), (0.65, 0.55)];
+        let run = |keep| {
+            let mut s = state(keep);
+            for (i, &(val_loss, val_score)) in epochs.iter().enumerate() {
+                s.record(EpochRecord {
+                    epoch: i + 1,
+                    train_loss: 1.0,
+                    val_loss,
+                    val_score,
+                    learning_rate: 1e-3,
+                    seconds: 1.0,
+                });
+            }
+            (s.best_epoch, s.best_score, s.epochs_without_gain)
+        };
+        assert_eq!(run(Keep::Best), (3, 0.6, 1));
+        assert_eq!(run(Keep::LowestLoss), (2, 0.4, 2));
+        assert_eq!(
+            "lowest-loss".parse::<Keep>().expect("a choice"),
+            Keep::LowestLoss
+        );
+        assert_eq!(
+            serde_json::to_string(&Keep::LowestLoss).expect("json"),
+            "\"lowest-loss\""
+        );
+        assert!("lowest".parse::<Keep>().is_err());
+    }
 }

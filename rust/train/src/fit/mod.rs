@@ -48,6 +48,11 @@ pub enum Keep {
     /// The network of the last epoch, all epochs run (no early stopping): for validation data
     /// too small to choose an epoch by, where the best score is mostly luck.
     Last,
+    /// The network of the epoch with the lowest validation loss (early stopping by `patience`):
+    /// the loss counts every validation pixel, where a score such as object F1 on a few objects
+    /// moves in steps.
+    #[serde(rename = "lowest-loss")]
+    LowestLoss,
 }
 
 impl std::str::FromStr for Keep {
@@ -56,8 +61,10 @@ impl std::str::FromStr for Keep {
         match s {
             "best" => Ok(Keep::Best),
             "last" => Ok(Keep::Last),
+            "lowest-loss" => Ok(Keep::LowestLoss),
             other => Err(Error::invalid(format!(
-                "keep '{other}': say best (the best validation epoch) or last (the last epoch)"
+                "keep '{other}': say best (the best validation epoch), last (the last epoch) or \
+                 lowest-loss (the epoch with the lowest validation loss)"
             ))),
         }
     }
@@ -463,7 +470,7 @@ fn run<T: Task>(
     let resumed_after = state.history.len();
     let mut stop = StopReason::Finished;
     for epoch in state.history.len() + 1..=config.max_epochs {
-        if config.keep == Keep::Best && state.epochs_without_gain >= config.patience {
+        if config.keep != Keep::Last && state.epochs_without_gain >= config.patience {
             stop = StopReason::EarlyStopped;
             break;
         }
