@@ -194,13 +194,6 @@ pub struct Reservation {
     _this_thread: PhantomData<*const ()>,
 }
 
-impl Reservation {
-    /// The bytes this reservation holds beyond the program itself.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-}
-
 impl Drop for Reservation {
     fn drop(&mut self) {
         let mut pool = pool();
