@@ -924,7 +924,7 @@ fn a_sources_file_trains_on_datasets_of_other_pixel_sizes_and_targets() {
     )
     .expect("tiff");
 
-    let train_sources = |yaml: String, out: &Path| {
+    let train_sources_with = |yaml: String, out: &Path, extra: &[&str]| {
         let file = tmp
             .path()
             .join(format!("{}.yaml", out.display().to_string().len()));
@@ -936,11 +936,13 @@ fn a_sources_file_trains_on_datasets_of_other_pixel_sizes_and_targets() {
         }
         args.retain(|a| a != path.as_os_str());
         args.extend(["--sources".into(), file.into_os_string()]);
+        args.extend(extra.iter().map(std::ffi::OsString::from));
         let run = brightseg(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
         let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
         assert!(run.status.success(), "{stderr}");
         stderr
     };
+    let train_sources = |yaml: String, out: &Path| train_sources_with(yaml, out, &[]);
     let report = |folder: &Path| -> serde_json::Value {
         let text = std::fs::read_to_string(folder.join("training.json")).expect("report");
         serde_json::from_str(&text).expect("json")
@@ -976,6 +978,25 @@ fn a_sources_file_trains_on_datasets_of_other_pixel_sizes_and_targets() {
     assert!(card.contains("(the crop at 2x)"), "{card}");
     let model = brightseg::model::ModelCard::load(&two).expect("card loads");
     assert_eq!(model.pixel_size_um, Some(pixel_um));
+
+    // --balance-datasets: with the labelled source down to one frame (a third of the pixels),
+    // drawing by area and drawing evenly per dataset pick other patches from the same seed, and
+    // the choice is recorded. Catches a flag that is parsed but never reaches the patch draw.
+    let one_frame = labelled.replace("masks:", "frames: 0\n    masks:");
+    let (by_area, balanced) = (tmp.path().join("by-area"), tmp.path().join("balanced"));
+    train_sources(format!("sources:\n{ndev_source}{one_frame}"), &by_area);
+    train_sources_with(
+        format!("sources:\n{ndev_source}{one_frame}"),
+        &balanced,
+        &["--balance-datasets"],
+    );
+    let (by_area, balanced) = (report(&by_area), report(&balanced));
+    assert_eq!(by_area["patch_draw"], "by-area");
+    assert_eq!(balanced["patch_draw"], "per-dataset");
+    assert_ne!(
+        by_area["history"][0]["train_loss"],
+        balanced["history"][0]["train_loss"]
+    );
 }
 
 #[test]
@@ -989,7 +1010,17 @@ fn training_refuses_bad_requests_with_a_message() {
     let artifacts = artifacts.to_str().expect("utf-8 path");
     // Without the libtorch feature (as CI builds it) its engines are refused with how to get
     // them; a name that is no engine is refused with the choices.
-    let cases: [(&[&str], &str); 15] = [
+    let cases: [(&[&str], &str); 16] = [
+        (
+            &[
+                "--brightfield",
+                "oblique",
+                "--fluorescence",
+                "H3342",
+                "--balance-datasets",
+            ],
+            "--balance-datasets shares the training patches among the datasets of a sources file",
+        ),
         (
             &[
                 "--brightfield",

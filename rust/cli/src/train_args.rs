@@ -182,6 +182,11 @@ pub struct TrainNucleiArgs {
     /// (for a model meant for several transmitted-light modalities).
     #[arg(long = "augment-invert")]
     pub augment_invert: bool,
+    /// With --sources: give every dataset the same share of training patches and the same
+    /// weight in the validation score, instead of drawing in proportion to image area (where
+    /// the largest dataset gets most patches and decides which epoch is kept).
+    #[arg(long = "balance-datasets")]
+    pub balance_datasets: bool,
     /// Peak learning rate (Adam, cosine decay) [default: 0.002; 0.0005 with --from].
     #[arg(long = "learning-rate")]
     pub learning_rate: Option<f64>,

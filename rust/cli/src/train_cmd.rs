@@ -17,7 +17,7 @@ use brightseg::pipeline::Model;
 use brightseg::pipeline::{find_nuclei, NucleiParams};
 use brightseg::render::overlay_rgb;
 use brightseg_train::data::fields::{load_fields, Field, FieldSpec, Frames, Region};
-use brightseg_train::data::samples::Augmentation;
+use brightseg_train::data::samples::{Augmentation, PatchDraw};
 use brightseg_train::data::sources::{readable_um, SourcesFile};
 use brightseg_train::fit::{FitConfig, Progress};
 use brightseg_train::nets::Architecture;
@@ -297,6 +297,12 @@ pub fn train_pretext_cmd(args: &TrainNucleiArgs, verbose: bool) -> Result<()> {
 
 /// Trains a U-Net on `objective` with `train nuclei`'s arguments.
 fn train_unet(args: &TrainNucleiArgs, objective: Objective, verbose: bool) -> Result<()> {
+    if args.balance_datasets && args.sources.is_none() {
+        bail!(
+            "--balance-datasets shares the training patches among the datasets of a sources \
+             file: give one with --sources, or leave the option out"
+        );
+    }
     let stain = objective == Objective::Stain;
     select_engine(&args.engine, args.jobs)?;
     let mut spec = field_spec(&args.selection)?;
@@ -346,6 +352,11 @@ fn train_unet(args: &TrainNucleiArgs, objective: Objective, verbose: bool) -> Re
             noise: args.augment_noise,
             invert: args.augment_invert,
             ..Augmentation::default()
+        },
+        patch_draw: if args.balance_datasets {
+            PatchDraw::PerDataset
+        } else {
+            PatchDraw::ByArea
         },
         ..TrainConfig::default()
     };

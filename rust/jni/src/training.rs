@@ -229,6 +229,7 @@ pub fn fields(
             truth: None,
             background: None,
             pixel_um: Some(pixel_um),
+            dataset: 0,
         });
         offset = end;
     }

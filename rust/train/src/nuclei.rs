@@ -15,7 +15,7 @@ use brightseg::objects::Labels;
 use brightseg::{Error, Result};
 
 use crate::data::fields::Field;
-use crate::data::samples::Augmentation;
+use crate::data::samples::{Augmentation, PatchDraw};
 use crate::data::{normalize, FloatPlane, Sample};
 use crate::export::{write_trained_model, ModelInfo, REPORT, WEIGHTS};
 use crate::fit::{CheckpointDir, EpochRecord, FitOptions, Progress, StopReason};
@@ -190,6 +190,10 @@ pub struct TrainingReport {
     /// default).
     #[serde(default)]
     pub augmentation: Augmentation,
+    /// How training patches were spread over the images and datasets (reports written before
+    /// it was recorded drew by area).
+    #[serde(default)]
+    pub patch_draw: PatchDraw,
 }
 
 /// The architecture of a model folder written by brightseg-train.
@@ -293,7 +297,10 @@ pub fn prepare_reporting(
     let total = fields.len() + validation.map_or(0, <[Field]>::len);
     let mut done = 0;
     let mut sample = |f: &Field| -> Result<Sample> {
-        let s = derive.sample(f)?;
+        let s = Sample {
+            dataset: f.dataset,
+            ..derive.sample(f)?
+        };
         done += 1;
         if !progress(done, total) {
             return Err(Error::cancelled(format!(
@@ -609,6 +616,7 @@ pub fn train_nuclei(
         engine: Some(crate::compute::engine().name().to_owned()),
         objective: config.objective,
         augmentation: config.augmentation,
+        patch_draw: config.patch_draw,
     };
     let info = ModelInfo {
         name: request.name.clone(),
@@ -813,6 +821,7 @@ mod tests {
             }),
             background: None,
             pixel_um: Some(1.0),
+            dataset: 0,
         }
     }
 

@@ -134,6 +134,8 @@ pub struct Field {
     pub background: Option<Vec<bool>>,
     /// Pixel size in µm (None: the file has no calibration and none was given).
     pub pixel_um: Option<f64>,
+    /// Which dataset (source of a sources file, from 0) it belongs to; 0 outside sources files.
+    pub dataset: usize,
 }
 
 impl Field {
@@ -393,6 +395,7 @@ fn fields_of(
                     .collect()
             }),
             pixel_um,
+            dataset: 0,
         });
     }
     Ok(out)
@@ -510,6 +513,7 @@ mod tests {
             // The left quarter marked as sure background.
             background: Some((0..w * h).map(|i| i % w < 10).collect()),
             pixel_um: Some(0.5),
+            dataset: 0,
         };
         let half = field.resampled_to(1.0);
         assert_eq!((half.brightfield.width, half.brightfield.height), (20, 10));

@@ -77,6 +77,9 @@ pub struct Sample {
     /// labelled). Validation scores predictions only where labels are known (see
     /// [`brightseg::metrics::Coverage`]).
     pub known: Option<Vec<bool>>,
+    /// Which dataset (source of a sources file, from 0) it came from, for drawing patches and
+    /// weighing validation evenly across datasets ([`PatchDraw::PerDataset`]).
+    pub dataset: usize,
 }
 
 impl Sample {
@@ -115,6 +118,7 @@ impl Sample {
             weight,
             truth,
             known: None,
+            dataset: 0,
         })
     }
 
@@ -140,6 +144,47 @@ impl Sample {
                 .known
                 .as_ref()
                 .map(|k| crop_rows(k, width, height, x0, y0, w, h).0),
+            dataset: self.dataset,
+        }
+    }
+}
+
+/// How training patches are spread over the images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PatchDraw {
+    /// Images are drawn in proportion to their area, so a large dataset gets most patches.
+    #[default]
+    ByArea,
+    /// Every dataset of a sources file gets the same share of patches (by area within it), and
+    /// the validation score is the mean of the datasets' scores: a small dataset is learnt and
+    /// counts as much as a large one.
+    PerDataset,
+}
+
+impl PatchDraw {
+    /// How much each sample counts, summing to 1: by area, or each dataset 1/datasets shared
+    /// by area among its samples.
+    pub fn shares(self, samples: &[Sample], size: impl Fn(&Sample) -> f64) -> Vec<f64> {
+        let sizes: Vec<f64> = samples.iter().map(&size).collect();
+        match self {
+            PatchDraw::ByArea => {
+                let total: f64 = sizes.iter().sum();
+                sizes.iter().map(|s| s / total).collect()
+            }
+            PatchDraw::PerDataset => {
+                let datasets = samples.iter().map(|s| s.dataset).max().map_or(0, |d| d + 1);
+                let mut per_dataset = vec![0.0; datasets];
+                for (s, size) in samples.iter().zip(&sizes) {
+                    per_dataset[s.dataset] += size;
+                }
+                let present = per_dataset.iter().filter(|&&t| t > 0.0).count() as f64;
+                samples
+                    .iter()
+                    .zip(&sizes)
+                    .map(|(s, size)| size / per_dataset[s.dataset] / present)
+                    .collect()
+            }
         }
     }
 }
@@ -232,22 +277,19 @@ pub struct Patch {
 /// images still show the network enough nuclei.
 const NUCLEUS_CENTRED: f64 = 0.7;
 
-/// Cuts one augmented `size × size` patch from a random sample (chosen in proportion to its
-/// area). Pixels outside the image repeat its edge and get weight 0.
+/// Cuts one augmented `size × size` patch from a random sample (chosen by `draw`). Pixels
+/// outside the image repeat its edge and get weight 0.
 pub fn random_patch(
     samples: &[Sample],
     size: usize,
     aug: &Augmentation,
+    draw: PatchDraw,
     rng: &mut impl Rng,
 ) -> Patch {
-    let areas: Vec<f64> = samples
-        .iter()
-        .map(|s| (s.image.width * s.image.height) as f64)
-        .collect();
-    let total: f64 = areas.iter().sum();
-    let mut pick = rng.random::<f64>() * total;
+    let shares = draw.shares(samples, |s| (s.image.width * s.image.height) as f64);
+    let mut pick = rng.random::<f64>();
     let mut index = 0;
-    for (i, a) in areas.iter().enumerate() {
+    for (i, a) in shares.iter().enumerate() {
         index = i;
         if pick < *a {
             break;
@@ -427,7 +469,13 @@ mod tests {
         let s = sample(40, 30);
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for _ in 0..20 {
-            let p = random_patch(std::slice::from_ref(&s), 16, &Augmentation::NONE, &mut rng);
+            let p = random_patch(
+                std::slice::from_ref(&s),
+                16,
+                &Augmentation::NONE,
+                PatchDraw::ByArea,
+                &mut rng,
+            );
             let first = p.image[0] as usize;
             let (x0, y0) = (first % 40, first / 40);
             for y in 0..16 {
@@ -445,7 +493,13 @@ mod tests {
     fn a_patch_larger_than_the_image_is_padded_with_zero_weight() {
         let s = sample(10, 8);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let p = random_patch(std::slice::from_ref(&s), 16, &Augmentation::NONE, &mut rng);
+        let p = random_patch(
+            std::slice::from_ref(&s),
+            16,
+            &Augmentation::NONE,
+            PatchDraw::ByArea,
+            &mut rng,
+        );
         let zero = p.weight.iter().filter(|&&w| w == 0.0).count();
         assert_eq!(zero, 16 * 16 - 10 * 8);
     }
@@ -477,7 +531,13 @@ mod tests {
         };
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         for _ in 0..20 {
-            let p = random_patch(std::slice::from_ref(&s), 16, &aug, &mut rng);
+            let p = random_patch(
+                std::slice::from_ref(&s),
+                16,
+                &aug,
+                PatchDraw::ByArea,
+                &mut rng,
+            );
             for (v, t) in p.image.iter().zip(&p.target) {
                 assert_eq!(*v, t * 10.0);
             }
@@ -493,7 +553,7 @@ mod tests {
         // Each draw changes one thing from no augmentation at all (no flips or turns either).
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let draw = |aug: &Augmentation, rng: &mut ChaCha8Rng| {
-            random_patch(std::slice::from_ref(&s), 16, aug, rng)
+            random_patch(std::slice::from_ref(&s), 16, aug, PatchDraw::ByArea, rng)
         };
         let (mut inverted, mut blurred, mut noisy) = (0, 0, 0);
         for _ in 0..40 {
@@ -558,11 +618,73 @@ mod tests {
                 std::slice::from_ref(&s),
                 16,
                 &Augmentation::default(),
+                PatchDraw::ByArea,
                 &mut rng,
             )
         };
         assert_eq!(draw(5), draw(5));
         assert_ne!(draw(5), draw(6));
+    }
+
+    /// Catches a per-dataset draw that still follows area (the small dataset starved) or that
+    /// shares by sample count within a dataset.
+    #[test]
+    fn per_dataset_draw_gives_each_dataset_the_same_share_of_patches() {
+        // Dataset 0: one 64×64 image; dataset 1: two images, 128×128 and 64×64, 5× its area.
+        let small = |v: f32| {
+            let image = FloatPlane::new(64, 64, vec![v; 64 * 64]);
+            let truth = Labels {
+                width: 64,
+                height: 64,
+                data: vec![0; 64 * 64],
+                count: 0,
+            };
+            Sample::new("s", image, truth, None).expect("sample")
+        };
+        let large = Sample {
+            image: FloatPlane::new(128, 128, vec![2.0; 128 * 128]),
+            target: vec![0.0; 128 * 128],
+            weight: vec![1.0; 128 * 128],
+            truth: Labels {
+                width: 128,
+                height: 128,
+                data: vec![0; 128 * 128],
+                count: 0,
+            },
+            dataset: 1,
+            ..small(0.0)
+        };
+        let samples = vec![
+            small(0.0),
+            large,
+            Sample {
+                dataset: 1,
+                ..small(1.0)
+            },
+        ];
+        let area = |s: &Sample| (s.image.width * s.image.height) as f64;
+        let by_area = PatchDraw::ByArea.shares(&samples, area);
+        let per_dataset = PatchDraw::PerDataset.shares(&samples, area);
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+        assert!(
+            close(&by_area, &[1.0 / 6.0, 4.0 / 6.0, 1.0 / 6.0]),
+            "{by_area:?}"
+        );
+        assert!(close(&per_dataset, &[0.5, 0.4, 0.1]), "{per_dataset:?}");
+        // Patches drawn: the image values say which sample each came from.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut from_first = 0;
+        for _ in 0..2000 {
+            let p = random_patch(
+                &samples,
+                16,
+                &Augmentation::NONE,
+                PatchDraw::PerDataset,
+                &mut rng,
+            );
+            from_first += usize::from(p.image[0] == 0.0);
+        }
+        assert!((900..1100).contains(&from_first), "{from_first} of 2000");
     }
 
     #[test]

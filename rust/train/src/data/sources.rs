@@ -200,7 +200,10 @@ impl SourcesFile {
             };
             let model_px = *model_px.get_or_insert(px);
             let count = loaded.len();
-            fields.extend(loaded.into_iter().map(|f| f.resampled_to(model_px)));
+            fields.extend(loaded.into_iter().map(|f| Field {
+                dataset: k,
+                ..f.resampled_to(model_px)
+            }));
             let mut line = format!(
                 "{}: {count} field(s) at {} µm/px",
                 source.name,

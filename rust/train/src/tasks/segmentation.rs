@@ -14,7 +14,7 @@ use brightseg::model::DEFAULT_SPLIT_DEPTH_PX;
 use brightseg::objects::{find_objects, ObjectParams};
 use brightseg::{Error, Result};
 
-use crate::data::samples::{random_patch, Augmentation, Patch, Sample};
+use crate::data::samples::{random_patch, Augmentation, Patch, PatchDraw, Sample};
 use crate::data::FloatPlane;
 use crate::fit::{fit, Fingerprint, FitConfig, FitOptions, FitOutcome, Progress, Task, Validation};
 use crate::nets::{Architecture, UNet};
@@ -96,6 +96,9 @@ pub struct TrainConfig {
     /// Augmentation of training patches.
     #[serde(default)]
     pub augmentation: Augmentation,
+    /// How patches are spread over the images and datasets (and validation over datasets).
+    #[serde(default)]
+    pub patch_draw: PatchDraw,
     /// How validation finds and scores objects.
     #[serde(flatten)]
     pub scoring: ObjectScoring,
@@ -112,6 +115,7 @@ impl Default for TrainConfig {
             patch: 128,
             batch: 8,
             augmentation: Augmentation::default(),
+            patch_draw: PatchDraw::default(),
             scoring: ObjectScoring::default(),
             objective: Objective::Objects,
         }
@@ -221,7 +225,15 @@ impl Task for Segmentation<'_> {
     fn batch(&self, rng: &mut ChaCha8Rng, device: &Device) -> PatchBatch {
         let size = self.config.patch;
         let patches: Vec<Patch> = (0..self.config.batch)
-            .map(|_| random_patch(self.train, size, &self.config.augmentation, rng))
+            .map(|_| {
+                random_patch(
+                    self.train,
+                    size,
+                    &self.config.augmentation,
+                    self.config.patch_draw,
+                    rng,
+                )
+            })
             .collect();
         PatchBatch::new(&patches, size, device)
     }
@@ -236,8 +248,14 @@ impl Task for Segmentation<'_> {
 
     fn validate(&self, net: &UNet) -> Validation {
         let scoring = self.config.scoring.params(0.5, DEFAULT_SPLIT_DEPTH_PX);
+        // Each validation image counts equally, or each dataset does (PatchDraw::PerDataset).
+        let shares = match self.config.patch_draw {
+            PatchDraw::ByArea => vec![1.0; self.val.len()],
+            PatchDraw::PerDataset => self.config.patch_draw.shares(self.val, |_| 1.0),
+        };
+        let total: f64 = shares.iter().sum();
         let (mut loss_sum, mut f1_sum) = (0.0, 0.0);
-        for s in self.val {
+        for (s, share) in self.val.iter().zip(shares) {
             let logits = logits_of(net, &s.image);
             let device = logits.device();
             let (w, h) = (s.image.width, s.image.height);
@@ -255,13 +273,13 @@ impl Task for Segmentation<'_> {
                     correlation(&probabilities(logits), &s.target, &s.weight),
                 ),
             };
-            loss_sum += crate::loss::value(loss);
-            f1_sum += score;
+            loss_sum += share * crate::loss::value(loss);
+            f1_sum += share * score;
         }
-        let n = self.val.len().max(1) as f64;
+        let total = if total > 0.0 { total } else { 1.0 };
         Validation {
-            loss: loss_sum / n,
-            score: f1_sum / n,
+            loss: loss_sum / total,
+            score: f1_sum / total,
         }
     }
 
