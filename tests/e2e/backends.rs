@@ -278,9 +278,58 @@ fn bench_measures_every_engine_in_one_run_and_writes_markdown() {
     // The reference's own ratio is 1 and the peak-memory run reported a real figure.
     assert!(text.contains("| 1.00 |"), "{text}");
     assert!(text.contains("### Peak memory"), "{text}");
-    // End to end and peak memory at each pixel size.
+    // End to end and peak memory at each pixel size, end to end beside the network alone.
     for size in ["0.619", "0.5"] {
-        assert!(text.contains(&format!("| tract | 1 | {size} |")), "{text}");
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| tract | 1 | {size} |")))
+            .unwrap_or_else(|| panic!("no end-to-end row at {size} µm in\n{text}"));
+        let cells: Vec<f64> = row
+            .split('|')
+            .skip(4)
+            .take(4)
+            .map(|c| c.trim().parse().unwrap_or(f64::NAN))
+            .collect();
+        // seconds, MP/s, network alone MP/s, their ratio
+        assert!(cells.iter().all(|&v| v > 0.0), "{row}");
+        // The ratio of the two throughputs, as far as their rounding to 0.01 allows.
+        let (low, high) = (
+            (cells[1] - 0.005) / (cells[2] + 0.005),
+            (cells[1] + 0.005) / (cells[2] - 0.005).max(1e-9),
+        );
+        assert!(cells[3] >= low - 0.005 && cells[3] <= high + 0.005, "{row}");
+    }
+    // Where the end-to-end time went: every stage, for every end-to-end run, with the network
+    // taking some of it. Catches a stage table that lost a stage or a clock that never ran.
+    let stages = text
+        .split("Where the time went")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no stage table in\n{text}"));
+    for label in [
+        "input rows (copied or resampled)",
+        "tiles cut and normalised",
+        "network",
+        "tiles blended",
+        "probability back to the image grid",
+        "threshold and connected components",
+        "holes, seeds and watershed",
+        "size filter and renumbering",
+        "measurements",
+    ] {
+        let row = stages
+            .lines()
+            .find(|l| l.starts_with(&format!("| {label} |")))
+            .unwrap_or_else(|| panic!("no stage {label:?} in\n{text}"));
+        assert_eq!(row.matches(" %) |").count(), 4, "{row}");
+        if label == "network" {
+            let seconds: f64 = row
+                .split('|')
+                .nth(2)
+                .and_then(|c| c.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            assert!(seconds > 0.0, "{row}");
+        }
     }
     let memory_rows = text.split("### Peak memory").nth(1).map_or(0, |t| {
         t.lines()

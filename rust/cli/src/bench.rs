@@ -15,6 +15,7 @@ use brightseg::image::{Calibration, PixelData, Plane};
 use brightseg::io::{self, OutputPlane};
 use brightseg::normalize::Normalizer;
 use brightseg::pipeline::{find_nuclei, Model, NucleiParams};
+use brightseg::timing::{StageClock, StageTimes, TimedStage};
 use clap::Args;
 use rayon::prelude::*;
 
@@ -162,7 +163,21 @@ struct EndToEnd {
     pixel_size: f64,
     seconds: f64,
     megapixels_per_second: f64,
+    /// The network alone over the same plane (at the size it runs at, tiles without overlap,
+    /// in parallel on the same threads), in image megapixels per second.
+    network_megapixels_per_second: f64,
+    /// Seconds per stage of one more run, timed stage by stage.
+    stages: StageTimes,
+    /// That run's seconds.
+    stages_run: f64,
     backend: String,
+}
+
+impl EndToEnd {
+    /// End-to-end throughput over the network alone's.
+    fn of_network(&self) -> f64 {
+        self.megapixels_per_second / self.network_megapixels_per_second
+    }
 }
 
 /// The bench's default image: a transmitted-light plane full of nuclei.
@@ -320,8 +335,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     Ok(e) => {
                         eprintln!(
                             "end to end {} at {threads} thread(s), {pixel_size} µm: {:.2} s, \
-                             {:.2} MP/s",
-                            choice, e.seconds, e.megapixels_per_second
+                             {:.2} MP/s; network alone {:.2} MP/s, ratio {:.2}",
+                            choice,
+                            e.seconds,
+                            e.megapixels_per_second,
+                            e.network_megapixels_per_second,
+                            e.of_network()
                         );
                         report.e2e.push(e);
                     }
@@ -695,6 +714,13 @@ fn end_to_end(
         .map(|_| runner.seconds(plane, calibration))
         .collect::<Result<Vec<_>>>()?;
     let seconds = median(&mut seconds);
+    let mut network = (0..args.repeats.max(1))
+        .map(|_| runner.network_seconds(plane, calibration))
+        .collect::<Result<Vec<_>>>()?;
+    let network = median(&mut network);
+    let clock = StageClock::start();
+    let stages_run = runner.seconds(plane, calibration)?;
+    let stages = clock.stop();
     let megapixels = (plane.width() * plane.height()) as f64 / 1e6;
     Ok(EndToEnd {
         choice,
@@ -702,6 +728,9 @@ fn end_to_end(
         pixel_size: calibration.pixel_width_um.unwrap_or(1.0),
         seconds,
         megapixels_per_second: megapixels / seconds,
+        network_megapixels_per_second: megapixels / network,
+        stages,
+        stages_run,
         backend: runner.model.backend_description(),
     })
 }
@@ -744,6 +773,33 @@ impl InProcess {
                 &NucleiParams::default(),
                 &|_| {},
             )
+        })?;
+        Ok(start.elapsed().as_secs_f64())
+    }
+
+    /// Seconds of the network alone over `plane` as Find Nuclei would run it: at the model's
+    /// pixel size, in the model's tiles without overlap (content from the plane's top-left
+    /// tile, normalised), every tile in parallel on the same worker threads.
+    fn network_seconds(&self, plane: &Plane, calibration: Calibration) -> Result<f64> {
+        let plan = self.model.plan(
+            plane.width(),
+            plane.height(),
+            calibration,
+            &NucleiParams::default(),
+        )?;
+        let (w, h) = (plan.network_width, plan.network_height);
+        let (th, tw) = self.model.card().tile_shape(h, w);
+        let tile_plane = mirrored(plane, tw, th)?;
+        let normalizer = Normalizer::for_plane(&tile_plane, &self.model.card().preprocessing);
+        let tile: Vec<f32> = (0..th * tw)
+            .map(|i| normalizer.apply(tile_plane.value(i)))
+            .collect();
+        let tiles = h.div_ceil(th) * w.div_ceil(tw);
+        let start = Instant::now();
+        self.workers.install(|| {
+            (0..tiles)
+                .into_par_iter()
+                .try_for_each(|_| self.model.run_tile(&tile, th, tw).map(drop))
         })?;
         Ok(start.elapsed().as_secs_f64())
     }
@@ -1198,15 +1254,51 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| backend | threads | µm per pixel | seconds | MP/s | ran on |"
+            "| backend | threads | µm per pixel | seconds | MP/s | network alone, MP/s | end to end / network | ran on |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
         for e in &self.e2e {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.2} | {:.2} | {} |",
-                e.choice, e.threads, e.pixel_size, e.seconds, e.megapixels_per_second, e.backend
+                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                e.choice,
+                e.threads,
+                e.pixel_size,
+                e.seconds,
+                e.megapixels_per_second,
+                e.network_megapixels_per_second,
+                e.of_network(),
+                e.backend
             );
+        }
+        if !self.e2e.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n\"Network alone\": the model over the same plane at the size it runs at, in its \
+                 tiles without overlap, on the same threads. Where the time went, one more run of \
+                 each, in seconds (share of that run):\n"
+            );
+            let mut header = String::from("| stage |");
+            let mut rule = String::from("|---|");
+            for e in &self.e2e {
+                let _ = write!(header, " {} {}t {} µm |", e.choice, e.threads, e.pixel_size);
+                rule.push_str("---|");
+            }
+            let _ = writeln!(s, "{header}\n{rule}");
+            // Every stage, then what ran outside them.
+            for stage in TimedStage::ALL.iter().copied().map(Some).chain([None]) {
+                let label = stage.map_or("the rest (outside these stages)", TimedStage::label);
+                let mut row = format!("| {label} |");
+                for e in &self.e2e {
+                    let seconds = match stage {
+                        Some(stage) => e.stages.of(stage),
+                        None => (e.stages_run - e.stages.total()).max(0.0),
+                    };
+                    let share = 100.0 * seconds / e.stages_run.max(f64::MIN_POSITIVE);
+                    let _ = write!(row, " {seconds:.3} ({share:.0} %) |");
+                }
+                let _ = writeln!(s, "{row}");
+            }
         }
         if let Some(j) = &self.jni {
             let _ = writeln!(

@@ -14,6 +14,7 @@ use crate::measure::{measure_objects_from, ObjectMeasurement};
 use crate::objects::find_objects_keeping;
 use crate::pipeline::{Findings, Model, NucleiParams, Progress, Resolved, Stage};
 use crate::refine::Refinement;
+use crate::timing::{self, TimedStage};
 
 /// Rows a band looks below itself so that the objects starting in it are whole.
 pub const BAND_MARGIN: usize = 256;
@@ -228,13 +229,15 @@ impl<'p> Bands<'p> {
                 (start..band_end).contains(&(window_start + row))
             });
         let window_plane = self.plane.rows(window_start, window_end)?;
-        let measured = measure_objects_from(
-            &labels,
-            window_prob,
-            &window_plane,
-            (self.resolved.pixel_width_um, self.resolved.pixel_height_um),
-            window_start,
-        );
+        let measured = timing::time(TimedStage::Measure, || {
+            measure_objects_from(
+                &labels,
+                window_prob,
+                &window_plane,
+                (self.resolved.pixel_width_um, self.resolved.pixel_height_um),
+                window_start,
+            )
+        });
         // First pixel of each label (labels are numbered in raster order of it).
         let mut first_pixel = vec![usize::MAX; labels.count + 1];
         for (i, &l) in labels.data.iter().enumerate() {

@@ -42,6 +42,7 @@ pub mod render;
 pub mod resample;
 pub mod threshold;
 pub mod tiling;
+pub mod timing;
 pub mod zoo;
 
 pub use error::{Error, ErrorKind, Result};

@@ -10,6 +10,8 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use rayon::prelude::*;
 
+use crate::timing::{self, TimedStage};
+
 /// Parameters of the object step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ObjectParams {
@@ -488,55 +490,64 @@ pub fn find_objects_keeping(
     params: &ObjectParams,
     keep: impl Fn(usize) -> bool,
 ) -> Labels {
-    let components = label_components_where(|i| prob[i] > params.threshold, width, height, true);
-    let mut data = components.data;
-    let boxes = bounding_boxes(&data, width, components.count);
-    // Component ids live in the low range; pieces of split components get fresh ids above it.
-    // Each component is worked out on its own (in parallel, a batch at a time so memory stays
-    // bounded), then applied in id order; a component only ever writes background or its own
-    // pixels, so a nucleus lying in another's hole keeps its pixels.
-    let mut next_id = components.count as u32 + 1;
-    // The component each piece id above the component range came from.
-    let mut owner: Vec<u32> = Vec::new();
-    let ids: Vec<u32> = (1..=components.count as u32).collect();
-    for batch in ids.chunks(COMPONENT_BATCH) {
-        let outcomes: Vec<ComponentOutcome> = batch
-            .par_iter()
-            .map(|&id| settle_component(&data, width, height, id, boxes[id as usize], params))
-            .collect();
-        for (&id, outcome) in batch.iter().zip(&outcomes) {
-            for &g in &outcome.holes {
-                if data[g] == 0 {
-                    data[g] = id;
+    let (components, boxes) = timing::time(TimedStage::Components, || {
+        let components =
+            label_components_where(|i| prob[i] > params.threshold, width, height, true);
+        let boxes = bounding_boxes(&components.data, width, components.count);
+        (components, boxes)
+    });
+    let data = timing::time(TimedStage::Split, || {
+        let mut data = components.data;
+        // Component ids live in the low range; pieces of split components get fresh ids above it.
+        // Each component is worked out on its own (in parallel, a batch at a time so memory stays
+        // bounded), then applied in id order; a component only ever writes background or its own
+        // pixels, so a nucleus lying in another's hole keeps its pixels.
+        let mut next_id = components.count as u32 + 1;
+        // The component each piece id above the component range came from.
+        let mut owner: Vec<u32> = Vec::new();
+        let ids: Vec<u32> = (1..=components.count as u32).collect();
+        for batch in ids.chunks(COMPONENT_BATCH) {
+            let outcomes: Vec<ComponentOutcome> = batch
+                .par_iter()
+                .map(|&id| settle_component(&data, width, height, id, boxes[id as usize], params))
+                .collect();
+            for (&id, outcome) in batch.iter().zip(&outcomes) {
+                for &g in &outcome.holes {
+                    if data[g] == 0 {
+                        data[g] = id;
+                    }
                 }
-            }
-            for &(g, piece) in &outcome.pieces {
-                if data[g] == id {
-                    data[g] = next_id + piece - 2;
+                for &(g, piece) in &outcome.pieces {
+                    if data[g] == id {
+                        data[g] = next_id + piece - 2;
+                    }
                 }
+                next_id += outcome.extra_pieces;
+                owner.extend(std::iter::repeat_n(id, outcome.extra_pieces as usize));
             }
-            next_id += outcome.extra_pieces;
-            owner.extend(std::iter::repeat_n(id, outcome.extra_pieces as usize));
         }
-    }
-    let kept: Vec<bool> = (0..next_id as usize)
-        .map(|l| {
-            let component = match l {
-                0 => return false,
-                l if l <= components.count => l,
-                l => owner[l - components.count - 1] as usize,
-            };
-            keep(boxes[component].1)
-        })
-        .collect();
-    if kept[1..].iter().any(|&k| !k) {
-        data.par_iter_mut().for_each(|l| {
-            if !kept[*l as usize] {
-                *l = 0;
-            }
-        });
-    }
-    relabel_and_filter(data, width, height, params.min_area_px)
+        let kept: Vec<bool> = (0..next_id as usize)
+            .map(|l| {
+                let component = match l {
+                    0 => return false,
+                    l if l <= components.count => l,
+                    l => owner[l - components.count - 1] as usize,
+                };
+                keep(boxes[component].1)
+            })
+            .collect();
+        if kept[1..].iter().any(|&k| !k) {
+            data.par_iter_mut().for_each(|l| {
+                if !kept[*l as usize] {
+                    *l = 0;
+                }
+            });
+        }
+        data
+    });
+    timing::time(TimedStage::SizeFilter, || {
+        relabel_and_filter(data, width, height, params.min_area_px)
+    })
 }
 
 /// The (x0, y0, x1, y1) box of every label 1..=count (index 0 unused).

@@ -18,6 +18,7 @@ use crate::objects::{find_objects, Labels, ObjectParams};
 use crate::refine::{departing_pixels, refine_mask, Refinement};
 use crate::resample::{ResampledPlane, RowsBack};
 use crate::tiling::{mirror, plan_axis};
+use crate::timing::{self, TimedStage};
 
 /// Largest tile edge [`Model::set_tile_size`] accepts.
 pub const MAX_TILE_SIZE: usize = crate::model::MAX_TILE_EDGE;
@@ -373,7 +374,7 @@ impl Model {
             None => {
                 self.predict_rows_of(&NetworkInput::Whole(plane), progress, &mut |y, rows| {
                     certainty.add(Certainty::of(rows));
-                    emit(y, rows)
+                    timing::time(TimedStage::Output, || emit(y, rows))
                 })?
             }
             Some((nw, nh)) => {
@@ -384,7 +385,7 @@ impl Model {
                     progress,
                     &mut |y, rows| {
                         certainty.add(Certainty::of(rows));
-                        back.push(y, rows, emit)
+                        timing::time(TimedStage::Output, || back.push(y, rows, emit))
                     },
                 )?;
                 if !back.is_done() {
@@ -432,50 +433,57 @@ impl Model {
                 .map(|iy| ty.starts[iy])
                 .flat_map(|y0| (0..th).map(move |ly| mirror((y0 + ly) as isize, h)));
             let (low, high) = read.fold((usize::MAX, 0), |(a, b), y| (a.min(y), b.max(y)));
-            let (band, band_first) = input.band(low, high + 1)?;
+            let (band, band_first) = timing::time(TimedStage::Input, || input.band(low, high + 1))?;
             let rows = BandRows {
                 band: &band,
                 first: band_first,
                 height: h,
             };
-            let outputs = jobs
-                .par_iter()
-                .map(|&(iy, ix)| -> Result<Vec<f32>> {
-                    let (y0, x0) = (ty.starts[iy], tx.starts[ix]);
-                    let mut tile = vec![0.0f32; th * tw];
-                    fill_tile(&rows, &normalizer, (y0, x0), tw, &mut tile);
-                    let prob = self.run_tile(&tile, th, tw)?;
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    progress(Progress {
-                        stage: Stage::Inference,
-                        done: n,
-                        total,
-                    });
-                    Ok(prob)
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let outputs = timing::time_tile_phase(|| {
+                jobs.par_iter()
+                    .map(|&(iy, ix)| -> Result<Vec<f32>> {
+                        let (y0, x0) = (ty.starts[iy], tx.starts[ix]);
+                        let mut tile = vec![0.0f32; th * tw];
+                        timing::time_in_tile(TimedStage::Normalise, || {
+                            fill_tile(&rows, &normalizer, (y0, x0), tw, &mut tile);
+                        });
+                        let prob = timing::time_in_tile(TimedStage::Network, || {
+                            self.run_tile(&tile, th, tw)
+                        })?;
+                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        progress(Progress {
+                            stage: Stage::Inference,
+                            done: n,
+                            total,
+                        });
+                        Ok(prob)
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?;
             let end = (ty.starts[last] + th).min(h);
-            acc.resize((end - base) * w, 0.0);
             // Rows blend in parallel; within a row the tiles add in job order, so every pixel
             // sums in the same order whatever the thread count.
-            acc.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
-                let y = base + r;
-                for (&(iy, ix), prob) in jobs.iter().zip(&outputs) {
-                    let y0 = ty.starts[iy];
-                    if y < y0 || y >= y0 + th {
-                        continue;
-                    }
-                    let ly = y - y0;
-                    let (x0, wx) = (tx.starts[ix], &tx.weights[ix]);
-                    let wy = ty.weights[iy][ly];
-                    let source = &prob[ly * tw..ly * tw + tw.min(w - x0)];
-                    for ((&p, &wxl), out) in source.iter().zip(wx).zip(&mut row[x0..]) {
-                        let weight = wy * wxl;
-                        if weight > 0.0 {
-                            *out += weight * p;
+            timing::time(TimedStage::Blend, || {
+                acc.resize((end - base) * w, 0.0);
+                acc.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
+                    let y = base + r;
+                    for (&(iy, ix), prob) in jobs.iter().zip(&outputs) {
+                        let y0 = ty.starts[iy];
+                        if y < y0 || y >= y0 + th {
+                            continue;
+                        }
+                        let ly = y - y0;
+                        let (x0, wx) = (tx.starts[ix], &tx.weights[ix]);
+                        let wy = ty.weights[iy][ly];
+                        let source = &prob[ly * tw..ly * tw + tw.min(w - x0)];
+                        for ((&p, &wxl), out) in source.iter().zip(wx).zip(&mut row[x0..]) {
+                            let weight = wy * wxl;
+                            if weight > 0.0 {
+                                *out += weight * p;
+                            }
                         }
                     }
-                }
+                });
             });
             drop(outputs);
             drop(band);
@@ -483,13 +491,17 @@ impl Model {
             let finished = ty.starts.get(last + 1).map_or(h, |&s| s.min(h));
             if finished > base {
                 let n = (finished - base) * w;
-                acc[..n].par_chunks_mut(w).enumerate().for_each(|(r, row)| {
-                    for (x, v) in row.iter_mut().enumerate() {
-                        *v /= ty.norm[base + r] * tx.norm[x];
-                    }
+                timing::time(TimedStage::Blend, || {
+                    acc[..n].par_chunks_mut(w).enumerate().for_each(|(r, row)| {
+                        for (x, v) in row.iter_mut().enumerate() {
+                            *v /= ty.norm[base + r] * tx.norm[x];
+                        }
+                    });
                 });
                 emit(base, &acc[..n])?;
-                acc.drain(..n);
+                timing::time(TimedStage::Blend, || {
+                    acc.drain(..n);
+                });
                 base = finished;
             }
         }
@@ -951,7 +963,9 @@ pub fn find_nuclei(
         }
     };
     let labelled = std::time::Instant::now();
-    let objects = measure_objects(&labels, &probability, plane, pw, ph);
+    let objects = timing::time(TimedStage::Measure, || {
+        measure_objects(&labels, &probability, plane, pw, ph)
+    });
     log::debug!(
         "{}×{}: probability {:.2} s, objects {:.2} s, measurements {:.2} s",
         plane.width(),
