@@ -187,6 +187,27 @@ impl PatchDraw {
             }
         }
     }
+
+    /// How much each validation sample counts in the score that picks the epoch, the threshold
+    /// and the split depth: 1 each (a plain mean), or each dataset the same in all.
+    pub fn validation_weights(self, val: &[Sample]) -> Vec<f64> {
+        match self {
+            PatchDraw::ByArea => vec![1.0; val.len()],
+            PatchDraw::PerDataset => self.shares(val, |_| 1.0),
+        }
+    }
+
+    /// The mean of `scores` (one per validation sample) under [`PatchDraw::validation_weights`].
+    pub fn validation_mean(self, val: &[Sample], scores: impl IntoIterator<Item = f64>) -> f64 {
+        let weights = self.validation_weights(val);
+        let total: f64 = weights.iter().sum();
+        let sum: f64 = weights.iter().zip(scores).map(|(w, s)| w * s).sum();
+        if total > 0.0 {
+            sum / total
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Random changes applied to every training patch (recorded in training.json; a setting missing
@@ -464,18 +485,23 @@ mod tests {
         Sample::new("s", image, truth, None).expect("sample")
     }
 
+    /// A 16² patch of `s` alone, unaugmented.
+    fn plain_patch(s: &Sample, rng: &mut ChaCha8Rng) -> Patch {
+        random_patch(
+            std::slice::from_ref(s),
+            16,
+            &Augmentation::NONE,
+            PatchDraw::ByArea,
+            rng,
+        )
+    }
+
     #[test]
     fn patches_without_augmentation_are_exact_crops() {
         let s = sample(40, 30);
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for _ in 0..20 {
-            let p = random_patch(
-                std::slice::from_ref(&s),
-                16,
-                &Augmentation::NONE,
-                PatchDraw::ByArea,
-                &mut rng,
-            );
+            let p = plain_patch(&s, &mut rng);
             let first = p.image[0] as usize;
             let (x0, y0) = (first % 40, first / 40);
             for y in 0..16 {
@@ -493,13 +519,7 @@ mod tests {
     fn a_patch_larger_than_the_image_is_padded_with_zero_weight() {
         let s = sample(10, 8);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let p = random_patch(
-            std::slice::from_ref(&s),
-            16,
-            &Augmentation::NONE,
-            PatchDraw::ByArea,
-            &mut rng,
-        );
+        let p = plain_patch(&s, &mut rng);
         let zero = p.weight.iter().filter(|&&w| w == 0.0).count();
         assert_eq!(zero, 16 * 16 - 10 * 8);
     }
@@ -671,6 +691,10 @@ mod tests {
             "{by_area:?}"
         );
         assert!(close(&per_dataset, &[0.5, 0.4, 0.1]), "{per_dataset:?}");
+        // Validation: a plain mean, or each dataset half of the score.
+        let scores = [0.2, 0.6, 1.0];
+        assert!((PatchDraw::ByArea.validation_mean(&samples, scores) - 0.6).abs() < 1e-12);
+        assert!((PatchDraw::PerDataset.validation_mean(&samples, scores) - 0.5).abs() < 1e-12);
         // Patches drawn: the image values say which sample each came from.
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut from_first = 0;

@@ -248,14 +248,8 @@ impl Task for Segmentation<'_> {
 
     fn validate(&self, net: &UNet) -> Validation {
         let scoring = self.config.scoring.params(0.5, DEFAULT_SPLIT_DEPTH_PX);
-        // Each validation image counts equally, or each dataset does (PatchDraw::PerDataset).
-        let shares = match self.config.patch_draw {
-            PatchDraw::ByArea => vec![1.0; self.val.len()],
-            PatchDraw::PerDataset => self.config.patch_draw.shares(self.val, |_| 1.0),
-        };
-        let total: f64 = shares.iter().sum();
-        let (mut loss_sum, mut f1_sum) = (0.0, 0.0);
-        for (s, share) in self.val.iter().zip(shares) {
+        let (mut losses, mut scores) = (Vec::new(), Vec::new());
+        for s in self.val {
             let logits = logits_of(net, &s.image);
             let device = logits.device();
             let (w, h) = (s.image.width, s.image.height);
@@ -273,13 +267,14 @@ impl Task for Segmentation<'_> {
                     correlation(&probabilities(logits), &s.target, &s.weight),
                 ),
             };
-            loss_sum += share * crate::loss::value(loss);
-            f1_sum += share * score;
+            losses.push(crate::loss::value(loss));
+            scores.push(score);
         }
-        let total = if total > 0.0 { total } else { 1.0 };
+        // Each validation image counts equally, or each dataset does (PatchDraw::PerDataset).
+        let draw = self.config.patch_draw;
         Validation {
-            loss: loss_sum / total,
-            score: f1_sum / total,
+            loss: draw.validation_mean(self.val, losses),
+            score: draw.validation_mean(self.val, scores),
         }
     }
 
@@ -441,12 +436,12 @@ fn choose_scoring_for(probs: &[Vec<f32>], val: &[Sample], config: &TrainConfig) 
             let scoring = config
                 .scoring
                 .params(0.30 + 0.05 * k as f32, split_depth_px);
-            let f1 = val
-                .iter()
-                .zip(probs)
-                .map(|(s, p)| object_f1(p, s, &scoring))
-                .sum::<f64>()
-                / val.len().max(1) as f64;
+            let f1 = config.patch_draw.validation_mean(
+                val,
+                val.iter()
+                    .zip(probs)
+                    .map(|(s, p)| object_f1(p, s, &scoring)),
+            );
             let closer = split_depth_px == best.split_depth_px
                 && (scoring.threshold - 0.5).abs() < (best.threshold - 0.5).abs();
             if f1 > best.f1 + 1e-12 || ((f1 - best.f1).abs() <= 1e-12 && closer) {
