@@ -190,7 +190,7 @@ impl PatchDraw {
 
     /// How much each validation sample counts in the score that picks the epoch, the threshold
     /// and the split depth: 1 each (a plain mean), or each dataset the same in all.
-    pub fn validation_weights(self, val: &[Sample]) -> Vec<f64> {
+    fn validation_weights(self, val: &[Sample]) -> Vec<f64> {
         match self {
             PatchDraw::ByArea => vec![1.0; val.len()],
             PatchDraw::PerDataset => self.shares(val, |_| 1.0),
