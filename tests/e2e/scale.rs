@@ -332,6 +332,35 @@ fn the_snakemake_workflow_gives_the_single_process_result() {
         let b = std::fs::read_to_string(results.join("merged").join(table)).expect("workflow");
         assert_eq!(a, b, "{table}: workflow and single process differ");
     }
+    // The workflow declares and keeps the plate maps: the same pictures, one pair per plate,
+    // the hostile plate name made a safe file name.
+    let listing = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("plate maps")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            // Snakemake marks a directory output with a hidden .snakemake_timestamp.
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+    };
+    let maps = results.join("merged/plate-maps");
+    let names = listing(&maps);
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains(['$', '`', '\'', ';', ' '])),
+        "{names:?}"
+    );
+    assert_eq!(names, listing(&merged_single.join("plate-maps")));
+    for name in &names {
+        assert_eq!(
+            std::fs::read(maps.join(name)).expect("workflow"),
+            std::fs::read(merged_single.join("plate-maps").join(name)).expect("single"),
+            "{name}"
+        );
+    }
 }
 
 /// Band-by-band processing (for planes too large to hold whole) writes what whole-plane
@@ -610,4 +639,37 @@ fn a_damaged_image_is_flagged_in_its_well_and_the_tables_are_written() {
     for table in ["summary.csv", "objects.csv"] {
         assert!(merged.join(table).is_file(), "{table} written");
     }
+    // The plate map: PlateA on a 96-well layout, A2 crossed with the count of its good field,
+    // wells without images grey; its PNG is a picture brightseg (and any viewer) reads back.
+    let svg = std::fs::read_to_string(merged.join("plate-maps/PlateA.svg")).expect("plate map");
+    assert_eq!(svg.matches("<title>").count(), 96, "one tooltip per well");
+    assert!(svg.contains("1 failed image(s)</title>"), "{svg}");
+    assert!(svg.contains("<title>H12: no images</title>"), "{svg}");
+    let png = brightseg::io::read_image(&merged.join("plate-maps/PlateA.png")).expect("png");
+    assert_eq!(png.channels(), 3);
+    // `plate-map` draws another column of the same table, on the layout asked for.
+    let out = tmp.path().join("maps");
+    let drawn = brightseg(&[
+        os("plate-map"),
+        merged.join("wells.csv").as_os_str(),
+        os("--column"),
+        os("Size [µm²] Mean"),
+        os("--plate-wells"),
+        os("384"),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    assert!(drawn.status.success(), "{drawn:?}");
+    let svg = std::fs::read_to_string(out.join("PlateA.svg")).expect("plate map");
+    assert_eq!(svg.matches("<title>").count(), 384);
+    assert!(svg.contains("PlateA - Size [µm²] Mean"), "{svg}");
+    let refused = brightseg(&[
+        os("plate-map"),
+        merged.join("wells.csv").as_os_str(),
+        os("--column"),
+        os("Nuclei"),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("no column \"Nuclei\""), "{stderr}");
 }

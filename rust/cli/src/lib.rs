@@ -19,6 +19,7 @@ mod find_nuclei;
 mod merge;
 mod models;
 mod naming;
+mod plate_map;
 mod resources;
 mod shard;
 pub mod train_args;
@@ -80,6 +81,10 @@ pub enum Command {
     /// Join the output folders of several find-nuclei runs (shards, plates) into one summary,
     /// one objects table and, with --naming, a per-well table.
     Merge(MergeArgs),
+    /// Draw a per-well column of a wells.csv (from merge --naming) on each plate's layout, as
+    /// PNG and SVG: nucleus count by default, with well labels, a colour bar, failed wells
+    /// crossed and wells without images grey.
+    PlateMap(PlateMapArgs),
     /// Estimate the memory and threads one find-nuclei job needs (for cluster schedulers).
     Resources(ResourcesArgs),
     /// Measure speed and memory: tract vs ONNX Runtime (ours and Python's) on the same tiles,
@@ -168,9 +173,27 @@ pub struct MergeArgs {
     pub out: PathBuf,
     /// Plate naming scheme: `operetta` (Harmony exports), `metaxpress`, or a regular expression
     /// with named groups plate, well (or row and column) and field. Adds Plate, Well and Field
-    /// columns and writes wells.csv.
+    /// columns and writes wells.csv and plate-maps/PLATE.png and .svg (nucleus count per well).
     #[arg(long)]
     pub naming: Option<String>,
+}
+
+/// Arguments of `plate-map`.
+#[derive(Args, Debug, Clone)]
+pub struct PlateMapArgs {
+    /// The wells table (wells.csv written by `brightseg merge --naming`).
+    pub wells: PathBuf,
+    /// The column drawn, e.g. "Size [µm²] Mean".
+    #[arg(long, short, default_value = "Number of Objects")]
+    pub column: String,
+    /// Wells of the plate (6, 12, 24, 48, 96, 384 or 1536) [default: the smallest of 96, 384
+    /// and 1536 that holds every well listed].
+    #[arg(long, value_name = "WELLS")]
+    pub plate_wells: Option<u32>,
+    /// Folder for PLATE.png and PLATE.svg, one pair per plate [default: plate-maps/ beside
+    /// the wells table].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
 }
 
 /// Subcommands of `train` (here, beside the commands, so that the nuclei and the artifact
@@ -340,6 +363,7 @@ pub fn main() -> ExitCode {
         Command::FindArtifacts(args) => find_nuclei::run_artifacts(args),
         Command::Models => models::list().map(|()| find_nuclei::Outcome::AllDone),
         Command::Merge(args) => merge::run(&args),
+        Command::PlateMap(args) => plate_map::run(&args).map(|()| find_nuclei::Outcome::AllDone),
         Command::Resources(args) => resources::run(&args).map(|()| find_nuclei::Outcome::AllDone),
         Command::Bench(args) => bench::run(&args).map(|()| find_nuclei::Outcome::AllDone),
         #[cfg(feature = "train")]

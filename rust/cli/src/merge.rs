@@ -1,7 +1,8 @@
 //! `brightseg merge`: joins the output folders of several `find-nuclei` runs (the shards of a
 //! batch, or several plates) into one `summary.csv` and one `objects.csv`, after checking that
 //! they fit together: the same settings everywhere, and every image of each batch processed by
-//! exactly one shard. With `--naming`, adds Plate, Well and Field columns and a per-well table.
+//! exactly one shard. With `--naming`, adds Plate, Well and Field columns, a per-well table and
+//! a plate map of the nucleus count per plate.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -320,7 +321,10 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
             .chain(PopulationStats::COLUMNS.iter())
             .map(|s| (*s).to_owned())
             .collect();
-        write_csv(&args.out.join("wells.csv"), &header, &well_rows)?;
+        let wells = args.out.join("wells.csv");
+        write_csv(&wells, &header, &well_rows)?;
+        let maps = args.out.join(crate::plate_map::FOLDER);
+        crate::plate_map::write_plate_maps(&wells, crate::plate_map::DEFAULT_COLUMN, None, &maps)?;
     }
     eprintln!(
         "merged {} folder(s): {} image(s), {} object(s), {failed} failed plane(s) → {}",

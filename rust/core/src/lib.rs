@@ -37,6 +37,7 @@ pub mod model;
 pub mod normalize;
 pub mod objects;
 pub mod pipeline;
+pub mod plate_map;
 pub mod refine;
 pub mod render;
 pub mod resample;

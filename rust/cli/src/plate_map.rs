@@ -1,0 +1,177 @@
+//! `brightseg plate-map`: draws one column of a `wells.csv` (written by `merge --naming`) on the
+//! layout of each plate in it, as PNG and SVG (the drawing is `brightseg::plate_map`). `merge`
+//! calls the same function for the nucleus count.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use brightseg::plate_map::{PlateFormat, PlateMap, WellValue};
+
+use crate::PlateMapArgs;
+
+/// The column a plate map shows unless told otherwise.
+pub(crate) const DEFAULT_COLUMN: &str = "Number of Objects";
+
+/// The folder `merge` writes plate maps to, inside its output folder.
+pub(crate) const FOLDER: &str = "plate-maps";
+
+/// Runs `plate-map`.
+pub fn run(args: &PlateMapArgs) -> Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.wells
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(FOLDER)
+    });
+    let format = args
+        .plate_wells
+        .map(|n| {
+            PlateFormat::standard(n).with_context(|| {
+                format!("--plate-wells {n}: a plate has 6, 12, 24, 48, 96, 384 or 1536 wells")
+            })
+        })
+        .transpose()?;
+    let written = write_plate_maps(&args.wells, &args.column, format, &out)?;
+    for path in &written {
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// Draws `column` of the wells table `wells_csv` for each plate in it (on `format`, or the
+/// smallest screening plate holding its wells), writing
+/// `<plate>.png` and `<plate>.svg` into `out`; returns the files written. A well whose images
+/// all failed has no value (its count would read 0); one with some failed images gets a cross.
+pub(crate) fn write_plate_maps(
+    wells_csv: &Path,
+    column: &str,
+    format: Option<PlateFormat>,
+    out: &Path,
+) -> Result<Vec<PathBuf>> {
+    let mut reader = csv::Reader::from_path(wells_csv)
+        .with_context(|| format!("cannot read {}", wells_csv.display()))?;
+    let header: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+    let find = |name: &str| header.iter().position(|h| h == name);
+    let (Some(plate_at), Some(well_at)) = (find("Plate"), find("Well")) else {
+        bail!(
+            "{} has no Plate and Well columns: give the wells.csv that `brightseg merge --naming` \
+             writes",
+            wells_csv.display()
+        );
+    };
+    let Some(value_at) = find(column) else {
+        bail!(
+            "{} has no column \"{column}\"; it has: {}",
+            wells_csv.display(),
+            header.join(", ")
+        );
+    };
+    let (images_at, failed_at) = (find("Images"), find("Failed Images"));
+    let mut plates: Vec<(String, Vec<(String, WellValue)>)> = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{} row {}", wells_csv.display(), line + 2))?;
+        let field = |at: usize| record.get(at).unwrap_or("").trim();
+        let count = |at: Option<usize>| at.and_then(|a| field(a).parse::<usize>().ok());
+        let failed_images = count(failed_at).unwrap_or(0);
+        let all_failed = count(images_at).is_some_and(|n| n > 0 && failed_images >= n);
+        let value = field(value_at)
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && !all_failed);
+        let plate = field(plate_at).to_owned();
+        let entry = (
+            field(well_at).to_owned(),
+            WellValue {
+                value,
+                failed_images,
+            },
+        );
+        match plates.iter_mut().find(|(p, _)| *p == plate) {
+            Some((_, wells)) => wells.push(entry),
+            None => plates.push((plate, vec![entry])),
+        }
+    }
+    if plates.is_empty() {
+        bail!("{} lists no wells", wells_csv.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut written = Vec::new();
+    for (plate, wells) in plates {
+        let map = PlateMap::new(&plate, column, wells, format)?;
+        let stem = file_stem(&plate);
+        let png = out.join(format!("{stem}.png"));
+        let (w, h, rgb) = map.to_rgb();
+        brightseg::io::write_png_rgb(&png, w, h, &rgb)?;
+        let svg = out.join(format!("{stem}.svg"));
+        brightseg::io::write_bytes_atomically(&svg, map.to_svg().as_bytes())?;
+        written.extend([png, svg]);
+    }
+    Ok(written)
+}
+
+/// A plate name as a file name: letters, digits, `-`, `_` and `.` kept, anything else `_`;
+/// `plate` when empty.
+fn file_stem(plate: &str) -> String {
+    let stem: String = plate
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match stem.trim_matches('.') {
+        "" => "plate".to_owned(),
+        s => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plate_names_become_safe_file_names() {
+        assert_eq!(file_stem("Plate 1/A"), "Plate_1_A");
+        assert_eq!(file_stem(""), "plate");
+        assert_eq!(file_stem(".."), "plate");
+        assert_eq!(file_stem("P-01_x.2"), "P-01_x.2");
+    }
+
+    #[test]
+    fn each_plate_of_a_wells_table_gets_its_map_and_a_missing_column_is_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let csv = dir.path().join("wells.csv");
+        std::fs::write(
+            &csv,
+            "Plate,Well,Fields,Images,Failed Images,Number of Objects\n\
+             P1,B02,2,2,0,40\nP1,B03,2,2,2,0\nP2,A01,1,1,0,7\n",
+        )
+        .expect("write");
+        let out = dir.path().join("maps");
+        let written = write_plate_maps(&csv, DEFAULT_COLUMN, None, &out).expect("maps");
+        let names: Vec<String> = written
+            .iter()
+            .map(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(names, ["P1.png", "P1.svg", "P2.png", "P2.svg"]);
+        let svg = std::fs::read_to_string(out.join("P1.svg")).expect("svg");
+        // Every image of B03 failed: no value, not a count of 0.
+        assert!(
+            svg.contains("<title>B3: no value; 2 failed image(s)</title>"),
+            "{svg}"
+        );
+        assert!(svg.contains("<title>B2: 40</title>"), "{svg}");
+        let png = brightseg::io::read_image(&out.join("P2.png")).expect("png");
+        assert_eq!(png.channels(), 3, "an RGB picture");
+        assert!(png.width() > 100 && png.height() > 100);
+        let err = write_plate_maps(&csv, "Nuclei", None, &out).expect_err("no such column");
+        assert!(err.to_string().contains("no column \"Nuclei\""), "{err}");
+    }
+}
