@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Creates .venv with the Python packages the end-to-end tests use: the oracles
-# (onnxruntime, scikit-image, SciPy, NumPy) and Snakemake for the screen workflow; and
+# (onnxruntime, scikit-image, SciPy, NumPy, nibabel) and Snakemake for the screen workflow; and
 # .venv-zoo with the bioimage.io zoo's own validator and test (bioimageio.spec, bioimageio.core),
 # which pin versions of their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import onnxruntime, skimage, scipy' 2>/dev/null \
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import onnxruntime, skimage, scipy, nibabel' 2>/dev/null \
    || [ ! -x .venv/bin/snakemake ]; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip

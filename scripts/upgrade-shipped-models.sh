@@ -20,4 +20,5 @@ trap 'rm -rf "$tiles"' EXIT
 "$bin" synth-artifacts "$image" --channel oblique --frames 0 --seed 1 --out "$tiles" >/dev/null
 "$bin" upgrade-model models/artifacts-brightfield \
   --test-image "$tiles/images/scratch-assay-labeled-10T-2Ch_t0_x192_y0.tif"
-.venv-zoo/bin/python tests/oracle/zoo_check.py models/nuclei-brightfield models/artifacts-brightfield
+.venv-zoo/bin/python tests/oracle/zoo_check.py models/nuclei-brightfield models/artifacts-brightfield \
+  models/nuclei-brightfield-generalist # written in the current format by the trainer

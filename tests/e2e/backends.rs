@@ -109,12 +109,16 @@ fn shipped_models_agree_in_tract_and_onnxruntime() {
     let (fw, fh) = (frame.width(), frame.height());
     let reflect = |v: usize, n: usize| brightseg::tiling::mirror(v as isize, n);
     let tile_plane = window(frame, 512, 512, |x, y| (reflect(x, fw), reflect(y, fh)));
-    for name in ["nuclei-brightfield", "artifacts-brightfield"] {
+    for name in [
+        "nuclei-brightfield",
+        "nuclei-brightfield-generalist",
+        "artifacts-brightfield",
+    ] {
         let folder = crate::util::repo_root().join("models").join(name);
         let tract = load(&folder, BackendChoice::Tract, &lib);
         let ort = load(&folder, BackendChoice::OrtCpu, &lib);
         let a = tiles_agree(&tract, &ort, &tile_plane, &format!("{name}, 512² tile"));
-        if name == "nuclei-brightfield" {
+        if name.starts_with("nuclei") {
             assert!(
                 a.iter().any(|&p| p > 0.5) && a.iter().any(|&p| p < 0.5),
                 "{name} finds nuclei, and not everywhere"

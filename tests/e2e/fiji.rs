@@ -1327,6 +1327,20 @@ fn the_dialogs_start_at_the_chosen_models_defaults_and_follow_the_model_choice()
     for key in ["model=nuclei-brightfield", "threshold=0.5", "minimum=10"] {
         assert!(recorded.contains(key), "{key} missing from {recorded}");
     }
+    // The generalist's card says 0.4 (chosen on its validation strips).
+    let recorded = record_dialog(
+        &inputs,
+        &inputs.calibrated,
+        &["Find Nuclei DNN", "c0=nuclei-brightfield-generalist"],
+        &models,
+    );
+    for key in [
+        "model=nuclei-brightfield-generalist",
+        "threshold=0.4",
+        "minimum=10",
+    ] {
+        assert!(recorded.contains(key), "{key} missing from {recorded}");
+    }
     // A value the user typed stays when the model changes.
     let recorded = record_dialog(
         &inputs,

@@ -45,12 +45,17 @@ fn shipped_models_pass_the_zoos_validation_and_test() {
     let Some(py) = zoo_python() else { return };
     let models = [
         shipped("nuclei-brightfield"),
+        shipped("nuclei-brightfield-generalist"),
         shipped("artifacts-brightfield"),
     ];
     let refs: Vec<&Path> = models.iter().map(PathBuf::as_path).collect();
     let (passed, report) = zoo_check(&py, &refs);
     assert!(passed, "{report}");
-    assert_eq!(report.matches("test_model passed").count(), 2, "{report}");
+    assert_eq!(
+        report.matches("test_model passed").count(),
+        models.len(),
+        "{report}"
+    );
     for model in &models {
         let ours = brightseg_ok(&[os("validate-model"), model.as_os_str()]);
         assert!(ours.contains("passes the checks"), "{ours}");

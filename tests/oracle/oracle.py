@@ -20,6 +20,11 @@ results with onnxruntime, scikit-image and SciPy on the same data.
                                                 as tifffile writes several images
   mi MASK.npy IMAGE.npy BINS OUT.npy            mutual information (nats) of a mask and binned
                                                 intensities, as H(mask) + H(bins) - H(joint)
+  nifti IMAGE.nii.gz MASK.nii.gz PIXEL_UM OUT.tif LABELS.tif
+                                                a BriFiSeg field (NIfTI, read by nibabel) as a
+                                                calibrated 32-bit TIFF, and its binary mask's
+                                                4-connected components as a label TIFF, the way
+                                                scripts/generalist/prepare.py converts them
 """
 import sys
 
@@ -116,6 +121,18 @@ def main(argv):
 
         mi = entropy(p.sum(axis=1)) + entropy(p.sum(axis=0)) - entropy(p.ravel())
         np.save(args[3], np.array([mi], dtype=np.float64))
+    elif cmd == "nifti":
+        import nibabel
+        import tifffile
+        from scipy import ndimage
+
+        px = float(args[2])
+        bf = np.asarray(nibabel.load(args[0]).dataobj)[..., 0].T.astype(np.float32)
+        mask = np.asarray(nibabel.load(args[1]).dataobj)[..., 0].T > 0.5
+        labels, _ = ndimage.label(mask)
+        for path, plane in ((args[3], bf), (args[4], labels.astype(np.uint16))):
+            tifffile.imwrite(path, plane, imagej=True, resolution=(1 / px, 1 / px),
+                             metadata={"unit": "micron"})
     else:
         raise SystemExit(f"unknown command {cmd}")
 
