@@ -445,7 +445,30 @@ fn a_model_that_does_not_suit_the_images_is_flagged_in_the_summary_and_the_log()
         "{foreign:?}"
     );
     assert!(
-        log.contains("fine-tune it on one field") && log.contains("--from nuclei-brightfield"),
+        log.contains("fine-tune it on one field")
+            && log.contains("--from nuclei-brightfield")
+            && log.contains("first try the model trained on three labs' images: --model nuclei-brightfield-generalist"),
+        "{log}"
+    );
+    // The generalist does not suit this lab's field either (its card's level is 43 %), and
+    // does not suggest itself.
+    let generalist = brightseg(&[
+        os("find-nuclei"),
+        other.as_os_str(),
+        os("--model"),
+        os("nuclei-brightfield-generalist"),
+        os("--channel"),
+        os("1"),
+        os("--pixel-size"),
+        os("0.3112"),
+        os("--out"),
+        tmp.path().join("generalist").as_os_str(),
+        os("--quiet"),
+    ]);
+    let log = String::from_utf8_lossy(&generalist.stderr);
+    assert!(generalist.status.success(), "{log}");
+    assert!(
+        log.contains("may not suit") && !log.contains("first try"),
         "{log}"
     );
     // evaluate reports the same signal beside the scores (the leave-one-out table uses it).

@@ -786,6 +786,12 @@ call("{helper}.exitOnError");
         "{}",
         run.stdout
     );
+    assert!(
+        run.stdout
+            .contains("first try the model trained on three labs' images: model=nuclei-brightfield-generalist"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// Writes frames 0 and 1 of ndev's scratch assay, left 192 columns, as an ImageJ hyperstack of

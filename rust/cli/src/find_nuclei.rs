@@ -707,11 +707,15 @@ fn process_image(
                     "{}: {:.0} % of the pixels the model gave a chance are uncertain ({:.0} % on \
                      images it suits): it may not suit these images; fine-tune it on one field of \
                      them with a nuclear stain, e.g. `brightseg train nuclei FIELD.tif \
-                     --fluorescence-images STAIN.tif --from {} --out models/my-model`",
+                     --fluorescence-images STAIN.tif --from {} --out models/my-model`{}",
                     plane_label(&name, o.t, o.z, image.frames() * image.slices()),
                     o.found.certainty.uncertain_percent(),
                     model.card().uncertain_percent.unwrap_or(f64::NAN),
-                    job.args.model
+                    job.args.model,
+                    match job.population {
+                        Population::Nuclei => crate::models::generalist_hint(&job.args.model),
+                        Population::Artifacts => String::new(),
+                    }
                 );
             }
             let mut row = vec![

@@ -28,6 +28,22 @@ pub fn search_path() -> Vec<PathBuf> {
     dirs
 }
 
+/// The shipped nuclei model trained on several labs' images (docs/training.md), suggested when
+/// another nuclei model does not suit the images.
+pub const GENERALIST: &str = "nuclei-brightfield-generalist";
+
+/// The end of a "may not suit" warning that names [`GENERALIST`]: empty when `model` (a name or
+/// folder) is that model, or when it is not installed.
+pub fn generalist_hint(model: &str) -> String {
+    let is_it = Path::new(model)
+        .file_name()
+        .is_some_and(|n| n == GENERALIST);
+    if is_it || catalog::resolve(GENERALIST, &search_path()).is_err() {
+        return String::new();
+    }
+    format!("; or first try the model trained on three labs' images: --model {GENERALIST}")
+}
+
 /// A model given by folder path or by name.
 pub fn resolve(name_or_path: &str) -> Result<PathBuf> {
     Ok(catalog::resolve(name_or_path, &search_path())?)

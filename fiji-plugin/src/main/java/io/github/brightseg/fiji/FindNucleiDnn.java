@@ -2,6 +2,7 @@ package io.github.brightseg.fiji;
 
 import java.awt.GraphicsEnvironment;
 import java.awt.HeadlessException;
+import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -127,6 +128,25 @@ public class FindNucleiDnn implements PlugIn {
         if (interactive) {
             IJ.error(title, message);
         }
+    }
+
+    /** The shipped nuclei model trained on several labs' images. */
+    static final String GENERALIST = "nuclei-brightfield-generalist";
+
+    /**
+     * The end of a "may not suit" Log line that names {@link #GENERALIST}: empty when
+     * {@code model} is that model or it is not installed.
+     */
+    static String generalistHint(String model) {
+        if (GENERALIST.equals(model)) {
+            return "";
+        }
+        try {
+            Models.resolve(GENERALIST, searchPath());
+        } catch (FileNotFoundException e) {
+            return "";
+        }
+        return " Or first try the model trained on three labs' images: model=" + GENERALIST + ".";
     }
 
     /** Folders searched for models: Fiji.app/models, then the Java API's defaults. */
@@ -398,8 +418,9 @@ public class FindNucleiDnn implements PlugIn {
                     + "more of the pixels it gave a chance are uncertain than on images it suits "
                     + "(up to %.0f %%). "
                     + "Fine-tune it on one field of these images with a nuclear stain: Plugins › "
-                    + "brightseg › Train Nuclei DNN, starting from %s.", kind.title, first.model(),
-                    title, unsuited, planes, planes > 1 ? "s" : "", worst, first.model()));
+                    + "brightseg › Train Nuclei DNN, starting from %s.%s", kind.title,
+                    first.model(), title, unsuited, planes, planes > 1 ? "s" : "", worst,
+                    first.model(), kind == Population.NUCLEI ? generalistHint(first.model()) : ""));
         }
         IJ.showStatus(kind.title + ": " + total + " " + s.population);
         Brightseg.recordSuccess(lastRow);
