@@ -163,19 +163,118 @@ fn sharded_runs_merge_to_exactly_the_single_process_result() {
     assert_eq!(rows.len(), 8, "{wells}");
     let objects = std::fs::read_to_string(merged_shards.join("objects.csv")).expect("objects");
     for r in &rows {
-        assert_eq!((r[2], r[3], r[4]), ("2", "2", "0"), "{wells}");
+        assert_eq!((r[2], r[3], r[4], r[5]), ("1", "2", "2", "0"), "{wells}");
         let in_well = objects
             .lines()
             .filter(|l| l.starts_with(&format!("{},{},", r[0], r[1])))
             .count();
         assert_eq!(
-            r[5],
+            r[6],
             in_well.to_string(),
             "Number of Objects of {} {}",
             r[0],
             r[1]
         );
     }
+}
+
+/// The header and rows of a CSV file.
+fn csv_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_path(path).expect("csv");
+    let header = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(String::from)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.expect("row").iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+/// A time-lapse plate (each field a 2-frame movie): wells.csv has one row per well and time
+/// point whose count is that time point's nuclei (never a sum over time), and the plate map is
+/// drawn once per time point.
+#[test]
+fn a_time_lapse_plate_is_counted_per_well_and_time_point() {
+    let (Some(model), Some(image)) = (shared_model(), data("stardist/img2d.tif")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let img = read_image(&image).expect("read image");
+    let plane = img.plane(0, 0, 0);
+    let dir = tmp.path().join("Movie/Images");
+    std::fs::create_dir_all(&dir).expect("plate dir");
+    let crop = |x0: usize, y0: usize| -> Vec<f32> {
+        (0..128 * 128)
+            .map(|i| plane.at(x0 + i % 128, y0 + i / 128))
+            .collect()
+    };
+    for (k, column) in [1, 2].into_iter().enumerate() {
+        // Frame 2 shows a different part of the image, with a different number of nuclei.
+        let (t1, t2) = (crop(k * 128, 0), crop(k * 128 + 256, 128));
+        write_tiff(
+            &dir.join(format!("r02c{column:02}f01p01-ch1sk1fk1fl1.tiff")),
+            128,
+            128,
+            &[OutputPlane::Float(&t1), OutputPlane::Float(&t2)],
+            2,
+            Calibration::square(0.5),
+        )
+        .expect("write movie");
+    }
+    let out = tmp.path().join("out");
+    find_nuclei(&model, &dir, &out, &[]);
+    let merged = tmp.path().join("merged");
+    let run = merge(std::slice::from_ref(&out), &merged);
+    assert!(run.status.success(), "{run:?}");
+    let (header, summary) = csv_rows(&merged.join("summary.csv"));
+    let col = |h: &[String], name: &str| h.iter().position(|c| c == name).expect(name);
+    let per_plane: Vec<(String, String, String)> = summary
+        .iter()
+        .map(|r| {
+            (
+                r[col(&header, "Well")].clone(),
+                r[col(&header, "T")].clone(),
+                r[col(&header, "Number of Objects")].clone(),
+            )
+        })
+        .collect();
+    let (wells_header, wells) = csv_rows(&merged.join("wells.csv"));
+    let per_well: Vec<(String, String, String)> = wells
+        .iter()
+        .map(|r| {
+            (
+                r[col(&wells_header, "Well")].clone(),
+                r[col(&wells_header, "T")].clone(),
+                r[col(&wells_header, "Number of Objects")].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(per_well.len(), 4, "2 wells × 2 time points: {per_well:?}");
+    assert_eq!(
+        per_well, per_plane,
+        "one field per well: each row is its plane's count"
+    );
+    assert!(
+        per_well[0].2 != per_well[1].2 || per_well[2].2 != per_well[3].2,
+        "the frames differ, so the counts should: {per_well:?}"
+    );
+    for name in [
+        "Movie_t1.png",
+        "Movie_t2.png",
+        "Movie_t1.svg",
+        "Movie_t2.svg",
+    ] {
+        assert!(merged.join("plate-maps").join(name).is_file(), "{name}");
+    }
+    let svg = std::fs::read_to_string(merged.join("plate-maps/Movie_t2.svg")).expect("svg");
+    assert!(
+        svg.contains(&format!("<title>B2: {}</title>", per_well[3].2)),
+        "{svg}"
+    );
 }
 
 #[test]
@@ -618,13 +717,13 @@ fn a_damaged_image_is_flagged_in_its_well_and_the_tables_are_written() {
     assert!(
         lines
             .next()
-            .is_some_and(|h| h.starts_with("Plate,Well,Fields,Images,Failed Images,")),
+            .is_some_and(|h| h.starts_with("Plate,Well,T,Fields,Images,Failed Images,")),
         "{wells}"
     );
     let failed: Vec<(String, String)> = lines
         .map(|l| {
             let cells: Vec<&str> = l.split(',').collect();
-            (cells[1].to_owned(), cells[4].to_owned())
+            (cells[1].to_owned(), cells[5].to_owned())
         })
         .collect();
     assert_eq!(

@@ -4,7 +4,7 @@
 //! exactly one shard. With `--naming`, adds Plate, Well and Field columns, a per-well table and
 //! a plate map of the nucleus count per plate.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -17,14 +17,14 @@ use crate::find_nuclei::{
 use crate::naming::{Naming, PlatePosition};
 use crate::MergeArgs;
 
-/// What a well collects: its fields, its images (and how many of them failed) and the sizes of
-/// its objects.
+/// What a well collects: its fields, its images (and how many of them failed) and, per time
+/// point, the sizes of its objects (summed over fields and Z planes, never over time points).
 #[derive(Default)]
 struct Well {
     fields: BTreeSet<String>,
     images: usize,
     failed: usize,
-    sizes: Vec<f64>,
+    sizes_by_time: BTreeMap<usize, Vec<f64>>,
 }
 
 /// One output folder to merge.
@@ -70,22 +70,45 @@ fn object_header() -> Vec<String> {
         .collect()
 }
 
-/// A wells.csv row.
-fn well_row((plate, name): &(String, String), well: &Well) -> Vec<String> {
-    let stats = PopulationStats::from_sizes(&well.sizes);
-    [
-        plate.clone(),
-        name.clone(),
-        well.fields.len().to_string(),
-        well.images.to_string(),
-        well.failed.to_string(),
-    ]
-    .into_iter()
-    .chain(stats.values().iter().map(|v| number(*v)))
-    .collect()
+/// The wells.csv rows of a well: one per time point it has (time point 1 when no image of it
+/// could be read), each with the well's fields, images and failed images.
+fn well_rows_of((plate, name): &(String, String), well: &Well) -> Vec<Vec<String>> {
+    let none = BTreeMap::from([(1, Vec::new())]);
+    let times = if well.sizes_by_time.is_empty() {
+        &none
+    } else {
+        &well.sizes_by_time
+    };
+    times
+        .iter()
+        .map(|(t, sizes)| {
+            let stats = PopulationStats::from_sizes(sizes);
+            [
+                plate.clone(),
+                name.clone(),
+                t.to_string(),
+                well.fields.len().to_string(),
+                well.images.to_string(),
+                well.failed.to_string(),
+            ]
+            .into_iter()
+            .chain(stats.values().iter().map(|v| number(*v)))
+            .collect()
+        })
+        .collect()
 }
 
-/// Appends the summary rows of `input` (one per plane); true when its planes all succeeded.
+/// The columns of wells.csv.
+pub(crate) fn wells_header() -> Vec<String> {
+    ["Plate", "Well", "T", "Fields", "Images", "Failed Images"]
+        .iter()
+        .chain(PopulationStats::COLUMNS.iter())
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+/// Appends the summary rows of `input` (one per plane) and notes the time points of those that
+/// succeeded in `well`; true when its planes all succeeded.
 fn add_summary_rows(
     part: &Part,
     input: &Path,
@@ -93,6 +116,7 @@ fn add_summary_rows(
     plate_columns: &dyn Fn(&PlatePosition) -> Vec<String>,
     summary_rows: &mut Vec<Vec<String>>,
     failed: &mut usize,
+    well: &mut Well,
 ) -> Result<bool> {
     let name = crate::file_name(input);
     let rows = part.rows.get(&name).with_context(|| {
@@ -106,6 +130,9 @@ fn add_summary_rows(
         if row.get(4).is_none_or(|s| s != "ok") {
             ok = false;
             *failed += 1;
+        } else if let Some(t) = row.get(2).and_then(|t| t.parse::<usize>().ok()) {
+            // A time point with no nuclei still gets its row (a count of 0).
+            well.sizes_by_time.entry(t).or_default();
         }
         summary_rows.push(
             plate_columns(pos)
@@ -126,7 +153,8 @@ fn stream_objects<W: std::io::Write>(
     writer: &mut csv::Writer<W>,
     well: &mut Well,
 ) -> Result<usize> {
-    const AREA: usize = 4; // Image, T, Z, Object, Area [µm²]
+    const T: usize = 1; // Image, T, Z, Object, Area [µm²]
+    const AREA: usize = 4;
     let objects = Outputs::for_input(&part.dir, input).objects;
     let mut reader = csv::Reader::from_path(&objects)
         .with_context(|| format!("cannot read {}", objects.display()))?;
@@ -141,8 +169,11 @@ fn stream_objects<W: std::io::Write>(
     let mut n = 0;
     for record in reader.records() {
         let record = record?;
-        if let Some(area) = record.get(AREA).and_then(|a| a.parse::<f64>().ok()) {
-            well.sizes.push(area);
+        if let (Some(area), Some(t)) = (
+            record.get(AREA).and_then(|a| a.parse::<f64>().ok()),
+            record.get(T).and_then(|t| t.parse::<usize>().ok()),
+        ) {
+            well.sizes_by_time.entry(t).or_default().push(area);
         }
         writer.write_record(lead.iter().map(String::as_str).chain(record.iter()))?;
         n += 1;
@@ -274,7 +305,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
                 let key = (pos.plate.clone(), pos.well.clone());
                 if current.as_ref().is_none_or(|(k, _)| *k != key) {
                     if let Some((k, well)) = current.take() {
-                        well_rows.push(well_row(&k, &well));
+                        well_rows.extend(well_rows_of(&k, &well));
                     }
                     current = Some((key, Well::default()));
                 }
@@ -288,6 +319,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
                     &plate_columns,
                     &mut summary_rows,
                     &mut failed,
+                    well,
                 )?;
                 well.fields.insert(pos.field.clone());
                 well.images += 1;
@@ -299,7 +331,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
                 }
             }
             if let Some((k, well)) = current.take() {
-                well_rows.push(well_row(&k, &well));
+                well_rows.extend(well_rows_of(&k, &well));
             }
             writer.flush()?;
             Ok(())
@@ -316,13 +348,8 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
         &summary_rows,
     )?;
     if naming.is_some() {
-        let header: Vec<String> = ["Plate", "Well", "Fields", "Images", "Failed Images"]
-            .iter()
-            .chain(PopulationStats::COLUMNS.iter())
-            .map(|s| (*s).to_owned())
-            .collect();
         let wells = args.out.join("wells.csv");
-        write_csv(&wells, &header, &well_rows)?;
+        write_csv(&wells, &wells_header(), &well_rows)?;
         let maps = args.out.join(crate::plate_map::FOLDER);
         crate::plate_map::write_plate_maps(&wells, crate::plate_map::DEFAULT_COLUMN, None, &maps)?;
     }

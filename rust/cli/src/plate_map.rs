@@ -39,9 +39,10 @@ pub fn run(args: &PlateMapArgs) -> Result<()> {
 }
 
 /// Draws `column` of the wells table `wells_csv` for each plate in it (on `format`, or the
-/// smallest screening plate holding its wells), writing
-/// `<plate>.png` and `<plate>.svg` into `out`; returns the files written. A well whose images
-/// all failed has no value (its count would read 0); one with some failed images gets a cross.
+/// smallest screening plate holding its wells), writing `<plate>.png` and `<plate>.svg` into
+/// `out` (`<plate>_t<T>.png` … for each time point of a plate imaged at several); returns the
+/// files written. A well whose images all failed has no value (its count would read 0); one with
+/// some failed images gets a cross.
 pub(crate) fn write_plate_maps(
     wells_csv: &Path,
     column: &str,
@@ -66,8 +67,9 @@ pub(crate) fn write_plate_maps(
             header.join(", ")
         );
     };
-    let (images_at, failed_at) = (find("Images"), find("Failed Images"));
-    let mut plates: Vec<(String, Vec<(String, WellValue)>)> = Vec::new();
+    let (images_at, failed_at, time_at) = (find("Images"), find("Failed Images"), find("T"));
+    // One map per plate and time point, in the table's order.
+    let mut plates: Vec<((String, String), Vec<(String, WellValue)>)> = Vec::new();
     for (line, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("{} row {}", wells_csv.display(), line + 2))?;
         let field = |at: usize| record.get(at).unwrap_or("").trim();
@@ -78,7 +80,10 @@ pub(crate) fn write_plate_maps(
             .parse::<f64>()
             .ok()
             .filter(|v| v.is_finite() && !all_failed);
-        let plate = field(plate_at).to_owned();
+        let plate = (
+            field(plate_at).to_owned(),
+            time_at.map_or(String::new(), |a| field(a).to_owned()),
+        );
         let entry = (
             field(well_at).to_owned(),
             WellValue {
@@ -96,9 +101,18 @@ pub(crate) fn write_plate_maps(
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut written = Vec::new();
-    for (plate, wells) in plates {
-        let map = PlateMap::new(&plate, column, wells, format)?;
-        let stem = file_stem(&plate);
+    for ((plate, t), wells) in &plates {
+        // A plate imaged at several time points gets a map per time point.
+        let several_times = plates.iter().filter(|((p, _), _)| p == plate).count() > 1;
+        let (quantity, stem) = if several_times {
+            (
+                format!("{column}, T {t}"),
+                format!("{}_t{t}", file_stem(plate)),
+            )
+        } else {
+            (column.to_owned(), file_stem(plate))
+        };
+        let map = PlateMap::new(plate, &quantity, wells.iter().cloned(), format)?;
         let png = out.join(format!("{stem}.png"));
         let (w, h, rgb) = map.to_rgb();
         brightseg::io::write_png_rgb(&png, w, h, &rgb)?;
@@ -173,5 +187,21 @@ mod tests {
         assert!(png.width() > 100 && png.height() > 100);
         let err = write_plate_maps(&csv, "Nuclei", None, &out).expect_err("no such column");
         assert!(err.to_string().contains("no column \"Nuclei\""), "{err}");
+        // A plate imaged at two time points: a map for each, titled with its time point.
+        std::fs::write(
+            &csv,
+            "Plate,Well,T,Fields,Images,Failed Images,Number of Objects\n\
+             P1,B02,1,1,1,0,40\nP1,B02,2,1,1,0,55\nP2,A01,1,1,1,0,7\n",
+        )
+        .expect("write");
+        let out = dir.path().join("timed");
+        let written = write_plate_maps(&csv, DEFAULT_COLUMN, None, &out).expect("maps");
+        assert_eq!(written.len(), 6);
+        for name in ["P1_t1.svg", "P1_t2.svg", "P2.svg"] {
+            assert!(out.join(name).is_file(), "{name}");
+        }
+        let svg = std::fs::read_to_string(out.join("P1_t2.svg")).expect("svg");
+        assert!(svg.contains(">P1 - Number of Objects, T 2</text>"), "{svg}");
+        assert!(svg.contains("<title>B2: 55</title>"), "{svg}");
     }
 }
