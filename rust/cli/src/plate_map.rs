@@ -15,6 +15,9 @@ pub(crate) const DEFAULT_COLUMN: &str = "Number of Objects";
 /// The folder `merge` writes plate maps to, inside its output folder.
 pub(crate) const FOLDER: &str = "plate-maps";
 
+/// A well's name and what the map shows of it.
+type NamedWell = (String, WellValue);
+
 /// Runs `plate-map`.
 pub fn run(args: &PlateMapArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| {
@@ -69,7 +72,7 @@ pub(crate) fn write_plate_maps(
     };
     let (images_at, failed_at, time_at) = (find("Images"), find("Failed Images"), find("T"));
     // One map per plate and time point, in the table's order.
-    let mut plates: Vec<((String, String), Vec<(String, WellValue)>)> = Vec::new();
+    let mut plates: Vec<((String, String), Vec<NamedWell>)> = Vec::new();
     for (line, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("{} row {}", wells_csv.display(), line + 2))?;
         let field = |at: usize| record.get(at).unwrap_or("").trim();
