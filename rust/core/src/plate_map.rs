@@ -13,6 +13,12 @@ use crate::error::{Error, Result};
 pub const PLATE_FORMATS: [(u32, u32); 7] =
     [(2, 3), (3, 4), (4, 6), (6, 8), (8, 12), (16, 24), (32, 48)];
 
+/// The most rows and columns a plate map draws (twice a 1536-well plate's 32 × 48): a larger
+/// "well" is a naming mistake, and drawing it would take gigabytes.
+pub const MAX_ROWS: u32 = 64;
+/// See [`MAX_ROWS`].
+pub const MAX_COLUMNS: u32 = 96;
+
 /// A plate's layout: how many rows and columns of wells it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlateFormat {
@@ -179,6 +185,12 @@ impl PlateMap {
                      number, like B03)"
                 ))
             })?;
+            if at.0 > MAX_ROWS || at.1 > MAX_COLUMNS {
+                return Err(Error::invalid(format!(
+                    "plate {plate}: well {name} lies beyond any plate (at most {MAX_ROWS} rows \
+                     and {MAX_COLUMNS} columns are drawn)"
+                )));
+            }
             if let Some(f) = format.filter(|f| at.0 > f.rows || at.1 > f.columns) {
                 return Err(Error::invalid(format!(
                     "plate {plate}: well {name} is outside a {}-well plate ({} rows, {} columns)",
@@ -679,6 +691,9 @@ mod tests {
         )
         .expect_err("outside");
         assert!(err.message().contains("outside a 24-well plate"), "{err}");
+        let err = PlateMap::new("P1", "n", [("A99999".to_owned(), well(1.0))], None)
+            .expect_err("beyond any plate");
+        assert!(err.message().contains("beyond any plate"), "{err}");
     }
 
     /// The pixel at the centre of a well's square.
