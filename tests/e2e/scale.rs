@@ -275,6 +275,24 @@ fn a_time_lapse_plate_is_counted_per_well_and_time_point() {
         svg.contains(&format!("<title>B2: {}</title>", per_well[3].2)),
         "{svg}"
     );
+    // An image whose name the naming scheme does not match: its rows have no plate or well,
+    // the merge still succeeds with a warning, and the maps are drawn without it.
+    std::fs::copy(
+        dir.join("r02c01f01p01-ch1sk1fk1fl1.tiff"),
+        dir.join("stray.tif"),
+    )
+    .expect("copy");
+    let out = tmp.path().join("out-stray");
+    find_nuclei(&model, &dir, &out, &[]);
+    let merged = tmp.path().join("merged-stray");
+    let run = merge(std::slice::from_ref(&out), &merged);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("did not match --naming") && stderr.contains("left off the plate maps"),
+        "{stderr}"
+    );
+    assert!(merged.join("plate-maps/Movie_t2.svg").is_file());
 }
 
 #[test]

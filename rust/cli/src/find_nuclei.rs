@@ -713,7 +713,9 @@ fn process_image(
                     model.card().uncertain_percent.unwrap_or(f64::NAN),
                     job.args.model,
                     match job.population {
-                        Population::Nuclei => crate::models::generalist_hint(&job.args.model),
+                        Population::Nuclei => {
+                            crate::models::generalist_hint(&job.args.model, &model.card().name)
+                        }
                         Population::Artifacts => String::new(),
                     }
                 );

@@ -351,7 +351,15 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
         let wells = args.out.join("wells.csv");
         write_csv(&wells, &wells_header(), &well_rows)?;
         let maps = args.out.join(crate::plate_map::FOLDER);
-        crate::plate_map::write_plate_maps(&wells, crate::plate_map::DEFAULT_COLUMN, None, &maps)?;
+        // The tables matter more than the pictures: a map that cannot be drawn is a warning.
+        if let Err(e) = crate::plate_map::write_plate_maps(
+            &wells,
+            crate::plate_map::DEFAULT_COLUMN,
+            None,
+            &maps,
+        ) {
+            log::warn!("plate maps not drawn: {e:#}");
+        }
     }
     eprintln!(
         "merged {} folder(s): {} image(s), {} object(s), {failed} failed plane(s) → {}",

@@ -32,12 +32,14 @@ pub fn search_path() -> Vec<PathBuf> {
 /// another nuclei model does not suit the images.
 pub const GENERALIST: &str = "nuclei-brightfield-generalist";
 
-/// The end of a "may not suit" warning that names [`GENERALIST`]: empty when `model` (a name or
-/// folder) is that model, or when it is not installed.
-pub fn generalist_hint(model: &str) -> String {
-    let is_it = Path::new(model)
-        .file_name()
-        .is_some_and(|n| n == GENERALIST);
+/// The end of a "may not suit" warning that names [`GENERALIST`]: empty when `model` (as given:
+/// a name or folder) or `card_name` (the name in its description) is that model, or when it is
+/// not installed.
+pub fn generalist_hint(model: &str, card_name: &str) -> String {
+    let is_it = card_name == GENERALIST
+        || Path::new(model)
+            .components()
+            .any(|c| c.as_os_str() == GENERALIST);
     if is_it || catalog::resolve(GENERALIST, &search_path()).is_err() {
         return String::new();
     }

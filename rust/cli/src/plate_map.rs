@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use brightseg::plate_map::{PlateFormat, PlateMap, WellValue};
+use brightseg::plate_map::{parse_well, PlateFormat, PlateMap, WellValue};
 
 use crate::PlateMapArgs;
 
@@ -71,11 +71,17 @@ pub(crate) fn write_plate_maps(
         );
     };
     let (images_at, failed_at, time_at) = (find("Images"), find("Failed Images"), find("T"));
-    // One map per plate and time point, in the table's order.
-    let mut plates: Vec<((String, String), Vec<NamedWell>)> = Vec::new();
+    // (plate, time point, well name, what is known of it), in the table's order.
+    let mut rows: Vec<(String, String, String, WellValue)> = Vec::new();
+    let mut unnamed = 0usize;
     for (line, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("{} row {}", wells_csv.display(), line + 2))?;
         let field = |at: usize| record.get(at).unwrap_or("").trim();
+        if parse_well(field(well_at)).is_none() {
+            // Images whose names did not match the naming scheme: in the tables, not on a map.
+            unnamed += 1;
+            continue;
+        }
         let count = |at: Option<usize>| at.and_then(|a| field(a).parse::<usize>().ok());
         let failed_images = count(failed_at).unwrap_or(0);
         let all_failed = count(images_at).is_some_and(|n| n > 0 && failed_images >= n);
@@ -83,45 +89,99 @@ pub(crate) fn write_plate_maps(
             .parse::<f64>()
             .ok()
             .filter(|v| v.is_finite() && !all_failed);
-        let plate = (
+        rows.push((
             field(plate_at).to_owned(),
             time_at.map_or(String::new(), |a| field(a).to_owned()),
-        );
-        let entry = (
             field(well_at).to_owned(),
             WellValue {
                 value,
                 failed_images,
             },
-        );
-        match plates.iter_mut().find(|(p, _)| *p == plate) {
-            Some((_, wells)) => wells.push(entry),
-            None => plates.push((plate, vec![entry])),
-        }
+        ));
     }
-    if plates.is_empty() {
+    if unnamed > 0 {
+        log::warn!(
+            "{}: {unnamed} row(s) without a well name (like B03) are left off the plate maps",
+            wells_csv.display()
+        );
+    }
+    if rows.is_empty() {
         bail!("{} lists no wells", wells_csv.display());
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut plates: Vec<&str> = Vec::new();
+    for (plate, ..) in &rows {
+        if !plates.contains(&plate.as_str()) {
+            plates.push(plate);
+        }
+    }
     let mut written = Vec::new();
-    for ((plate, t), wells) in &plates {
-        // A plate imaged at several time points gets a map per time point.
-        let several_times = plates.iter().filter(|((p, _), _)| p == plate).count() > 1;
-        let (quantity, stem) = if several_times {
-            (
-                format!("{column}, T {t}"),
-                format!("{}_t{t}", file_stem(plate)),
+    let mut stems = std::collections::HashSet::new();
+    for plate in plates {
+        let of_plate: Vec<&(String, String, String, WellValue)> =
+            rows.iter().filter(|r| r.0 == plate).collect();
+        // One layout for every time point of a plate.
+        let positions: Vec<(u32, u32)> = of_plate.iter().filter_map(|r| parse_well(&r.2)).collect();
+        let layout = format.unwrap_or_else(|| {
+            PlateFormat::fitting(
+                positions.iter().map(|p| p.0).max().unwrap_or(1),
+                positions.iter().map(|p| p.1).max().unwrap_or(1),
             )
-        } else {
-            (column.to_owned(), file_stem(plate))
-        };
-        let map = PlateMap::new(plate, &quantity, wells.iter().cloned(), format)?;
-        let png = out.join(format!("{stem}.png"));
-        let (w, h, rgb) = map.to_rgb();
-        brightseg::io::write_png_rgb(&png, w, h, &rgb)?;
-        let svg = out.join(format!("{stem}.svg"));
-        brightseg::io::write_bytes_atomically(&svg, map.to_svg().as_bytes())?;
-        written.extend([png, svg]);
+        });
+        let mut times: Vec<&str> = Vec::new();
+        for r in &of_plate {
+            if !times.contains(&r.1.as_str()) {
+                times.push(&r.1);
+            }
+        }
+        for t in &times {
+            let mut wells: Vec<NamedWell> = of_plate
+                .iter()
+                .filter(|r| r.1 == *t)
+                .map(|r| (r.2.clone(), r.3.clone()))
+                .collect();
+            // A well whose images all failed has a row at one time point only; it failed at
+            // every time point, so every map of the plate crosses it.
+            let at_t: Vec<Option<(u32, u32)>> = wells.iter().map(|w| parse_well(&w.0)).collect();
+            for r in &of_plate {
+                let position = parse_well(&r.2);
+                if r.1 != *t && r.3.failed_images > 0 && !at_t.contains(&position) {
+                    let missing = WellValue {
+                        value: None,
+                        failed_images: r.3.failed_images,
+                    };
+                    if !wells.iter().any(|w| parse_well(&w.0) == position) {
+                        wells.push((r.2.clone(), missing));
+                    }
+                }
+            }
+            let (quantity, stem) = if times.len() > 1 {
+                (
+                    format!("{column}, T {t}"),
+                    format!("{}_t{t}", file_stem(plate)),
+                )
+            } else {
+                (column.to_owned(), file_stem(plate))
+            };
+            // Plates whose names differ only in characters a file name cannot hold.
+            let stem = (1..)
+                .map(|k| {
+                    if k == 1 {
+                        stem.clone()
+                    } else {
+                        format!("{stem}_{k}")
+                    }
+                })
+                .find(|s| stems.insert(s.clone()))
+                .unwrap_or(stem);
+            let map = PlateMap::new(plate, &quantity, wells, Some(layout))?;
+            let png = out.join(format!("{stem}.png"));
+            let (w, h, rgb) = map.to_rgb();
+            brightseg::io::write_png_rgb(&png, w, h, &rgb)?;
+            let svg = out.join(format!("{stem}.svg"));
+            brightseg::io::write_bytes_atomically(&svg, map.to_svg().as_bytes())?;
+            written.extend([png, svg]);
+        }
     }
     Ok(written)
 }
@@ -206,5 +266,26 @@ mod tests {
         let svg = std::fs::read_to_string(out.join("P1_t2.svg")).expect("svg");
         assert!(svg.contains(">P1 - Number of Objects, T 2</text>"), "{svg}");
         assert!(svg.contains("<title>B2: 55</title>"), "{svg}");
+        // A well whose images all failed (one row, at T 1) is crossed on every map of its
+        // plate; rows without a well name are left off; plates whose names become the same
+        // file name both keep their maps.
+        std::fs::write(
+            &csv,
+            "Plate,Well,T,Fields,Images,Failed Images,Number of Objects\n\
+             P1,B02,1,1,1,0,40\nP1,B02,2,1,1,0,55\nP1,C05,1,1,1,1,0\n,,1,1,1,0,3\n\
+             Plate 1,A01,1,1,1,0,1\nPlate_1,A01,1,1,1,0,2\n",
+        )
+        .expect("write");
+        let out = dir.path().join("odd");
+        let written = write_plate_maps(&csv, DEFAULT_COLUMN, None, &out).expect("maps");
+        assert_eq!(written.len(), 8, "{written:?}");
+        let svg = std::fs::read_to_string(out.join("P1_t2.svg")).expect("svg");
+        assert!(
+            svg.contains("<title>C5: no value; 1 failed image(s)</title>"),
+            "{svg}"
+        );
+        let first = std::fs::read_to_string(out.join("Plate_1.svg")).expect("svg");
+        let second = std::fs::read_to_string(out.join("Plate_1_2.svg")).expect("svg");
+        assert!(first.contains("<title>A1: 1</title>") && second.contains("<title>A1: 2</title>"));
     }
 }

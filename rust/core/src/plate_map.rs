@@ -177,6 +177,15 @@ impl PlateMap {
         wells: impl IntoIterator<Item = (String, WellValue)>,
         format: Option<PlateFormat>,
     ) -> Result<Self> {
+        if let Some(f) = format.filter(|f| {
+            !(1..=MAX_ROWS).contains(&f.rows) || !(1..=MAX_COLUMNS).contains(&f.columns)
+        }) {
+            return Err(Error::invalid(format!(
+                "plate {plate}: a layout of {} × {} wells is not drawn (1 to {MAX_ROWS} rows, 1 \
+                 to {MAX_COLUMNS} columns)",
+                f.rows, f.columns
+            )));
+        }
         let mut map = BTreeMap::new();
         for (name, value) in wells {
             let at = parse_well(&name).ok_or_else(|| {
