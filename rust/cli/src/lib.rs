@@ -13,8 +13,6 @@ pub mod artifact_args;
 mod artifact_cmd;
 mod batch;
 mod bench;
-#[cfg(feature = "train")]
-mod bench_training;
 mod find_nuclei;
 mod merge;
 mod models;
