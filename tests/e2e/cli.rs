@@ -533,6 +533,38 @@ fn find_artifacts_help_and_defaults_are_the_artifacts_own() {
 /// lines joined, comments dropped, `[a | b]` and `x|y` option choices reduced to their first
 /// alternative, `$(…)` and `$VARIABLES` replaced by placeholders, and lines split at `;`, `&&`,
 /// pipes and `for … do … done`.
+/// Stand-ins for a space, `[` and `]` inside a double-quoted argument, so that the quoted
+/// argument stays one word through the extraction (`--column "Size [µm²] Mean"`); [`unhide`]
+/// puts them back.
+const QUOTED: [(char, char); 3] = [(' ', '\u{1}'), ('[', '\u{2}'), (']', '\u{3}')];
+
+fn hide_quoted(command: &str) -> String {
+    let mut quoted = false;
+    command
+        .chars()
+        .map(|c| {
+            if c == '"' {
+                quoted = !quoted;
+            }
+            match QUOTED.iter().find(|(plain, _)| quoted && *plain == c) {
+                Some(&(_, hidden)) => hidden,
+                None => c,
+            }
+        })
+        .collect()
+}
+
+fn unhide(word: &str) -> String {
+    word.chars()
+        .map(|c| {
+            QUOTED
+                .iter()
+                .find(|(_, hidden)| *hidden == c)
+                .map_or(c, |&(plain, _)| plain)
+        })
+        .collect()
+}
+
 fn documented_commands(text: &str) -> Vec<(usize, String)> {
     let mut commands = Vec::new();
     let mut in_block = false;
@@ -560,7 +592,7 @@ fn documented_commands(text: &str) -> Vec<(usize, String)> {
         if continued {
             continue;
         }
-        let mut joined = std::mem::take(&mut pending);
+        let mut joined = hide_quoted(&std::mem::take(&mut pending));
         // $( … ) substitutions (possibly nested) become one placeholder argument.
         while let Some(start) = joined.find("$(") {
             let mut depth = 0;
@@ -644,9 +676,9 @@ fn every_command_in_the_readme_and_docs_parses_and_names_a_shipped_model() {
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read");
         for (line, command) in documented_commands(&text) {
-            let place = format!("{}:{line}: {command}", file.display());
+            let place = format!("{}:{line}: {}", file.display(), unhide(&command));
             let words: Vec<&str> = command.split_whitespace().collect();
-            if let Err(e) = brightseg_cli::parse(words.iter().copied()) {
+            if let Err(e) = brightseg_cli::parse(words.iter().map(|w| unhide(w))) {
                 panic!("{place}\ndoes not parse: {e}");
             }
             for pair in words.windows(2) {
@@ -677,7 +709,7 @@ fn every_command_in_the_readme_and_docs_parses_and_names_a_shipped_model() {
                     args.push(if out_next {
                         tmp.path().join(w).into_os_string()
                     } else {
-                        (*w).into()
+                        unhide(w).into()
                     });
                     out_next = *w == "--out";
                 }
