@@ -153,23 +153,34 @@ fn sharded_runs_merge_to_exactly_the_single_process_result() {
         })
         .collect();
     assert_eq!(per_shard.iter().sum::<usize>(), 16, "{per_shard:?}");
-    // wells.csv: 2 plates × 4 wells, 2 fields each, objects summed over the fields.
+    // wells.csv: 2 plates × 4 wells, 2 fields each, objects summed over the fields; the other
+    // 92 wells of each (96-well) plate are listed as having no images.
     let wells = std::fs::read_to_string(merged_shards.join("wells.csv")).expect("wells");
-    let rows: Vec<Vec<&str>> = wells
+    let all: Vec<Vec<&str>> = wells
         .lines()
         .skip(1)
         .map(|l| l.split(',').collect())
         .collect();
+    assert_eq!(all.len(), 2 * 96, "{wells}");
+    let (empty, rows): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r[6] == "no images");
     assert_eq!(rows.len(), 8, "{wells}");
+    assert!(
+        empty.iter().all(|r| (r[3], r[4], r[7]) == ("0", "0", "")),
+        "{empty:?}"
+    );
     let objects = std::fs::read_to_string(merged_shards.join("objects.csv")).expect("objects");
     for r in &rows {
-        assert_eq!((r[2], r[3], r[4], r[5]), ("1", "2", "2", "0"), "{wells}");
+        assert_eq!(
+            (r[2], r[3], r[4], r[5], r[6]),
+            ("1", "2", "2", "0", "ok"),
+            "{wells}"
+        );
         let in_well = objects
             .lines()
             .filter(|l| l.starts_with(&format!("{},{},", r[0], r[1])))
             .count();
         assert_eq!(
-            r[6],
+            r[7],
             in_well.to_string(),
             "Number of Objects of {} {}",
             r[0],
@@ -245,6 +256,7 @@ fn a_time_lapse_plate_is_counted_per_well_and_time_point() {
     let (wells_header, wells) = csv_rows(&merged.join("wells.csv"));
     let per_well: Vec<(String, String, String)> = wells
         .iter()
+        .filter(|r| r[col(&wells_header, "Status")] != "no images")
         .map(|r| {
             (
                 r[col(&wells_header, "Well")].clone(),
@@ -671,6 +683,7 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
     let col = |name: &str| header.iter().position(|h| h == name).expect(name);
     let counted: std::collections::BTreeMap<&str, i64> = wells
         .iter()
+        .filter(|r| r[col("Status")] != "no images")
         .map(|r| {
             assert_eq!(r[col("Plate")], "Screen-7");
             assert_eq!(r[col("Fields")], "2");
@@ -735,14 +748,13 @@ fn a_damaged_image_is_flagged_in_its_well_and_the_tables_are_written() {
     assert!(
         lines
             .next()
-            .is_some_and(|h| h.starts_with("Plate,Well,T,Fields,Images,Failed Images,")),
+            .is_some_and(|h| h.starts_with("Plate,Well,T,Fields,Images,Failed Images,Status,")),
         "{wells}"
     );
     let failed: Vec<(String, String)> = lines
-        .map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            (cells[1].to_owned(), cells[5].to_owned())
-        })
+        .map(|l| l.split(',').collect::<Vec<&str>>())
+        .filter(|cells| cells[6] != "no images")
+        .map(|cells| (cells[1].to_owned(), cells[5].to_owned()))
         .collect();
     assert_eq!(
         failed,

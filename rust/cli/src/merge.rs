@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use brightseg::harmony::well_name;
 use brightseg::measure::{ObjectMeasurement, PopulationStats};
+use brightseg::plate_map::{parse_well, PlateFormat};
 
 use crate::batch::BatchRecord;
 use crate::find_nuclei::{
@@ -90,6 +92,12 @@ fn well_rows_of((plate, name): &(String, String), well: &Well) -> Vec<Vec<String
                 well.fields.len().to_string(),
                 well.images.to_string(),
                 well.failed.to_string(),
+                if well.failed > 0 {
+                    FAILED_STATUS
+                } else {
+                    OK_STATUS
+                }
+                .to_owned(),
             ]
             .into_iter()
             .chain(stats.values().iter().map(|v| number(*v)))
@@ -98,13 +106,85 @@ fn well_rows_of((plate, name): &(String, String), well: &Well) -> Vec<Vec<String
         .collect()
 }
 
+/// Status of a well whose images were all segmented.
+const OK_STATUS: &str = "ok";
+/// Status of a well some of whose images failed (its counts miss them).
+const FAILED_STATUS: &str = "failed images";
+/// Status of a well of the plate's layout that no image came from.
+pub(crate) const EMPTY_STATUS: &str = "no images";
+
+/// Adds a row (Status "no images", no counts) for every well of each plate's layout that has
+/// none, at each of the plate's time points, so that a well never imaged is a row of the table
+/// too; rows stay in well order. A plate with a well name that is not one (images the naming
+/// scheme did not match) keeps its rows as they are.
+fn with_empty_wells(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::with_capacity(rows.len());
+    let mut rest = rows.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        let mut plate = vec![first];
+        while rest.peek().is_some_and(|r| r[0] == plate[0][0]) {
+            plate.extend(rest.next());
+        }
+        let placed: Option<Vec<(u32, u32)>> = plate.iter().map(|r| parse_well(&r[1])).collect();
+        let Some(placed) = placed else {
+            out.extend(plate);
+            continue;
+        };
+        let layout = PlateFormat::fitting(
+            placed.iter().map(|p| p.0).max().unwrap_or(1),
+            placed.iter().map(|p| p.1).max().unwrap_or(1),
+        );
+        let mut times: Vec<String> = Vec::new();
+        for r in &plate {
+            if !times.contains(&r[2]) {
+                times.push(r[2].clone());
+            }
+        }
+        let width = plate[0].len();
+        let name = plate[0][0].clone();
+        let mut keyed: Vec<((u32, u32), Vec<String>)> = placed.into_iter().zip(plate).collect();
+        for row in 1..=layout.rows {
+            for column in 1..=layout.columns {
+                if keyed.iter().any(|(at, _)| *at == (row, column)) {
+                    continue;
+                }
+                for t in &times {
+                    let mut empty = vec![
+                        name.clone(),
+                        well_name(row, column),
+                        t.clone(),
+                        "0".to_owned(),
+                        "0".to_owned(),
+                        "0".to_owned(),
+                        EMPTY_STATUS.to_owned(),
+                    ];
+                    empty.resize(width, String::new());
+                    keyed.push(((row, column), empty));
+                }
+            }
+        }
+        // Stable: a well's time points keep their order.
+        keyed.sort_by_key(|(at, _)| *at);
+        out.extend(keyed.into_iter().map(|(_, r)| r));
+    }
+    out
+}
+
 /// The columns of wells.csv.
 pub(crate) fn wells_header() -> Vec<String> {
-    ["Plate", "Well", "T", "Fields", "Images", "Failed Images"]
-        .iter()
-        .chain(PopulationStats::COLUMNS.iter())
-        .map(|s| (*s).to_owned())
-        .collect()
+    [
+        "Plate",
+        "Well",
+        "T",
+        "Fields",
+        "Images",
+        "Failed Images",
+        "Status",
+    ]
+    .iter()
+    .chain(PopulationStats::COLUMNS.iter())
+    .map(|s| (*s).to_owned())
+    .collect()
 }
 
 /// Appends the summary rows of `input` (one per plane) and notes the time points of those that
@@ -349,7 +429,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
     )?;
     if naming.is_some() {
         let wells = args.out.join("wells.csv");
-        write_csv(&wells, &wells_header(), &well_rows)?;
+        write_csv(&wells, &wells_header(), &with_empty_wells(well_rows))?;
         let maps = args.out.join(crate::plate_map::FOLDER);
         // The tables matter more than the pictures: a map that cannot be drawn is a warning.
         if let Err(e) = crate::plate_map::write_plate_maps(

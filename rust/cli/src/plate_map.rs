@@ -71,12 +71,17 @@ pub(crate) fn write_plate_maps(
         );
     };
     let (images_at, failed_at, time_at) = (find("Images"), find("Failed Images"), find("T"));
+    let status_at = find("Status");
     // (plate, time point, well name, what is known of it), in the table's order.
     let mut rows: Vec<(String, String, String, WellValue)> = Vec::new();
     let mut unnamed = 0usize;
     for (line, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("{} row {}", wells_csv.display(), line + 2))?;
         let field = |at: usize| record.get(at).unwrap_or("").trim();
+        if status_at.is_some_and(|a| field(a) == crate::merge::EMPTY_STATUS) {
+            // A well no image came from: drawn as such.
+            continue;
+        }
         if parse_well(field(well_at)).is_none() {
             // Images whose names did not match the naming scheme: in the tables, not on a map.
             unnamed += 1;
