@@ -1167,6 +1167,17 @@ fn training_refuses_bad_requests_with_a_message() {
 
 /// The shipped brightfield model, by name, with its own defaults: on its test region (frames
 /// 7-9, right third; never trained on) it finds the dataset's labelled nuclei.
+/// Object F1 of the total row of an `evaluate --csv` table.
+fn total_object_f1(csv: &Path) -> f64 {
+    let text = std::fs::read_to_string(csv).expect("csv");
+    let total = text.lines().last().expect("total row");
+    total
+        .split(',')
+        .nth(5)
+        .and_then(|v| v.parse().ok())
+        .expect("F1")
+}
+
 /// Object F1 at IoU 0.5 of the shipped model `name`, with its own threshold and minimum size,
 /// on the scratch assay's test region (frames 7-9, right third) against the dataset's labels.
 fn scratch_test_region_f1(path: &Path, name: &str, tmp: &Path) -> f64 {
@@ -1193,13 +1204,7 @@ fn scratch_test_region_f1(path: &Path, name: &str, tmp: &Path) -> f64 {
         csv.as_os_str(),
     ]);
     println!("{stdout}");
-    let text = std::fs::read_to_string(&csv).expect("csv");
-    let total = text.lines().last().expect("total row");
-    total
-        .split(',')
-        .nth(5)
-        .and_then(|v| v.parse().ok())
-        .expect("F1")
+    total_object_f1(&csv)
 }
 
 #[test]
@@ -1266,13 +1271,7 @@ fn brifiseg_f1(py: &Path, task: &Path, fields: &[&str], name: &str, tmp: &Path) 
     args.extend(truths.iter().map(|p| p.as_os_str()));
     args.extend([os("--csv"), csv.as_os_str()]);
     brightseg_ok(&args);
-    let text = std::fs::read_to_string(&csv).expect("csv");
-    let total = text.lines().last().expect("total row");
-    total
-        .split(',')
-        .nth(5)
-        .and_then(|v| v.parse().ok())
-        .expect("F1")
+    total_object_f1(&csv)
 }
 
 /// The generalist model, trained on three labs' paired data with each dataset weighted the same,

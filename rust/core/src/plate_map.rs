@@ -269,6 +269,25 @@ impl PlateMap {
         }
     }
 
+    /// The scale's labels with the height each belongs at (its value's place on the bar).
+    fn bar_label_heights(&self, l: &Layout) -> Vec<(usize, String)> {
+        let bar_height = self.format.rows as usize * l.cell;
+        let labels = self.bar_labels();
+        let n = labels.len();
+        labels
+            .into_iter()
+            .enumerate()
+            .map(|(k, text)| {
+                let y = if n == 1 {
+                    l.grid_top + bar_height / 2
+                } else {
+                    l.grid_top + k * bar_height / (n - 1)
+                };
+                (y, text)
+            })
+            .collect()
+    }
+
     fn layout(&self) -> Layout {
         let (rows, columns) = (self.format.rows as usize, self.format.columns as usize);
         let cell = (960 / columns).clamp(20, 48);
@@ -350,17 +369,11 @@ impl PlateMap {
             let t = 1.0 - dy as f64 / (bar_height - 1).max(1) as f64;
             canvas.rect(l.bar_left, l.grid_top + dy, l.bar_width, 1, colour(t));
         }
-        let labels = self.bar_labels();
-        for (k, text) in labels.iter().enumerate() {
-            let y = if labels.len() == 1 {
-                l.grid_top + bar_height / 2
-            } else {
-                l.grid_top + k * bar_height / (labels.len() - 1)
-            };
+        for (y, text) in self.bar_label_heights(&l) {
             let y = y
                 .saturating_sub(GLYPH / 2)
                 .min(l.grid_top + bar_height - GLYPH);
-            canvas.text(l.bar_left + l.bar_width + 6, y, text, 1, TEXT_RGB);
+            canvas.text(l.bar_left + l.bar_width + 6, y, &text, 1, TEXT_RGB);
         }
         // Legend: what grey and the cross mean.
         let mut x = MARGIN;
@@ -478,19 +491,13 @@ impl PlateMap {
             r#"<rect x="{}" y="{}" width="{}" height="{bar_height}" fill="url(#scale)"/>"#,
             l.bar_left, l.grid_top, l.bar_width
         );
-        let labels = self.bar_labels();
-        for (k, text) in labels.iter().enumerate() {
-            let y = if labels.len() == 1 {
-                l.grid_top + bar_height / 2
-            } else {
-                l.grid_top + k * bar_height / (labels.len() - 1)
-            };
+        for (y, text) in self.bar_label_heights(&l) {
             let _ = writeln!(
                 s,
                 r#"<text x="{}" y="{}" dominant-baseline="middle">{}</text>"#,
                 l.bar_left + l.bar_width + 6,
                 y,
-                xml_escape(text)
+                xml_escape(&text)
             );
         }
         let ly = l.legend_top;
