@@ -1,7 +1,7 @@
 //! `validate-model` (the checks a bioimage.io zoo upload runs, without Python) and
 //! `upgrade-model` (rewrite an older brightseg model's description in the zoo-valid format).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use brightseg::zoo::{check_model, Severity, ZooReport};
 
@@ -64,6 +64,7 @@ fn print_report(report: &ZooReport) {
 /// brightseg wrote, the network untouched; then the zoo checks.
 #[cfg(feature = "train")]
 pub fn upgrade(args: &crate::UpgradeModelArgs) -> Result<Outcome> {
+    use anyhow::Context;
     use brightseg_train::data::fields::load_fields;
     let folder = &args.folder;
     let card = brightseg::model::ModelCard::load(folder)?;
