@@ -20,16 +20,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-models/nuclei-brightfield-generalist}"
-shared="${SHARED_DATA:-../shared/data}"
 data=data/generalist
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-scripts/fetch-data.sh
-py=python3
-[ -x .venv/bin/python ] && py=.venv/bin/python
-if [ ! -f "$data/sources-all.yaml" ]; then
-  "$py" -m pip install --quiet -r scripts/generalist/requirements.txt
-  "$py" scripts/generalist/prepare.py "$shared" "$data"
-fi
+scripts/generalist/prepare-data.sh
 # The standard U-Net is 2.1-2.4x faster to train on LibTorch than on burn's flex (BENCHMARKS.md).
 . scripts/libtorch-env.sh
 cargo build --quiet --profile dev -p brightseg-cli --features libtorch --target-dir target/libtorch

@@ -15,18 +15,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 epochs="${1:-130}"
-shared="${SHARED_DATA:-../shared/data}"
 data=data/generalist
 out="${OUT:-results/generalist}"
 runs="${RUNS:-all without-ndev without-celldetective without-brifiseg}"
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-scripts/fetch-data.sh
+scripts/generalist/prepare-data.sh
 py=python3
 [ -x .venv/bin/python ] && py=.venv/bin/python
-if [ ! -f "$data/sources-all.yaml" ]; then
-  "$py" -m pip install --quiet -r scripts/generalist/requirements.txt
-  "$py" scripts/generalist/prepare.py "$shared" "$data"
-fi
 cargo build --quiet --workspace
 bin=target/debug/brightseg
 mkdir -p "$out"
