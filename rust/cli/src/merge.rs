@@ -130,10 +130,7 @@ fn with_empty_wells(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
             out.extend(plate);
             continue;
         };
-        let layout = PlateFormat::fitting(
-            placed.iter().map(|p| p.0).max().unwrap_or(1),
-            placed.iter().map(|p| p.1).max().unwrap_or(1),
-        );
+        let layout = PlateFormat::holding(placed.iter().copied());
         let mut times: Vec<String> = Vec::new();
         for r in &plate {
             if !times.contains(&r[2]) {

@@ -18,6 +18,18 @@ pub(crate) const FOLDER: &str = "plate-maps";
 /// A well's name and what the map shows of it.
 type NamedWell = (String, WellValue);
 
+/// One row of a wells table, as the maps read it.
+struct WellRow {
+    plate: String,
+    /// The time point (empty in a table without a T column).
+    time: String,
+    /// The well as the table names it (`B03`).
+    name: String,
+    /// Its row and column, from 1.
+    position: (u32, u32),
+    value: WellValue,
+}
+
 /// Runs `plate-map`.
 pub fn run(args: &PlateMapArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| {
@@ -72,8 +84,7 @@ pub(crate) fn write_plate_maps(
     };
     let (images_at, failed_at, time_at) = (find("Images"), find("Failed Images"), find("T"));
     let status_at = find("Status");
-    // (plate, time point, well name, what is known of it), in the table's order.
-    let mut rows: Vec<(String, String, String, WellValue)> = Vec::new();
+    let mut rows: Vec<WellRow> = Vec::new();
     let mut unnamed = 0usize;
     for (line, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("{} row {}", wells_csv.display(), line + 2))?;
@@ -82,11 +93,11 @@ pub(crate) fn write_plate_maps(
             // A well no image came from: drawn as such.
             continue;
         }
-        if parse_well(field(well_at)).is_none() {
+        let Some(position) = parse_well(field(well_at)) else {
             // Images whose names did not match the naming scheme: in the tables, not on a map.
             unnamed += 1;
             continue;
-        }
+        };
         let count = |at: Option<usize>| at.and_then(|a| field(a).parse::<usize>().ok());
         let failed_images = count(failed_at).unwrap_or(0);
         let all_failed = count(images_at).is_some_and(|n| n > 0 && failed_images >= n);
@@ -94,15 +105,16 @@ pub(crate) fn write_plate_maps(
             .parse::<f64>()
             .ok()
             .filter(|v| v.is_finite() && !all_failed);
-        rows.push((
-            field(plate_at).to_owned(),
-            time_at.map_or(String::new(), |a| field(a).to_owned()),
-            field(well_at).to_owned(),
-            WellValue {
+        rows.push(WellRow {
+            plate: field(plate_at).to_owned(),
+            time: time_at.map_or(String::new(), |a| field(a).to_owned()),
+            name: field(well_at).to_owned(),
+            position,
+            value: WellValue {
                 value,
                 failed_images,
             },
-        ));
+        });
     }
     if unnamed > 0 {
         log::warn!(
@@ -115,49 +127,41 @@ pub(crate) fn write_plate_maps(
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut plates: Vec<&str> = Vec::new();
-    for (plate, ..) in &rows {
-        if !plates.contains(&plate.as_str()) {
-            plates.push(plate);
+    for r in &rows {
+        if !plates.contains(&r.plate.as_str()) {
+            plates.push(&r.plate);
         }
     }
     let mut written = Vec::new();
     let mut stems = std::collections::HashSet::new();
     for plate in plates {
-        let of_plate: Vec<&(String, String, String, WellValue)> =
-            rows.iter().filter(|r| r.0 == plate).collect();
+        let of_plate: Vec<&WellRow> = rows.iter().filter(|r| r.plate == plate).collect();
         // One layout for every time point of a plate.
-        let positions: Vec<(u32, u32)> = of_plate.iter().filter_map(|r| parse_well(&r.2)).collect();
-        let layout = format.unwrap_or_else(|| {
-            PlateFormat::fitting(
-                positions.iter().map(|p| p.0).max().unwrap_or(1),
-                positions.iter().map(|p| p.1).max().unwrap_or(1),
-            )
-        });
+        let layout =
+            format.unwrap_or_else(|| PlateFormat::holding(of_plate.iter().map(|r| r.position)));
         let mut times: Vec<&str> = Vec::new();
         for r in &of_plate {
-            if !times.contains(&r.1.as_str()) {
-                times.push(&r.1);
+            if !times.contains(&r.time.as_str()) {
+                times.push(&r.time);
             }
         }
         for t in &times {
-            let mut wells: Vec<NamedWell> = of_plate
-                .iter()
-                .filter(|r| r.1 == *t)
-                .map(|r| (r.2.clone(), r.3.clone()))
-                .collect();
+            let mut wells: Vec<NamedWell> = Vec::new();
+            let mut drawn: Vec<(u32, u32)> = Vec::new();
+            for r in of_plate.iter().filter(|r| r.time == *t) {
+                wells.push((r.name.clone(), r.value.clone()));
+                drawn.push(r.position);
+            }
             // A well whose images all failed has a row at one time point only; it failed at
             // every time point, so every map of the plate crosses it.
-            let at_t: Vec<Option<(u32, u32)>> = wells.iter().map(|w| parse_well(&w.0)).collect();
             for r in &of_plate {
-                let position = parse_well(&r.2);
-                if r.1 != *t && r.3.failed_images > 0 && !at_t.contains(&position) {
+                if r.value.failed_images > 0 && !drawn.contains(&r.position) {
                     let missing = WellValue {
                         value: None,
-                        failed_images: r.3.failed_images,
+                        failed_images: r.value.failed_images,
                     };
-                    if !wells.iter().any(|w| parse_well(&w.0) == position) {
-                        wells.push((r.2.clone(), missing));
-                    }
+                    wells.push((r.name.clone(), missing));
+                    drawn.push(r.position);
                 }
             }
             let (quantity, stem) = if times.len() > 1 {

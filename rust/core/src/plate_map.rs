@@ -54,6 +54,15 @@ impl PlateFormat {
             )
     }
 
+    /// The smallest screening layout holding every one of `wells` (row, column, both from 1):
+    /// [`PlateFormat::fitting`] at their largest row and column.
+    pub fn holding(wells: impl IntoIterator<Item = (u32, u32)>) -> Self {
+        let (max_row, max_column) = wells
+            .into_iter()
+            .fold((1, 1), |(r, c), (wr, wc)| (r.max(wr), c.max(wc)));
+        Self::fitting(max_row, max_column)
+    }
+
     /// Number of wells.
     pub fn wells(&self) -> u32 {
         self.rows * self.columns
@@ -214,12 +223,10 @@ impl PlateMap {
                 )));
             }
         }
-        let max_row = map.keys().map(|k| k.0).max().unwrap_or(1);
-        let max_column = map.keys().map(|k| k.1).max().unwrap_or(1);
         Ok(Self {
             plate: plate.to_owned(),
             quantity: quantity.to_owned(),
-            format: format.unwrap_or_else(|| PlateFormat::fitting(max_row, max_column)),
+            format: format.unwrap_or_else(|| PlateFormat::holding(map.keys().copied())),
             wells: map,
         })
     }
@@ -669,6 +676,8 @@ mod tests {
             })
         );
         assert_eq!(PlateFormat::standard(100), None);
+        assert_eq!(PlateFormat::holding([(2, 3), (9, 1)]).wells(), 384);
+        assert_eq!(PlateFormat::holding([]).wells(), 96);
     }
 
     #[test]
