@@ -1165,8 +1165,6 @@ fn training_refuses_bad_requests_with_a_message() {
     }
 }
 
-/// The shipped brightfield model, by name, with its own defaults: on its test region (frames
-/// 7-9, right third; never trained on) it finds the dataset's labelled nuclei.
 /// Object F1 of the total row of an `evaluate --csv` table.
 fn total_object_f1(csv: &Path) -> f64 {
     let text = std::fs::read_to_string(csv).expect("csv");
@@ -1207,6 +1205,8 @@ fn scratch_test_region_f1(path: &Path, name: &str, tmp: &Path) -> f64 {
     total_object_f1(&csv)
 }
 
+/// The shipped brightfield model, by name, with its own defaults: on its test region (frames
+/// 7-9, right third; never trained on) it finds the dataset's labelled nuclei.
 #[test]
 fn shipped_brightfield_model_finds_nuclei_in_its_test_region() {
     let Some(path) = data(SCRATCH) else {
