@@ -235,6 +235,9 @@ struct Job<'a> {
     artifacts: Option<&'a Model>,
     /// What export indexes said about the images that came from one.
     exports: &'a HashMap<PathBuf, ExportImage>,
+    /// The end of a "may not suit" warning, worked out (a search for the generalist model) the
+    /// first time a plane is flagged, then kept for the run.
+    poor_fit_hint: &'a std::sync::OnceLock<String>,
 }
 
 fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outcome> {
@@ -354,6 +357,7 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut failed = 0usize;
     let mut nuclei = 0usize;
+    let poor_fit_hint = std::sync::OnceLock::new();
     for input in &inputs {
         let name = crate::file_name(input);
         let outputs = Outputs::for_input(&args.out, input);
@@ -376,6 +380,7 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
             population,
             artifacts: artifact_model.as_ref(),
             exports: &exports,
+            poor_fit_hint: &poor_fit_hint,
         };
         let result = pool.install(|| process_image(input, &outputs, &job, &bar));
         match result {
@@ -712,12 +717,12 @@ fn process_image(
                     o.found.certainty.uncertain_percent(),
                     model.card().uncertain_percent.unwrap_or(f64::NAN),
                     job.args.model,
-                    match job.population {
+                    job.poor_fit_hint.get_or_init(|| match job.population {
                         Population::Nuclei => {
                             crate::models::generalist_hint(&job.args.model, &model.card().name)
                         }
                         Population::Artifacts => String::new(),
-                    }
+                    })
                 );
             }
             let mut row = vec![
