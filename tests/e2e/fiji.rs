@@ -225,22 +225,6 @@ fn record_dialog_and_note(
     (recorded, notes.join("\n"))
 }
 
-fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::Reader::from_path(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let header = r
-        .headers()
-        .expect("header")
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let rows = r
-        .records()
-        .map(|rec| rec.expect("row").iter().map(str::to_owned).collect())
-        .collect();
-    (header, rows)
-}
-
 /// Cells equal as text, or as numbers within a relative 1e-9.
 fn assert_same_cell(column: &str, fiji: &str, cli: &str) {
     match (fiji.parse::<f64>(), cli.parse::<f64>()) {

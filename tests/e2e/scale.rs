@@ -189,22 +189,6 @@ fn sharded_runs_merge_to_exactly_the_single_process_result() {
     }
 }
 
-/// The header and rows of a CSV file.
-fn csv_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut reader = csv::Reader::from_path(path).expect("csv");
-    let header = reader
-        .headers()
-        .expect("header")
-        .iter()
-        .map(String::from)
-        .collect();
-    let rows = reader
-        .records()
-        .map(|r| r.expect("row").iter().map(String::from).collect())
-        .collect();
-    (header, rows)
-}
-
 /// A time-lapse plate (each field a 2-frame movie): wells.csv has one row per well and time
 /// point whose count is that time point's nuclei (never a sum over time), and the plate map is
 /// drawn once per time point.
@@ -241,7 +225,7 @@ fn a_time_lapse_plate_is_counted_per_well_and_time_point() {
     let merged = tmp.path().join("merged");
     let run = merge(std::slice::from_ref(&out), &merged);
     assert!(run.status.success(), "{run:?}");
-    let (header, summary) = csv_rows(&merged.join("summary.csv"));
+    let (header, summary) = read_csv(&merged.join("summary.csv"));
     let col = |h: &[String], name: &str| h.iter().position(|c| c == name).expect(name);
     let per_plane: Vec<(String, String, String)> = summary
         .iter()
@@ -253,7 +237,7 @@ fn a_time_lapse_plate_is_counted_per_well_and_time_point() {
             )
         })
         .collect();
-    let (wells_header, wells) = csv_rows(&merged.join("wells.csv"));
+    let (wells_header, wells) = read_csv(&merged.join("wells.csv"));
     let per_well: Vec<(String, String, String)> = wells
         .iter()
         .filter(|r| r[col(&wells_header, "Status")] != "no images")
@@ -627,15 +611,7 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
     let plate = tmp.path().join("Screen-7");
     let out = tmp.path().join("out");
     find_nuclei(&model, &plate, &out, &["--channel", "Brightfield"]);
-    let rows = |path: &Path| -> (Vec<String>, Vec<Vec<String>>) {
-        let text = std::fs::read_to_string(path).expect("table");
-        let mut lines = text
-            .lines()
-            .map(|l| l.split(',').map(str::to_owned).collect());
-        let header: Vec<String> = lines.next().expect("header");
-        (header, lines.collect())
-    };
-    let (header, summary) = rows(&out.join("summary.csv"));
+    let (header, summary) = read_csv(&out.join("summary.csv"));
     let col = |name: &str| header.iter().position(|h| h == name).expect(name);
     let images_run: Vec<&str> = summary.iter().map(|r| r[col("Image")].as_str()).collect();
     assert_eq!(
@@ -661,7 +637,7 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
         ));
         let alone = tmp.path().join(format!("alone{k}"));
         find_nuclei(&model, &file, &alone, &["--pixel-size", "0.5"]);
-        let (h, r) = rows(&alone.join("summary.csv"));
+        let (h, r) = read_csv(&alone.join("summary.csv"));
         let n = h
             .iter()
             .position(|c| c == "Number of Objects")
@@ -679,7 +655,7 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
         "{}",
         String::from_utf8_lossy(&merged_run.stderr)
     );
-    let (header, wells) = rows(&merged.join("wells.csv"));
+    let (header, wells) = read_csv(&merged.join("wells.csv"));
     let col = |name: &str| header.iter().position(|h| h == name).expect(name);
     let counted: std::collections::BTreeMap<&str, i64> = wells
         .iter()

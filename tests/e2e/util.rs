@@ -254,3 +254,20 @@ config:
     std::fs::write(folder.join("bioimageio.yaml"), card).expect("write card");
     folder
 }
+
+/// The header and rows of a CSV table (quoted cells read as CSV readers read them).
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let header = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.expect("row").iter().map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
