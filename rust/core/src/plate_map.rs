@@ -171,6 +171,8 @@ struct Layout {
     grid_top: usize,
     bar_left: usize,
     bar_width: usize,
+    /// The colour bar runs the grid's height.
+    bar_height: usize,
     legend_top: usize,
     width: usize,
     height: usize,
@@ -278,7 +280,7 @@ impl PlateMap {
 
     /// The scale's labels with the height each belongs at (its value's place on the bar).
     fn bar_label_heights(&self, l: &Layout) -> Vec<(usize, String)> {
-        let bar_height = self.format.rows as usize * l.cell;
+        let bar_height = l.bar_height;
         let labels = self.bar_labels();
         let n = labels.len();
         labels
@@ -329,6 +331,7 @@ impl PlateMap {
             grid_top,
             bar_left,
             bar_width,
+            bar_height: rows * cell,
             legend_top,
             width,
             height: legend_top + GLYPH + MARGIN,
@@ -371,7 +374,7 @@ impl PlateMap {
             }
         }
         // Colour bar: largest value at the top.
-        let bar_height = self.format.rows as usize * l.cell;
+        let bar_height = l.bar_height;
         for dy in 0..bar_height {
             let t = 1.0 - dy as f64 / (bar_height - 1).max(1) as f64;
             canvas.rect(l.bar_left, l.grid_top + dy, l.bar_width, 1, colour(t));
@@ -479,7 +482,7 @@ impl PlateMap {
                 }
             }
         }
-        let bar_height = self.format.rows as usize * l.cell;
+        let bar_height = l.bar_height;
         let _ = writeln!(
             s,
             r#"<defs><linearGradient id="scale" x1="0" y1="1" x2="0" y2="0">{}</linearGradient></defs>"#,
