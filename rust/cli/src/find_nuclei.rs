@@ -21,6 +21,7 @@ use brightseg::render::{overlay_rgb, OverlayRows};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::batch::{BatchRecord, Settings};
+use crate::naming::Naming;
 use crate::FindNucleiArgs;
 
 /// How a batch ended when it could start at all.
@@ -137,8 +138,13 @@ struct Inputs {
 /// Expands folders (sorted, non-recursive) and keeps files as given. A Harmony / Opera Phenix /
 /// Operetta export (a folder holding `Index.idx.xml` or `Index.xml`, or its `Images` folder, or
 /// the index file itself) gives the files of the chosen channel (`channel`: a name or number
-/// from its index), with its pixel size.
-fn expand_inputs(inputs: &[PathBuf], channel: Option<&str>) -> Result<Inputs> {
+/// from its index), with its pixel size. With a `naming` whose names carry the channel, the
+/// other files are those of the chosen channel (see [`files_of_channel`]).
+fn expand_inputs(
+    inputs: &[PathBuf],
+    channel: Option<&str>,
+    naming: Option<&Naming>,
+) -> Result<Inputs> {
     let mut files = Vec::new();
     let mut exports = HashMap::new();
     for input in inputs {
@@ -196,7 +202,102 @@ fn expand_inputs(inputs: &[PathBuf], channel: Option<&str>) -> Result<Inputs> {
             files.push(input.clone());
         }
     }
+    if let Some(naming) = naming {
+        files = files_of_channel(files, naming, channel, &mut exports)?;
+    }
     Ok(Inputs { files, exports })
+}
+
+/// Of `files` that each hold one channel of a plate, named by `naming`, those of the chosen
+/// channel (`channel`: its number, or the name the plate's MetaXpress `.HTD` gives it; needed
+/// when the files hold several), each noted in `exports` with its channel's label. Files the
+/// naming does not match and MetaXpress thumbnails (`_thumb` in the name) are skipped; files
+/// already described by an export index are kept as they are.
+fn files_of_channel(
+    files: Vec<PathBuf>,
+    naming: &Naming,
+    channel: Option<&str>,
+    exports: &mut HashMap<PathBuf, ExportImage>,
+) -> Result<Vec<PathBuf>> {
+    let total = files.len();
+    let mut named: Vec<(PathBuf, Option<u32>)> = Vec::with_capacity(total);
+    let mut skipped = 0usize;
+    for file in files {
+        if exports.contains_key(&file) {
+            named.push((file, None));
+            continue;
+        }
+        let thumbnail = crate::file_name(&file)
+            .to_ascii_lowercase()
+            .contains("_thumb");
+        match naming.parse(&file) {
+            Some(name) if !thumbnail => named.push((file, name.channel)),
+            _ => skipped += 1,
+        }
+    }
+    if skipped > 0 {
+        log::warn!("{skipped} of {total} file(s) do not match --naming (or are thumbnails): skipped");
+    }
+    let channels: std::collections::BTreeSet<u32> = named.iter().filter_map(|(_, c)| *c).collect();
+    if channels.is_empty() {
+        return Ok(named.into_iter().map(|(f, _)| f).collect());
+    }
+    // Channel names from the plate's MetaXpress file, where there is one.
+    let htd = named.iter().find_map(|(f, c)| {
+        c.and_then(|_| brightseg::metaxpress::find_htd(f.parent()?))
+            .and_then(|path| brightseg::metaxpress::read_htd(&path).ok())
+    });
+    let label = |c: u32| match htd.as_ref().and_then(|h| h.wave_name(c)) {
+        Some(name) => format!("{c} ({name})"),
+        None => c.to_string(),
+    };
+    let listing = channels
+        .iter()
+        .map(|&c| label(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let chosen = match channel {
+        None if channels.len() == 1 => channels.first().copied(),
+        None => bail!(
+            "the plate's files hold {} channels: {listing}; choose the transmitted-light one \
+             with --channel (number or name)",
+            channels.len()
+        ),
+        Some(text) => text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|c| channels.contains(c))
+            .or_else(|| htd.as_ref().and_then(|h| h.wave_number(text)))
+            .filter(|c| channels.contains(c)),
+    };
+    let Some(chosen) = chosen else {
+        bail!(
+            "--channel {}: the plate's files hold channels {listing}",
+            channel.unwrap_or_default()
+        );
+    };
+    let described = ExportImage {
+        calibration: Calibration::default(),
+        channel_label: label(chosen),
+    };
+    let mut kept = Vec::new();
+    for (file, c) in named {
+        match c {
+            Some(c) if c == chosen => {
+                exports.insert(file.clone(), described.clone());
+                kept.push(file);
+            }
+            None if exports.contains_key(&file) => kept.push(file),
+            _ => {}
+        }
+    }
+    log::info!(
+        "--naming: channel {}, {} of {total} file(s)",
+        described.channel_label,
+        kept.len()
+    );
+    Ok(kept)
 }
 
 fn check_output_folder(out: &Path) -> Result<()> {
@@ -261,7 +362,15 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
     let Inputs {
         files: all_inputs,
         exports,
-    } = expand_inputs(&args.inputs, args.channel.as_deref())?;
+    } = expand_inputs(
+        &args.inputs,
+        args.channel.as_deref(),
+        args.naming
+            .as_deref()
+            .map(Naming::new)
+            .transpose()?
+            .as_ref(),
+    )?;
     if all_inputs.is_empty() {
         bail!("no images to process: give image files or folders holding TIFF, PNG or JPEG files");
     }

@@ -229,9 +229,16 @@ pub struct FindNucleiArgs {
     /// Minimum nucleus area in µm² [default: from the model, else 10].
     #[arg(long = "min-size")]
     pub min_size: Option<f64>,
-    /// Channel to segment: number from 1, or name (needed for multi-channel images).
+    /// Channel to segment: number from 1, or name (needed for multi-channel images, Harmony
+    /// exports, and plates of one file per channel read with --naming).
     #[arg(long, short)]
     pub channel: Option<String>,
+    /// File naming of a plate whose files each hold one channel: `metaxpress` (`_w1`),
+    /// `cellvoyager` (`C01`), `operetta` (`-ch1`), or a regular expression with a `channel`
+    /// group. --channel then picks that channel's files, by number or by the name the plate's
+    /// MetaXpress .HTD gives; files the naming does not match are skipped.
+    #[arg(long)]
+    pub naming: Option<String>,
     /// Pixel size in µm, overriding the file's calibration (needed for PNG/JPEG sizes in µm).
     #[arg(long = "pixel-size")]
     pub pixel_size: Option<f64>,

@@ -16,7 +16,7 @@ use crate::batch::BatchRecord;
 use crate::find_nuclei::{
     number, read_rows, summary_header, write_csv, Outcome, Outputs, SUMMARY_FILE,
 };
-use crate::naming::{Naming, PlatePosition};
+use crate::naming::{ImageName, Naming, PlatePosition};
 use crate::MergeArgs;
 
 /// What a well collects: its fields, its images (and how many of them failed) and, per time
@@ -115,9 +115,14 @@ pub(crate) const EMPTY_STATUS: &str = "no images";
 
 /// Adds a row (Status "no images", no counts) for every well of each plate's layout that has
 /// none, at each of the plate's time points, so that a well never imaged is a row of the table
-/// too; rows stay in well order. A plate with a well name that is not one (images the naming
-/// scheme did not match) keeps its rows as they are.
-fn with_empty_wells(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+/// too; rows stay in well order. The layout is the one `layouts` gives for the plate (read from
+/// the instrument's plate file), else the smallest screening plate holding its wells. A plate
+/// with a well name that is not one (images the naming scheme did not match) keeps its rows as
+/// they are.
+fn with_empty_wells(
+    rows: Vec<Vec<String>>,
+    layouts: &HashMap<String, PlateFormat>,
+) -> Vec<Vec<String>> {
     let mut out: Vec<Vec<String>> = Vec::with_capacity(rows.len());
     let mut rest = rows.into_iter().peekable();
     while let Some(first) = rest.next() {
@@ -130,7 +135,10 @@ fn with_empty_wells(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
             out.extend(plate);
             continue;
         };
-        let layout = PlateFormat::holding(placed.iter().copied());
+        let layout = layouts
+            .get(&plate[0][0])
+            .copied()
+            .unwrap_or_else(|| PlateFormat::holding(placed.iter().copied()));
         let mut times: Vec<String> = Vec::new();
         for r in &plate {
             if !times.contains(&r[2]) {
@@ -184,21 +192,28 @@ pub(crate) fn wells_header() -> Vec<String> {
     .collect()
 }
 
+/// The time point of the well that an image's own time point `t` (from 1) falls in: the one
+/// its file name gives, when the naming gives one (a file per time point), counted on from
+/// there.
+fn plate_time(name: &ImageName, t: usize) -> usize {
+    name.time.map_or(t, |first| first + t.saturating_sub(1))
+}
+
 /// Appends the summary rows of `input` (one per plane) and notes the time points of those that
 /// succeeded in `well`; true when its planes all succeeded.
 fn add_summary_rows(
     part: &Part,
     input: &Path,
-    pos: &PlatePosition,
+    name: &ImageName,
     plate_columns: &dyn Fn(&PlatePosition) -> Vec<String>,
     summary_rows: &mut Vec<Vec<String>>,
     failed: &mut usize,
     well: &mut Well,
 ) -> Result<bool> {
-    let name = crate::file_name(input);
-    let rows = part.rows.get(&name).with_context(|| {
+    let file = crate::file_name(input);
+    let rows = part.rows.get(&file).with_context(|| {
         format!(
-            "{} has no result for {name} although it was given that image: run the shard again",
+            "{} has no result for {file} although it was given that image: run the shard again",
             part.dir.display()
         )
     })?;
@@ -209,10 +224,10 @@ fn add_summary_rows(
             *failed += 1;
         } else if let Some(t) = row.get(2).and_then(|t| t.parse::<usize>().ok()) {
             // A time point with no nuclei still gets its row (a count of 0).
-            well.sizes_by_time.entry(t).or_default();
+            well.sizes_by_time.entry(plate_time(name, t)).or_default();
         }
         summary_rows.push(
-            plate_columns(pos)
+            plate_columns(&name.position)
                 .into_iter()
                 .chain(row.iter().cloned())
                 .collect(),
@@ -225,7 +240,7 @@ fn add_summary_rows(
 fn stream_objects<W: std::io::Write>(
     part: &Part,
     input: &Path,
-    pos: &PlatePosition,
+    name: &ImageName,
     plate_columns: &dyn Fn(&PlatePosition) -> Vec<String>,
     writer: &mut csv::Writer<W>,
     well: &mut Well,
@@ -242,7 +257,7 @@ fn stream_objects<W: std::io::Write>(
             objects.display()
         );
     }
-    let lead = plate_columns(pos);
+    let lead = plate_columns(&name.position);
     let mut n = 0;
     for record in reader.records() {
         let record = record?;
@@ -250,12 +265,39 @@ fn stream_objects<W: std::io::Write>(
             record.get(AREA).and_then(|a| a.parse::<f64>().ok()),
             record.get(T).and_then(|t| t.parse::<usize>().ok()),
         ) {
-            well.sizes_by_time.entry(t).or_default().push(area);
+            well.sizes_by_time
+                .entry(plate_time(name, t))
+                .or_default()
+                .push(area);
         }
         writer.write_record(lead.iter().map(String::as_str).chain(record.iter()))?;
         n += 1;
     }
     Ok(n)
+}
+
+/// Refuses images of several channels (by the naming's `channel` group): their nuclei would be
+/// counted twice in their wells, once per channel.
+fn refuse_mixed_channels(ordered: &[(usize, PathBuf)], names: &[ImageName]) -> Result<()> {
+    let mut first_of: BTreeMap<u32, &Path> = BTreeMap::new();
+    for ((_, input), name) in ordered.iter().zip(names) {
+        if let Some(channel) = name.channel {
+            first_of.entry(channel).or_insert(input);
+        }
+    }
+    if first_of.len() > 1 {
+        let listed: Vec<String> = first_of
+            .iter()
+            .map(|(c, p)| format!("channel {c} (e.g. {})", p.display()))
+            .collect();
+        bail!(
+            "the folders hold results of images of several channels: {}; their nuclei would be \
+             counted once per channel in each well. Segment one channel: run find-nuclei with \
+             --naming and --channel (e.g. --naming metaxpress --channel 1)",
+            listed.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Runs the merge.
@@ -325,7 +367,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
         }
     }
 
-    let positions: Vec<PlatePosition> = match &naming {
+    let names: Vec<ImageName> = match &naming {
         Some(n) => {
             let mut unmatched = 0usize;
             let p = ordered
@@ -333,7 +375,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
                 .map(|(_, input)| {
                     n.parse(input).unwrap_or_else(|| {
                         unmatched += 1;
-                        PlatePosition::default()
+                        ImageName::default()
                     })
                 })
                 .collect();
@@ -342,12 +384,31 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
             }
             p
         }
-        None => vec![PlatePosition::default(); ordered.len()],
+        None => vec![ImageName::default(); ordered.len()],
     };
+    refuse_mixed_channels(&ordered, &names)?;
     // One order whatever order the folders were given in: by plate, well, field, then path.
-    let mut entries: Vec<((usize, PathBuf), PlatePosition)> =
-        ordered.into_iter().zip(positions).collect();
-    entries.sort_by(|(a, pa), (b, pb)| (pa, &a.1).cmp(&(pb, &b.1)));
+    let mut entries: Vec<((usize, PathBuf), ImageName)> =
+        ordered.into_iter().zip(names).collect();
+    entries.sort_by(|(a, na), (b, nb)| (&na.position, &a.1).cmp(&(&nb.position, &b.1)));
+    // The layout of each plate, where the instrument's plate file beside its images gives one.
+    let mut layouts: HashMap<String, PlateFormat> = HashMap::new();
+    if naming.is_some() {
+        let mut looked: BTreeSet<&str> = BTreeSet::new();
+        for ((_, input), name) in &entries {
+            let plate = name.position.plate.as_str();
+            if looked.insert(plate) {
+                if let Some(layout) = PlateFormat::beside(input) {
+                    log::info!(
+                        "plate {plate:?}: {} × {} wells, from its plate file",
+                        layout.rows,
+                        layout.columns
+                    );
+                    layouts.insert(plate.to_owned(), layout);
+                }
+            }
+        }
+    }
     let plate_columns = |pos: &PlatePosition| -> Vec<String> {
         if naming.is_some() {
             vec![pos.plate.clone(), pos.well.clone(), pos.field.clone()]
@@ -377,8 +438,9 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
         let mut stream = || -> Result<()> {
             writer.write_record(with_lead(object_header()))?;
             let mut current: Option<((String, String), Well)> = None;
-            for ((part_index, input), pos) in &entries {
+            for ((part_index, input), name) in &entries {
                 let part = &parts[*part_index];
+                let pos = &name.position;
                 let key = (pos.plate.clone(), pos.well.clone());
                 if current.as_ref().is_none_or(|(k, _)| *k != key) {
                     if let Some((k, well)) = current.take() {
@@ -392,7 +454,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
                 let ok = add_summary_rows(
                     part,
                     input,
-                    pos,
+                    name,
                     &plate_columns,
                     &mut summary_rows,
                     &mut failed,
@@ -402,7 +464,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
                 well.images += 1;
                 if ok {
                     object_count +=
-                        stream_objects(part, input, pos, &plate_columns, &mut writer, well)?;
+                        stream_objects(part, input, name, &plate_columns, &mut writer, well)?;
                 } else {
                     well.failed += 1;
                 }
@@ -426,7 +488,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
     )?;
     if naming.is_some() {
         let wells = args.out.join("wells.csv");
-        write_csv(&wells, &wells_header(), &with_empty_wells(well_rows))?;
+        write_csv(&wells, &wells_header(), &with_empty_wells(well_rows, &layouts))?;
         let maps = args.out.join(crate::plate_map::FOLDER);
         // The tables matter more than the pictures: a map that cannot be drawn is a warning.
         if let Err(e) = crate::plate_map::write_plate_maps(

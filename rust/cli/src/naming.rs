@@ -1,12 +1,17 @@
-//! Plate, well and field from image file names, for `brightseg merge --naming`.
+//! Plate, well, field, channel and time point from image file names, for `brightseg merge
+//! --naming` (the plate layout) and `brightseg find-nuclei --naming` (which channel's files).
 //!
 //! A naming is a regular expression over the image path (with `/` separators) with named groups:
-//! `plate`, `well` (e.g. `B03`) or `row` + `column` (numbers or a row letter), `field`, `channel`.
-//! Presets cover the usual exports:
+//! `plate`, `well` (e.g. `B03`) or `row` + `column` (numbers or a row letter), `field`, and
+//! optionally `channel` (a number) and `time` (a time point number, from 1). Presets cover the
+//! usual exports:
 //! - `operetta` (PerkinElmer/Revvity Harmony, Operetta, Opera Phenix): `…/<plate>/Images/
-//!   r03c05f02p01-ch1sk1fk1fl1.tiff` (the plate is the folder above `Images`, or the parent);
+//!   r03c05f02p01-ch1sk1fk1fl1.tiff` (the plate is the folder above `Images`, or the parent;
+//!   `sk` is the time point);
 //! - `metaxpress` (Molecular Devices ImageXpress/MetaXpress): `…/<plate>/[TimePoint_1/]
-//!   <name>_B03_s2_w1<id>.tif`.
+//!   [ZStep_1/]<name>_B03_s2_w1<id>.tif`;
+//! - `cellvoyager` (Yokogawa CellVoyager CV7000/CV8000/CQ1): `…/<plate>/<name>_B03_T0001F002
+//!   L01A01Z01C01.tif`.
 
 use std::path::Path;
 
@@ -24,27 +29,45 @@ pub struct PlatePosition {
     pub field: String,
 }
 
+/// What a file name says of an image: where it sits on its plate, and, when the naming has
+/// those groups, its channel and time point.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImageName {
+    /// Plate, well and field.
+    pub position: PlatePosition,
+    /// Channel number (`w1`, `C01`, `-ch1`), when the naming has a `channel` group that matched.
+    pub channel: Option<u32>,
+    /// Time point number from 1 (`TimePoint_2`, `T0002`, `sk2`), when the naming gives one.
+    pub time: Option<usize>,
+}
+
 /// A compiled naming scheme.
 #[derive(Debug, Clone)]
 pub struct Naming {
     regex: Regex,
 }
 
-const OPERETTA: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:Images/)?r(?P<row>\d+)c(?P<column>\d+)f(?P<field>\d+)(?:p\d+)?(?:-ch(?P<channel>\d+))?[^/]*$";
-const METAXPRESS: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:TimePoint_\d+/)?(?:[^/]*_)?(?P<well>[A-Pa-p]\d{1,2})_s(?P<field>\d+)(?:_w(?P<channel>\d+))?[^/]*$";
+const OPERETTA: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:Images/)?r(?P<row>\d+)c(?P<column>\d+)f(?P<field>\d+)(?:p\d+)?(?:-ch(?P<channel>\d+))?(?:sk(?P<time>\d+))?[^/]*$";
+const METAXPRESS: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:TimePoint_(?P<time>\d+)/)?(?:ZStep_\d+/)?(?:[^/]*_)?(?P<well>[A-Pa-p]\d{1,2})_s(?P<field>\d+)(?:_w(?P<channel>\d+))?[^/]*$";
+const CELLVOYAGER: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:[^/]*_)?(?P<well>[A-Pa-p]\d{2})_T(?P<time>\d{4})F(?P<field>\d{3})L\d{2}A\d{2}Z\d{2}C(?P<channel>\d{2})[^/]*$";
+
+/// The presets, as `--naming` takes them, for messages.
+pub const PRESETS: &str = "operetta, metaxpress, cellvoyager";
 
 impl Naming {
-    /// A preset name (`operetta`, alias `harmony`; `metaxpress`) or a regular expression.
+    /// A preset name (`operetta`, alias `harmony`; `metaxpress`; `cellvoyager`, alias
+    /// `yokogawa`) or a regular expression.
     pub fn new(preset_or_regex: &str) -> Result<Naming> {
         let pattern = match preset_or_regex.to_ascii_lowercase().as_str() {
             "operetta" | "harmony" | "opera" | "phenix" => OPERETTA,
             "metaxpress" | "imagexpress" => METAXPRESS,
+            "cellvoyager" | "yokogawa" | "cv7000" | "cv8000" => CELLVOYAGER,
             _ => preset_or_regex,
         };
         let regex = Regex::new(pattern).with_context(|| {
             format!(
-                "--naming {preset_or_regex}: not a preset (operetta, metaxpress) nor a valid \
-                 regular expression"
+                "--naming {preset_or_regex}: not a preset ({PRESETS}) nor a valid regular \
+                 expression"
             )
         })?;
         let names: Vec<&str> = regex.capture_names().flatten().collect();
@@ -59,8 +82,8 @@ impl Naming {
         Ok(Naming { regex })
     }
 
-    /// The plate position of `path`, or None when the name does not match.
-    pub fn parse(&self, path: &Path) -> Option<PlatePosition> {
+    /// What the name of `path` says, or None when it does not match.
+    pub fn parse(&self, path: &Path) -> Option<ImageName> {
         let text = path.to_string_lossy().replace('\\', "/");
         let caps = self.regex.captures(&text)?;
         let group = |name: &str| caps.name(name).map(|m| m.as_str().to_owned());
@@ -81,10 +104,17 @@ impl Naming {
             .map(|f| f.trim_start_matches('0').to_owned())
             .map(|f| if f.is_empty() { "0".to_owned() } else { f })
             .unwrap_or_default();
-        Some(PlatePosition {
-            plate: group("plate").unwrap_or_default(),
-            well,
-            field,
+        let number = |name: &str| group(name).and_then(|n| n.parse::<u64>().ok());
+        Some(ImageName {
+            position: PlatePosition {
+                plate: group("plate").unwrap_or_default(),
+                well,
+                field,
+            },
+            channel: number("channel").and_then(|c| u32::try_from(c).ok()),
+            time: number("time")
+                .and_then(|t| usize::try_from(t).ok())
+                .filter(|&t| t > 0),
         })
     }
 }
@@ -118,35 +148,71 @@ mod tests {
         })
     }
 
+    /// Where the naming places `path` on its plate.
+    fn position(n: &Naming, path: &Path) -> Option<PlatePosition> {
+        n.parse(path).map(|name| name.position)
+    }
+
+    /// The channel and time point the naming reads from `path`.
+    fn channel_and_time(n: &Naming, path: &str) -> (Option<u32>, Option<usize>) {
+        n.parse(Path::new(path))
+            .map_or((None, None), |name| (name.channel, name.time))
+    }
+
     #[test]
     fn operetta_exports() {
         let n = Naming::new("operetta").expect("preset");
         assert_eq!(
-            n.parse(Path::new(
+            position(&n, Path::new(
                 "/data/Plate7__2024-03-01T10_00_00/Images/r03c05f02p01-ch1sk1fk1fl1.tiff"
             )),
             pos("Plate7__2024-03-01T10_00_00", "C05", "2")
         );
         assert_eq!(
-            n.parse(Path::new("screen/P2/r16c24f10p01-ch2sk1fk1fl1.tiff")),
+            position(&n, Path::new("screen/P2/r16c24f10p01-ch2sk1fk1fl1.tiff")),
             pos("P2", "P24", "10")
         );
-        assert_eq!(n.parse(Path::new("/data/P1/other.tif")), None);
+        assert_eq!(position(&n, Path::new("/data/P1/other.tif")), None);
     }
 
     #[test]
     fn metaxpress_exports() {
         let n = Naming::new("MetaXpress").expect("preset");
         assert_eq!(
-            n.parse(Path::new(
+            position(&n, Path::new(
                 "/mx/Plate_0042/TimePoint_1/Plate_0042_B3_s2_w1A1B2C3.TIF"
             )),
             pos("Plate_0042", "B03", "2")
         );
         assert_eq!(
-            n.parse(Path::new("run/PL1/H12_s1.tif")),
+            position(&n, Path::new("run/PL1/H12_s1.tif")),
             pos("PL1", "H12", "1")
         );
+    }
+
+    #[test]
+    fn channels_and_time_points_of_the_presets() {
+        let operetta = Naming::new("operetta").expect("preset");
+        assert_eq!(
+            channel_and_time(&operetta, "P/Images/r03c05f02p01-ch2sk3fk1fl1.tiff"),
+            (Some(2), Some(3))
+        );
+        let mx = Naming::new("metaxpress").expect("preset");
+        assert_eq!(
+            channel_and_time(&mx, "/mx/P1/TimePoint_4/ZStep_2/P1_B3_s2_w2A1B2.TIF"),
+            (Some(2), Some(4))
+        );
+        assert_eq!(channel_and_time(&mx, "run/PL1/H12_s1.tif"), (None, None));
+        let cv = Naming::new("CellVoyager").expect("preset");
+        let name = cv
+            .parse(Path::new(
+                "/cv/Screen_1/AssayPlate_Greiner_#781091_C07_T0012F003L01A02Z01C02.tif",
+            ))
+            .expect("matches");
+        assert_eq!(name.position, pos("Screen_1", "C07", "3").expect("some"));
+        assert_eq!((name.channel, name.time), (Some(2), Some(12)));
+        // Not a CellVoyager image name.
+        assert_eq!(cv.parse(Path::new("/cv/Screen_1/MeasurementData.mlf")), None);
     }
 
     #[test]
@@ -154,7 +220,7 @@ mod tests {
         let n =
             Naming::new(r"(?P<plate>plate\d+)_(?P<well>[A-H]\d+)_f(?P<field>\d+)").expect("regex");
         assert_eq!(
-            n.parse(Path::new("x/plate2_D7_f003.tif")),
+            position(&n, Path::new("x/plate2_D7_f003.tif")),
             pos("plate2", "D07", "3")
         );
         assert!(Naming::new("(unclosed").is_err());

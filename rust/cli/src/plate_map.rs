@@ -2,6 +2,7 @@
 //! layout of each plate in it, as PNG and SVG (the drawing is `brightseg::plate_map`). `merge`
 //! calls the same function for the nucleus count.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -85,10 +86,19 @@ pub(crate) fn write_plate_maps(
     let (images_at, failed_at, time_at) = (find("Images"), find("Failed Images"), find("T"));
     let status_at = find("Status");
     let mut rows: Vec<WellRow> = Vec::new();
+    // Every well each plate's rows name, imaged or not: merge lists the wells of the plate's
+    // layout, so these give the layout its plate file said.
+    let mut listed: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
     let mut unnamed = 0usize;
     for (line, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("{} row {}", wells_csv.display(), line + 2))?;
         let field = |at: usize| record.get(at).unwrap_or("").trim();
+        if let Some(position) = parse_well(field(well_at)) {
+            listed
+                .entry(field(plate_at).to_owned())
+                .or_default()
+                .push(position);
+        }
         if status_at.is_some_and(|a| field(a) == crate::merge::EMPTY_STATUS) {
             // A well no image came from: drawn as such.
             continue;
@@ -137,8 +147,9 @@ pub(crate) fn write_plate_maps(
     for plate in plates {
         let of_plate: Vec<&WellRow> = rows.iter().filter(|r| r.plate == plate).collect();
         // One layout for every time point of a plate.
-        let layout =
-            format.unwrap_or_else(|| PlateFormat::holding(of_plate.iter().map(|r| r.position)));
+        let layout = format.unwrap_or_else(|| {
+            PlateFormat::holding(listed.get(plate).into_iter().flatten().copied())
+        });
         let mut times: Vec<&str> = Vec::new();
         for r in &of_plate {
             if !times.contains(&r.time.as_str()) {

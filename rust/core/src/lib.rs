@@ -32,6 +32,7 @@ pub mod harmony;
 pub mod image;
 pub mod io;
 pub mod measure;
+pub mod metaxpress;
 pub mod metrics;
 pub mod model;
 pub mod normalize;

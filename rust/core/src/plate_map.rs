@@ -67,6 +67,27 @@ impl PlateFormat {
     pub fn wells(&self) -> u32 {
         self.rows * self.columns
     }
+
+    /// The layout the instrument's own plate file gives for the plate holding `image`: a
+    /// Harmony / Opera Phenix export index (`PlateRows`, `PlateColumns`) or a MetaXpress `.HTD`
+    /// (`YWells`, `XWells`) in the image's folder or up to two folders above. `None` when there
+    /// is none, it cannot be read, or its layout is beyond [`MAX_ROWS`] × [`MAX_COLUMNS`].
+    pub fn beside(image: &std::path::Path) -> Option<Self> {
+        let folder = image.parent()?;
+        let from_index = || {
+            folder.ancestors().take(3).find_map(|dir| {
+                let index = crate::harmony::find_index(dir)?;
+                crate::harmony::read_index(&index).ok()?.plate_size
+            })
+        };
+        let from_htd = || {
+            let htd = crate::metaxpress::find_htd(folder)?;
+            crate::metaxpress::read_htd(&htd).ok()?.plate_size
+        };
+        let (rows, columns) = from_index().or_else(from_htd)?;
+        ((1..=MAX_ROWS).contains(&rows) && (1..=MAX_COLUMNS).contains(&columns))
+            .then_some(Self { rows, columns })
+    }
 }
 
 /// Row and column (both from 1) of a well named as plate readers and screening software name
@@ -639,6 +660,45 @@ mod tests {
             value: Some(value),
             failed_images: 0,
         }
+    }
+
+    /// The instruments' plate files give the layout, however few wells were imaged.
+    #[test]
+    fn the_layout_comes_from_a_harmony_index_or_a_metaxpress_htd_beside_the_images() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let images = dir.path().join("Screen-7").join("Images");
+        std::fs::create_dir_all(&images).expect("folders");
+        let image = images.join("r02c02f01p01-ch1sk1fk1fl1.tiff");
+        assert_eq!(PlateFormat::beside(&image), None);
+        std::fs::write(
+            images.join("Index.idx.xml"),
+            "<EvaluationInputData><Plates><Plate><PlateID>7</PlateID><PlateRows>16</PlateRows>\
+             <PlateColumns>24</PlateColumns></Plate></Plates><Images><Image>\
+             <URL>r02c02f01p01-ch1sk1fk1fl1.tiff</URL><Row>2</Row><Col>2</Col><FieldID>1</FieldID>\
+             <ChannelID>1</ChannelID></Image></Images></EvaluationInputData>",
+        )
+        .expect("index");
+        assert_eq!(
+            PlateFormat::beside(&image),
+            Some(PlateFormat {
+                rows: 16,
+                columns: 24
+            })
+        );
+        let time_point = dir.path().join("Plate_0042").join("TimePoint_1");
+        std::fs::create_dir_all(&time_point).expect("folders");
+        std::fs::write(
+            dir.path().join("Plate_0042").join("Plate_0042.HTD"),
+            "\"HTSInfoFile\", Version 1.0\r\n\"XWells\", 6\r\n\"YWells\", 4\r\n\"EndFile\"\r\n",
+        )
+        .expect("htd");
+        assert_eq!(
+            PlateFormat::beside(&time_point.join("Plate_0042_B03_s1_w1.tif")),
+            Some(PlateFormat {
+                rows: 4,
+                columns: 6
+            })
+        );
     }
 
     #[test]
