@@ -596,8 +596,8 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
     let index = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
          <EvaluationInputData xmlns=\"http://www.perkinelmer.com/PEHH/HarmonyV6\" Version=\"2\">\n\
-         <Plates><Plate><PlateID>7</PlateID><Name>Screen-7</Name><PlateRows>8</PlateRows>\
-         <PlateColumns>12</PlateColumns></Plate></Plates>\n\
+         <Plates><Plate><PlateID>7</PlateID><Name>Screen-7</Name><PlateRows>16</PlateRows>\
+         <PlateColumns>24</PlateColumns></Plate></Plates>\n\
          <Maps><Map>\
          <Entry ChannelID=\"1\"><ChannelName>Brightfield</ChannelName>\
          <ImageResolutionX Unit=\"m\">5E-07</ImageResolutionX>\
@@ -668,6 +668,8 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
         })
         .collect();
     assert_eq!(counted, expected);
+    // The index's 384-well layout, although every well imaged lies within a 96-well plate's.
+    assert_eq!(wells.len(), 384, "one row per well of the plate");
     // Without a channel, or with one the export does not have: the channels are listed.
     for extra in [&[][..], &["--channel", "Phase"][..]] {
         let mut args = vec![
@@ -687,6 +689,165 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
             "{stderr}"
         );
     }
+}
+
+/// A MetaXpress plate as ImageXpress writes it: `Plate_0042.HTD` (a 384-well plate, wavelength 1
+/// "Transmitted Light", 2 "DAPI"), `TimePoint_N/` folders, one plain TIFF per well, site and
+/// wavelength (`Plate_0042_B03_s1_w1.tif`) and thumbnails. `find-nuclei PLATE --naming
+/// metaxpress --channel "transmitted light"` segments the w1 files only; `merge --naming
+/// metaxpress` counts each well per time point (from the folder) exactly as the w1 files run one
+/// by one, lays it out on 384 wells, and refuses a run that segmented both wavelengths (their
+/// nuclei would be counted twice, as they were before).
+#[test]
+fn a_metaxpress_plate_is_segmented_on_its_named_wavelength_per_time_point() {
+    let (Some(ndev), Some(py)) = (data("ndev/scratch-assay-labeled-10T-2Ch.tiff"), python()) else {
+        return;
+    };
+    let model = repo_root().join("models/nuclei-brightfield");
+    let series = read_image(&ndev).expect("ndev");
+    let channels = [
+        series.resolve_channel(Some("oblique")).expect("oblique"),
+        series.resolve_channel(Some("H3342")).expect("Hoechst"),
+    ];
+    let pixel = format!("{}", series.calibration.pixel_width_um.expect("calibrated"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let plate = tmp.path().join("Plate_0042");
+    std::fs::create_dir_all(&plate).expect("plate folder");
+    std::fs::write(
+        plate.join("Plate_0042.HTD"),
+        "\"HTSInfoFile\", Version 1.0\r\n\"TimePoints\", 2\r\n\"XWells\", 24\r\n\
+         \"YWells\", 16\r\n\"Sites\", FALSE\r\n\"Waves\", TRUE\r\n\"NWavelengths\", 2\r\n\
+         \"WaveName1\", \"Transmitted Light\"\r\n\"WaveName2\", \"DAPI\"\r\n\"EndFile\"\r\n",
+    )
+    .expect("HTD");
+    // (time point, well): wells B03 and C05 at two time points, a frame of ndev each.
+    let files = [(1, "B03"), (1, "C05"), (2, "B03"), (2, "C05")];
+    for (frame, &(time, well)) in files.iter().enumerate() {
+        let folder = plate.join(format!("TimePoint_{time}"));
+        std::fs::create_dir_all(&folder).expect("time point folder");
+        for (c, &channel) in channels.iter().enumerate() {
+            let p = series.plane(channel, 0, frame);
+            let (w, h) = (p.width(), p.height());
+            let values: Vec<f32> = (0..w * h).map(|i| p.value(i)).collect();
+            let npy = tmp.path().join("site.npy");
+            write_npy(&npy, &[h, w], &values);
+            for suffix in ["", "_thumb"] {
+                let tif = folder.join(format!("Plate_0042_{well}_s1_w{}{suffix}.tif", c + 1));
+                oracle(&py, &[os("plain"), npy.as_os_str(), tif.as_os_str()]);
+            }
+        }
+    }
+    let out = tmp.path().join("out");
+    let naming = ["--naming", "metaxpress", "--pixel-size", &pixel];
+    let mut extra = naming.to_vec();
+    extra.extend(["--channel", "transmitted light"]);
+    // The plate folder's images are in its time point folders: each is given.
+    let time_points = [plate.join("TimePoint_1"), plate.join("TimePoint_2")];
+    let mut args = vec![os("find-nuclei")];
+    args.extend(time_points.iter().map(|t| t.as_os_str()));
+    args.extend([
+        os("--model"),
+        model.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    args.extend([os("--quiet"), os("--jobs"), os("1")]);
+    args.extend(extra.iter().map(|a| os(a)));
+    run_ok(&args);
+    let (header, summary) = read_csv(&out.join("summary.csv"));
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let images_run: Vec<&str> = summary.iter().map(|r| r[col("Image")].as_str()).collect();
+    assert_eq!(
+        images_run,
+        [
+            "TimePoint_1/Plate_0042_B03_s1_w1.tif",
+            "TimePoint_1/Plate_0042_C05_s1_w1.tif",
+            "TimePoint_2/Plate_0042_B03_s1_w1.tif",
+            "TimePoint_2/Plate_0042_C05_s1_w1.tif"
+        ],
+        "the transmitted-light files only, no thumbnails, named with their time point folder"
+    );
+    for row in &summary {
+        assert_eq!(row[col("Channel")], "1 (Transmitted Light)", "{row:?}");
+    }
+    // Each w1 file run alone.
+    let mut expected = std::collections::BTreeMap::<(String, String), i64>::new();
+    for (k, &(time, well)) in files.iter().enumerate() {
+        let file = plate
+            .join(format!("TimePoint_{time}"))
+            .join(format!("Plate_0042_{well}_s1_w1.tif"));
+        let alone = tmp.path().join(format!("alone{k}"));
+        find_nuclei(&model, &file, &alone, &["--pixel-size", &pixel]);
+        let (h, r) = read_csv(&alone.join("summary.csv"));
+        let n = h
+            .iter()
+            .position(|c| c == "Number of Objects")
+            .expect("count");
+        let count: i64 = r[0][n].parse().expect("count");
+        assert!(count > 20, "{file:?}: {count} nuclei");
+        expected.insert((well.to_owned(), time.to_string()), count);
+    }
+    let merged = tmp.path().join("merged");
+    let merge_args = |dir: &Path, into: &Path| -> std::process::Output {
+        brightseg(&[
+            os("merge"),
+            os("--naming"),
+            os("metaxpress"),
+            os("--out"),
+            into.as_os_str(),
+            dir.as_os_str(),
+        ])
+    };
+    let merged_run = merge_args(&out, &merged);
+    assert!(
+        merged_run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merged_run.stderr)
+    );
+    let (header, wells) = read_csv(&merged.join("wells.csv"));
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let counted: std::collections::BTreeMap<(String, String), i64> = wells
+        .iter()
+        .filter(|r| r[col("Status")] != "no images")
+        .map(|r| {
+            assert_eq!(r[col("Plate")], "Plate_0042");
+            assert_eq!(r[col("Fields")], "1", "{r:?}");
+            let n = r[col("Number of Objects")].parse().expect("count");
+            ((r[col("Well")].clone(), r[col("T")].clone()), n)
+        })
+        .collect();
+    assert_eq!(counted, expected, "per well and time point");
+    assert_eq!(
+        wells.len(),
+        384 * 2,
+        "every well of the .HTD's plate, per time point"
+    );
+    // Without --channel the wavelengths are listed by name.
+    let refused_out = tmp.path().join("refused");
+    let listing = [
+        os("find-nuclei"),
+        time_points[0].as_os_str(),
+        os("--model"),
+        model.as_os_str(),
+        os("--naming"),
+        os("metaxpress"),
+        os("--out"),
+        refused_out.as_os_str(),
+    ];
+    let refused = brightseg(&listing);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("1 (Transmitted Light), 2 (DAPI)"),
+        "{stderr}"
+    );
+    // Both wavelengths segmented (no --naming at find-nuclei): merge refuses to pool them.
+    let both = tmp.path().join("both");
+    find_nuclei(&model, &time_points[0], &both, &["--pixel-size", &pixel]);
+    let pooled = merge_args(&both, &tmp.path().join("pooled"));
+    assert!(!pooled.status.success());
+    let stderr = String::from_utf8_lossy(&pooled.stderr);
+    assert!(stderr.contains("several channels"), "{stderr}");
 }
 
 /// A damaged image in a plate is a marked row, not a lost merge: `merge` writes every table,

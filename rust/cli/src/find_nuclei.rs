@@ -76,7 +76,7 @@ pub(crate) struct Outputs {
 
 impl Outputs {
     pub(crate) fn for_input(out: &Path, input: &Path) -> Self {
-        let name = crate::file_name(input);
+        let name = crate::image_name(input).replace('/', "_");
         let lower = name.to_ascii_lowercase();
         let stem = [
             ".ome.tiff",
@@ -236,7 +236,9 @@ fn files_of_channel(
         }
     }
     if skipped > 0 {
-        log::warn!("{skipped} of {total} file(s) do not match --naming (or are thumbnails): skipped");
+        log::warn!(
+            "{skipped} of {total} file(s) do not match --naming (or are thumbnails): skipped"
+        );
     }
     let channels: std::collections::BTreeSet<u32> = named.iter().filter_map(|(_, c)| *c).collect();
     if channels.is_empty() {
@@ -468,7 +470,7 @@ fn run_population(args: &FindNucleiArgs, population: Population) -> Result<Outco
     let mut nuclei = 0usize;
     let poor_fit_hint = std::sync::OnceLock::new();
     for input in &inputs {
-        let name = crate::file_name(input);
+        let name = crate::image_name(input);
         let outputs = Outputs::for_input(&args.out, input);
         bar.set_message(name.clone());
         if !args.overwrite && outputs.complete(args) {
@@ -621,7 +623,7 @@ fn process_image(
     bar: &ProgressBar,
 ) -> Result<(Vec<Vec<String>>, usize)> {
     let (model, params, args) = (job.model, job.params, job.args);
-    let name = crate::file_name(input);
+    let name = crate::image_name(input);
     let image = io::read_image_within(input, model.memory_budget())?;
     let export = job.exports.get(input);
     // An export's files hold one channel each: --channel chose the files.

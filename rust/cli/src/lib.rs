@@ -169,9 +169,11 @@ pub struct MergeArgs {
     /// Folder for the merged summary.csv, objects.csv and wells.csv.
     #[arg(long, short)]
     pub out: PathBuf,
-    /// Plate naming scheme: `operetta` (Harmony exports), `metaxpress`, or a regular expression
-    /// with named groups plate, well (or row and column) and field. Adds Plate, Well and Field
-    /// columns and writes wells.csv and plate-maps/PLATE.png and .svg (nucleus count per well).
+    /// Plate naming scheme: `operetta` (Harmony exports), `metaxpress`, `cellvoyager`, or a
+    /// regular expression with named groups plate, well (or row and column) and field, and
+    /// optionally channel and time. Adds Plate, Well and Field columns and writes wells.csv
+    /// (per well and time point, on the layout of the plate's Harmony index or MetaXpress .HTD
+    /// when there is one) and plate-maps/PLATE.png and .svg (nucleus count per well).
     #[arg(long)]
     pub naming: Option<String>,
 }
@@ -342,6 +344,28 @@ fn file_name(path: &std::path::Path) -> String {
         .unwrap_or_default()
 }
 
+/// The name an input image goes by in the outputs (the summary's Image column, the output
+/// files, merge's lookup): its file name, after the MetaXpress `TimePoint_N/` and `ZStep_N/`
+/// folders holding it, which repeat the same file names (`TimePoint_2/P1_B03_s1_w1.tif`).
+fn image_name(path: &std::path::Path) -> String {
+    let mut name = file_name(path);
+    for folder in path.ancestors().skip(1) {
+        let Some(folder) = folder.file_name().and_then(|f| f.to_str()) else {
+            break;
+        };
+        let numbered = |prefix: &str| {
+            folder
+                .strip_prefix(prefix)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if !(numbered("TimePoint_") || numbered("ZStep_")) {
+            break;
+        }
+        name = format!("{folder}/{name}");
+    }
+    name
+}
+
 /// Parses the process's arguments, runs the command and returns the exit code (0 all done, 1
 /// some images failed, 2 nothing could be started).
 pub fn main() -> ExitCode {
@@ -413,5 +437,27 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn images_in_metaxpress_time_point_folders_keep_their_folders_in_their_names() {
+        let name = |p: &str| super::image_name(Path::new(p));
+        assert_eq!(
+            name("/data/P1/r02c02f01p01-ch1sk1fk1fl1.tiff"),
+            "r02c02f01p01-ch1sk1fk1fl1.tiff"
+        );
+        assert_eq!(
+            name("/mx/P1/TimePoint_12/ZStep_3/P1_B03_s1_w1.tif"),
+            "TimePoint_12/ZStep_3/P1_B03_s1_w1.tif"
+        );
+        assert_eq!(name("TimePoint_2/a.tif"), "TimePoint_2/a.tif");
+        // Folders merely named alike are not time points.
+        assert_eq!(name("/x/TimePoint_/a.tif"), "a.tif");
+        assert_eq!(name("/x/TimePoint_2b/a.tif"), "a.tif");
     }
 }

@@ -210,7 +210,7 @@ fn add_summary_rows(
     failed: &mut usize,
     well: &mut Well,
 ) -> Result<bool> {
-    let file = crate::file_name(input);
+    let file = crate::image_name(input);
     let rows = part.rows.get(&file).with_context(|| {
         format!(
             "{} has no result for {file} although it was given that image: run the shard again",
@@ -388,8 +388,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
     };
     refuse_mixed_channels(&ordered, &names)?;
     // One order whatever order the folders were given in: by plate, well, field, then path.
-    let mut entries: Vec<((usize, PathBuf), ImageName)> =
-        ordered.into_iter().zip(names).collect();
+    let mut entries: Vec<((usize, PathBuf), ImageName)> = ordered.into_iter().zip(names).collect();
     entries.sort_by(|(a, na), (b, nb)| (&na.position, &a.1).cmp(&(&nb.position, &b.1)));
     // The layout of each plate, where the instrument's plate file beside its images gives one.
     let mut layouts: HashMap<String, PlateFormat> = HashMap::new();
@@ -488,7 +487,11 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
     )?;
     if naming.is_some() {
         let wells = args.out.join("wells.csv");
-        write_csv(&wells, &wells_header(), &with_empty_wells(well_rows, &layouts))?;
+        write_csv(
+            &wells,
+            &wells_header(),
+            &with_empty_wells(well_rows, &layouts),
+        )?;
         let maps = args.out.join(crate::plate_map::FOLDER);
         // The tables matter more than the pictures: a map that cannot be drawn is a warning.
         if let Err(e) = crate::plate_map::write_plate_maps(

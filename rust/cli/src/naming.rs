@@ -163,9 +163,12 @@ mod tests {
     fn operetta_exports() {
         let n = Naming::new("operetta").expect("preset");
         assert_eq!(
-            position(&n, Path::new(
-                "/data/Plate7__2024-03-01T10_00_00/Images/r03c05f02p01-ch1sk1fk1fl1.tiff"
-            )),
+            position(
+                &n,
+                Path::new(
+                    "/data/Plate7__2024-03-01T10_00_00/Images/r03c05f02p01-ch1sk1fk1fl1.tiff"
+                )
+            ),
             pos("Plate7__2024-03-01T10_00_00", "C05", "2")
         );
         assert_eq!(
@@ -179,9 +182,10 @@ mod tests {
     fn metaxpress_exports() {
         let n = Naming::new("MetaXpress").expect("preset");
         assert_eq!(
-            position(&n, Path::new(
-                "/mx/Plate_0042/TimePoint_1/Plate_0042_B3_s2_w1A1B2C3.TIF"
-            )),
+            position(
+                &n,
+                Path::new("/mx/Plate_0042/TimePoint_1/Plate_0042_B3_s2_w1A1B2C3.TIF")
+            ),
             pos("Plate_0042", "B03", "2")
         );
         assert_eq!(
@@ -212,7 +216,10 @@ mod tests {
         assert_eq!(name.position, pos("Screen_1", "C07", "3").expect("some"));
         assert_eq!((name.channel, name.time), (Some(2), Some(12)));
         // Not a CellVoyager image name.
-        assert_eq!(cv.parse(Path::new("/cv/Screen_1/MeasurementData.mlf")), None);
+        assert_eq!(
+            cv.parse(Path::new("/cv/Screen_1/MeasurementData.mlf")),
+            None
+        );
     }
 
     #[test]
