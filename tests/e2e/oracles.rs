@@ -1,6 +1,8 @@
 //! Labelling, distance transform, watershed and measurements against scikit-image and SciPy on
 //! real nucleus masks (StarDist's img2d ground truth).
 
+use std::path::Path;
+
 use brightseg::image::{PixelData, Plane};
 use brightseg::measure::measure_objects;
 use brightseg::objects::{
@@ -254,11 +256,12 @@ fn multi_sample_tiffs_written_by_tifffile_are_read_as_channels() {
     assert!(!summary.contains(",error,"), "{summary}");
 }
 
-/// An OME-TIFF holding several series (fields of a plate, as Bio-Formats converts them and
-/// tifffile writes them) is refused with how to split it, not read as one image whose fields
-/// pass for Z planes; the same plane written as one series reads as before.
+/// An OME-TIFF holding several series (fields, as tifffile writes several images) is never read
+/// as one image whose fields pass for Z planes: `read_image` refuses it with how to split it,
+/// and find-nuclei segments each series as an image of its own (`series3.ome.tif#0` … in the
+/// tables, `series3_s0_labels.tif` … on disk), each exactly as the same plane written alone.
 #[test]
-fn a_multi_series_ome_tiff_is_refused_with_how_to_split_it() {
+fn a_multi_series_ome_tiff_is_read_series_by_series() {
     let (Some(img2d), Some(py)) = (data("stardist/img2d.tif"), python()) else {
         return;
     };
@@ -269,6 +272,27 @@ fn a_multi_series_ome_tiff_is_refused_with_how_to_split_it() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let npy = tmp.path().join("plane.npy");
     write_npy(&npy, &[h, w], &values);
+    let model = repo_root().join("models/nuclei-brightfield");
+    let run = |input: &Path, out: &Path| {
+        let done = brightseg(&[
+            os("find-nuclei"),
+            input.as_os_str(),
+            os("--model"),
+            model.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("--pixel-size"),
+            os("0.619"),
+            os("--quiet"),
+        ]);
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        read_csv(&out.join("summary.csv"))
+    };
+    let mut counts = Vec::new();
     for series in [1, 3] {
         let tif = tmp.path().join(format!("series{series}.ome.tif"));
         oracle(
@@ -281,9 +305,17 @@ fn a_multi_series_ome_tiff_is_refused_with_how_to_split_it() {
             ],
         );
         let read = brightseg::io::read_image(&tif);
+        let (header, rows) = run(&tif, &tmp.path().join(format!("out{series}")));
+        let col = |name: &str| header.iter().position(|c| c == name).expect(name);
+        counts.push(
+            rows.iter()
+                .map(|r| r[col("Number of Objects")].clone())
+                .collect::<Vec<_>>(),
+        );
         if series == 1 {
             let read = read.expect("one series");
             assert_eq!((read.slices(), read.frames(), read.channels()), (1, 1, 1));
+            assert_eq!(rows[0][col("Image")], "series1.ome.tif");
             continue;
         }
         let err = read.expect_err("three series").to_string();
@@ -294,22 +326,176 @@ fn a_multi_series_ome_tiff_is_refused_with_how_to_split_it() {
         ] {
             assert!(err.contains(part), "{part:?} not in {err}");
         }
-        // The CLI reports it as the image's error row.
-        let out = tmp.path().join("out");
-        let run = brightseg(&[
+        let images: Vec<&str> = rows.iter().map(|r| r[col("Image")].as_str()).collect();
+        assert_eq!(
+            images,
+            [
+                "series3.ome.tif#0",
+                "series3.ome.tif#1",
+                "series3.ome.tif#2"
+            ]
+        );
+        for (k, row) in rows.iter().enumerate() {
+            assert_eq!(row[col("Z")], "1", "a series, not a Z plane: {row:?}");
+            let labels = tmp.path().join(format!("out3/series3_s{k}_labels.tif"));
+            assert!(labels.is_file(), "{labels:?}");
+        }
+    }
+    let alone = counts[0][0].clone();
+    assert!(alone.parse::<u32>().expect("count") > 10, "{alone}");
+    assert_eq!(counts[1], vec![alone; 3], "each series as the plane alone");
+}
+
+/// A plate in one OME-TIFF, its OME-XML (Plate, Well, WellSample, TiffData) written by the
+/// oracle: four fields of brightfield + Hoechst in wells B02 and C04, one field smaller than the
+/// others. find-nuclei segments every field on its brightfield channel at the file's pixel
+/// size, and `merge --naming ome` counts each well over its fields exactly as the fields run one
+/// by one.
+#[test]
+fn a_plate_in_one_ome_tiff_is_counted_per_well() {
+    let (Some(ndev), Some(py)) = (data("ndev/scratch-assay-labeled-10T-2Ch.tiff"), python()) else {
+        return;
+    };
+    let model = repo_root().join("models/nuclei-brightfield");
+    let series = brightseg::io::read_image(&ndev).expect("ndev");
+    let channels = [
+        series.resolve_channel(Some("oblique")).expect("oblique"),
+        series.resolve_channel(Some("H3342")).expect("Hoechst"),
+    ];
+    let pixel = series.calibration.pixel_width_um.expect("calibrated");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut args = vec![
+        os("ome-plate").to_owned(),
+        tmp.path().join("plate.ome.tif").into_os_string(),
+        format!("{pixel}").into(),
+    ];
+    let mut alone_counts = Vec::new();
+    for k in 0..4 {
+        // The fourth field is 40 columns narrower: series of different sizes.
+        let full = series.width();
+        let w = if k == 3 { full - 40 } else { full };
+        let h = series.height();
+        let mut values = Vec::with_capacity(2 * w * h);
+        for &c in &channels {
+            let p = series.plane(c, 0, k);
+            for y in 0..h {
+                values.extend((0..w).map(|x| p.value(y * full + x)));
+            }
+        }
+        let npy = tmp.path().join(format!("field{k}.npy"));
+        write_npy(&npy, &[2, h, w], &values);
+        args.push(npy.into_os_string());
+        // The field alone, its brightfield plane as a plain TIFF at the same pixel size.
+        let plain = tmp.path().join(format!("field{k}.npy.bf"));
+        write_npy(&plain, &[h, w], &values[..w * h]);
+        let tif = tmp.path().join(format!("field{k}.tif"));
+        oracle(&py, &[os("plain"), plain.as_os_str(), tif.as_os_str()]);
+        let out = tmp.path().join(format!("alone{k}"));
+        let done = brightseg(&[
             os("find-nuclei"),
             tif.as_os_str(),
             os("--model"),
-            repo_root().join("models/nuclei-brightfield").as_os_str(),
+            model.as_os_str(),
             os("--out"),
             out.as_os_str(),
+            os("--pixel-size"),
+            os(&format!("{pixel}")),
             os("--quiet"),
         ]);
-        assert!(!run.status.success());
-        let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
         assert!(
-            summary.contains(",error,") && summary.contains("3 series"),
-            "{summary}"
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
         );
+        let (header, rows) = read_csv(&out.join("summary.csv"));
+        let n = header
+            .iter()
+            .position(|c| c == "Number of Objects")
+            .expect("count");
+        alone_counts.push(rows[0][n].parse::<i64>().expect("count"));
     }
+    let arg_refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    oracle(&py, &arg_refs);
+    let plate = tmp.path().join("plate.ome.tif");
+    let out = tmp.path().join("out");
+    let done = brightseg(&[
+        os("find-nuclei"),
+        plate.as_os_str(),
+        os("--model"),
+        model.as_os_str(),
+        os("--channel"),
+        os("Brightfield"),
+        os("--out"),
+        out.as_os_str(),
+        os("--quiet"),
+    ]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let (header, rows) = read_csv(&out.join("summary.csv"));
+    let col = |name: &str| header.iter().position(|c| c == name).expect(name);
+    let found: Vec<i64> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(r[col("Status")], "ok", "{r:?}");
+            assert_eq!(
+                r[col("Pixel Size [µm]")],
+                format!("{pixel}"),
+                "the file's pixel size"
+            );
+            r[col("Number of Objects")].parse().expect("count")
+        })
+        .collect();
+    assert_eq!(
+        found, alone_counts,
+        "each field as its brightfield plane alone"
+    );
+    let merged = tmp.path().join("merged");
+    let done = brightseg(&[
+        os("merge"),
+        out.as_os_str(),
+        os("--naming"),
+        os("ome"),
+        os("--out"),
+        merged.as_os_str(),
+    ]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let (header, wells) = read_csv(&merged.join("wells.csv"));
+    let col = |name: &str| header.iter().position(|c| c == name).expect(name);
+    let counted: Vec<(String, String, String, i64)> = wells
+        .iter()
+        .filter(|r| r[col("Status")] == "ok")
+        .map(|r| {
+            (
+                r[col("Plate")].clone(),
+                r[col("Well")].clone(),
+                r[col("Fields")].clone(),
+                r[col("Number of Objects")].parse().expect("count"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            (
+                "Screen-1".into(),
+                "B02".into(),
+                "2".into(),
+                alone_counts[0] + alone_counts[1]
+            ),
+            (
+                "Screen-1".into(),
+                "C04".into(),
+                "2".into(),
+                alone_counts[2] + alone_counts[3]
+            ),
+        ]
+    );
+    assert!(merged.join("plate-maps/Screen-1.png").is_file());
 }

@@ -18,6 +18,9 @@ results with onnxruntime, scikit-image and SciPy on the same data.
                                                 (Harmony, MetaXpress) write one field and channel
   ome-series YX.npy N OUT.ome.tif               N series (fields) of the plane in one OME-TIFF,
                                                 as tifffile writes several images
+  ome-plate OUT.ome.tif PIXEL_UM CYX.npy…       a plate in one OME-TIFF (OME-XML with Plate, Well,
+                                                WellSample and TiffData written here): the fields
+                                                in wells B02, B02, C04, C04, two channels each
   mi MASK.npy IMAGE.npy BINS OUT.npy            mutual information (nats) of a mask and binned
                                                 intensities, as H(mask) + H(bins) - H(joint)
   nifti IMAGE.nii.gz MASK.nii.gz PIXEL_UM OUT.tif LABELS.tif
@@ -107,6 +110,51 @@ def main(argv):
         with tifffile.TiffWriter(args[2], ome=True) as tif:
             for k in range(int(args[1])):
                 tif.write(plane, metadata={"Name": f"B02 field {k + 1}", "axes": "YX"})
+    elif cmd == "ome-plate":
+        # A plate as one OME-TIFF, its OME-XML written here (not by brightseg): fields of two
+        # channels each (brightfield, Hoechst), two fields per well, wells B02 then C04, planes
+        # placed by TiffData IFD, Plate/Well/WellSample linking each field to its well.
+        import tifffile
+
+        out, pixel_um, fields = args[0], float(args[1]), [np.load(a) for a in args[2:]]
+        wells = [(1, 1), (2, 3)]
+        images, samples = [], {w: [] for w in wells}
+        for k, f in enumerate(fields):
+            well = wells[k // 2]
+            samples[well].append(k)
+            c, h, w = f.shape
+            images.append(
+                f'<Image ID="Image:{k}" Name="Well {"BC"[k // 2]}0{well[1] + 1}, Field #{k % 2 + 1}">'
+                f'<Pixels ID="Pixels:{k}" DimensionOrder="XYCZT" Type="uint16" SizeX="{w}" '
+                f'SizeY="{h}" SizeC="{c}" SizeZ="1" SizeT="1" PhysicalSizeX="{pixel_um}" '
+                f'PhysicalSizeXUnit="&#181;m" PhysicalSizeY="{pixel_um}" PhysicalSizeYUnit="&#181;m">'
+                f'<Channel ID="Channel:{k}:0" Name="Brightfield" SamplesPerPixel="1"/>'
+                f'<Channel ID="Channel:{k}:1" Name="Hoechst" SamplesPerPixel="1"/>'
+                f'<TiffData IFD="{2 * k}" PlaneCount="{c}"/></Pixels></Image>'
+            )
+        plate = '<Plate ID="Plate:0" Name="Screen-1" Rows="8" Columns="12">'
+        for n, (well, ks) in enumerate(samples.items()):
+            plate += f'<Well ID="Well:0:{n}" Row="{well[0]}" Column="{well[1]}">'
+            for k in ks:
+                plate += (
+                    f'<WellSample ID="WellSample:0:{n}:{k}" Index="{k}">'
+                    f'<ImageRef ID="Image:{k}"/></WellSample>'
+                )
+            plate += "</Well>"
+        plate += "</Plate>"
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+            + plate
+            + "".join(images)
+            + "</OME>"
+        )
+        with tifffile.TiffWriter(out) as tif:
+            first = True
+            for f in fields:
+                for plane in f.astype(np.uint16):
+                    tif.write(plane, description=xml if first else None, metadata=None)
+                    first = False
     elif cmd == "mi":
         mask = np.load(args[0]).ravel() > 0
         image = np.load(args[1]).astype(np.float64).ravel()

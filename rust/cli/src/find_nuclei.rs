@@ -76,7 +76,14 @@ pub(crate) struct Outputs {
 
 impl Outputs {
     pub(crate) fn for_input(out: &Path, input: &Path) -> Self {
-        let name = crate::image_name(input).replace('/', "_");
+        let full = crate::image_name(input).replace('/', "_");
+        // A series of a multi-series OME-TIFF (`plate.ome.tif#3`): `plate_s3_labels.tif`, ….
+        let (name, series) = match full.rsplit_once('#') {
+            Some((file, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                (file.to_owned(), format!("_s{n}"))
+            }
+            _ => (full.clone(), String::new()),
+        };
         let lower = name.to_ascii_lowercase();
         let stem = [
             ".ome.tiff",
@@ -90,7 +97,7 @@ impl Outputs {
         .iter()
         .find(|ext| lower.ends_with(*ext))
         .map_or(name.as_str(), |ext| &name[..name.len() - ext.len()]);
-        let f = |suffix: &str| out.join(format!("{stem}{suffix}"));
+        let f = |suffix: &str| out.join(format!("{stem}{series}{suffix}"));
         Outputs {
             labels: f("_labels.tif"),
             probability: f("_probability.tif"),
@@ -197,9 +204,11 @@ fn expand_inputs(
                 log::warn!("{} holds no TIFF, PNG or JPEG images", input.display());
             }
             found.sort();
-            files.extend(found);
+            for file in found {
+                files.extend(crate::series::inputs_of(&file)?);
+            }
         } else {
-            files.push(input.clone());
+            files.extend(crate::series::inputs_of(input)?);
         }
     }
     if let Some(naming) = naming {
@@ -624,7 +633,7 @@ fn process_image(
 ) -> Result<(Vec<Vec<String>>, usize)> {
     let (model, params, args) = (job.model, job.params, job.args);
     let name = crate::image_name(input);
-    let image = io::read_image_within(input, model.memory_budget())?;
+    let image = crate::series::read_input(input, model.memory_budget())?;
     let export = job.exports.get(input);
     // An export's files hold one channel each: --channel chose the files.
     let channel = match export {

@@ -19,6 +19,7 @@ mod models;
 mod naming;
 mod plate_map;
 mod resources;
+mod series;
 mod shard;
 pub mod train_args;
 #[cfg(feature = "train")]
@@ -169,7 +170,8 @@ pub struct MergeArgs {
     /// Folder for the merged summary.csv, objects.csv and wells.csv.
     #[arg(long, short)]
     pub out: PathBuf,
-    /// Plate naming scheme: `operetta` (Harmony exports), `metaxpress`, `cellvoyager`, or a
+    /// Plate naming scheme: `operetta` (Harmony exports), `metaxpress`, `cellvoyager`, `ome`
+    /// (series of multi-series OME-TIFFs, placed by their OME-XML under any naming), or a
     /// regular expression with named groups plate, well (or row and column) and field, and
     /// optionally channel and time. Adds Plate, Well and Field columns and writes wells.csv
     /// (per well and time point, on the layout of the plate's Harmony index or MetaXpress .HTD
@@ -219,7 +221,8 @@ pub enum TrainCommand {
 #[derive(Args, Debug, Clone)]
 #[command(allow_negative_numbers = true)]
 pub struct FindNucleiArgs {
-    /// Images (TIFF, OME-TIFF, PNG, JPEG) or folders holding them.
+    /// Images (TIFF, OME-TIFF, PNG, JPEG) or folders holding them; each series of a
+    /// multi-series OME-TIFF is an image (`plate.ome.tif#3`: series 3, from 0).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Model name (see `brightseg models`) or model folder.

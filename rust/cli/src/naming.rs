@@ -18,6 +18,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use regex::Regex;
 
+use crate::series::SeriesCache;
+
 /// Where an image sits on its plate. Parts the naming does not give are empty.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct PlatePosition {
@@ -42,9 +44,13 @@ pub struct ImageName {
 }
 
 /// A compiled naming scheme.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Naming {
-    regex: Regex,
+    /// The pattern over paths; `None` for `ome` (plate positions from OME-XML only).
+    regex: Option<Regex>,
+    /// The series of multi-series OME-TIFF inputs, whose plate, well and field come from the
+    /// file's OME-XML whatever the naming.
+    series: SeriesCache,
 }
 
 const OPERETTA: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:Images/)?r(?P<row>\d+)c(?P<column>\d+)f(?P<field>\d+)(?:p\d+)?(?:-ch(?P<channel>\d+))?(?:sk(?P<time>\d+))?[^/]*$";
@@ -52,12 +58,19 @@ const METAXPRESS: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:TimePoint_(?P<time>\d+)/)?
 const CELLVOYAGER: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:[^/]*_)?(?P<well>[A-Pa-p]\d{2})_T(?P<time>\d{4})F(?P<field>\d{3})L\d{2}A\d{2}Z\d{2}C(?P<channel>\d{2})[^/]*$";
 
 /// The presets, as `--naming` takes them, for messages.
-pub const PRESETS: &str = "operetta, metaxpress, cellvoyager";
+pub const PRESETS: &str = "operetta, metaxpress, cellvoyager, ome";
 
 impl Naming {
     /// A preset name (`operetta`, alias `harmony`; `metaxpress`; `cellvoyager`, alias
-    /// `yokogawa`) or a regular expression.
+    /// `yokogawa`; `ome`: only the plate wells of multi-series OME-TIFFs) or a regular
+    /// expression.
     pub fn new(preset_or_regex: &str) -> Result<Naming> {
+        if preset_or_regex.eq_ignore_ascii_case("ome") {
+            return Ok(Naming {
+                regex: None,
+                series: SeriesCache::default(),
+            });
+        }
         let pattern = match preset_or_regex.to_ascii_lowercase().as_str() {
             "operetta" | "harmony" | "opera" | "phenix" => OPERETTA,
             "metaxpress" | "imagexpress" => METAXPRESS,
@@ -79,13 +92,30 @@ impl Naming {
                  and (?P<column>…)"
             );
         }
-        Ok(Naming { regex })
+        Ok(Naming {
+            regex: Some(regex),
+            series: SeriesCache::default(),
+        })
     }
 
-    /// What the name of `path` says, or None when it does not match.
+    /// What the name of `path` says, or None when it does not match. A series of a plate's
+    /// multi-series OME-TIFF (`plate.ome.tif#3`) is placed by the file's OME-XML instead.
     pub fn parse(&self, path: &Path) -> Option<ImageName> {
+        if let Some(series) = self.series.info(path) {
+            if let Some((row, column)) = series.well {
+                return Some(ImageName {
+                    position: PlatePosition {
+                        plate: series.plate.unwrap_or_default(),
+                        well: format!("{}{column:02}", row_letter(row)?),
+                        field: series.field.map(|f| f.to_string()).unwrap_or_default(),
+                    },
+                    channel: None,
+                    time: None,
+                });
+            }
+        }
         let text = path.to_string_lossy().replace('\\', "/");
-        let caps = self.regex.captures(&text)?;
+        let caps = self.regex.as_ref()?.captures(&text)?;
         let group = |name: &str| caps.name(name).map(|m| m.as_str().to_owned());
         let well = match group("well") {
             Some(w) => normalise_well(&w)?,

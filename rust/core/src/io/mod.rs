@@ -13,7 +13,10 @@ mod write;
 use std::path::Path;
 
 pub use atomic::{remove_stale_partials, temp_path_for, write_atomically, write_bytes_atomically};
-pub use read::{read_image, read_image_from_bytes, read_image_within, MAX_PLANE_BYTES};
+pub use read::{
+    list_series, read_image, read_image_from_bytes, read_image_within, read_series_within,
+    SeriesInfo, MAX_PLANE_BYTES,
+};
 pub use spool::{RawKind, RawPlanes};
 pub use write::{write_png_rgb, write_tiff, OutputPlane, PngRows};
 

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::image::{Calibration, Image, PixelData, Plane};
 
 use super::metadata::{
-    ome_plane_index, parse_imagej_description, parse_ome_xml, ImageJMeta, OmeMeta,
+    ome_plane_index, parse_imagej_description, parse_ome_series, parse_ome_xml, ImageJMeta,
+    OmeMeta, OmeSeriesMeta,
 };
 
 /// Largest decoded plane we accept, so that a lying header cannot make us allocate without bound.
@@ -59,6 +60,152 @@ fn read_image_from<R: BufRead + Seek>(
     } else {
         read_other(reader, path, budget)
     }
+}
+
+/// One image (series) of a multi-series OME-TIFF, as [`list_series`] lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesInfo {
+    /// Its number in the file, from 0 (as Bio-Formats and `bfconvert -series` count).
+    pub index: usize,
+    /// Its name (the OME `Image` Name, else its ID).
+    pub name: String,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// The plate it was imaged on, when the file describes one.
+    pub plate: Option<String>,
+    /// Its well's row and column (from 1), when the file describes a plate.
+    pub well: Option<(u32, u32)>,
+    /// Its field within the well (from 1), when the file describes a plate.
+    pub field: Option<u32>,
+}
+
+/// The OME-XML description and the series it describes, for a TIFF file whose first page
+/// holds OME-XML; `None` for any other file.
+fn ome_series_of(path: &Path) -> Result<Option<Vec<OmeSeriesMeta>>> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut head = [0u8; 4];
+    if std::io::Read::read_exact(&mut reader, &mut head).is_err()
+        || !(head == *b"II*\0" || head == *b"MM\0*" || head == *b"II+\0" || head == *b"MM\0+")
+    {
+        return Ok(None);
+    }
+    reader.rewind().map_err(|e| Error::io("read", path, e))?;
+    let mut dec = Decoder::new(reader).map_err(|e| corrupt(path, e))?;
+    let Some(xml) = dec
+        .get_tag(Tag::ImageDescription)
+        .ok()
+        .and_then(|v| v.into_string().ok())
+        .filter(|d| d.contains("<OME"))
+    else {
+        return Ok(None);
+    };
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parse_ome_series(&xml, &file_name)
+        .map(Some)
+        .map_err(|what| {
+            Error::image(format!(
+                "{} is an OME-TIFF brightseg cannot follow: {what}; convert it with bfconvert \
+                 (one series per file) or open it in Fiji with the Bio-Formats Importer",
+                path.display()
+            ))
+        })
+}
+
+/// The series of an OME-TIFF holding several images (a plate, or fields, converted by
+/// Bio-Formats or written by `tifffile`), with their plate wells and fields when the file
+/// describes a plate; empty for a file of one image, or one that is not an OME-TIFF. Refuses a
+/// file whose OME-XML says something this reader does not follow (planes in other files, …).
+pub fn list_series(path: &Path) -> Result<Vec<SeriesInfo>> {
+    let Some(series) = ome_series_of(path)? else {
+        return Ok(Vec::new());
+    };
+    if series.len() < 2 {
+        return Ok(Vec::new());
+    }
+    Ok(series
+        .into_iter()
+        .enumerate()
+        .map(|(index, s)| SeriesInfo {
+            index,
+            name: s.name,
+            width: s.width,
+            height: s.height,
+            plate: s.plate,
+            well: s.well,
+            field: s.field,
+        })
+        .collect())
+}
+
+/// Reads series `index` (from 0, see [`list_series`]) of a multi-series OME-TIFF: its planes
+/// at the pages its OME-XML gives, with its own size, pixel size and channel names, refusing
+/// what would exceed `budget` before the pixels are allocated.
+pub fn read_series_within(path: &Path, index: usize, budget: MemoryBudget) -> Result<Image> {
+    let all = ome_series_of(path)?.unwrap_or_default();
+    let count = all.len();
+    let series = all.into_iter().nth(index).ok_or_else(|| {
+        Error::image(format!(
+            "{} has no series {index}: it holds {count} (numbered from 0)",
+            path.display()
+        ))
+    })?;
+    let (w, h) = (series.width, series.height);
+    let plane_limit =
+        usize::try_from(budget.limit()).map_or(MAX_PLANE_BYTES, |b| b.min(MAX_PLANE_BYTES));
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = plane_limit;
+    limits.intermediate_buffer_size = plane_limit;
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut dec = Decoder::new(BufReader::new(file))
+        .map_err(|e| corrupt(path, e))?
+        .with_limits(limits);
+    let what = format!("{} series {index} ({:?})", path.display(), series.name);
+    let mut planes = Vec::with_capacity(series.pages.len());
+    let mut decoded_bytes = 0u64;
+    for &page in &series.pages {
+        dec.seek_to_image(page).map_err(|e| {
+            corrupt(
+                path,
+                format!("series {index} needs page {page}, which is missing ({e})"),
+            )
+        })?;
+        let (pw, ph) = dec.dimensions().map_err(|e| corrupt(path, e))?;
+        if (pw as usize, ph as usize) != (w, h) {
+            return Err(corrupt(
+                path,
+                format!("page {page} is {pw} × {ph} pixels, but series {index} is {w} × {h}"),
+            ));
+        }
+        let colour = dec.colortype().map_err(|e| corrupt(path, e))?;
+        if !matches!(colour, ColorType::Gray(_)) {
+            return Err(Error::image(format!(
+                "{what}: page {page} has colour type {colour:?}; brightseg reads multi-series \
+                 OME-TIFFs of greyscale planes"
+            )));
+        }
+        decoded_bytes = decoded_bytes.saturating_add(decoded_page_bytes(w, h, colour));
+        budget.check(decoded_bytes, &format!("reading {what}"), SPLIT_ADVICE)?;
+        let data = dec.read_image().map_err(|e| corrupt(path, e))?;
+        planes.push(Plane::new(w, h, decoded_to_pixels(data))?);
+    }
+    let calibration = Calibration {
+        pixel_width_um: series.pixel_width_um,
+        pixel_height_um: series.pixel_height_um.or(series.pixel_width_um),
+    };
+    Ok(Image::new(
+        planes,
+        series.size_c,
+        series.size_z,
+        series.size_t,
+        calibration,
+    )?
+    .with_channel_names(series.channel_names))
 }
 
 fn corrupt(path: &Path, what: impl std::fmt::Display) -> Error {
@@ -277,9 +424,9 @@ fn read_tiff<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) ->
         let shown: Vec<&str> = series.iter().take(4).map(String::as_str).collect();
         return Err(Error::image(format!(
             "{} is an OME-TIFF of {} series ({}{}), such as a plate or several fields converted \
-             by Bio-Formats; brightseg reads one image per file and would mix the series up, so \
-             split it first: bfconvert -series 0 IN OUT (one file per series), or open each \
-             series in Fiji with the Bio-Formats Importer",
+             by Bio-Formats: `brightseg find-nuclei` reads each series as an image of its own; \
+             elsewhere split it first (bfconvert -series 0 IN OUT) or open each series in Fiji \
+             with the Bio-Formats Importer",
             path.display(),
             series.len(),
             shown.join(", "),
