@@ -353,6 +353,29 @@ fn a_multi_series_ome_tiff_is_read_series_by_series() {
 /// by one.
 #[test]
 fn a_plate_in_one_ome_tiff_is_counted_per_well() {
+    plate_in_one_store_is_counted_per_well("ome-plate", "plate.ome.tif", "Screen-1", 40);
+}
+
+/// An OME-Zarr HCS plate (NGFF 0.4, Zarr v2, blosc chunks of 128²) written by ome-zarr-py, the
+/// reference implementation: the same fields in wells B2 and C4, each a field group of its
+/// well. find-nuclei streams each field's chunks at the store's pixel size (`scale` in
+/// micrometer), and `merge --naming ome` counts each well as its fields run one by one; a store
+/// holding one image is read as that image.
+#[test]
+fn an_ome_zarr_plate_is_counted_per_well() {
+    plate_in_one_store_is_counted_per_well("ome-zarr-plate", "plate.zarr", "Screen-Z", 0);
+}
+
+/// Writes four fields of ndev (brightfield and Hoechst; the fourth `narrower` columns narrower)
+/// with the oracle `command` into `store`, checks that find-nuclei segments each exactly as its
+/// brightfield plane alone, and that `merge --naming ome` counts them in wells B02 and C04 of
+/// plate `plate`.
+fn plate_in_one_store_is_counted_per_well(
+    command: &str,
+    store: &str,
+    plate_name: &str,
+    narrower: usize,
+) {
     let (Some(ndev), Some(py)) = (data("ndev/scratch-assay-labeled-10T-2Ch.tiff"), python()) else {
         return;
     };
@@ -365,15 +388,15 @@ fn a_plate_in_one_ome_tiff_is_counted_per_well() {
     let pixel = series.calibration.pixel_width_um.expect("calibrated");
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut args = vec![
-        os("ome-plate").to_owned(),
-        tmp.path().join("plate.ome.tif").into_os_string(),
+        os(command).to_owned(),
+        tmp.path().join(store).into_os_string(),
         format!("{pixel}").into(),
     ];
     let mut alone_counts = Vec::new();
     for k in 0..4 {
-        // The fourth field is 40 columns narrower: series of different sizes.
+        // Fields of different sizes.
         let full = series.width();
-        let w = if k == 3 { full - 40 } else { full };
+        let w = if k == 3 { full - narrower } else { full };
         let h = series.height();
         let mut values = Vec::with_capacity(2 * w * h);
         for &c in &channels {
@@ -416,7 +439,7 @@ fn a_plate_in_one_ome_tiff_is_counted_per_well() {
     }
     let arg_refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     oracle(&py, &arg_refs);
-    let plate = tmp.path().join("plate.ome.tif");
+    let plate = tmp.path().join(store);
     let out = tmp.path().join("out");
     let done = brightseg(&[
         os("find-nuclei"),
@@ -484,18 +507,60 @@ fn a_plate_in_one_ome_tiff_is_counted_per_well() {
         counted,
         [
             (
-                "Screen-1".into(),
+                plate_name.into(),
                 "B02".into(),
                 "2".into(),
                 alone_counts[0] + alone_counts[1]
             ),
             (
-                "Screen-1".into(),
+                plate_name.into(),
                 "C04".into(),
                 "2".into(),
                 alone_counts[2] + alone_counts[3]
             ),
         ]
     );
-    assert!(merged.join("plate-maps/Screen-1.png").is_file());
+    assert!(merged
+        .join(format!("plate-maps/{plate_name}.png"))
+        .is_file());
+    if command != "ome-zarr-plate" {
+        return;
+    }
+    // A store of one image: read as that image, named as the store.
+    let single = tmp.path().join("field.zarr");
+    oracle(
+        &py,
+        &[
+            os(command),
+            single.as_os_str(),
+            os(&format!("{pixel}")),
+            args[3].as_os_str(),
+        ],
+    );
+    let out = tmp.path().join("out-single");
+    let done = brightseg(&[
+        os("find-nuclei"),
+        single.as_os_str(),
+        os("--model"),
+        model.as_os_str(),
+        os("--channel"),
+        os("Brightfield"),
+        os("--out"),
+        out.as_os_str(),
+        os("--quiet"),
+    ]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let (header, rows) = read_csv(&out.join("summary.csv"));
+    let col = |name: &str| header.iter().position(|c| c == name).expect(name);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][col("Image")], "field.zarr");
+    assert_eq!(
+        rows[0][col("Number of Objects")],
+        alone_counts[0].to_string()
+    );
+    assert!(out.join("field_labels.tif").is_file());
 }

@@ -21,6 +21,9 @@ results with onnxruntime, scikit-image and SciPy on the same data.
   ome-plate OUT.ome.tif PIXEL_UM CYX.npy…       a plate in one OME-TIFF (OME-XML with Plate, Well,
                                                 WellSample and TiffData written here): the fields
                                                 in wells B02, B02, C04, C04, two channels each
+  ome-zarr-plate OUT.zarr PIXEL_UM CYX.npy…    an OME-Zarr HCS plate (NGFF 0.4) written by
+                                                ome-zarr-py: wells B2, B2, C4, C4 as ome-plate;
+                                                with one field, an OME-Zarr image
   mi MASK.npy IMAGE.npy BINS OUT.npy            mutual information (nats) of a mask and binned
                                                 intensities, as H(mask) + H(bins) - H(joint)
   nifti IMAGE.nii.gz MASK.nii.gz PIXEL_UM OUT.tif LABELS.tif
@@ -155,6 +158,46 @@ def main(argv):
                 for plane in f.astype(np.uint16):
                     tif.write(plane, description=xml if first else None, metadata=None)
                     first = False
+    elif cmd == "ome-zarr-plate":
+        # An OME-Zarr (NGFF 0.4) HCS plate written by ome-zarr-py: fields of two channels
+        # (brightfield, Hoechst) at PIXEL_UM µm, two per well, wells B2 then C4 of an 8 × 12
+        # plate, chunks of 1 × 128 × 128; or with one field, that image as a store of its own.
+        import zarr
+        from ome_zarr.io import parse_url
+        from ome_zarr.writer import write_image, write_plate_metadata, write_well_metadata
+
+        out, pixel_um, fields = args[0], float(args[1]), [np.load(a) for a in args[2:]]
+        axes = [
+            {"name": "c", "type": "channel"},
+            {"name": "y", "type": "space", "unit": "micrometer"},
+            {"name": "x", "type": "space", "unit": "micrometer"},
+        ]
+        omero = {"channels": [{"label": "Brightfield"}, {"label": "Hoechst"}]}
+
+        def image(group, data):
+            write_image(
+                image=data.astype(np.uint16),
+                group=group,
+                axes=axes,
+                scaler=None,
+                coordinate_transformations=[[{"type": "scale", "scale": [1, pixel_um, pixel_um]}]],
+                storage_options={"chunks": (1, 128, 128)},
+            )
+            group.attrs["omero"] = omero
+
+        root = zarr.group(store=parse_url(out, mode="w").store)
+        if len(fields) == 1:
+            image(root, fields[0])
+        else:
+            wells = ["B/2", "C/4"]
+            write_plate_metadata(
+                root, list("ABCDEFGH"), [str(c) for c in range(1, 13)], wells, name="Screen-Z"
+            )
+            for w, path in enumerate(wells):
+                well = root.require_group(path)
+                write_well_metadata(well, [{"path": "0"}, {"path": "1"}])
+                for f in range(2):
+                    image(well.require_group(str(f)), fields[2 * w + f])
     elif cmd == "mi":
         mask = np.load(args[0]).ravel() > 0
         image = np.load(args[1]).astype(np.float64).ravel()

@@ -86,6 +86,8 @@ impl Outputs {
         };
         let lower = name.to_ascii_lowercase();
         let stem = [
+            ".ome.zarr",
+            ".zarr",
             ".ome.tiff",
             ".ome.tif",
             ".tiff",
@@ -191,17 +193,24 @@ fn expand_inputs(
                 exports.insert(image.path.clone(), described.clone());
                 files.push(image.path.clone());
             }
-        } else if input.is_dir() {
+        } else if input.is_dir() && !brightseg::ome_zarr::is_zarr(input) {
+            // Image files, and OME-Zarr stores (a folder of plates).
             let mut found: Vec<PathBuf> = std::fs::read_dir(input)
                 .map(|entries| {
                     entries
                         .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.is_file() && io::is_supported_image_name(p))
+                        .filter(|p| {
+                            (p.is_file() && io::is_supported_image_name(p))
+                                || brightseg::ome_zarr::is_zarr(p)
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
             if found.is_empty() {
-                log::warn!("{} holds no TIFF, PNG or JPEG images", input.display());
+                log::warn!(
+                    "{} holds no TIFF, PNG or JPEG images nor OME-Zarr stores",
+                    input.display()
+                );
             }
             found.sort();
             for file in found {

@@ -18,8 +18,6 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use regex::Regex;
 
-use crate::series::SeriesCache;
-
 /// Where an image sits on its plate. Parts the naming does not give are empty.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct PlatePosition {
@@ -46,11 +44,8 @@ pub struct ImageName {
 /// A compiled naming scheme.
 #[derive(Debug)]
 pub struct Naming {
-    /// The pattern over paths; `None` for `ome` (plate positions from OME-XML only).
+    /// The pattern over paths; `None` for `ome` (plate positions from OME metadata only).
     regex: Option<Regex>,
-    /// The series of multi-series OME-TIFF inputs, whose plate, well and field come from the
-    /// file's OME-XML whatever the naming.
-    series: SeriesCache,
 }
 
 const OPERETTA: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:Images/)?r(?P<row>\d+)c(?P<column>\d+)f(?P<field>\d+)(?:p\d+)?(?:-ch(?P<channel>\d+))?(?:sk(?P<time>\d+))?[^/]*$";
@@ -66,10 +61,7 @@ impl Naming {
     /// expression.
     pub fn new(preset_or_regex: &str) -> Result<Naming> {
         if preset_or_regex.eq_ignore_ascii_case("ome") {
-            return Ok(Naming {
-                regex: None,
-                series: SeriesCache::default(),
-            });
+            return Ok(Naming { regex: None });
         }
         let pattern = match preset_or_regex.to_ascii_lowercase().as_str() {
             "operetta" | "harmony" | "opera" | "phenix" => OPERETTA,
@@ -92,16 +84,14 @@ impl Naming {
                  and (?P<column>…)"
             );
         }
-        Ok(Naming {
-            regex: Some(regex),
-            series: SeriesCache::default(),
-        })
+        Ok(Naming { regex: Some(regex) })
     }
 
-    /// What the name of `path` says, or None when it does not match. A series of a plate's
-    /// multi-series OME-TIFF (`plate.ome.tif#3`) is placed by the file's OME-XML instead.
+    /// What the name of `path` says, or None when it does not match. An image of a plate's
+    /// multi-series OME-TIFF or OME-Zarr store (`plate.ome.tif#3`) is placed by the file's
+    /// OME metadata instead.
     pub fn parse(&self, path: &Path) -> Option<ImageName> {
-        if let Some(series) = self.series.info(path) {
+        if let Some(series) = crate::series::placed(path) {
             if let Some((row, column)) = series.well {
                 return Some(ImageName {
                     position: PlatePosition {

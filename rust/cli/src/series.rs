@@ -1,24 +1,75 @@
-//! Inputs that are one series of a multi-series OME-TIFF (a plate, or fields, converted by
-//! Bio-Formats): `plate.ome.tif#3` is series 3 (from 0, as Bio-Formats counts) of
-//! `plate.ome.tif`. find-nuclei lists every series of such a file as an input of its own, so
-//! shards, resumption, the tables and merge treat each series as they treat an image file.
+//! Inputs that are one image of a file or store holding several: a series of a multi-series
+//! OME-TIFF (a plate, or fields, converted by Bio-Formats), or a field of an OME-Zarr plate.
+//! `plate.ome.tif#3` is series 3 (from 0, as Bio-Formats counts) of `plate.ome.tif`;
+//! `plate.zarr#3` the fourth field of the plate, in the order its wells and fields are listed.
+//! find-nuclei lists every image of such a file as an input of its own, so shards, resumption,
+//! the tables and merge treat each as they treat an image file.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::Result;
 use brightseg::budget::MemoryBudget;
 use brightseg::image::Image;
-use brightseg::io::{self, SeriesInfo};
+use brightseg::io;
+use brightseg::ome_zarr;
 
-/// One series of a multi-series OME-TIFF, as an input.
+/// One image of a multi-image file or store, as an input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesRef {
-    /// The OME-TIFF file.
+    /// The OME-TIFF file or OME-Zarr store.
     pub file: PathBuf,
-    /// The series, from 0.
+    /// The image, from 0.
     pub index: usize,
+}
+
+/// Where a listed image was imaged, when its file describes a plate.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Placed {
+    /// Plate name.
+    pub plate: Option<String>,
+    /// Row and column, from 1.
+    pub well: Option<(u32, u32)>,
+    /// Field, from 1.
+    pub field: Option<u32>,
+    /// The OME-Zarr group of the image (empty for OME-TIFF series).
+    group: String,
+}
+
+/// The images of each multi-image file or store, listed once per process (a plate's listing
+/// reads every well's metadata; each of its images is read through it).
+fn listing(file: &Path) -> Result<Vec<Placed>> {
+    static LISTED: OnceLock<Mutex<HashMap<PathBuf, Vec<Placed>>>> = OnceLock::new();
+    let cache = LISTED.get_or_init(Mutex::default);
+    if let Some(found) = cache.lock().ok().and_then(|c| c.get(file).cloned()) {
+        return Ok(found);
+    }
+    let found: Vec<Placed> = if ome_zarr::is_zarr(file) {
+        ome_zarr::list_images(file)?
+            .into_iter()
+            .map(|i| Placed {
+                plate: i.plate,
+                well: i.well,
+                field: i.field,
+                group: i.group,
+            })
+            .collect()
+    } else {
+        io::list_series(file)?
+            .into_iter()
+            .map(|s| Placed {
+                plate: s.plate,
+                well: s.well,
+                field: s.field,
+                group: String::new(),
+            })
+            .collect()
+    };
+    if let Ok(mut c) = cache.lock() {
+        c.insert(file.to_path_buf(), found.clone());
+    }
+    Ok(found)
 }
 
 impl SeriesRef {
@@ -38,7 +89,7 @@ impl SeriesRef {
             return None;
         }
         let file = PathBuf::from(file);
-        file.is_file().then_some(SeriesRef {
+        (file.is_file() || ome_zarr::is_zarr(&file)).then_some(SeriesRef {
             file,
             index: index.parse().ok()?,
         })
@@ -52,65 +103,72 @@ pub fn is_ome_tiff_name(path: &Path) -> bool {
     name.ends_with(".ome.tif") || name.ends_with(".ome.tiff")
 }
 
-/// The inputs of a file: one per series for an OME-TIFF of several, else the file itself.
+/// The inputs of a file or OME-Zarr store: one per image for an OME-TIFF of several series or
+/// an OME-Zarr plate, else the file or store itself.
 pub fn inputs_of(file: &Path) -> Result<Vec<PathBuf>> {
-    if !is_ome_tiff_name(file) {
+    let zarr = ome_zarr::is_zarr(file);
+    if !zarr && !is_ome_tiff_name(file) {
         return Ok(vec![file.to_path_buf()]);
     }
-    let series = io::list_series(file)?;
-    if series.is_empty() {
+    let images = listing(file)?;
+    // One image: the file (an OME-TIFF of one series, an OME-Zarr image).
+    if images.len() < 2 && images.first().is_none_or(|i| i.group.is_empty()) {
         return Ok(vec![file.to_path_buf()]);
     }
-    let sizes: std::collections::BTreeSet<(usize, usize)> =
-        series.iter().map(|s| (s.width, s.height)).collect();
+    let wells: std::collections::BTreeSet<(u32, u32)> =
+        images.iter().filter_map(|i| i.well).collect();
     log::info!(
-        "{}: {} series{}, each an image of its own",
+        "{}: {} {}{}, each an image of its own",
         file.display(),
-        series.len(),
-        if sizes.len() > 1 {
-            format!(" of {} sizes", sizes.len())
-        } else {
+        images.len(),
+        if zarr { "fields" } else { "series" },
+        if wells.is_empty() {
             String::new()
+        } else {
+            format!(" in {} wells", wells.len())
         }
     );
-    Ok(series
-        .iter()
-        .map(|s| {
+    Ok((0..images.len())
+        .map(|index| {
             SeriesRef {
                 file: file.to_path_buf(),
-                index: s.index,
+                index,
             }
             .path()
         })
         .collect())
 }
 
-/// Reads an input: a series of a multi-series OME-TIFF, or an image file.
-pub fn read_input(input: &Path, budget: MemoryBudget) -> brightseg::Result<Image> {
-    match SeriesRef::parse(input) {
-        Some(series) => io::read_series_within(&series.file, series.index, budget),
-        None => io::read_image_within(input, budget),
+/// Reads an input: an image of a multi-image file or store, an OME-Zarr image, or an image
+/// file.
+pub fn read_input(input: &Path, budget: MemoryBudget) -> Result<Image> {
+    let Some(series) = SeriesRef::parse(input) else {
+        return Ok(if ome_zarr::is_zarr(input) {
+            ome_zarr::read_image(input, "", budget)?
+        } else {
+            io::read_image_within(input, budget)?
+        });
+    };
+    if !ome_zarr::is_zarr(&series.file) {
+        return Ok(io::read_series_within(&series.file, series.index, budget)?);
     }
+    let images = listing(&series.file)?;
+    let image = images.get(series.index).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} has no image {} (it holds {}): was the store changed?",
+            series.file.display(),
+            series.index,
+            images.len()
+        )
+    })?;
+    Ok(ome_zarr::read_image(&series.file, &image.group, budget)?)
 }
 
-/// The series of OME-TIFF files, each file's read once.
-#[derive(Debug, Default)]
-pub struct SeriesCache {
-    listed: Mutex<HashMap<PathBuf, Vec<SeriesInfo>>>,
-}
-
-impl SeriesCache {
-    /// What the file says of the series `input` names; `None` for an input that is not a
-    /// series, or a file that cannot be read.
-    pub fn info(&self, input: &Path) -> Option<SeriesInfo> {
-        let series = SeriesRef::parse(input)?;
-        let mut listed = self.listed.lock().ok()?;
-        if !listed.contains_key(&series.file) {
-            let found = io::list_series(&series.file).unwrap_or_default();
-            listed.insert(series.file.clone(), found);
-        }
-        listed.get(&series.file)?.get(series.index).cloned()
-    }
+/// Where the image `input` names was imaged, when it is an image of a multi-image file or
+/// store that describes a plate; `None` otherwise.
+pub fn placed(input: &Path) -> Option<Placed> {
+    let series = SeriesRef::parse(input)?;
+    listing(&series.file).ok()?.into_iter().nth(series.index)
 }
 
 #[cfg(test)]

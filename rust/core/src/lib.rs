@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod model;
 pub mod normalize;
 pub mod objects;
+pub mod ome_zarr;
 pub mod pipeline;
 pub mod plate_map;
 pub mod refine;
