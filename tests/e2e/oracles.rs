@@ -475,6 +475,18 @@ fn plate_in_one_store_is_counted_per_well(
         found, alone_counts,
         "each field as its brightfield plane alone"
     );
+    if command == "ome-zarr-plate" {
+        // Each field's labels, written back into the store, as ome-zarr-py reads them: equal to
+        // the labels TIFF of that field.
+        for (k, group) in ["B/2/0", "B/2/1", "C/4/0", "C/4/1"].iter().enumerate() {
+            assert_zarr_labels_equal_tiff(
+                &py,
+                &plate,
+                group,
+                &out.join(format!("plate_s{k}_labels.tif")),
+            );
+        }
+    }
     let merged = tmp.path().join("merged");
     let done = brightseg(&[
         os("merge"),
@@ -562,5 +574,29 @@ fn plate_in_one_store_is_counted_per_well(
         rows[0][col("Number of Objects")],
         alone_counts[0].to_string()
     );
-    assert!(out.join("field_labels.tif").is_file());
+    assert_zarr_labels_equal_tiff(&py, &single, "", &out.join("field_labels.tif"));
+}
+
+/// The label image ome-zarr-py's reader finds for image `group` of OME-Zarr `store` (one plane,
+/// labels/brightseg) equals the labels TIFF brightseg wrote for it.
+fn assert_zarr_labels_equal_tiff(py: &Path, store: &Path, group: &str, tiff: &Path) {
+    let npy = tiff.with_extension("zarr-labels.npy");
+    oracle(
+        py,
+        &[
+            os("ome-zarr-labels"),
+            store.as_os_str(),
+            os(group),
+            npy.as_os_str(),
+        ],
+    );
+    let (shape, from_zarr) = read_npy::<u32>(&npy);
+    let image = brightseg::io::read_image(tiff).expect("labels TIFF");
+    let plane = image.plane(0, 0, 0);
+    assert_eq!(shape, [plane.height(), plane.width()], "{group}: y, x");
+    let from_tiff: Vec<u32> = (0..plane.width() * plane.height())
+        .map(|i| plane.value(i) as u32)
+        .collect();
+    assert!(from_tiff.iter().any(|&l| l > 0), "{group}: no nuclei");
+    assert!(from_zarr == from_tiff, "{group}: labels differ");
 }

@@ -24,6 +24,8 @@ results with onnxruntime, scikit-image and SciPy on the same data.
   ome-zarr-plate OUT.zarr PIXEL_UM CYX.npy…    an OME-Zarr HCS plate (NGFF 0.4) written by
                                                 ome-zarr-py: wells B2, B2, C4, C4 as ome-plate;
                                                 with one field, an OME-Zarr image
+  ome-zarr-labels STORE GROUP OUT.npy          the first label image of image GROUP of an
+                                                OME-Zarr store, as ome-zarr-py's reader finds it
   mi MASK.npy IMAGE.npy BINS OUT.npy            mutual information (nats) of a mask and binned
                                                 intensities, as H(mask) + H(bins) - H(joint)
   nifti IMAGE.nii.gz MASK.nii.gz PIXEL_UM OUT.tif LABELS.tif
@@ -198,6 +200,25 @@ def main(argv):
                 write_well_metadata(well, [{"path": "0"}, {"path": "1"}])
                 for f in range(2):
                     image(well.require_group(str(f)), fields[2 * w + f])
+    elif cmd == "ome-zarr-labels":
+        # The label image of image GROUP ("" for the store's root) found as ome-zarr-py finds
+        # it: listed by the image's labels group, recognised as a label image (image-label),
+        # read at its first level.
+        import os
+
+        import zarr
+        from ome_zarr.io import parse_url
+        from ome_zarr.reader import Label, Reader
+
+        store, group, out = args
+        image = os.path.join(store, group)
+        listed = zarr.open_group(os.path.join(image, "labels"), mode="r").attrs["labels"]
+        location = parse_url(os.path.join(image, "labels", listed[0]))
+        if not Label.matches(location):
+            sys.exit(f"{listed[0]} is not an NGFF label image")
+        # The reader also yields the image the labels point back to.
+        node = next(n for n in Reader(location)() if any(isinstance(s, Label) for s in n.specs))
+        np.save(out, np.asarray(node.data[0]).astype(np.uint32))
     elif cmd == "mi":
         mask = np.load(args[0]).ravel() > 0
         image = np.load(args[1]).astype(np.float64).ravel()

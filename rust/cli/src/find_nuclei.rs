@@ -672,6 +672,15 @@ fn process_image(
     } else {
         None
     };
+    // An OME-Zarr image gets its labels written back into the store (labels/brightseg), for
+    // napari and MoBIE; a store that cannot take them (read-only) keeps the TIFF outputs only.
+    let zarr_labels = crate::series::zarr_image(input).and_then(|(root, group)| {
+        brightseg::ome_zarr::LabelsWriter::create(&root, &group)
+            .map_err(|e| {
+                bar.suspend(|| log::warn!("{name}: labels not written into the store: {e}"))
+            })
+            .ok()
+    });
     let mut outcomes: Vec<PlaneOutcome> = Vec::new();
     // Artifacts take their model's defaults and are never split.
     let artifact_params = NucleiParams {
@@ -707,6 +716,9 @@ fn process_image(
                 &report,
                 &mut |band| {
                     label_rows.push_labels(band.labels)?;
+                    if let Some(writer) = &zarr_labels {
+                        writer.write_rows(t, z, band.first_row, band.labels)?;
+                    }
                     if let Some(p) = probability_rows.as_mut() {
                         p.push_floats(band.probability)?;
                     }
@@ -747,6 +759,9 @@ fn process_image(
             excluded = Some(r.exclude_overlapping(&mask, plane));
         }
         label_rows.push_labels(&r.labels.data)?;
+        if let Some(writer) = &zarr_labels {
+            writer.write_rows(t, z, 0, &r.labels.data)?;
+        }
         if let Some(p) = probability_rows.as_mut() {
             p.push_floats(&r.probability)?;
         }

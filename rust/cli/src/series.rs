@@ -164,6 +164,18 @@ pub fn read_input(input: &Path, budget: MemoryBudget) -> Result<Image> {
     Ok(ome_zarr::read_image(&series.file, &image.group, budget)?)
 }
 
+/// The OME-Zarr store and image group `input` names, when it is an OME-Zarr image.
+pub fn zarr_image(input: &Path) -> Option<(PathBuf, String)> {
+    match SeriesRef::parse(input) {
+        Some(series) if ome_zarr::is_zarr(&series.file) => {
+            let group = listing(&series.file).ok()?.get(series.index)?.group.clone();
+            Some((series.file, group))
+        }
+        None if ome_zarr::is_zarr(input) => Some((input.to_path_buf(), String::new())),
+        _ => None,
+    }
+}
+
 /// Where the image `input` names was imaged, when it is an image of a multi-image file or
 /// store that describes a plate; `None` otherwise.
 pub fn placed(input: &Path) -> Option<Placed> {

@@ -468,3 +468,284 @@ where
         values.into_iter().map(|v| v.into() as f32).collect(),
     ))
 }
+
+/// The name of the label image brightseg writes into an OME-Zarr image (`labels/brightseg`).
+pub const LABELS_NAME: &str = "brightseg";
+
+/// Writes a label image into an OME-Zarr image as NGFF says (`<image>/labels/brightseg/0`,
+/// listed in `<image>/labels`, with `image-label` pointing back at the image), in the image's
+/// own format (Zarr v2 for NGFF 0.4, v3 for 0.5), so that napari, MoBIE and `ome-zarr-py` show
+/// it over the image. Its axes are the image's without `c`, at the image's scale; it is written
+/// band by band as the labels are found.
+pub struct LabelsWriter {
+    array: Array<FilesystemStore>,
+    /// Label axes in array order (`t`, `z`, `y`, `x`, those the image has).
+    axes: Vec<String>,
+    width: u64,
+}
+
+impl LabelsWriter {
+    /// Creates (or replaces) `labels/brightseg` in image `group` of the store at `root`.
+    pub fn create(root: &Path, group: &str) -> Result<Self> {
+        let store = Store::open(root)?;
+        let attributes = store.ome_attributes(group)?;
+        let scales = multiscale(&store, group, &attributes)?;
+        let image = store.array(&scales.array)?;
+        let v3 = root.join("zarr.json").is_file();
+        let keep: Vec<usize> = (0..scales.axes.len())
+            .filter(|&i| scales.axes[i] != "c")
+            .collect();
+        let axes: Vec<String> = keep.iter().map(|&i| scales.axes[i].clone()).collect();
+        let shape: Vec<u64> = keep.iter().map(|&i| image.shape()[i]).collect();
+        let scale: Vec<f64> = keep.iter().map(|&i| scales.scale[i]).collect();
+        let axes_json: Vec<Value> = keep
+            .iter()
+            .map(|&i| {
+                let name = &scales.axes[i];
+                let kind = match name.as_str() {
+                    "t" => "time",
+                    _ => "space",
+                };
+                let mut axis = serde_json::json!({"name": name, "type": kind});
+                if kind == "space" && scales.units[i].is_some() {
+                    axis["unit"] = Value::from("micrometer");
+                }
+                axis
+            })
+            .collect();
+        // Scales in micrometres where the image's unit is known, as the axes now say.
+        let scale: Vec<f64> = keep
+            .iter()
+            .zip(scale)
+            .map(|(&i, s)| scales.units[i].map_or(s, |u| s * u))
+            .collect();
+        let width = *shape.last().unwrap_or(&0);
+        let height = shape.len().checked_sub(2).map_or(0, |i| shape[i]);
+        let chunks: Vec<u64> = axes
+            .iter()
+            .map(|a| match a.as_str() {
+                "y" => height.clamp(1, 1024),
+                "x" => width.clamp(1, 1024),
+                _ => 1,
+            })
+            .collect();
+        let version = if v3 { "0.5" } else { "0.4" };
+        let label_image = serde_json::json!({
+            "multiscales": [{
+                "version": version,
+                "name": LABELS_NAME,
+                "axes": axes_json,
+                "datasets": [{
+                    "path": "0",
+                    "coordinateTransformations": [{"type": "scale", "scale": scale}],
+                }],
+            }],
+            "image-label": {"version": version, "source": {"image": "../../"}},
+        });
+        let labels_dir = root.join(join(group, "labels"));
+        let label_dir = labels_dir.join(LABELS_NAME);
+        let array_dir = label_dir.join("0");
+        if array_dir.exists() {
+            std::fs::remove_dir_all(&array_dir)
+                .map_err(|e| Error::io("replace the labels in", &array_dir, e))?;
+        }
+        std::fs::create_dir_all(&array_dir)
+            .map_err(|e| Error::io("create the labels in", &array_dir, e))?;
+        // Other label images of the image stay listed.
+        let mut listed: Vec<Value> = store
+            .ome_attributes(&join(group, "labels"))
+            .ok()
+            .and_then(|a| a.get("labels").and_then(Value::as_array).cloned())
+            .unwrap_or_default();
+        if !listed.iter().any(|l| l.as_str() == Some(LABELS_NAME)) {
+            listed.push(Value::from(LABELS_NAME));
+        }
+        let write = |path: std::path::PathBuf, json: Value| -> Result<()> {
+            let text = serde_json::to_string_pretty(&json)
+                .map_err(|e| Error::invalid(format!("label metadata: {e}")))?;
+            crate::io::write_bytes_atomically(&path, text.as_bytes())
+        };
+        if v3 {
+            let group_json = |ome: Value| serde_json::json!({"zarr_format": 3, "node_type": "group", "attributes": {"ome": ome}});
+            let labels_ome = serde_json::json!({"version": version, "labels": listed});
+            write(labels_dir.join("zarr.json"), group_json(labels_ome))?;
+            let mut label_ome = label_image.clone();
+            label_ome["version"] = Value::from(version);
+            write(label_dir.join("zarr.json"), group_json(label_ome))?;
+            write(
+                array_dir.join("zarr.json"),
+                serde_json::json!({
+                    "zarr_format": 3,
+                    "node_type": "array",
+                    "shape": shape,
+                    "data_type": "uint32",
+                    "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunks}},
+                    "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+                    "fill_value": 0,
+                    "codecs": [
+                        {"name": "bytes", "configuration": {"endian": "little"}},
+                        {"name": "zstd", "configuration": {"level": 5, "checksum": false}},
+                    ],
+                    "dimension_names": axes,
+                }),
+            )?;
+        } else {
+            let zgroup = serde_json::json!({"zarr_format": 2});
+            write(labels_dir.join(".zgroup"), zgroup.clone())?;
+            write(
+                labels_dir.join(".zattrs"),
+                serde_json::json!({"labels": listed}),
+            )?;
+            write(label_dir.join(".zgroup"), zgroup)?;
+            write(label_dir.join(".zattrs"), label_image)?;
+            write(
+                array_dir.join(".zarray"),
+                serde_json::json!({
+                    "zarr_format": 2,
+                    "shape": shape,
+                    "chunks": chunks,
+                    "dtype": "<u4",
+                    "compressor": {"id": "blosc", "cname": "zstd", "clevel": 5, "shuffle": 1, "blocksize": 0},
+                    "fill_value": 0,
+                    "order": "C",
+                    "filters": null,
+                    "dimension_separator": "/",
+                }),
+            )?;
+        }
+        let array = store.array(&join(group, &format!("labels/{LABELS_NAME}/0")))?;
+        Ok(LabelsWriter { array, axes, width })
+    }
+
+    /// Writes `rows` (whole rows of labels, `rows.len() / width` of them) of plane (`t`, `z`)
+    /// from row `first_row` on.
+    pub fn write_rows(&self, t: usize, z: usize, first_row: usize, rows: &[u32]) -> Result<()> {
+        let count = rows.len() as u64 / self.width.max(1);
+        if count == 0 {
+            return Ok(());
+        }
+        let first_row = first_row as u64;
+        let ranges: Vec<std::ops::Range<u64>> = self
+            .axes
+            .iter()
+            .map(|a| match a.as_str() {
+                "t" => t as u64..t as u64 + 1,
+                "z" => z as u64..z as u64 + 1,
+                "y" => first_row..first_row + count,
+                "x" => 0..self.width,
+                _ => 0..1,
+            })
+            .collect();
+        self.array
+            .store_array_subset(&ArraySubset::new_with_ranges(&ranges), rows)
+            .map_err(|e| Error::image(format!("cannot write the labels into the store: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes JSON to `path`, creating its folder.
+    fn json(path: &Path, value: &Value) {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
+        std::fs::write(path, value.to_string()).expect("write");
+    }
+
+    /// An NGFF 0.5 image (Zarr v3, metadata under `ome`) of 2 time points × 2 channels, 3 × 4
+    /// pixels of 0.5 µm, chunks smaller than the plane: read back plane by plane in order, with
+    /// its pixel size and channel names; labels written into it as a v3 label image.
+    #[test]
+    fn an_ngff_0_5_image_is_read_and_takes_labels() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("image.zarr");
+        let axes = serde_json::json!([
+            {"name": "t", "type": "time"},
+            {"name": "c", "type": "channel"},
+            {"name": "y", "type": "space", "unit": "micrometer"},
+            {"name": "x", "type": "space", "unit": "micrometer"}
+        ]);
+        json(
+            &root.join("zarr.json"),
+            &serde_json::json!({"zarr_format": 3, "node_type": "group", "attributes": {"ome": {
+                "version": "0.5",
+                "multiscales": [{"axes": axes, "datasets": [{"path": "s0",
+                    "coordinateTransformations": [{"type": "scale", "scale": [1, 1, 0.5, 0.5]}]}]}],
+                "omero": {"channels": [{"label": "BF"}, {"label": "DAPI"}]}
+            }}}),
+        );
+        json(
+            &root.join("s0/zarr.json"),
+            &serde_json::json!({"zarr_format": 3, "node_type": "array", "shape": [2, 2, 3, 4],
+                "data_type": "uint16",
+                "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [1, 1, 2, 3]}},
+                "chunk_key_encoding": {"name": "default"}, "fill_value": 0,
+                "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}]}),
+        );
+        let store = Store::open(&root).expect("store");
+        let array = store.array("s0").expect("array");
+        let values: Vec<u16> = (0..48).collect();
+        array
+            .store_array_subset(
+                &ArraySubset::new_with_ranges(&[0..2, 0..2, 0..3, 0..4]),
+                values.as_slice(),
+            )
+            .expect("store");
+        let listed = list_images(&root).expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].width, listed[0].height, listed[0].well),
+            (4, 3, None)
+        );
+        let image = read_image(&root, "", MemoryBudget::unlimited()).expect("read");
+        assert_eq!(
+            (image.channels(), image.slices(), image.frames()),
+            (2, 1, 2)
+        );
+        assert_eq!(image.calibration.pixel_width_um, Some(0.5));
+        let dapi = image.resolve_channel(Some("DAPI")).expect("named");
+        let plane = image.plane(dapi, 0, 1);
+        // t 1, c 1 is the fourth plane of 12 values.
+        assert_eq!(plane.value(0), 36.0);
+        assert_eq!(plane.value(11), 47.0);
+        let tiny = MemoryBudget::bytes(10);
+        assert!(read_image(&root, "", tiny).is_err(), "over the budget");
+        // Labels: t, y, x at the image's scale, band by band.
+        let writer = LabelsWriter::create(&root, "").expect("labels");
+        writer.write_rows(1, 0, 0, &[1, 1, 0, 0]).expect("row 0");
+        writer
+            .write_rows(1, 0, 1, &[0, 2, 2, 0, 0, 0, 0, 3])
+            .expect("rows 1-2");
+        let labels = store.array("labels/brightseg/0").expect("labels array");
+        assert_eq!(labels.shape(), [2, 3, 4]);
+        let read: Vec<u32> = labels
+            .retrieve_array_subset::<Vec<u32>>(&ArraySubset::new_with_ranges(&[1..2, 0..3, 0..4]))
+            .expect("read labels");
+        assert_eq!(read, [1, 1, 0, 0, 0, 2, 2, 0, 0, 0, 0, 3]);
+        let label_attributes = store.ome_attributes("labels/brightseg").expect("attrs");
+        assert_eq!(label_attributes["image-label"]["source"]["image"], "../../");
+        assert_eq!(
+            label_attributes["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
+                ["scale"],
+            serde_json::json!([1.0, 0.5, 0.5])
+        );
+        assert_eq!(
+            store.ome_attributes("labels").expect("labels group")["labels"],
+            serde_json::json!(["brightseg"])
+        );
+    }
+
+    #[test]
+    fn a_store_without_ngff_metadata_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("plain.zarr");
+        json(
+            &root.join(".zgroup"),
+            &serde_json::json!({"zarr_format": 2}),
+        );
+        assert!(is_zarr(&root));
+        let err = list_images(&root).expect_err("no NGFF metadata");
+        assert!(err.to_string().contains("no multiscales"), "{err}");
+        assert!(!is_zarr(dir.path()));
+    }
+}
