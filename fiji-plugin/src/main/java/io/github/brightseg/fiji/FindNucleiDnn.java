@@ -379,9 +379,10 @@ public class FindNucleiDnn implements PlugIn {
         ResultsTable summary = Brightseg.tableOrNew(s.population + " Summary");
         Map<String, String> lastRow = new LinkedHashMap<>();
         int total = 0;
+        PlatePosition plate = PlatePosition.of(imp);
         for (Plane p : results) {
-            NucleiTables.addObjects(objects, title, p.t, p.z, p.result);
-            NucleiTables.addSummary(summary, title, channel, p.t, p.z, p.result,
+            NucleiTables.addObjects(objects, plate, title, p.t, p.z, p.result);
+            NucleiTables.addSummary(summary, plate, title, channel, p.t, p.z, p.result,
                     artifacts != null, kind.reportsCoverage);
             total += p.result.nuclei().size();
         }

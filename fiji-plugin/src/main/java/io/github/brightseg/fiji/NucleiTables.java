@@ -11,17 +11,20 @@ import io.github.brightseg.NucleiResult;
 /**
  * Turns results into ImageJ tables, with the same columns as the CLI's CSV files: a per-object
  * table (Image, T, Z, then the object columns) and summary rows (Image, Channel, T, Z, Status,
- * Message, Harmony statistics, settings, model, backend).
+ * Message, Harmony statistics, settings, model, backend). An image from a plate gets Plate, Well
+ * and Field first, as {@code brightseg merge --naming} writes them.
  */
 final class NucleiTables {
     private NucleiTables() {
     }
 
-    /** Appends one row per nucleus of {@code r} to {@code table}. */
-    static void addObjects(ResultsTable table, String image, int t, int z, NucleiResult r) {
+    /** Appends one row per nucleus of {@code r} to {@code table}; {@code plate} may be null. */
+    static void addObjects(ResultsTable table, PlatePosition plate, String image, int t, int z,
+            NucleiResult r) {
         List<String> columns = Columns.objects();
         for (Nucleus n : r.nuclei()) {
             table.incrementCounter();
+            addPlate(table, plate);
             table.addValue("Image", image);
             table.addValue("T", t);
             table.addValue("Z", z);
@@ -29,6 +32,15 @@ final class NucleiTables {
             for (int i = 0; i < columns.size(); i++) {
                 table.addValue(columns.get(i), values[i]);
             }
+        }
+    }
+
+    /** The Plate, Well and Field columns of a row, for an image from a plate. */
+    private static void addPlate(ResultsTable table, PlatePosition plate) {
+        if (plate != null) {
+            table.addValue("Plate", plate.plate);
+            table.addValue("Well", plate.well);
+            table.addValue("Field", plate.field);
         }
     }
 
@@ -47,14 +59,15 @@ final class NucleiTables {
     /**
      * Appends the summary row of one plane to {@code table}; with {@code excluding}, the Message
      * says how many nuclei overlapping artifacts were dropped; with {@code coverage}, a last
-     * column gives the share of the image covered (Find Artifacts).
+     * column gives the share of the image covered (Find Artifacts); {@code plate} may be null.
      */
-    static void addSummary(ResultsTable table, String image, String channel, int t, int z,
-            NucleiResult r, boolean excluding, boolean coverage) {
+    static void addSummary(ResultsTable table, PlatePosition plate, String image, String channel,
+            int t, int z, NucleiResult r, boolean excluding, boolean coverage) {
         List<String> lead = Columns.summaryLead();
         List<String> stats = Columns.statistics();
         List<String> tail = Columns.summaryTail();
         table.incrementCounter();
+        addPlate(table, plate);
         table.addValue(lead.get(0), image);
         table.addValue(lead.get(1), channel);
         table.addValue(lead.get(2), t);

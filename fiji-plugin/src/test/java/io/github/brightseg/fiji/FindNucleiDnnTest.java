@@ -98,6 +98,26 @@ public class FindNucleiDnnTest {
     }
 
     @Test
+    public void anImageFromAPlateGetsPlateWellAndFieldColumns() throws Exception {
+        // A Harmony export's field, named and placed as the instrument writes it.
+        Path images = tmp.newFolder("Screen-7", "Images").toPath();
+        Path field = images.resolve("r02c03f04p01-ch1sk1fk1fl1.tiff");
+        Files.copy(image, field);
+        assertEquals("", Brightseg.findNuclei(field.toString(),
+                "model=[" + model + "] population=PlateNuclei"));
+        ResultsTable summary = Brightseg.table("PlateNuclei Summary");
+        int last = summary.size() - 1;
+        assertEquals("Screen-7", summary.getStringValue("Plate", last));
+        assertEquals("B03", summary.getStringValue("Well", last));
+        assertEquals("4", summary.getStringValue("Field", last));
+        String csv = Brightseg.csv(summary);
+        assertTrue(csv, csv.startsWith("Plate,Well,Field,Image,Channel,T,Z,Status,"));
+        ResultsTable objects = Brightseg.table("PlateNuclei");
+        assertTrue(objects.size() > 60);
+        assertEquals("B03", objects.getStringValue("Well", objects.size() - 1));
+    }
+
+    @Test
     public void aColourImageNeedsAChannelAndABadModelIsAnError() throws Exception {
         ColorProcessor cp = new ColorProcessor(64, 64);
         for (int i = 0; i < 64 * 64; i++) {
