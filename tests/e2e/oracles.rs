@@ -535,6 +535,8 @@ fn plate_in_one_store_is_counted_per_well(
     assert!(merged
         .join(format!("plate-maps/{plate_name}.png"))
         .is_file());
+    // The plate's own 16 × 24 layout, although its wells lie within a 96-well plate's.
+    assert_eq!(wells.len(), 384, "every well of the plate's metadata");
     if command != "ome-zarr-plate" {
         return;
     }

@@ -118,7 +118,8 @@ def main(argv):
     elif cmd == "ome-plate":
         # A plate as one OME-TIFF, its OME-XML written here (not by brightseg): fields of two
         # channels each (brightfield, Hoechst), two fields per well, wells B02 then C04, planes
-        # placed by TiffData IFD, Plate/Well/WellSample linking each field to its well.
+        # placed by TiffData IFD, Plate/Well/WellSample linking each field to its well, on a
+        # 384-well plate.
         import tifffile
 
         out, pixel_um, fields = args[0], float(args[1]), [np.load(a) for a in args[2:]]
@@ -137,7 +138,7 @@ def main(argv):
                 f'<Channel ID="Channel:{k}:1" Name="Hoechst" SamplesPerPixel="1"/>'
                 f'<TiffData IFD="{2 * k}" PlaneCount="{c}"/></Pixels></Image>'
             )
-        plate = '<Plate ID="Plate:0" Name="Screen-1" Rows="8" Columns="12">'
+        plate = '<Plate ID="Plate:0" Name="Screen-1" Rows="16" Columns="24">'
         for n, (well, ks) in enumerate(samples.items()):
             plate += f'<Well ID="Well:0:{n}" Row="{well[0]}" Column="{well[1]}">'
             for k in ks:
@@ -162,7 +163,7 @@ def main(argv):
                     first = False
     elif cmd == "ome-zarr-plate":
         # An OME-Zarr (NGFF 0.4) HCS plate written by ome-zarr-py: fields of two channels
-        # (brightfield, Hoechst) at PIXEL_UM µm, two per well, wells B2 then C4 of an 8 × 12
+        # (brightfield, Hoechst) at PIXEL_UM µm, two per well, wells B2 then C4 of a 16 × 24
         # plate, chunks of 1 × 128 × 128; or with one field, that image as a store of its own.
         import zarr
         from ome_zarr.io import parse_url
@@ -193,7 +194,7 @@ def main(argv):
         else:
             wells = ["B/2", "C/4"]
             write_plate_metadata(
-                root, list("ABCDEFGH"), [str(c) for c in range(1, 13)], wells, name="Screen-Z"
+                root, list("ABCDEFGHIJKLMNOP"), [str(c) for c in range(1, 25)], wells, name="Screen-Z"
             )
             for w, path in enumerate(wells):
                 well = root.require_group(path)

@@ -397,9 +397,16 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
         for ((_, input), name) in &entries {
             let plate = name.position.plate.as_str();
             if looked.insert(plate) {
-                if let Some(layout) = PlateFormat::beside(input) {
+                let own = crate::series::placed(input)
+                    .and_then(|p| p.plate_size)
+                    .filter(|&(r, c)| {
+                        (1..=brightseg::plate_map::MAX_ROWS).contains(&r)
+                            && (1..=brightseg::plate_map::MAX_COLUMNS).contains(&c)
+                    })
+                    .map(|(rows, columns)| PlateFormat { rows, columns });
+                if let Some(layout) = own.or_else(|| PlateFormat::beside(input)) {
                     log::info!(
-                        "plate {plate:?}: {} × {} wells, from its plate file",
+                        "plate {plate:?}: {} × {} wells, as its plate metadata says",
                         layout.rows,
                         layout.columns
                     );

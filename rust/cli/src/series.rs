@@ -29,6 +29,8 @@ pub struct SeriesRef {
 pub struct Placed {
     /// Plate name.
     pub plate: Option<String>,
+    /// The plate's rows and columns, when the file gives them.
+    pub plate_size: Option<(u32, u32)>,
     /// Row and column, from 1.
     pub well: Option<(u32, u32)>,
     /// Field, from 1.
@@ -50,6 +52,7 @@ fn listing(file: &Path) -> Result<Vec<Placed>> {
             .into_iter()
             .map(|i| Placed {
                 plate: i.plate,
+                plate_size: i.plate_size,
                 well: i.well,
                 field: i.field,
                 group: i.group,
@@ -60,6 +63,7 @@ fn listing(file: &Path) -> Result<Vec<Placed>> {
             .into_iter()
             .map(|s| Placed {
                 plate: s.plate,
+                plate_size: s.plate_size,
                 well: s.well,
                 field: s.field,
                 group: String::new(),

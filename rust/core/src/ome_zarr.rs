@@ -30,6 +30,8 @@ pub struct ZarrImage {
     pub height: usize,
     /// The plate it was imaged on (the plate's `name`, else the store's folder name).
     pub plate: Option<String>,
+    /// The plate's rows and columns (as many as its `rows` and `columns` list).
+    pub plate_size: Option<(u32, u32)>,
     /// Its well's row and column, from 1, for a plate's field.
     pub well: Option<(u32, u32)>,
     /// Its field within the well, from 1, for a plate's field.
@@ -197,6 +199,7 @@ pub fn list_images(root: &Path) -> Result<Vec<ZarrImage>> {
     };
     let fields_of = |well: &str,
                      plate: Option<String>,
+                     plate_size: Option<(u32, u32)>,
                      position: Option<(u32, u32)>|
      -> Result<Vec<ZarrImage>> {
         let attributes = store.ome_attributes(well)?;
@@ -217,6 +220,7 @@ pub fn list_images(root: &Path) -> Result<Vec<ZarrImage>> {
                 width,
                 height,
                 plate: plate.clone(),
+                plate_size,
                 well: position,
                 field: u32::try_from(k + 1).ok(),
             });
@@ -230,6 +234,7 @@ pub fn list_images(root: &Path) -> Result<Vec<ZarrImage>> {
             width,
             height,
             plate: None,
+            plate_size: None,
             well: None,
             field: None,
         }]);
@@ -261,6 +266,10 @@ pub fn list_images(root: &Path) -> Result<Vec<ZarrImage>> {
                 .unwrap_or_default()
         };
         let (rows, columns) = (names("rows"), names("columns"));
+        let plate_size = u32::try_from(rows.len())
+            .ok()
+            .zip(u32::try_from(columns.len()).ok())
+            .filter(|&(r, c)| r > 0 && c > 0);
         let wells = plate
             .get("wells")
             .and_then(Value::as_array)
@@ -287,12 +296,12 @@ pub fn list_images(root: &Path) -> Result<Vec<ZarrImage>> {
                     .map(|i| i + 1)
             };
             let position = index("rowIndex", &rows, 0).zip(index("columnIndex", &columns, 1));
-            found.extend(fields_of(path, name.clone(), position)?);
+            found.extend(fields_of(path, name.clone(), plate_size, position)?);
         }
         return Ok(found);
     }
     if attributes.contains_key("well") {
-        return fields_of("", None, None);
+        return fields_of("", None, None, None);
     }
     Err(not_readable(
         root,

@@ -136,6 +136,8 @@ pub(super) struct OmeSeriesMeta {
     /// The file page (IFD) of each plane, in (t, z, c) order, c fastest.
     pub(super) pages: Vec<usize>,
     pub(super) plate: Option<String>,
+    /// The plate's rows and columns, when its `Plate` gives them.
+    pub(super) plate_size: Option<(u32, u32)>,
     /// Plate row and column, from 1.
     pub(super) well: Option<(u32, u32)>,
     /// Field within its well, from 1.
@@ -151,14 +153,16 @@ pub(super) fn parse_ome_series(xml: &str, file_name: &str) -> Result<Vec<OmeSeri
         roxmltree::Document::parse(xml).map_err(|e| format!("its OME-XML is invalid: {e}"))?;
     let is =
         |n: &roxmltree::Node<'_, '_>, name: &str| n.is_element() && n.tag_name().name() == name;
-    // Image ID → (plate name, row, column, field) from Plate/Well/WellSample/ImageRef.
-    let mut placed: std::collections::HashMap<&str, (Option<String>, u32, u32, u32)> =
-        std::collections::HashMap::new();
+    // Image ID → (plate name, plate size, row, column, field) from Plate/Well/WellSample.
+    type Place = (Option<String>, Option<(u32, u32)>, u32, u32, u32);
+    let mut placed: std::collections::HashMap<&str, Place> = std::collections::HashMap::new();
     for plate in doc.descendants().filter(|n| is(n, "Plate")) {
         let plate_name = plate
             .attribute("Name")
             .or_else(|| plate.attribute("ID"))
             .map(str::to_owned);
+        let count = |name: &str| plate.attribute(name).and_then(|v| v.parse::<u32>().ok());
+        let plate_size = count("Rows").zip(count("Columns"));
         for well in plate.children().filter(|n| is(n, "Well")) {
             let index = |name: &str| well.attribute(name).and_then(|v| v.parse::<u32>().ok());
             let (Some(row), Some(column)) = (index("Row"), index("Column")) else {
@@ -172,7 +176,10 @@ pub(super) fn parse_ome_series(xml: &str, file_name: &str) -> Result<Vec<OmeSeri
                     .and_then(|r| r.attribute("ID"));
                 if let Some(id) = image {
                     let field = u32::try_from(k + 1).unwrap_or(u32::MAX);
-                    placed.insert(id, (plate_name.clone(), row + 1, column + 1, field));
+                    placed.insert(
+                        id,
+                        (plate_name.clone(), plate_size, row + 1, column + 1, field),
+                    );
                 }
             }
         }
@@ -276,8 +283,9 @@ pub(super) fn parse_ome_series(xml: &str, file_name: &str) -> Result<Vec<OmeSeri
                 .collect(),
             pages,
             plate: place.and_then(|p| p.0.clone()),
-            well: place.map(|p| (p.1, p.2)),
-            field: place.map(|p| p.3),
+            plate_size: place.and_then(|p| p.1),
+            well: place.map(|p| (p.2, p.3)),
+            field: place.map(|p| p.4),
         });
     }
     Ok(series)
@@ -290,7 +298,7 @@ mod tests {
     /// Two images as Bio-Formats writes a plate: one TiffData per plane with its first C/Z/T,
     /// the second image's planes in reverse page order, Plate/Well/WellSample links.
     const PLATE: &str = r#"<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">
-      <Plate ID="Plate:0" Name="P1"><Well ID="Well:0" Row="1" Column="2">
+      <Plate ID="Plate:0" Name="P1" Rows="16" Columns="24"><Well ID="Well:0" Row="1" Column="2">
         <WellSample ID="WS:0" Index="0"><ImageRef ID="Image:1"/></WellSample>
         <WellSample ID="WS:1" Index="1"><ImageRef ID="Image:0"/></WellSample></Well></Plate>
       <Image ID="Image:0" Name="first"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint16"
@@ -319,6 +327,7 @@ mod tests {
             (a.plate.as_deref(), a.well, a.field),
             (Some("P1"), Some((2, 3)), Some(2))
         );
+        assert_eq!(a.plate_size, Some((16, 24)));
         assert_eq!(b.name, "Image:1");
         assert_eq!(b.pages, [3, 2], "z 0 on page 3, z 1 on page 2");
         assert_eq!((b.well, b.field), (Some((2, 3)), Some(1)));

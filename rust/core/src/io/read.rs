@@ -75,6 +75,8 @@ pub struct SeriesInfo {
     pub height: usize,
     /// The plate it was imaged on, when the file describes one.
     pub plate: Option<String>,
+    /// The plate's rows and columns, when the file gives them.
+    pub plate_size: Option<(u32, u32)>,
     /// Its well's row and column (from 1), when the file describes a plate.
     pub well: Option<(u32, u32)>,
     /// Its field within the well (from 1), when the file describes a plate.
@@ -137,6 +139,7 @@ pub fn list_series(path: &Path) -> Result<Vec<SeriesInfo>> {
             width: s.width,
             height: s.height,
             plate: s.plate,
+            plate_size: s.plate_size,
             well: s.well,
             field: s.field,
         })
