@@ -274,23 +274,7 @@ fn a_multi_series_ome_tiff_is_read_series_by_series() {
     write_npy(&npy, &[h, w], &values);
     let model = repo_root().join("models/nuclei-brightfield");
     let run = |input: &Path, out: &Path| {
-        let done = brightseg(&[
-            os("find-nuclei"),
-            input.as_os_str(),
-            os("--model"),
-            model.as_os_str(),
-            os("--out"),
-            out.as_os_str(),
-            os("--pixel-size"),
-            os("0.619"),
-            os("--quiet"),
-        ]);
-        assert!(
-            done.status.success(),
-            "{}",
-            String::from_utf8_lossy(&done.stderr)
-        );
-        read_csv(&out.join("summary.csv"))
+        find_nuclei_summary(&model, input, out, &["--pixel-size", "0.619"])
     };
     let mut counts = Vec::new();
     for series in [1, 3] {
@@ -414,23 +398,8 @@ fn plate_in_one_store_is_counted_per_well(
         let tif = tmp.path().join(format!("field{k}.tif"));
         oracle(&py, &[os("plain"), plain.as_os_str(), tif.as_os_str()]);
         let out = tmp.path().join(format!("alone{k}"));
-        let done = brightseg(&[
-            os("find-nuclei"),
-            tif.as_os_str(),
-            os("--model"),
-            model.as_os_str(),
-            os("--out"),
-            out.as_os_str(),
-            os("--pixel-size"),
-            os(&format!("{pixel}")),
-            os("--quiet"),
-        ]);
-        assert!(
-            done.status.success(),
-            "{}",
-            String::from_utf8_lossy(&done.stderr)
-        );
-        let (header, rows) = read_csv(&out.join("summary.csv"));
+        let (header, rows) =
+            find_nuclei_summary(&model, &tif, &out, &["--pixel-size", &format!("{pixel}")]);
         let n = header
             .iter()
             .position(|c| c == "Number of Objects")
@@ -441,23 +410,7 @@ fn plate_in_one_store_is_counted_per_well(
     oracle(&py, &arg_refs);
     let plate = tmp.path().join(store);
     let out = tmp.path().join("out");
-    let done = brightseg(&[
-        os("find-nuclei"),
-        plate.as_os_str(),
-        os("--model"),
-        model.as_os_str(),
-        os("--channel"),
-        os("Brightfield"),
-        os("--out"),
-        out.as_os_str(),
-        os("--quiet"),
-    ]);
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
-    let (header, rows) = read_csv(&out.join("summary.csv"));
+    let (header, rows) = find_nuclei_summary(&model, &plate, &out, &["--channel", "Brightfield"]);
     let col = |name: &str| header.iter().position(|c| c == name).expect(name);
     let found: Vec<i64> = rows
         .iter()
@@ -552,23 +505,7 @@ fn plate_in_one_store_is_counted_per_well(
         ],
     );
     let out = tmp.path().join("out-single");
-    let done = brightseg(&[
-        os("find-nuclei"),
-        single.as_os_str(),
-        os("--model"),
-        model.as_os_str(),
-        os("--channel"),
-        os("Brightfield"),
-        os("--out"),
-        out.as_os_str(),
-        os("--quiet"),
-    ]);
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
-    let (header, rows) = read_csv(&out.join("summary.csv"));
+    let (header, rows) = find_nuclei_summary(&model, &single, &out, &["--channel", "Brightfield"]);
     let col = |name: &str| header.iter().position(|c| c == name).expect(name);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0][col("Image")], "field.zarr");

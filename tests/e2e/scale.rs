@@ -75,6 +75,20 @@ fn find_nuclei(model: &Path, input: &Path, out: &Path, extra: &[&str]) {
     run_ok(&args);
 }
 
+/// The nuclei find-nuclei finds in the one plane of `file` at `pixel_um` µm per pixel, run
+/// alone into `out` (at least 20 in the fields these tests use).
+fn nuclei_alone(model: &Path, file: &Path, out: &Path, pixel_um: &str) -> i64 {
+    find_nuclei(model, file, out, &["--pixel-size", pixel_um]);
+    let (h, r) = read_csv(&out.join("summary.csv"));
+    let n = h
+        .iter()
+        .position(|c| c == "Number of Objects")
+        .expect("count");
+    let count: i64 = r[0][n].parse().expect("count");
+    assert!(count > 20, "{file:?}: {count} nuclei");
+    count
+}
+
 fn merge(dirs: &[PathBuf], out: &Path) -> std::process::Output {
     let mut args = vec![
         os("merge"),
@@ -635,15 +649,7 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
         let file = images.join(format!(
             "r{row:02}c{column:02}f{field:02}p01-ch1sk1fk1fl1.tiff"
         ));
-        let alone = tmp.path().join(format!("alone{k}"));
-        find_nuclei(&model, &file, &alone, &["--pixel-size", "0.5"]);
-        let (h, r) = read_csv(&alone.join("summary.csv"));
-        let n = h
-            .iter()
-            .position(|c| c == "Number of Objects")
-            .expect("count");
-        let count: i64 = r[0][n].parse().expect("count");
-        assert!(count > 20, "{file:?}: {count} nuclei");
+        let count = nuclei_alone(&model, &file, &tmp.path().join(format!("alone{k}")), "0.5");
         *expected
             .entry(if row == 2 { "B02" } else { "C04" })
             .or_default() += count;
@@ -776,15 +782,7 @@ fn a_metaxpress_plate_is_segmented_on_its_named_wavelength_per_time_point() {
         let file = plate
             .join(format!("TimePoint_{time}"))
             .join(format!("Plate_0042_{well}_s1_w1.tif"));
-        let alone = tmp.path().join(format!("alone{k}"));
-        find_nuclei(&model, &file, &alone, &["--pixel-size", &pixel]);
-        let (h, r) = read_csv(&alone.join("summary.csv"));
-        let n = h
-            .iter()
-            .position(|c| c == "Number of Objects")
-            .expect("count");
-        let count: i64 = r[0][n].parse().expect("count");
-        assert!(count > 20, "{file:?}: {count} nuclei");
+        let count = nuclei_alone(&model, &file, &tmp.path().join(format!("alone{k}")), &pixel);
         expected.insert((well.to_owned(), time.to_string()), count);
     }
     let merged = tmp.path().join("merged");

@@ -271,3 +271,25 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
         .collect();
     (header, rows)
 }
+
+/// Runs `brightseg find-nuclei INPUT --model MODEL --out OUT --quiet` with `extra` arguments,
+/// which must succeed, and returns its summary table (header, rows).
+pub fn find_nuclei_summary(
+    model: &Path,
+    input: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut args = vec![
+        os("find-nuclei"),
+        input.as_os_str(),
+        os("--model"),
+        model.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+        os("--quiet"),
+    ];
+    args.extend(extra.iter().map(|a| os(a)));
+    brightseg_ok(&args);
+    read_csv(&out.join("summary.csv"))
+}

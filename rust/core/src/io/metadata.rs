@@ -56,16 +56,7 @@ pub(super) fn parse_ome_xml(xml: &str) -> Option<OmeMeta> {
         .descendants()
         .find(|n| n.tag_name().name() == "Pixels")?;
     let size = |name: &str| pixels.attribute(name).and_then(|v| v.parse::<usize>().ok());
-    let physical = |axis: &str| {
-        let value = pixels
-            .attribute(format!("PhysicalSize{axis}").as_str())?
-            .parse::<f64>()
-            .ok()?;
-        let unit = pixels
-            .attribute(format!("PhysicalSize{axis}Unit").as_str())
-            .unwrap_or("µm");
-        Some(value * unit_to_um(unit)?).filter(|v| *v > 0.0 && v.is_finite())
-    };
+    let physical = |axis: &str| physical_size_um(pixels, axis);
     let channel_names = pixels
         .children()
         .filter(|n| n.tag_name().name() == "Channel")
@@ -96,6 +87,19 @@ pub(super) fn parse_ome_xml(xml: &str) -> Option<OmeMeta> {
         pixel_height_um: physical("Y"),
         channel_names,
     })
+}
+
+/// The size of a pixel along `axis` ("X", "Y") in µm, from an OME `Pixels` element's
+/// `PhysicalSize{axis}` and its unit (µm when not given).
+fn physical_size_um(pixels: roxmltree::Node<'_, '_>, axis: &str) -> Option<f64> {
+    let value = pixels
+        .attribute(format!("PhysicalSize{axis}").as_str())?
+        .parse::<f64>()
+        .ok()?;
+    let unit = pixels
+        .attribute(format!("PhysicalSize{axis}Unit").as_str())
+        .unwrap_or("µm");
+    Some(value * unit_to_um(unit)?).filter(|v| *v > 0.0 && v.is_finite())
 }
 
 /// Maps IFD index `i` in OME `order` (e.g. "XYZCT": z fastest) to (c, z, t).
@@ -256,16 +260,7 @@ pub(super) fn parse_ome_series(xml: &str, file_name: &str) -> Result<Vec<OmeSeri
             .collect::<Option<_>>()
             .ok_or_else(|| format!("image {name:?} does not say which page holds every plane"))?;
         next_page = pages.iter().max().map_or(next_page, |&p| p + 1);
-        let physical = |axis: &str| {
-            let value = pixels
-                .attribute(format!("PhysicalSize{axis}").as_str())?
-                .parse::<f64>()
-                .ok()?;
-            let unit = pixels
-                .attribute(format!("PhysicalSize{axis}Unit").as_str())
-                .unwrap_or("µm");
-            Some(value * unit_to_um(unit)?).filter(|v| *v > 0.0 && v.is_finite())
-        };
+        let physical = |axis: &str| physical_size_um(pixels, axis);
         let place = placed.get(id);
         series.push(OmeSeriesMeta {
             name,
