@@ -59,20 +59,9 @@ fn run_ok(args: &[&std::ffi::OsStr]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// find-nuclei on one worker thread (the tests run side by side); must succeed.
 fn find_nuclei(model: &Path, input: &Path, out: &Path, extra: &[&str]) {
-    let mut args = vec![
-        os("find-nuclei"),
-        input.as_os_str(),
-        os("--model"),
-        model.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-        os("--quiet"),
-        os("--jobs"),
-        os("1"),
-    ];
-    args.extend(extra.iter().map(|a| os(a)));
-    run_ok(&args);
+    find_nuclei_summary(model, input, out, &[&["--jobs", "1"], extra].concat());
 }
 
 /// The nuclei find-nuclei finds in the one plane of `file` at `pixel_um` µm per pixel, run
