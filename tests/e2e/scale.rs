@@ -665,6 +665,60 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
     assert_eq!(counted, expected);
     // The index's 384-well layout, although every well imaged lies within a 96-well plate's.
     assert_eq!(wells.len(), 384, "one row per well of the plate");
+    // For OMERO: the imaged wells and the brightfield fields as `omero metadata populate`
+    // reads them (a `# header` of column types, queryable names), and each field's labels.
+    let omero = tmp.path().join("omero");
+    brightseg_ok(&[
+        os("export"),
+        os("omero"),
+        merged.as_os_str(),
+        os("--out"),
+        omero.as_os_str(),
+    ]);
+    let text = std::fs::read_to_string(omero.join("omero-wells.csv")).expect("wells");
+    let mut lines = text.lines();
+    let types = lines.next().expect("types");
+    assert!(
+        types.starts_with("# header plate,well,l,l,l,l,s,l,d,"),
+        "{types}"
+    );
+    let names: Vec<&str> = lines.next().expect("names").split(',').collect();
+    assert_eq!(
+        names[..8],
+        [
+            "Plate",
+            "Well",
+            "T",
+            "Fields",
+            "Images",
+            "Failed_Images",
+            "Status",
+            "Number_of_Objects"
+        ]
+    );
+    assert!(names.contains(&"Size_um2_Mean"), "{names:?}");
+    assert_eq!(types.split(',').count(), names.len());
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let exported: std::collections::BTreeMap<&str, i64> = rows
+        .iter()
+        .map(|r| (r[1], r[7].parse().expect("count")))
+        .collect();
+    assert_eq!(
+        exported, expected,
+        "the imaged wells only, with their counts"
+    );
+    let (header, labels) = read_csv(&omero.join("omero-labels.csv"));
+    assert_eq!(header, ["Plate", "Well", "Field", "Image", "Labels"]);
+    assert_eq!(labels.len(), 4, "one label image per brightfield field");
+    for row in &labels {
+        assert!(Path::new(&row[4]).is_file(), "{row:?}");
+    }
+    let images = std::fs::read_to_string(omero.join("omero-images.csv")).expect("images");
+    assert!(
+        images.starts_with("# header plate,well,l,s,s,l,l,s,"),
+        "{images}"
+    );
+    assert_eq!(images.lines().count(), 2 + 4);
     // Without a channel, or with one the export does not have: the channels are listed.
     for extra in [&[][..], &["--channel", "Phase"][..]] {
         let mut args = vec![

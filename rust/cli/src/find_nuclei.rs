@@ -129,6 +129,11 @@ impl Outputs {
     }
 }
 
+/// The labels TIFF find-nuclei writes into `out` for `input`.
+pub(crate) fn labels_path(out: &Path, input: &Path) -> PathBuf {
+    Outputs::for_input(out, input).labels
+}
+
 /// What an export's index says about one of its image files.
 #[derive(Debug, Clone)]
 struct ExportImage {

@@ -17,6 +17,7 @@ mod find_nuclei;
 mod merge;
 mod models;
 mod naming;
+mod omero;
 mod plate_map;
 mod resources;
 mod series;
@@ -84,6 +85,10 @@ pub enum Command {
     /// PNG and SVG: nucleus count by default, with well labels, a colour bar, failed wells
     /// crossed and wells without images grey.
     PlateMap(PlateMapArgs),
+    /// Export a merged screen for another tool (`export omero`: tables for `omero metadata
+    /// populate` and the label images' list for omero-rois).
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Estimate the memory and threads one find-nuclei job needs (for cluster schedulers).
     Resources(ResourcesArgs),
     /// Measure speed and memory: tract vs ONNX Runtime (ours and Python's) on the same tiles,
@@ -178,6 +183,26 @@ pub struct MergeArgs {
     /// when there is one) and plate-maps/PLATE.png and .svg (nucleus count per well).
     #[arg(long)]
     pub naming: Option<String>,
+}
+
+/// What `export` writes.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ExportCommand {
+    /// For OMERO: the per-well and per-image tables as `omero metadata populate` reads them
+    /// for a Screen or Plate (omero-wells.csv, omero-images.csv, with a `# header` of column
+    /// types), and each image's label image for omero-rois (omero-labels.csv).
+    Omero(ExportOmeroArgs),
+}
+
+/// Arguments of `export omero`.
+#[derive(Args, Debug, Clone)]
+pub struct ExportOmeroArgs {
+    /// The --out folder of `brightseg merge --naming …`.
+    pub merged: PathBuf,
+    /// Folder for omero-wells.csv, omero-images.csv and omero-labels.csv [default: the merged
+    /// folder].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
 }
 
 /// Arguments of `plate-map`.
@@ -396,6 +421,9 @@ pub fn main() -> ExitCode {
         Command::Models => models::list().map(|()| find_nuclei::Outcome::AllDone),
         Command::Merge(args) => merge::run(&args),
         Command::PlateMap(args) => plate_map::run(&args).map(|()| find_nuclei::Outcome::AllDone),
+        Command::Export(ExportCommand::Omero(args)) => {
+            omero::run(&args).map(|()| find_nuclei::Outcome::AllDone)
+        }
         Command::Resources(args) => resources::run(&args).map(|()| find_nuclei::Outcome::AllDone),
         Command::Bench(args) => bench::run(&args).map(|()| find_nuclei::Outcome::AllDone),
         #[cfg(feature = "train")]

@@ -106,6 +106,25 @@ fn well_rows_of((plate, name): &(String, String), well: &Well) -> Vec<Vec<String
         .collect()
 }
 
+/// The file in a merged folder that lists the find-nuclei folders it was merged from.
+const SOURCES_FILE: &str = "merged-from.txt";
+
+/// The find-nuclei folders `merged` (a merge --out folder) was merged from.
+pub(crate) fn source_folders(merged: &Path) -> Result<Vec<PathBuf>> {
+    let list = merged.join(SOURCES_FILE);
+    let text = std::fs::read_to_string(&list).with_context(|| {
+        format!(
+            "cannot read {}: merge the folders again with this version of brightseg",
+            list.display()
+        )
+    })?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(PathBuf::from)
+        .collect())
+}
+
 /// Status of a well whose images were all segmented.
 const OK_STATUS: &str = "ok";
 /// Status of a well some of whose images failed (its counts miss them).
@@ -492,6 +511,14 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
         &with_lead(summary_header()),
         &summary_rows,
     )?;
+    let sources: String = parts
+        .iter()
+        .map(|p| {
+            let dir = std::fs::canonicalize(&p.dir).unwrap_or_else(|_| p.dir.clone());
+            format!("{}\n", dir.display())
+        })
+        .collect();
+    brightseg::io::write_bytes_atomically(&args.out.join(SOURCES_FILE), sources.as_bytes())?;
     if naming.is_some() {
         let wells = args.out.join("wells.csv");
         write_csv(
