@@ -429,7 +429,32 @@ fn the_snakemake_workflow_gives_the_single_process_result() {
             && !stderr.contains("Traceback"),
         "{stderr}"
     );
-    // The same screen in one process per plate, merged the same way.
+    // The shipped Slurm profile parses and plans the same jobs, each with a runtime (no
+    // cluster here: a dry run).
+    let planned = std::process::Command::new(&snakemake)
+        .arg("-s")
+        .arg(repo_root().join("workflows/Snakefile"))
+        .arg("--profile")
+        .arg(repo_root().join("workflows/profiles/slurm"))
+        .args(["--dry-run", "--forceall", "--directory"])
+        .arg(root)
+        .arg("--config")
+        .arg(format!("screen={}", root.join("screen").display()))
+        .arg(format!("model={}", model.display()))
+        .arg(format!("out={}", results.display()))
+        .arg(format!("brightseg={}", env!("CARGO_BIN_EXE_brightseg")))
+        .args(["shards=3", "threads_per_job=1"])
+        .output()
+        .expect("run snakemake");
+    let stdout = String::from_utf8_lossy(&planned.stdout);
+    assert!(
+        planned.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&planned.stderr)
+    );
+    assert!(stdout.contains("find_nuclei        6"), "{stdout}");
+    assert!(stdout.contains("runtime=60"), "the merge's own runtime: {stdout}");
+        // The same screen in one process per plate, merged the same way.
     let mut single = Vec::new();
     for (p, plate) in plates.iter().enumerate() {
         let dir = root.join(format!("single/{p}"));
