@@ -453,8 +453,11 @@ fn the_snakemake_workflow_gives_the_single_process_result() {
         String::from_utf8_lossy(&planned.stderr)
     );
     assert!(stdout.contains("find_nuclei        6"), "{stdout}");
-    assert!(stdout.contains("runtime=60"), "the merge's own runtime: {stdout}");
-        // The same screen in one process per plate, merged the same way.
+    assert!(
+        stdout.contains("runtime=60"),
+        "the merge's own runtime: {stdout}"
+    );
+    // The same screen in one process per plate, merged the same way.
     let mut single = Vec::new();
     for (p, plate) in plates.iter().enumerate() {
         let dir = root.join(format!("single/{p}"));

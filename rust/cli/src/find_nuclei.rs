@@ -219,10 +219,10 @@ fn expand_inputs(
             }
             found.sort();
             for file in found {
-                files.extend(crate::series::inputs_of(&file)?);
+                files.extend(crate::series::inputs_of(&file));
             }
         } else {
-            files.extend(crate::series::inputs_of(input)?);
+            files.extend(crate::series::inputs_of(input));
         }
     }
     if let Some(naming) = naming {

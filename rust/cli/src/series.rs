@@ -108,16 +108,24 @@ pub fn is_ome_tiff_name(path: &Path) -> bool {
 }
 
 /// The inputs of a file or OME-Zarr store: one per image for an OME-TIFF of several series or
-/// an OME-Zarr plate, else the file or store itself.
-pub fn inputs_of(file: &Path) -> Result<Vec<PathBuf>> {
+/// an OME-Zarr plate, else the file or store itself (also when its metadata cannot be read: the
+/// image's own error row says why).
+pub fn inputs_of(file: &Path) -> Vec<PathBuf> {
     let zarr = ome_zarr::is_zarr(file);
     if !zarr && !is_ome_tiff_name(file) {
-        return Ok(vec![file.to_path_buf()]);
+        return vec![file.to_path_buf()];
     }
-    let images = listing(file)?;
+    let images = match listing(file) {
+        Ok(images) => images,
+        Err(e) => {
+            // Its own error row when it is read, not a batch that cannot start.
+            log::warn!("{}: {e:#}", file.display());
+            return vec![file.to_path_buf()];
+        }
+    };
     // One image: the file (an OME-TIFF of one series, an OME-Zarr image).
     if images.len() < 2 && images.first().is_none_or(|i| i.group.is_empty()) {
-        return Ok(vec![file.to_path_buf()]);
+        return vec![file.to_path_buf()];
     }
     let wells: std::collections::BTreeSet<(u32, u32)> =
         images.iter().filter_map(|i| i.well).collect();
@@ -132,7 +140,7 @@ pub fn inputs_of(file: &Path) -> Result<Vec<PathBuf>> {
             format!(" in {} wells", wells.len())
         }
     );
-    Ok((0..images.len())
+    (0..images.len())
         .map(|index| {
             SeriesRef {
                 file: file.to_path_buf(),
@@ -140,7 +148,7 @@ pub fn inputs_of(file: &Path) -> Result<Vec<PathBuf>> {
             }
             .path()
         })
-        .collect())
+        .collect()
 }
 
 /// Reads an input: an image of a multi-image file or store, an OME-Zarr image, or an image
