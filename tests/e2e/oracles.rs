@@ -330,6 +330,94 @@ fn a_multi_series_ome_tiff_is_read_series_by_series() {
     assert_eq!(counts[1], vec![alone; 3], "each series as the plane alone");
 }
 
+/// An OME-TIFF whose OME-XML puts planes in another file (one file of a multi-file set) is not
+/// guessed at: in a folder with a good image, the batch runs, the good image is segmented and the
+/// set's file gets an error row that says why.
+#[test]
+fn an_ome_tiff_of_a_multi_file_set_is_an_error_row_not_a_stopped_batch() {
+    let (Some(img2d), Some(py)) = (data("stardist/img2d.tif"), python()) else {
+        return;
+    };
+    let image = brightseg::io::read_image(&img2d).expect("img2d");
+    let plane = image.plane(0, 0, 0);
+    let (w, h) = (plane.width(), plane.height());
+    let values: Vec<f32> = (0..w * h).map(|i| plane.value(i)).collect();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let folder = tmp.path().join("images");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let npy = tmp.path().join("plane.npy");
+    write_npy(&npy, &[h, w], &values);
+    let xml = tmp.path().join("ome.xml");
+    let image_xml = |k: usize, file: &str| {
+        format!(
+            r#"<Image ID="Image:{k}"><Pixels ID="Pixels:{k}" DimensionOrder="XYCZT" Type="uint16" SizeX="{w}" SizeY="{h}" SizeC="1" SizeZ="1" SizeT="1"><TiffData IFD="0" PlaneCount="1"><UUID FileName="{file}">urn:uuid:{k}</UUID></TiffData></Pixels></Image>"#
+        )
+    };
+    std::fs::write(
+        &xml,
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">{}{}</OME>"#,
+            image_xml(0, "set_0.ome.tif"),
+            image_xml(1, "set_1.ome.tif")
+        ),
+    )
+    .expect("xml");
+    let set = folder.join("set_0.ome.tif");
+    oracle(
+        &py,
+        &[
+            os("described"),
+            npy.as_os_str(),
+            xml.as_os_str(),
+            set.as_os_str(),
+        ],
+    );
+    oracle(
+        &py,
+        &[
+            os("plain"),
+            npy.as_os_str(),
+            folder.join("good.tif").as_os_str(),
+        ],
+    );
+    let out = tmp.path().join("out");
+    let run = brightseg(&[
+        os("find-nuclei"),
+        folder.as_os_str(),
+        os("--model"),
+        repo_root().join("models/nuclei-brightfield").as_os_str(),
+        os("--pixel-size"),
+        os("0.619"),
+        os("--out"),
+        out.as_os_str(),
+        os("--quiet"),
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let (header, rows) = read_csv(&out.join("summary.csv"));
+    let col = |name: &str| header.iter().position(|c| c == name).expect(name);
+    let by_image: std::collections::BTreeMap<&str, (&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r[col("Image")].as_str(),
+                (r[col("Status")].as_str(), r[col("Message")].as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(by_image["good.tif"].0, "ok");
+    let (status, message) = by_image["set_0.ome.tif"];
+    assert_eq!(status, "error");
+    assert!(
+        message.contains("another file (set_1.ome.tif)"),
+        "{message}"
+    );
+}
+
 /// A plate in one OME-TIFF, its OME-XML (Plate, Well, WellSample, TiffData) written by the
 /// oracle: four fields of brightfield + Hoechst in wells B02 and C04, one field smaller than the
 /// others. find-nuclei segments every field on its brightfield channel at the file's pixel

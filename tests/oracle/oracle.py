@@ -26,6 +26,7 @@ results with onnxruntime, scikit-image and SciPy on the same data.
                                                 with one field, an OME-Zarr image
   ome-zarr-labels STORE GROUP OUT.npy          the first label image of image GROUP of an
                                                 OME-Zarr store, as ome-zarr-py's reader finds it
+  described YX.npy DESCRIPTION.txt OUT.tif    a plane whose ImageDescription is the text given
   mi MASK.npy IMAGE.npy BINS OUT.npy            mutual information (nats) of a mask and binned
                                                 intensities, as H(mask) + H(bins) - H(joint)
   nifti IMAGE.nii.gz MASK.nii.gz PIXEL_UM OUT.tif LABELS.tif
@@ -220,6 +221,15 @@ def main(argv):
         # The reader also yields the image the labels point back to.
         node = next(n for n in Reader(location)() if any(isinstance(s, Label) for s in n.specs))
         np.save(out, np.asarray(node.data[0]).astype(np.uint32))
+    elif cmd == "described":
+        # A 16-bit plane with the given ImageDescription (e.g. OME-XML), nothing else.
+        import tifffile
+
+        with open(args[1]) as f:
+            description = f.read()
+        tifffile.imwrite(
+            args[2], np.load(args[0]).astype(np.uint16), description=description, metadata=None
+        )
     elif cmd == "mi":
         mask = np.load(args[0]).ravel() > 0
         image = np.load(args[1]).astype(np.float64).ravel()

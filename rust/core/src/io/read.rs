@@ -110,13 +110,16 @@ fn ome_series_of(path: &Path) -> Result<Option<Vec<OmeSeriesMeta>>> {
         .unwrap_or_default();
     parse_ome_series(&xml, &file_name)
         .map(Some)
-        .map_err(|what| {
-            Error::image(format!(
-                "{} is an OME-TIFF brightseg cannot follow: {what}; convert it with bfconvert \
-                 (one series per file) or open it in Fiji with the Bio-Formats Importer",
-                path.display()
-            ))
-        })
+        .map_err(|what| cannot_follow(path, &what))
+}
+
+/// The error for an OME-TIFF whose OME-XML says something this reader does not follow.
+fn cannot_follow(path: &Path, what: &str) -> Error {
+    Error::image(format!(
+        "{} is an OME-TIFF brightseg cannot follow: {what}; convert it with bfconvert (one \
+         series per file) or open it in Fiji with the Bio-Formats Importer",
+        path.display()
+    ))
 }
 
 /// The series of an OME-TIFF holding several images (a plate, or fields, converted by
@@ -423,6 +426,17 @@ fn read_tiff<R: BufRead + Seek>(reader: R, path: &Path, budget: MemoryBudget) ->
         .as_deref()
         .filter(|d| d.contains("<OME"))
         .and_then(parse_ome_xml);
+    let several = ome.as_ref().is_some_and(|m| m.series.len() > 1);
+    if let Some(xml) = description.as_deref().filter(|_| several) {
+        // A set find-nuclei could not list either: say what is not understood.
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Err(what) = parse_ome_series(xml, &file_name) {
+            return Err(cannot_follow(path, &what));
+        }
+    }
     if let Some(series) = ome.as_ref().map(|m| &m.series).filter(|s| s.len() > 1) {
         let shown: Vec<&str> = series.iter().take(4).map(String::as_str).collect();
         return Err(Error::image(format!(
