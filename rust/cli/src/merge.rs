@@ -418,11 +418,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
             if looked.insert(plate) {
                 let own = crate::series::placed(input)
                     .and_then(|p| p.plate_size)
-                    .filter(|&(r, c)| {
-                        (1..=brightseg::plate_map::MAX_ROWS).contains(&r)
-                            && (1..=brightseg::plate_map::MAX_COLUMNS).contains(&c)
-                    })
-                    .map(|(rows, columns)| PlateFormat { rows, columns });
+                    .and_then(|(rows, columns)| PlateFormat::drawable(rows, columns));
                 if let Some(layout) = own.or_else(|| PlateFormat::beside(input)) {
                     log::info!(
                         "plate {plate:?}: {} × {} wells, as its plate metadata says",

@@ -85,6 +85,12 @@ impl PlateFormat {
             crate::metaxpress::read_htd(&htd).ok()?.plate_size
         };
         let (rows, columns) = from_index().or_else(from_htd)?;
+        Self::drawable(rows, columns)
+    }
+
+    /// A layout of `rows` × `columns` read from a plate's metadata, or `None` when it is beyond
+    /// [`MAX_ROWS`] × [`MAX_COLUMNS`] (or empty): a layout a map can draw.
+    pub fn drawable(rows: u32, columns: u32) -> Option<Self> {
         ((1..=MAX_ROWS).contains(&rows) && (1..=MAX_COLUMNS).contains(&columns))
             .then_some(Self { rows, columns })
     }
@@ -209,9 +215,7 @@ impl PlateMap {
         wells: impl IntoIterator<Item = (String, WellValue)>,
         format: Option<PlateFormat>,
     ) -> Result<Self> {
-        if let Some(f) = format.filter(|f| {
-            !(1..=MAX_ROWS).contains(&f.rows) || !(1..=MAX_COLUMNS).contains(&f.columns)
-        }) {
+        if let Some(f) = format.filter(|f| PlateFormat::drawable(f.rows, f.columns).is_none()) {
             return Err(Error::invalid(format!(
                 "plate {plate}: a layout of {} × {} wells is not drawn (1 to {MAX_ROWS} rows, 1 \
                  to {MAX_COLUMNS} columns)",
