@@ -417,7 +417,7 @@ pub fn run(args: &MergeArgs) -> Result<Outcome> {
             let plate = name.position.plate.as_str();
             if looked.insert(plate) {
                 let own = crate::series::placed(input)
-                    .and_then(|p| p.plate_size)
+                    .and_then(|p| p.place.plate_size)
                     .and_then(|(rows, columns)| PlateFormat::drawable(rows, columns));
                 if let Some(layout) = own.or_else(|| PlateFormat::beside(input)) {
                     log::info!(

@@ -92,12 +92,16 @@ impl Naming {
     /// OME metadata instead.
     pub fn parse(&self, path: &Path) -> Option<ImageName> {
         if let Some(series) = crate::series::placed(path) {
-            if let Some((row, column)) = series.well {
+            if let Some((row, column)) = series.place.well {
                 return Some(ImageName {
                     position: PlatePosition {
-                        plate: series.plate.unwrap_or_default(),
+                        plate: series.place.plate.unwrap_or_default(),
                         well: format!("{}{column:02}", row_letter(row)?),
-                        field: series.field.map(|f| f.to_string()).unwrap_or_default(),
+                        field: series
+                            .place
+                            .field
+                            .map(|f| f.to_string())
+                            .unwrap_or_default(),
                     },
                     channel: None,
                     time: None,

@@ -14,6 +14,7 @@ use brightseg::budget::MemoryBudget;
 use brightseg::image::Image;
 use brightseg::io;
 use brightseg::ome_zarr;
+use brightseg::plate_map::PlatePlace;
 
 /// One image of a multi-image file or store, as an input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,14 +28,8 @@ pub struct SeriesRef {
 /// Where a listed image was imaged, when its file describes a plate.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Placed {
-    /// Plate name.
-    pub plate: Option<String>,
-    /// The plate's rows and columns, when the file gives them.
-    pub plate_size: Option<(u32, u32)>,
-    /// Row and column, from 1.
-    pub well: Option<(u32, u32)>,
-    /// Field, from 1.
-    pub field: Option<u32>,
+    /// Plate, well and field.
+    pub place: PlatePlace,
     /// The OME-Zarr group of the image (empty for OME-TIFF series).
     group: String,
 }
@@ -51,10 +46,7 @@ fn listing(file: &Path) -> Result<Vec<Placed>> {
         ome_zarr::list_images(file)?
             .into_iter()
             .map(|i| Placed {
-                plate: i.plate,
-                plate_size: i.plate_size,
-                well: i.well,
-                field: i.field,
+                place: i.place,
                 group: i.group,
             })
             .collect()
@@ -62,10 +54,7 @@ fn listing(file: &Path) -> Result<Vec<Placed>> {
         io::list_series(file)?
             .into_iter()
             .map(|s| Placed {
-                plate: s.plate,
-                plate_size: s.plate_size,
-                well: s.well,
-                field: s.field,
+                place: s.place,
                 group: String::new(),
             })
             .collect()
@@ -128,7 +117,7 @@ pub fn inputs_of(file: &Path) -> Vec<PathBuf> {
         return vec![file.to_path_buf()];
     }
     let wells: std::collections::BTreeSet<(u32, u32)> =
-        images.iter().filter_map(|i| i.well).collect();
+        images.iter().filter_map(|i| i.place.well).collect();
     log::info!(
         "{}: {} {}{}, each an image of its own",
         file.display(),

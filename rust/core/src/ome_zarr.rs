@@ -18,6 +18,7 @@ use zarrs::group::Group;
 use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
 use crate::image::{microns_per_unit, Calibration, Image, PixelData, Plane};
+use crate::plate_map::PlatePlace;
 
 /// One image of an OME-Zarr store, as [`list_images`] lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,14 +29,9 @@ pub struct ZarrImage {
     pub width: usize,
     /// Height in pixels.
     pub height: usize,
-    /// The plate it was imaged on (the plate's `name`, else the store's folder name).
-    pub plate: Option<String>,
-    /// The plate's rows and columns (as many as its `rows` and `columns` list).
-    pub plate_size: Option<(u32, u32)>,
-    /// Its well's row and column, from 1, for a plate's field.
-    pub well: Option<(u32, u32)>,
-    /// Its field within the well, from 1, for a plate's field.
-    pub field: Option<u32>,
+    /// For a plate's field: the plate (its `name`, else the store's folder name; its size, as
+    /// many rows and columns as it lists), the well and the field.
+    pub place: PlatePlace,
 }
 
 /// Whether `path` is a Zarr group folder (`.zattrs`/`.zgroup` of Zarr v2, `zarr.json` of v3).
@@ -219,10 +215,12 @@ pub fn list_images(root: &Path) -> Result<Vec<ZarrImage>> {
                 group,
                 width,
                 height,
-                plate: plate.clone(),
-                plate_size,
-                well: position,
-                field: u32::try_from(k + 1).ok(),
+                place: PlatePlace {
+                    plate: plate.clone(),
+                    plate_size,
+                    well: position,
+                    field: u32::try_from(k + 1).ok(),
+                },
             });
         }
         Ok(found)
@@ -233,10 +231,7 @@ pub fn list_images(root: &Path) -> Result<Vec<ZarrImage>> {
             group: String::new(),
             width,
             height,
-            plate: None,
-            plate_size: None,
-            well: None,
-            field: None,
+            place: PlatePlace::default(),
         }]);
     }
     if let Some(plate) = attributes.get("plate") {
@@ -703,7 +698,7 @@ mod tests {
         let listed = list_images(&root).expect("list");
         assert_eq!(listed.len(), 1);
         assert_eq!(
-            (listed[0].width, listed[0].height, listed[0].well),
+            (listed[0].width, listed[0].height, listed[0].place.well),
             (4, 3, None)
         );
         let image = read_image(&root, "", MemoryBudget::unlimited()).expect("read");

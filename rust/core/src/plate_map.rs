@@ -19,6 +19,20 @@ pub const MAX_ROWS: u32 = 64;
 /// See [`MAX_ROWS`].
 pub const MAX_COLUMNS: u32 = 96;
 
+/// Where an image held in a plate file or store (a series of an OME-TIFF, a field of an
+/// OME-Zarr plate) was imaged, as the file's plate metadata says; all `None` when it has none.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlatePlace {
+    /// The plate's name.
+    pub plate: Option<String>,
+    /// The plate's rows and columns, when the metadata gives them.
+    pub plate_size: Option<(u32, u32)>,
+    /// The well's row and column, from 1.
+    pub well: Option<(u32, u32)>,
+    /// The field within the well, from 1.
+    pub field: Option<u32>,
+}
+
 /// A plate's layout: how many rows and columns of wells it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlateFormat {

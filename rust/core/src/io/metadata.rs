@@ -139,13 +139,7 @@ pub(super) struct OmeSeriesMeta {
     pub(super) channel_names: Vec<Option<String>>,
     /// The file page (IFD) of each plane, in (t, z, c) order, c fastest.
     pub(super) pages: Vec<usize>,
-    pub(super) plate: Option<String>,
-    /// The plate's rows and columns, when its `Plate` gives them.
-    pub(super) plate_size: Option<(u32, u32)>,
-    /// Plate row and column, from 1.
-    pub(super) well: Option<(u32, u32)>,
-    /// Field within its well, from 1.
-    pub(super) field: Option<u32>,
+    pub(super) place: crate::plate_map::PlatePlace,
 }
 
 /// Every image of an OME-XML document with the file page of each of its planes, for a file
@@ -277,10 +271,12 @@ pub(super) fn parse_ome_series(xml: &str, file_name: &str) -> Result<Vec<OmeSeri
                 .map(|n| n.attribute("Name").map(str::to_owned))
                 .collect(),
             pages,
-            plate: place.and_then(|p| p.0.clone()),
-            plate_size: place.and_then(|p| p.1),
-            well: place.map(|p| (p.2, p.3)),
-            field: place.map(|p| p.4),
+            place: place.map_or_else(Default::default, |p| crate::plate_map::PlatePlace {
+                plate: p.0.clone(),
+                plate_size: p.1,
+                well: Some((p.2, p.3)),
+                field: Some(p.4),
+            }),
         });
     }
     Ok(series)
@@ -319,13 +315,13 @@ mod tests {
         assert_eq!(a.pixel_width_um, Some(0.65));
         assert_eq!(a.channel_names, [Some("BF".to_owned()), None]);
         assert_eq!(
-            (a.plate.as_deref(), a.well, a.field),
+            (a.place.plate.as_deref(), a.place.well, a.place.field),
             (Some("P1"), Some((2, 3)), Some(2))
         );
-        assert_eq!(a.plate_size, Some((16, 24)));
+        assert_eq!(a.place.plate_size, Some((16, 24)));
         assert_eq!(b.name, "Image:1");
         assert_eq!(b.pages, [3, 2], "z 0 on page 3, z 1 on page 2");
-        assert_eq!((b.well, b.field), (Some((2, 3)), Some(1)));
+        assert_eq!((b.place.well, b.place.field), (Some((2, 3)), Some(1)));
     }
 
     #[test]
@@ -341,7 +337,7 @@ mod tests {
         let series = parse_ome_series(&two(""), "a.ome.tif").expect("parse");
         assert_eq!(series[0].pages, [0, 1, 2]);
         assert_eq!(series[1].pages, [3, 4]);
-        assert!(series[0].well.is_none());
+        assert!(series[0].place.well.is_none());
         let elsewhere = two(
             r#"<TiffData IFD="0" PlaneCount="2"><UUID FileName="b.ome.tif">u</UUID></TiffData>"#,
         );

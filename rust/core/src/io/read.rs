@@ -73,14 +73,8 @@ pub struct SeriesInfo {
     pub width: usize,
     /// Height in pixels.
     pub height: usize,
-    /// The plate it was imaged on, when the file describes one.
-    pub plate: Option<String>,
-    /// The plate's rows and columns, when the file gives them.
-    pub plate_size: Option<(u32, u32)>,
-    /// Its well's row and column (from 1), when the file describes a plate.
-    pub well: Option<(u32, u32)>,
-    /// Its field within the well (from 1), when the file describes a plate.
-    pub field: Option<u32>,
+    /// Its plate, well and field, when the file describes a plate.
+    pub place: crate::plate_map::PlatePlace,
 }
 
 /// The OME-XML description and the series it describes, for a TIFF file whose first page
@@ -141,10 +135,7 @@ pub fn list_series(path: &Path) -> Result<Vec<SeriesInfo>> {
             name: s.name,
             width: s.width,
             height: s.height,
-            plate: s.plate,
-            plate_size: s.plate_size,
-            well: s.well,
-            field: s.field,
+            place: s.place,
         })
         .collect())
 }
