@@ -6,7 +6,7 @@
 #   0        the starting model as it is
 #   default  `train nuclei --from MODEL FIELD ...` with its defaults (keeps the best validation
 #            epoch, stops after 12 epochs without a better one)
-#   last60   --keep last --epochs 60 (every epoch runs; the last one is kept)
+#   last30, last60  --keep last --epochs 30 / 60 (every epoch runs; the last one is kept)
 #   last200  --keep last --epochs 200
 #   last60-strong  last60 with stronger augmentation (scale ±30 %, defocus blur up to σ 1.5 px,
 #            noise up to σ 0.05)
@@ -15,12 +15,20 @@
 # Writes results/generalist/one-field/scores.csv. Not part of CI (about 30 minutes on 2 cores).
 # CASES="celldetective-feb brifiseg-HeLa ndev" picks the cases (default: the last two).
 # Needs scripts/generalist/leave-one-out.sh run first (its models and prepared data).
+# START=MODEL starts every case from that model instead of the case's own; TRAIN_FLAGS adds
+# flags to every training run and TRAIN_BIN names the binary that trains, e.g. for the
+# standard network on LibTorch (after `. scripts/libtorch-env.sh`):
+#   START=results/generalist-balanced-standard/without-brifiseg TRAIN_FLAGS="--engine libtorch" \
+#   TRAIN_BIN=target/libtorch/debug/brightseg OUT=results/generalist/one-field-generalist \
+#   CASES="brifiseg-A549 brifiseg-HeLa brifiseg-MCF-7" RUNS="default last30" scripts/generalist/one-field.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 data=data/generalist
 models=results/generalist
-out=results/generalist/one-field
+out=${OUT:-results/generalist/one-field}
 bin=target/debug/brightseg
+train_bin=${TRAIN_BIN:-$bin}
+read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
 mkdir -p "$out"
 cd_test=$data/celldetective/test
 ndev=data/ndev/scratch-assay-labeled-10T-2Ch.tiff
@@ -47,6 +55,7 @@ case_args() {
       train=("$ndev" --brightfield oblique --fluorescence H3342 --frames 0 --region 0,0,384,210)
       test=("$ndev" --channel oblique --frames 7-9 --region 384,0,192,210 --truth-channel nuclei) ;;
   esac
+  start=${START:-$start}
 }
 
 total() { # CSV → object F1 of its total row
@@ -62,6 +71,7 @@ for name in ${CASES:-brifiseg-HeLa ndev}; do
     model="$out/$name-$run"
     extra=()
     case "$run" in
+      last30) extra=(--keep last --epochs 30) ;;
       last60) extra=(--keep last --epochs 60) ;;
       last200) extra=(--keep last --epochs 200) ;;
       last60-strong) extra=(--keep last --epochs 60 --augment-scale 0.3 --augment-blur 1.5
@@ -70,8 +80,8 @@ for name in ${CASES:-brifiseg-HeLa ndev}; do
     esac
     rm -rf "$model"
     start_s=$(date +%s)
-    "$bin" train nuclei "${train[@]}" --from "$start" --seed 1 --jobs 2 --quiet \
-      "${extra[@]}" --out "$model" 2> "$model.log"
+    "$train_bin" train nuclei "${train[@]}" --from "$start" --seed 1 --jobs 2 --quiet \
+      "${extra[@]}" "${train_flags[@]}" --out "$model" 2> "$model.log"
     minutes=$(python3 -c "print(round(($(date +%s) - $start_s) / 60, 1))")
     rm -rf "$model/.checkpoints"
     "$bin" evaluate "${test[@]}" --model "$model" --csv "$out/$name-$run.csv" > /dev/null

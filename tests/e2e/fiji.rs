@@ -1017,6 +1017,150 @@ print("STAIN [" + call("{helper}.lastError") + "] " + call("{helper}.summary", "
     );
 }
 
+/// Frame 0 of ndev's scratch assay, left 192 columns, 0.619 µm pixels: the Hoechst plane
+/// (`stain.tif`, the input a model learns in seconds) and the dataset's nucleus labels
+/// (`labels.tif`), in `dir`.
+fn stain_and_labels(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let series = data("ndev/scratch-assay-labeled-10T-2Ch.tiff")?;
+    let image = read_image(&series).expect("read series");
+    let (w, h) = (192, 210);
+    std::fs::create_dir_all(dir).expect("folder");
+    let mut paths = Vec::new();
+    for (name, channel) in [("stain.tif", "H3342"), ("labels.tif", "nuclei")] {
+        let plane = image.plane(image.resolve_channel(Some(channel)).expect(channel), 0, 0);
+        let values: Vec<f32> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (y, x)))
+            .map(|(y, x)| plane.value(y * plane.width() + x))
+            .collect();
+        let path = dir.join(name);
+        write_tiff(
+            &path,
+            w,
+            h,
+            &[OutputPlane::Float(&values)],
+            1,
+            Calibration::square(0.619),
+        )
+        .expect("tiff");
+        paths.push(path);
+    }
+    Some((paths.remove(0), paths.remove(0)))
+}
+
+/// Train Nuclei DNN from ROIs (issue 25), in ImageJ under Xvfb in batch mode: every other
+/// labelled nucleus of one field becomes a ROI
+/// of the batch macro's ROI Manager, as a user outlining a few nuclei would add them, and the
+/// command trains on the image with them; the rest of the nuclei are unlabelled. The model must
+/// find the nuclei of frames 7-9 in a region it never saw, so a command that took the ROIs for
+/// the wrong pixels, the wrong plane or the unlabelled pixels for nuclei fails here. Without ROIs
+/// it says how to make them; without `start=` it fine-tunes the shipped model.
+#[test]
+fn headless_imagej_trains_from_rois_outlining_half_the_nuclei() {
+    let Some(inputs) = inputs() else { return };
+    let Some((stain, labels)) = stain_and_labels(&inputs.dir.join("rois")) else {
+        return;
+    };
+    let models = inputs.dir.join("roi-models");
+    std::fs::create_dir_all(&models).expect("models folder");
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let train = "io.github.brightseg.fiji.TrainNucleiFromRois";
+    let macro_text = format!(
+        r#"
+open("{stain}");
+call("ij.IJ.runPlugIn", "{train}", "name=no-rois save=[{save}]");
+print("NOROIS " + call("{helper}.lastError"));
+open("{labels}");
+getStatistics(area, mean, min, max);
+labelled = 0;
+for (v = 1; v <= max; v++) {{
+    setThreshold(v, v);
+    run("Create Selection");
+    if (selectionType() != -1) {{
+        if (labelled % 2 == 0) roiManager("add");
+        labelled++;
+    }}
+}}
+resetThreshold();
+run("Select None");
+print("LABELLED " + labelled + " " + roiManager("count"));
+close();
+selectWindow("stain.tif");
+call("ij.IJ.runPlugIn", "{train}", "brightfield=1 name=fiji-rois save=[{save}] start=None architecture=fast time=0 epochs=30 steps=10 batch=8 patch=64 threads=2");
+print("ROIS [" + call("{helper}.lastError") + "] " + call("{helper}.summary", "Validation F1"));
+call("ij.IJ.runPlugIn", "{train}", "name=fiji-rois-tuned save=[{save}] time=0 epochs=1 steps=2 batch=2 patch=64 threads=2");
+print("TUNED [" + call("{helper}.lastError") + "] " + call("{helper}.summary", "Epochs"));
+"#,
+        stain = macro_path(&stain),
+        labels = macro_path(&labels),
+        save = macro_path(&models),
+    );
+    let run = run_imagej(
+        &inputs,
+        &macro_text,
+        true,
+        Some(&repo_root().join("models")),
+    );
+    assert!(
+        run.line("NOROIS").contains("add each to the ROI Manager"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let counts: Vec<usize> = run
+        .line("LABELLED")
+        .split_whitespace()
+        .map(|v| v.parse().expect("count"))
+        .collect();
+    assert!(counts[0] >= 20, "{counts:?}");
+    assert_eq!(counts[1], counts[0].div_ceil(2), "every other nucleus");
+    let rois = run.line("ROIS");
+    assert!(rois.starts_with("[] "), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("{} outlined nuclei on 1 plane", counts[1])),
+        "{}",
+        run.stdout
+    );
+    let report = std::fs::read_to_string(models.join("fiji-rois/training.json")).expect("report");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let targets = report["targets_from"].as_str().unwrap_or_default();
+    assert!(targets.contains("incomplete labels"), "{report}");
+    let series = data("ndev/scratch-assay-labeled-10T-2Ch.tiff").expect("ndev");
+    let total = evaluate_total(&[
+        os("evaluate"),
+        series.as_os_str(),
+        os("--model"),
+        models.join("fiji-rois").as_os_str(),
+        os("--channel"),
+        os("H3342"),
+        os("--frames"),
+        os("7-9"),
+        os("--region"),
+        os("384,0,192,210"),
+        os("--truth-channel"),
+        os("nuclei"),
+    ]);
+    let f1: f64 = total
+        .split_whitespace()
+        .nth(6)
+        .expect("F1")
+        .parse()
+        .expect("F1");
+    println!("Fiji model from ROIs on half the nuclei: held-out object F1 {f1}");
+    // 0.788 measured (seeds 2, 3: 0.861, 0.836; every nucleus outlined: see docs/training.md).
+    assert!(
+        f1 >= 0.6,
+        "held-out object F1 {f1} (0.788 measured): {total}"
+    );
+    assert_eq!(run.line("TUNED"), "[] 1", "{}\n{}", run.stdout, run.stderr);
+    let tuned = std::fs::read_to_string(models.join("fiji-rois-tuned/training.json"))
+        .expect("report of the fine-tuned model");
+    assert!(
+        tuned.contains("nuclei-brightfield"),
+        "starts from the shipped model: {tuned}"
+    );
+}
+
 /// The Train Nuclei DNN dialog, filled in a real ImageJ window with the recorder on, records a
 /// macro line that trains the same model again when replayed.
 #[test]
@@ -1072,6 +1216,96 @@ fn the_training_dialog_is_recorded_and_the_recording_trains() {
     );
     assert_eq!(replay.line("EPOCHS"), "1");
     assert!(models.join("recorded-model/bioimageio.yaml").is_file());
+}
+
+/// Train Nuclei DNN from ROIs, run from the menu on an image whose overlay outlines nuclei (saved
+/// by ImageJ in the TIFF), is recorded by the macro recorder, and the recorded line trains again
+/// in a batch macro.
+#[test]
+fn the_roi_training_dialog_is_recorded_and_the_recording_trains() {
+    let Some(inputs) = inputs() else { return };
+    let Some((stain, labels)) = stain_and_labels(&inputs.dir.join("recorded-rois")) else {
+        return;
+    };
+    let outlined = inputs.dir.join("recorded-rois/outlined.tif");
+    let prepare = format!(
+        r#"
+open("{labels}");
+getStatistics(area, mean, min, max);
+open("{stain}");
+for (v = 1; v <= max; v += 3) {{
+    selectWindow("labels.tif");
+    setThreshold(v, v);
+    run("Create Selection");
+    if (selectionType() != -1) {{
+        getSelectionCoordinates(xs, ys);
+        selectWindow("stain.tif");
+        makeSelection("polygon", xs, ys);
+        Overlay.addSelection;
+    }}
+}}
+selectWindow("stain.tif");
+run("Select None");
+print("OVERLAY " + Overlay.size);
+saveAs("Tiff", "{outlined}");
+"#,
+        labels = macro_path(&labels),
+        stain = macro_path(&stain),
+        outlined = macro_path(&outlined),
+    );
+    let prepared = run_imagej(&inputs, &prepare, true, None);
+    let overlay: usize = prepared.line("OVERLAY").parse().expect("overlay size");
+    assert!(overlay >= 10, "{}\n{}", prepared.stdout, prepared.stderr);
+    let models = inputs.dir.join("recorded-roi-models");
+    std::fs::create_dir_all(&models).expect("models folder");
+    // Numeric fields: brightfield, time, epochs, pixel, minimum; text fields: background prefix,
+    // name, save in.
+    let save = format!("s2={}", models.display());
+    let recorded = record_dialog(
+        &inputs,
+        &outlined,
+        &[
+            "Train Nuclei DNN from ROIs",
+            "n1=0",
+            "n2=1",
+            "s1=recorded-rois",
+            &save,
+        ],
+        &models,
+    );
+    for key in [
+        "brightfield=1",
+        "background=background",
+        "name=recorded-rois",
+        "time=0",
+        "epochs=1",
+        "start=",
+    ] {
+        assert!(recorded.contains(key), "{key} missing from {recorded}");
+    }
+    assert!(!recorded.contains("complete"), "{recorded}");
+    let replay_line = recorded.replace("\");", " steps=2 batch=2 patch=64 replace\");");
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let macro_text = format!(
+        "open(\"{}\");\n{replay_line}\nprint(\"ERR [\" + call(\"{helper}.lastError\") + \"]\");\nprint(\"EPOCHS \" + call(\"{helper}.summary\", \"Epochs\"));\n",
+        macro_path(&outlined)
+    );
+    let replay = run_imagej(&inputs, &macro_text, true, Some(&models));
+    assert!(
+        replay.stdout.contains("ERR []"),
+        "{}\n{}",
+        replay.stdout,
+        replay.stderr
+    );
+    assert_eq!(replay.line("EPOCHS"), "1");
+    assert!(
+        replay
+            .stdout
+            .contains(&format!("{overlay} outlined nuclei on 1 plane")),
+        "the overlay's ROIs are the nuclei: {}",
+        replay.stdout
+    );
+    assert!(models.join("recorded-rois/bioimageio.yaml").is_file());
 }
 
 /// Find Artifacts DNN and Find Nuclei DNN's artifact exclusion in headless ImageJ give what the

@@ -210,14 +210,15 @@ fn drain_log_inner<'local>(env: &mut Env<'local>) -> JniResult<JString<'local>> 
     java_string(env, &logging::drain())
 }
 
-/// Settings, field names and sizes, and the two concatenated pixel arrays of a training call.
+/// Settings, field names and sizes, and the two concatenated pixel arrays of a training call
+/// (brightfield, and the stain or the label planes).
 #[cfg(feature = "train")]
 struct TrainingCall<'a, 'l> {
     settings: &'a JString<'l>,
     names: &'a JString<'l>,
     sizes: &'a JIntArray<'l>,
     brightfield: &'a JFloatArray<'l>,
-    stain: &'a JFloatArray<'l>,
+    targets: &'a JFloatArray<'l>,
 }
 
 #[cfg(feature = "train")]
@@ -238,8 +239,16 @@ fn train_nuclei_inner<'local>(
     let count = call.sizes.len(env)?;
     let mut sizes = vec![0i32; count];
     call.sizes.get_region(env, 0, &mut sizes)?;
-    let (brightfield, stain) = training::read_planes(env, &sizes, call.brightfield, call.stain)?;
-    let fields = training::fields(&names, &sizes, brightfield, stain, settings.pixel_um)?;
+    let (brightfield, targets) =
+        training::read_planes(env, &sizes, call.brightfield, call.targets)?;
+    let fields = training::fields(
+        &names,
+        &sizes,
+        brightfield,
+        targets,
+        settings.targets,
+        settings.pixel_um,
+    )?;
     let report = training::run(env, &settings, &fields, listener)?;
     java_string(env, &report)
 }
@@ -429,7 +438,7 @@ mod exports {
     }
 
     /// `static native String trainNuclei(String settings, String names, int[] sizes,
-    /// float[] brightfield, float[] stain, Object listener)`
+    /// float[] brightfield, float[] targets, Object listener)`
     #[cfg(feature = "train")]
     #[unsafe(no_mangle)]
     #[allow(clippy::too_many_arguments)]
@@ -440,7 +449,7 @@ mod exports {
         names: JString<'l>,
         sizes: JIntArray<'l>,
         brightfield: JFloatArray<'l>,
-        stain: JFloatArray<'l>,
+        targets: JFloatArray<'l>,
         listener: JObject<'l>,
     ) -> JString<'l> {
         let call = TrainingCall {
@@ -448,7 +457,7 @@ mod exports {
             names: &names,
             sizes: &sizes,
             brightfield: &brightfield,
-            stain: &stain,
+            targets: &targets,
         };
         run_jni(&mut env, |env| train_nuclei_inner(env, &call, &listener))
     }

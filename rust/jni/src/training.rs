@@ -1,5 +1,8 @@
-//! Train Nuclei DNN across JNI: the Java side hands over the brightfield and stain planes of
-//! every field (concatenated, one `float[]` per channel) and the settings as `key=value` lines;
+//! Train Nuclei DNN across JNI: the Java side hands over the brightfield and target planes of
+//! every field (concatenated, one `float[]` each) and the settings as `key=value` lines; the
+//! targets are a nuclear stain, or (`targets=labels`) label images drawn by hand: whole numbers,
+//! 1, 2, … one per nucleus, 0 unlabelled (background when the labels are complete) and −1 sure
+//! background;
 //! training runs on a helper thread while the calling (Java) thread forwards progress to a
 //! `TrainingListener` and asks it whether to cancel. The report comes back as `key=value` lines.
 
@@ -8,11 +11,13 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use brightseg::objects::{relabel_and_filter, Labels};
 use brightseg_train::data::fields::Field;
 use brightseg_train::data::FloatPlane;
 use brightseg_train::fit::{FitConfig, Progress, StopReason};
 use brightseg_train::nets::Architecture;
 use brightseg_train::nuclei::{train_nuclei, NucleiTraining, TrainingReport};
+use brightseg_train::targets::incomplete::IncompleteLabels;
 use brightseg_train::targets::TargetParams;
 use brightseg_train::tasks::segmentation::{default_learning_rate, ObjectScoring, TrainConfig};
 use jni::objects::{JFloatArray, JObject};
@@ -28,10 +33,25 @@ pub struct TrainingSettings {
     pub request: NucleiTraining,
     /// Pixel size of every field, µm.
     pub pixel_um: f64,
+    /// What the second plane of every field holds.
+    pub targets: TargetPlanes,
 }
 
+/// What the second pixel array of a training call holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetPlanes {
+    /// A nuclear stain (Hoechst/DAPI): targets are derived from it.
+    Stain,
+    /// Label images: 1, 2, … one per nucleus, 0 unlabelled, −1 sure background.
+    Labels,
+}
+
+/// The largest nucleus number a label plane may hold (labels are renumbered, so this only keeps
+/// a stray value from allocating a huge table).
+const MAX_LABEL: f32 = 16_777_216.0;
+
 /// Keys the settings may contain; anything else is refused (a typo would otherwise be ignored).
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 22] = [
     "name",
     "out",
     "architecture",
@@ -51,6 +71,9 @@ const KEYS: [&str; 19] = [
     "val_fraction",
     "register",
     "training_data",
+    "targets",
+    "labels_incomplete",
+    "unlabelled_weight",
 ];
 
 fn invalid(message: String) -> JniError {
@@ -152,10 +175,41 @@ impl TrainingSettings {
             ..TargetParams::default()
         };
         targets.validate()?;
-        let register = match text_of("register").unwrap_or("false") {
-            "true" => true,
-            "false" => false,
-            other => return Err(invalid(format!("register = '{other}': give true or false"))),
+        let flag = |key: &str| match text_of(key).unwrap_or("false") {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(invalid(format!("{key} = '{other}': give true or false"))),
+        };
+        let register = flag("register")?;
+        let target_planes = match text_of("targets").unwrap_or("stain") {
+            "stain" => TargetPlanes::Stain,
+            "labels" => TargetPlanes::Labels,
+            other => {
+                return Err(invalid(format!(
+                    "targets = '{other}': give stain (a nuclear stain channel) or labels (label \
+                     images)"
+                )))
+            }
+        };
+        let incomplete_labels = if flag("labels_incomplete")? {
+            if target_planes != TargetPlanes::Labels {
+                return Err(invalid(
+                    "labels_incomplete = true needs label images (targets = labels), not a stain"
+                        .into(),
+                ));
+            }
+            let params = IncompleteLabels {
+                unlabelled_weight: number(
+                    &map,
+                    "unlabelled_weight",
+                    IncompleteLabels::default().unlabelled_weight,
+                )?,
+                ..IncompleteLabels::default()
+            };
+            params.validate()?;
+            Some(params)
+        } else {
+            None
         };
         let start_from = text_of("from").filter(|f| !f.is_empty()).map(PathBuf::from);
         Ok(TrainingSettings {
@@ -163,7 +217,7 @@ impl TrainingSettings {
                 name,
                 out,
                 targets,
-                incomplete_labels: None,
+                incomplete_labels,
                 register,
                 val_fraction: number(&map, "val_fraction", 0.2)?,
                 selection: Default::default(),
@@ -178,17 +232,19 @@ impl TrainingSettings {
                 license: "CC-BY-4.0".into(),
             },
             pixel_um,
+            targets: target_planes,
         })
     }
 }
 
 /// Cuts the concatenated planes into fields: `sizes` holds width and height of each, `names`
-/// one line per field.
+/// one line per field, `second` the stain or the label planes as `targets` says.
 pub fn fields(
     names: &str,
     sizes: &[i32],
     brightfield: Vec<f32>,
-    stain: Vec<f32>,
+    second: Vec<f32>,
+    targets: TargetPlanes,
     pixel_um: f64,
 ) -> JniResult<Vec<Field>> {
     let names: Vec<&str> = names.lines().collect();
@@ -213,34 +269,68 @@ pub fn fields(
         };
         let end = offset
             .checked_add(w * h)
-            .filter(|&e| e <= brightfield.len() && e <= stain.len())
+            .filter(|&e| e <= brightfield.len() && e <= second.len())
             .ok_or_else(|| {
                 invalid(format!(
                     "the pixel arrays end before {name}: they must hold every field's width × \
                      height values"
                 ))
             })?;
+        let plane = &second[offset..end];
+        let (fluorescence, truth, background) = match targets {
+            TargetPlanes::Stain => (Some(FloatPlane::new(w, h, plane.to_vec())), None, None),
+            TargetPlanes::Labels => {
+                let (labels, background) = label_plane(name, w, h, plane)?;
+                (None, Some(labels), background)
+            }
+        };
         out.push(Field {
             name: name.to_string(),
             path: PathBuf::from(name),
             frame: 0,
             brightfield: FloatPlane::new(w, h, brightfield[offset..end].to_vec()),
-            fluorescence: Some(FloatPlane::new(w, h, stain[offset..end].to_vec())),
-            truth: None,
-            background: None,
+            fluorescence,
+            truth,
+            background,
             pixel_um: Some(pixel_um),
             dataset: 0,
         });
         offset = end;
     }
-    if offset != brightfield.len() || offset != stain.len() {
+    if offset != brightfield.len() || offset != second.len() {
         return Err(invalid(format!(
             "the pixel arrays hold {} and {} values but the fields need {offset}",
             brightfield.len(),
-            stain.len()
+            second.len()
         )));
     }
     Ok(out)
+}
+
+/// The nuclei (renumbered 1..n) and the sure background (where any pixel is −1) of a label
+/// plane: whole numbers from −1, one per nucleus.
+fn label_plane(
+    name: &str,
+    width: usize,
+    height: usize,
+    values: &[f32],
+) -> JniResult<(Labels, Option<Vec<bool>>)> {
+    if let Some(bad) = values
+        .iter()
+        .find(|&&v| !((-1.0..=MAX_LABEL).contains(&v) && v.fract() == 0.0))
+    {
+        return Err(invalid(format!(
+            "{name}: the label plane holds {bad}: labels are whole numbers, 1, 2, … for nuclei, \
+             0 for unlabelled pixels and -1 for sure background"
+        )));
+    }
+    let ids = values.iter().map(|&v| v.max(0.0) as u32).collect();
+    let labels = relabel_and_filter(ids, width, height, 0.0);
+    let background = values
+        .iter()
+        .any(|&v| v < 0.0)
+        .then(|| values.iter().map(|&v| v < 0.0).collect());
+    Ok((labels, background))
 }
 
 /// The report as `key=value` lines for the Java side.
@@ -420,7 +510,7 @@ pub fn read_planes(
     env: &Env<'_>,
     sizes: &[i32],
     brightfield: &JFloatArray<'_>,
-    stain: &JFloatArray<'_>,
+    targets: &JFloatArray<'_>,
 ) -> JniResult<(Vec<f32>, Vec<f32>)> {
     let total: usize = sizes
         .chunks(2)
@@ -432,7 +522,7 @@ pub fn read_planes(
         .sum();
     Ok((
         read_array(env, brightfield, total, "brightfield")?,
-        read_array(env, stain, total, "stain")?,
+        read_array(env, targets, total, "targets")?,
     ))
 }
 
@@ -442,6 +532,7 @@ mod tests {
     use brightseg_train::tasks::segmentation::FINE_TUNING_LEARNING_RATE;
 
     const MINIMAL: &str = "name=my-model\nout=/tmp/models/my-model\npixel_um=0.65\n";
+    const STAIN: TargetPlanes = TargetPlanes::Stain;
 
     #[test]
     fn minimal_settings_take_the_defaults() {
@@ -524,6 +615,15 @@ mod tests {
             (&format!("{MINIMAL}register=yes\n"), "register = 'yes'"),
             (&format!("{MINIMAL}threshold_method=magic\n"), "magic"),
             (&format!("{MINIMAL}just words\n"), "is not key=value"),
+            (&format!("{MINIMAL}targets=masks\n"), "targets = 'masks'"),
+            (
+                &format!("{MINIMAL}labels_incomplete=true\n"),
+                "needs label images",
+            ),
+            (
+                &format!("{MINIMAL}targets=labels\nlabels_incomplete=true\nunlabelled_weight=0\n"),
+                "unlabelled weight 0 must be in (0, 1]",
+            ),
         ];
         for (text, expected) in cases {
             let e = TrainingSettings::parse(text).expect_err(text);
@@ -541,7 +641,7 @@ mod tests {
         let (a, b) = (20 * 16, 16 * 18);
         let bright: Vec<f32> = (0..a + b).map(|v| v as f32).collect();
         let stain: Vec<f32> = bright.iter().map(|v| -v).collect();
-        let f = fields("one\ntwo", &[20, 16, 16, 18], bright, stain, 0.5).expect("valid");
+        let f = fields("one\ntwo", &[20, 16, 16, 18], bright, stain, STAIN, 0.5).expect("valid");
         assert_eq!(f.len(), 2);
         assert_eq!((f[1].brightfield.width, f[1].brightfield.height), (16, 18));
         assert_eq!(f[1].brightfield.data[0], a as f32);
@@ -554,16 +654,85 @@ mod tests {
 
     #[test]
     fn mismatched_planes_are_refused() {
-        let too_short = fields("one", &[20, 20], vec![0.0; 100], vec![0.0; 400], 1.0);
+        let too_short = fields("one", &[20, 20], vec![0.0; 100], vec![0.0; 400], STAIN, 1.0);
         assert!(too_short.is_err());
-        let extra = fields("one", &[20, 20], vec![0.0; 500], vec![0.0; 500], 1.0);
+        let extra = fields("one", &[20, 20], vec![0.0; 500], vec![0.0; 500], STAIN, 1.0);
         assert!(extra.expect_err("extra").to_string().contains("need 400"));
-        let names = fields("one\ntwo", &[20, 20], vec![0.0; 400], vec![0.0; 400], 1.0);
+        let names = fields(
+            "one\ntwo",
+            &[20, 20],
+            vec![0.0; 400],
+            vec![0.0; 400],
+            STAIN,
+            1.0,
+        );
         assert!(names
             .expect_err("names")
             .to_string()
             .contains("2 field names but 1 sizes"));
-        let tiny = fields("one", &[8, 8], vec![0.0; 64], vec![0.0; 64], 1.0);
+        let tiny = fields("one", &[8, 8], vec![0.0; 64], vec![0.0; 64], STAIN, 1.0);
         assert!(tiny.expect_err("tiny").to_string().contains("too small"));
+    }
+
+    #[test]
+    fn label_planes_become_nuclei_and_sure_background() {
+        let text =
+            format!("{MINIMAL}targets=labels\nlabels_incomplete=true\nunlabelled_weight=0.2\n");
+        let s = TrainingSettings::parse(&text).expect("valid");
+        assert_eq!(s.targets, TargetPlanes::Labels);
+        let incomplete = s.request.incomplete_labels.expect("incomplete labels");
+        assert!((incomplete.unlabelled_weight - 0.2).abs() < 1e-6);
+        let plain = TrainingSettings::parse(&format!("{MINIMAL}targets=labels\n")).expect("valid");
+        assert!(
+            plain.request.incomplete_labels.is_none(),
+            "complete by default"
+        );
+        // 16 × 16: nucleus 7 at the top left, nucleus 3 below it, a background scribble.
+        let mut labels = vec![0.0f32; 256];
+        labels[0] = 7.0;
+        labels[1] = 7.0;
+        labels[16 * 5] = 3.0;
+        labels[255] = -1.0;
+        let f = fields(
+            "one",
+            &[16, 16],
+            vec![1.0; 256],
+            labels,
+            TargetPlanes::Labels,
+            0.5,
+        )
+        .expect("valid");
+        assert!(f[0].fluorescence.is_none());
+        let truth = f[0].truth.as_ref().expect("labels");
+        assert_eq!(truth.count, 2, "renumbered 1..n");
+        assert_eq!((truth.data[0], truth.data[1], truth.data[80]), (1, 1, 2));
+        assert_eq!(truth.data[255], 0, "background is not a nucleus");
+        let background = f[0].background.as_ref().expect("sure background");
+        assert_eq!(background.iter().filter(|&&b| b).count(), 1);
+        assert!(background[255]);
+        // Without a −1 pixel no background is marked; a fraction or −2 is refused.
+        let unmarked = fields(
+            "one",
+            &[16, 16],
+            vec![1.0; 256],
+            vec![0.0; 256],
+            TargetPlanes::Labels,
+            0.5,
+        );
+        assert!(unmarked.expect("valid")[0].background.is_none());
+        for bad in [0.5f32, -2.0, f32::NAN] {
+            let mut values = vec![0.0f32; 256];
+            values[9] = bad;
+            let e = fields(
+                "one",
+                &[16, 16],
+                vec![1.0; 256],
+                values,
+                TargetPlanes::Labels,
+                0.5,
+            )
+            .expect_err("refused");
+            assert!(e.to_string().contains("label plane holds"), "{e}");
+        }
     }
 }

@@ -127,5 +127,5 @@ final class NativeLib {
             int[] labelsOut, byte[] exclusionMask, Object listener);
 
     static native String trainNuclei(String settings, String names, int[] sizes,
-            float[] brightfield, float[] stain, Object listener);
+            float[] brightfield, float[] targets, Object listener);
 }

@@ -6,8 +6,9 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Trains a nuclei U-Net for brightfield images from paired fluorescence: the stain of every field
- * is turned into nucleus targets (background subtraction, automatic threshold, watershed split,
+ * Trains a nuclei U-Net for brightfield images from paired fluorescence or from nuclei drawn by
+ * hand ({@link TrainingField#withLabels}, complete or {@link TrainingOptions#withIncompleteLabels
+ * incomplete}): the stain of every field is turned into nucleus targets (background subtraction, automatic threshold, watershed split,
  * an "uncertain" band the loss ignores), a strip of every field is held out for validation, and
  * the network is trained on the CPU. The model folder it writes is one {@link Segmenter} opens
  * and Find Nuclei DNN lists. A run killed halfway resumes from its checkpoints when started
@@ -79,7 +80,20 @@ public final class NucleiTrainer {
         if (fields == null || fields.isEmpty()) {
             throw new IllegalArgumentException("no fields to train on");
         }
-        String settings = options.settings();
+        boolean labelled = fields.get(0).isLabelled();
+        for (TrainingField f : fields) {
+            if (f.isLabelled() != labelled) {
+                throw new IllegalArgumentException("\"" + f.name() + "\" has "
+                        + (f.isLabelled() ? "drawn labels" : "a stain") + " but \""
+                        + fields.get(0).name() + "\" " + (labelled ? "drawn labels" : "a stain")
+                        + ": train on fields of one kind");
+            }
+        }
+        if (options.incompleteLabels() && !labelled) {
+            throw new IllegalArgumentException("incomplete labels need fields with drawn labels "
+                    + "(TrainingField.withLabels), not a stain");
+        }
+        String settings = options.settings() + (labelled ? "targets=labels\n" : "");
         Path folder = options.modelFolder();
         if (!options.replaceExisting() && Files.exists(folder.resolve("bioimageio.yaml"))) {
             throw new IOException("a model named \"" + options.name() + "\" already exists in "
@@ -94,7 +108,7 @@ public final class NucleiTrainer {
                     + " pixels, more than one training call takes: train on fewer or smaller fields");
         }
         float[] brightfield = new float[(int) total];
-        float[] stain = new float[(int) total];
+        float[] targets = new float[(int) total];
         int[] sizes = new int[2 * fields.size()];
         StringBuilder names = new StringBuilder();
         int offset = 0;
@@ -102,7 +116,7 @@ public final class NucleiTrainer {
             TrainingField f = fields.get(k);
             int n = f.width() * f.height();
             System.arraycopy(f.brightfield(), 0, brightfield, offset, n);
-            System.arraycopy(f.stain(), 0, stain, offset, n);
+            System.arraycopy(f.targets(), 0, targets, offset, n);
             offset += n;
             sizes[2 * k] = f.width();
             sizes[2 * k + 1] = f.height();
@@ -111,7 +125,7 @@ public final class NucleiTrainer {
         Object progress = new NativeTrainingProgress(
                 listener == null ? new TrainingListener() { } : listener);
         String report = NativeLib.call(() -> NativeLib.trainNuclei(settings, names.toString(),
-                sizes, brightfield, stain, progress));
+                sizes, brightfield, targets, progress));
         return TrainingResult.parse(report);
     }
 }

@@ -31,6 +31,8 @@ public final class TrainingOptions {
     private Path startFrom;
     private boolean replaceExisting;
     private List<String> trainingData = Collections.emptyList();
+    private boolean incompleteLabels;
+    private double unlabelledWeight = 0.1;
 
     private TrainingOptions(String name, Path parent) {
         if (name == null || !name.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
@@ -67,6 +69,8 @@ public final class TrainingOptions {
         c.startFrom = startFrom;
         c.replaceExisting = replaceExisting;
         c.trainingData = trainingData;
+        c.incompleteLabels = incompleteLabels;
+        c.unlabelledWeight = unlabelledWeight;
         return c;
     }
 
@@ -214,6 +218,34 @@ public final class TrainingOptions {
         return c;
     }
 
+    /**
+     * Whether drawn labels ({@link TrainingField#withLabels}) leave nuclei out (a few outlines
+     * on a field): unlabelled pixels are then not trusted as background (they count with
+     * {@link #withUnlabelledWeight}, 0.1), pixels labelled −1 are, and validation does not count
+     * a nucleus found where nothing is known as a false positive. Default: complete labels.
+     */
+    public TrainingOptions withIncompleteLabels(boolean incomplete) {
+        TrainingOptions c = copy();
+        c.incompleteLabels = incomplete;
+        return c;
+    }
+
+    /** Loss weight of unlabelled pixels for incomplete labels, in (0, 1]; 1 is the naive loss. */
+    public TrainingOptions withUnlabelledWeight(double weight) {
+        if (!(weight > 0 && weight <= 1)) {
+            throw new IllegalArgumentException("unlabelled weight " + weight + " must be in "
+                    + "(0, 1]");
+        }
+        TrainingOptions c = copy();
+        c.unlabelledWeight = weight;
+        return c;
+    }
+
+    /** Whether the labels leave nuclei out ({@link #withIncompleteLabels}). */
+    public boolean incompleteLabels() {
+        return incompleteLabels;
+    }
+
     /** The model's name. */
     public String name() {
         return name;
@@ -256,6 +288,10 @@ public final class TrainingOptions {
         }
         for (String d : trainingData) {
             line(s, "training_data", d);
+        }
+        if (incompleteLabels) {
+            line(s, "labels_incomplete", true);
+            line(s, "unlabelled_weight", unlabelledWeight);
         }
         return s.toString();
     }

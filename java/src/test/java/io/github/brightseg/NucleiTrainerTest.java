@@ -195,6 +195,68 @@ public class NucleiTrainerTest {
         }
     }
 
+    /**
+     * Drawn labels (ROIs filled into a label image, as Train Nuclei DNN from ROIs sends them):
+     * every other labelled nucleus of two frames, the rest unlabelled, a corner marked as sure
+     * background; trained with the incomplete-label loss, which the model's report names.
+     */
+    @Test
+    public void trainsFromDrawnLabelsThatLeaveNucleiOut() throws IOException {
+        List<TestData.Image16> pages =
+                TestData.readBigTiff16(TestData.data("ndev/scratch-assay-labeled-10T-2Ch.tiff"));
+        List<TrainingField> labelled = new ArrayList<>();
+        int kept = 0;
+        for (int t = 0; t < 2; t++) {
+            float[] nuclei = crop(pages.get(2 * FRAMES + t));
+            int[] labels = new int[nuclei.length];
+            for (int i = 0; i < labels.length; i++) {
+                int id = (int) nuclei[i];
+                labels[i] = id % 2 == 1 ? id : 0;
+                kept += labels[i] > 0 ? 1 : 0;
+            }
+            labels[0] = TrainingField.BACKGROUND;
+            labelled.add(TrainingField.withLabels("ndev t" + t + " drawn", 192, 210,
+                    fields.get(t).brightfield(), labels));
+        }
+        assertTrue("labelled pixels: " + kept, kept > 1000);
+        assertTrue(labelled.get(0).isLabelled());
+        TrainingResult r = NucleiTrainer.train(labelled,
+                quick("java-labels").withIncompleteLabels(true).withUnlabelledWeight(0.2), null);
+        assertEquals(2, r.epochs());
+        String report = new String(Files.readAllBytes(r.folder().resolve("training.json")),
+                java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(report, report.contains("incomplete labels (unlabelled pixels weighted 0.2)"));
+        TrainingResult complete = NucleiTrainer.train(labelled, quick("java-complete"), null);
+        String completeReport = new String(Files.readAllBytes(
+                complete.folder().resolve("training.json")), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(completeReport, completeReport.contains("\"targets_from\": \"labels\""));
+
+        // Fields of one kind per call; incomplete labels need labels; labels from -1.
+        List<TrainingField> mixed = new ArrayList<>(labelled);
+        mixed.add(fields.get(0));
+        expectRefused(mixed, quick("mixed"), "train on fields of one kind");
+        expectRefused(fields, quick("stain").withIncompleteLabels(true), "need fields with drawn");
+        TestData.expectIllegalArgument(() -> TrainingField.withLabels("f", 16, 16,
+                new float[256], new int[] {-2}), "label array must hold");
+        int[] minusTwo = new int[256];
+        minusTwo[3] = -2;
+        TestData.expectIllegalArgument(() -> TrainingField.withLabels("f", 16, 16,
+                new float[256], minusTwo), "label -2 is invalid");
+        TestData.expectIllegalArgument(
+                () -> TrainingOptions.named("m", tmp.getRoot().toPath()).withUnlabelledWeight(0),
+                "(0, 1]");
+    }
+
+    private static void expectRefused(List<TrainingField> f, TrainingOptions o, String message) {
+        TestData.expectIllegalArgument(() -> {
+            try {
+                NucleiTrainer.train(f, o, null);
+            } catch (IOException e) {
+                throw new AssertionError(e);
+            }
+        }, message);
+    }
+
     @Test
     public void badRequestsFailBeforeAnyWork() throws IOException {
         Path root = tmp.getRoot().toPath();

@@ -79,12 +79,13 @@ public class TrainNucleiDnn implements PlugIn {
             double pixelSize = collectFields(s, fields);
             TrainingOptions training = options(s, pixelSize);
             if (interactive) {
-                Thread worker = new Thread(() -> train(fields, training, s, pixelSize, true),
+                Thread worker = new Thread(
+                        () -> train(TITLE, fields, training, s, pixelSize, true),
                         "brightseg training " + s.name);
                 worker.setDaemon(true);
                 worker.start();
             } else {
-                train(fields, training, s, pixelSize, false);
+                train(TITLE, fields, training, s, pixelSize, false);
             }
         } catch (Exception | LinkageError e) {
             FindNucleiDnn.fail(TITLE, describe(e), interactive);
@@ -93,7 +94,7 @@ public class TrainNucleiDnn implements PlugIn {
         }
     }
 
-    private static String describe(Throwable e) {
+    static String describe(Throwable e) {
         String message = e.getMessage();
         return message == null || message.isEmpty() ? e.getClass().getSimpleName() : message;
     }
@@ -347,6 +348,17 @@ public class TrainNucleiDnn implements PlugIn {
 
     private static TrainingOptions options(TrainNucleiSettings s, double pixelSize)
             throws IOException {
+        return commonOptions(s, pixelSize)
+                .withThresholdMethod(s.thresholdMethod)
+                .withTrainingData(List.of("trained in Fiji (Train Nuclei DNN): " + (s.separateFiles
+                        .isEmpty() ? "brightfield channel " + s.brightfield + ", targets from "
+                        + "stain channel " + s.stain : "brightfield and stain in separate files ("
+                        + s.separateFiles + ")") + " (" + s.thresholdMethod + ")"));
+    }
+
+    /** The options every training command shares: the new model, the schedule, the start. */
+    static TrainingOptions commonOptions(TrainNucleiSettings s, double pixelSize)
+            throws IOException {
         TrainingOptions o = TrainingOptions.named(s.name, Paths.get(s.saveIn))
                 .withArchitecture(s.architecture)
                 .withEpochs(s.epochs)
@@ -357,12 +369,7 @@ public class TrainNucleiDnn implements PlugIn {
                 .withTimeBudgetSeconds(s.timeMinutes * 60)
                 .withPixelSizeUm(pixelSize)
                 .withMinSizeUm2(s.minimumUm2)
-                .withThresholdMethod(s.thresholdMethod)
-                .withReplaceExisting(s.replace)
-                .withTrainingData(List.of("trained in Fiji (Train Nuclei DNN): " + (s.separateFiles
-                        .isEmpty() ? "brightfield channel " + s.brightfield + ", targets from "
-                        + "stain channel " + s.stain : "brightfield and stain in separate files ("
-                        + s.separateFiles + ")") + " (" + s.thresholdMethod + ")"));
+                .withReplaceExisting(s.replace);
         if (s.startsFromModel()) {
             o = o.withStartFrom(Models.resolve(s.startFrom, FindNucleiDnn.searchPath()));
         }
@@ -375,15 +382,15 @@ public class TrainNucleiDnn implements PlugIn {
         private final Label status;
         private volatile boolean stopRequested;
 
-        Monitor(String name, boolean show) {
+        Monitor(String title, String name, boolean show) {
             if (!show) {
                 frame = null;
                 status = null;
                 return;
             }
-            frame = new Frame(TITLE + ": " + name);
+            frame = new Frame(title + ": " + name);
             frame.setLayout(new FlowLayout(FlowLayout.LEFT));
-            status = new Label("preparing targets from the stain…                              ");
+            status = new Label("preparing the training targets…                              ");
             Button stop = new Button("Stop (keep the best epoch)");
             stop.addActionListener(e -> {
                 stopRequested = true;
@@ -418,19 +425,24 @@ public class TrainNucleiDnn implements PlugIn {
         }
     }
 
-    private static void train(List<TrainingField> fields, TrainingOptions options,
+    /**
+     * Trains and reports, shared by the training commands ({@code title} names the one that
+     * runs): one training at a time, the progress window with its Stop button when
+     * {@code background}, the Log, and the summary macros read.
+     */
+    static void train(String title, List<TrainingField> fields, TrainingOptions options,
             TrainNucleiSettings s, double pixelSize, boolean background) {
         if (!RUNNING.compareAndSet(false, true)) {
-            FindNucleiDnn.fail(TITLE, "a training is already running: wait for it or stop it",
+            FindNucleiDnn.fail(title, "a training is already running: wait for it or stop it",
                     background);
             return;
         }
         IJ.resetEscape();
-        Monitor monitor = new Monitor(s.name, background);
+        Monitor monitor = new Monitor(title, s.name, background);
         long start = System.nanoTime();
         IJ.log(String.format(Locale.ROOT, "%s: training \"%s\" (%s U-Net) on %d field%s, pixel "
                 + "size %.4g µm, at most %d epochs%s; Esc stops and keeps the best epoch",
-                TITLE, s.name, s.architecture, fields.size(), fields.size() == 1 ? "" : "s",
+                title, s.name, s.architecture, fields.size(), fields.size() == 1 ? "" : "s",
                 pixelSize, s.epochs, s.timeMinutes > 0
                         ? String.format(Locale.ROOT, " or %.0f min", s.timeMinutes) : ""));
         TrainingListener listener = new TrainingListener() {
@@ -439,9 +451,9 @@ public class TrainNucleiDnn implements PlugIn {
             @Override
             public void onPreparing(int done, int total) {
                 IJ.showProgress(done, total);
-                String text = String.format(Locale.ROOT, "targets from the stain, field %d/%d",
+                String text = String.format(Locale.ROOT, "training targets, field %d/%d",
                         done, total);
-                IJ.showStatus(TITLE + ": " + text);
+                IJ.showStatus(title + ": " + text);
                 monitor.show(text);
             }
 
@@ -451,7 +463,7 @@ public class TrainNucleiDnn implements PlugIn {
                 IJ.showProgress(Math.min(done, 1.0));
                 String text = String.format(Locale.ROOT, "epoch %d, step %d/%d, loss %.3f, best "
                         + "validation F1 %.3f", epoch, step, stepsPerEpoch, loss, best);
-                IJ.showStatus(TITLE + ": " + text);
+                IJ.showStatus(title + ": " + text);
                 monitor.show(text);
             }
 
@@ -460,7 +472,7 @@ public class TrainNucleiDnn implements PlugIn {
                     double validationF1, double bestF1, double seconds) {
                 best = bestF1;
                 IJ.log(String.format(Locale.ROOT, "%s: epoch %d/%d: loss %.4f, validation loss "
-                        + "%.4f, validation F1 %.3f (best %.3f), %.0f s", TITLE, epoch, maxEpochs,
+                        + "%.4f, validation F1 %.3f (best %.3f), %.0f s", title, epoch, maxEpochs,
                         trainLoss, validationLoss, validationF1, bestF1, seconds));
             }
 
@@ -483,18 +495,18 @@ public class TrainNucleiDnn implements PlugIn {
             summary.put("Engine", r.engine());
             Brightseg.recordSuccess(summary);
             IJ.log(String.format(Locale.ROOT, "%s: %s (%.1f min). Find Nuclei DNN lists it as "
-                    + "\"%s\".", TITLE, r, (System.nanoTime() - start) / 6e10, r.name()));
+                    + "\"%s\".", title, r, (System.nanoTime() - start) / 6e10, r.name()));
             if (r.bestEpoch() == 0 && s.startsFromModel()) {
-                IJ.log(TITLE + ": no epoch did better on the validation data than " + s.startFrom
+                IJ.log(title + ": no epoch did better on the validation data than " + s.startFrom
                         + ", so the new model keeps its weights.");
             }
-            IJ.showStatus(TITLE + ": model " + r.name() + " saved");
+            IJ.showStatus(title + ": model " + r.name() + " saved");
         } catch (CancellationException e) {
-            FindNucleiDnn.fail(TITLE, describe(e), false);
+            FindNucleiDnn.fail(title, describe(e), false);
         } catch (Exception | LinkageError e) {
-            FindNucleiDnn.fail(TITLE, describe(e), background);
+            FindNucleiDnn.fail(title, describe(e), background);
         } catch (OutOfMemoryError e) {
-            FindNucleiDnn.fail(TITLE, FindNucleiDnn.OUT_OF_MEMORY, background);
+            FindNucleiDnn.fail(title, FindNucleiDnn.OUT_OF_MEMORY, background);
         } finally {
             RUNNING.set(false);
             monitor.close();

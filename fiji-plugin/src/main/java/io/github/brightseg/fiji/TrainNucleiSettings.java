@@ -84,12 +84,24 @@ final class TrainNucleiSettings {
 
     /** Settings from macro options: missing keys take the defaults; name is required. */
     static TrainNucleiSettings fromMacro(String options, String defaultSaveIn) {
-        TrainNucleiSettings s = new TrainNucleiSettings();
+        TrainNucleiSettings s = commonFromMacro(options, defaultSaveIn, NO_START);
         s.source = choice(options, SOURCE, SOURCES, CURRENT_IMAGE);
         s.inputFolder = Macro.getValue(options, key(INPUT), "").trim();
         s.separateFiles = Macro.getValue(options, key(SEPARATE), "").trim();
         s.brightfield = (int) number(options, BRIGHTFIELD, 1);
         s.stain = (int) number(options, STAIN, 2);
+        s.thresholdMethod = choice(options, THRESHOLD, THRESHOLD_METHODS, "otsu");
+        s.check();
+        return s;
+    }
+
+    /**
+     * The keys every training command shares (the new model, the schedule, where to start),
+     * from macro options; not yet checked ({@link #checkCommon}).
+     */
+    static TrainNucleiSettings commonFromMacro(String options, String defaultSaveIn,
+            String defaultStart) {
+        TrainNucleiSettings s = new TrainNucleiSettings();
         s.name = Macro.getValue(options, key(NAME), "").trim();
         s.saveIn = Macro.getValue(options, key(SAVE), defaultSaveIn).trim();
         s.timeMinutes = number(options, TIME, 30);
@@ -97,19 +109,17 @@ final class TrainNucleiSettings {
         s.epochs = (int) number(options, EPOCHS, 60);
         s.pixelSizeUm = number(options, PIXEL, 0);
         s.minimumUm2 = number(options, MINIMUM, 10);
-        s.thresholdMethod = choice(options, THRESHOLD, THRESHOLD_METHODS, "otsu");
-        s.startFrom = Macro.getValue(options, key(START), NO_START).trim();
+        s.startFrom = Macro.getValue(options, key(START), defaultStart).trim();
         s.replace = (" " + options + " ").contains(" " + key(REPLACE) + " ");
         s.steps = (int) number(options, "steps", 40);
         s.batch = (int) number(options, "batch", 8);
         s.patch = (int) number(options, "patch", 128);
         s.seed = (int) number(options, "seed", 1);
         s.threads = (int) number(options, "threads", 0);
-        s.check();
         return s;
     }
 
-    private static double number(String options, String label, double fallback) {
+    static double number(String options, String label, double fallback) {
         String key = label.contains(" ") ? key(label) : label;
         String value = Macro.getValue(options, key, null);
         if (value == null) {
@@ -122,7 +132,7 @@ final class TrainNucleiSettings {
         }
     }
 
-    private static String choice(String options, String label, String[] choices, String fallback) {
+    static String choice(String options, String label, String[] choices, String fallback) {
         String value = Macro.getValue(options, key(label), fallback).trim();
         for (String c : choices) {
             if (c.equalsIgnoreCase(value)) {
@@ -153,16 +163,7 @@ final class TrainNucleiSettings {
 
     /** Range checks, before any work. */
     void check() {
-        if (name.isEmpty()) {
-            throw new IllegalArgumentException("no model name: give name=<new model name>");
-        }
-        if (!name.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
-            throw new IllegalArgumentException("model name \"" + name + "\" is invalid: use "
-                    + "letters, digits, '.', '-' and '_' (it becomes a folder name)");
-        }
-        if (saveIn.isEmpty()) {
-            throw new IllegalArgumentException("no folder to save the model in: give save=<folder>");
-        }
+        checkCommon();
         if (source.equals(FOLDER) && inputFolder.isEmpty()) {
             throw new IllegalArgumentException("source=Folder needs input=<folder of images>");
         }
@@ -177,6 +178,20 @@ final class TrainNucleiSettings {
         if (brightfield == stain) {
             throw new IllegalArgumentException("the brightfield and the stain are both channel "
                     + stain + ": the stain must be a channel of its own");
+        }
+    }
+
+    /** Range checks of the keys every training command shares. */
+    void checkCommon() {
+        if (name.isEmpty()) {
+            throw new IllegalArgumentException("no model name: give name=<new model name>");
+        }
+        if (!name.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
+            throw new IllegalArgumentException("model name \"" + name + "\" is invalid: use "
+                    + "letters, digits, '.', '-' and '_' (it becomes a folder name)");
+        }
+        if (saveIn.isEmpty()) {
+            throw new IllegalArgumentException("no folder to save the model in: give save=<folder>");
         }
         if (!(timeMinutes >= 0) || Double.isInfinite(timeMinutes)) {
             throw new IllegalArgumentException("time budget " + timeMinutes
@@ -223,7 +238,7 @@ final class TrainNucleiSettings {
         return gd;
     }
 
-    private static boolean contains(String[] values, String v) {
+    static boolean contains(String[] values, String v) {
         for (String s : values) {
             if (s.equals(v)) {
                 return true;
