@@ -165,17 +165,18 @@ fn sharded_runs_merge_to_exactly_the_single_process_result() {
         .map(|l| l.split(',').collect())
         .collect();
     assert_eq!(all.len(), 2 * 96, "{wells}");
-    let (empty, rows): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r[6] == "no images");
+    // Plate, Well, T, Z, Fields, Images, Failed Images, Status, Number of Objects, …
+    let (empty, rows): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r[7] == "no images");
     assert_eq!(rows.len(), 8, "{wells}");
     assert!(
-        empty.iter().all(|r| (r[3], r[4], r[7]) == ("0", "0", "")),
+        empty.iter().all(|r| (r[4], r[5], r[8]) == ("0", "0", "")),
         "{empty:?}"
     );
     let objects = std::fs::read_to_string(merged_shards.join("objects.csv")).expect("objects");
     for r in &rows {
         assert_eq!(
-            (r[2], r[3], r[4], r[5], r[6]),
-            ("1", "2", "2", "0", "ok"),
+            (r[2], r[3], r[4], r[5], r[6], r[7]),
+            ("1", "1", "2", "2", "0", "ok"),
             "{wells}"
         );
         let in_well = objects
@@ -183,7 +184,7 @@ fn sharded_runs_merge_to_exactly_the_single_process_result() {
             .filter(|l| l.starts_with(&format!("{},{},", r[0], r[1])))
             .count();
         assert_eq!(
-            r[7],
+            r[8],
             in_well.to_string(),
             "Number of Objects of {} {}",
             r[0],
@@ -292,6 +293,67 @@ fn a_time_lapse_plate_is_counted_per_well_and_time_point() {
         "{stderr}"
     );
     assert!(merged.join("plate-maps/Movie_t2.svg").is_file());
+
+    // A Z-stack: well B01 as a file per plane (Harmony's p01, p02), well B02 as one file of two
+    // planes. Each plane holds the same nuclei again, so each is a row of its own in wells.csv,
+    // never a sum.
+    let dir = tmp.path().join("Stack/Images");
+    std::fs::create_dir_all(&dir).expect("plate dir");
+    let (z1, z2) = (crop(0, 0), crop(256, 128));
+    for (p, plane) in [(1, &z1), (2, &z2)] {
+        write_tiff(
+            &dir.join(format!("r02c01f01p{p:02}-ch1sk1fk1fl1.tiff")),
+            128,
+            128,
+            &[OutputPlane::Float(plane)],
+            1,
+            Calibration::square(0.5),
+        )
+        .expect("write plane");
+    }
+    write_tiff(
+        &dir.join("r02c02f01p01-ch1sk1fk1fl1.tiff"),
+        128,
+        128,
+        &[OutputPlane::Float(&z1), OutputPlane::Float(&z2)],
+        1,
+        Calibration::square(0.5),
+    )
+    .expect("write stack");
+    let out = tmp.path().join("out-stack");
+    find_nuclei(&model, &dir, &out, &[]);
+    let merged = tmp.path().join("merged-stack");
+    let run = merge(std::slice::from_ref(&out), &merged);
+    assert!(run.status.success(), "{run:?}");
+    let (wells_header, wells) = read_csv(&merged.join("wells.csv"));
+    let per_well: Vec<Vec<String>> = wells
+        .iter()
+        .filter(|r| r[col(&wells_header, "Status")] != "no images")
+        .map(|r| {
+            ["Well", "T", "Z", "Fields", "Number of Objects"]
+                .iter()
+                .map(|c| r[col(&wells_header, c)].clone())
+                .collect()
+        })
+        .collect();
+    let (n1, n2) = (per_well[0][4].as_str(), per_well[1][4].as_str());
+    assert_ne!(n1, n2, "the planes differ: {per_well:?}");
+    let expected: Vec<Vec<String>> = [
+        ("B01", "1", n1),
+        ("B01", "2", n2),
+        ("B02", "1", n1),
+        ("B02", "2", n2),
+    ]
+    .iter()
+    .map(|(well, z, n)| [*well, "1", *z, "1", *n].map(str::to_owned).to_vec())
+    .collect();
+    assert_eq!(
+        per_well, expected,
+        "one row per plane, the same counts whether the planes are files or one stack"
+    );
+    for name in ["Stack_z1.svg", "Stack_z2.svg"] {
+        assert!(merged.join("plate-maps").join(name).is_file(), "{name}");
+    }
 }
 
 #[test]
@@ -707,16 +769,17 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
     let mut lines = text.lines();
     let types = lines.next().expect("types");
     assert!(
-        types.starts_with("# header plate,well,l,l,l,l,s,l,d,"),
+        types.starts_with("# header plate,well,l,l,l,l,l,s,l,d,"),
         "{types}"
     );
     let names: Vec<&str> = lines.next().expect("names").split(',').collect();
     assert_eq!(
-        names[..8],
+        names[..9],
         [
             "Plate",
             "Well",
             "T",
+            "Z",
             "Fields",
             "Images",
             "Failed_Images",
@@ -729,7 +792,7 @@ fn a_harmony_export_is_segmented_on_its_named_channel_at_its_pixel_size() {
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     let exported: std::collections::BTreeMap<&str, i64> = rows
         .iter()
-        .map(|r| (r[1], r[7].parse().expect("count")))
+        .map(|r| (r[1], r[8].parse().expect("count")))
         .collect();
     assert_eq!(
         exported, expected,
@@ -954,13 +1017,13 @@ fn a_damaged_image_is_flagged_in_its_well_and_the_tables_are_written() {
     assert!(
         lines
             .next()
-            .is_some_and(|h| h.starts_with("Plate,Well,T,Fields,Images,Failed Images,Status,")),
+            .is_some_and(|h| h.starts_with("Plate,Well,T,Z,Fields,Images,Failed Images,Status,")),
         "{wells}"
     );
     let failed: Vec<(String, String)> = lines
         .map(|l| l.split(',').collect::<Vec<&str>>())
-        .filter(|cells| cells[6] != "no images")
-        .map(|cells| (cells[1].to_owned(), cells[5].to_owned()))
+        .filter(|cells| cells[7] != "no images")
+        .map(|cells| (cells[1].to_owned(), cells[6].to_owned()))
         .collect();
     assert_eq!(
         failed,

@@ -19,15 +19,19 @@ use crate::find_nuclei::{
 use crate::naming::{ImageName, Naming, PlatePosition};
 use crate::MergeArgs;
 
-/// What a well collects: its fields, its images (and how many of them failed) and, per time
-/// point, the sizes of its objects (summed over fields and Z planes, never over time points).
+/// What a well collects: its fields, its images (and how many of them failed) and, per plane
+/// (time point, Z plane), the sizes of its objects: summed over fields, never over time points
+/// or Z planes (each plane of a stack holds the same nuclei again).
 #[derive(Default)]
 struct Well {
     fields: BTreeSet<String>,
     images: usize,
     failed: usize,
-    sizes_by_time: BTreeMap<usize, Vec<f64>>,
+    sizes_by_plane: BTreeMap<WellPlane, Vec<f64>>,
 }
+
+/// A plane of a well: (time point, Z plane), both from 1.
+type WellPlane = (usize, usize);
 
 /// One output folder to merge.
 struct Part {
@@ -72,23 +76,24 @@ fn object_header() -> Vec<String> {
         .collect()
 }
 
-/// The wells.csv rows of a well: one per time point it has (time point 1 when no image of it
-/// could be read), each with the well's fields, images and failed images.
+/// The wells.csv rows of a well: one per plane (time point, Z plane) it has (1, 1 when no image
+/// of it could be read), each with the well's fields, images and failed images.
 fn well_rows_of((plate, name): &(String, String), well: &Well) -> Vec<Vec<String>> {
-    let none = BTreeMap::from([(1, Vec::new())]);
-    let times = if well.sizes_by_time.is_empty() {
+    let none = BTreeMap::from([((1, 1), Vec::new())]);
+    let planes = if well.sizes_by_plane.is_empty() {
         &none
     } else {
-        &well.sizes_by_time
+        &well.sizes_by_plane
     };
-    times
+    planes
         .iter()
-        .map(|(t, sizes)| {
+        .map(|((t, z), sizes)| {
             let stats = PopulationStats::from_sizes(sizes);
             [
                 plate.clone(),
                 name.clone(),
                 t.to_string(),
+                z.to_string(),
                 well.fields.len().to_string(),
                 well.images.to_string(),
                 well.failed.to_string(),
@@ -133,7 +138,7 @@ const FAILED_STATUS: &str = "failed images";
 pub(crate) const EMPTY_STATUS: &str = "no images";
 
 /// Adds a row (Status "no images", no counts) for every well of each plate's layout that has
-/// none, at each of the plate's time points, so that a well never imaged is a row of the table
+/// none, at each of the plate's planes (time point, Z), so that a well never imaged is a row of the table
 /// too; rows stay in well order. The layout is the one `layouts` gives for the plate (read from
 /// the instrument's plate file), else the smallest screening plate holding its wells. A plate
 /// with a well name that is not one (images the naming scheme did not match) keeps its rows as
@@ -158,10 +163,11 @@ fn with_empty_wells(
             .get(&plate[0][0])
             .copied()
             .unwrap_or_else(|| PlateFormat::holding(placed.iter().copied()));
-        let mut times: Vec<String> = Vec::new();
+        let mut planes: Vec<(String, String)> = Vec::new();
         for r in &plate {
-            if !times.contains(&r[2]) {
-                times.push(r[2].clone());
+            let tz = (r[2].clone(), r[3].clone());
+            if !planes.contains(&tz) {
+                planes.push(tz);
             }
         }
         let width = plate[0].len();
@@ -172,11 +178,12 @@ fn with_empty_wells(
                 if keyed.iter().any(|(at, _)| *at == (row, column)) {
                     continue;
                 }
-                for t in &times {
+                for (t, z) in &planes {
                     let mut empty = vec![
                         name.clone(),
                         well_name(row, column),
                         t.clone(),
+                        z.clone(),
                         "0".to_owned(),
                         "0".to_owned(),
                         "0".to_owned(),
@@ -187,7 +194,7 @@ fn with_empty_wells(
                 }
             }
         }
-        // Stable: a well's time points keep their order.
+        // Stable: a well's planes keep their order.
         keyed.sort_by_key(|(at, _)| *at);
         out.extend(keyed.into_iter().map(|(_, r)| r));
     }
@@ -200,6 +207,7 @@ pub(crate) fn wells_header() -> Vec<String> {
         "Plate",
         "Well",
         "T",
+        "Z",
         "Fields",
         "Images",
         "Failed Images",
@@ -216,6 +224,21 @@ pub(crate) fn wells_header() -> Vec<String> {
 /// there.
 fn plate_time(name: &ImageName, t: usize) -> usize {
     name.time.map_or(t, |first| first + t.saturating_sub(1))
+}
+
+/// The plane of the well (time point, Z plane) of an image's own plane (`t`, `z`, from 1): each
+/// counted on from the one its file name gives, when the naming gives one (a file per plane).
+fn plate_plane(name: &ImageName, t: usize, z: usize) -> WellPlane {
+    (
+        plate_time(name, t),
+        name.plane.map_or(z, |first| first + z.saturating_sub(1)),
+    )
+}
+
+/// The (T, Z) of a summary or objects row whose T and Z are in columns `t` and `t + 1`.
+fn row_plane<'a>(mut at: impl FnMut(usize) -> Option<&'a str>, t: usize) -> Option<WellPlane> {
+    let number = |v: Option<&str>| v.and_then(|v| v.parse::<usize>().ok());
+    Some((number(at(t))?, number(at(t + 1))?))
 }
 
 /// Appends the summary rows of `input` (one per plane) and notes the time points of those that
@@ -241,9 +264,11 @@ fn add_summary_rows(
         if row.get(4).is_none_or(|s| s != "ok") {
             ok = false;
             *failed += 1;
-        } else if let Some(t) = row.get(2).and_then(|t| t.parse::<usize>().ok()) {
-            // A time point with no nuclei still gets its row (a count of 0).
-            well.sizes_by_time.entry(plate_time(name, t)).or_default();
+        } else if let Some((t, z)) = row_plane(|i| row.get(i).map(String::as_str), 2) {
+            // A plane with no nuclei still gets its row (a count of 0).
+            well.sizes_by_plane
+                .entry(plate_plane(name, t, z))
+                .or_default();
         }
         summary_rows.push(
             plate_columns(&name.position)
@@ -264,7 +289,7 @@ fn stream_objects<W: std::io::Write>(
     writer: &mut csv::Writer<W>,
     well: &mut Well,
 ) -> Result<usize> {
-    const T: usize = 1; // Image, T, Z, Object, Area [µm²]
+    const T: usize = 1; // Image, T, Z, Object, Area [µm²]: Z follows T
     const AREA: usize = 4;
     let objects = Outputs::for_input(&part.dir, input).objects;
     let mut reader = csv::Reader::from_path(&objects)
@@ -280,12 +305,12 @@ fn stream_objects<W: std::io::Write>(
     let mut n = 0;
     for record in reader.records() {
         let record = record?;
-        if let (Some(area), Some(t)) = (
+        if let (Some(area), Some((t, z))) = (
             record.get(AREA).and_then(|a| a.parse::<f64>().ok()),
-            record.get(T).and_then(|t| t.parse::<usize>().ok()),
+            row_plane(|i| record.get(i), T),
         ) {
-            well.sizes_by_time
-                .entry(plate_time(name, t))
+            well.sizes_by_plane
+                .entry(plate_plane(name, t, z))
                 .or_default()
                 .push(area);
         }

@@ -3,11 +3,11 @@
 //!
 //! A naming is a regular expression over the image path (with `/` separators) with named groups:
 //! `plate`, `well` (e.g. `B03`) or `row` + `column` (numbers or a row letter), `field`, and
-//! optionally `channel` (a number) and `time` (a time point number, from 1). Presets cover the
-//! usual exports:
+//! optionally `channel` (a number), `time` (a time point number, from 1) and `plane` (a Z plane
+//! number, from 1). Presets cover the usual exports:
 //! - `operetta` (PerkinElmer/Revvity Harmony, Operetta, Opera Phenix): `…/<plate>/Images/
 //!   r03c05f02p01-ch1sk1fk1fl1.tiff` (the plate is the folder above `Images`, or the parent;
-//!   `sk` is the time point);
+//!   `p` is the plane, `sk` the time point);
 //! - `metaxpress` (Molecular Devices ImageXpress/MetaXpress): `…/<plate>/[TimePoint_1/]
 //!   [ZStep_1/]<name>_B03_s2_w1<id>.tif`;
 //! - `cellvoyager` (Yokogawa CellVoyager CV7000/CV8000/CQ1): `…/<plate>/<name>_B03_T0001F002
@@ -39,6 +39,8 @@ pub struct ImageName {
     pub channel: Option<u32>,
     /// Time point number from 1 (`TimePoint_2`, `T0002`, `sk2`), when the naming gives one.
     pub time: Option<usize>,
+    /// Z plane number from 1 (`ZStep_2`, `Z02`, `p02`), when the naming gives one.
+    pub plane: Option<usize>,
 }
 
 /// A compiled naming scheme.
@@ -48,9 +50,9 @@ pub struct Naming {
     regex: Option<Regex>,
 }
 
-const OPERETTA: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:Images/)?r(?P<row>\d+)c(?P<column>\d+)f(?P<field>\d+)(?:p\d+)?(?:-ch(?P<channel>\d+))?(?:sk(?P<time>\d+))?[^/]*$";
-const METAXPRESS: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:TimePoint_(?P<time>\d+)/)?(?:ZStep_\d+/)?(?:[^/]*_)?(?P<well>[A-Pa-p]\d{1,2})_s(?P<field>\d+)(?:_w(?P<channel>\d+))?[^/]*$";
-const CELLVOYAGER: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:[^/]*_)?(?P<well>[A-Pa-p]\d{2})_T(?P<time>\d{4})F(?P<field>\d{3})L\d{2}A\d{2}Z\d{2}C(?P<channel>\d{2})[^/]*$";
+const OPERETTA: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:Images/)?r(?P<row>\d+)c(?P<column>\d+)f(?P<field>\d+)(?:p(?P<plane>\d+))?(?:-ch(?P<channel>\d+))?(?:sk(?P<time>\d+))?[^/]*$";
+const METAXPRESS: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:TimePoint_(?P<time>\d+)/)?(?:ZStep_(?P<plane>\d+)/)?(?:[^/]*_)?(?P<well>[A-Pa-p]\d{1,2})_s(?P<field>\d+)(?:_w(?P<channel>\d+))?[^/]*$";
+const CELLVOYAGER: &str = r"(?:^|/)(?P<plate>[^/]+)/(?:[^/]*_)?(?P<well>[A-Pa-p]\d{2})_T(?P<time>\d{4})F(?P<field>\d{3})L\d{2}A\d{2}Z(?P<plane>\d{2})C(?P<channel>\d{2})[^/]*$";
 
 /// The presets, as `--naming` takes them, for messages.
 pub const PRESETS: &str = "operetta, metaxpress, cellvoyager, ome";
@@ -105,6 +107,7 @@ impl Naming {
                     },
                     channel: None,
                     time: None,
+                    plane: None,
                 });
             }
         }
@@ -139,6 +142,9 @@ impl Naming {
             time: number("time")
                 .and_then(|t| usize::try_from(t).ok())
                 .filter(|&t| t > 0),
+            plane: number("plane")
+                .and_then(|z| usize::try_from(z).ok())
+                .filter(|&z| z > 0),
         })
     }
 }
@@ -231,6 +237,20 @@ mod tests {
             (Some(2), Some(4))
         );
         assert_eq!(channel_and_time(&mx, "run/PL1/H12_s1.tif"), (None, None));
+        let plane = |n: &Naming, path: &str| n.parse(Path::new(path)).and_then(|name| name.plane);
+        assert_eq!(
+            plane(&mx, "/mx/P1/TimePoint_4/ZStep_2/P1_B3_s2_w2.TIF"),
+            Some(2)
+        );
+        assert_eq!(plane(&mx, "/mx/P1/P1_B3_s2_w2.TIF"), None);
+        assert_eq!(
+            plane(&operetta, "P/Images/r03c05f02p03-ch2sk3fk1fl1.tiff"),
+            Some(3)
+        );
+        assert_eq!(
+            plane(&operetta, "P/Images/r03c05f02-ch2sk3fk1fl1.tiff"),
+            None
+        );
         let cv = Naming::new("CellVoyager").expect("preset");
         let name = cv
             .parse(Path::new(
@@ -239,6 +259,7 @@ mod tests {
             .expect("matches");
         assert_eq!(name.position, pos("Screen_1", "C07", "3").expect("some"));
         assert_eq!((name.channel, name.time), (Some(2), Some(12)));
+        assert_eq!(name.plane, Some(1));
         // Not a CellVoyager image name.
         assert_eq!(
             cv.parse(Path::new("/cv/Screen_1/MeasurementData.mlf")),

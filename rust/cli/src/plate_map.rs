@@ -22,8 +22,8 @@ type NamedWell = (String, WellValue);
 /// One row of a wells table, as the maps read it.
 struct WellRow {
     plate: String,
-    /// The time point (empty in a table without a T column).
-    time: String,
+    /// The time point and Z plane (each empty in a table without its T or Z column).
+    plane: (String, String),
     /// The well as the table names it (`B03`).
     name: String,
     /// Its row and column, from 1.
@@ -56,7 +56,8 @@ pub fn run(args: &PlateMapArgs) -> Result<()> {
 
 /// Draws `column` of the wells table `wells_csv` for each plate in it (on `format`, or the
 /// smallest screening plate holding its wells), writing `<plate>.png` and `<plate>.svg` into
-/// `out` (`<plate>_t<T>.png` … for each time point of a plate imaged at several); returns the
+/// `out` (`<plate>_t<T>.png`, `<plate>_z<Z>.png`, `<plate>_t<T>_z<Z>.png` … for each time point
+/// and Z plane of a plate imaged at several); returns the
 /// files written. A well whose images all failed has no value (its count would read 0); one with
 /// some failed images gets a cross.
 pub(crate) fn write_plate_maps(
@@ -83,7 +84,8 @@ pub(crate) fn write_plate_maps(
             header.join(", ")
         );
     };
-    let (images_at, failed_at, time_at) = (find("Images"), find("Failed Images"), find("T"));
+    let (images_at, failed_at) = (find("Images"), find("Failed Images"));
+    let (time_at, z_at) = (find("T"), find("Z"));
     let status_at = find("Status");
     let mut rows: Vec<WellRow> = Vec::new();
     // Every well each plate's rows name, imaged or not: merge lists the wells of the plate's
@@ -117,7 +119,10 @@ pub(crate) fn write_plate_maps(
             .filter(|v| v.is_finite() && !all_failed);
         rows.push(WellRow {
             plate: field(plate_at).to_owned(),
-            time: time_at.map_or(String::new(), |a| field(a).to_owned()),
+            plane: (
+                time_at.map_or(String::new(), |a| field(a).to_owned()),
+                z_at.map_or(String::new(), |a| field(a).to_owned()),
+            ),
             name: field(well_at).to_owned(),
             position,
             value: WellValue {
@@ -146,25 +151,30 @@ pub(crate) fn write_plate_maps(
     let mut stems = std::collections::HashSet::new();
     for plate in plates {
         let of_plate: Vec<&WellRow> = rows.iter().filter(|r| r.plate == plate).collect();
-        // One layout for every time point of a plate.
+        // One layout for every plane of a plate.
         let layout = format.unwrap_or_else(|| {
             PlateFormat::holding(listed.get(plate).into_iter().flatten().copied())
         });
-        let mut times: Vec<&str> = Vec::new();
+        let mut planes: Vec<&(String, String)> = Vec::new();
         for r in &of_plate {
-            if !times.contains(&r.time.as_str()) {
-                times.push(&r.time);
+            if !planes.contains(&&r.plane) {
+                planes.push(&r.plane);
             }
         }
-        for t in &times {
+        let several = |part: fn(&(String, String)) -> &String| {
+            planes.iter().any(|p| part(p) != part(planes[0]))
+        };
+        let (times_vary, planes_vary) = (several(|p| &p.0), several(|p| &p.1));
+        for plane in &planes {
+            let (t, z) = (&plane.0, &plane.1);
             let mut wells: Vec<NamedWell> = Vec::new();
             let mut drawn: Vec<(u32, u32)> = Vec::new();
-            for r in of_plate.iter().filter(|r| r.time == *t) {
+            for r in of_plate.iter().filter(|r| r.plane == **plane) {
                 wells.push((r.name.clone(), r.value.clone()));
                 drawn.push(r.position);
             }
-            // A well whose images all failed has a row at one time point only; it failed at
-            // every time point, so every map of the plate crosses it.
+            // A well whose images all failed has a row at one plane only; it failed at every
+            // plane, so every map of the plate crosses it.
             for r in &of_plate {
                 if r.value.failed_images > 0 && !drawn.contains(&r.position) {
                     let missing = WellValue {
@@ -175,14 +185,15 @@ pub(crate) fn write_plate_maps(
                     drawn.push(r.position);
                 }
             }
-            let (quantity, stem) = if times.len() > 1 {
-                (
-                    format!("{column}, T {t}"),
-                    format!("{}_t{t}", file_stem(plate)),
-                )
-            } else {
-                (column.to_owned(), file_stem(plate))
-            };
+            let (mut quantity, mut stem) = (column.to_owned(), file_stem(plate));
+            if times_vary {
+                quantity.push_str(&format!(", T {t}"));
+                stem.push_str(&format!("_t{t}"));
+            }
+            if planes_vary {
+                quantity.push_str(&format!(", Z {z}"));
+                stem.push_str(&format!("_z{z}"));
+            }
             // Plates whose names differ only in characters a file name cannot hold.
             let stem = (1..)
                 .map(|k| {
@@ -286,6 +297,26 @@ mod tests {
         let svg = std::fs::read_to_string(out.join("P1_t2.svg")).expect("svg");
         assert!(svg.contains(">P1 - Number of Objects, T 2</text>"), "{svg}");
         assert!(svg.contains("<title>B2: 55</title>"), "{svg}");
+        // A plate imaged at two Z planes: a map for each; with time points too, one per both.
+        std::fs::write(
+            &csv,
+            "Plate,Well,T,Z,Fields,Images,Failed Images,Number of Objects\n\
+             P1,B02,1,1,1,1,0,40\nP1,B02,1,2,1,1,0,42\nP2,A01,1,1,1,1,0,7\nP2,A01,2,1,1,1,0,8\n\
+             P2,A01,1,2,1,1,0,9\nP2,A01,2,2,1,1,0,10\n",
+        )
+        .expect("write");
+        let out = dir.path().join("stacked");
+        let written = write_plate_maps(&csv, DEFAULT_COLUMN, None, &out).expect("maps");
+        assert_eq!(written.len(), 12, "{written:?}");
+        for name in ["P1_z1.svg", "P1_z2.svg", "P2_t1_z1.svg", "P2_t2_z2.svg"] {
+            assert!(out.join(name).is_file(), "{name}");
+        }
+        let svg = std::fs::read_to_string(out.join("P2_t2_z1.svg")).expect("svg");
+        assert!(
+            svg.contains(">P2 - Number of Objects, T 2, Z 1</text>"),
+            "{svg}"
+        );
+        assert!(svg.contains("<title>A1: 8</title>"), "{svg}");
         // A well whose images all failed (one row, at T 1) is crossed on every map of its
         // plate; rows without a well name are left off; plates whose names become the same
         // file name both keep their maps.
