@@ -30,6 +30,7 @@ pub mod catalog;
 pub mod error;
 pub mod harmony;
 pub mod image;
+pub mod inference;
 pub mod io;
 pub mod measure;
 pub mod metaxpress;
