@@ -410,6 +410,10 @@ fn a_job_sized_by_resources_stays_within_that_budget_on_a_dense_plane() {
             os(&width),
             os("--height"),
             os(&width),
+            // The images' pixel size: at 0.5 µm the 3000² plane is resampled to the model's
+            // 0.619 µm, which the estimate must count (without it: 390 MB for a 412 MB need).
+            os("--pixel-size"),
+            os(pixel_size),
         ]);
         let estimate_mb: u64 = estimate
             .split_whitespace()

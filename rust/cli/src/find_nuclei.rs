@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use brightseg::banded::{
-    self, band_rows_for, find_nuclei_in_bands, BANDS_ABOVE_PIXELS, BAND_MARGIN, BAND_PIXELS,
-};
+use brightseg::banded::{self, find_nuclei_in_bands, BAND_MARGIN};
 use brightseg::harmony;
 use brightseg::image::Calibration;
 use brightseg::image::Plane;
@@ -623,20 +621,22 @@ struct PlaneOutcome {
 
 /// Band height for a plane, or `None` to process it whole.
 fn band_rows(job: &Job<'_>, plane: &Plane, calibration: Calibration) -> Result<Option<usize>> {
-    let (w, h) = (plane.width(), plane.height());
-    let rows = match job.args.band_rows {
-        Some(0) => return Ok(None),
-        Some(rows) => rows,
-        None if w * h > BANDS_ABOVE_PIXELS || job.model.check_memory(w, h).is_err() => {
-            band_rows_for(w, BAND_PIXELS)
-        }
-        None => return Ok(None),
-    };
-    if job.artifacts.is_some() || !banded::supports(job.model, calibration, job.params)? {
-        // Excluding artifacts and refining the mask by the image need the whole plane.
+    let size = (plane.width(), plane.height());
+    if job.artifacts.is_some() {
+        // Excluding artifacts needs the whole plane.
         return Ok(None);
     }
-    Ok(Some(rows))
+    match job.args.band_rows {
+        Some(0) => Ok(None),
+        // Refining the mask by the image needs the whole plane.
+        Some(rows) => Ok(banded::supports(job.model, calibration, job.params)?.then_some(rows)),
+        None => Ok(banded::default_band_rows(
+            job.model,
+            size,
+            calibration,
+            job.params,
+        )?),
+    }
 }
 
 fn process_image(

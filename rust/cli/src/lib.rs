@@ -161,6 +161,10 @@ pub struct ResourcesArgs {
     /// Height of the largest image, pixels.
     #[arg(long, default_value_t = 2160)]
     pub height: u64,
+    /// Pixel size of the images in µm [default: the model's, so nothing is resampled]: images
+    /// at another pixel size are resampled to the model's, which costs memory.
+    #[arg(long = "pixel-size", value_name = "UM")]
+    pub pixel_size: Option<f64>,
     /// Print YAML instead of key=value.
     #[arg(long)]
     pub yaml: bool,

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::image::{Calibration, Plane};
 use crate::measure::{measure_objects_from, ObjectMeasurement};
 use crate::objects::find_objects_keeping;
-use crate::pipeline::{Findings, Model, NucleiParams, Progress, Resolved, Stage};
+use crate::pipeline::{Findings, Model, NucleiParams, Plan, Progress, Resolved, Stage};
 use crate::refine::Refinement;
 use crate::timing::{self, TimedStage};
 
@@ -60,6 +60,41 @@ pub fn band_rows_for(width: usize, pixels: usize) -> usize {
 pub fn supports(model: &Model, calibration: Calibration, params: &NucleiParams) -> Result<bool> {
     let resolved = Resolved::new(model, calibration, params)?;
     Ok(resolved.refine == Refinement::None)
+}
+
+/// The band height Find Nuclei uses by default for a `width × height` plane, or `None` to
+/// process it whole: planes over [`BANDS_ABOVE_PIXELS`], or whose whole-plane run would not fit
+/// the model's memory budget, go band by band ([`band_rows_for`] rows of [`BAND_PIXELS`])
+/// where the settings allow it ([`supports`]).
+pub fn default_band_rows(
+    model: &Model,
+    (width, height): (usize, usize),
+    calibration: Calibration,
+    params: &NucleiParams,
+) -> Result<Option<usize>> {
+    let large = width.saturating_mul(height) > BANDS_ABOVE_PIXELS;
+    if !large && model.check_memory(width, height).is_ok() {
+        return Ok(None);
+    }
+    Ok(supports(model, calibration, params)?.then(|| band_rows_for(width, BAND_PIXELS)))
+}
+
+/// The plan of the run Find Nuclei makes by default on a `width × height` plane: band by band
+/// when [`default_band_rows`] says so, else whole. Its bytes are what `brightseg resources`
+/// states and what the memory budget is checked against.
+pub fn default_plan(
+    model: &Model,
+    (width, height): (usize, usize),
+    calibration: Calibration,
+    params: &NucleiParams,
+) -> Result<Plan> {
+    match default_band_rows(model, (width, height), calibration, params)? {
+        Some(rows) => {
+            let resolved = Resolved::new(model, calibration, params)?;
+            model.plan_in_bands(width, height, &resolved, rows + BAND_MARGIN)
+        }
+        None => model.plan(width, height, calibration, params),
+    }
 }
 
 /// Finds nuclei in `plane` a band of `band_rows` rows at a time; `sink` receives the label and

@@ -10,6 +10,8 @@ pub(super) struct MemoryUse {
     pub(super) pixel_size: f64,
     pub(super) peak_kb: u64,
     pub(super) seconds: f64,
+    /// What `brightseg resources --pixel-size` states for the same job, MB.
+    pub(super) predicted_mb: Option<u64>,
 }
 
 pub(super) fn peak_memory(
@@ -73,6 +75,10 @@ pub(super) fn peak_memory(
         .find_map(|l| l.strip_prefix("peak_rss_kb="))
         .and_then(|v| v.trim().parse().ok())
         .context("find-nuclei reported no peak memory")?;
+    let predicted_mb =
+        crate::resources::estimate_mb(model_path, None, threads, (size, size), Some(pixel_size))
+            .map_err(|e| eprintln!("no resources estimate: {e:#}"))
+            .ok();
     Ok(MemoryUse {
         size,
         choice,
@@ -80,6 +86,7 @@ pub(super) fn peak_memory(
         pixel_size,
         peak_kb,
         seconds,
+        predicted_mb,
     })
 }
 

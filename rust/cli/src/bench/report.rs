@@ -204,15 +204,20 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| backend | threads | µm per pixel | peak RSS MB | image MB | beyond the image \
-                 MB | seconds |"
+                 MB | `brightseg resources` MB | peak / resources | seconds |"
             );
-            let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
             for m in &self.memory {
                 let image_mb = (m.size * m.size * 2) as f64 / 1e6;
                 let peak_mb = m.peak_kb as f64 * 1024.0 / 1e6;
+                let (predicted, ratio) = m.predicted_mb.map_or_else(
+                    || ("—".to_owned(), "—".to_owned()),
+                    |p| (p.to_string(), format!("{:.2}", peak_mb / p.max(1) as f64)),
+                );
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {peak_mb:.0} | {image_mb:.0} | {:.0} | {:.0} |",
+                    "| {} | {} | {} | {peak_mb:.0} | {image_mb:.0} | {:.0} | {predicted} | {ratio} \
+                     | {:.0} |",
                     m.choice,
                     m.threads,
                     m.pixel_size,
