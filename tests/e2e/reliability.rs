@@ -375,8 +375,9 @@ fn dense_plane(series: &Path, side: usize) -> Vec<u16> {
 /// budget, and its measured peak (VmHWM, reported by the child itself) stays within it — on a
 /// dense plane processed whole and resampled (3000² at 0.5 µm for the model's 0.619 µm) and on
 /// one processed band by band (9000²). Measured on 2026-12-07 (2 workers, dev build): peaks
-/// 289 MB and 712 MB for estimates of 418 MB and 1118 MB (before the estimate asked tract for
-/// the network's own working memory: 1626 MB and 1974 MB). Catches a budget that is not
+/// 289 MB and 712 MB; estimates 430 MB (with `--pixel-size 0.5`; 390 MB without it, under the
+/// 412 MB the run needs) and 1100 MB on 2026-12-08 (before the estimate asked tract for the
+/// network's own working memory: 1626 MB and 1974 MB). Catches a budget that is not
 /// enforced, an estimate (the one the Snakemake workflow asks Slurm for) below what a job
 /// really takes, and one more than twice it.
 #[test]
