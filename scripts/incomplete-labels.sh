@@ -18,6 +18,12 @@
 # three seeds in about 15 minutes:
 #   CHANNEL=H3342 SEEDS="1 2 3" EPOCHS=30 STEPS=10 PATIENCE=30 OUT_CSV=docs/incomplete-labels-hoechst.csv \
 #     OUT_PNG=docs/incomplete-labels-hoechst.png WORK=results/incomplete-labels-hoechst scripts/incomplete-labels.sh
+#
+# Noisy labels: NOISE=PX moves every outline: each kept nucleus is dilated or eroded (at
+# random) by 1 to PX pixels and shifted by up to PX pixels; LOSSES="naive smoothed" compares the
+# naive loss with it plus --label-smoothing (SMOOTHING, 0.1), e.g.
+#   CHANNEL=H3342 NOISE=2 DROPS=0 SEEDS="1 2 3" EPOCHS=30 STEPS=10 PATIENCE=30 LOSSES="naive smoothed" \
+#     OUT_CSV=docs/noisy-labels-hoechst.csv OUT_PNG=/dev/null WORK=results/noisy-labels scripts/incomplete-labels.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 drops="${DROPS:-0 25 50 75}"
@@ -26,6 +32,9 @@ epochs="${EPOCHS:-120}"
 steps="${STEPS:-30}"
 weight="${WEIGHT:-0.1}"
 channel="${CHANNEL:-oblique}"
+noise="${NOISE:-0}"
+losses="${LOSSES:-naive incomplete}"
+smoothing="${SMOOTHING:-0.1}"
 work="${WORK:-results/incomplete-labels}"
 out_csv="${OUT_CSV:-docs/incomplete-labels.csv}"
 out_png="${OUT_PNG:-docs/incomplete-labels.png}"
@@ -40,13 +49,31 @@ mkdir -p "$work" "$(dirname "$out_csv")"
 bin="$work/brightseg"
 cp target/debug/brightseg "$bin"
 # Label files with a share of the nuclei of every frame removed (the same nuclei for both losses).
-.venv/bin/python - "$image" "$work" "$drops" "$seeds" <<'EOF'
+.venv/bin/python - "$image" "$work" "$drops" "$seeds" "$noise" <<'EOF'
 import sys
 
 import numpy as np
 import tifffile
+from scipy import ndimage
 
 image, work, drops, seeds = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+noise = int(sys.argv[5])
+
+
+def jitter(frame, rng):
+    """Each nucleus dilated or eroded by 1..noise px and shifted by up to noise px."""
+    out = np.zeros_like(frame)
+    for i in np.unique(frame[frame > 0]):
+        mask = frame == i
+        r = int(rng.integers(1, noise + 1))
+        grow = rng.random() < 0.5
+        mask = (ndimage.binary_dilation if grow else ndimage.binary_erosion)(mask, iterations=r)
+        dy, dx = rng.integers(-noise, noise + 1, size=2)
+        mask = np.roll(mask, (int(dy), int(dx)), axis=(0, 1))
+        out[mask & (out == 0)] = i
+    return out
+
+
 with tifffile.TiffFile(image) as tif:
     stack = tif.series[0].asarray()  # C, T, Y, X
     names = [c.split('"')[1] for c in tif.pages[0].description.split("Name=")[1:]]
@@ -59,15 +86,18 @@ for drop in drops:
             ids = np.unique(frame[frame > 0])
             keep = ids[rng.random(len(ids)) >= int(drop) / 100]
             kept[t] = np.where(np.isin(frame, keep), frame, 0)
+            if noise > 0:
+                kept[t] = jitter(kept[t], rng)
         tifffile.imwrite(f"{work}/labels-drop{drop}-s{seed}.tif", kept[:, None].astype(np.uint16),
                          imagej=True, metadata={"axes": "TCYX"})
 EOF
 echo "loss,dropped_percent,seed,test_object_f1,test_pixel_f1" > "$out_csv"
 for drop in $drops; do
   for seed in $seeds; do
-    for loss in naive incomplete; do
+    for loss in $losses; do
       flags=()
       [ "$loss" = incomplete ] && flags=(--labels-incomplete --unlabelled-weight "$weight")
+      [ "$loss" = smoothed ] && flags=(--label-smoothing "$smoothing")
       model="$work/$loss-drop$drop-s$seed"
       "$bin" train nuclei "$image" --brightfield "$channel" --masks "$work/labels-drop$drop-s$seed.tif" \
         --frames 0-6 --region 0,0,288,210 --val-frames 0-6 --val-region 288,0,96,210 \
@@ -95,8 +125,11 @@ import numpy as np
 rows = list(csv.DictReader(open(sys.argv[1])))
 fig, ax = plt.subplots(figsize=(5, 3.5))
 for loss, label in [("naive", "naive loss (unlabelled = background)"),
-                    ("incomplete", "--labels-incomplete")]:
+                    ("incomplete", "--labels-incomplete"),
+                    ("smoothed", "naive loss, --label-smoothing")]:
     drops = sorted({int(r["dropped_percent"]) for r in rows if r["loss"] == loss})
+    if not drops:
+        continue
     f1 = [[float(r["test_object_f1"]) for r in rows
            if r["loss"] == loss and int(r["dropped_percent"]) == d] for d in drops]
     ax.errorbar(drops, [np.mean(v) for v in f1], yerr=[np.std(v) for v in f1], marker="o",

@@ -358,6 +358,7 @@ fn train_unet(args: &TrainNucleiArgs, objective: Objective, verbose: bool) -> Re
         } else {
             PatchDraw::ByArea
         },
+        label_smoothing: args.label_smoothing,
         ..TrainConfig::default()
     };
     config.validate()?;
