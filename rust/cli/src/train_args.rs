@@ -137,15 +137,6 @@ pub struct TrainNucleiArgs {
         requires = "labels_incomplete"
     )]
     pub background_masks: Vec<PathBuf>,
-    /// Label smoothing for noisy labels (outlines a little off, stain targets that merge or
-    /// miss nuclei): training targets are pulled this far towards 0.5 (0.1: 0.05 and 0.95), so
-    /// a wrong pixel costs less (0: none).
-    #[arg(
-        long = "label-smoothing",
-        value_name = "EPSILON",
-        default_value_t = 0.0
-    )]
-    pub label_smoothing: f32,
     /// Model folder to write (its name is the model's name).
     #[arg(long, short)]
     pub out: PathBuf,

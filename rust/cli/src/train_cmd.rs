@@ -358,7 +358,6 @@ fn train_unet(args: &TrainNucleiArgs, objective: Objective, verbose: bool) -> Re
         } else {
             PatchDraw::ByArea
         },
-        label_smoothing: args.label_smoothing,
         ..TrainConfig::default()
     };
     config.validate()?;

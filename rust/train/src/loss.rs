@@ -22,15 +22,6 @@ pub fn segmentation(logits: Tensor<4>, target: Tensor<4>, weight: Tensor<4>) -> 
     bce + dice
 }
 
-/// Targets pulled `epsilon` towards 0.5 (label smoothing: 1 → 1 − ε/2, 0 → ε/2), for labels
-/// that are wrong here and there; `epsilon` 0 returns them as they are.
-pub fn smoothed(target: Tensor<4>, epsilon: f32) -> Tensor<4> {
-    if epsilon == 0.0 {
-        return target;
-    }
-    target.mul_scalar(1.0 - epsilon).add_scalar(epsilon / 2.0)
-}
-
 /// Stain-prediction loss (the pretext task): binary cross-entropy on logits against targets
 /// anywhere in [0, 1] (the smoothed, normalised stain), weighted per pixel and normalised by
 /// the weights' sum. Its minimum is where the sigmoid of the logits equals the target.
@@ -94,18 +85,6 @@ mod tests {
             tensor4(&weight),
         ));
         assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
-    }
-
-    /// Label smoothing pulls 0 and 1 to ε/2 and 1 − ε/2, and 0 leaves the targets alone.
-    #[test]
-    fn smoothing_pulls_targets_towards_one_half() {
-        let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().expect("f32");
-        let target = || tensor4(&[0.0, 1.0, 1.0]);
-        assert_eq!(values(smoothed(target(), 0.0)), [0.0, 1.0, 1.0]);
-        let got = values(smoothed(target(), 0.2));
-        for (g, e) in got.iter().zip([0.1f32, 0.9, 0.9]) {
-            assert!((g - e).abs() < 1e-6, "{got:?}");
-        }
     }
 
     /// Soft targets: the stain loss is least where the prediction equals the target, and is

@@ -194,9 +194,6 @@ pub struct TrainingReport {
     /// it was recorded drew by area).
     #[serde(default)]
     pub patch_draw: PatchDraw,
-    /// Label smoothing of the object targets in training (0: none; left out when 0).
-    #[serde(default, skip_serializing_if = "crate::tasks::segmentation::is_zero")]
-    pub label_smoothing: f32,
 }
 
 /// The architecture of a model folder written by brightseg-train.
@@ -620,7 +617,6 @@ pub fn train_nuclei(
         objective: config.objective,
         augmentation: config.augmentation,
         patch_draw: config.patch_draw,
-        label_smoothing: config.label_smoothing,
     };
     let info = ModelInfo {
         name: request.name.clone(),

@@ -105,16 +105,6 @@ pub struct TrainConfig {
     /// What the network learns.
     #[serde(default, skip_serializing_if = "Objective::is_objects")]
     pub objective: Objective,
-    /// Label smoothing for noisy labels: object targets are pulled this far towards 0.5 in
-    /// training (1 → 1 − ε/2, 0 → ε/2), so a mislabelled pixel costs less; 0 (the default):
-    /// none. Validation scores against the targets as they are.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub label_smoothing: f32,
-}
-
-/// Whether a setting is 0 (left out of what is written, so reports stay as they were).
-pub(crate) fn is_zero(v: &f32) -> bool {
-    *v == 0.0
 }
 
 impl Default for TrainConfig {
@@ -128,7 +118,6 @@ impl Default for TrainConfig {
             patch_draw: PatchDraw::default(),
             scoring: ObjectScoring::default(),
             objective: Objective::Objects,
-            label_smoothing: 0.0,
         }
     }
 }
@@ -150,13 +139,6 @@ impl TrainConfig {
             return Err(Error::invalid("batch must be at least 1"));
         }
         self.augmentation.validate()?;
-        if !(0.0..0.5).contains(&self.label_smoothing) {
-            return Err(Error::invalid(format!(
-                "label smoothing {} must be in [0, 0.5): 0 is none, 0.1 pulls targets to 0.05 \
-                 and 0.95",
-                self.label_smoothing
-            )));
-        }
         if !(self.scoring.pixel_um.is_finite() && self.scoring.pixel_um > 0.0) {
             return Err(Error::invalid("pixel size must be a positive number of µm"));
         }
@@ -257,14 +239,11 @@ impl Task for Segmentation<'_> {
     }
 
     fn loss(&self, net: &UNet, batch: PatchBatch) -> Tensor<1> {
-        let logits = net.forward(batch.image);
-        match self.config.objective {
-            Objective::Objects => {
-                let target = crate::loss::smoothed(batch.target, self.config.label_smoothing);
-                crate::loss::segmentation(logits, target, batch.weight)
-            }
-            Objective::Stain => crate::loss::stain(logits, batch.target, batch.weight),
-        }
+        let loss = match self.config.objective {
+            Objective::Objects => crate::loss::segmentation,
+            Objective::Stain => crate::loss::stain,
+        };
+        loss(net.forward(batch.image), batch.target, batch.weight)
     }
 
     fn validate(&self, net: &UNet) -> Validation {
