@@ -990,26 +990,7 @@ print("STAIN [" + call("{helper}.lastError") + "] " + call("{helper}.summary", "
         "summary = training.json"
     );
     let series = data("ndev/scratch-assay-labeled-10T-2Ch.tiff").expect("ndev");
-    let total = evaluate_total(&[
-        os("evaluate"),
-        series.as_os_str(),
-        os("--model"),
-        models.join("fiji-stain").as_os_str(),
-        os("--channel"),
-        os("H3342"),
-        os("--frames"),
-        os("7-9"),
-        os("--region"),
-        os("384,0,192,210"),
-        os("--truth-channel"),
-        os("nuclei"),
-    ]);
-    let f1: f64 = total
-        .split_whitespace()
-        .nth(6)
-        .expect("F1")
-        .parse()
-        .expect("F1");
+    let (f1, total) = ndev_test_region_f1(&series, &models.join("fiji-stain"), "H3342");
     println!("Fiji-trained stain model: held-out object F1 {f1}");
     assert!(
         f1 >= 0.55,
@@ -1126,26 +1107,7 @@ print("TUNED [" + call("{helper}.lastError") + "] " + call("{helper}.summary", "
     let targets = report["targets_from"].as_str().unwrap_or_default();
     assert!(targets.contains("incomplete labels"), "{report}");
     let series = data("ndev/scratch-assay-labeled-10T-2Ch.tiff").expect("ndev");
-    let total = evaluate_total(&[
-        os("evaluate"),
-        series.as_os_str(),
-        os("--model"),
-        models.join("fiji-rois").as_os_str(),
-        os("--channel"),
-        os("H3342"),
-        os("--frames"),
-        os("7-9"),
-        os("--region"),
-        os("384,0,192,210"),
-        os("--truth-channel"),
-        os("nuclei"),
-    ]);
-    let f1: f64 = total
-        .split_whitespace()
-        .nth(6)
-        .expect("F1")
-        .parse()
-        .expect("F1");
+    let (f1, total) = ndev_test_region_f1(&series, &models.join("fiji-rois"), "H3342");
     println!("Fiji model from ROIs on half the nuclei: held-out object F1 {f1}");
     // 0.788 measured (seeds 2, 3: 0.861, 0.836; every nucleus outlined: see docs/training.md).
     assert!(

@@ -176,6 +176,31 @@ pub fn brightseg_ok(args: &[&OsStr]) -> String {
     stdout
 }
 
+/// Scores `model` on ndev's test region (frames 7-9, x 384-575, never trained on) against the
+/// dataset's `nuclei` labels, the model seeing `channel`: the object F1 and the `total` line.
+pub fn ndev_test_region_f1(series: &Path, model: &Path, channel: &str) -> (f64, String) {
+    let total = evaluate_total(&[
+        os("evaluate"),
+        series.as_os_str(),
+        os("--model"),
+        model.as_os_str(),
+        os("--channel"),
+        os(channel),
+        os("--frames"),
+        os("7-9"),
+        os("--region"),
+        os("384,0,192,210"),
+        os("--truth-channel"),
+        os("nuclei"),
+    ]);
+    let f1 = total
+        .split_whitespace()
+        .nth(6)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no object F1 in {total}"));
+    (f1, total)
+}
+
 /// Runs `brightseg evaluate` with `args` (which must succeed) and returns its `total` line.
 pub fn evaluate_total(args: &[&OsStr]) -> String {
     let out = brightseg_ok(args);
