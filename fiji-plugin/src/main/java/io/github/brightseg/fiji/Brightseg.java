@@ -247,6 +247,23 @@ public final class Brightseg {
         lastError = "";
     }
 
+    /**
+     * The options of a command's run: the macro's, else those {@code IJ.runPlugIn(class,
+     * options)} passed as {@code arg} (the truly headless route); null when run from the menu.
+     */
+    static String macroOptions(String arg) {
+        String options = ij.Macro.getOptions();
+        if (options == null && arg != null && !arg.trim().isEmpty()) {
+            return arg;
+        }
+        return options;
+    }
+
+    /** Whether a run with these {@link #macroOptions} talks to a user: dialogs, error boxes. */
+    static boolean interactive(String options) {
+        return options == null && !java.awt.GraphicsEnvironment.isHeadless() && !IJ.isMacro();
+    }
+
     /** Remembers an output image so macros can save it where no window exists. */
     static synchronized void rememberImage(ImagePlus imp) {
         OUTPUT_IMAGES.put(imp.getTitle(), imp);

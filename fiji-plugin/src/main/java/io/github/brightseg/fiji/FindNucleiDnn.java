@@ -14,7 +14,6 @@ import java.util.Map;
 import ij.IJ;
 import ij.ImagePlus;
 import ij.ImageStack;
-import ij.Macro;
 import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.gui.Overlay;
@@ -75,8 +74,7 @@ public class FindNucleiDnn implements PlugIn {
     public void run(String arg) {
         Brightseg.clearError();
         NativeLogToImageJ.install();
-        boolean interactive = Macro.getOptions() == null && (arg == null || arg.trim().isEmpty())
-                && !GraphicsEnvironment.isHeadless() && !IJ.isMacro();
+        boolean interactive = Brightseg.interactive(Brightseg.macroOptions(arg));
         try {
             runChecked(arg);
         } catch (Exception | LinkageError e) {
@@ -172,10 +170,7 @@ public class FindNucleiDnn implements PlugIn {
     }
 
     private void runChecked(String arg) throws IOException {
-        String options = Macro.getOptions();
-        if (options == null && arg != null && !arg.trim().isEmpty()) {
-            options = arg; // IJ.runPlugIn(class, options): the truly headless route
-        }
+        String options = Brightseg.macroOptions(arg);
         ImagePlus imp = WindowManager.getCurrentImage();
         if (imp == null) {
             throw new IllegalArgumentException("no image is open: open the image to segment first");

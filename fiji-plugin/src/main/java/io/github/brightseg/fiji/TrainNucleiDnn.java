@@ -24,7 +24,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 import ij.IJ;
 import ij.ImagePlus;
-import ij.Macro;
 import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.macro.Interpreter;
@@ -64,12 +63,8 @@ public class TrainNucleiDnn implements PlugIn {
     public void run(String arg) {
         Brightseg.clearError();
         FindNucleiDnn.NativeLogToImageJ.install();
-        String options = Macro.getOptions();
-        if (options == null && arg != null && !arg.trim().isEmpty()) {
-            options = arg; // IJ.runPlugIn(class, options): the truly headless route
-        }
-        boolean interactive = options == null && !GraphicsEnvironment.isHeadless()
-                && !IJ.isMacro();
+        String options = Brightseg.macroOptions(arg);
+        boolean interactive = Brightseg.interactive(options);
         try {
             TrainNucleiSettings s = settings(options);
             if (s == null) {

@@ -104,12 +104,8 @@ public class TrainNucleiFromRois implements PlugIn {
     public void run(String arg) {
         Brightseg.clearError();
         FindNucleiDnn.NativeLogToImageJ.install();
-        String options = Macro.getOptions();
-        if (options == null && arg != null && !arg.trim().isEmpty()) {
-            options = arg;
-        }
-        boolean interactive = options == null && !GraphicsEnvironment.isHeadless()
-                && !IJ.isMacro();
+        String options = Brightseg.macroOptions(arg);
+        boolean interactive = Brightseg.interactive(options);
         try {
             ImagePlus imp = WindowManager.getCurrentImage();
             if (imp == null) {
