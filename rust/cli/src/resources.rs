@@ -19,17 +19,10 @@ use crate::ResourcesArgs;
 /// Bytes per pixel of the image a job reads (16-bit).
 const INPUT_BYTES_PER_PIXEL: u64 = 2;
 
-/// Memory in MB for one find-nuclei job with `threads` workers on a `width × height` 16-bit
-/// image of `pixel_um` µm pixels (`None`: the model's own, so nothing is resampled), with the
-/// model in `model_path` and tiles of `tile_size` (`None`: the model's): the image, plus the
-/// work find-nuclei plans for it.
-pub fn estimate_mb(
-    model_path: &Path,
-    tile_size: Option<usize>,
-    threads: usize,
-    (width, height): (usize, usize),
-    pixel_um: Option<f64>,
-) -> Result<u64> {
+/// The model in `model_path` as `resources` plans with it: on tract (whose estimate of the
+/// network's working memory per tile the plan uses), with tiles of `tile_size` (`None`: the
+/// model's) and no memory budget (the job's machine sets its own; here the need is wanted).
+pub fn planning_model(model_path: &Path, tile_size: Option<usize>) -> Result<Model> {
     let mut model = Model::load_with(
         model_path,
         &BackendOptions {
@@ -41,8 +34,19 @@ pub fn estimate_mb(
     if let Some(size) = tile_size {
         model.set_tile_size(size)?;
     }
-    // The job's machine sets its budget; here the need is wanted, whatever this machine has.
     model.set_memory_budget(MemoryBudget::unlimited());
+    Ok(model)
+}
+
+/// Memory in MB for one find-nuclei job with `threads` workers on a `width × height` 16-bit
+/// image of `pixel_um` µm pixels (`None`: the model's own, so nothing is resampled), with a
+/// [`planning_model`]: the image, plus the work find-nuclei plans for it.
+pub fn estimate_mb(
+    model: &Model,
+    threads: usize,
+    (width, height): (usize, usize),
+    pixel_um: Option<f64>,
+) -> Result<u64> {
     let calibration = match pixel_um.or(model.card().pixel_size_um) {
         Some(um) => Calibration::square(um),
         None => Calibration::default(),
@@ -53,7 +57,7 @@ pub fn estimate_mb(
         .context("cannot start the worker threads")?;
     let plan = pool.install(|| {
         brightseg::banded::default_plan(
-            &model,
+            model,
             (width, height),
             calibration,
             &NucleiParams::default(),
@@ -80,15 +84,8 @@ pub fn run(args: &ResourcesArgs) -> Result<()> {
             anyhow::bail!("--pixel-size {um}: give the images' pixel size in µm");
         }
     }
-    let mem = estimate_mb(&path, args.tile_size, args.threads, size, args.pixel_size)?;
-    let model = Model::load_with(
-        &path,
-        &BackendOptions {
-            choice: BackendChoice::Tract,
-            threads: 1,
-            ort_library: None,
-        },
-    )?;
+    let model = planning_model(&path, args.tile_size)?;
+    let mem = estimate_mb(&model, args.threads, size, args.pixel_size)?;
     let tile = args.tile_size.unwrap_or(model.card().defaults.tile_size);
     let (th, tw) = model.card().tile_shape(tile, tile);
     if args.yaml {
@@ -113,8 +110,8 @@ mod tests {
 
     #[test]
     fn grows_with_what_costs_memory_and_counts_bands_for_large_planes() {
-        let model = shipped();
-        let mb = |threads, size, um| estimate_mb(&model, None, threads, size, um).expect("plan");
+        let model = planning_model(&shipped(), None).expect("shipped model");
+        let mb = |threads, size, um| estimate_mb(&model, threads, size, um).expect("plan");
         let small = mb(2, (1000, 1000), None);
         assert!(small > 2, "more than the image: {small}");
         assert!(

@@ -75,10 +75,12 @@ pub(super) fn peak_memory(
         .find_map(|l| l.strip_prefix("peak_rss_kb="))
         .and_then(|v| v.trim().parse().ok())
         .context("find-nuclei reported no peak memory")?;
-    let predicted_mb =
-        crate::resources::estimate_mb(model_path, None, threads, (size, size), Some(pixel_size))
-            .map_err(|e| eprintln!("no resources estimate: {e:#}"))
-            .ok();
+    let predicted_mb = crate::resources::planning_model(model_path, None)
+        .and_then(|model| {
+            crate::resources::estimate_mb(&model, threads, (size, size), Some(pixel_size))
+        })
+        .map_err(|e| eprintln!("no resources estimate: {e:#}"))
+        .ok();
     Ok(MemoryUse {
         size,
         choice,
