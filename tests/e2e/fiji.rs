@@ -1123,6 +1123,32 @@ print("TUNED [" + call("{helper}.lastError") + "] " + call("{helper}.summary", "
     );
 }
 
+/// Replays a recorded training macro line on `image` in a batch macro (under Xvfb, models
+/// from `models`), with a shorter schedule than the dialog offers (2 steps of 2 patches of 64²)
+/// and `replace`: it must train without an error, one epoch. Returns ImageJ's output.
+fn replay_recorded_training(
+    inputs: &Inputs,
+    recorded: &str,
+    image: &Path,
+    models: &Path,
+) -> ImageJOutcome {
+    let replay_line = recorded.replace("\");", " steps=2 batch=2 patch=64 replace\");");
+    let helper = "io.github.brightseg.fiji.Brightseg";
+    let macro_text = format!(
+        "open(\"{}\");\n{replay_line}\nprint(\"ERR [\" + call(\"{helper}.lastError\") + \"]\");\nprint(\"EPOCHS \" + call(\"{helper}.summary\", \"Epochs\"));\n",
+        macro_path(image)
+    );
+    let replay = run_imagej(inputs, &macro_text, true, Some(models));
+    assert!(
+        replay.stdout.contains("ERR []"),
+        "{}\n{}",
+        replay.stdout,
+        replay.stderr
+    );
+    assert_eq!(replay.line("EPOCHS"), "1");
+    replay
+}
+
 /// The Train Nuclei DNN dialog, filled in a real ImageJ window with the recorder on, records a
 /// macro line that trains the same model again when replayed.
 #[test]
@@ -1163,20 +1189,7 @@ fn the_training_dialog_is_recorded_and_the_recording_trains() {
         assert!(recorded.contains(key), "{key} missing from {recorded}");
     }
     // Replayed (with a shorter schedule than the dialog offers) in a batch macro, it trains.
-    let replay_line = recorded.replace("\");", " steps=2 batch=2 patch=64 replace\");");
-    let helper = "io.github.brightseg.fiji.Brightseg";
-    let macro_text = format!(
-        "open(\"{}\");\n{replay_line}\nprint(\"ERR [\" + call(\"{helper}.lastError\") + \"]\");\nprint(\"EPOCHS \" + call(\"{helper}.summary\", \"Epochs\"));\n",
-        macro_path(&image)
-    );
-    let replay = run_imagej(&inputs, &macro_text, true, Some(&models));
-    assert!(
-        replay.stdout.contains("ERR []"),
-        "{}\n{}",
-        replay.stdout,
-        replay.stderr
-    );
-    assert_eq!(replay.line("EPOCHS"), "1");
+    replay_recorded_training(&inputs, &recorded, &image, &models);
     assert!(models.join("recorded-model/bioimageio.yaml").is_file());
 }
 
@@ -1246,20 +1259,7 @@ saveAs("Tiff", "{outlined}");
         assert!(recorded.contains(key), "{key} missing from {recorded}");
     }
     assert!(!recorded.contains("complete"), "{recorded}");
-    let replay_line = recorded.replace("\");", " steps=2 batch=2 patch=64 replace\");");
-    let helper = "io.github.brightseg.fiji.Brightseg";
-    let macro_text = format!(
-        "open(\"{}\");\n{replay_line}\nprint(\"ERR [\" + call(\"{helper}.lastError\") + \"]\");\nprint(\"EPOCHS \" + call(\"{helper}.summary\", \"Epochs\"));\n",
-        macro_path(&outlined)
-    );
-    let replay = run_imagej(&inputs, &macro_text, true, Some(&models));
-    assert!(
-        replay.stdout.contains("ERR []"),
-        "{}\n{}",
-        replay.stdout,
-        replay.stderr
-    );
-    assert_eq!(replay.line("EPOCHS"), "1");
+    let replay = replay_recorded_training(&inputs, &recorded, &outlined, &models);
     assert!(
         replay
             .stdout
