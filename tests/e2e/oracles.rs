@@ -256,6 +256,14 @@ fn multi_sample_tiffs_written_by_tifffile_are_read_as_channels() {
     assert!(!summary.contains(",error,"), "{summary}");
 }
 
+/// Width, height and values of the first plane of the image at `path`.
+fn first_plane(path: &Path) -> (usize, usize, Vec<f32>) {
+    let image = brightseg::io::read_image(path).expect("read image");
+    let plane = image.plane(0, 0, 0);
+    let (w, h) = (plane.width(), plane.height());
+    (w, h, (0..w * h).map(|i| plane.value(i)).collect())
+}
+
 /// An OME-TIFF holding several series (fields, as tifffile writes several images) is never read
 /// as one image whose fields pass for Z planes: `read_image` refuses it with how to split it,
 /// and find-nuclei segments each series as an image of its own (`series3.ome.tif#0` … in the
@@ -265,10 +273,7 @@ fn a_multi_series_ome_tiff_is_read_series_by_series() {
     let (Some(img2d), Some(py)) = (data("stardist/img2d.tif"), python()) else {
         return;
     };
-    let image = brightseg::io::read_image(&img2d).expect("img2d");
-    let plane = image.plane(0, 0, 0);
-    let (w, h) = (plane.width(), plane.height());
-    let values: Vec<f32> = (0..w * h).map(|i| plane.value(i)).collect();
+    let (w, h, values) = first_plane(&img2d);
     let tmp = tempfile::tempdir().expect("tempdir");
     let npy = tmp.path().join("plane.npy");
     write_npy(&npy, &[h, w], &values);
@@ -338,10 +343,7 @@ fn an_ome_tiff_of_a_multi_file_set_is_an_error_row_not_a_stopped_batch() {
     let (Some(img2d), Some(py)) = (data("stardist/img2d.tif"), python()) else {
         return;
     };
-    let image = brightseg::io::read_image(&img2d).expect("img2d");
-    let plane = image.plane(0, 0, 0);
-    let (w, h) = (plane.width(), plane.height());
-    let values: Vec<f32> = (0..w * h).map(|i| plane.value(i)).collect();
+    let (w, h, values) = first_plane(&img2d);
     let tmp = tempfile::tempdir().expect("tempdir");
     let folder = tmp.path().join("images");
     std::fs::create_dir_all(&folder).expect("folder");
